@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { appConfig } from './config';
+import { resolveConfig } from '../lib/config/validate';
+import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
+
+const projectRoot = resolve(__dirname, '..');
+const config = resolveConfig(appConfig, { fileExists: (p) => existsSync(join(projectRoot, p)) });
+
+const app = new App();
+new ScheduledJobsStack(app, 'ScheduledJobs', {
+  config,
+  projectRoot,
+  description: 'Scheduled jobs: producers, retrying workflow, error spool, reprocess, parameter log',
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
