@@ -32,6 +32,8 @@ export const appConfig: AppConfig = {
           name: 'CallApi',
           entry: 'lambdas/jobs/example-api/call-api.ts',
           timeoutSeconds: 20,
+          // The external API the example calls; the offline run points it at a local fake.
+          environment: { EXAMPLE_API_URL: 'https://api.example.com/v1/orders' },
           retry: {
             maxAttempts: 4,
             intervalSeconds: 2,

@@ -34,6 +34,8 @@ export interface StepConfig {
   readonly timeoutSeconds: number;
   /** Memory of the step Lambda, MiB. @default 256 */
   readonly memoryMiB?: number;
+  /** Extra environment variables of the step Lambda (settings, never secrets or params). @default none */
+  readonly environment?: Readonly<Record<string, string>>;
   readonly retry: RetryPolicyConfig;
 }
 
@@ -48,7 +50,7 @@ export interface JobConfig {
    */
   readonly schedule: string;
   /** Producer handler file, relative to the project root, exporting `handler`. */
-  readonly producer: { readonly entry: string; readonly timeoutSeconds?: number };
+  readonly producer: { readonly entry: string; readonly timeoutSeconds?: number; readonly environment?: Readonly<Record<string, string>> };
   /** Steps, run in order. At least one. */
   readonly steps: ReadonlyArray<StepConfig>;
   /** Schedule state; a disabled job deploys but does not fire. @default true */
@@ -101,7 +103,7 @@ export interface ResolvedStep extends Omit<Required<StepConfig>, 'retry'> {
   readonly retry: ResolvedRetryPolicy;
 }
 export interface ResolvedJob extends Omit<Required<JobConfig>, 'steps' | 'producer'> {
-  readonly producer: { readonly entry: string; readonly timeoutSeconds: number };
+  readonly producer: { readonly entry: string; readonly timeoutSeconds: number; readonly environment: Readonly<Record<string, string>> };
   readonly steps: ReadonlyArray<ResolvedStep>;
 }
 export interface ResolvedAppConfig {

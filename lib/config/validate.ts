@@ -104,6 +104,13 @@ function checkEntry(where: string, entry: unknown, problems: string[], opts: Val
   }
 }
 
+function checkEnvironment(where: string, env: Readonly<Record<string, string>> | undefined, problems: string[]): void {
+  for (const [k, v] of Object.entries(env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || k.startsWith('AWS_')) problems.push(`${where}: "${k}" is not a usable variable name (letters, digits, _; not AWS_*)`);
+    if (typeof v !== 'string') problems.push(`${where}.${k} must be a string`);
+  }
+}
+
 function resolveStep(where: string, s: StepConfig, problems: string[], opts: ValidateOptions): ResolvedStep {
   if (typeof s.name !== 'string' || !/^[A-Z][A-Za-z0-9]{0,39}$/.test(s.name)) {
     problems.push(`${where}.name must be PascalCase letters and digits, 1-40 characters (it is the state name), got ${JSON.stringify(s.name)}`);
@@ -111,6 +118,7 @@ function resolveStep(where: string, s: StepConfig, problems: string[], opts: Val
     problems.push(`${where}.name "${s.name}" is used by the workflow itself; choose another (reserved: ${[...RESERVED_STATE_NAMES].join(', ')})`);
   }
   checkEntry(`${where}.entry`, s.entry, problems, opts);
+  checkEnvironment(`${where}.environment`, s.environment, problems);
   if (!isInt(s.timeoutSeconds, 1, 900)) problems.push(`${where}.timeoutSeconds must be an integer 1-900 (the Lambda maximum), got ${JSON.stringify(s.timeoutSeconds)}`);
   if (s.memoryMiB !== undefined && !isInt(s.memoryMiB, 128, 10240)) problems.push(`${where}.memoryMiB must be an integer 128-10240`);
   checkRetry(where, s.retry, problems);
@@ -120,6 +128,7 @@ function resolveStep(where: string, s: StepConfig, problems: string[], opts: Val
     entry: s.entry,
     timeoutSeconds: s.timeoutSeconds,
     memoryMiB: s.memoryMiB ?? DEFAULTS.stepMemoryMiB,
+    environment: { ...(s.environment ?? {}) },
     retry: {
       maxAttempts: r.maxAttempts,
       intervalSeconds: r.intervalSeconds,
@@ -141,6 +150,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     problems.push(`${where}.schedule: ${e instanceof ScheduleError ? e.message : String(e)}`);
   }
   checkEntry(`${where}.producer.entry`, j.producer?.entry, problems, opts);
+  checkEnvironment(`${where}.producer.environment`, j.producer?.environment, problems);
   const producerTimeout = j.producer?.timeoutSeconds ?? DEFAULTS.producerTimeoutSeconds;
   if (!isInt(producerTimeout, 1, 900)) problems.push(`${where}.producer.timeoutSeconds must be an integer 1-900`);
   if (!Array.isArray(j.steps) || j.steps.length === 0) {
@@ -156,7 +166,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     name: j.name,
     description: j.description ?? '',
     schedule: j.schedule,
-    producer: { entry: j.producer?.entry, timeoutSeconds: producerTimeout },
+    producer: { entry: j.producer?.entry, timeoutSeconds: producerTimeout, environment: { ...(j.producer?.environment ?? {}) } },
     steps,
     enabled: j.enabled ?? true,
   };
