@@ -44,7 +44,8 @@ function parseField(raw: string, label: string, min: number, max: number, names:
     return n;
   };
   for (const part of raw.split(',')) {
-    if (/[LW#]/i.test(part) && !names.some((n) => part.toUpperCase().includes(n))) {
+    const withoutNames = names.reduce((acc, n) => acc.split(n).join(''), part.toUpperCase());
+    if (/[LW#]/.test(withoutNames)) {
       throw new ScheduleError(`${label}: "${part}" uses L, W or #, which this app does not support; list the days instead`);
     }
     const [range, stepRaw] = part.split('/');
