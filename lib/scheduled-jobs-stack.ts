@@ -1,6 +1,9 @@
 import { Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ResolvedAppConfig } from './config/types';
+import { ErrorSpool } from './error-spool';
+import { ParamLog } from './param-log';
+import { JobWorkflow, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
   /** The validated config (bin/config.ts through resolveConfig). */
@@ -11,7 +14,24 @@ export interface ScheduledJobsStackProps extends StackProps {
 
 /** Composes the app's constructs. No resources are defined here directly. */
 export class ScheduledJobsStack extends Stack {
+  /** The parameter-log bucket and its client/worker delivery streams. */
+  public readonly paramLog: ParamLog;
+  /** The error spool (every final failure, with its original input). */
+  public readonly spool: ErrorSpool;
+  /** Each job's workflow, by job name. */
+  public readonly workflows: ReadonlyMap<string, JobWorkflow>;
+
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
+    const { config, projectRoot } = props;
+    this.paramLog = new ParamLog(this, 'ParamLog', { timeZone: config.timeZone, ...config.paramLog });
+    this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays });
+    const recordFunction = new WorkerRecordFunction(this, 'RecordOutcome', { projectRoot, paramLog: this.paramLog, timeZone: config.timeZone });
+    const workflows = new Map<string, JobWorkflow>();
+    for (const job of config.jobs) {
+      const workflow = new JobWorkflow(this, `Job-${job.name}`, { job, projectRoot, spoolQueue: this.spool.queue, recordFunction, timeZone: config.timeZone });
+      workflows.set(job.name, workflow);
+    }
+    this.workflows = workflows;
   }
 }

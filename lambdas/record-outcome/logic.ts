@@ -1,0 +1,38 @@
+import { parseEnvelope } from '../shared/envelope';
+import { buildWorkerRecord, ParamLogRecord, ParamLogSink } from '../shared/param-log';
+
+/** Input of the record-outcome Lambda, built by the state machine (RecordSuccess / RecordFailure). */
+export interface RecordOutcomeEvent {
+  /** The execution input (task envelope). */
+  readonly task: unknown;
+  /** Error name; absent on success. */
+  readonly error?: string | null;
+  readonly cause?: string | null;
+  readonly failedState?: string | null;
+  readonly executionArn: string;
+}
+
+/** Result returned to the state machine: only what is safe to keep in state data (no params). */
+export interface RecordOutcomeResult {
+  readonly taskId: string;
+  readonly result: ParamLogRecord['result'];
+}
+
+/** Builds the worker record (the one record builder) and writes it. Throws if it cannot be written. */
+export async function recordOutcome(
+  event: RecordOutcomeEvent,
+  deps: { sink: ParamLogSink; timeZone: string; now?: () => Date },
+): Promise<RecordOutcomeResult> {
+  const envelope = parseEnvelope(event.task);
+  const record = buildWorkerRecord({
+    envelope,
+    now: (deps.now ?? (() => new Date()))(),
+    timeZone: deps.timeZone,
+    executionArn: event.executionArn ?? null,
+    error: event.error ?? null,
+    cause: event.cause ?? null,
+    failedState: event.failedState ?? null,
+  });
+  await deps.sink.put([record]);
+  return { taskId: record.task_id, result: record.result };
+}
