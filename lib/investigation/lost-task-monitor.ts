@@ -1,0 +1,125 @@
+import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import { Construct } from 'constructs';
+import { AppFunction } from '../app-function';
+
+/** Props of {@link LostTaskMonitor}. */
+export interface LostTaskMonitorProps {
+  readonly projectRoot: string;
+  /** The app's time zone: the schedule's and the partitions'. */
+  readonly timeZone: string;
+  /** EventBridge Scheduler expression, in the app's time zone (config `investigation.lostTaskMonitorSchedule`). */
+  readonly schedule: string;
+  readonly workGroupName: string;
+  readonly databaseName: string;
+  /** Glue table names the query reads. */
+  readonly tableNames: ReadonlyArray<string>;
+  readonly logBucket: s3.IBucket;
+  /** Prefixes of the log bucket the query reads, e.g. `client/`. */
+  readonly logPrefixes: ReadonlyArray<string>;
+  readonly key: kms.IKey;
+  readonly resultsBucket: s3.IBucket;
+  /** Prefix of the workgroup's result location, e.g. `athena/`. */
+  readonly resultsPrefix: string;
+  /** CloudWatch namespace of the LostTasks metric. */
+  readonly metricNamespace: string;
+}
+
+/** Lambda timeout; the query deadline is kept below it so the function reports a timeout itself. */
+const FUNCTION_TIMEOUT = Duration.minutes(5);
+const QUERY_DEADLINE = Duration.minutes(4);
+
+/**
+ * The daily lost-task check: a Lambda run by EventBridge Scheduler in the app's time zone that
+ * counts yesterday's lost tasks in Athena and publishes `LostTasks` (EMF). Least privilege: Athena
+ * in its workgroup only, Glue read of the database and its tables, S3 read of the log prefixes,
+ * write of the results prefix, the key for both.
+ */
+export class LostTaskMonitor extends Construct {
+  public readonly function: AppFunction;
+  public readonly schedule: scheduler.Schedule;
+  /** The published count (Maximum over a day). */
+  public readonly lostTasksMetric: cloudwatch.Metric;
+
+  constructor(scope: Construct, id: string, props: LostTaskMonitorProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.function = new AppFunction(this, 'Function', {
+      projectRoot: props.projectRoot,
+      entry: 'lambdas/lost-task-monitor/handler.ts',
+      serviceName: 'lost-task-monitor',
+      description: 'Daily: counts yesterday\'s lost tasks (started, never ended) in Athena and publishes LostTasks',
+      timeout: FUNCTION_TIMEOUT,
+      environment: {
+        WORKGROUP: props.workGroupName,
+        DATABASE: props.databaseName,
+        APP_TIME_ZONE: props.timeZone,
+        METRIC_NAMESPACE: props.metricNamespace,
+        QUERY_DEADLINE_SECONDS: String(QUERY_DEADLINE.toSeconds()),
+      },
+    });
+    const role = this.function.role!;
+
+    const workGroupArn = stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workGroupName });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'],
+        resources: [workGroupArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['glue:GetDatabase', 'glue:GetTable'],
+        resources: [
+          stack.formatArn({ service: 'glue', resource: 'catalog' }),
+          stack.formatArn({ service: 'glue', resource: 'database', resourceName: props.databaseName }),
+          ...props.tableNames.map((t) => stack.formatArn({ service: 'glue', resource: 'table', resourceName: `${props.databaseName}/${t}` })),
+        ],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: props.logPrefixes.map((p) => props.logBucket.arnForObjects(`${p}*`)) }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+        resources: [props.logBucket.bucketArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [props.resultsBucket.arnForObjects(`${props.resultsPrefix}*`)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket', 's3:GetBucketLocation'], resources: [props.resultsBucket.bucketArn] }),
+    );
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.key.keyArn] }));
+
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: 'Daily lost-task check of the previous day (app time zone)',
+      schedule: scheduler.ScheduleExpression.expression(props.schedule, TimeZone.of(props.timeZone)),
+      target: new targets.LambdaInvoke(this.function, {
+        // The tick, so a delayed or retried delivery still checks the right day.
+        input: scheduler.ScheduleTargetInput.fromObject({ scheduledTime: scheduler.ContextAttribute.scheduledTime }),
+        retryAttempts: 2,
+        maxEventAge: Duration.hours(6),
+      }),
+    });
+
+    this.lostTasksMetric = new cloudwatch.Metric({
+      namespace: props.metricNamespace,
+      metricName: 'LostTasks',
+      // Powertools adds `service` (POWERTOOLS_SERVICE_NAME) to the handler's WorkGroup dimension.
+      dimensionsMap: { service: 'lost-task-monitor', WorkGroup: props.workGroupName },
+      statistic: cloudwatch.Stats.MAXIMUM,
+      period: Duration.days(1),
+    });
+  }
+}
