@@ -2,6 +2,7 @@ import { Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ResolvedAppConfig } from './config/types';
 import { ErrorSpool } from './error-spool';
+import { Investigation } from './investigation';
 import { ParamLog } from './param-log';
 import { JobWorkflow, WorkerRecordFunction } from './workflow';
 
@@ -20,6 +21,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly spool: ErrorSpool;
   /** Each job's workflow, by job name. */
   public readonly workflows: ReadonlyMap<string, JobWorkflow>;
+  /** Athena tables, saved queries, the lost-task monitor and the parameter-log read lock. */
+  public readonly investigation: Investigation;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -33,5 +36,16 @@ export class ScheduledJobsStack extends Stack {
       workflows.set(job.name, workflow);
     }
     this.workflows = workflows;
+    this.investigation = new Investigation(this, 'Investigation', {
+      projectRoot,
+      timeZone: config.timeZone,
+      bucket: this.paramLog.bucket,
+      key: this.paramLog.key,
+      writerRoles: this.paramLog.writerRoles,
+      clientPrefix: this.paramLog.clientPrefix,
+      workerPrefix: this.paramLog.workerPrefix,
+      readerRoleArnPatterns: config.paramLog.readerRoleArnPatterns,
+      settings: config.investigation,
+    });
   }
 }
