@@ -4,6 +4,7 @@ import { ResolvedAppConfig } from './config/types';
 import { ErrorSpool } from './error-spool';
 import { Investigation } from './investigation';
 import { ParamLog } from './param-log';
+import { ScheduledProducer } from './scheduled-producer';
 import { JobWorkflow, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
@@ -34,6 +35,14 @@ export class ScheduledJobsStack extends Stack {
     for (const job of config.jobs) {
       const workflow = new JobWorkflow(this, `Job-${job.name}`, { job, projectRoot, spoolQueue: this.spool.queue, recordFunction, timeZone: config.timeZone });
       workflows.set(job.name, workflow);
+      new ScheduledProducer(this, `Producer-${job.name}`, {
+        job,
+        projectRoot,
+        timeZone: config.timeZone,
+        stateMachine: workflow.stateMachine,
+        spoolQueue: this.spool.queue,
+        paramLog: this.paramLog,
+      });
     }
     this.workflows = workflows;
     this.investigation = new Investigation(this, 'Investigation', {
