@@ -46,7 +46,7 @@ const envelope: TaskEnvelope = {
 
 let machine: ResolvedStateMachine;
 beforeAll(() => {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false } as never);
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new ScheduledJobsStack(app, 'RunTest', { config: resolveConfig(testConfig), projectRoot: resolve(__dirname, '..') });
   machine = aslFromTemplate(Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON() as never, { job: 'orders' });
 });

@@ -1,0 +1,144 @@
+import { App } from 'aws-cdk-lib';
+import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
+import { resolve } from 'node:path';
+import { appConfig } from '../bin/config';
+import { resolveConfig } from '../lib/config/validate';
+import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
+import { aslFromTemplate } from '../local/asl';
+
+const config = resolveConfig(appConfig);
+let stack: ScheduledJobsStack;
+let template: Template;
+beforeAll(() => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  stack = new ScheduledJobsStack(app, 'ConstructsTest', { config, projectRoot: resolve(__dirname, '..') });
+  template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true });
+});
+
+const job = config.jobs[0];
+
+describe('ScheduledProducer', () => {
+  test('schedule runs in the app time zone, flexible window off, with retries and a DLQ', () => {
+    const dlq = new Capture();
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: job.schedule,
+      ScheduleExpressionTimezone: 'Asia/Tokyo',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      State: 'ENABLED',
+      Target: Match.objectLike({
+        Input: JSON.stringify({ scheduledTime: '<aws.scheduler.scheduled-time>' }),
+        RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlq, 'Arn'] } },
+      }),
+    });
+    const q = template.toJSON().Resources[dlq.asString()];
+    expect(q.Type).toBe('AWS::SQS::Queue');
+    expect(q.Properties.SqsManagedSseEnabled).toBe(true);
+  });
+
+  test('producer may start only its own state machine', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const starts = Object.values(policies).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>).filter((s) => [s.Action].flat().includes('states:StartExecution')),
+    );
+    expect(starts).toHaveLength(1);
+    expect(JSON.stringify(starts[0].Resource)).toContain('StateMachine');
+    expect(starts[0].Resource).not.toBe('*');
+  });
+});
+
+describe('ErrorSpool', () => {
+  test('encrypted, retention from config, 15 min visibility, TLS-only', () => {
+    const spoolId = stack.getLogicalId(stack.spool.queue.node.defaultChild as never);
+    const q = template.toJSON().Resources[spoolId];
+    expect(q.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: config.spool.retentionDays * 86400, VisibilityTimeout: 900 });
+    expect(q.DeletionPolicy).toBe('Retain');
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: spoolId }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+});
+
+describe('ParamLog', () => {
+  test('bucket: KMS CMK with rotation, public access blocked, versioned, retained, TLS-only', () => {
+    const key = new Capture();
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [key, 'Arn'] } } })] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        VersioningConfiguration: { Status: 'Enabled' },
+      }),
+    });
+    expect(template.toJSON().Resources[key.asString()].Properties.EnableKeyRotation).toBe(true);
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  test.each([
+    ['client/', 'clientStream'],
+    ['worker/', 'workerStream'],
+  ] as const)('%s stream: gzip, day partitions in the app time zone, error prefix, buffering from config, SSE', (prefix, field) => {
+    const id = stack.getLogicalId(stack.paramLog[field].node.defaultChild as never);
+    const props = template.toJSON().Resources[id].Properties;
+    expect(props.DeliveryStreamEncryptionConfigurationInput).toEqual({ KeyType: 'AWS_OWNED_CMK' });
+    expect(props.ExtendedS3DestinationConfiguration).toMatchObject({
+      CompressionFormat: 'GZIP',
+      Prefix: `${prefix}year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/`,
+      ErrorOutputPrefix: expect.stringMatching(new RegExp(`^errors/${prefix}!\\{firehose:error-output-type\\}/`)),
+      CustomTimeZone: 'Asia/Tokyo',
+      BufferingHints: { IntervalInSeconds: config.paramLog.bufferSeconds, SizeInMBs: config.paramLog.bufferMiB },
+    });
+  });
+
+  test('writerRoles are the delivery roles the streams use', () => {
+    const roleIds = stack.paramLog.writerRoles.map((r) => stack.getLogicalId(r.node.defaultChild as never));
+    const streams = template.findResources('AWS::KinesisFirehose::DeliveryStream');
+    const used = Object.values(streams).map((s) => s.Properties.ExtendedS3DestinationConfiguration.RoleARN['Fn::GetAtt'][0]);
+    expect(used.sort()).toEqual([...roleIds].sort());
+  });
+});
+
+describe('JobWorkflow', () => {
+  test('state machine logs errors only, never execution data, and traces', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: Match.objectLike({ Level: 'ERROR', IncludeExecutionData: false }),
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  test('each step has exactly its configured Retry and a catch-all Catch into its Caught state', () => {
+    const { definition } = aslFromTemplate(template.toJSON() as never, { job: job.name });
+    for (const step of job.steps) {
+      const state = definition.States[step.name] as { Retry: Array<Record<string, unknown>>; Catch: unknown; TimeoutSeconds: number };
+      const own = state.Retry.filter((r) => !(r.ErrorEquals as string[]).every((e) => e.startsWith('Lambda.')));
+      expect(own).toEqual([
+        {
+          ErrorEquals: step.retry.retryableErrors,
+          IntervalSeconds: step.retry.intervalSeconds,
+          MaxAttempts: step.retry.maxAttempts,
+          BackoffRate: step.retry.backoffRate,
+          MaxDelaySeconds: step.retry.maxDelaySeconds,
+          JitterStrategy: 'FULL',
+        },
+      ]);
+      for (const r of state.Retry) expect(r.ErrorEquals).not.toEqual(expect.arrayContaining(['States.Timeout']));
+      expect(state.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.caught', Next: `${step.name}-Caught` }]);
+      expect(state.TimeoutSeconds).toBe(step.timeoutSeconds);
+      expect(definition.States[`${step.name}-Caught`]).toMatchObject({ Type: 'Pass', Next: 'SpoolFailure' });
+    }
+    expect(definition.States.Failed).toEqual({ Type: 'Fail', ErrorPath: '$.caught.Error', CausePath: '$.caught.Cause' });
+  });
+
+  test('step Lambda timeouts sit a little above the state timeout, so States.Timeout fires first', () => {
+    for (const step of job.steps) {
+      const fn = stack.workflows.get(job.name)!.stepFunctions.get(step.name)!;
+      const props = template.toJSON().Resources[stack.getLogicalId(fn.node.defaultChild as never)].Properties;
+      expect(props.Timeout).toBeGreaterThan(step.timeoutSeconds);
+      expect(props.Timeout).toBeLessThanOrEqual(step.timeoutSeconds + 10);
+    }
+  });
+});
