@@ -1,0 +1,167 @@
+import {
+  AthenaClient,
+  GetQueryExecutionCommand,
+  GetQueryResultsCommand,
+  StartQueryExecutionCommand,
+  StopQueryExecutionCommand,
+} from '@aws-sdk/client-athena';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { LOST_TASK_COUNT_SQL } from '../lambdas/shared/queries';
+import {
+  Clock,
+  countLostTasks,
+  dayToCheck,
+  InvalidMonitorEventError,
+  LostTaskQueryFailedError,
+  LostTaskQueryTimeoutError,
+  LostTaskResultError,
+  MonitorSettings,
+  parseCount,
+} from '../lambdas/lost-task-monitor/logic';
+
+const athena = mockClient(AthenaClient);
+const client = new AthenaClient({ region: 'ap-northeast-1' });
+const SETTINGS: MonitorSettings = { workGroup: 'wg', database: 'db', timeZone: 'Asia/Tokyo', deadlineMs: 10_000, initialPollMs: 500, maxPollMs: 2000 };
+
+/** A fake clock: sleeping advances time, so the poll's backoff and deadline are exact. */
+function fakeClock(): Clock & { sleeps: number[] } {
+  let t = 0;
+  const sleeps: number[] = [];
+  return { sleeps, now: () => t, sleep: async (ms) => void (sleeps.push(ms), (t += ms)) };
+}
+const rows = (...values: Array<string | undefined>) => ({ ResultSet: { Rows: [{ Data: [{ VarCharValue: 'lost' }] }, ...values.map((v) => ({ Data: [{ VarCharValue: v }] }))] } });
+const state = (State: string, extra: object = {}) => ({ QueryExecution: { Status: { State, ...extra } } });
+
+beforeEach(() => {
+  athena.reset();
+  athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q-1' });
+});
+
+test('success: runs the saved lost-task count in the workgroup with quoted day parameters, polls with backoff, reads the count', async () => {
+  athena.on(GetQueryExecutionCommand).resolvesOnce(state('QUEUED')).resolvesOnce(state('RUNNING')).resolvesOnce(state('RUNNING')).resolves(state('SUCCEEDED'));
+  athena.on(GetQueryResultsCommand).resolves(rows('3'));
+  const clock = fakeClock();
+  const out = await countLostTasks(client, SETTINGS, '2026-03-31', clock);
+  expect(out).toEqual({ day: '2026-03-31', lost: 3, queryExecutionId: 'q-1' });
+  expect(athena).toHaveReceivedCommandWith(StartQueryExecutionCommand, {
+    QueryString: LOST_TASK_COUNT_SQL,
+    WorkGroup: 'wg',
+    QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: 'db' },
+    ExecutionParameters: ["'2026-03-31'", "'2026-03-31'", "'2026-04-01'"],
+  });
+  expect(clock.sleeps).toEqual([500, 1000, 2000]);
+  expect(athena).not.toHaveReceivedCommand(StopQueryExecutionCommand);
+});
+
+test('zero lost tasks is reported as 0 only when the query says so', async () => {
+  athena.on(GetQueryExecutionCommand).resolves(state('SUCCEEDED'));
+  athena.on(GetQueryResultsCommand).resolves(rows('0'));
+  await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).resolves.toMatchObject({ lost: 0 });
+});
+
+test('failed query: throws with the Athena reason, never a count', async () => {
+  athena.on(GetQueryExecutionCommand).resolves(state('FAILED', { AthenaError: { ErrorMessage: 'Query exhausted resources' } }));
+  const p = countLostTasks(client, SETTINGS, '2026-03-31', fakeClock());
+  await expect(p).rejects.toThrow(LostTaskQueryFailedError);
+  await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(/FAILED: Query exhausted resources/);
+  expect(athena).not.toHaveReceivedCommand(GetQueryResultsCommand);
+});
+
+test('cancelled query (e.g. bytes-scanned cutoff) fails loudly too', async () => {
+  athena.on(GetQueryExecutionCommand).resolves(state('CANCELLED', { StateChangeReason: 'Bytes scanned limit was exceeded' }));
+  await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(/CANCELLED: Bytes scanned limit/);
+});
+
+test('poll timeout: stops the query at the deadline and throws; waits never pass the deadline', async () => {
+  athena.on(GetQueryExecutionCommand).resolves(state('RUNNING'));
+  athena.on(StopQueryExecutionCommand).resolves({});
+  const clock = fakeClock();
+  await expect(countLostTasks(client, SETTINGS, '2026-03-31', clock)).rejects.toThrow(LostTaskQueryTimeoutError);
+  expect(athena).toHaveReceivedCommandWith(StopQueryExecutionCommand, { QueryExecutionId: 'q-1' });
+  expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBe(SETTINGS.deadlineMs);
+  expect(Math.max(...clock.sleeps)).toBeLessThanOrEqual(SETTINGS.maxPollMs);
+  expect(athena).not.toHaveReceivedCommand(GetQueryResultsCommand);
+});
+
+test('timeout still throws the timeout when stopping the query fails too', async () => {
+  athena.on(GetQueryExecutionCommand).resolves(state('RUNNING'));
+  athena.on(StopQueryExecutionCommand).rejects(new Error('throttled'));
+  await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(LostTaskQueryTimeoutError);
+});
+
+test('zero rows or a non-numeric count is an error, not 0', async () => {
+  athena.on(GetQueryExecutionCommand).resolves(state('SUCCEEDED'));
+  athena.on(GetQueryResultsCommand).resolves(rows());
+  await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(LostTaskResultError);
+  expect(() => parseCount([{ Data: [{ VarCharValue: 'lost' }] }, { Data: [{}] }])).toThrow(LostTaskResultError);
+  expect(() => parseCount([{ Data: [{ VarCharValue: 'lost' }] }, { Data: [{ VarCharValue: '-1' }] }])).toThrow(LostTaskResultError);
+  expect(() => parseCount([{ Data: [{ VarCharValue: 'lost' }] }, { Data: [{ VarCharValue: '2.5' }] }])).toThrow(LostTaskResultError);
+  expect(() => parseCount(undefined)).toThrow(LostTaskResultError);
+  expect(parseCount([{ Data: [{ VarCharValue: 'lost' }] }, { Data: [{ VarCharValue: '12' }] }])).toBe(12);
+});
+
+describe('day to check', () => {
+  test('the day before the tick, in the app time zone (06:30 JST is still the previous UTC day)', () => {
+    expect(dayToCheck({ scheduledTime: '2026-04-01T21:30:00Z' }, new Date(0), 'Asia/Tokyo')).toBe('2026-04-01');
+    expect(dayToCheck({ scheduledTime: '2026-04-01T21:30:00Z' }, new Date(0), 'UTC')).toBe('2026-03-31');
+  });
+  test('no tick: the day before now; a manual day overrides and is validated', () => {
+    expect(dayToCheck({}, new Date('2026-01-01T00:30:00+09:00'), 'Asia/Tokyo')).toBe('2025-12-31');
+    expect(dayToCheck({ day: '2026-02-28' }, new Date(0), 'Asia/Tokyo')).toBe('2026-02-28');
+    expect(() => dayToCheck({ day: "2026-02-28' OR 1=1 --" }, new Date(0), 'Asia/Tokyo')).toThrow(InvalidMonitorEventError);
+    expect(() => dayToCheck({ scheduledTime: 'soon' }, new Date(0), 'Asia/Tokyo')).toThrow(InvalidMonitorEventError);
+  });
+});
+
+describe('handler', () => {
+  const ENV = { WORKGROUP: 'stack-investigation', DATABASE: 'db', APP_TIME_ZONE: 'Asia/Tokyo', METRIC_NAMESPACE: 'ScheduledJobs/ParamLog', POWERTOOLS_SERVICE_NAME: 'lost-task-monitor', QUERY_DEADLINE_SECONDS: '5', AWS_REGION: 'ap-northeast-1' };
+  let handler: typeof import('../lambdas/lost-task-monitor/handler').handler;
+  const saved = { ...process.env };
+  beforeAll(() => {
+    Object.assign(process.env, ENV);
+    // Plain require (not isolateModules) so the handler shares the mocked Athena client class.
+    handler = require('../lambdas/lost-task-monitor/handler').handler;
+  });
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  function captureStdout(): { lines: () => string[]; restore: () => void } {
+    const out: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => (out.push(String(chunk)), true));
+    return { lines: () => out.join('').split('\n').filter(Boolean), restore: () => spy.mockRestore() };
+  }
+
+  test('publishes LostTasks with exactly the dimensions the alarm watches', async () => {
+    athena.on(GetQueryExecutionCommand).resolves(state('SUCCEEDED'));
+    athena.on(GetQueryResultsCommand).resolves(rows('2'));
+    const cap = captureStdout();
+    try {
+      await expect(handler({ scheduledTime: '2026-04-01T21:30:00Z' })).resolves.toEqual({ day: '2026-04-01', lost: 2 });
+    } finally {
+      cap.restore();
+    }
+    const emf = cap.lines().map((l) => JSON.parse(l)).find((o) => o._aws);
+    expect(emf).toBeDefined();
+    const m = emf._aws.CloudWatchMetrics[0];
+    expect(m.Namespace).toBe('ScheduledJobs/ParamLog');
+    expect(m.Metrics).toEqual([expect.objectContaining({ Name: 'LostTasks' })]);
+    // The alarm (lib/investigation/lost-task-monitor.ts) uses { service, WorkGroup }: they must match exactly.
+    expect([...m.Dimensions[0]].sort()).toEqual(['WorkGroup', 'service']);
+    expect(emf.service).toBe('lost-task-monitor');
+    expect(emf.WorkGroup).toBe('stack-investigation');
+    expect(emf.LostTasks).toBe(2);
+  });
+
+  test('a failed query makes the invocation fail and publishes no metric', async () => {
+    athena.on(GetQueryExecutionCommand).resolves(state('FAILED', { AthenaError: { ErrorMessage: 'Access denied' } }));
+    const cap = captureStdout();
+    try {
+      await expect(handler({ day: '2026-03-31' })).rejects.toThrow(LostTaskQueryFailedError);
+    } finally {
+      cap.restore();
+    }
+    expect(cap.lines().some((l) => l.includes('"LostTasks"'))).toBe(false);
+  });
+});
