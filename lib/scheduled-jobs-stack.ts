@@ -5,6 +5,7 @@ import { ErrorSpool } from './error-spool';
 import { Investigation } from './investigation';
 import { ParamLog } from './param-log';
 import { ScheduledProducer } from './scheduled-producer';
+import { Reprocess } from './reprocess';
 import { JobWorkflow, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
@@ -24,6 +25,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly workflows: ReadonlyMap<string, JobWorkflow>;
   /** Athena tables, saved queries, the lost-task monitor and the parameter-log read lock. */
   public readonly investigation: Investigation;
+  /** The reprocess Lambda (replays the spool by hand) and its quarantine queue. */
+  public readonly reprocess: Reprocess;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -45,6 +48,13 @@ export class ScheduledJobsStack extends Stack {
       });
     }
     this.workflows = workflows;
+    this.reprocess = new Reprocess(this, 'Reprocess', {
+      projectRoot,
+      spoolQueue: this.spool.queue,
+      stateMachines: [...workflows.values()].map((w) => w.stateMachine),
+      defaultMax: config.reprocess.defaultMax,
+      maxReplays: config.spool.maxReplays,
+    });
     this.investigation = new Investigation(this, 'Investigation', {
       projectRoot,
       timeZone: config.timeZone,
