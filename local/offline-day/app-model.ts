@@ -1,0 +1,194 @@
+import { App, CfnElement, Stack } from 'aws-cdk-lib';
+import { ResolvedAppConfig, ResolvedJob } from '../../lib/config/types';
+import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
+
+/**
+ * What the offline run needs from the REAL app: the synthesized template (state machine
+ * definitions, Lambda environments, schedules) and, from the construct tree, which handler file
+ * each function runs. Nothing here re-describes the app; a change in the constructs changes the run.
+ */
+
+/** Account id used in placeholder ARNs. */
+export const LOCAL_ACCOUNT = '000000000000';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Resource = { Type: string; Properties?: Record<string, Json>; Metadata?: Record<string, Json> };
+
+/** Turns a `Ref`/`Fn::GetAtt` into its local value. */
+export type RefResolver = (logicalId: string, type: string, attribute?: string) => string;
+
+/** The app synthesized in-process with bundling and CloudFormation validation skipped (fast). */
+export interface SynthesizedApp {
+  readonly stack: ScheduledJobsStack;
+  readonly template: { Resources: Record<string, Resource> };
+  readonly region: string;
+  /** Handler entry (relative to the project root) of each Lambda function, by logical id. */
+  readonly entries: ReadonlyMap<string, string>;
+  /** Logical id of each job's state machine. */
+  readonly stateMachines: ReadonlyMap<string, string>;
+}
+
+/** Entry of the shared worker-record Lambda (fixed in lib/workflow.ts's WorkerRecordFunction). */
+export const RECORD_OUTCOME_ENTRY = 'lambdas/record-outcome/handler.ts';
+
+function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
+/** Synthesizes the app from its validated config, as `cdk synth` would minus bundling. */
+export function synthesizeApp(config: ResolvedAppConfig, projectRoot: string, region = 'ap-northeast-1'): SynthesizedApp {
+  const app = new App({
+    context: { 'aws:cdk:bundling-stacks': [] },
+    // Validation costs ~10 s per synth; `cdk synth` and the test suite run it.
+    builtinCloudFormationValidation: false,
+  } as ConstructorParameters<typeof App>[0]);
+  const stack = new ScheduledJobsStack(app, 'ScheduledJobs', {
+    config,
+    projectRoot,
+    env: { account: LOCAL_ACCOUNT, region },
+  });
+  const template = app.synth().getStackByName(stack.stackName).template as SynthesizedApp['template'];
+
+  const entries = new Map<string, string>();
+  const stateMachines = new Map<string, string>();
+  for (const job of config.jobs) {
+    const wf = stack.workflows.get(job.name);
+    if (!wf) throw new Error(`The stack has no workflow for job ${job.name}`);
+    stateMachines.set(job.name, logicalId(stack, wf.stateMachine));
+    for (const step of job.steps) {
+      const fn = wf.stepFunctions.get(step.name);
+      if (fn) entries.set(logicalId(stack, fn), step.entry);
+    }
+    entries.set(logicalId(stack, wf.recordFunction), RECORD_OUTCOME_ENTRY);
+  }
+  return { stack, template, region, entries, stateMachines };
+}
+
+/** Resolves `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Select`, `Fn::Split`, `Fn::Sub` (simple) and pseudo parameters. */
+export function resolveIntrinsics(value: Json, resources: Record<string, Resource>, ref: RefResolver, region: string): Json {
+  const pseudo: Record<string, string> = {
+    'AWS::Region': region,
+    'AWS::AccountId': LOCAL_ACCOUNT,
+    'AWS::Partition': 'aws',
+    'AWS::URLSuffix': 'amazonaws.com',
+    'AWS::StackName': 'ScheduledJobs',
+    'AWS::NoValue': '',
+  };
+  const r = (v: Json): Json => {
+    if (Array.isArray(v)) return v.map(r);
+    if (v === null || typeof v !== 'object') return v;
+    const keys = Object.keys(v);
+    if (keys.length === 1) {
+      const [k] = keys;
+      const arg = v[k];
+      if (k === 'Ref' && typeof arg === 'string') {
+        if (arg in pseudo) return pseudo[arg];
+        const res = resources[arg];
+        if (!res) throw new Error(`Ref to unknown resource ${arg}`);
+        return ref(arg, res.Type);
+      }
+      if (k === 'Fn::GetAtt') {
+        const [id, attr] = Array.isArray(arg) ? (arg as string[]) : String(arg).split('.');
+        const res = resources[id];
+        if (!res) throw new Error(`Fn::GetAtt on unknown resource ${id}`);
+        return ref(id, res.Type, attr);
+      }
+      if (k === 'Fn::Join') {
+        const [sep, parts] = arg as [string, Json[]];
+        return (r(parts) as Json[]).map(String).join(sep);
+      }
+      if (k === 'Fn::Select') {
+        const [i, list] = arg as [number, Json];
+        return (r(list) as Json[])[Number(r(i as Json))];
+      }
+      if (k === 'Fn::Split') {
+        const [sep, s] = arg as [string, Json];
+        return String(r(s)).split(sep);
+      }
+      if (k === 'Fn::Sub' && typeof arg === 'string') {
+        return arg.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
+          const [id, attr] = name.split('.');
+          return String(r(attr ? { 'Fn::GetAtt': [id, attr] } : { Ref: id }));
+        });
+      }
+    }
+    return Object.fromEntries(Object.entries(v).map(([key, val]) => [key, r(val)]));
+  };
+  return r(value);
+}
+
+/** Placeholder ARNs/names for resources the run does not replace with a local endpoint. */
+export function placeholderRef(region: string): RefResolver {
+  return (id, type, attribute) => {
+    switch (type) {
+      case 'AWS::StepFunctions::StateMachine':
+        if (attribute === 'Name') return id;
+        return `arn:aws:states:${region}:${LOCAL_ACCOUNT}:stateMachine:${id}`;
+      case 'AWS::Lambda::Function':
+        return attribute === 'Arn' ? `arn:aws:lambda:${region}:${LOCAL_ACCOUNT}:function:${id}` : id;
+      case 'AWS::KinesisFirehose::DeliveryStream':
+        return attribute === 'Arn' ? `arn:aws:firehose:${region}:${LOCAL_ACCOUNT}:deliverystream/${id}` : id;
+      case 'AWS::SQS::Queue':
+        if (attribute === 'Arn') return `arn:aws:sqs:${region}:${LOCAL_ACCOUNT}:${id}`;
+        if (attribute === 'QueueName') return id;
+        return `https://sqs.${region}.amazonaws.com/${LOCAL_ACCOUNT}/${id}`;
+      default:
+        return attribute ? `arn:aws:local:${region}:${LOCAL_ACCOUNT}:${id}/${attribute}` : id;
+    }
+  };
+}
+
+/** The job's state machine definition as runnable ASL. */
+export function stateMachineDefinition(model: SynthesizedApp, job: ResolvedJob, ref: RefResolver): Record<string, unknown> {
+  const id = model.stateMachines.get(job.name)!;
+  const props = model.template.Resources[id].Properties ?? {};
+  const raw = resolveIntrinsics(props.DefinitionString ?? null, model.template.Resources, ref, model.region);
+  if (typeof raw !== 'string') throw new Error(`State machine ${id} has no DefinitionString`);
+  return JSON.parse(raw) as Record<string, unknown>;
+}
+
+/** A Lambda function's environment variables, resolved. */
+export function functionEnvironment(model: SynthesizedApp, logicalId_: string, ref: RefResolver): Record<string, string> {
+  const res = model.template.Resources[logicalId_];
+  if (!res || res.Type !== 'AWS::Lambda::Function') throw new Error(`${logicalId_} is not a Lambda function of the template`);
+  const vars = (res.Properties?.Environment as { Variables?: Json } | undefined)?.Variables ?? {};
+  const resolved = resolveIntrinsics(vars, model.template.Resources, ref, model.region) as Record<string, Json>;
+  return Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, String(v)]));
+}
+
+/** A schedule of the template: the Scheduler resource, its target function and input. */
+export interface ScheduleModel {
+  readonly logicalId: string;
+  readonly expression: string;
+  readonly timeZone: string;
+  readonly targetFunction: string;
+  /** Target input with Scheduler's context placeholders left in (`<aws.scheduler.scheduled-time>`). */
+  readonly input: string | undefined;
+  readonly state: string;
+}
+
+/** Every EventBridge Scheduler schedule of the template whose target is a Lambda function of the stack. */
+export function schedules(model: SynthesizedApp): ScheduleModel[] {
+  const out: ScheduleModel[] = [];
+  for (const [id, res] of Object.entries(model.template.Resources)) {
+    if (res.Type !== 'AWS::Scheduler::Schedule') continue;
+    const p = res.Properties as Record<string, Json>;
+    const target = p.Target as Record<string, Json>;
+    const arn = target.Arn as Json;
+    let fn: string | undefined;
+    if (arn && typeof arn === 'object' && !Array.isArray(arn) && 'Fn::GetAtt' in arn) {
+      const att = arn['Fn::GetAtt'];
+      fn = Array.isArray(att) ? String(att[0]) : String(att).split('.')[0];
+    }
+    if (!fn || model.template.Resources[fn]?.Type !== 'AWS::Lambda::Function') continue;
+    out.push({
+      logicalId: id,
+      expression: String(p.ScheduleExpression),
+      timeZone: String(p.ScheduleExpressionTimezone ?? 'UTC'),
+      targetFunction: fn,
+      input: target.Input === undefined ? undefined : String(target.Input),
+      state: String(p.State ?? 'ENABLED'),
+    });
+  }
+  return out;
+}
