@@ -81,7 +81,8 @@ export class Reprocess extends Construct {
     // Not grantConsumeMessages: it adds GetQueueUrl, which the Lambda never calls.
     props.spoolQueue.grant(this.function, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
     props.spoolQueue.encryptionMasterKey?.grantDecrypt(this.function);
-    this.quarantineQueue.grantSendMessages(this.function);
+    // Not grantSendMessages: it adds GetQueueAttributes/GetQueueUrl on the quarantine, never needed.
+    this.quarantineQueue.grant(this.function, 'sqs:SendMessage');
     for (const sm of props.stateMachines) {
       sm.grantStartExecution(this.function);
       // Execution ARNs of this state machine only (arn:...:execution:<name>:*).

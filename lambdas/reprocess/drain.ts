@@ -352,13 +352,29 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     }
   };
 
+  // `max` counts messages handled, not skipped ones. A receiver reserves what it asks for, and
+  // gives back what turned out skipped; one that finds the budget fully reserved waits for the
+  // others' receives to settle instead of ending the run while their messages may be skipped.
+  let settledWaiters: Array<() => void> = [];
+  const settled = () => {
+    const w = settledWaiters;
+    settledWaiters = [];
+    for (const f of w) f();
+  };
+  let pendingReceives = 0;
+
   const receiver = async (): Promise<void> => {
     while (stop === null) {
       if (now() >= stopAtMs) return halt('time');
       const want = Math.min(BATCH, o.max - reserved);
-      if (want <= 0) return halt('max');
+      if (want <= 0) {
+        if (pendingReceives === 0) return halt('max');
+        await new Promise<void>((r) => settledWaiters.push(r));
+        continue;
+      }
       if (scanned >= SCAN_LIMIT) return halt('scanLimit');
       reserved += want;
+      pendingReceives++;
       let msgs: ReceivedMessage[];
       try {
         const res = await deps.sqs.send(
@@ -374,23 +390,34 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
         msgs = res.Messages ?? [];
       } catch {
         reserved -= want;
+        pendingReceives--;
+        settled();
         return halt('receiveFailed');
       }
       if (msgs.length === 0) {
         reserved -= want;
+        pendingReceives--;
+        settled();
         return halt('empty');
       }
       scanned += msgs.length;
       const plans = msgs.map((m) => classify(m, o, deps.rules));
       const counted = plans.filter((p) => p.action !== 'skip').length;
       reserved -= want - counted; // skipped messages do not use up `max`
+      pendingReceives--;
+      settled();
       await processBatch(msgs, plans);
     }
   };
 
   // Enough receivers that the next batch is in hand while the current one starts.
   const receivers = Math.ceil(o.concurrency / BATCH) + 1;
-  await Promise.all(Array.from({ length: receivers }, () => receiver()));
+  await Promise.all(
+    Array.from({ length: receivers }, async () => {
+      await receiver();
+      settled(); // wake receivers waiting on the budget: the run is ending
+    }),
+  );
   summary.stoppedBecause = stop ?? 'empty';
 
   for (const group of chunks(held, BATCH)) {

@@ -1,0 +1,85 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { InvalidPayloadError, MAX_MAX, parsePayload } from '../lambdas/reprocess/payload';
+
+const NOW = Date.parse('2026-11-25T12:00:00Z');
+
+function fieldOf(payload: unknown): string {
+  try {
+    parsePayload(payload, 10, NOW);
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidPayloadError);
+    expect((e as Error).message).toContain(`"${(e as InvalidPayloadError).field}"`);
+    return (e as InvalidPayloadError).field;
+  }
+  throw new Error('expected an InvalidPayloadError');
+}
+
+describe('parsePayload', () => {
+  test('empty payloads (CLI {} and the console test event null) take the defaults', () => {
+    for (const p of [undefined, null, {}]) {
+      expect(parsePayload(p, 7, NOW)).toMatchObject({ max: 7, dryRun: false, concurrency: 10, mode: 'start' });
+    }
+  });
+
+  test.each<[string, unknown, string]>([
+    ['unknown field (a typo must not turn a dry run into a real one)', { dryrun: true }, 'dryrun'],
+    ['max above the upper bound', { max: MAX_MAX + 1 }, 'max'],
+    ['max zero', { max: 0 }, 'max'],
+    ['max not an integer', { max: 2.5 }, 'max'],
+    ['max as a string', { max: '10' }, 'max'],
+    ['dryRun as a string', { dryRun: 'yes' }, 'dryRun'],
+    ['empty job', { job: '' }, 'job'],
+    ['errorType not a string', { errorType: 3 }, 'errorType'],
+    ['taskIds not a list', { taskIds: 'a' }, 'taskIds'],
+    ['taskIds with an empty id', { taskIds: ['a', ''] }, 'taskIds[1]'],
+    ['olderThan garbage', { olderThan: 'yesterday' }, 'olderThan'],
+    ['olderThan a zone-less local time', { olderThan: '2026-11-25T03:00:00' }, 'olderThan'],
+    ['newerThan after olderThan', { olderThan: '2h', newerThan: '1h' }, 'newerThan'],
+    ['concurrency above 50', { concurrency: 51 }, 'concurrency'],
+    ['mode unknown', { mode: 'replay' }, 'mode'],
+    ['not an object', [1], 'payload'],
+  ])('%s names the field', (_name, payload, field) => {
+    expect(fieldOf(payload)).toBe(field);
+  });
+
+  test('times: ISO with a zone, and ages in s/m/h/d', () => {
+    const o = parsePayload({ olderThan: '2026-11-25T03:00:00+09:00', newerThan: '7d' }, 10, NOW);
+    expect(o.sentBeforeMs).toBe(Date.parse('2026-11-24T18:00:00Z'));
+    expect(o.sentAfterMs).toBe(NOW - 7 * 86_400_000);
+    expect(parsePayload({ olderThan: '90s' }, 10, NOW).sentBeforeMs).toBe(NOW - 90_000);
+    expect(parsePayload({ olderThan: '30m' }, 10, NOW).sentBeforeMs).toBe(NOW - 1_800_000);
+  });
+
+  test('the default max from env is capped at the upper bound', () => {
+    expect(parsePayload({}, MAX_MAX * 2, NOW).max).toBe(MAX_MAX);
+  });
+});
+
+describe('handler with an invalid payload', () => {
+  const sqsMock = mockClient(SQSClient);
+  const sfnMock = mockClient(SFNClient);
+  beforeAll(() => {
+    Object.assign(process.env, {
+      AWS_REGION: 'us-east-1',
+      SPOOL_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/spool',
+      QUARANTINE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/q',
+      ALLOWED_STATE_MACHINE_ARNS: 'arn:aws:states:us-east-1:123456789012:stateMachine:A',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    });
+  });
+
+  test('throws InvalidPayloadError naming the field and touches nothing', async () => {
+    const { handler } = await import('../lambdas/reprocess/handler');
+    await expect(handler({ max: 100_000 }, { getRemainingTimeInMillis: () => 60_000 })).rejects.toMatchObject({ name: 'InvalidPayloadError', field: 'max' });
+    expect(sqsMock.calls()).toHaveLength(0);
+    expect(sfnMock.calls()).toHaveLength(0);
+  });
+
+  test('a missing env var is named', async () => {
+    const { readEnv } = await import('../lambdas/reprocess/handler');
+    expect(() => readEnv({ SPOOL_QUEUE_URL: 'x', QUARANTINE_QUEUE_URL: 'y' })).toThrow(/ALLOWED_STATE_MACHINE_ARNS/);
+    expect([...readEnv({ SPOOL_QUEUE_URL: 'x', QUARANTINE_QUEUE_URL: 'y', ALLOWED_STATE_MACHINE_ARNS: 'a, b' }).allowedStateMachineArns]).toEqual(['a', 'b']);
+  });
+});
