@@ -1,5 +1,5 @@
 import { App, Stack } from 'aws-cdk-lib';
-import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
 import { Investigation, ATHENA_ENGINE } from '../lib/investigation';
 import { ParamLog } from '../lib/param-log';
@@ -17,7 +17,7 @@ const SETTINGS = {
 };
 
 function synth(): { template: Template; stack: Stack; inv: Investigation; log: ParamLog } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new Stack(app, 'InvTest', { env: { account: '123456789012', region: 'ap-northeast-1' } });
   const log = new ParamLog(stack, 'ParamLog', { timeZone: 'Asia/Tokyo', bufferSeconds: 60, bufferMiB: 64 });
   const inv = new Investigation(stack, 'Investigation', {

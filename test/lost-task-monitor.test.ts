@@ -2,6 +2,7 @@ import {
   AthenaClient,
   GetQueryExecutionCommand,
   GetQueryResultsCommand,
+  QueryExecutionState,
   StartQueryExecutionCommand,
   StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
@@ -31,7 +32,7 @@ function fakeClock(): Clock & { sleeps: number[] } {
   return { sleeps, now: () => t, sleep: async (ms) => void (sleeps.push(ms), (t += ms)) };
 }
 const rows = (...values: Array<string | undefined>) => ({ ResultSet: { Rows: [{ Data: [{ VarCharValue: 'lost' }] }, ...values.map((v) => ({ Data: [{ VarCharValue: v }] }))] } });
-const state = (State: string, extra: object = {}) => ({ QueryExecution: { Status: { State, ...extra } } });
+const state = (State: QueryExecutionState, extra: object = {}) => ({ QueryExecution: { Status: { State, ...extra } } });
 
 beforeEach(() => {
   athena.reset();
@@ -39,7 +40,7 @@ beforeEach(() => {
 });
 
 test('success: runs the saved lost-task count in the workgroup with quoted day parameters, polls with backoff, reads the count', async () => {
-  athena.on(GetQueryExecutionCommand).resolvesOnce(state('QUEUED')).resolvesOnce(state('RUNNING')).resolvesOnce(state('RUNNING')).resolves(state('SUCCEEDED'));
+  athena.on(GetQueryExecutionCommand).resolvesOnce(state(QueryExecutionState.QUEUED)).resolvesOnce(state(QueryExecutionState.RUNNING)).resolvesOnce(state(QueryExecutionState.RUNNING)).resolves(state(QueryExecutionState.SUCCEEDED));
   athena.on(GetQueryResultsCommand).resolves(rows('3'));
   const clock = fakeClock();
   const out = await countLostTasks(client, SETTINGS, '2026-03-31', clock);
@@ -55,13 +56,13 @@ test('success: runs the saved lost-task count in the workgroup with quoted day p
 });
 
 test('zero lost tasks is reported as 0 only when the query says so', async () => {
-  athena.on(GetQueryExecutionCommand).resolves(state('SUCCEEDED'));
+  athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.SUCCEEDED));
   athena.on(GetQueryResultsCommand).resolves(rows('0'));
   await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).resolves.toMatchObject({ lost: 0 });
 });
 
 test('failed query: throws with the Athena reason, never a count', async () => {
-  athena.on(GetQueryExecutionCommand).resolves(state('FAILED', { AthenaError: { ErrorMessage: 'Query exhausted resources' } }));
+  athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.FAILED, { AthenaError: { ErrorMessage: 'Query exhausted resources' } }));
   const p = countLostTasks(client, SETTINGS, '2026-03-31', fakeClock());
   await expect(p).rejects.toThrow(LostTaskQueryFailedError);
   await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(/FAILED: Query exhausted resources/);
@@ -69,12 +70,12 @@ test('failed query: throws with the Athena reason, never a count', async () => {
 });
 
 test('cancelled query (e.g. bytes-scanned cutoff) fails loudly too', async () => {
-  athena.on(GetQueryExecutionCommand).resolves(state('CANCELLED', { StateChangeReason: 'Bytes scanned limit was exceeded' }));
+  athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.CANCELLED, { StateChangeReason: 'Bytes scanned limit was exceeded' }));
   await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(/CANCELLED: Bytes scanned limit/);
 });
 
 test('poll timeout: stops the query at the deadline and throws; waits never pass the deadline', async () => {
-  athena.on(GetQueryExecutionCommand).resolves(state('RUNNING'));
+  athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.RUNNING));
   athena.on(StopQueryExecutionCommand).resolves({});
   const clock = fakeClock();
   await expect(countLostTasks(client, SETTINGS, '2026-03-31', clock)).rejects.toThrow(LostTaskQueryTimeoutError);
@@ -85,13 +86,13 @@ test('poll timeout: stops the query at the deadline and throws; waits never pass
 });
 
 test('timeout still throws the timeout when stopping the query fails too', async () => {
-  athena.on(GetQueryExecutionCommand).resolves(state('RUNNING'));
+  athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.RUNNING));
   athena.on(StopQueryExecutionCommand).rejects(new Error('throttled'));
   await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(LostTaskQueryTimeoutError);
 });
 
 test('zero rows or a non-numeric count is an error, not 0', async () => {
-  athena.on(GetQueryExecutionCommand).resolves(state('SUCCEEDED'));
+  athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.SUCCEEDED));
   athena.on(GetQueryResultsCommand).resolves(rows());
   await expect(countLostTasks(client, SETTINGS, '2026-03-31', fakeClock())).rejects.toThrow(LostTaskResultError);
   expect(() => parseCount([{ Data: [{ VarCharValue: 'lost' }] }, { Data: [{}] }])).toThrow(LostTaskResultError);
@@ -134,7 +135,7 @@ describe('handler', () => {
   }
 
   test('publishes LostTasks with exactly the dimensions the alarm watches', async () => {
-    athena.on(GetQueryExecutionCommand).resolves(state('SUCCEEDED'));
+    athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.SUCCEEDED));
     athena.on(GetQueryResultsCommand).resolves(rows('2'));
     const cap = captureStdout();
     try {
@@ -155,7 +156,7 @@ describe('handler', () => {
   });
 
   test('a failed query makes the invocation fail and publishes no metric', async () => {
-    athena.on(GetQueryExecutionCommand).resolves(state('FAILED', { AthenaError: { ErrorMessage: 'Access denied' } }));
+    athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.FAILED, { AthenaError: { ErrorMessage: 'Access denied' } }));
     const cap = captureStdout();
     try {
       await expect(handler({ day: '2026-03-31' })).rejects.toThrow(LostTaskQueryFailedError);
