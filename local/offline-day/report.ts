@@ -1,0 +1,108 @@
+import { OfflineReport } from './run';
+
+/** True when the run kept its promise: nothing lost, nothing run twice. */
+export function reportOk(r: OfflineReport): boolean {
+  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0);
+}
+
+const pad = (s: string | number, n: number): string => String(s).padStart(n);
+const kv = (o: Record<string, number>): string =>
+  Object.entries(o)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none';
+
+/** The report as plain text for the terminal. */
+export function renderText(r: OfflineReport): string {
+  const lines: string[] = [];
+  const accounted = r.succeededFirstTry + r.recoveredByRetry + r.replayed + r.stillSpooled.total + r.quarantined + r.lost;
+  lines.push('', `OFFLINE RUN ${r.from} .. ${r.to} (${r.timeZone}), faults ${r.faults}, seed ${r.seed}`, '');
+  lines.push(`  ticks                      ${pad(r.ticks, 7)}`);
+  lines.push(`  tasks                      ${pad(r.tasks, 7)}   (executions ${r.executions}, start failures ${r.startFailed})`);
+  lines.push(`  succeeded first try        ${pad(r.succeededFirstTry, 7)}`);
+  lines.push(`  recovered by retry         ${pad(r.recoveredByRetry, 7)}   (${r.retries} retries in all)`);
+  lines.push(`  spooled (executions)       ${pad(Object.values(r.spooledByError).reduce((a, b) => a + b, 0), 7)}   by error: ${kv(r.spooledByError)}`);
+  lines.push(`  replayed and succeeded     ${pad(r.replayed, 7)}   (${r.replayRounds.length} reprocess invocations)`);
+  lines.push(`  still spooled              ${pad(r.stillSpooled.total, 7)}   by error: ${kv(r.stillSpooled.byError)} (not retryable: an operator decides)`);
+  lines.push(`  quarantined                ${pad(r.quarantined, 7)}`);
+  lines.push(`  LOST                       ${pad(r.lost, 7)}`);
+  lines.push(`  DUPLICATED executions      ${pad(r.duplicates, 7)}`);
+  lines.push(`  accounted for              ${pad(accounted, 7)} of ${r.tasks}`);
+  lines.push('', `  parameter log: ${r.records.client} client + ${r.records.worker} worker records; files per partition:`);
+  for (const [p, n] of Object.entries(r.filesPerPartition).sort()) lines.push(`    ${p}  ${n} files`);
+  lines.push('', '  saved Athena queries (on DuckDB over the output folder):');
+  for (const d of r.queries.lostTasksByDay) lines.push(`    lost tasks of ${d.day}: ${d.lost}`);
+  lines.push('    daily counts by job and result:');
+  for (const row of r.queries.dailyCounts) lines.push(`      ${row.log_day}  ${row.job}  ${String(row.type).padEnd(6)} ${String(row.result).padEnd(11)} ${pad(String(row.records), 6)}`);
+  lines.push('', `  fake API calls: ${kv(r.api as unknown as Record<string, number>)}`);
+  lines.push(`  wall time ${(r.wallMs / 1000).toFixed(1)} s`, '');
+  lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated)' : '  RESULT: FAILED (something was lost or duplicated; see report.json)', '');
+  return lines.join('\n');
+}
+
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** One SVG bar chart per series, one bar per hour; maintenance hours shaded. */
+function chart(r: OfflineReport, key: 'tasks' | 'retries' | 'spooled' | 'spoolDepth' | 'replayed', title: string, color: string): string {
+  const rows = r.hourly;
+  const w = 900;
+  const h = 120;
+  const left = 40;
+  const bw = (w - left - 10) / Math.max(1, rows.length);
+  const max = Math.max(1, ...rows.map((x) => x[key]));
+  const bars = rows
+    .map((x, i) => {
+      const bh = ((h - 30) * x[key]) / max;
+      const shade = x.maintenance ? `<rect x="${left + i * bw}" y="10" width="${bw}" height="${h - 30}" fill="#fde2e2"/>` : '';
+      return `${shade}<rect x="${(left + i * bw + 1).toFixed(1)}" y="${(h - 20 - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${esc(x.hour)}:00  ${x[key]}</title></rect>`;
+    })
+    .join('');
+  const labels = rows
+    .map((x, i) => (i % Math.max(1, Math.round(rows.length / 12)) === 0 ? `<text x="${left + i * bw}" y="${h - 5}" font-size="10">${esc(x.hour.slice(5))}</text>` : ''))
+    .join('');
+  return `<h3>${esc(title)}</h3><svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">
+<line x1="${left}" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#999"/><text x="0" y="20" font-size="10">${max}</text><text x="0" y="${h - 20}" font-size="10">0</text>${bars}${labels}</svg>`;
+}
+
+/** A self-contained HTML page (inline SVG, no scripts, no external files). */
+export function renderHtml(r: OfflineReport): string {
+  const ok = reportOk(r);
+  const cell = (label: string, value: string | number, strong = false): string =>
+    `<tr><th>${esc(label)}</th><td>${strong ? `<b>${esc(String(value))}</b>` : esc(String(value))}</td></tr>`;
+  const counts = r.queries.dailyCounts
+    .map((x) => `<tr><td>${esc(String(x.log_day))}</td><td>${esc(String(x.job))}</td><td>${esc(String(x.type))}</td><td>${esc(String(x.result))}</td><td>${esc(String(x.records))}</td></tr>`)
+    .join('');
+  const files = Object.entries(r.filesPerPartition)
+    .sort()
+    .map(([p, n]) => `<tr><td>${esc(p)}</td><td>${n}</td></tr>`)
+    .join('');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline run ${esc(r.from)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:24px;max-width:960px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f6f6f6}.ok{color:#156a15}.bad{color:#b00}h3{margin:14px 0 2px}</style></head><body>
+<h1>Scheduled jobs: offline run</h1>
+<p>${esc(r.from)} to ${esc(r.to)} (app time zone ${esc(r.timeZone)}), fault profile <b>${esc(r.faults)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
+Shaded hours: the external API's maintenance window.</p>
+<h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated' : 'FAILED: something was lost or duplicated'}</h2>
+<table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
+    'spooled executions by error',
+    Object.entries(r.spooledByError)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none',
+  )}${cell('replayed and succeeded', r.replayed)}${cell(
+    'still spooled',
+    `${r.stillSpooled.total} ${Object.entries(r.stillSpooled.byError)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  )}${cell('quarantined', r.quarantined)}${cell('lost', r.lost, true)}${cell('duplicated executions', r.duplicates, true)}</table>
+<h2>The day, per hour</h2>
+${chart(r, 'tasks', 'Tasks started per hour', '#3b6fb6')}
+${chart(r, 'retries', 'Retries per hour', '#d08a1e')}
+${chart(r, 'spooled', 'Executions spooled per hour', '#c0392b')}
+${chart(r, 'replayed', 'Replays that succeeded per hour', '#2e8b57')}
+${chart(r, 'spoolDepth', 'Spool depth (messages) at the end of the hour', '#7a4fa0')}
+<h2>Saved Athena queries (run on DuckDB over the output folder)</h2>
+<p>Lost tasks: ${r.queries.lostTasksByDay.map((d) => `${esc(d.day)}: <b>${d.lost}</b>`).join(', ')}</p>
+<table><tr><th>day</th><th>job</th><th>type</th><th>result</th><th>records</th></tr>${counts}</table>
+<h2>Parameter log files per partition</h2>
+<table><tr><th>partition</th><th>files</th></tr>${files}</table>
+</body></html>
+`;
+}
