@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { appConfig } from './config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
@@ -10,6 +11,8 @@ const projectRoot = resolve(__dirname, '..');
 const config = resolveConfig(appConfig, { fileExists: (p) => existsSync(join(projectRoot, p)) });
 
 const app = new App();
+// cdk-nag's AWS Solutions rules run at synth; each construct acknowledges its own justified findings.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 new ScheduledJobsStack(app, 'ScheduledJobs', {
   config,
   projectRoot,

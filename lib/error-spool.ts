@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { secureQueueProps } from './defaults';
@@ -34,5 +34,9 @@ export class ErrorSpool extends Construct {
         visibilityTimeout: props.visibilityTimeout ?? Duration.minutes(15),
       }),
     );
+    Validations.of(this.queue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'The spool is itself the dead-letter store of the workflow; reprocess moves messages it cannot replay to its quarantine queue instead of a redrive policy, so nothing expires unseen after a few receives.',
+    });
   }
 }

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Size, TimeZone } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -95,6 +95,20 @@ export class ParamLog extends Construct {
     this.clientStream = client.stream;
     this.workerStream = worker.stream;
     this.writerRoles = [client.role, worker.role];
+
+    Validations.of(this.bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Writers are only the two Firehose roles; reads are limited to the reader roles and audited by CloudTrail. A server-access-log bucket would itself need the same protection.',
+    });
+    for (const role of this.writerRoles) {
+      Validations.of(role).acknowledge(
+        ...['Action::s3:Abort*', 'Action::s3:DeleteObject*', 'Action::s3:GetBucket*', 'Action::s3:GetObject*', 'Action::s3:List*', 'Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'].map((what) => ({
+          id: `AwsSolutions-IAM5[${what}]`,
+          reason: 'The Firehose S3 destination grant (multipart delivery, error output) on this one bucket and its key, as the aws-kinesisfirehose L2 writes it.',
+        })),
+        { id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).resolve((this.bucket.node.defaultChild as s3.CfnBucket).logicalId)}.Arn>/*]`, reason: 'Firehose writes objects anywhere under its own prefixes of this bucket.' },
+      );
+    }
   }
 
   /** Lets `grantee` put client records (PutRecord/PutRecordBatch on the client stream only). */

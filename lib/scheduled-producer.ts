@@ -1,4 +1,6 @@
-import { Duration, TimeZone } from 'aws-cdk-lib';
+import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -65,6 +67,9 @@ export class ScheduledProducer extends Construct {
     props.paramLog.grantWriteClient(this.function);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());
+    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the schedule.' });
+    // Our own role (instead of the stack-wide one the target would create) so its findings stay here.
+    const role = new iam.Role(this, 'ScheduleRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `${job.name}: ${job.schedule} (${props.timeZone})`,
       schedule: scheduler.ScheduleExpression.expression(job.schedule, TimeZone.of(props.timeZone)),
@@ -76,7 +81,12 @@ export class ScheduledProducer extends Construct {
         retryAttempts: props.retryAttempts ?? 10,
         maxEventAge: props.maxEventAge ?? Duration.hours(1),
         deadLetterQueue: this.deadLetterQueue,
+        role,
       }),
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).resolve((this.function.node.defaultChild as lambda.CfnFunction).logicalId)}.Arn>:*]`,
+      reason: 'lambda:InvokeFunction on the producer and its versions, as the aws-scheduler-targets L2 grants it.',
     });
   }
 }

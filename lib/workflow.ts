@@ -1,4 +1,5 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -220,6 +221,15 @@ export class JobWorkflow extends Construct {
       logs: { destination: logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
     });
     props.spoolQueue.grantSendMessages(this.stateMachine);
+
+    Validations.of(this.stateMachine).acknowledge(
+      { id: 'AwsSolutions-SF1', reason: 'Level ERROR on purpose: failures are logged, the execution history holds the rest, and execution data (params, possibly personal) is never logged.' },
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray tracing of the state machine has no resource-level permissions.' },
+      ...[...fns.values(), props.recordFunction].map((fn) => ({
+        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).resolve((fn.node.defaultChild as lambda.CfnFunction).logicalId)}.Arn>:*]`,
+        reason: 'lambda:InvokeFunction on this step function and its versions, as LambdaInvoke grants it.',
+      })),
+    );
   }
 
   /** One step: LambdaInvoke with the step contract, its Retry, TimeoutSeconds; keeps only the Payload. */
