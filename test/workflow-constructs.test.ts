@@ -37,7 +37,10 @@ describe('ScheduledProducer', () => {
   });
 
   test('producer may start only its own state machine', () => {
-    const policies = template.findResources('AWS::IAM::Policy');
+    const producer = stack.node.findChild(`Producer-${job.name}`).node.findChild('Function') as import('aws-cdk-lib/aws-lambda').Function;
+    const roleId = stack.getLogicalId(producer.role!.node.defaultChild as never);
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } });
+    expect(Object.keys(policies)).toHaveLength(1);
     const starts = Object.values(policies).flatMap((p) =>
       (p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>).filter((s) => [s.Action].flat().includes('states:StartExecution')),
     );
