@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { appConfig } from '../bin/config';
+import { parseSchedule, scheduleTicks } from '../lib/config/schedule';
+import { produceOrders } from '../lambdas/jobs/example-api/logic';
+import { faultPlan, inMaintenance, taskFault } from '../local/fake-external-api';
+import { localMidnight, OfflineReport, runOfflineDay } from '../local/offline-day/run';
+import { reportOk } from '../local/offline-day/report';
+
+/**
+ * The offline day, smaller: 00:00-05:00 of one day in the app time zone, which holds the default
+ * profile's maintenance window (01:00-04:00) and the operator's replay when it ends. The report's
+ * numbers must match what the seeded fault plan implies for every task.
+ */
+describe('offline run (5 simulated hours, default faults)', () => {
+  const seed = 7;
+  const hours = 5;
+  const day = '2026-11-25';
+  const tz = appConfig.timeZone;
+  let out: string;
+  let report: OfflineReport;
+
+  beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'offline-'));
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day });
+  }, 60_000);
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  /** What the plan implies, computed from the plan and the example producer, not from the run. */
+  function expected(): { ticks: number; tasks: number; firstTry: number; recovered: number; replayed: number; rejected: number } {
+    const plan = faultPlan('default', seed);
+    const from = localMidnight(day, tz);
+    const ticks = scheduleTicks(parseSchedule(appConfig.jobs[0].schedule), tz, from, new Date(from.getTime() + hours * 3_600_000));
+    const e = { ticks: ticks.length, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, rejected: 0 };
+    for (const tick of ticks) {
+      const keys = produceOrders(tick, 3).map((t) => t.key);
+      for (const key of keys) {
+        e.tasks += 1;
+        const f = taskFault(plan, tick, key, tz, keys);
+        // A rejected order is rejected whenever the API answers; it stays spooled (not retryable).
+        if (f.permanent) e.rejected += 1;
+        // In maintenance every attempt gets 503: spooled, then replayed after 04:00 and succeeds.
+        else if (inMaintenance(plan, tick, tz)) e.replayed += 1;
+        else if (f.transientFailures > 0 || f.slow) e.recovered += 1;
+        else e.firstTry += 1;
+      }
+    }
+    return e;
+  }
+
+  it('accounts for every task as the fault plan implies: first try, recovered by retry, replayed, or still spooled', () => {
+    const e = expected();
+    expect(e.replayed).toBeGreaterThan(100); // the window really was in the run
+    expect(report).toMatchObject({
+      ticks: e.ticks,
+      tasks: e.tasks,
+      succeededFirstTry: e.firstTry,
+      recoveredByRetry: e.recovered,
+      replayed: e.replayed,
+      stillSpooled: { total: e.rejected },
+      lost: 0,
+      duplicates: 0,
+      quarantined: 0,
+    });
+    if (e.rejected > 0) expect(report.stillSpooled.byError).toEqual({ ExternalApiRejectedError: e.rejected });
+    expect(report.succeededFirstTry + report.recoveredByRetry + report.replayed + report.stillSpooled.total).toBe(report.tasks);
+    expect(reportOk(report)).toBe(true);
+  });
+
+  it('spools every maintenance-window execution with the retryable error and replays them after the window', () => {
+    const e = expected();
+    expect(report.spooledByError.ExternalApiUnavailableError).toBe(e.replayed);
+    expect(report.replayRounds.length).toBeGreaterThan(0);
+    expect(report.replayRounds.every((r) => r.at >= `${day} 04`)).toBe(true);
+    const maint = report.hourly.filter((h) => h.maintenance);
+    expect(maint.map((h) => h.hour)).toEqual([`${day} 01`, `${day} 02`, `${day} 03`]);
+    expect(maint.every((h) => h.spooled > 0 && h.retries > 0)).toBe(true);
+    expect(report.hourly.find((h) => h.hour === `${day} 04`)!.replayed).toBe(e.replayed);
+  });
+
+  it('writes the parameter log as Firehose would and the saved queries find nothing lost', () => {
+    const parts = Object.keys(report.filesPerPartition).sort();
+    expect(parts).toEqual(['client/year=2026/month=11/day=25', 'worker/year=2026/month=11/day=25']);
+    // Buffered: far fewer objects than records.
+    expect(report.filesPerPartition[parts[1]]).toBeLessThan(report.records.worker / 3);
+    expect(report.queries.lostTasksByDay).toEqual([{ day, lost: 0 }]);
+    const count = (type: string, result: string): number =>
+      Number(report.queries.dailyCounts.find((r) => r.type === type && r.result === result)?.records ?? 0);
+    expect(count('client', 'Started')).toBe(report.tasks);
+    expect(count('worker', 'Success')).toBe(report.succeededFirstTry + report.recoveredByRetry + report.replayed);
+    expect(count('worker', 'Failure')).toBe(report.executions - count('worker', 'Success'));
+  });
+});
