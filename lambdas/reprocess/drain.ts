@@ -201,8 +201,10 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
       try {
         const res = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: plan.stateMachineArn, name: plan.name, input: JSON.stringify(plan.input) }));
         gate.onSuccess();
-        // Same name + same input while still running answers 200 with the ORIGINAL start date.
-        if (res.startDate && res.startDate.getTime() < calledAt - 5_000) return { outcome: 'alreadyStarted' };
+        // Same name + same input while still running answers 200 with the ORIGINAL start date
+        // (an earlier run started it, then died before deleting). A new start is dated after our
+        // call; 1 s allows for clock skew between Lambda and Step Functions.
+        if (res.startDate && res.startDate.getTime() < calledAt - 1_000) return { outcome: 'alreadyStarted' };
         return { outcome: 'started' };
       } catch (e) {
         const name = errorName(e);
