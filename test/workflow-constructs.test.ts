@@ -116,7 +116,7 @@ describe('JobWorkflow', () => {
   test('each step has exactly its configured Retry and a catch-all Catch into its Caught state', () => {
     const { definition } = aslFromTemplate(template.toJSON() as never, { job: job.name });
     for (const step of job.steps) {
-      const state = definition.States[step.name] as { Retry: Array<Record<string, unknown>>; Catch: unknown; TimeoutSeconds: number };
+      const state = definition.States[step.name] as unknown as { Retry: Array<Record<string, unknown>>; Catch: unknown; TimeoutSeconds: number };
       const own = state.Retry.filter((r) => !(r.ErrorEquals as string[]).every((e) => e.startsWith('Lambda.')));
       expect(own).toEqual([
         {
