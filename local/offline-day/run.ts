@@ -466,6 +466,10 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     // Let Firehose deliver what it holds (its buffer interval passes).
     clock.set(new Date(to.getTime() + bufferSeconds * 1000));
     firehose.flushAll();
+  } catch (e) {
+    // Do not leave the emulator's worker thread running (a test process would hang on it).
+    await sqsEmulator.stop().catch(() => undefined);
+    throw e;
   } finally {
     clock.uninstall();
     await api.close();
