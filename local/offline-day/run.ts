@@ -13,6 +13,7 @@ import { DAILY_COUNTS, LOST_TASK_COUNT_SQL, lostTaskParams, nextDay } from '../.
 import { ParamLogDb } from '../duckdb-sql';
 import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startFirehoseStandin } from '../firehose-standin';
+import { startSfnStandin, StandinExecution } from '../sfn-standin';
 import { startSqsEmulator } from '../sqs-emulator';
 import {
   functionEnvironment,
@@ -24,7 +25,6 @@ import {
   synthesizeApp,
 } from './app-model';
 import { createExecutionRunner, ExecutionOutcome, LocalHandler } from './executions';
-import { startSfnEndpoint, StartedExecution } from './sfn-endpoint';
 import { SimClock } from './sim-clock';
 
 /** Options of one offline run (the CLI's flags). */
@@ -219,10 +219,10 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   const smArns = new Map<string, string>(); // job -> arn
   for (const [job, id] of model.stateMachines) smArns.set(job, ref(id, 'AWS::StepFunctions::StateMachine'));
-  const pending: StartedExecution[] = [];
+  const pending: StandinExecution[] = [];
   const startCounts = new Map<string, number>();
-  const sfnEndpoint = await startSfnEndpoint({
-    knownStateMachines: new Set(smArns.values()),
+  // Every accepted StartExecution (producer or reprocess) is queued and run after the call returns.
+  const sfnEndpoint = await startSfnStandin({
     onStart: (e) => {
       startCounts.set(e.name, (startCounts.get(e.name) ?? 0) + 1);
       pending.push(e);
@@ -375,7 +375,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         const envelope = parseEnvelope(JSON.parse(e.input));
         const at = clock.now();
         const out = await runners.get(e.stateMachineArn)!({ executionArn: e.executionArn, name: e.name, stateMachineArn: e.stateMachineArn, input: envelope, startDate: e.startDate });
-        sfnEndpoint.finish(e.executionArn, out.status);
+        sfnEndpoint.complete(e.executionArn, out.status);
         outcomes.set(e.executionArn, { ...out, envelope, at });
         const r = row(at);
         r.retries += Object.values(out.retries).reduce((a, b) => a + b, 0);
@@ -473,7 +473,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   } finally {
     clock.uninstall();
     await api.close();
-    await sfnEndpoint.close();
+    await sfnEndpoint.stop();
     await firehose.close();
   }
 
@@ -543,6 +543,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     else if (!quarantinedTasks.has(taskId)) lostTaskIds.push(taskId);
   }
   for (const n of startCounts.values()) if (n > 1) duplicates += n - 1;
+  duplicates += sfnEndpoint.counters.duplicates;
   const workerSuccess = new Map<string, number>();
   for (const r of worker) if (r.result === 'Success') workerSuccess.set(r.task_id, (workerSuccess.get(r.task_id) ?? 0) + 1);
   for (const n of workerSuccess.values()) if (n > 1) duplicates += n - 1;
