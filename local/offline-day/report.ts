@@ -11,11 +11,18 @@ const kv = (o: Record<string, number>): string =>
     .map(([k, v]) => `${k} ${v}`)
     .join(', ') || 'none';
 
+/** The simulated period in the app's time zone, e.g. `2026-11-25 00:00 .. 2026-11-25 23:59 Asia/Tokyo`. */
+export function period(r: OfflineReport): string {
+  const first = r.hourly[0]?.hour ?? r.from;
+  const last = r.hourly[r.hourly.length - 1]?.hour ?? r.to;
+  return `${first}:00 .. ${last}:59 ${r.timeZone}`;
+}
+
 /** The report as plain text for the terminal. */
 export function renderText(r: OfflineReport): string {
   const lines: string[] = [];
   const accounted = r.succeededFirstTry + r.recoveredByRetry + r.replayed + r.stillSpooled.total + r.quarantined + r.lost;
-  lines.push('', `OFFLINE RUN ${r.from} .. ${r.to} (${r.timeZone}), faults ${r.faults}, seed ${r.seed}`, '');
+  lines.push('', `OFFLINE RUN ${period(r)}, faults ${r.faults}, seed ${r.seed}`, '');
   lines.push(`  ticks                      ${pad(r.ticks, 7)}`);
   lines.push(`  tasks                      ${pad(r.tasks, 7)}   (executions ${r.executions}, start failures ${r.startFailed})`);
   lines.push(`  succeeded first try        ${pad(r.succeededFirstTry, 7)}`);
@@ -78,7 +85,7 @@ export function renderHtml(r: OfflineReport): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline run ${esc(r.from)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:24px;max-width:960px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f6f6f6}.ok{color:#156a15}.bad{color:#b00}h3{margin:14px 0 2px}</style></head><body>
 <h1>Scheduled jobs: offline run</h1>
-<p>${esc(r.from)} to ${esc(r.to)} (app time zone ${esc(r.timeZone)}), fault profile <b>${esc(r.faults)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
+<p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
 Shaded hours: the external API's maintenance window.</p>
 <h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated' : 'FAILED: something was lost or duplicated'}</h2>
 <table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
