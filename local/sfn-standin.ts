@@ -37,6 +37,8 @@ export interface SfnStandinOptions {
   readonly latencyMs?: number;
   /** Called after each new execution is created (not for idempotent or refused starts). */
   readonly onStart?: (execution: StandinExecution) => void | Promise<void>;
+  /** Called on each throttled StartExecution (e.g. to time the steady state after the burst). */
+  readonly onThrottle?: () => void;
   /** Status of a new execution. @default 'RUNNING' */
   readonly initialStatus?: ExecutionStatus;
 }
@@ -112,6 +114,7 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
     async StartExecution(body) {
       if (!takeToken()) {
         counters.throttled++;
+        options.onThrottle?.();
         throw new AwsError('ThrottlingException', 'Rate exceeded');
       }
       const stateMachineArn = String(body.stateMachineArn ?? '');

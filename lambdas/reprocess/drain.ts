@@ -412,8 +412,10 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     }
   };
 
-  // Enough receivers that the next batch is in hand while the current one starts.
-  const receivers = Math.ceil(o.concurrency / BATCH) + 1;
+  // Enough receivers that the next batches are in hand while the current one starts: a receiver
+  // is busy receiving, classifying and deleting for part of its cycle, and paced starts must not
+  // wait for it. More receivers cost no extra calls, only more messages in flight at once.
+  const receivers = Math.ceil(o.concurrency / BATCH) + 2;
   await Promise.all(
     Array.from({ length: receivers }, async () => {
       await receiver();
