@@ -10,29 +10,31 @@ import { reportOk } from '../local/offline-day/report';
 
 /**
  * The offline day, smaller: 00:00-05:00 of one day in the app time zone, which holds the default
- * profile's maintenance window (01:00-04:00) and the operator's replay when it ends. The report's
- * numbers must match what the seeded fault plan implies for every task.
+ * profile's maintenance window (01:00-04:00) and the operator's replay when it ends. The slow API
+ * call is moved from noon to 04:30 so the step-timeout path runs too. The report's numbers must
+ * match what the seeded fault plan implies for every task.
  */
 describe('offline run (5 simulated hours, default faults)', () => {
   const seed = 7;
   const hours = 5;
   const day = '2026-11-25';
   const tz = appConfig.timeZone;
+  const slowAt = '04:30';
   let out: string;
   let report: OfflineReport;
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day, faultPlanOverrides: { slowAt } });
   }, 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   /** What the plan implies, computed from the plan and the example producer, not from the run. */
-  function expected(): { ticks: number; tasks: number; firstTry: number; recovered: number; replayed: number; rejected: number } {
-    const plan = faultPlan('default', seed);
+  function expected(): { ticks: number; tasks: number; firstTry: number; recovered: number; replayed: number; rejected: number; timedOut: number } {
+    const plan = { ...faultPlan('default', seed), slowAt };
     const from = localMidnight(day, tz);
     const ticks = scheduleTicks(parseSchedule(appConfig.jobs[0].schedule), tz, from, new Date(from.getTime() + hours * 3_600_000));
-    const e = { ticks: ticks.length, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, rejected: 0 };
+    const e = { ticks: ticks.length, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, rejected: 0, timedOut: 0 };
     for (const tick of ticks) {
       const keys = produceOrders(tick, 3).map((t) => t.key);
       for (const key of keys) {
@@ -42,7 +44,11 @@ describe('offline run (5 simulated hours, default faults)', () => {
         if (f.permanent) e.rejected += 1;
         // In maintenance every attempt gets 503: spooled, then replayed after 04:00 and succeeds.
         else if (inMaintenance(plan, tick, tz)) e.replayed += 1;
-        else if (f.transientFailures > 0 || f.slow) e.recovered += 1;
+        // A step past its timeout is not retried (States.Timeout): spooled, replayed at the end, succeeds.
+        else if (f.slow) {
+          e.timedOut += 1;
+          e.replayed += 1;
+        } else if (f.transientFailures > 0) e.recovered += 1;
         else e.firstTry += 1;
       }
     }
@@ -70,13 +76,24 @@ describe('offline run (5 simulated hours, default faults)', () => {
 
   it('spools every maintenance-window execution with the retryable error and replays them after the window', () => {
     const e = expected();
-    expect(report.spooledByError.ExternalApiUnavailableError).toBe(e.replayed);
+    expect(report.spooledByError.ExternalApiUnavailableError).toBe(e.replayed - e.timedOut);
     expect(report.replayRounds.length).toBeGreaterThan(0);
     expect(report.replayRounds.every((r) => r.at >= `${day} 04`)).toBe(true);
     const maint = report.hourly.filter((h) => h.maintenance);
     expect(maint.map((h) => h.hour)).toEqual([`${day} 01`, `${day} 02`, `${day} 03`]);
     expect(maint.every((h) => h.spooled > 0 && h.retries > 0)).toBe(true);
-    expect(report.hourly.find((h) => h.hour === `${day} 04`)!.replayed).toBe(e.replayed);
+    // The maintenance failures are replayed when the window ends; the timed-out task at the final replay.
+    expect(report.hourly.find((h) => h.hour === `${day} 04`)!.replayed).toBe(e.replayed - e.timedOut);
+    expect(report.hourly.reduce((n, h) => n + h.replayed, 0)).toBe(e.replayed);
+  });
+
+  it('ends the slow call in States.Timeout without a retry, spools it, and the final replay recovers it', () => {
+    const e = expected();
+    expect(e.timedOut).toBe(1);
+    expect(report.spooledByError['States.Timeout']).toBe(1);
+    expect(report.replayRounds.some((r) => r.errorType === 'States.Timeout' && r.started === 1)).toBe(true);
+    const timedOut = Number(report.queries.dailyCounts.find((r) => r.type === 'worker' && r.result === 'TimedOut')?.records ?? 0);
+    expect(timedOut).toBe(1);
   });
 
   it('writes the parameter log as Firehose would and the saved queries find nothing lost', () => {
@@ -89,6 +106,6 @@ describe('offline run (5 simulated hours, default faults)', () => {
       Number(report.queries.dailyCounts.find((r) => r.type === type && r.result === result)?.records ?? 0);
     expect(count('client', 'Started')).toBe(report.tasks);
     expect(count('worker', 'Success')).toBe(report.succeededFirstTry + report.recoveredByRetry + report.replayed);
-    expect(count('worker', 'Failure')).toBe(report.executions - count('worker', 'Success'));
+    expect(count('worker', 'Failure') + count('worker', 'TimedOut')).toBe(report.executions - count('worker', 'Success'));
   });
 });

@@ -10,7 +10,9 @@ import { StateMachine } from 'aws-local-stepfunctions';
  * - `sqs:sendMessage` Task states are answered by the REAL SQS API (the local emulator) with the
  *   body and attributes the Parameters resolved to (an object body is sent as JSON text, as Step
  *   Functions does);
- * - retry waits are skipped (time compression); timeouts are left as synthesized;
+ * - retry waits are skipped and Task timeouts capped at `stepTimeoutSeconds` (time compression: the
+ *   engine really waits TimeoutSeconds, and a 20 s timeout would cost 20 s of wall time); a step
+ *   that runs past the cap still ends in `States.Timeout`, so the timeout path is real;
  * - the context object holds what Step Functions fills in (execution id/name/input/start time,
  *   state machine id/name).
  */
@@ -45,6 +47,17 @@ export interface ExecutionRunnerDeps {
   readonly handlerFor: (functionName: string) => LocalHandler;
   /** SQS client pointed at the local emulator. */
   readonly sqs: SQSClient;
+  /** Cap on every Task's TimeoutSeconds (time compression). @default no cap */
+  readonly stepTimeoutSeconds?: number;
+}
+
+/** The definition with every Task's TimeoutSeconds capped (a copy; the synthesized one is untouched). */
+export function capTaskTimeouts(definition: Record<string, unknown>, capSeconds: number): Record<string, unknown> {
+  const copy = JSON.parse(JSON.stringify(definition)) as { States?: Record<string, { Type: string; TimeoutSeconds?: number }> };
+  for (const state of Object.values(copy.States ?? {})) {
+    if (state.Type === 'Task' && typeof state.TimeoutSeconds === 'number') state.TimeoutSeconds = Math.min(state.TimeoutSeconds, capSeconds);
+  }
+  return copy as Record<string, unknown>;
 }
 
 const LAMBDA_INVOKE = /^arn:aws[\w-]*:states:::lambda:invoke$/;
@@ -62,8 +75,9 @@ class LambdaFunctionError extends Error {
 
 /** Builds the engine for a state machine once; `run` is then called per execution. */
 export function createExecutionRunner(deps: ExecutionRunnerDeps): (spec: ExecutionSpec) => Promise<ExecutionOutcome> {
-  const states = (deps.definition.States ?? {}) as Record<string, { Type: string; Resource?: string; Retry?: unknown[] }>;
-  const machine = new StateMachine(deps.definition as unknown as ConstructorParameters<typeof StateMachine>[0], {
+  const definition = deps.stepTimeoutSeconds === undefined ? deps.definition : capTaskTimeouts(deps.definition, deps.stepTimeoutSeconds);
+  const states = (definition.States ?? {}) as Record<string, { Type: string; Resource?: string; Retry?: unknown[] }>;
+  const machine = new StateMachine(definition as unknown as ConstructorParameters<typeof StateMachine>[0], {
     validationOptions: { checkArn: false },
   });
 

@@ -27,6 +27,14 @@ import {
 import { createExecutionRunner, ExecutionOutcome, LocalHandler } from './executions';
 import { SimClock } from './sim-clock';
 
+/**
+ * Every Task's TimeoutSeconds is capped at this in the offline run (time compression, like the
+ * skipped retry waits): the engine really waits, and the example's 20 s CallApi timeout would cost
+ * 20 s of wall time per timeout. Local handlers answer in milliseconds, so only the fake API's slow
+ * reply (one second past it) reaches it.
+ */
+export const LOCAL_STEP_TIMEOUT_SECONDS = 3;
+
 /** Options of one offline run (the CLI's flags). */
 export interface OfflineRunOptions {
   /** Project root (handler entries in the config are relative to it). */
@@ -41,6 +49,8 @@ export interface OfflineRunOptions {
   readonly startDay?: string;
   readonly seed?: number;
   readonly faults?: FaultProfile;
+  /** Changes to the profile's plan (tests move the slow tick into a short window). */
+  readonly faultPlanOverrides?: Partial<Omit<FaultPlan, 'profile' | 'seed'>>;
   /** Tasks per tick of the example job (its EXAMPLE_TASKS_PER_TICK knob). @default the job's own default */
   readonly tasksPerTick?: number;
   /** Delete the output folder before the run. @default true */
@@ -157,7 +167,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     fileExists: (p) => existsSync(join(options.projectRoot, p)),
   });
   const tz = config.timeZone;
-  const plan = faultPlan(profile, seed);
+  const plan: FaultPlan = { ...faultPlan(profile, seed), ...options.faultPlanOverrides };
   const from = localMidnight(options.startDay ?? DEFAULT_START_DAY, tz);
   const to = new Date(from.getTime() + (options.hours ?? 24 * (options.days ?? 1)) * 3_600_000);
 
@@ -207,14 +217,13 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   // The fake API learns which task a call is about from the executions the run starts.
   const taskRefs = new Map<string, TaskRef>();
   const tickKeys = new Map<string, string[]>();
-  const stepTimeouts = config.jobs.flatMap((j) => j.steps.map((s) => s.timeoutSeconds));
   const api = await startFakeExternalApi({
     plan,
     timeZone: tz,
     now: () => clock.now(),
     taskOf: (body) => taskRefs.get(String((body as { orderId?: unknown } | null)?.orderId ?? '')),
-    // Past the longest step timeout, as the fault describes; the example's client gives up first.
-    slowMs: (Math.max(...stepTimeouts) + 1) * 1000,
+    // Past the (compressed) step timeout, so the slow call ends in States.Timeout as in AWS.
+    slowMs: (LOCAL_STEP_TIMEOUT_SECONDS + 1) * 1000,
   });
 
   const smArns = new Map<string, string>(); // job -> arn
@@ -247,12 +256,11 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   delete process.env.AWS_PROFILE;
 
   // Local overrides of settings (documented in docs/offline-day.md): the fake API instead of the
-  // real one, its client timeout compressed like the retry waits, the run's tasks per tick.
+  // real one, the run's tasks per tick.
   const overrides = (env: Record<string, string>): Record<string, string> => {
     const out = { ...env };
     if ('EXAMPLE_API_URL' in out) {
       out.EXAMPLE_API_URL = api.url;
-      out.EXAMPLE_API_TIMEOUT_MS = '1000';
     }
     if (options.tasksPerTick !== undefined) out.EXAMPLE_TASKS_PER_TICK = String(options.tasksPerTick);
     return out;
@@ -297,6 +305,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       createExecutionRunner({
         definition,
         sqs: runSqs,
+        stepTimeoutSeconds: LOCAL_STEP_TIMEOUT_SECONDS,
         handlerFor: (functionName) => {
           const id = functionName.split(':').pop()!;
           const entry = model.entries.get(id);
