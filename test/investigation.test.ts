@@ -126,7 +126,9 @@ test('monitor schedule runs in the app time zone with the configured cron and pa
       Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('LostTaskMonitorFunction'), 'Arn'] },
       Input: JSON.stringify({ scheduledTime: '<aws.scheduler.scheduled-time>' }),
       RetryPolicy: { MaximumRetryAttempts: 2 },
+      DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('LostTaskMonitorDeadLetterQueue'), 'Arn'] } },
     },
+    FlexibleTimeWindow: { Mode: 'OFF' },
   });
   template.hasResourceProperties('AWS::Lambda::Function', {
     Timeout: 300,
@@ -150,6 +152,17 @@ test('alarms: lost count > 0 on the metric the handler publishes, and monitor er
     Namespace: 'AWS/Lambda',
     ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     Threshold: 1,
+    AlarmActions: [{ Ref: topicId }],
+  });
+  // A monitor that never runs would report nothing, which is not the same as 0 lost.
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    MetricName: 'Invocations',
+    Namespace: 'AWS/Lambda',
+    ComparisonOperator: 'LessThanThreshold',
+    Threshold: 1,
+    Period: 86400,
+    EvaluationPeriods: 2,
+    TreatMissingData: 'breaching',
     AlarmActions: [{ Ref: topicId }],
   });
   template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });

@@ -1,4 +1,4 @@
-import { CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -70,6 +70,8 @@ export class Investigation extends Construct {
   public readonly alarmTopic: sns.Topic;
   public readonly lostTasksAlarm: cloudwatch.Alarm;
   public readonly monitorErrorsAlarm: cloudwatch.Alarm;
+  /** The monitor did not run at all (schedule disabled, deleted, or deliveries dead-lettered). */
+  public readonly monitorSilentAlarm: cloudwatch.Alarm;
   public readonly access: ParamLogAccess;
 
   constructor(scope: Construct, id: string, props: InvestigationProps) {
@@ -99,6 +101,10 @@ export class Investigation extends Construct {
         { id: 'expire-results', expiration: Duration.days(settings.resultsExpirationDays), abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.resultsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Query results expire within days and are read only by the named reader roles and the monitor (enforced by the bucket policy); reads are audited by CloudTrail.',
     });
 
     const database = new glue.CfnDatabase(this, 'Database', {
@@ -207,7 +213,17 @@ export class Investigation extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    for (const a of [this.lostTasksAlarm, this.monitorErrorsAlarm]) a.addAlarmAction(notify);
+    // "Never reports 0 when it does not know" also covers a monitor that never runs: no invocation
+    // for two daily periods (two, so the day of the first deploy does not page anyone).
+    this.monitorSilentAlarm = new cloudwatch.Alarm(this, 'MonitorSilentAlarm', {
+      alarmDescription: 'The lost-task monitor has not run for two days: lost tasks are NOT being checked. Check its schedule and dead-letter queue.',
+      metric: this.monitor.function.metricInvocations({ period: Duration.days(1), statistic: cloudwatch.Stats.SUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    for (const a of [this.lostTasksAlarm, this.monitorErrorsAlarm, this.monitorSilentAlarm]) a.addAlarmAction(notify);
 
     this.access = new ParamLogAccess(this, 'Access', {
       bucket: props.bucket,
