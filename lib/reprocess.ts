@@ -1,8 +1,10 @@
-import { CfnOutput, Duration, Fn } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+// cdk-nag renders a finding's resource with this; used so each acknowledgment names exactly its resource.
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { AppFunction } from './app-function';
 import { secureQueueProps } from './defaults';
 import { MAX_MAX } from '../lambdas/reprocess/payload';
@@ -83,11 +85,28 @@ export class Reprocess extends Construct {
     props.spoolQueue.encryptionMasterKey?.grantDecrypt(this.function);
     // Not grantSendMessages: it adds GetQueueAttributes/GetQueueUrl on the quarantine, never needed.
     this.quarantineQueue.grant(this.function, 'sqs:SendMessage');
-    for (const sm of props.stateMachines) {
-      sm.grantStartExecution(this.function);
-      // Execution ARNs of this state machine only (arn:...:execution:<name>:*).
-      sm.grantExecution(this.function, 'states:RedriveExecution', 'states:DescribeExecution');
-    }
+    const stack = Stack.of(this);
+    const executionArns = props.stateMachines.map((sm) =>
+      stack.formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${Arn.split(sm.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    );
+    for (const sm of props.stateMachines) sm.grantStartExecution(this.function);
+    // Executions of the app's state machines only (arn:...:execution:<state machine name>:*).
+    this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:RedriveExecution', 'states:DescribeExecution'], resources: executionArns }));
+    Validations.of(this.function).acknowledge(
+      ...executionArns.map((arn) => ({
+        id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(stack.resolve(arn))}]`,
+        reason: 'Redrive/Describe the failed executions of the app\'s own state machines: execution names are per task, so only a per-state-machine wildcard can name them.',
+      })),
+    );
+    Validations.of(this.quarantineQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'The quarantine is the end of the line for spool messages that can never be replayed: people read it, nothing redrives from it.',
+    });
 
     new CfnOutput(this, 'FunctionName', {
       value: this.function.functionName,
