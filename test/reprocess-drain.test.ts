@@ -287,6 +287,25 @@ describe('filters', () => {
   });
 });
 
+test('a receive that fails (e.g. access denied) stops the run with the reason, having released what it held', async () => {
+  for (let i = 0; i < 3; i++) spoolTask({ key: `k${i}` });
+  let n = 0;
+  // First receive hands out one (skipped) message, then access is denied.
+  sqsMock.on(ReceiveMessageCommand).callsFake(() => {
+    if (n++ > 0) throw Object.assign(new Error('not authorized'), { name: 'AccessDenied' });
+    const out = queue.filter((m) => m.visible).slice(0, 1);
+    for (const m of out) {
+      m.visible = false;
+      m.receipt = `r${receiptSeq++}`;
+    }
+    return { Messages: out.map((m) => ({ MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body, Attributes: { SentTimestamp: String(m.sentAt) }, MessageAttributes: m.attrs })) };
+  });
+  const s = await run({ job: 'other-job' });
+  expect(s.stoppedBecause).toBe('receiveFailed');
+  expect(s.receiveError).toMatch(/^AccessDenied/);
+  expect(queue.every((m) => m.visible)).toBe(true);
+});
+
 describe('dry run', () => {
   test('starts nothing, deletes nothing, quarantines nothing, and releases everything it received', async () => {
     for (let i = 0; i < 12; i++) spoolTask({ key: `k${i}` });

@@ -68,6 +68,8 @@ export interface ReprocessSummary {
   /** Approximate messages left in the spool afterwards (SQS's approximate counts), null if unknown. */
   remaining: number | null;
   stoppedBecause: StopReason;
+  /** Why a receive failed (error name and message), when stoppedBecause is receiveFailed. */
+  receiveError?: string;
   /** Throttle events on StartExecution (pauses, not calls). */
   throttleEvents: number;
   durationMs: number;
@@ -390,10 +392,11 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
           }),
         );
         msgs = res.Messages ?? [];
-      } catch {
+      } catch (e) {
         reserved -= want;
         pendingReceives--;
         settled();
+        summary.receiveError ??= `${errorName(e)}: ${errorMessage(e).slice(0, 200)}`;
         return halt('receiveFailed');
       }
       if (msgs.length === 0) {
