@@ -119,7 +119,8 @@ test('an already-started name is counted alreadyStarted and deleted, not run twi
 test('throttling: every message is started once despite ThrottlingException', async () => {
   await send(keys(30, 't').map((key) => task(spoolMessage({ key }))));
   const throttledBefore = sfnStandin.counters.throttled;
-  sfnStandin.setThrottle({ burst: 5, refillPerSecond: 25 });
+  // Shaped like AWS (burst >= one second of refill), scaled down: 15 burst, 15/s.
+  sfnStandin.setThrottle({ burst: 15, refillPerSecond: 15 });
   try {
     const s = await invoke({ max: 30 });
     expect(s).toMatchObject({ started: 30, failed: 0, remaining: 0 });
@@ -199,4 +200,16 @@ test('a crash after start and before delete, then a rerun, starts nothing twice'
   expect(sfnStandin.counters.idempotent - idempotentBefore).toBe(5);
   for (const key of ks) expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${key}`, 2))).toBe(1);
   expect(sfnStandin.counters.duplicates).toBe(0);
+});
+
+test('mode redrive: a failed execution is redriven in place; one that is not redrivable falls back to a new start', async () => {
+  const [r, old] = keys(2, 'rd');
+  const failed = sfnStandin.seed({ stateMachineArn: SM_A, name: executionNameFor(`job-a-20261125T0300Z-${r}`, 1), input: '{}', status: 'FAILED' });
+  const succeeded = sfnStandin.seed({ stateMachineArn: SM_A, name: executionNameFor(`job-a-20261125T0300Z-${old}`, 1), input: '{}', status: 'SUCCEEDED' });
+  await send([task(spoolMessage({ key: r, executionArn: failed.executionArn })), task(spoolMessage({ key: old, executionArn: succeeded.executionArn }))]);
+  const s = await invoke({ mode: 'redrive' });
+  expect(s).toMatchObject({ redriven: 1, started: 1, remaining: 0 });
+  expect(sfnStandin.executions.get(failed.executionArn)).toMatchObject({ status: 'RUNNING', redriveCount: 1 });
+  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${r}`, 2))).toBe(0);
+  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${old}`, 2))).toBe(1);
 });

@@ -10,6 +10,10 @@
  * - The pace then creeps up (`increasePerSecond`) until the next throttle re-measures it, so a
  *   larger quota (or producers going quiet) is found again.
  *
+ * The measurement assumes the bucket holds at least `pauseMs` of refill (AWS: 800 burst vs 150/s);
+ * a smaller bucket caps what refills during the pause and the first estimate comes out low (the
+ * pace then climbs back at `increasePerSecond`).
+ *
  * Measured by `npm run bench:reprocess` (150/s refill, 20 ms latency): a throttle event every
  * ~2.3 s costing 1-2 calls (~0.2% extra calls) and ~100% of the refill rate after the burst.
  */
