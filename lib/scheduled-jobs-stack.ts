@@ -1,8 +1,10 @@
 import { Stack, StackProps } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ResolvedAppConfig } from './config/types';
 import { ErrorSpool } from './error-spool';
 import { Investigation } from './investigation';
+import { OperationsAlarms } from './operations';
 import { ParamLog } from './param-log';
 import { ScheduledProducer } from './scheduled-producer';
 import { Reprocess } from './reprocess';
@@ -27,6 +29,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly investigation: Investigation;
   /** The reprocess Lambda (replays the spool by hand) and its quarantine queue. */
   public readonly reprocess: Reprocess;
+  /** Alarms on the spool, quarantine and schedule dead-letter queues, and the operators' dashboard. */
+  public readonly operations: OperationsAlarms;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -35,10 +39,11 @@ export class ScheduledJobsStack extends Stack {
     this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays });
     const recordFunction = new WorkerRecordFunction(this, 'RecordOutcome', { projectRoot, paramLog: this.paramLog, timeZone: config.timeZone });
     const workflows = new Map<string, JobWorkflow>();
+    const deadLetterQueues = new Map<string, sqs.IQueue>();
     for (const job of config.jobs) {
       const workflow = new JobWorkflow(this, `Job-${job.name}`, { job, projectRoot, spoolQueue: this.spool.queue, recordFunction, timeZone: config.timeZone });
       workflows.set(job.name, workflow);
-      new ScheduledProducer(this, `Producer-${job.name}`, {
+      const producer = new ScheduledProducer(this, `Producer-${job.name}`, {
         job,
         projectRoot,
         timeZone: config.timeZone,
@@ -46,6 +51,7 @@ export class ScheduledJobsStack extends Stack {
         spoolQueue: this.spool.queue,
         paramLog: this.paramLog,
       });
+      deadLetterQueues.set(`Producer-${job.name}`, producer.deadLetterQueue);
     }
     this.workflows = workflows;
     this.reprocess = new Reprocess(this, 'Reprocess', {
@@ -65,6 +71,15 @@ export class ScheduledJobsStack extends Stack {
       workerPrefix: this.paramLog.workerPrefix,
       readerRoleArnPatterns: config.paramLog.readerRoleArnPatterns,
       settings: config.investigation,
+    });
+    deadLetterQueues.set('LostTaskMonitor', this.investigation.monitor.deadLetterQueue);
+    this.operations = new OperationsAlarms(this, 'Operations', {
+      topic: this.investigation.alarmTopic,
+      spoolQueue: this.spool.queue,
+      spoolRetentionDays: config.spool.retentionDays,
+      quarantineQueue: this.reprocess.quarantineQueue,
+      scheduleDeadLetterQueues: deadLetterQueues,
+      stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])),
     });
   }
 }

@@ -133,7 +133,7 @@ export class Investigation extends Construct {
           },
         },
       });
-      t.addDependency(database);
+      t.addResourceDependency(database);
       return t;
     });
 
@@ -164,7 +164,7 @@ export class Investigation extends Construct {
         queryString: q.sql,
         workGroup: workGroup.ref,
       });
-      nq.addDependency(database);
+      nq.addResourceDependency(database);
     }
 
     this.monitor = new LostTaskMonitor(this, 'LostTaskMonitor', {
@@ -184,7 +184,7 @@ export class Investigation extends Construct {
     // The first scheduled run needs the workgroup and tables. Only the schedule waits for them:
     // the monitor's role must not (the log key's policy names that role: a cycle).
     const cfnSchedule = this.monitor.schedule.node.defaultChild as CfnResource;
-    for (const r of [workGroup, ...tables]) cfnSchedule.addDependency(r);
+    for (const r of [workGroup, ...tables]) cfnSchedule.addResourceDependency(r);
 
     // CloudWatch alarms can publish only to a topic whose key lets CloudWatch use it (not aws/sns).
     const topicKey = new kms.Key(this, 'AlarmTopicKey', {

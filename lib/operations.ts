@@ -1,0 +1,127 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+/** Props of {@link OperationsAlarms}. */
+export interface OperationsAlarmsProps {
+  /** Where alarms notify (the operators' topic). */
+  readonly topic: sns.ITopic;
+  /** The error spool. */
+  readonly spoolQueue: sqs.IQueue;
+  /** Spool retention, days: the near-expiry alarm fires `expiryWarningDays` before it. */
+  readonly spoolRetentionDays: number;
+  /** Days of warning before spooled failures expire. @default 2 */
+  readonly expiryWarningDays?: number;
+  /** Reprocess's quarantine queue. */
+  readonly quarantineQueue: sqs.IQueue;
+  /** Dead-letter queues of schedules (name shown in the alarm → queue). */
+  readonly scheduleDeadLetterQueues: ReadonlyMap<string, sqs.IQueue>;
+  /** State machines by job name, for the dashboard. */
+  readonly stateMachines: ReadonlyMap<string, sfn.IStateMachine>;
+}
+
+/**
+ * What pages the on-call engineer about the jobs themselves, each alarm saying what to do:
+ * failures waiting in the spool, spooled failures about to expire (SQS deletes them at the end of
+ * retention: the one way this system could lose a task), quarantined messages, and schedule
+ * invocations that never reached a producer. Plus one dashboard of the same signals.
+ */
+export class OperationsAlarms extends Construct {
+  public readonly spoolNotEmptyAlarm: cloudwatch.Alarm;
+  public readonly spoolNearExpiryAlarm: cloudwatch.Alarm;
+  public readonly quarantineNotEmptyAlarm: cloudwatch.Alarm;
+  public readonly deadLetterAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: OperationsAlarmsProps) {
+    super(scope, id);
+    const warningDays = props.expiryWarningDays ?? 2;
+    if (!Number.isInteger(warningDays) || warningDays < 1 || warningDays >= props.spoolRetentionDays) {
+      throw new Error(`OperationsAlarms: expiryWarningDays must be an integer from 1 to spoolRetentionDays - 1 (${props.spoolRetentionDays - 1}), got ${warningDays}`);
+    }
+    const notify = new cwActions.SnsAction(props.topic);
+    const visible = (q: sqs.IQueue) => q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM });
+    const atLeastOne = (alarmId: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
+      const alarm = new cloudwatch.Alarm(this, alarmId, {
+        alarmDescription: description,
+        metric,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(notify);
+      return alarm;
+    };
+
+    this.spoolNotEmptyAlarm = atLeastOne(
+      'SpoolNotEmptyAlarm',
+      visible(props.spoolQueue),
+      'Failed tasks wait in the error spool. Find the cause (dry run of the Reprocess function shows them by job and error), fix it, then replay: see "Runbook" in the README.',
+    );
+
+    const expirySeconds = (props.spoolRetentionDays - warningDays) * 86_400;
+    this.spoolNearExpiryAlarm = new cloudwatch.Alarm(this, 'SpoolNearExpiryAlarm', {
+      alarmDescription: `A spooled failure is ${props.spoolRetentionDays - warningDays} days old: SQS deletes it after ${props.spoolRetentionDays} days. Replay it now, or keep its body elsewhere (dry run lists it).`,
+      metric: props.spoolQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: expirySeconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.spoolNearExpiryAlarm.addAlarmAction(notify);
+
+    this.quarantineNotEmptyAlarm = atLeastOne(
+      'QuarantineNotEmptyAlarm',
+      visible(props.quarantineQueue),
+      'Reprocess quarantined spool messages it cannot replay (malformed, unknown state machine, too many replays, producer failures). Each carries a reason attribute: see "Quarantine" in docs/reprocess.md.',
+    );
+
+    const dlqAlarms = new Map<string, cloudwatch.Alarm>();
+    for (const [name, queue] of props.scheduleDeadLetterQueues) {
+      dlqAlarms.set(
+        name,
+        atLeastOne(
+          `DeadLetter${name}Alarm`,
+          visible(queue),
+          `The scheduler could not invoke ${name} after its retries: those ticks did not run. Each message holds the tick; re-run it by invoking the function with that payload.`,
+        ),
+      );
+    }
+    this.deadLetterAlarms = dlqAlarms;
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(1),
+      widgets: [
+        [
+          new cloudwatch.AlarmStatusWidget({
+            title: 'Alarms',
+            width: 24,
+            alarms: [this.spoolNotEmptyAlarm, this.spoolNearExpiryAlarm, this.quarantineNotEmptyAlarm, ...dlqAlarms.values()],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Executions by job',
+            width: 12,
+            left: [...props.stateMachines].flatMap(([job, sm]) => [
+              sm.metricStarted({ label: `${job} started`, period: Duration.minutes(5) }),
+              sm.metricSucceeded({ label: `${job} succeeded`, period: Duration.minutes(5) }),
+              sm.metricFailed({ label: `${job} failed (spooled)`, period: Duration.minutes(5) }),
+            ]),
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Spool and quarantine depth',
+            width: 12,
+            left: [visible(props.spoolQueue).with({ label: 'spool' }), visible(props.quarantineQueue).with({ label: 'quarantine' })],
+            right: [props.spoolQueue.metricApproximateAgeOfOldestMessage({ label: 'oldest spooled (s)', period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM })],
+          }),
+        ],
+      ],
+    });
+  }
+}

@@ -1,0 +1,121 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { resolve } from 'node:path';
+import { appConfig } from '../bin/config';
+import { resolveConfig } from '../lib/config/validate';
+import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
+
+/** The whole app as bin/app.ts builds it, cdk-nag included (bundling skipped to stay fast). */
+const config = resolveConfig(appConfig);
+let stack: ScheduledJobsStack;
+let template: Template;
+let synthError: unknown;
+beforeAll(() => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  stack = new ScheduledJobsStack(app, 'AppTest', { config, projectRoot: resolve(__dirname, '..') });
+  try {
+    app.synth();
+  } catch (e) {
+    synthError = e;
+  }
+  template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true });
+});
+
+const resourcesOf = (type: string) => Object.entries(template.findResources(type));
+
+test('cdk-nag AwsSolutions finds nothing unacknowledged (synth fails otherwise)', () => {
+  expect(synthError).toBeUndefined();
+});
+
+test('no hard-coded physical names, so the app deploys twice into one account', () => {
+  const named: string[] = [];
+  const nameProps: Record<string, string> = {
+    'AWS::SQS::Queue': 'QueueName',
+    'AWS::Lambda::Function': 'FunctionName',
+    'AWS::S3::Bucket': 'BucketName',
+    'AWS::StepFunctions::StateMachine': 'StateMachineName',
+    'AWS::SNS::Topic': 'TopicName',
+    'AWS::KinesisFirehose::DeliveryStream': 'DeliveryStreamName',
+    'AWS::Scheduler::Schedule': 'Name',
+  };
+  for (const [type, prop] of Object.entries(nameProps)) {
+    for (const [id, r] of resourcesOf(type)) if (r.Properties?.[prop] !== undefined) named.push(`${id}.${prop}`);
+  }
+  expect(named).toEqual([]);
+});
+
+test('every queue is encrypted and refuses requests without TLS', () => {
+  const queues = resourcesOf('AWS::SQS::Queue');
+  expect(queues.length).toBeGreaterThanOrEqual(4); // spool, quarantine, producer DLQ, monitor DLQ
+  const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy'));
+  for (const [id, q] of queues) {
+    expect(q.Properties.SqsManagedSseEnabled === true || q.Properties.KmsMasterKeyId !== undefined).toBe(true);
+    const tlsOnly = policies.some(
+      (p) =>
+        JSON.stringify(p.Properties.Queues).includes(id) &&
+        p.Properties.PolicyDocument.Statement.some((s: { Effect: string; Condition?: { Bool?: Record<string, string> } }) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false'),
+    );
+    expect({ id, tlsOnly }).toEqual({ id, tlsOnly: true });
+  }
+});
+
+test('every bucket blocks public access, is encrypted, and refuses requests without TLS', () => {
+  const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
+  for (const [id, b] of resourcesOf('AWS::S3::Bucket')) {
+    expect(b.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(b.Properties.BucketEncryption).toBeDefined();
+    const tlsOnly = policies.some(
+      (p) =>
+        JSON.stringify(p.Properties.Bucket).includes(id) &&
+        p.Properties.PolicyDocument.Statement.some((s: { Effect: string; Condition?: { Bool?: Record<string, string> } }) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false'),
+    );
+    expect({ id, tlsOnly }).toEqual({ id, tlsOnly: true });
+  }
+});
+
+test('no state machine logs execution data (params stay out of CloudWatch)', () => {
+  const machines = resourcesOf('AWS::StepFunctions::StateMachine');
+  expect(machines).toHaveLength(config.jobs.length);
+  for (const [, sm] of machines) expect(sm.Properties.LoggingConfiguration.IncludeExecutionData).toBe(false);
+});
+
+describe('operations alarms', () => {
+  const topic = () => ({ Ref: stack.getLogicalId(stack.investigation.alarmTopic.node.defaultChild as never) });
+
+  test('fire when failures wait in the spool', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [stack.getLogicalId(stack.spool.queue.node.defaultChild as never), 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [topic()],
+    });
+  });
+
+  test('warn two days before SQS retention would delete a spooled failure', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: (config.spool.retentionDays - 2) * 86_400,
+      AlarmActions: [topic()],
+    });
+  });
+
+  test('watch the quarantine and every schedule dead-letter queue', () => {
+    const watched = resourcesOf('AWS::CloudWatch::Alarm')
+      .filter(([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible')
+      .map(([, a]) => a.Properties.Dimensions[0].Value['Fn::GetAtt'][0] as string);
+    const expected = [
+      stack.spool.queue,
+      stack.reprocess.quarantineQueue,
+      stack.investigation.monitor.deadLetterQueue,
+      ...config.jobs.map((j) => (stack.node.findChild(`Producer-${j.name}`) as import('../lib/scheduled-producer').ScheduledProducer).deadLetterQueue),
+    ].map((q) => stack.getLogicalId(q.node.defaultChild as never));
+    expect(watched.sort()).toEqual(expected.sort());
+  });
+
+  test('a dashboard shows executions and spool depth', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardBody: Match.anyValue() });
+  });
+});
