@@ -4,7 +4,7 @@
  * empty) against fauxqs, with StartExecution answered by the stand-in enforcing Step Functions'
  * default token bucket (burst 800, refill 150/s, ThrottlingException beyond) and 20 ms latency.
  *
- *   npm run bench:reprocess            (N=10000; BENCH_N=2000 for a quick run)
+ *   npm run bench:reprocess            (N=10000; BENCH_N=2000 for a quick run; BENCH_MAX=1000 for 10 invocations)
  *
  * Every SQS and SFN request the handler's clients send is counted (SDK middleware inside the
  * retry loop, so retries count), cross-checked with the stand-in's own per-API counters.
@@ -17,6 +17,8 @@ import { startSfnStandin } from '../local/sfn-standin';
 import { startSqsEmulator } from '../local/sqs-emulator';
 
 const N = Number(process.env.BENCH_N ?? 10_000);
+/** `max` of each invocation (BENCH_MAX=1000 drains in ten invocations, as a cautious operator would). */
+const MAX = Number(process.env.BENCH_MAX ?? 10_000);
 const BURST = 800;
 const REFILL = 150;
 const LATENCY_MS = 20;
@@ -79,10 +81,10 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const totals = { started: 0, alreadyStarted: 0, invalid: 0, failed: 0, notAttempted: 0, throttleEvents: 0, invocations: 0 };
   for (;;) {
-    const s = await handler({ max: 10_000 }, { getRemainingTimeInMillis: () => 900_000 });
+    const s = await handler({ max: MAX }, { getRemainingTimeInMillis: () => 900_000 });
     totals.invocations++;
     for (const k of ['started', 'alreadyStarted', 'invalid', 'failed', 'notAttempted', 'throttleEvents'] as const) totals[k] += s[k];
-    if (s.remaining === 0 || totals.invocations >= 20) break;
+    if (s.remaining === 0 || totals.invocations >= Math.ceil(N / MAX) + 10) break;
   }
   const elapsed = (Date.now() - t0) / 1000;
 
