@@ -1,19 +1,16 @@
 /**
- * Runnable ASL from a synthesized template, for tests and the offline run.
+ * Values from a synthesized template, for tests and the offline run: runnable ASL of a state
+ * machine, resolved environment variables. The one resolver of CloudFormation intrinsics here.
  *
- * A synthesized `DefinitionString` is an `Fn::Join` of text and CloudFormation references. These
- * are resolved with deterministic placeholders:
- * - `Ref AWS::Partition|Region|AccountId|URLSuffix` -> `aws`, `us-east-1`, `123456789012`, `amazonaws.com`
- * - `Ref <queue>` -> `https://sqs.us-east-1.amazonaws.com/123456789012/<LogicalId>`
- * - `Ref <other>` -> `<LogicalId>`
- * - `Fn::GetAtt [<function>, Arn]` -> `arn:aws:lambda:us-east-1:123456789012:function:<LogicalId>`
- * - `Fn::GetAtt [<resource>, <attr>]` -> `arn:aws:<service>:us-east-1:123456789012:<LogicalId>` (Arn)
- *   or `<LogicalId>.<attr>`
- * Tests map Task states to local handlers by state name, so the placeholders only need to be
- * stable and valid-looking ARNs.
+ * A synthesized `DefinitionString` is an `Fn::Join` of text and CloudFormation references. A
+ * {@link RefResolver} decides what each `Ref`/`Fn::GetAtt` becomes: {@link placeholderRef} gives
+ * deterministic, valid-looking ARNs (tests map Task states to local handlers by state name, so
+ * placeholders only need to be stable); the offline run swaps in its local endpoints.
  */
 
-/** The placeholder account, region and partition used in resolved definitions. */
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** The placeholder account, region and partition of {@link aslFromTemplate}. */
 export const PLACEHOLDER = { partition: 'aws', region: 'us-east-1', account: '123456789012', urlSuffix: 'amazonaws.com' } as const;
 
 /** A synthesized CloudFormation template (Template.toJSON() or a cdk.out `*.template.json`). */
@@ -36,46 +33,119 @@ export interface AslDefinition {
   readonly [k: string]: unknown;
 }
 
-function resolveValue(template: CfnTemplate, v: unknown): string {
-  if (typeof v === 'string') return v;
-  const o = v as Record<string, unknown>;
-  const { partition, region, account, urlSuffix } = PLACEHOLDER;
-  if (o && 'Ref' in o) {
-    const ref = o.Ref as string;
-    const pseudo: Record<string, string> = { 'AWS::Partition': partition, 'AWS::Region': region, 'AWS::AccountId': account, 'AWS::URLSuffix': urlSuffix };
-    if (pseudo[ref]) return pseudo[ref];
-    const type = template.Resources[ref]?.Type;
-    if (type === 'AWS::SQS::Queue') return `https://sqs.${region}.${urlSuffix}/${account}/${ref}`;
-    return ref;
-  }
-  if (o && 'Fn::GetAtt' in o) {
-    const [id, attr] = o['Fn::GetAtt'] as [string, string];
-    const type = template.Resources[id]?.Type ?? 'AWS::Unknown::Unknown';
-    if (attr !== 'Arn') return `${id}.${attr}`;
-    if (type === 'AWS::Lambda::Function') return `arn:${partition}:lambda:${region}:${account}:function:${id}`;
-    if (type === 'AWS::StepFunctions::StateMachine') return stateMachineArn(id);
-    return `arn:${partition}:${type.split('::')[1].toLowerCase()}:${region}:${account}:${id}`;
-  }
-  if (o && 'Fn::Join' in o) {
-    const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
-    return parts.map((p) => resolveValue(template, p)).join(sep);
-  }
-  throw new Error(`cannot resolve ${JSON.stringify(v)} in a state machine definition; extend local/asl.ts`);
+/** Turns a `Ref` (no attribute) or `Fn::GetAtt` into its local value. */
+export type RefResolver = (logicalId: string, type: string, attribute?: string) => string;
+
+/** Where the resolved values pretend to live. */
+export interface ResolveEnv {
+  readonly region: string;
+  readonly account: string;
+  /** `AWS::StackName`. @default `ScheduledJobs` */
+  readonly stackName?: string;
+}
+
+/**
+ * Resolves `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Select`, `Fn::Split`, `Fn::Sub` (simple form) and
+ * pseudo parameters in any JSON value. Throws on a reference to a resource the template lacks.
+ */
+export function resolveIntrinsics(value: unknown, resources: CfnTemplate['Resources'], ref: RefResolver, env: ResolveEnv): Json {
+  const pseudo: Record<string, string> = {
+    'AWS::Region': env.region,
+    'AWS::AccountId': env.account,
+    'AWS::Partition': PLACEHOLDER.partition,
+    'AWS::URLSuffix': PLACEHOLDER.urlSuffix,
+    'AWS::StackName': env.stackName ?? 'ScheduledJobs',
+    'AWS::NoValue': '',
+  };
+  const r = (v: Json): Json => {
+    if (Array.isArray(v)) return v.map(r);
+    if (v === null || typeof v !== 'object') return v;
+    const keys = Object.keys(v);
+    if (keys.length === 1) {
+      const [k] = keys;
+      const arg = v[k];
+      if (k === 'Ref' && typeof arg === 'string') {
+        if (arg in pseudo) return pseudo[arg];
+        const res = resources[arg];
+        if (!res) throw new Error(`Ref to unknown resource ${arg}`);
+        return ref(arg, res.Type);
+      }
+      if (k === 'Fn::GetAtt') {
+        const [id, attr] = Array.isArray(arg) ? (arg as string[]) : String(arg).split('.');
+        const res = resources[id];
+        if (!res) throw new Error(`Fn::GetAtt on unknown resource ${id}`);
+        return ref(id, res.Type, attr);
+      }
+      if (k === 'Fn::Join') {
+        const [sep, parts] = arg as [string, Json[]];
+        return (r(parts) as Json[]).map(String).join(sep);
+      }
+      if (k === 'Fn::Select') {
+        const [i, list] = arg as [number, Json];
+        return (r(list) as Json[])[Number(r(i as Json))];
+      }
+      if (k === 'Fn::Split') {
+        const [sep, s] = arg as [string, Json];
+        return String(r(s)).split(sep);
+      }
+      if (k === 'Fn::Sub' && typeof arg === 'string') {
+        return arg.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
+          if (name in pseudo) return pseudo[name];
+          const [id, attr] = name.split('.');
+          return String(r(attr ? { 'Fn::GetAtt': [id, attr] } : { Ref: id }));
+        });
+      }
+    }
+    return Object.fromEntries(Object.entries(v).map(([key, val]) => [key, r(val)]));
+  };
+  return r(value as Json);
+}
+
+/** Deterministic placeholder ARNs, URLs and names for a region and account. */
+export function placeholderRef(env: ResolveEnv): RefResolver {
+  const { region, account } = env;
+  return (id, type, attribute) => {
+    switch (type) {
+      case 'AWS::StepFunctions::StateMachine':
+        if (attribute === 'Name') return id;
+        return `arn:aws:states:${region}:${account}:stateMachine:${id}`;
+      case 'AWS::Lambda::Function':
+        return attribute === 'Arn' ? `arn:aws:lambda:${region}:${account}:function:${id}` : id;
+      case 'AWS::KinesisFirehose::DeliveryStream':
+        return attribute === 'Arn' ? `arn:aws:firehose:${region}:${account}:deliverystream/${id}` : id;
+      case 'AWS::SQS::Queue':
+        if (attribute === 'Arn') return `arn:aws:sqs:${region}:${account}:${id}`;
+        if (attribute === 'QueueName') return id;
+        return `https://sqs.${region}.amazonaws.com/${account}/${id}`;
+      default:
+        if (attribute === 'Arn') return `arn:aws:${type.split('::')[1]?.toLowerCase() ?? 'local'}:${region}:${account}:${id}`;
+        return attribute ? `${id}.${attribute}` : id;
+    }
+  };
+}
+
+/** The runnable ASL of a state machine resource, its references resolved by `ref`. */
+export function definitionOf(template: CfnTemplate, logicalId: string, ref: RefResolver, env: ResolveEnv): AslDefinition {
+  const res = template.Resources[logicalId];
+  if (res?.Type !== 'AWS::StepFunctions::StateMachine') throw new Error(`${logicalId} is not a state machine of the template`);
+  const raw = resolveIntrinsics(res.Properties?.DefinitionString ?? null, template.Resources, ref, env);
+  if (typeof raw !== 'string') throw new Error(`State machine ${logicalId} has no DefinitionString`);
+  return JSON.parse(raw) as AslDefinition;
 }
 
 /** Placeholder ARN of a state machine by logical id. */
 export function stateMachineArn(logicalId: string): string {
-  return `arn:${PLACEHOLDER.partition}:states:${PLACEHOLDER.region}:${PLACEHOLDER.account}:stateMachine:${logicalId}`;
+  return placeholderRef(PLACEHOLDER)(logicalId, 'AWS::StepFunctions::StateMachine', 'Arn');
 }
 
-/** Every state machine of the template, resolved. */
+/** Every state machine of the template, resolved with placeholders. */
 export function stateMachinesOf(template: CfnTemplate): ResolvedStateMachine[] {
   return Object.entries(template.Resources)
     .filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')
-    .map(([logicalId, r]) => ({
+    .map(([logicalId]) => ({
       logicalId,
       arn: stateMachineArn(logicalId),
-      definition: JSON.parse(resolveValue(template, r.Properties?.DefinitionString)) as AslDefinition,
+      definition: definitionOf(template, logicalId, placeholderRef(PLACEHOLDER), PLACEHOLDER),
     }));
 }
 

@@ -2,77 +2,155 @@ import './polyfills';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import { AslDefinition } from './asl';
 
+/**
+ * The one way this project runs a state machine definition locally (tests and the offline day):
+ * aws-local-stepfunctions with a local handler for every Task state, the context object filled as
+ * Step Functions fills it, and Lambda errors shaped as the Lambda service shapes them.
+ */
+
+/** What a local Lambda gets besides its payload (a subset of the Lambda context). */
+export interface LocalLambdaContext {
+  readonly functionName: string;
+  readonly awsRequestId: string;
+}
 /** A local stand-in of a Lambda: gets the `Payload` the state sends, returns the Lambda's result or throws. */
-export type LocalLambda = (payload: unknown) => unknown;
+export type LocalLambda = (payload: unknown, context: LocalLambdaContext) => unknown;
 /** A local stand-in of any other Task: gets the resolved Parameters, returns the service's result. */
 export type LocalTask = (parameters: unknown) => unknown;
 
-/** Options of {@link runLocal}. */
-export interface LocalRunOptions {
+/** How a definition is run, fixed for all its executions. */
+export interface LocalRunnerOptions {
   readonly definition: AslDefinition;
+  /** Skip every Retry wait (retries still happen, with their MaxAttempts and matching). @default true */
+  readonly skipRetryWaits?: boolean;
+  /**
+   * Cap on every Task's TimeoutSeconds (time compression). The engine really waits TimeoutSeconds,
+   * so a long step timeout costs that much wall time. @default no cap
+   */
+  readonly stepTimeoutSeconds?: number;
+}
+
+/** One execution. */
+export interface LocalExecution {
   readonly input: unknown;
   /** Lambda Task states (Resource `...:lambda:invoke`) by state name. */
   readonly lambdas?: Readonly<Record<string, LocalLambda>>;
   /** Other Task states (e.g. `SpoolFailure`) by state name. */
   readonly tasks?: Readonly<Record<string, LocalTask>>;
-  /** Skip every Retry wait (default true). Step TimeoutSeconds still really waits. */
-  readonly skipRetryWaits?: boolean;
   /** `$$.StateMachine.Id` (e.g. from aslFromTemplate). @default a placeholder */
   readonly stateMachineArn?: string;
   /** Execution name. @default `local-<timestamp>` */
   readonly executionName?: string;
+  /** `$$.Execution.Id`. @default derived from the state machine ARN and the name, as Step Functions does */
+  readonly executionArn?: string;
+  /** `$$.Execution.StartTime`. @default now */
+  readonly startDate?: Date;
 }
 
 /** Outcome of a local run. */
 export interface LocalRunResult {
   readonly status: 'SUCCEEDED' | 'FAILED';
   readonly output?: unknown;
+  /** The failed execution's Error and Cause (those of its Fail state). */
   readonly error?: string;
   readonly cause?: string;
   readonly executionArn: string;
+  /** Retries per state name (StateRetried events). */
+  readonly retries: Readonly<Record<string, number>>;
 }
 
 /**
- * Runs one execution of a definition with aws-local-stepfunctions. Every Task state must have a
- * local handler (a Task without one would call real AWS, so this refuses to start).
- * Fills the context object (`$$.Execution.Id/Name/Input/StartTime`, `$$.StateMachine.Id/Name`)
- * as Step Functions would.
+ * A thrown value as the Lambda service reports it to Step Functions: the Error is the error's
+ * `name` (its errorType) and the Cause a JSON string with errorType, errorMessage and trace.
  */
-export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
-  const handlers: Record<string, (input: never) => Promise<never>> = {};
-  const retryIntervalOverrides: Record<string, number> = {};
-  for (const [name, state] of Object.entries(opts.definition.States)) {
-    if (state.Type !== 'Task') continue;
-    if (state.Retry && opts.skipRetryWaits !== false) retryIntervalOverrides[name] = 0;
-    const lambda = opts.lambdas?.[name];
-    const task = opts.tasks?.[name];
-    if (lambda && String(state.Resource).endsWith(':lambda:invoke')) {
-      handlers[name] = (async (params: { Payload?: unknown }) => ({ Payload: (await lambda(params.Payload)) ?? null })) as never;
-    } else if (task) {
-      handlers[name] = (async (params: unknown) => (await task(params)) ?? {}) as never;
-    } else {
-      throw new Error(`Task state "${name}" has no local handler; pass it in lambdas or tasks (it would call real AWS)`);
-    }
+export class LambdaFunctionError extends Error {
+  constructor(thrown: unknown) {
+    const errorType = thrown instanceof Error ? thrown.name : 'Error';
+    const errorMessage = thrown instanceof Error ? thrown.message : String(thrown);
+    super(JSON.stringify({ errorType, errorMessage, trace: [] }));
+    this.name = errorType;
   }
-  const smArn = opts.stateMachineArn ?? 'arn:aws:states:us-east-1:123456789012:stateMachine:local';
-  const name = opts.executionName ?? `local-${Date.now()}`;
-  const executionArn = `${smArn.replace(':stateMachine:', ':execution:')}:${name}`;
-  const machine = new StateMachine(opts.definition as never, { validationOptions: { checkArn: false } });
-  const run = machine.run(opts.input as never, {
-    overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
-    context: {
-      Execution: { Id: executionArn, Name: name, StartTime: new Date().toISOString(), Input: opts.input },
-      StateMachine: { Id: smArn, Name: smArn.split(':').pop() },
-    } as never,
-  });
-  try {
-    const output = await run.result;
-    return { status: 'SUCCEEDED', output, executionArn };
-  } catch (e) {
-    if (e instanceof ExecutionError) {
-      const inner = (e as Error & { cause?: Error }).cause;
-      return { status: 'FAILED', error: inner?.name, cause: inner?.message, executionArn };
-    }
-    throw e;
+}
+
+const LAMBDA_INVOKE = /^arn:aws[\w-]*:states:::lambda:invoke$/;
+
+/** The definition with every Task's TimeoutSeconds capped (a copy; the synthesized one is untouched). */
+export function capTaskTimeouts(definition: AslDefinition, capSeconds: number): AslDefinition {
+  const copy = JSON.parse(JSON.stringify(definition)) as AslDefinition;
+  for (const state of Object.values(copy.States)) {
+    const s = state as { Type: string; TimeoutSeconds?: number };
+    if (s.Type === 'Task' && typeof s.TimeoutSeconds === 'number') s.TimeoutSeconds = Math.min(s.TimeoutSeconds, capSeconds);
   }
+  return copy;
+}
+
+/**
+ * Parses and validates a definition once; the returned function runs one execution. Every Task
+ * state must have a local handler in the execution (a Task without one would call real AWS, so the
+ * run is refused).
+ */
+export function createLocalRunner(options: LocalRunnerOptions): (execution: LocalExecution) => Promise<LocalRunResult> {
+  const definition = options.stepTimeoutSeconds === undefined ? options.definition : capTaskTimeouts(options.definition, options.stepTimeoutSeconds);
+  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
+  const taskStates = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task') as Array<[string, { Resource?: string; Retry?: unknown; Parameters?: { FunctionName?: unknown } }]>;
+
+  return async (execution) => {
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    const retryIntervalOverrides: Record<string, number> = {};
+    const smArn = execution.stateMachineArn ?? 'arn:aws:states:us-east-1:123456789012:stateMachine:local';
+    const name = execution.executionName ?? `local-${Date.now()}`;
+    const executionArn = execution.executionArn ?? `${smArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    for (const [stateName, state] of taskStates) {
+      if (state.Retry && options.skipRetryWaits !== false) retryIntervalOverrides[stateName] = 0;
+      const lambda = execution.lambdas?.[stateName];
+      const task = execution.tasks?.[stateName];
+      if (lambda && LAMBDA_INVOKE.test(String(state.Resource))) {
+        handlers[stateName] = async (params) => {
+          const { FunctionName, Payload } = params as { FunctionName?: string; Payload?: unknown };
+          let result: unknown;
+          try {
+            // A Lambda receives a freshly parsed payload, never the engine's own object.
+            result = await lambda(JSON.parse(JSON.stringify(Payload ?? null)), { functionName: String(FunctionName ?? stateName), awsRequestId: `local-${name}-${stateName}` });
+          } catch (e) {
+            throw new LambdaFunctionError(e);
+          }
+          return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: result === undefined ? null : JSON.parse(JSON.stringify(result)) };
+        };
+      } else if (task) {
+        handlers[stateName] = async (params) => (await task(params)) ?? {};
+      } else {
+        throw new Error(`Task state "${stateName}" (${String(state.Resource)}) has no local handler; pass it in lambdas or tasks (it would call real AWS)`);
+      }
+    }
+    const run = machine.run(execution.input as never, {
+      overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
+      context: {
+        Execution: { Id: executionArn, Name: name, StartTime: (execution.startDate ?? new Date()).toISOString(), Input: execution.input },
+        StateMachine: { Id: smArn, Name: smArn.split(':').pop() },
+      } as never,
+    });
+    const retries: Record<string, number> = {};
+    const events = (async () => {
+      for await (const ev of run.eventLogs) {
+        if (ev.type === 'StateRetried') retries[ev.state.name] = (retries[ev.state.name] ?? 0) + 1;
+      }
+    })();
+    try {
+      const output = await run.result;
+      await events;
+      return { status: 'SUCCEEDED', output, executionArn, retries };
+    } catch (e) {
+      await events.catch(() => undefined);
+      if (e instanceof ExecutionError) {
+        const inner = (e as Error & { cause?: Error }).cause;
+        return { status: 'FAILED', error: inner?.name, cause: inner?.message, executionArn, retries };
+      }
+      throw e;
+    }
+  };
+}
+
+/** Runs one execution of a definition (see {@link createLocalRunner}). */
+export function runLocal(options: LocalRunnerOptions & LocalExecution): Promise<LocalRunResult> {
+  return createLocalRunner(options)(options);
 }

@@ -120,7 +120,8 @@ test('a step that always fails runs 1 + MaxAttempts times, spools the original i
     taskId: envelope.taskId,
     input: envelope,
     error: 'ExternalApiUnavailableError',
-    cause: 'maintenance',
+    // As in AWS, a Lambda error's Cause is the JSON the Lambda service reports.
+    cause: JSON.stringify({ errorType: 'ExternalApiUnavailableError', errorMessage: 'maintenance', trace: [] }),
     failedState: 'CallApi',
     executionArn: result.executionArn,
     stateMachineArn: machine.arn,

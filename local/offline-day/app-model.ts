@@ -1,6 +1,9 @@
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
 import { ResolvedAppConfig, ResolvedJob } from '../../lib/config/types';
 import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
+import { AslDefinition, definitionOf, Json, placeholderRef as placeholders, RefResolver, resolveIntrinsics } from '../asl';
+
+export type { RefResolver };
 
 /**
  * What the offline run needs from the REAL app: the synthesized template (state machine
@@ -11,11 +14,7 @@ import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
 /** Account id used in placeholder ARNs. */
 export const LOCAL_ACCOUNT = '000000000000';
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Resource = { Type: string; Properties?: Record<string, Json>; Metadata?: Record<string, Json> };
-
-/** Turns a `Ref`/`Fn::GetAtt` into its local value. */
-export type RefResolver = (logicalId: string, type: string, attribute?: string) => string;
 
 /** The app synthesized in-process with bundling and CloudFormation validation skipped (fast). */
 export interface SynthesizedApp {
@@ -64,87 +63,19 @@ export function synthesizeApp(config: ResolvedAppConfig, projectRoot: string, re
   return { stack, template, region, entries, stateMachines };
 }
 
-/** Resolves `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Select`, `Fn::Split`, `Fn::Sub` (simple) and pseudo parameters. */
-export function resolveIntrinsics(value: Json, resources: Record<string, Resource>, ref: RefResolver, region: string): Json {
-  const pseudo: Record<string, string> = {
-    'AWS::Region': region,
-    'AWS::AccountId': LOCAL_ACCOUNT,
-    'AWS::Partition': 'aws',
-    'AWS::URLSuffix': 'amazonaws.com',
-    'AWS::StackName': 'ScheduledJobs',
-    'AWS::NoValue': '',
-  };
-  const r = (v: Json): Json => {
-    if (Array.isArray(v)) return v.map(r);
-    if (v === null || typeof v !== 'object') return v;
-    const keys = Object.keys(v);
-    if (keys.length === 1) {
-      const [k] = keys;
-      const arg = v[k];
-      if (k === 'Ref' && typeof arg === 'string') {
-        if (arg in pseudo) return pseudo[arg];
-        const res = resources[arg];
-        if (!res) throw new Error(`Ref to unknown resource ${arg}`);
-        return ref(arg, res.Type);
-      }
-      if (k === 'Fn::GetAtt') {
-        const [id, attr] = Array.isArray(arg) ? (arg as string[]) : String(arg).split('.');
-        const res = resources[id];
-        if (!res) throw new Error(`Fn::GetAtt on unknown resource ${id}`);
-        return ref(id, res.Type, attr);
-      }
-      if (k === 'Fn::Join') {
-        const [sep, parts] = arg as [string, Json[]];
-        return (r(parts) as Json[]).map(String).join(sep);
-      }
-      if (k === 'Fn::Select') {
-        const [i, list] = arg as [number, Json];
-        return (r(list) as Json[])[Number(r(i as Json))];
-      }
-      if (k === 'Fn::Split') {
-        const [sep, s] = arg as [string, Json];
-        return String(r(s)).split(sep);
-      }
-      if (k === 'Fn::Sub' && typeof arg === 'string') {
-        return arg.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
-          const [id, attr] = name.split('.');
-          return String(r(attr ? { 'Fn::GetAtt': [id, attr] } : { Ref: id }));
-        });
-      }
-    }
-    return Object.fromEntries(Object.entries(v).map(([key, val]) => [key, r(val)]));
-  };
-  return r(value);
+/** The job's state machine definition as runnable ASL. */
+export function stateMachineDefinition(model: SynthesizedApp, job: ResolvedJob, ref: RefResolver): AslDefinition {
+  return definitionOf(model.template, model.stateMachines.get(job.name)!, ref, localEnv(model.region));
+}
+
+/** Where the offline run's resolved values pretend to live. */
+export function localEnv(region: string): { region: string; account: string } {
+  return { region, account: LOCAL_ACCOUNT };
 }
 
 /** Placeholder ARNs/names for resources the run does not replace with a local endpoint. */
 export function placeholderRef(region: string): RefResolver {
-  return (id, type, attribute) => {
-    switch (type) {
-      case 'AWS::StepFunctions::StateMachine':
-        if (attribute === 'Name') return id;
-        return `arn:aws:states:${region}:${LOCAL_ACCOUNT}:stateMachine:${id}`;
-      case 'AWS::Lambda::Function':
-        return attribute === 'Arn' ? `arn:aws:lambda:${region}:${LOCAL_ACCOUNT}:function:${id}` : id;
-      case 'AWS::KinesisFirehose::DeliveryStream':
-        return attribute === 'Arn' ? `arn:aws:firehose:${region}:${LOCAL_ACCOUNT}:deliverystream/${id}` : id;
-      case 'AWS::SQS::Queue':
-        if (attribute === 'Arn') return `arn:aws:sqs:${region}:${LOCAL_ACCOUNT}:${id}`;
-        if (attribute === 'QueueName') return id;
-        return `https://sqs.${region}.amazonaws.com/${LOCAL_ACCOUNT}/${id}`;
-      default:
-        return attribute ? `arn:aws:local:${region}:${LOCAL_ACCOUNT}:${id}/${attribute}` : id;
-    }
-  };
-}
-
-/** The job's state machine definition as runnable ASL. */
-export function stateMachineDefinition(model: SynthesizedApp, job: ResolvedJob, ref: RefResolver): Record<string, unknown> {
-  const id = model.stateMachines.get(job.name)!;
-  const props = model.template.Resources[id].Properties ?? {};
-  const raw = resolveIntrinsics(props.DefinitionString ?? null, model.template.Resources, ref, model.region);
-  if (typeof raw !== 'string') throw new Error(`State machine ${id} has no DefinitionString`);
-  return JSON.parse(raw) as Record<string, unknown>;
+  return placeholders(localEnv(region));
 }
 
 /** A Lambda function's environment variables, resolved. */
@@ -152,7 +83,7 @@ export function functionEnvironment(model: SynthesizedApp, logicalId_: string, r
   const res = model.template.Resources[logicalId_];
   if (!res || res.Type !== 'AWS::Lambda::Function') throw new Error(`${logicalId_} is not a Lambda function of the template`);
   const vars = (res.Properties?.Environment as { Variables?: Json } | undefined)?.Variables ?? {};
-  const resolved = resolveIntrinsics(vars, model.template.Resources, ref, model.region) as Record<string, Json>;
+  const resolved = resolveIntrinsics(vars, model.template.Resources, ref, localEnv(model.region)) as Record<string, Json>;
   return Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, String(v)]));
 }
 

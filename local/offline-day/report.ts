@@ -1,3 +1,4 @@
+import { formatRecordTime } from '../../lambdas/shared/param-log';
 import { OfflineReport } from './run';
 
 /** True when the run kept its promise: nothing lost, nothing run twice. */
@@ -13,9 +14,8 @@ const kv = (o: Record<string, number>): string =>
 
 /** The simulated period in the app's time zone, e.g. `2026-11-25 00:00 .. 2026-11-25 23:59 Asia/Tokyo`. */
 export function period(r: OfflineReport): string {
-  const first = r.hourly[0]?.hour ?? r.from;
-  const last = r.hourly[r.hourly.length - 1]?.hour ?? r.to;
-  return `${first}:00 .. ${last}:59 ${r.timeZone}`;
+  const local = (d: Date) => formatRecordTime(d, r.timeZone).slice(0, 16);
+  return `${local(new Date(r.from))} .. ${local(new Date(Date.parse(r.to) - 60_000))} ${r.timeZone}`;
 }
 
 /** The report as plain text for the terminal. */
@@ -29,7 +29,7 @@ export function renderText(r: OfflineReport): string {
   lines.push(`  recovered by retry         ${pad(r.recoveredByRetry, 7)}   (${r.retries} retries in all)`);
   lines.push(`  spooled (executions)       ${pad(Object.values(r.spooledByError).reduce((a, b) => a + b, 0), 7)}   by error: ${kv(r.spooledByError)}`);
   lines.push(`  replayed and succeeded     ${pad(r.replayed, 7)}   (${r.replayRounds.length} reprocess invocations)`);
-  lines.push(`  still spooled              ${pad(r.stillSpooled.total, 7)}   by error: ${kv(r.stillSpooled.byError)} (not retryable: an operator decides)`);
+  lines.push(`  still spooled              ${pad(r.stillSpooled.total, 7)}   by error: ${kv(r.stillSpooled.byError)} (kept with their input until an operator replays or drops them)`);
   lines.push(`  quarantined                ${pad(r.quarantined, 7)}`);
   lines.push(`  LOST                       ${pad(r.lost, 7)}`);
   lines.push(`  DUPLICATED executions      ${pad(r.duplicates, 7)}`);

@@ -408,8 +408,15 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       progress('  (no reprocess function in the template: replay skipped)');
       return;
     }
-    // Passes until one starts nothing: a replay can fail again with another error (e.g. a timeout).
-    for (let pass = 0; pass < 20; pass++) {
+    // An operator does not replay into a maintenance window: every replay would fail again and
+    // spend the task's replay budget (spool.maxReplays) until reprocess quarantines it.
+    if (inMaintenance(plan, clock.now(), tz)) {
+      progress('  the API is in maintenance: the operator waits, nothing replayed');
+      return;
+    }
+    // A second pass picks up replays that failed with another error (e.g. a timeout); a third is
+    // as far as a person at 3 a.m. goes before looking closer.
+    for (let pass = 0; pass < 3; pass++) {
       let startedThisPass = 0;
       // What an operator sees first (console, or a dry run): which errors wait in the spool.
       const waiting = new Map<string, number>();
