@@ -72,7 +72,8 @@ export class LambdaFunctionError extends Error {
   }
 }
 
-const LAMBDA_INVOKE = /^arn:aws[\w-]*:states:::lambda:invoke$/;
+/** Resource of a Lambda Task state (the optimized `lambda:invoke` integration). */
+export const LAMBDA_INVOKE = /^arn:aws[\w-]*:states:::lambda:invoke$/;
 
 /** The definition with every Task's TimeoutSeconds capped (a copy; the synthesized one is untouched). */
 export function capTaskTimeouts(definition: AslDefinition, capSeconds: number): AslDefinition {
@@ -92,16 +93,18 @@ export function capTaskTimeouts(definition: AslDefinition, capSeconds: number): 
 export function createLocalRunner(options: LocalRunnerOptions): (execution: LocalExecution) => Promise<LocalRunResult> {
   const definition = options.stepTimeoutSeconds === undefined ? options.definition : capTaskTimeouts(options.definition, options.stepTimeoutSeconds);
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
-  const taskStates = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task') as Array<[string, { Resource?: string; Retry?: unknown; Parameters?: { FunctionName?: unknown } }]>;
+  const taskStates = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task') as Array<[string, { Resource?: string; Retry?: unknown }]>;
+  const retryIntervalOverrides: Record<string, number> = {};
+  if (options.skipRetryWaits !== false) {
+    for (const [stateName, state] of taskStates) if (state.Retry) retryIntervalOverrides[stateName] = 0;
+  }
 
   return async (execution) => {
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
-    const retryIntervalOverrides: Record<string, number> = {};
     const smArn = execution.stateMachineArn ?? 'arn:aws:states:us-east-1:123456789012:stateMachine:local';
     const name = execution.executionName ?? `local-${Date.now()}`;
     const executionArn = execution.executionArn ?? `${smArn.replace(':stateMachine:', ':execution:')}:${name}`;
     for (const [stateName, state] of taskStates) {
-      if (state.Retry && options.skipRetryWaits !== false) retryIntervalOverrides[stateName] = 0;
       const lambda = execution.lambdas?.[stateName];
       const task = execution.tasks?.[stateName];
       if (lambda && LAMBDA_INVOKE.test(String(state.Resource))) {

@@ -1,12 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { appConfig } from '../bin/config';
-import { parseSchedule, scheduleTicks } from '../lib/config/schedule';
-import { produceOrders } from '../lambdas/jobs/example-api/logic';
-import { faultPlan, inMaintenance, taskFault } from '../local/fake-external-api';
-import { localMidnight, OfflineReport, runOfflineDay } from '../local/offline-day/run';
+import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
 import { reportOk } from '../local/offline-day/report';
+import { expectedFromPlan } from './support/fault-expectations';
 
 /**
  * The offline day, smaller: 00:00-05:00 of one day in the app time zone, which holds the default
@@ -18,7 +15,6 @@ describe('offline run (5 simulated hours, default faults)', () => {
   const seed = 7;
   const hours = 5;
   const day = '2026-11-25';
-  const tz = appConfig.timeZone;
   const slowAt = '04:30';
   let out: string;
   let report: OfflineReport;
@@ -29,31 +25,7 @@ describe('offline run (5 simulated hours, default faults)', () => {
   }, 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  /** What the plan implies, computed from the plan and the example producer, not from the run. */
-  function expected(): { ticks: number; tasks: number; firstTry: number; recovered: number; replayed: number; rejected: number; timedOut: number } {
-    const plan = { ...faultPlan('default', seed), slowAt };
-    const from = localMidnight(day, tz);
-    const ticks = scheduleTicks(parseSchedule(appConfig.jobs[0].schedule), tz, from, new Date(from.getTime() + hours * 3_600_000));
-    const e = { ticks: ticks.length, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, rejected: 0, timedOut: 0 };
-    for (const tick of ticks) {
-      const keys = produceOrders(tick, 3).map((t) => t.key);
-      for (const key of keys) {
-        e.tasks += 1;
-        const f = taskFault(plan, tick, key, tz, keys);
-        // A rejected order is rejected whenever the API answers; it stays spooled (not retryable).
-        if (f.permanent) e.rejected += 1;
-        // In maintenance every attempt gets 503: spooled, then replayed after 04:00 and succeeds.
-        else if (inMaintenance(plan, tick, tz)) e.replayed += 1;
-        // A step past its timeout is not retried (States.Timeout): spooled, replayed at the end, succeeds.
-        else if (f.slow) {
-          e.timedOut += 1;
-          e.replayed += 1;
-        } else if (f.transientFailures > 0) e.recovered += 1;
-        else e.firstTry += 1;
-      }
-    }
-    return e;
-  }
+  const expected = () => expectedFromPlan({ seed, hours, day, slowAt });
 
   it('accounts for every task as the fault plan implies: first try, recovered by retry, replayed, or still spooled', () => {
     const e = expected();
@@ -109,3 +81,4 @@ describe('offline run (5 simulated hours, default faults)', () => {
     expect(count('worker', 'Failure') + count('worker', 'TimedOut')).toBe(report.executions - count('worker', 'Success'));
   });
 });
+

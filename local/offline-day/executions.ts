@@ -1,6 +1,6 @@
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AslDefinition } from '../asl';
-import { createLocalRunner, LocalLambda, LocalTask } from '../run-state-machine';
+import { createLocalRunner, LAMBDA_INVOKE, LocalLambda, LocalTask } from '../run-state-machine';
 
 /**
  * Runs executions of a job's SYNTHESIZED state machine for the offline day, on the project's one
@@ -47,7 +47,6 @@ export interface ExecutionRunnerDeps {
   readonly stepTimeoutSeconds?: number;
 }
 
-const LAMBDA_INVOKE = /^arn:aws[\w-]*:states:::lambda:invoke$/;
 const SQS_SEND = /^arn:aws[\w-]*:states:::sqs:sendMessage$/;
 
 /** Builds the runner for a state machine once; the returned function runs one execution. */

@@ -154,11 +154,17 @@ function listFiles(dir: string): string[] {
   });
 }
 
+let alreadyRan = false;
+
 /**
  * Runs the whole system over simulated time and returns the report. See docs/offline-day.md.
- * Not re-entrant: it points the process's `Date` and AWS endpoint variables at the local run.
+ * Once per process: it points the process's `Date` and AWS endpoint variables at this run, and the
+ * handlers build their SDK clients once at module load (as at a Lambda cold start), so a second run
+ * would talk to the first run's endpoints. Tests run it once per test file.
  */
 export async function runOfflineDay(options: OfflineRunOptions): Promise<OfflineReport> {
+  if (alreadyRan) throw new Error('runOfflineDay runs once per process (handlers keep the SDK clients of the first run); start a new process');
+  alreadyRan = true;
   const wallStart = Date.now();
   const progress = options.progress ?? (() => undefined);
   const seed = options.seed ?? 1;
