@@ -8,14 +8,16 @@ import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
 const projectRoot = resolve(__dirname, '..');
-const config = resolveConfig(appConfig, { fileExists: (p) => existsSync(join(projectRoot, p)) });
-
 const app = new App();
+// `cdk deploy -c stage=prod`; without it, the config's defaultStage.
+const stage = app.node.tryGetContext('stage') as string | undefined;
+const config = resolveConfig(appConfig, { stage, fileExists: (p) => existsSync(join(projectRoot, p)) });
+
 // cdk-nag's AWS Solutions rules run at synth; each construct acknowledges its own justified findings.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-new ScheduledJobsStack(app, 'ScheduledJobs', {
+new ScheduledJobsStack(app, `ScheduledJobs-${config.stage}`, {
   config,
   projectRoot,
-  description: 'Scheduled jobs: producers, retrying workflow, error spool, reprocess, parameter log',
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  description: `Scheduled jobs (${config.stage}): producers, retrying workflow, error spool, reprocess, parameter log`,
+  env: { account: config.account ?? process.env.CDK_DEFAULT_ACCOUNT, region: config.region ?? process.env.CDK_DEFAULT_REGION },
 });

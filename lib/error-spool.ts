@@ -1,4 +1,5 @@
 import { Duration, Validations } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { secureQueueProps } from './defaults';
@@ -13,6 +14,8 @@ export interface ErrorSpoolProps {
    * uses its whole timeout is never handed to a second run at the same time.
    */
   readonly visibilityTimeout?: Duration;
+  /** The params key (spooled messages hold task params). */
+  readonly encryptionKey: kms.IKey;
 }
 
 /**
@@ -32,6 +35,8 @@ export class ErrorSpool extends Construct {
       secureQueueProps({
         retentionPeriod: Duration.days(props.retentionDays),
         visibilityTimeout: props.visibilityTimeout ?? Duration.minutes(15),
+        encryption: sqs.QueueEncryption.KMS,
+        encryptionMasterKey: props.encryptionKey,
       }),
     );
     Validations.of(this.queue).acknowledge({

@@ -1,15 +1,14 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { Alerts } from './alerts';
 
 /** Props of {@link OperationsAlarms}. */
 export interface OperationsAlarmsProps {
-  /** Where alarms notify (the operators' topic). */
-  readonly topic: sns.ITopic;
+  /** Where alarms notify. */
+  readonly alerts: Alerts;
   /** The error spool. */
   readonly spoolQueue: sqs.IQueue;
   /** Spool retention, days: the near-expiry alarm fires `expiryWarningDays` before it. */
@@ -43,7 +42,6 @@ export class OperationsAlarms extends Construct {
     if (!Number.isInteger(warningDays) || warningDays < 1 || warningDays >= props.spoolRetentionDays) {
       throw new Error(`OperationsAlarms: expiryWarningDays must be an integer from 1 to spoolRetentionDays - 1 (${props.spoolRetentionDays - 1}), got ${warningDays}`);
     }
-    const notify = new cwActions.SnsAction(props.topic);
     const visible = (q: sqs.IQueue) => q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM });
     const atLeastOne = (alarmId: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
       const alarm = new cloudwatch.Alarm(this, alarmId, {
@@ -54,7 +52,7 @@ export class OperationsAlarms extends Construct {
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
-      alarm.addAlarmAction(notify);
+      props.alerts.notify(alarm);
       return alarm;
     };
 
@@ -73,7 +71,7 @@ export class OperationsAlarms extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.spoolNearExpiryAlarm.addAlarmAction(notify);
+    props.alerts.notify(this.spoolNearExpiryAlarm);
 
     this.quarantineNotEmptyAlarm = atLeastOne(
       'QuarantineNotEmptyAlarm',

@@ -1,5 +1,6 @@
 import { Arn, ArnFormat, CfnOutput, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -32,6 +33,8 @@ export interface ReprocessProps {
    * @default 1
    */
   readonly reservedConcurrency?: number | null;
+  /** The params key: the quarantine holds params. */
+  readonly encryptionKey: kms.IKey;
 }
 
 /**
@@ -59,7 +62,7 @@ export class Reprocess extends Construct {
     }
     if (problems.length) throw new Error(`Reprocess ${id}: ${problems.join('; ')}`);
 
-    this.quarantineQueue = new sqs.Queue(this, 'Quarantine', secureQueueProps({ retentionPeriod: Duration.days(14) }));
+    this.quarantineQueue = new sqs.Queue(this, 'Quarantine', secureQueueProps({ retentionPeriod: Duration.days(14), encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }));
 
     const reserved = props.reservedConcurrency === undefined ? 1 : props.reservedConcurrency;
     this.function = new AppFunction(this, 'Function', {
@@ -85,6 +88,8 @@ export class Reprocess extends Construct {
     props.spoolQueue.encryptionMasterKey?.grantDecrypt(this.function);
     // Not grantSendMessages: it adds GetQueueAttributes/GetQueueUrl on the quarantine, never needed.
     this.quarantineQueue.grant(this.function, 'sqs:SendMessage');
+    // Sending to an encrypted queue needs GenerateDataKey and Decrypt (AWS SQS "Key management").
+    props.encryptionKey.grant(this.function, 'kms:GenerateDataKey', 'kms:Decrypt');
     const stack = Stack.of(this);
     const executionArns = props.stateMachines.map((sm) =>
       stack.formatArn({

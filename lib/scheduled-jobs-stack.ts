@@ -1,17 +1,20 @@
 import { Stack, StackProps } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { Alerts } from './alerts';
 import { ResolvedAppConfig } from './config/types';
+import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { Investigation } from './investigation';
 import { OperationsAlarms } from './operations';
 import { ParamLog } from './param-log';
+import { ParamsKey } from './params-key';
 import { ScheduledProducer } from './scheduled-producer';
 import { Reprocess } from './reprocess';
-import { JobWorkflow, WorkerRecordFunction } from './workflow';
+import { JobWorkflow, LockFunction, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
-  /** The validated config (bin/config.ts through resolveConfig). */
+  /** The validated config of one stage (bin/config.ts through resolveConfig). */
   readonly config: ResolvedAppConfig;
   /** Absolute path of the project root; handler entries in the config are relative to it. */
   readonly projectRoot: string;
@@ -19,12 +22,20 @@ export interface ScheduledJobsStackProps extends StackProps {
 
 /** Composes the app's constructs. No resources are defined here directly. */
 export class ScheduledJobsStack extends Stack {
+  /** The customer managed key of params outside the parameter log (spool, quarantine, executions). */
+  public readonly paramsKey: ParamsKey;
+  /** Holds, locks, tick ledger. */
+  public readonly coordination: CoordinationTable;
+  /** Where alarms notify. */
+  public readonly alerts: Alerts;
   /** The parameter-log bucket and its client/worker delivery streams. */
   public readonly paramLog: ParamLog;
   /** The error spool (every final failure, with its original input). */
   public readonly spool: ErrorSpool;
   /** Each job's workflow, by job name. */
   public readonly workflows: ReadonlyMap<string, JobWorkflow>;
+  /** Each job's producer, by job name. */
+  public readonly producers: ReadonlyMap<string, ScheduledProducer>;
   /** Athena tables, saved queries, the lost-task monitor and the parameter-log read lock. */
   public readonly investigation: Investigation;
   /** The reprocess Lambda (replays the spool by hand) and its quarantine queue. */
@@ -35,13 +46,28 @@ export class ScheduledJobsStack extends Stack {
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
     const { config, projectRoot } = props;
+    this.paramsKey = new ParamsKey(this, 'ParamsKey', { readerRoleArnPatterns: config.paramLog.readerRoleArnPatterns });
+    this.coordination = new CoordinationTable(this, 'Coordination');
+    this.alerts = new Alerts(this, 'Alerts', { alerts: config.alerts });
     this.paramLog = new ParamLog(this, 'ParamLog', { timeZone: config.timeZone, ...config.paramLog });
-    this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays });
+    this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays, encryptionKey: this.paramsKey.key });
     const recordFunction = new WorkerRecordFunction(this, 'RecordOutcome', { projectRoot, paramLog: this.paramLog, timeZone: config.timeZone });
+    const lockFunction = config.jobs.some((j) => j.exclusiveBy) ? new LockFunction(this, 'Lock', { projectRoot, coordination: this.coordination }) : undefined;
     const workflows = new Map<string, JobWorkflow>();
+    const producers = new Map<string, ScheduledProducer>();
     const deadLetterQueues = new Map<string, sqs.IQueue>();
     for (const job of config.jobs) {
-      const workflow = new JobWorkflow(this, `Job-${job.name}`, { job, projectRoot, spoolQueue: this.spool.queue, recordFunction, timeZone: config.timeZone });
+      const workflow = new JobWorkflow(this, `Job-${job.name}`, {
+        job,
+        projectRoot,
+        spoolQueue: this.spool.queue,
+        recordFunction,
+        lockFunction,
+        coordination: this.coordination,
+        dependencies: config.dependencies,
+        paramsKey: this.paramsKey,
+        timeZone: config.timeZone,
+      });
       workflows.set(job.name, workflow);
       const producer = new ScheduledProducer(this, `Producer-${job.name}`, {
         job,
@@ -51,15 +77,18 @@ export class ScheduledJobsStack extends Stack {
         spoolQueue: this.spool.queue,
         paramLog: this.paramLog,
       });
+      producers.set(job.name, producer);
       deadLetterQueues.set(`Producer-${job.name}`, producer.deadLetterQueue);
     }
     this.workflows = workflows;
+    this.producers = producers;
     this.reprocess = new Reprocess(this, 'Reprocess', {
       projectRoot,
       spoolQueue: this.spool.queue,
       stateMachines: [...workflows.values()].map((w) => w.stateMachine),
       defaultMax: config.reprocess.defaultMax,
       maxReplays: config.spool.maxReplays,
+      encryptionKey: this.paramsKey.key,
     });
     this.investigation = new Investigation(this, 'Investigation', {
       projectRoot,
@@ -70,11 +99,12 @@ export class ScheduledJobsStack extends Stack {
       clientPrefix: this.paramLog.clientPrefix,
       workerPrefix: this.paramLog.workerPrefix,
       readerRoleArnPatterns: config.paramLog.readerRoleArnPatterns,
+      alerts: this.alerts,
       settings: config.investigation,
     });
     deadLetterQueues.set('LostTaskMonitor', this.investigation.monitor.deadLetterQueue);
     this.operations = new OperationsAlarms(this, 'Operations', {
-      topic: this.investigation.alarmTopic,
+      alerts: this.alerts,
       spoolQueue: this.spool.queue,
       spoolRetentionDays: config.spool.retentionDays,
       quarantineQueue: this.reprocess.quarantineQueue,

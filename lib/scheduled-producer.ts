@@ -63,7 +63,10 @@ export class ScheduledProducer extends Construct {
       },
     });
     props.stateMachine.grantStartExecution(this.function);
-    props.spoolQueue.grantSendMessages(this.function);
+    // Not grantSendMessages: it also grants kms:ReEncrypt* and kms:Encrypt, which SendMessage never needs.
+    props.spoolQueue.grant(this.function, 'sqs:SendMessage');
+    // Sending to the KMS-encrypted spool (AWS SQS "Key management": producers).
+    props.spoolQueue.encryptionMasterKey?.grant(this.function, 'kms:GenerateDataKey', 'kms:Decrypt');
     props.paramLog.grantWriteClient(this.function);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());

@@ -6,29 +6,43 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AppFunction } from './app-function';
-import { ResolvedJob, ResolvedStep } from './config/types';
+import { ResolvedDependency, ResolvedJob, ResolvedLambdaStep, ResolvedStep } from './config/types';
+import { CoordinationTable } from './coordination-table';
 import { LOG_RETENTION } from './defaults';
+import { applyFunctionSettings, functionSettingsProps } from './function-settings';
 import { ParamLog } from './param-log';
+import { ParamsKey } from './params-key';
+import { LAMBDA_THROTTLED, SPOOL_UNAVAILABLE } from '../lambdas/shared/errors';
+import { MAX_STEP_OUTPUT_BYTES, stepOutputBudget } from '../lambdas/shared/limits';
+import { caughtStateName, endStateName, resumeStateName, STATE_NAMES, STATE_TIMEOUT_MARGIN_SECONDS, STEP_ENV } from '../lambdas/shared/workflow-contract';
 
-/** Internal state names (keep in sync with RESERVED_STATE_NAMES in lib/config/validate.ts). */
-export const STATE_NAMES = {
-  recordSuccess: 'RecordSuccess',
-  recordFailure: 'RecordFailure',
-  spoolFailure: 'SpoolFailure',
-  succeeded: 'Succeeded',
-  failed: 'Failed',
-} as const;
+export { caughtStateName, STATE_NAMES };
 
 /**
- * Name of the Pass state that notes which step failed. Step names are PascalCase letters and
- * digits, so a name with a dash can never collide with a step.
+ * The retrier every Lambda state gets for a throttled invoke (reserved concurrency reached, see a
+ * step's `maxConcurrency`): its own attempt count, so throttling never uses the step's retry budget;
+ * about 18 minutes of waiting before the task would be spooled. The CDK's LambdaInvoke service
+ * retrier does not cover `Lambda.TooManyRequestsException` (AWS Step Functions developer guide,
+ * "Handling Lambda service exceptions"; CDK LambdaInvoke `retryOnServiceExceptions`).
  */
-export function caughtStateName(step: string): string {
-  return `${step}-Caught`;
-}
+export const THROTTLE_RETRY = { intervalSeconds: 1, backoffRate: 2, maxDelaySeconds: 30, maxAttempts: 40 } as const;
 
-/** Seconds a step Lambda may run beyond its state's TimeoutSeconds, so States.Timeout fires first. */
-export const LAMBDA_TIMEOUT_MARGIN_SECONDS = 5;
+/** A JSONPath value that is JSON null (the CDK drops literal nulls from Parameters). */
+const JSON_NULL = "States.StringToJson('null')";
+
+/** Wait between attempts to take a busy exclusive lock. */
+export const LOCK_RETRY = { intervalSeconds: 2, backoffRate: 2, maxDelaySeconds: 60 } as const;
+
+/** Attempts of the LockBusy retrier so that its waits add up to at least `waitSeconds`. */
+export function lockRetryAttempts(waitSeconds: number): number {
+  let total = 0;
+  let n = 0;
+  while (total < waitSeconds) {
+    total += Math.min(LOCK_RETRY.intervalSeconds * LOCK_RETRY.backoffRate ** n, LOCK_RETRY.maxDelaySeconds);
+    n++;
+  }
+  return n;
+}
 
 /** Props of {@link WorkerRecordFunction}. */
 export interface WorkerRecordFunctionProps {
@@ -59,6 +73,27 @@ export class WorkerRecordFunction extends AppFunction {
   }
 }
 
+/** Props of {@link LockFunction}. */
+export interface LockFunctionProps {
+  readonly projectRoot: string;
+  readonly coordination: CoordinationTable;
+}
+
+/** The exclusive-key lock Lambda shared by every job with `exclusiveBy` (lambdas/lock). */
+export class LockFunction extends AppFunction {
+  constructor(scope: Construct, id: string, props: LockFunctionProps) {
+    super(scope, id, {
+      projectRoot: props.projectRoot,
+      entry: 'lambdas/lock/handler.ts',
+      serviceName: 'lock',
+      description: 'Takes and releases the exclusive-key locks of jobs with exclusiveBy',
+      timeout: Duration.seconds(10),
+      environment: { COORDINATION_TABLE: props.coordination.table.tableName },
+    });
+    props.coordination.grantLocks(this);
+  }
+}
+
 /** Props of {@link JobWorkflow}. */
 export interface JobWorkflowProps {
   readonly job: ResolvedJob;
@@ -67,68 +102,119 @@ export interface JobWorkflowProps {
   readonly spoolQueue: sqs.IQueue;
   /** The worker-record Lambda (shared by all jobs). */
   readonly recordFunction: WorkerRecordFunction;
+  /** The lock Lambda (shared); required when the job has `exclusiveBy`. */
+  readonly lockFunction?: LockFunction;
+  /** Holds, locks. */
+  readonly coordination: CoordinationTable;
+  /** The app's dependencies (planned hold windows of the steps' `dependsOn`). */
+  readonly dependencies: ReadonlyArray<ResolvedDependency>;
+  /** Encrypts the executions' data (input, history): params only behind the read lock. */
+  readonly paramsKey: ParamsKey;
   /** IANA time zone (passed to step Lambdas as APP_TIME_ZONE). */
   readonly timeZone: string;
 }
 
+type StepPayloadStyle = { readonly kind: 'top'; readonly first: boolean } | { readonly kind: 'nested'; readonly index: boolean };
+
 /**
  * One job's workflow: a Lambda per step and a Standard state machine (JSONPath, so the
- * synthesized definition runs in aws-local-stepfunctions) that runs the steps in order with each
- * step's Retry, spools every caught failure with the original input, writes a worker record on
- * every path, and ends FAILED after a failure.
+ * synthesized definition runs in aws-local-stepfunctions):
+ *
+ * ```
+ * [AcquireLock] -> [Route] -> step 1 -> step 2 ... -> [ReleaseLock] -> RecordSuccess -> Succeeded
+ *                    `-> <Step>-Resume -> step k (a replay resumed at its failed step)
+ * any step --Catch--> <Step>-Caught -> [ReleaseLockAfterFailure] -> SpoolFailure -> RecordFailure -> MarkSpooled -> Failed
+ *                                                          SpoolFailure --Catch--> ... -> SpoolUnavailable (no marker)
+ * ```
+ * A step is a Lambda (its Retry on the config's error names, a throttle retrier, its state timeout
+ * beyond the handler's deadline), a parallel group (branches of Lambda steps; output: the array of
+ * branch outputs) or a map (a chain per item; output: the array of item results). Every failure is
+ * spooled with the original input, the failed step and what it was given, and the execution ends
+ * FAILED with a cause marked `[spooled ...]`; executions that end any other way (timeout, abort,
+ * uncatchable error, spool unreachable) are spooled by the status-change capture.
  */
 export class JobWorkflow extends Construct {
   /** The job's state machine; its input is the task envelope. */
   public readonly stateMachine: sfn.StateMachine;
-  /** Step Lambdas by step (state) name. */
+  /** Step Lambdas by step (state) name, nested ones included. */
   public readonly stepFunctions: ReadonlyMap<string, AppFunction>;
   /** The worker-record Lambda this workflow invokes. */
   public readonly recordFunction: WorkerRecordFunction;
 
-  constructor(scope: Construct, id: string, props: JobWorkflowProps) {
+  private readonly fns = new Map<string, AppFunction>();
+
+  constructor(scope: Construct, id: string, private readonly props: JobWorkflowProps) {
     super(scope, id);
     const { job } = props;
     this.recordFunction = props.recordFunction;
+    if (job.exclusiveBy && !props.lockFunction) throw new Error(`JobWorkflow ${job.name}: exclusiveBy needs the lock function (props.lockFunction)`);
 
-    const fns = new Map<string, AppFunction>();
-    for (const step of job.steps) {
-      fns.set(
-        step.name,
-        new AppFunction(this, `${step.name}Function`, {
-          projectRoot: props.projectRoot,
-          entry: step.entry,
-          serviceName: job.name,
-          description: `${job.name}: step ${step.name}`,
-          memorySize: step.memoryMiB,
-          timeout: Duration.seconds(Math.min(900, step.timeoutSeconds + LAMBDA_TIMEOUT_MARGIN_SECONDS)),
-          environment: { ...step.environment, JOB_NAME: job.name, STEP_NAME: step.name, APP_TIME_ZONE: props.timeZone },
-        }),
-      );
-    }
-    this.stepFunctions = fns;
+    // ---- step Lambdas
+    job.steps.forEach((step, i) => {
+      const next = job.steps[i + 1];
+      const items = next?.kind === 'map' ? { field: next.itemsField ?? '', max: next.maxItems } : null;
+      if (step.kind === 'lambda') this.stepFunction(step, MAX_STEP_OUTPUT_BYTES, items);
+      else if (step.kind === 'parallel') step.branches.flat().forEach((s) => this.stepFunction(s, stepOutputBudget(step.branches.length), null));
+      else step.steps.forEach((s) => this.stepFunction(s, stepOutputBudget(step.maxItems), null));
+    });
+    this.stepFunctions = this.fns;
 
-    // ---- failure path: <Step>-Caught -> SpoolFailure -> RecordFailure -> Failed
-    const failed = new sfn.Fail(this, STATE_NAMES.failed, {
-      stateName: STATE_NAMES.failed,
-      errorPath: '$.caught.Error',
-      causePath: '$.caught.Cause',
+    // ---- failure path
+    const failed = new sfn.Fail(this, STATE_NAMES.failed, { stateName: STATE_NAMES.failed, errorPath: '$.fail.Error', causePath: '$.fail.Cause' });
+    // aws-local-stepfunctions does not evaluate intrinsics in CausePath (AWS does): build the cause in a Pass.
+    const markSpooled = new sfn.Pass(this, STATE_NAMES.markSpooled, {
+      stateName: STATE_NAMES.markSpooled,
+      parameters: {
+        fail: {
+          'Error.$': '$.caught.Error',
+          'Cause.$': "States.Format('[spooled {}] {}', $.spooled.MessageId, $.caught.Cause)",
+        },
+      },
     });
-    const recordFailure = new tasks.LambdaInvoke(this, STATE_NAMES.recordFailure, {
-      stateName: STATE_NAMES.recordFailure,
-      lambdaFunction: props.recordFunction,
-      payload: sfn.TaskInput.fromObject({
-        task: sfn.JsonPath.objectAt('$$.Execution.Input'),
-        error: sfn.JsonPath.stringAt('$.caught.Error'),
-        cause: sfn.JsonPath.stringAt('$.caught.Cause'),
-        failedState: sfn.JsonPath.stringAt('$.failedState'),
-        executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-      }),
-      resultPath: sfn.JsonPath.DISCARD,
+    markSpooled.next(failed);
+    const recordFailure = this.recordTask(STATE_NAMES.recordFailure, {
+      task: sfn.JsonPath.objectAt('$$.Execution.Input'),
+      error: sfn.JsonPath.stringAt('$.caught.Error'),
+      cause: sfn.JsonPath.stringAt('$.caught.Cause'),
+      failedState: sfn.JsonPath.stringAt('$.failedState'),
+      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
     });
-    recordFailure.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });
     // A lost worker record must not change the outcome; the lost-task monitor notices the gap.
-    recordFailure.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.recordError' });
-    recordFailure.next(failed);
+    recordFailure.addCatch(markSpooled, { errors: ['States.ALL'], resultPath: '$.recordError' });
+    recordFailure.next(markSpooled);
+
+    // The spool unreachable after ~8 minutes of retries: its own end, without the marker, so that
+    // the status-change capture spools the task later. The capture reads the failure (error, cause,
+    // failed step and its input) from the SpoolFailure-Caught state's output in the execution
+    // history; the cause here is for people.
+    const spoolUnavailable = new sfn.Fail(this, STATE_NAMES.spoolUnavailable, { stateName: STATE_NAMES.spoolUnavailable, error: SPOOL_UNAVAILABLE, causePath: '$.fail.Cause' });
+    const markUnavailable = new sfn.Pass(this, STATE_NAMES.markSpoolUnavailable, {
+      stateName: STATE_NAMES.markSpoolUnavailable,
+      parameters: {
+        fail: { 'Cause.$': "States.Format('{} in {} could not be spooled ({}: {}); the status-change capture spools it', $.caught.Error, $.failedState, $.spoolError.Error, $.spoolError.Cause)" },
+      },
+    });
+    markUnavailable.next(spoolUnavailable);
+    const recordUnavailable = this.recordTask(STATE_NAMES.recordSpoolUnavailable, {
+      task: sfn.JsonPath.objectAt('$$.Execution.Input'),
+      error: sfn.JsonPath.stringAt('$.caught.Error'),
+      cause: sfn.JsonPath.stringAt('$.caught.Cause'),
+      failedState: sfn.JsonPath.stringAt('$.failedState'),
+      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+      spoolError: sfn.JsonPath.format('{}: {}', sfn.JsonPath.stringAt('$.spoolError.Error'), sfn.JsonPath.stringAt('$.spoolError.Cause')),
+    });
+    recordUnavailable.addCatch(markUnavailable, { errors: ['States.ALL'], resultPath: '$.recordError' });
+    recordUnavailable.next(markUnavailable);
+    const spoolCaught = new sfn.Pass(this, caughtStateName(STATE_NAMES.spoolFailure), {
+      stateName: caughtStateName(STATE_NAMES.spoolFailure),
+      parameters: {
+        'failedState.$': '$.failedState',
+        'stepInput.$': '$.stepInput',
+        'caught.$': '$.caught',
+        'spoolError.$': `States.JsonMerge(States.StringToJson('{"Error":"States.Unknown","Cause":""}'), $.spoolError, false)`,
+      },
+    });
+    spoolCaught.next(recordUnavailable);
 
     const spoolFailure = new sfn.CustomState(this, STATE_NAMES.spoolFailure, {
       stateJson: {
@@ -146,104 +232,196 @@ export class JobWorkflow extends Construct {
             'error.$': '$.caught.Error',
             'cause.$': '$.caught.Cause',
             'failedState.$': '$.failedState',
+            'stepInput.$': '$.stepInput',
             'executionArn.$': '$$.Execution.Id',
             'stateMachineArn.$': '$$.StateMachine.Id',
           },
           MessageAttributes: {
             job: { DataType: 'String', StringValue: job.name },
-            'errorType': { DataType: 'String', 'StringValue.$': '$.caught.Error' },
+            errorType: { DataType: 'String', 'StringValue.$': '$.caught.Error' },
             kind: { DataType: 'String', StringValue: 'ExecutionFailed' },
           },
         },
-        ResultPath: null,
+        ResultSelector: { 'MessageId.$': '$.MessageId' },
+        ResultPath: '$.spooled',
       },
     });
-    // Spooling is what makes "nothing is lost" true: retry hard (about 10 minutes in all).
-    spoolFailure.addRetry({
-      errors: ['States.ALL'],
-      interval: Duration.seconds(1),
-      maxAttempts: 10,
-      backoffRate: 2,
-      maxDelay: Duration.seconds(120),
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-    // If SQS stays down, still record and fail: the FAILED execution itself keeps the input (redrive).
-    spoolFailure.addCatch(recordFailure, { errors: ['States.ALL'], resultPath: '$.spoolError' });
+    // Spooling is what makes "nothing is lost" true: retry hard (about 8 minutes in all).
+    spoolFailure.addRetry({ errors: ['States.ALL'], interval: Duration.seconds(1), maxAttempts: 10, backoffRate: 2, maxDelay: Duration.seconds(120), jitterStrategy: sfn.JitterType.FULL });
+    spoolFailure.addCatch(spoolCaught, { errors: ['States.ALL'], resultPath: '$.spoolError' });
     spoolFailure.next(recordFailure);
 
-    // ---- success path: RecordSuccess -> Succeeded
-    const succeeded = new sfn.Succeed(this, STATE_NAMES.succeeded, { stateName: STATE_NAMES.succeeded });
-    const recordSuccess = new tasks.LambdaInvoke(this, STATE_NAMES.recordSuccess, {
-      stateName: STATE_NAMES.recordSuccess,
-      lambdaFunction: props.recordFunction,
-      payload: sfn.TaskInput.fromObject({
-        task: sfn.JsonPath.objectAt('$$.Execution.Input'),
-        executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-      }),
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    recordSuccess.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });
-    recordSuccess.addCatch(succeeded, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
-    recordSuccess.next(succeeded);
+    let failureEntry: sfn.IChainable = spoolFailure;
+    if (job.exclusiveBy) {
+      // The step is over: free the key before spooling (a replay will take it again).
+      const releaseAfterFailure = this.lockTask(STATE_NAMES.releaseLockAfterFailure, 'release');
+      releaseAfterFailure.addCatch(spoolFailure, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
+      releaseAfterFailure.next(spoolFailure);
+      failureEntry = releaseAfterFailure;
+    }
 
-    // ---- steps
-    let chain: sfn.INextable | undefined;
-    let start: sfn.IChainable | undefined;
-    job.steps.forEach((step, i) => {
-      const task = this.stepTask(step, fns.get(step.name)!, i === 0);
-      const caught = new sfn.Pass(this, caughtStateName(step.name), {
-        stateName: caughtStateName(step.name),
+    const caught = (name: string, stepInputPath: string | null): sfn.Pass => {
+      const c = new sfn.Pass(this, caughtStateName(name), {
+        stateName: caughtStateName(name),
         parameters: {
-          failedState: step.name,
-          // A caught error always has Error; Cause can be missing (e.g. some States.* errors), and a
-          // JSONPath to a missing field would fail the run with an uncatchable States.Runtime.
+          failedState: name,
+          // What the failed step was given, so a replay can resume there (null for the first step).
+          // (A literal null would be dropped by the CDK: the intrinsic yields JSON null.)
+          'stepInput.$': stepInputPath ?? JSON_NULL,
+          // A caught error always has Error; Cause can be missing (some States.* errors), and a
+          // JSONPath to a missing field fails the run with an uncatchable States.Runtime.
           'caught.$': `States.JsonMerge(States.StringToJson('{"Error":"States.Unknown","Cause":""}'), $.caught, false)`,
         },
       });
-      caught.next(spoolFailure);
-      task.addCatch(caught, { errors: ['States.ALL'], resultPath: '$.caught' });
-      if (chain) chain.next(task);
-      else start = task;
-      chain = task;
-    });
-    chain!.next(recordSuccess);
+      c.next(failureEntry);
+      return c;
+    };
 
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
-      retention: LOG_RETENTION,
-      removalPolicy: RemovalPolicy.DESTROY,
+    // ---- success path
+    const succeeded = new sfn.Succeed(this, STATE_NAMES.succeeded, { stateName: STATE_NAMES.succeeded });
+    const recordSuccess = this.recordTask(STATE_NAMES.recordSuccess, { task: sfn.JsonPath.objectAt('$$.Execution.Input'), executionArn: sfn.JsonPath.stringAt('$$.Execution.Id') });
+    recordSuccess.addCatch(succeeded, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
+    recordSuccess.next(succeeded);
+    let successEntry: sfn.IChainable = recordSuccess;
+    if (job.exclusiveBy) {
+      const release = this.lockTask(STATE_NAMES.releaseLock, 'release');
+      release.addCatch(recordSuccess, { errors: ['States.ALL'], resultPath: sfn.JsonPath.DISCARD });
+      release.next(recordSuccess);
+      successEntry = release;
+    }
+
+    // ---- steps
+    const stepStates: sfn.State[] = job.steps.map((step, i) => {
+      const state = this.topLevelState(step, i === 0);
+      (state as sfn.TaskStateBase | sfn.Parallel | sfn.Map).addCatch(caught(step.name, i === 0 ? null : '$.output'), { errors: ['States.ALL'], resultPath: '$.caught' });
+      return state;
     });
+    stepStates.forEach((s, i) => (s as sfn.TaskStateBase).next(stepStates[i + 1] ?? successEntry));
+
+    // ---- entry: [AcquireLock] -> [Route]
+    let start: sfn.IChainable = stepStates[0];
+    if (job.steps.length > 1) {
+      const route = new sfn.Choice(this, STATE_NAMES.route, { stateName: STATE_NAMES.route, comment: 'A replay resumed at its failed step enters there (envelope.resume)' });
+      job.steps.slice(1).forEach((step, k) => {
+        const enter = new sfn.Pass(this, resumeStateName(step.name), { stateName: resumeStateName(step.name), parameters: { 'output.$': '$.resume.input' } });
+        enter.next(stepStates[k + 1]);
+        // IsPresent first: a StringEquals on a missing path fails the run (States.Runtime).
+        route.when(sfn.Condition.and(sfn.Condition.isPresent('$.resume.step'), sfn.Condition.stringEquals('$.resume.step', step.name)), enter);
+      });
+      route.otherwise(stepStates[0]);
+      start = route;
+    }
+    if (job.exclusiveBy) {
+      const acquire = this.lockTask(STATE_NAMES.acquireLock, 'acquire');
+      const attempts = lockRetryAttempts(job.exclusiveWaitSeconds);
+      if (attempts > 0) {
+        acquire.addRetry({
+          errors: ['LockBusy'],
+          interval: Duration.seconds(LOCK_RETRY.intervalSeconds),
+          backoffRate: LOCK_RETRY.backoffRate,
+          maxDelay: Duration.seconds(LOCK_RETRY.maxDelaySeconds),
+          maxAttempts: attempts,
+          jitterStrategy: sfn.JitterType.FULL,
+        });
+      }
+      acquire.addCatch(caught(STATE_NAMES.acquireLock, null), { errors: ['States.ALL'], resultPath: '$.caught' });
+      acquire.next(start);
+      start = acquire;
+    }
+
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(start!),
+      definitionBody: sfn.DefinitionBody.fromChainable(start),
       comment: `${job.name}: ${job.description || 'scheduled job'}`,
+      // Past it the execution ends TIMED_OUT and the status-change capture spools it.
+      timeout: Duration.seconds(job.executionTimeoutSeconds),
       tracingEnabled: true,
       // Params may hold personal data: errors only, and never execution data.
       logs: { destination: logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+      // Execution input and history under the params key (AWS Step Functions "Data at rest encryption").
+      encryptionConfiguration: new sfn.CustomerManagedEncryptionConfiguration(props.paramsKey.key, Duration.minutes(5)),
     });
-    props.spoolQueue.grantSendMessages(this.stateMachine);
+    // Not grantSendMessages: it also grants kms:ReEncrypt* and kms:Encrypt, which SendMessage never needs.
+    props.spoolQueue.grant(this.stateMachine, 'sqs:SendMessage');
+    props.paramsKey.grantSend(this.stateMachine.role);
 
     Validations.of(this.stateMachine).acknowledge(
       { id: 'AwsSolutions-SF1', reason: 'Level ERROR on purpose: failures are logged, the execution history holds the rest, and execution data (params, possibly personal) is never logged.' },
-      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray tracing of the state machine has no resource-level permissions.' },
-      ...[...fns.values(), props.recordFunction].map((fn) => ({
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray tracing and CloudWatch Logs delivery of the state machine have no resource-level permissions.' },
+      ...[...this.fns.values(), props.recordFunction, ...(props.lockFunction ? [props.lockFunction] : [])].map((fn) => ({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).resolve((fn.node.defaultChild as lambda.CfnFunction).logicalId)}.Arn>:*]`,
-        reason: 'lambda:InvokeFunction on this step function and its versions, as LambdaInvoke grants it.',
+        reason: 'lambda:InvokeFunction on this function and its versions, as LambdaInvoke grants it.',
       })),
     );
   }
 
-  /** One step: LambdaInvoke with the step contract, its Retry, TimeoutSeconds; keeps only the Payload. */
-  private stepTask(step: ResolvedStep, fn: AppFunction, first: boolean): tasks.LambdaInvoke {
+  /** The Lambda of one step: the config's settings, its deadline, budget, hold and items contract. */
+  private stepFunction(step: ResolvedLambdaStep, maxOutputBytes: number, items: { field: string; max: number } | null): AppFunction {
+    const { job } = this.props;
+    const env: Record<string, string> = {
+      ...step.environment,
+      [STEP_ENV.job]: job.name,
+      [STEP_ENV.step]: step.name,
+      [STEP_ENV.timeZone]: this.props.timeZone,
+      [STEP_ENV.maxOutputBytes]: String(maxOutputBytes),
+    };
+    if (items) {
+      env[STEP_ENV.itemsField] = items.field;
+      env[STEP_ENV.maxItems] = String(items.max);
+    }
+    if (step.dependsOn) {
+      env[STEP_ENV.dependency] = step.dependsOn;
+      env[STEP_ENV.holdWindows] = JSON.stringify(this.props.dependencies.find((d) => d.name === step.dependsOn)?.windows ?? []);
+      env[STEP_ENV.coordinationTable] = this.props.coordination.table.tableName;
+    }
+    const fn = new AppFunction(this, `${step.name}Function`, {
+      projectRoot: this.props.projectRoot,
+      entry: step.entry,
+      serviceName: job.name,
+      description: `${job.name}: step ${step.name}`,
+      ...functionSettingsProps(this, `${step.name}Function`, step),
+      // The Lambda stops at the step's timeout; its handler gives up just before (StepTimeoutError);
+      // the state's own timeout is later, so a timed-out step never runs on after it is spooled.
+      timeout: Duration.seconds(step.timeoutSeconds),
+      ...(step.maxConcurrency ? { reservedConcurrentExecutions: step.maxConcurrency } : {}),
+      environment: env,
+    });
+    applyFunctionSettings(fn, step);
+    if (step.dependsOn) this.props.coordination.grantReadHolds(fn);
+    this.fns.set(step.name, fn);
+    return fn;
+  }
+
+  /** A Lambda task of a step, with the throttle retrier, the step's Retry and state timeout. */
+  private lambdaTask(step: ResolvedLambdaStep, style: StepPayloadStyle): tasks.LambdaInvoke {
+    const payload =
+      style.kind === 'top'
+        ? { task: sfn.JsonPath.objectAt('$$.Execution.Input'), previous: style.first ? null : sfn.JsonPath.objectAt('$.output') }
+        : {
+            // Inside a map or a group: the envelope travels in the state data (aws-local-stepfunctions
+            // gives iterations and branches their own $$.Execution.Input; AWS gives the execution's).
+            task: sfn.JsonPath.objectAt('$.task'),
+            previous: sfn.JsonPath.objectAt('$.output.value'),
+            ...(style.index ? { index: sfn.JsonPath.numberAt('$.index') } : {}),
+          };
     const task = new tasks.LambdaInvoke(this, step.name, {
       stateName: step.name,
-      lambdaFunction: fn,
-      payload: sfn.TaskInput.fromObject({
-        task: sfn.JsonPath.objectAt('$$.Execution.Input'),
-        previous: first ? null : sfn.JsonPath.objectAt('$.output'),
-      }),
-      // State data is { output: <step's return> }: small, and the next step's `previous`.
-      resultSelector: { output: sfn.JsonPath.objectAt('$.Payload') },
-      taskTimeout: sfn.Timeout.duration(Duration.seconds(step.timeoutSeconds)),
+      lambdaFunction: this.fns.get(step.name)!,
+      payload: sfn.TaskInput.fromObject(payload),
+      ...(style.kind === 'top'
+        ? // State data is { output: <step's return> }: small, and the next step's `previous`.
+          { resultSelector: { output: sfn.JsonPath.objectAt('$.Payload') } }
+        : { resultSelector: { value: sfn.JsonPath.objectAt('$.Payload') }, resultPath: '$.output' }),
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(step.timeoutSeconds + STATE_TIMEOUT_MARGIN_SECONDS)),
+    });
+    task.addRetry({
+      errors: [LAMBDA_THROTTLED],
+      interval: Duration.seconds(THROTTLE_RETRY.intervalSeconds),
+      backoffRate: THROTTLE_RETRY.backoffRate,
+      maxDelay: Duration.seconds(THROTTLE_RETRY.maxDelaySeconds),
+      maxAttempts: THROTTLE_RETRY.maxAttempts,
+      jitterStrategy: sfn.JitterType.FULL,
     });
     const r = step.retry;
     if (r.maxAttempts > 0 && r.retryableErrors.length > 0) {
@@ -257,5 +435,79 @@ export class JobWorkflow extends Construct {
       });
     }
     return task;
+  }
+
+  /** A chain of Lambda steps inside a map item or a group branch, ending with a Pass that keeps the last output. */
+  private nestedChain(scope: string, steps: ReadonlyArray<ResolvedLambdaStep>, index: boolean): sfn.IChainable {
+    const states = steps.map((s) => this.lambdaTask(s, { kind: 'nested', index }));
+    const end = new sfn.Pass(this, endStateName(scope), { stateName: endStateName(scope), outputPath: '$.output.value' });
+    states.forEach((s, i) => s.next(states[i + 1] ?? end));
+    return states[0];
+  }
+
+  private topLevelState(step: ResolvedStep, first: boolean): sfn.State {
+    if (step.kind === 'lambda') return this.lambdaTask(step, { kind: 'top', first });
+    if (step.kind === 'parallel') {
+      const group = new sfn.Parallel(this, step.name, {
+        stateName: step.name,
+        parameters: { task: sfn.JsonPath.objectAt('$$.Execution.Input'), output: { 'value.$': first ? JSON_NULL : '$.output' } },
+        resultSelector: { output: sfn.JsonPath.objectAt('$') },
+      });
+      step.branches.forEach((b, i) => group.branch(this.nestedChain(`${step.name}-${i + 1}`, b, false)));
+      return group;
+    }
+    const map = new sfn.Map(this, step.name, {
+      stateName: step.name,
+      itemsPath: step.itemsField ? `$.output.${step.itemsField}` : '$.output',
+      maxConcurrency: step.maxConcurrency,
+      itemSelector: {
+        task: sfn.JsonPath.objectAt('$$.Execution.Input'),
+        index: sfn.JsonPath.numberAt('$$.Map.Item.Index'),
+        output: { value: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+      },
+      resultSelector: { output: sfn.JsonPath.objectAt('$') },
+    });
+    map.itemProcessor(this.nestedChain(step.name, step.steps, true));
+    return map;
+  }
+
+  private recordTask(name: string, payload: Record<string, unknown>): tasks.LambdaInvoke {
+    const t = new tasks.LambdaInvoke(this, name, {
+      stateName: name,
+      lambdaFunction: this.props.recordFunction,
+      payload: sfn.TaskInput.fromObject(payload),
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
+    });
+    t.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });
+    return t;
+  }
+
+  private lockTask(name: string, action: 'acquire' | 'release'): tasks.LambdaInvoke {
+    const { job } = this.props;
+    const t = new tasks.LambdaInvoke(this, name, {
+      stateName: name,
+      lambdaFunction: this.props.lockFunction!,
+      payload: sfn.TaskInput.fromObject({
+        action,
+        task: sfn.JsonPath.objectAt('$$.Execution.Input'),
+        job: job.name,
+        field: job.exclusiveBy,
+        owner: sfn.JsonPath.stringAt('$$.Execution.Id'),
+        ttlSeconds: job.executionTimeoutSeconds,
+      }),
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(30)),
+    });
+    t.addRetry({
+      errors: [LAMBDA_THROTTLED],
+      interval: Duration.seconds(THROTTLE_RETRY.intervalSeconds),
+      backoffRate: THROTTLE_RETRY.backoffRate,
+      maxDelay: Duration.seconds(THROTTLE_RETRY.maxDelaySeconds),
+      maxAttempts: THROTTLE_RETRY.maxAttempts,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    if (action === 'release') t.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(1), maxAttempts: 3, backoffRate: 2 });
+    return t;
   }
 }

@@ -1,5 +1,5 @@
 import './polyfills';
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
 import { AslDefinition } from './asl';
 
 /**
@@ -43,13 +43,47 @@ export interface LocalExecution {
   readonly executionName?: string;
   /** `$$.Execution.Id`. @default derived from the state machine ARN and the name, as Step Functions does */
   readonly executionArn?: string;
-  /** `$$.Execution.StartTime`. @default now */
+  /** `$$.Execution.StartTime`. @default now (aws-local-stepfunctions 3 always stamps the current time) */
   readonly startDate?: Date;
+  /** Receives a function that stops the execution as StopExecution would (status ABORTED). */
+  readonly onStarted?: (abort: () => void) => void;
+  /** Receives every engine event (sizes of state input/output, retries, map iterations). */
+  readonly onEvent?: (event: EngineEvent) => void;
+}
+
+/** An aws-local-stepfunctions event as the runner passes it on (see its EventLog types). */
+export interface EngineEvent {
+  readonly type: string;
+  readonly state?: { readonly name: string; readonly type: string; readonly input?: unknown; readonly output?: unknown };
+  readonly index?: number;
+  readonly Error?: string;
+  readonly Cause?: string;
+  readonly [k: string]: unknown;
+}
+
+/**
+ * Every Task state of a definition with its name, nested ones included (Parallel branches, Map
+ * item processors): a nested Task without a local handler would call real AWS.
+ */
+export function taskStatesOf(definition: { States: Record<string, unknown> }): Array<[string, { Resource?: string; Retry?: unknown }]> {
+  const out: Array<[string, { Resource?: string; Retry?: unknown }]> = [];
+  const walk = (states: Record<string, unknown>) => {
+    for (const [name, raw] of Object.entries(states)) {
+      const st = raw as { Type: string; Branches?: Array<{ States: Record<string, unknown> }>; ItemProcessor?: { States: Record<string, unknown> }; Iterator?: { States: Record<string, unknown> } };
+      if (st.Type === 'Task') out.push([name, st as { Resource?: string; Retry?: unknown }]);
+      for (const b of st.Branches ?? []) walk(b.States);
+      const proc = st.ItemProcessor ?? st.Iterator;
+      if (proc) walk(proc.States);
+    }
+  };
+  walk(definition.States);
+  return out;
 }
 
 /** Outcome of a local run. */
 export interface LocalRunResult {
-  readonly status: 'SUCCEEDED' | 'FAILED';
+  /** TIMED_OUT: the definition's own TimeoutSeconds passed; ABORTED: `abort` was called. */
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
   readonly output?: unknown;
   /** The failed execution's Error and Cause (those of its Fail state). */
   readonly error?: string;
@@ -78,9 +112,9 @@ export const LAMBDA_INVOKE = /^arn:aws[\w-]*:states:::lambda:invoke$/;
 /** The definition with every Task's TimeoutSeconds capped (a copy; the synthesized one is untouched). */
 export function capTaskTimeouts(definition: AslDefinition, capSeconds: number): AslDefinition {
   const copy = JSON.parse(JSON.stringify(definition)) as AslDefinition;
-  for (const state of Object.values(copy.States)) {
-    const s = state as { Type: string; TimeoutSeconds?: number };
-    if (s.Type === 'Task' && typeof s.TimeoutSeconds === 'number') s.TimeoutSeconds = Math.min(s.TimeoutSeconds, capSeconds);
+  for (const [, state] of taskStatesOf(copy)) {
+    const s = state as { TimeoutSeconds?: number };
+    if (typeof s.TimeoutSeconds === 'number') s.TimeoutSeconds = Math.min(s.TimeoutSeconds, capSeconds);
   }
   return copy;
 }
@@ -93,7 +127,7 @@ export function capTaskTimeouts(definition: AslDefinition, capSeconds: number): 
 export function createLocalRunner(options: LocalRunnerOptions): (execution: LocalExecution) => Promise<LocalRunResult> {
   const definition = options.stepTimeoutSeconds === undefined ? options.definition : capTaskTimeouts(options.definition, options.stepTimeoutSeconds);
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
-  const taskStates = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task') as Array<[string, { Resource?: string; Retry?: unknown }]>;
+  const taskStates = taskStatesOf(definition);
   const retryIntervalOverrides: Record<string, number> = {};
   if (options.skipRetryWaits !== false) {
     for (const [stateName, state] of taskStates) if (state.Retry) retryIntervalOverrides[stateName] = 0;
@@ -132,10 +166,12 @@ export function createLocalRunner(options: LocalRunnerOptions): (execution: Loca
         StateMachine: { Id: smArn, Name: smArn.split(':').pop() },
       } as never,
     });
+    execution.onStarted?.(() => run.abort());
     const retries: Record<string, number> = {};
     const events = (async () => {
       for await (const ev of run.eventLogs) {
         if (ev.type === 'StateRetried') retries[ev.state.name] = (retries[ev.state.name] ?? 0) + 1;
+        execution.onEvent?.(ev as unknown as EngineEvent);
       }
     })();
     try {
@@ -148,6 +184,9 @@ export function createLocalRunner(options: LocalRunnerOptions): (execution: Loca
         const inner = (e as Error & { cause?: Error }).cause;
         return { status: 'FAILED', error: inner?.name, cause: inner?.message, executionArn, retries };
       }
+      // The engine rejects with its own classes for these two ends (not an ExecutionError).
+      if (e instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT', error: 'States.Timeout', cause: 'the execution passed its TimeoutSeconds', executionArn, retries };
+      if (e instanceof ExecutionAbortedError) return { status: 'ABORTED', executionArn, retries };
       throw e;
     }
   };

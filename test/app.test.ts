@@ -7,7 +7,7 @@ import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
 /** The whole app as bin/app.ts builds it, cdk-nag included (bundling skipped to stay fast). */
-const config = resolveConfig(appConfig);
+const config = resolveConfig(appConfig, { allJobs: true });
 let stack: ScheduledJobsStack;
 let template: Template;
 let synthError: unknown;
@@ -82,7 +82,7 @@ test('no state machine logs execution data (params stay out of CloudWatch)', () 
 });
 
 describe('operations alarms', () => {
-  const topic = () => ({ Ref: stack.getLogicalId(stack.investigation.alarmTopic.node.defaultChild as never) });
+  const topic = () => ({ Ref: stack.getLogicalId(stack.alerts.topic.node.defaultChild as never) });
 
   test('fire when failures wait in the spool', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {

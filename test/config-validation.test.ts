@@ -13,6 +13,7 @@ const job = (over: Partial<JobConfig> = {}): JobConfig => ({
 const config = (over: Partial<AppConfig> = {}): AppConfig => ({
   timeZone: 'Europe/Paris',
   paramLog: { readerRoleArnPatterns: ['arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SRE_*'] },
+  alerts: { emails: ['oncall@example.com'] },
   jobs: [job()],
   ...over,
 });
@@ -32,8 +33,13 @@ describe('resolveConfig', () => {
   it('accepts the shipped config and fills defaults', () => {
     const resolved = resolveConfig(appConfig);
     expect(resolved.timeZone).toBe('Asia/Tokyo');
-    expect(resolved.jobs.map((j) => j.steps.map((s) => s.name))).toEqual([['Fetch', 'CallApi', 'Publish']]);
+    expect(resolved.stage).toBe('dev');
+    expect(resolved.jobs.map((j) => j.steps.map((s) => s.name))).toEqual([['Fetch', 'CallApi', 'Publish'], ['ListParts', 'ProcessParts', 'Summarize']]);
+    // The dev stage deploys the API example with its schedule off (it calls an external URL).
+    expect(resolved.jobs.map((j) => [j.name, j.enabled])).toEqual([['example-api', false], ['example-fanout', true]]);
+    expect(resolveConfig(appConfig, { allJobs: true }).jobs.map((j) => j.enabled)).toEqual([true, true]);
     const fetch = resolved.jobs[0].steps[0];
+    if (fetch.kind !== 'lambda') throw new Error('Fetch is a Lambda step');
     expect(fetch.retry.jitter).toBe(true);
     expect(fetch.retry.backoffRate).toBe(DEFAULTS.backoffRate);
     expect(fetch.memoryMiB).toBe(DEFAULTS.stepMemoryMiB);

@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
 import { Investigation, ATHENA_ENGINE } from '../lib/investigation';
 import { ParamLog } from '../lib/param-log';
+import { Alerts } from '../lib/alerts';
 import { PARAM_LOG_COLUMNS } from '../lambdas/shared/param-log';
 import { SAVED_QUERIES } from '../lambdas/shared/queries';
 import { KEY_DECRYPT_ACTIONS, OBJECT_READ_ACTIONS } from '../lib/param-log-access';
@@ -11,15 +12,15 @@ const READER = 'arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReserved
 const SETTINGS = {
   bytesScannedCutoffPerQuery: 2_000_000_000,
   resultsExpirationDays: 9,
-  operatorEmails: ['oncall@example.com', 'lead@example.com'],
   firstLogYear: 2025,
   lostTaskMonitorSchedule: 'cron(30 6 * * ? *)',
 };
 
-function synth(): { template: Template; stack: Stack; inv: Investigation; log: ParamLog } {
+function synth(): { template: Template; stack: Stack; inv: Investigation; log: ParamLog; alerts: Alerts } {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new Stack(app, 'InvTest', { env: { account: '123456789012', region: 'ap-northeast-1' } });
   const log = new ParamLog(stack, 'ParamLog', { timeZone: 'Asia/Tokyo', bufferSeconds: 60, bufferMiB: 64 });
+  const alerts = new Alerts(stack, 'Alerts', { alerts: { emails: ['oncall@example.com', 'lead@example.com'], topicArn: null, notifyOk: true } });
   const inv = new Investigation(stack, 'Investigation', {
     projectRoot: resolve(__dirname, '..'),
     timeZone: 'Asia/Tokyo',
@@ -29,12 +30,13 @@ function synth(): { template: Template; stack: Stack; inv: Investigation; log: P
     clientPrefix: log.clientPrefix,
     workerPrefix: log.workerPrefix,
     readerRoleArnPatterns: [READER],
+    alerts,
     settings: SETTINGS,
   });
-  return { template: Template.fromStack(stack, { skipCyclicalDependenciesCheck: false }), stack, inv, log };
+  return { template: Template.fromStack(stack, { skipCyclicalDependenciesCheck: false }), stack, inv, log, alerts };
 }
 
-const { template, stack, inv, log } = synth();
+const { template, stack, inv, log, alerts } = synth();
 const logBucketRef = stack.resolve(log.bucket.bucketName);
 
 describe('Glue tables', () => {
@@ -137,7 +139,7 @@ test('monitor schedule runs in the app time zone with the configured cron and pa
 });
 
 test('alarms: lost count > 0 on the metric the handler publishes, and monitor errors, both to the encrypted TLS-only topic with the operator emails', () => {
-  const topicId = stack.getLogicalId(inv.alarmTopic.node.defaultChild as never);
+  const topicId = stack.getLogicalId(alerts.topic.node.defaultChild as never);
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
     MetricName: 'LostTasks',
     Namespace: 'ScheduledJobs/ParamLog',
@@ -170,7 +172,7 @@ test('alarms: lost count > 0 on the metric the handler publishes, and monitor er
     PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
   });
   const emails = Object.values(template.findResources('AWS::SNS::Subscription')).map((s) => s.Properties.Endpoint);
-  expect(emails.sort()).toEqual([...SETTINGS.operatorEmails].sort());
+  expect(emails.sort()).toEqual(['lead@example.com', 'oncall@example.com']);
 });
 
 describe('parameter-log access', () => {

@@ -4,6 +4,10 @@ import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
 import { reportOk } from '../local/offline-day/report';
 import { expectedFromPlan } from './support/fault-expectations';
+import { appConfig } from '../bin/config';
+
+// The fault plan below is the API example's; the fan-out example has its own tests.
+const apiOnly = { ...appConfig, jobs: appConfig.jobs.filter((j) => j.name === 'example-api'), stages: undefined, defaultStage: undefined };
 
 /**
  * The offline day, smaller: 00:00-05:00 of one day in the app time zone, which holds the default
@@ -21,7 +25,7 @@ describe('offline run (5 simulated hours, default faults)', () => {
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day, faultPlanOverrides: { slowAt } });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day, faultPlanOverrides: { slowAt }, appConfig: apiOnly });
   }, 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
 import { expectedFromPlan } from './support/fault-expectations';
+import { appConfig } from '../bin/config';
+
+// The fault plan below is the API example's; the fan-out example has its own tests.
+const apiOnly = { ...appConfig, jobs: appConfig.jobs.filter((j) => j.name === 'example-api'), stages: undefined, defaultStage: undefined };
 
 /**
  * A run that ends inside the maintenance window (00:00-02:00; the default window is 01:00-04:00):
@@ -19,7 +23,7 @@ describe('offline run ending in the maintenance window', () => {
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-maint-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day, appConfig: apiOnly });
   }, 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -1,5 +1,6 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -17,7 +18,7 @@ function build(extra: Partial<ConstructorParameters<typeof Reprocess>[2]> = {}) 
   const spool = new sqs.Queue(stack, 'Spool');
   const machines = ['A', 'B'].map((n) => new sfn.StateMachine(stack, `Sm${n}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `P${n}`)) }));
   const other = new sfn.StateMachine(stack, 'NotOurs', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'PX')) });
-  const reprocess = new Reprocess(stack, 'Reprocess', { projectRoot, spoolQueue: spool, stateMachines: machines, defaultMax: 25, maxReplays: 4, ...extra });
+  const reprocess = new Reprocess(stack, 'Reprocess', { projectRoot, spoolQueue: spool, stateMachines: machines, defaultMax: 25, maxReplays: 4, encryptionKey: new kms.Key(stack, 'ParamsKey'), ...extra });
   return { stack, spool, machines, other, reprocess, template: Template.fromStack(stack) };
 }
 
@@ -47,7 +48,7 @@ describe('Reprocess construct', () => {
 
   test('quarantine queue is encrypted, TLS-only, kept 14 days and retained; no physical name', () => {
     const q = template.toJSON().Resources[quarantineId];
-    expect(q.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+    expect(q.Properties).toMatchObject({ KmsMasterKeyId: expect.anything(), MessageRetentionPeriod: 14 * 86400 });
     expect(q.Properties.QueueName).toBeUndefined();
     expect(q.DeletionPolicy).toBe('Retain');
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
@@ -76,6 +77,8 @@ describe('Reprocess construct', () => {
       'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes',
       'sqs:SendMessage', 'sqs:GetQueueUrl', 'states:StartExecution', 'states:RedriveExecution', 'states:DescribeExecution',
       'xray:PutTraceSegments', 'xray:PutTelemetryRecords',
+      // The params key of the spool and quarantine (receive: Decrypt; send: GenerateDataKey + Decrypt).
+      'kms:Decrypt', 'kms:GenerateDataKey',
     ]);
     expect([...byAction.keys()].filter((a) => !allowed.has(a))).toEqual([]);
     // Nothing but X-Ray on "*".
@@ -122,7 +125,7 @@ test('cdk-nag AwsSolutions: no unacknowledged finding inside Reprocess (each ack
   const stack = new Stack(app, 'NagTest');
   const spool = new sqs.Queue(stack, 'Spool');
   const machines = ['A', 'B'].map((n) => new sfn.StateMachine(stack, `Sm${n}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `P${n}`)) }));
-  new Reprocess(stack, 'Reprocess', { projectRoot, spoolQueue: spool, stateMachines: machines, defaultMax: 10, maxReplays: 5 });
+  new Reprocess(stack, 'Reprocess', { projectRoot, spoolQueue: spool, stateMachines: machines, defaultMax: 10, maxReplays: 5, encryptionKey: new kms.Key(stack, 'ParamsKey', { enableKeyRotation: true }) });
   let report = '';
   try {
     app.synth();

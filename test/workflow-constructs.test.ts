@@ -5,8 +5,10 @@ import { appConfig } from '../bin/config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { aslFromTemplate } from '../local/asl';
+import { lambdaStepsOf } from '../lib/config/types';
+import { STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
 
-const config = resolveConfig(appConfig);
+const config = resolveConfig(appConfig, { allJobs: true });
 let stack: ScheduledJobsStack;
 let template: Template;
 beforeAll(() => {
@@ -15,7 +17,7 @@ beforeAll(() => {
   template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true });
 });
 
-const job = config.jobs[0];
+const job = config.jobs.find((j) => j.name === 'example-api')!;
 
 describe('ScheduledProducer', () => {
   test('schedule runs in the app time zone, flexible window off, with retries and a DLQ', () => {
@@ -24,7 +26,7 @@ describe('ScheduledProducer', () => {
       ScheduleExpression: job.schedule,
       ScheduleExpressionTimezone: 'Asia/Tokyo',
       FlexibleTimeWindow: { Mode: 'OFF' },
-      State: 'ENABLED',
+      State: job.enabled ? 'ENABLED' : 'DISABLED',
       Target: Match.objectLike({
         Input: JSON.stringify({ scheduledTime: '<aws.scheduler.scheduled-time>' }),
         RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
@@ -54,7 +56,8 @@ describe('ErrorSpool', () => {
   test('encrypted, retention from config, 15 min visibility, TLS-only', () => {
     const spoolId = stack.getLogicalId(stack.spool.queue.node.defaultChild as never);
     const q = template.toJSON().Resources[spoolId];
-    expect(q.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: config.spool.retentionDays * 86400, VisibilityTimeout: 900 });
+    // The params key (a customer managed key), not SQS-managed encryption: see issue 9.
+    expect(q.Properties).toMatchObject({ KmsMasterKeyId: { 'Fn::GetAtt': [stack.getLogicalId(stack.paramsKey.key.node.defaultChild as never), 'Arn'] }, MessageRetentionPeriod: config.spool.retentionDays * 86400, VisibilityTimeout: 900 });
     expect(q.DeletionPolicy).toBe('Retain');
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       Queues: [{ Ref: spoolId }],
@@ -113,9 +116,9 @@ describe('JobWorkflow', () => {
     });
   });
 
-  test('each step has exactly its configured Retry and a catch-all Catch into its Caught state', () => {
+  test('each step has a throttle retrier, exactly its configured Retry, and a catch-all Catch into its Caught state', () => {
     const { definition } = aslFromTemplate(template.toJSON() as never, { job: job.name });
-    for (const step of job.steps) {
+    for (const step of lambdaStepsOf(job)) {
       const state = definition.States[step.name] as unknown as { Retry: Array<Record<string, unknown>>; Catch: unknown; TimeoutSeconds: number };
       const own = state.Retry.filter((r) => !(r.ErrorEquals as string[]).every((e) => e.startsWith('Lambda.')));
       expect(own).toEqual([
@@ -128,20 +131,29 @@ describe('JobWorkflow', () => {
           JitterStrategy: 'FULL',
         },
       ]);
+      // Throttling has its own retrier (its own attempt count), separate from the step's budget.
+      expect(state.Retry).toContainEqual(expect.objectContaining({ ErrorEquals: ['Lambda.TooManyRequestsException'], JitterStrategy: 'FULL' }));
       for (const r of state.Retry) expect(r.ErrorEquals).not.toEqual(expect.arrayContaining(['States.Timeout']));
       expect(state.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.caught', Next: `${step.name}-Caught` }]);
-      expect(state.TimeoutSeconds).toBe(step.timeoutSeconds);
+      expect(state.TimeoutSeconds).toBe(step.timeoutSeconds + STATE_TIMEOUT_MARGIN_SECONDS);
       expect(definition.States[`${step.name}-Caught`]).toMatchObject({ Type: 'Pass', Next: 'SpoolFailure' });
     }
-    expect(definition.States.Failed).toEqual({ Type: 'Fail', ErrorPath: '$.caught.Error', CausePath: '$.caught.Cause' });
+    expect(definition.States.Failed).toEqual({ Type: 'Fail', ErrorPath: '$.fail.Error', CausePath: '$.fail.Cause' });
+    expect(definition.States.SpoolUnavailable).toEqual({ Type: 'Fail', Error: 'SpoolUnavailable', CausePath: '$.fail.Cause' });
   });
 
-  test('step Lambda timeouts sit a little above the state timeout, so States.Timeout fires first', () => {
-    for (const step of job.steps) {
+  test('step Lambdas stop at the step timeout, and the state times out only after it (so nothing runs on after a spool)', () => {
+    for (const step of lambdaStepsOf(job)) {
       const fn = stack.workflows.get(job.name)!.stepFunctions.get(step.name)!;
       const props = template.toJSON().Resources[stack.getLogicalId(fn.node.defaultChild as never)].Properties;
-      expect(props.Timeout).toBeGreaterThan(step.timeoutSeconds);
-      expect(props.Timeout).toBeLessThanOrEqual(step.timeoutSeconds + 10);
+      expect(props.Timeout).toBe(step.timeoutSeconds);
     }
   });
+
+  test('every execution has a timeout derived from its steps', () => {
+    const { definition } = aslFromTemplate(template.toJSON() as never, { job: job.name });
+    expect(definition.TimeoutSeconds).toBe(job.executionTimeoutSeconds);
+    expect(job.executionTimeoutSeconds).toBeGreaterThan(lambdaStepsOf(job).reduce((n, s) => n + s.timeoutSeconds * (1 + s.retry.maxAttempts), 0));
+  });
 });
+

@@ -15,6 +15,7 @@ import { runLocal } from '../local/run-state-machine';
 const testConfig: AppConfig = {
   timeZone: 'Asia/Tokyo',
   paramLog: { readerRoleArnPatterns: ['arn:aws:iam::*:role/reader-*'] },
+  alerts: { emails: ['oncall@example.com'] },
   jobs: [
     {
       name: 'orders',
@@ -53,7 +54,7 @@ beforeAll(() => {
 
 /** Local stand-ins that record what each state received; CallApi's behaviour is per test. */
 function harness(callApi: (n: number) => unknown, opts: { spoolFails?: boolean; recordFails?: boolean } = {}) {
-  const calls: Record<string, unknown[]> = { Fetch: [], CallApi: [], Publish: [], RecordSuccess: [], RecordFailure: [], SpoolFailure: [] };
+  const calls: Record<string, unknown[]> = { Fetch: [], CallApi: [], Publish: [], RecordSuccess: [], RecordFailure: [], RecordSpoolUnavailable: [], SpoolFailure: [] };
   const records: ParamLogRecord[] = [];
   const record = (state: string) => async (payload: unknown) => {
     calls[state].push(payload);
@@ -69,6 +70,7 @@ function harness(callApi: (n: number) => unknown, opts: { spoolFails?: boolean; 
       Publish: (p: unknown) => (calls.Publish.push(p), { published: true }),
       RecordSuccess: record('RecordSuccess'),
       RecordFailure: record('RecordFailure'),
+      RecordSpoolUnavailable: record('RecordSpoolUnavailable'),
     },
     tasks: {
       SpoolFailure: (p: unknown) => {
@@ -81,7 +83,8 @@ function harness(callApi: (n: number) => unknown, opts: { spoolFails?: boolean; 
 }
 
 function run(h: ReturnType<typeof harness>) {
-  return runLocal({ definition: machine.definition, input: envelope, lambdas: h.lambdas, tasks: h.tasks, stateMachineArn: machine.arn, executionName: 'exec-1' });
+  // State timeouts capped at 1 s (time compression: the engine really waits them).
+  return runLocal({ definition: machine.definition, stepTimeoutSeconds: 1, input: envelope, lambdas: h.lambdas, tasks: h.tasks, stateMachineArn: machine.arn, executionName: 'exec-1' });
 }
 
 test('a step that fails twice with a retryable error is retried and the task succeeds with a Success worker record', async () => {
@@ -123,9 +126,13 @@ test('a step that always fails runs 1 + MaxAttempts times, spools the original i
     // As in AWS, a Lambda error's Cause is the JSON the Lambda service reports.
     cause: JSON.stringify({ errorType: 'ExternalApiUnavailableError', errorMessage: 'maintenance', trace: [] }),
     failedState: 'CallApi',
+    // What CallApi was given (Fetch's output), so a replay can resume at CallApi.
+    stepInput: { fetched: true },
     executionArn: result.executionArn,
     stateMachineArn: machine.arn,
   });
+  // The Fail state after a successful spool carries the marker the status-change capture reads.
+  expect(result.cause).toBe(`[spooled m-1] ${JSON.stringify({ errorType: 'ExternalApiUnavailableError', errorMessage: 'maintenance', trace: [] })}`);
   expect(sent.MessageAttributes.job.StringValue).toBe('orders');
   expect(sent.MessageAttributes.errorType.StringValue).toBe('ExternalApiUnavailableError');
   expect(sent.MessageAttributes.kind.StringValue).toBe('ExecutionFailed');
@@ -161,13 +168,17 @@ test('a failing worker record does not change the outcome of a successful task',
   expect(h.calls.RecordSuccess.length).toBeGreaterThan(1); // retried before giving up
 });
 
-test('when the spool stays down the task is still recorded as failed and the execution fails', async () => {
+test('when the spool stays down the execution ends SpoolUnavailable (no marker), with the failure in its cause and the spool error in its record', async () => {
   const h = harness(() => {
     throw new ExternalApiRejectedError('400');
   }, { spoolFails: true });
   const result = await run(h);
   expect(result.status).toBe('FAILED');
-  expect(result.error).toBe('ExternalApiRejectedError');
+  expect(result.error).toBe('SpoolUnavailable');
+  expect(result.cause?.startsWith('[spooled')).toBe(false);
+  expect(result.cause).toBe('ExternalApiRejectedError in CallApi could not be spooled (Error: sqs down); the status-change capture spools it');
   expect(h.calls.SpoolFailure).toHaveLength(1 + 10);
-  expect(h.records.map((r) => r.result)).toEqual(['Failure']);
+  expect(h.calls.RecordFailure).toHaveLength(0);
+  expect(h.records.map((r) => [r.result, r.error])).toEqual([['Failure', 'ExternalApiRejectedError']]);
+  expect(h.records[0].cause).toContain('not spooled: Error: sqs down');
 });

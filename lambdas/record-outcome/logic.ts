@@ -10,6 +10,8 @@ export interface RecordOutcomeEvent {
   readonly cause?: string | null;
   readonly failedState?: string | null;
   readonly executionArn: string;
+  /** Set when the spool could not be written (the SpoolUnavailable path): kept in the record's cause. */
+  readonly spoolError?: string | null;
 }
 
 /** Result returned to the state machine: only what is safe to keep in state data (no params). */
@@ -30,7 +32,7 @@ export async function recordOutcome(
     timeZone: deps.timeZone,
     executionArn: event.executionArn ?? null,
     error: event.error ?? null,
-    cause: event.cause ?? null,
+    cause: event.spoolError ? `${event.cause ?? ''} [not spooled: ${event.spoolError}; the status-change capture spools it]` : (event.cause ?? null),
     failedState: event.failedState ?? null,
   });
   await deps.sink.put([record]);

@@ -1,4 +1,5 @@
 import { isPlainJson, JsonValue } from './json';
+import { MAX_ENVELOPE_BYTES } from './limits';
 
 /**
  * The task envelope: the input of every execution and the payload the spool keeps for replay.
@@ -20,10 +21,27 @@ export interface TaskEnvelope {
   readonly attempt: number;
   /** The schedule tick this task belongs to, ISO-8601 UTC. */
   readonly scheduledTime: string;
+  /**
+   * Set on a replay that resumes at the step that failed (reprocess `from: "failed-step"`): the
+   * execution enters `step` with `input` as that step's `previous`, so the steps that succeeded
+   * (and their side effects) are not run again. Absent on scheduled runs and on replays that start over.
+   */
+  readonly resume?: ResumePoint;
 }
 
-/** Step Functions' limit on an execution's input (and on any state's input/output). */
-export const MAX_EXECUTION_INPUT_BYTES = 256 * 1024;
+/** Where a resumed execution enters the workflow, and what the step is given. */
+export interface ResumePoint {
+  /** A top-level step name of the job (a parallel group or map is resumed as a whole). */
+  readonly step: string;
+  /** The `previous` the step was given when it failed (the output of the step before it). */
+  readonly input: JsonValue;
+}
+
+/**
+ * Largest envelope a producer admits: not Step Functions' 256 KiB input quota, but what still
+ * leaves room on every path of the workflow (see limits.ts).
+ */
+export const MAX_EXECUTION_INPUT_BYTES = MAX_ENVELOPE_BYTES;
 
 export const ENVELOPE_VERSION = 1 as const;
 
@@ -69,6 +87,14 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
   if (Number.isNaN(Date.parse(o.scheduledTime as string))) {
     throw new EnvelopeError('scheduledTime', 'envelope field "scheduledTime" must be an ISO-8601 time');
   }
+  let resume: ResumePoint | undefined;
+  if (o.resume !== undefined && o.resume !== null) {
+    const r = o.resume as Record<string, unknown>;
+    if (typeof r !== 'object' || Array.isArray(r) || typeof r.step !== 'string' || r.step === '' || !('input' in r) || !isPlainJson(r.input)) {
+      throw new EnvelopeError('resume', 'envelope field "resume" must be {"step": "<step name>", "input": <plain JSON>}');
+    }
+    resume = { step: r.step, input: r.input as JsonValue };
+  }
   return {
     v: 1,
     taskId: o.taskId as string,
@@ -77,5 +103,13 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     params: o.params as JsonValue,
     attempt: o.attempt as number,
     scheduledTime: o.scheduledTime as string,
+    ...(resume ? { resume } : {}),
   };
+}
+
+/** The envelope without its resume point (what the producer wrote). */
+export function withoutResume(envelope: TaskEnvelope): TaskEnvelope {
+  if (envelope.resume === undefined) return envelope;
+  const { resume: _resume, ...rest } = envelope;
+  return rest;
 }

@@ -1,13 +1,23 @@
 import { TaskEnvelope } from './envelope';
-import { STATES_TIMEOUT } from './errors';
+import { EXECUTION_END_ERRORS, TIMEOUT_ERRORS } from './errors';
 
 /**
  * The parameter-log record: one JSON line per event, written by the producer when a task starts
  * (client) and by the workflow when it ends (worker). This module is the only place records are
  * built; the Athena table DDL (lib/investigation) declares exactly these columns.
  */
-export type ClientResult = 'Started' | 'Duplicate' | 'StartFailed';
-export type WorkerResult = 'Success' | 'Failure' | 'TimedOut';
+/**
+ * Client results: `Started`; `Duplicate` (the deterministic name already ran or runs: a redelivered
+ * tick, a retried batch); `StartFailed` (spooled for replay); `Rejected` (an invalid task spec,
+ * quarantined with its reason, never started).
+ */
+export type ClientResult = 'Started' | 'Duplicate' | 'StartFailed' | 'Rejected';
+/**
+ * Worker results: `Success`; `Failure` (a step failed, or the execution failed with an error no
+ * Catch takes); `TimedOut` (a step ran out of time, or the execution passed its timeout);
+ * `Aborted` (the execution was stopped).
+ */
+export type WorkerResult = 'Success' | 'Failure' | 'TimedOut' | 'Aborted';
 export type RecordType = 'client' | 'worker';
 
 export interface ParamLogRecord {
@@ -114,10 +124,12 @@ export function buildClientRecord(args: {
   };
 }
 
-/** Worker result for an error name: a step timeout is TimedOut, any other error is Failure. */
+/** Worker result for an error name: timeouts (step or execution) are TimedOut, an abort Aborted, any other error Failure. */
 export function workerResultFor(error: string | null | undefined): WorkerResult {
   if (!error) return 'Success';
-  return error === STATES_TIMEOUT ? 'TimedOut' : 'Failure';
+  if (TIMEOUT_ERRORS.has(error) || error === EXECUTION_END_ERRORS.timedOut) return 'TimedOut';
+  if (error === EXECUTION_END_ERRORS.aborted) return 'Aborted';
+  return 'Failure';
 }
 
 /** Worker record: written by the workflow when an execution ends, on every path. */

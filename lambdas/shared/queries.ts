@@ -75,7 +75,7 @@ export const JOB_FAILURES: SavedQuery = {
 FROM ${BOTH_TABLES} AS r
 WHERE module = ?
   AND ${PARTITION_DAY} BETWEEN ? AND ?
-  AND result IN ('Failure', 'TimedOut', 'StartFailed')
+  AND result IN ('Failure', 'TimedOut', 'Aborted', 'StartFailed', 'Rejected')
 ORDER BY "time"`,
   params: [{ name: 'job', example: "'example-api'" }, DAY('first_day', '2026-11-01'), DAY('last_day', '2026-11-30')],
 };
@@ -84,7 +84,7 @@ ORDER BY "time"`,
 export const DAILY_COUNTS: SavedQuery = {
   id: 'DailyCounts',
   name: 'param-log: daily counts by job and result',
-  description: 'Records per day, job, type and result (Started/Duplicate/StartFailed, Success/Failure/TimedOut). Parameters: first_day, last_day (yyyy-MM-dd).',
+  description: 'Records per day, job, type and result (Started/Duplicate/StartFailed/Rejected, Success/Failure/TimedOut/Aborted). Parameters: first_day, last_day (yyyy-MM-dd).',
   sql: `SELECT ${PARTITION_DAY} AS log_day, module AS job, type, result, count(*) AS records
 FROM ${BOTH_TABLES} AS r
 WHERE ${PARTITION_DAY} BETWEEN ? AND ?

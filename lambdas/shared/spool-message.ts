@@ -1,4 +1,5 @@
 import { TaskEnvelope } from './envelope';
+import { JsonValue } from './json';
 
 /**
  * The error-spool message: the contract between whatever spools (the state machine's Catch, the
@@ -7,12 +8,19 @@ import { TaskEnvelope } from './envelope';
  *
  * kinds:
  * - `ExecutionFailed`: the state machine caught a step failure (written by the ASL, see lib/workflow).
- * - `StartFailed`: the producer could not start the execution (StartExecution error, envelope too large).
+ * - `ExecutionEnded`: the execution ended outside every Catch (aborted, timed out, an uncatchable
+ *   error, or the spool was unreachable from the workflow); written by the status-change capture
+ *   (lambdas/execution-capture) with the input read back from the execution.
+ * - `StartFailed`: the execution could not be started (a StartExecution error other than throttling).
  *   Replayed under the SAME attempt's execution name, so a start that in fact went through is not run twice.
- * - `ProducerFailed`: the job's producer threw or returned bad output; there is no task to replay.
- *   `input` is null; reprocess quarantines it with the reason (re-run the tick by hand).
+ * - `Rejected`: the producer returned a task spec that can never run (duplicate key in one tick,
+ *   invalid spec, envelope too large). Sent straight to the QUARANTINE, never to the spool: replaying
+ *   it would run a key twice or fail again.
+ * - `ProducerFailed`: written by earlier versions when a producer threw; reprocess quarantines
+ *   it. Producers now fail the invocation instead, and the tick is kept by the function's on-failure
+ *   destination (see docs/runbook.md).
  */
-export type SpoolKind = 'ExecutionFailed' | 'StartFailed' | 'ProducerFailed';
+export type SpoolKind = 'ExecutionFailed' | 'ExecutionEnded' | 'StartFailed' | 'Rejected' | 'ProducerFailed';
 
 export interface SpoolMessage {
   readonly version: 1;
@@ -32,6 +40,13 @@ export interface SpoolMessage {
   readonly executionArn: string | null;
   /** The job's state machine: reprocess starts the replay there (and refuses unknown ones). */
   readonly stateMachineArn: string;
+  /**
+   * What the failed step was given (its `previous`: the output of the step before it), so a replay
+   * can resume there. Null when it failed in the first step, or unknown; absent in older messages.
+   */
+  readonly stepInput?: JsonValue | null;
+  /** ExecutionEnded only: the execution's final status (FAILED, TIMED_OUT, ABORTED). */
+  readonly status?: string;
 }
 
 /** SQS message attribute names set on every spool message, for filtering without parsing bodies. */

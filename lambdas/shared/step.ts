@@ -1,62 +1,181 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { parseEnvelope, TaskEnvelope } from './envelope';
-import { errorName } from './errors';
+import type { Context } from 'aws-lambda';
+import { parseEnvelope, TaskEnvelope, withoutResume } from './envelope';
+import { DependencyOnHold, errorName, InvalidStepOutputError, StepTimeoutError } from './errors';
+import { dynamoHoldSwitch, HoldChecker, HoldWindow } from './holds';
 import { JsonValue } from './json';
+import { jsonBytes, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_STEP_OUTPUT_BYTES } from './limits';
+import { STEP_ENV } from './workflow-contract';
 
 /**
  * What every step Lambda receives from the state machine (lib/workflow.ts builds it):
- * - `task`: the execution input, the task envelope, unchanged.
- * - `previous`: the previous step's return value, or null for the first step.
+ * - `task`: the task envelope (the execution input), unchanged;
+ * - `previous`: the previous step's return value, or null for the first step; inside a map, the
+ *   item; after a map or a parallel group, the array of their results;
+ * - `index`: inside a map, the item's index.
  *
  * Step Functions' `$$.State.RetryCount` is not passed: aws-local-stepfunctions 3 has no `$$.State`
- * in its context object, so a definition that reads it could not be run locally. Retries are
- * visible in the execution history instead.
+ * in its context object, so a definition that reads it could not be run locally.
  */
 export interface StepEvent {
   readonly task: TaskEnvelope;
   readonly previous: JsonValue | null;
+  readonly index?: number;
 }
 
-/** What a step function gets: the validated envelope, the previous output, and a logger with task keys. */
+/** What a step function gets. */
 export interface StepContext {
+  /** The validated envelope (without the resume point of a resumed replay). */
   readonly task: TaskEnvelope;
   readonly previous: JsonValue | null;
+  /** Inside a map: the item's index. */
+  readonly index?: number;
+  /** A logger with task id, job, attempt and step (never log params). */
   readonly logger: Logger;
+  /**
+   * Aborted shortly before the step's deadline (its `timeoutSeconds`): pass it to every call that
+   * takes one (fetch, SDK `abortSignal`), so work really stops when the step gives up. A step that
+   * ignores it is stopped by the Lambda timeout at the latest.
+   */
+  readonly signal: AbortSignal;
+  /** Milliseconds left before the step's deadline. */
+  readonly remainingMs: () => number;
 }
 
-/** A job step: returns plain JSON (kept small: state data is limited to 256 KiB) or throws a typed error. */
+/** A job step: returns plain JSON (kept small: see lambdas/shared/limits.ts) or throws a typed error. */
 export type StepFn = (ctx: StepContext) => JsonValue | Promise<JsonValue>;
 
-/** Options of {@link createStepHandler}; tests inject a logger and a step name. */
+/** The part of the Lambda context the wrapper uses. */
+export type StepLambdaContext = Partial<Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId' | 'functionName'>>;
+
+/** Options of {@link createStepHandler}; tests inject what the environment would give. */
 export interface StepHandlerOptions {
   readonly logger?: Logger;
   /** State name, for logs. @default env STEP_NAME (set by the JobWorkflow construct) */
   readonly stepName?: string;
+  /** Hold check of the step's dependency. @default built from HOLD_DEPENDENCY / HOLD_WINDOWS / COORDINATION_TABLE */
+  readonly holds?: HoldChecker | null;
+  /** The dependency this step calls. @default env HOLD_DEPENDENCY */
+  readonly dependency?: string | null;
+  /** Bytes the step may return. @default env STEP_MAX_OUTPUT_BYTES, else the top-level budget */
+  readonly maxOutputBytes?: number;
+  /** Before a map: the output field with the items ('' = the output itself) and their maximum. @default env */
+  readonly items?: { readonly field: string; readonly max: number } | null;
+  /** Margin kept before the Lambda's end: the step's deadline is the remaining time minus this. @default min(1 s, 10%) */
+  readonly deadlineMarginMs?: (remainingMs: number) => number;
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 const defaultLogger = new Logger();
 
+/** The step's dependency hold checker from its environment, or null when it declares none. */
+export function holdCheckerFromEnv(env: NodeJS.ProcessEnv, logger: Logger): HoldChecker | null {
+  const dependency = env[STEP_ENV.dependency];
+  if (!dependency) return null;
+  const table = env[STEP_ENV.coordinationTable];
+  if (!table) throw new Error(`${STEP_ENV.dependency} is set but ${STEP_ENV.coordinationTable} is not; redeploy the stack`);
+  const windows = JSON.parse(env[STEP_ENV.holdWindows] ?? '[]') as HoldWindow[];
+  return new HoldChecker({
+    readSwitch: dynamoHoldSwitch(table),
+    windows: { [dependency]: windows },
+    timeZone: env[STEP_ENV.timeZone] ?? 'UTC',
+    onReadError: (dep, e) => logger.error('hold switch unreadable: treated as off', { dependency: dep, errorName: errorName(e) }),
+  });
+}
+
+/** Cuts an error's message and stack so the Lambda error Cause stays within the state budget (limits.ts). */
+export function truncateError(e: unknown): unknown {
+  if (!(e instanceof Error)) return e;
+  if (e.message.length > MAX_ERROR_MESSAGE_CHARS) e.message = `${e.message.slice(0, MAX_ERROR_MESSAGE_CHARS)}... (truncated)`;
+  if (typeof e.stack === 'string' && e.stack.length > MAX_ERROR_STACK_CHARS) e.stack = `${e.stack.slice(0, MAX_ERROR_STACK_CHARS)}\n    ... (truncated)`;
+  return e;
+}
+
+/** Checks a step's output against its budget and, before a map, its items. Throws InvalidStepOutputError. */
+export function checkStepOutput(output: JsonValue, maxBytes: number, items: { field: string; max: number } | null): void {
+  const size = jsonBytes(output);
+  if (size > maxBytes) {
+    throw new InvalidStepOutputError(`the step returned ${size} bytes; at most ${maxBytes} fit in the workflow's state (keep large data in S3 and return its key)`);
+  }
+  if (items) {
+    const list = items.field === '' ? output : output !== null && typeof output === 'object' && !Array.isArray(output) ? (output as Record<string, JsonValue>)[items.field] : undefined;
+    const where = items.field === '' ? 'the output' : `output.${items.field}`;
+    if (!Array.isArray(list)) throw new InvalidStepOutputError(`the next step is a map: ${where} must be an array of items`);
+    if (list.length > items.max) throw new InvalidStepOutputError(`the next step is a map of at most ${items.max} items (config maxItems); ${where} has ${list.length}`);
+  }
+}
+
 /**
- * Wraps a step function into a Lambda handler. It validates the envelope, logs start and end with
- * task id, job, attempt and step (never params or results, which may hold personal data), and
- * rethrows errors unchanged so that their `name` reaches Step Functions' Retry and Catch.
+ * Wraps a step function into a Lambda handler. It validates the envelope; refuses to run while the
+ * step's dependency is on hold (`DependencyOnHold`, never retried); gives the step a deadline before
+ * its timeout (an AbortSignal, then `StepTimeoutError`); checks the output against the state budget
+ * (`InvalidStepOutputError`); logs start and end with task id, job, attempt and step (never params
+ * or results, which may hold personal data); and rethrows errors with their name unchanged, so that
+ * it reaches Step Functions' Retry and Catch (messages and stacks are cut to bound the Cause).
  */
-export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}): (event: StepEvent) => Promise<JsonValue> {
+export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}): (event: StepEvent, context?: StepLambdaContext) => Promise<JsonValue> {
+  const env = options.env ?? process.env;
   const logger = options.logger ?? defaultLogger;
-  return async (event: StepEvent): Promise<JsonValue> => {
-    const task = parseEnvelope(event?.task);
-    const keys = { taskId: task.taskId, job: task.job, attempt: task.attempt, step: options.stepName ?? process.env.STEP_NAME ?? 'unknown' };
+  const stepName = options.stepName ?? env[STEP_ENV.step] ?? 'unknown';
+  const dependency = options.dependency !== undefined ? options.dependency : (env[STEP_ENV.dependency] ?? null);
+  let holds: HoldChecker | null | undefined = options.holds;
+  const maxOutputBytes = options.maxOutputBytes ?? (env[STEP_ENV.maxOutputBytes] ? Number(env[STEP_ENV.maxOutputBytes]) : MAX_STEP_OUTPUT_BYTES);
+  const items =
+    options.items !== undefined ? options.items : env[STEP_ENV.itemsField] !== undefined ? { field: env[STEP_ENV.itemsField] as string, max: Number(env[STEP_ENV.maxItems] ?? 1000) } : null;
+  const margin = options.deadlineMarginMs ?? ((ms: number) => Math.min(1_000, Math.floor(ms * 0.1)));
+
+  return async (event: StepEvent, context?: StepLambdaContext): Promise<JsonValue> => {
+    if (context && typeof context.getRemainingTimeInMillis === 'function' && context.awsRequestId) logger.addContext(context as Context);
+    const envelope = parseEnvelope(event?.task);
+    const task = withoutResume(envelope);
+    const keys = { taskId: task.taskId, job: task.job, attempt: task.attempt, step: stepName, ...(event?.index !== undefined ? { index: event.index } : {}) };
     const child = logger.createChild({ persistentKeys: keys });
     const started = Date.now();
+
+    if (dependency) {
+      holds ??= holdCheckerFromEnv(env, logger);
+      const reason = holds ? await holds.reason(dependency) : null;
+      if (reason) {
+        child.warn('step end', { outcome: 'held', dependency, holdSource: reason.source });
+        throw new DependencyOnHold(dependency);
+      }
+    }
+
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    let deadlineMs = Number.POSITIVE_INFINITY;
+    const timedOut = new Promise<never>((_, reject) => {
+      if (remaining === undefined) return;
+      const budget = Math.max(0, remaining - margin(remaining));
+      deadlineMs = started + budget;
+      timer = setTimeout(() => {
+        const err = new StepTimeoutError(`the step gave up at its deadline (${budget} ms) before its timeout`);
+        controller.abort(err);
+        reject(err);
+      }, budget);
+    });
+    timedOut.catch(() => undefined);
     child.info('step start');
     try {
-      const output = await fn({ task, previous: event.previous ?? null, logger: child });
+      const output = await Promise.race([
+        Promise.resolve().then(() =>
+          fn({ task, previous: event.previous ?? null, ...(event.index !== undefined ? { index: event.index } : {}), logger: child, signal: controller.signal, remainingMs: () => deadlineMs - Date.now() }),
+        ),
+        timedOut,
+      ]);
+      const result = output === undefined ? null : output;
+      checkStepOutput(result, maxOutputBytes, items);
       child.info('step end', { outcome: 'ok', durationMs: Date.now() - started });
-      return output === undefined ? null : output;
+      return result;
     } catch (e) {
+      // An abort surfaces from fetch/SDK as AbortError or similar: report it as the timeout it is.
+      const err = controller.signal.aborted && !(e instanceof StepTimeoutError) ? (controller.signal.reason as Error) : e;
       // The error name is the retry contract; messages of our typed errors never carry params.
-      child.warn('step end', { outcome: 'error', errorName: errorName(e), durationMs: Date.now() - started });
-      throw e;
+      child.warn('step end', { outcome: 'error', errorName: errorName(err), durationMs: Date.now() - started });
+      throw truncateError(err);
+    } finally {
+      if (timer) clearTimeout(timer);
     }
   };
 }

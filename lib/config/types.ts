@@ -1,7 +1,7 @@
 /**
- * The one typed config an operator edits (bin/config.ts): app settings and jobs.
- * Plain data (numbers in seconds, strings for paths) so that the same object drives the CDK app
- * and the offline run, and can be validated before anything is built (see validate.ts).
+ * The one typed config an operator edits (bin/config.ts): app settings, dependencies, jobs and
+ * stages. Plain data (numbers in seconds, strings for paths) so that the same object drives the
+ * CDK app and the offline run, and can be validated before anything is built (see validate.ts).
  */
 
 /** Retry policy of one step. Only errors named in `retryableErrors` are retried. */
@@ -17,26 +17,133 @@ export interface RetryPolicyConfig {
   /** Full jitter on the waits, so retries of many tasks do not stampede. @default true */
   readonly jitter?: boolean;
   /**
-   * Error names that are retried, e.g. `['ExternalApiUnavailableError']`. `States.Timeout`,
-   * `States.ALL` and `States.TaskFailed` are refused: a timeout is never retried, and catch-alls
-   * would retry non-retryable errors.
+   * Error names that are retried, e.g. `['ExternalApiUnavailableError']`. Timeouts
+   * (`States.Timeout`, `StepTimeoutError`, `Sandbox.Timedout`), `DependencyOnHold`, catch-alls
+   * (`States.ALL`, `States.TaskFailed`) and uncatchable errors are refused.
    */
   readonly retryableErrors: ReadonlyArray<string>;
 }
 
-/** One step of a job: a Lambda run in order after the previous step. */
-export interface StepConfig {
-  /** State name, PascalCase, unique within the job, e.g. `CallApi`. */
-  readonly name: string;
-  /** Handler file, relative to the project root, exporting `handler`. */
-  readonly entry: string;
-  /** Step timeout, seconds: the state fails with `States.Timeout` past it. 1-900. */
-  readonly timeoutSeconds: number;
-  /** Memory of the step Lambda, MiB. @default 256 */
+/** One IAM policy statement a job's function needs (e.g. read a table the job works on). */
+export interface PolicyStatementConfig {
+  /** @default 'Allow' */
+  readonly effect?: 'Allow' | 'Deny';
+  /** e.g. `['dynamodb:GetItem']`. A bare `*` is refused. */
+  readonly actions: ReadonlyArray<string>;
+  /** ARNs, e.g. `['arn:aws:dynamodb:ap-northeast-1:111111111111:table/orders']`. A bare `*` is refused unless `allowAnyResource`. */
+  readonly resources: ReadonlyArray<string>;
+  /** IAM conditions, e.g. `{ StringEquals: { 'aws:ResourceTag/team': 'orders' } }`. */
+  readonly conditions?: Readonly<Record<string, Readonly<Record<string, string | ReadonlyArray<string>>>>>;
+  /** Set when an action has no resource-level permissions and `resources: ['*']` is intended. @default false */
+  readonly allowAnyResource?: boolean;
+}
+
+/**
+ * Settings of one Lambda function of a job (a step or the producer): everything a real job needs
+ * without touching `lib/`. Secrets are granted read-only and read in the handler with caching
+ * (`getSecretValue` / `getParameterValue` in lambdas/shared/secrets.ts); their values never go
+ * into environment variables or the template.
+ */
+export interface FunctionSettings {
+  /** Memory, MiB. 128-10240. @default 256 */
   readonly memoryMiB?: number;
-  /** Extra environment variables of the step Lambda (settings, never secrets or params). @default none */
+  /** @default 'arm64' */
+  readonly architecture?: 'arm64' | 'x86_64';
+  /** Extra environment variables (settings, never secrets or params). Names: letters, digits, `_`; not `AWS_*`. */
   readonly environment?: Readonly<Record<string, string>>;
+  /** Lambda layer version ARNs. At most 5. */
+  readonly layers?: ReadonlyArray<string>;
+  /** Extra permissions: policy statements and/or managed policy ARNs. */
+  readonly iam?: {
+    readonly statements?: ReadonlyArray<PolicyStatementConfig>;
+    readonly managedPolicyArns?: ReadonlyArray<string>;
+  };
+  /** Secrets the function may read (least-privilege read grant on exactly these). */
+  readonly secrets?: {
+    /** SSM Parameter Store names, e.g. `/orders/api-token` (SecureString or String). */
+    readonly ssmParameters?: ReadonlyArray<string>;
+    /** Secrets Manager secret names (or full ARNs), e.g. `orders/api-credentials`. */
+    readonly secretsManager?: ReadonlyArray<string>;
+  };
+  /** Run inside these existing subnets and security groups (e.g. to reach a database). */
+  readonly vpc?: {
+    readonly subnetIds: ReadonlyArray<string>;
+    readonly securityGroupIds: ReadonlyArray<string>;
+  };
+}
+
+/** A step that runs one Lambda handler. */
+export interface LambdaStepConfig extends FunctionSettings {
+  /** State name, PascalCase, unique within the job (across groups and maps too), e.g. `CallApi`. */
+  readonly name: string;
+  /** Handler file, relative to the project root, exporting `handler` (made with createStepHandler). */
+  readonly entry: string;
+  /**
+   * Step timeout, seconds, 1-900: the handler's deadline. The handler aborts its work and fails
+   * with `StepTimeoutError` shortly before it; the Lambda is stopped at it; the state's own
+   * TimeoutSeconds is later (a backstop), so a timed-out step is never still running when the task
+   * is spooled (and replayed).
+   */
+  readonly timeoutSeconds: number;
   readonly retry: RetryPolicyConfig;
+  /**
+   * The external dependency this step calls, e.g. `'orders-api'` (declared in `dependencies`).
+   * While that dependency is on hold the step does not run: the task is spooled at once with
+   * `DependencyOnHold`, and reprocess does not replay it until the hold is released.
+   */
+  readonly dependsOn?: string;
+  /**
+   * At most this many invocations of the step at once, across all executions (Lambda reserved
+   * concurrency). Throttled invocations wait and retry with their own backoff: they never use the
+   * step's retry budget and are never spooled for being throttled. 1-1000. @default unlimited
+   */
+  readonly maxConcurrency?: number;
+}
+
+/** A group of branches run in parallel; the next step gets the branches' outputs as an array (a chord). */
+export interface ParallelStepConfig {
+  /** State name, PascalCase, unique within the job. */
+  readonly name: string;
+  /** 2-10 branches; each a chain of Lambda steps run in order. */
+  readonly parallel: ReadonlyArray<ReadonlyArray<LambdaStepConfig>>;
+}
+
+/** A chain of Lambda steps run for each item of an array the previous step returned. */
+export interface MapStepConfig {
+  /** State name, PascalCase, unique within the job. */
+  readonly name: string;
+  readonly map: {
+    /**
+     * Field of the previous step's output that holds the items, e.g. `'parts'` for
+     * `{ parts: [...] }`. Omit when the previous step returns the array itself. The previous step's
+     * output is checked by its handler (an `InvalidStepOutputError` otherwise).
+     */
+    readonly itemsField?: string;
+    /** Most items one task may fan out to, 1-1000 (bounds state size and the execution timeout). */
+    readonly maxItems: number;
+    /** Items processed at once, 1-40. */
+    readonly maxConcurrency: number;
+    /** The chain run per item: each step gets `previous` = the item (then the previous step's output). */
+    readonly steps: ReadonlyArray<LambdaStepConfig>;
+  };
+}
+
+/** One step of a job: a Lambda step, a parallel group, or a map. */
+export type StepConfig = LambdaStepConfig | ParallelStepConfig | MapStepConfig;
+
+/** A planned maintenance window of a dependency (in the app's time zone). */
+export interface HoldWindowConfig {
+  /** When the window starts: an EventBridge Scheduler `cron(...)` in the app's time zone. */
+  readonly cron: string;
+  /** How long it lasts, minutes. 1-10080. */
+  readonly durationMinutes: number;
+}
+
+/** An external dependency steps may declare with `dependsOn` (a hold switch per dependency). */
+export interface DependencyConfig {
+  readonly description?: string;
+  /** Planned maintenance windows: the dependency is on hold during each, with no operator. @default none */
+  readonly windows?: ReadonlyArray<HoldWindowConfig>;
 }
 
 /** A scheduled job. */
@@ -50,29 +157,93 @@ export interface JobConfig {
    */
   readonly schedule: string;
   /** Producer handler file, relative to the project root, exporting `handler`. */
-  readonly producer: { readonly entry: string; readonly timeoutSeconds?: number; readonly environment?: Readonly<Record<string, string>> };
+  readonly producer: FunctionSettings & {
+    readonly entry: string;
+    /** Producer timeout, seconds, 1-900. @default 60 */
+    readonly timeoutSeconds?: number;
+  };
   /** Steps, run in order. At least one. */
   readonly steps: ReadonlyArray<StepConfig>;
   /** Schedule state; a disabled job deploys but does not fire. @default true */
   readonly enabled?: boolean;
+  /**
+   * Deploy this job only to stages that enable it in `stages.<stage>.jobs` (the example jobs are
+   * opt-in, so a real stage never calls their fake endpoints). @default false
+   */
+  readonly optIn?: boolean;
+  /**
+   * Two tasks of this job with the same value of this params field never run at the same time
+   * (e.g. `'orderId'`; a dotted path such as `'file.path'` reaches into objects).
+   */
+  readonly exclusiveBy?: string;
+  /** How long a task waits for the exclusive lock before it is spooled with `LockBusy`, seconds. 0-86400. @default 600 */
+  readonly exclusiveWaitSeconds?: number;
+  /**
+   * Execution timeout, seconds (the execution ends TIMED_OUT past it, and is spooled by the
+   * status-change capture). @default derived from the steps: timeouts x attempts + retry waits + margin
+   */
+  readonly executionTimeoutSeconds?: number;
+}
+
+/** Where alarms notify. At least one destination per stage. */
+export interface AlertsConfig {
+  /** Emails subscribed to the app's alarm topic (each confirms the subscription mail once). */
+  readonly emails?: ReadonlyArray<string>;
+  /**
+   * An existing SNS topic (e.g. the one AWS Chatbot / Slack / PagerDuty hang off). Alarms publish to
+   * it directly; its topic policy must let CloudWatch publish (see docs/deploy.md).
+   */
+  readonly topicArn?: string;
+  /** Also notify when an alarm returns to OK. @default true */
+  readonly notifyOk?: boolean;
+}
+
+/** Per-stage overrides. */
+export interface StageConfig {
+  /** AWS account id to deploy to. @default the CLI's credentials (CDK_DEFAULT_ACCOUNT) */
+  readonly account?: string;
+  /** AWS region. @default the CLI's region (CDK_DEFAULT_REGION) */
+  readonly region?: string;
+  /** Alert destinations of this stage (replace the app-level ones). */
+  readonly alerts?: AlertsConfig;
+  /**
+   * Jobs switched for this stage: `deploy: true` deploys an opt-in job, `deploy: false` leaves a
+   * job out, `enabled` overrides the schedule state.
+   */
+  readonly jobs?: Readonly<Record<string, { readonly deploy?: boolean; readonly enabled?: boolean }>>;
+  /** Reader roles of this stage's parameter log (replace the app-level ones). */
+  readonly readerRoleArnPatterns?: ReadonlyArray<string>;
 }
 
 export interface AppConfig {
-  /** IANA time zone for schedules, log partitions and record times, e.g. `Asia/Tokyo`. */
+  /** IANA time zone for schedules, log partitions, record times and hold windows, e.g. `Asia/Tokyo`. */
   readonly timeZone: string;
   readonly spool?: {
-    /** Days a failure waits in the spool. 7-14. @default 14 */
+    /** Days a message waits in the spool queue before the sweeper re-sends it (SQS retention). 7-14. @default 14 */
     readonly retentionDays?: number;
     /** Replays of one task before reprocess quarantines it instead. 1-20. @default 5 */
     readonly maxReplays?: number;
+    /**
+     * Alarm when a failure has waited this many days (its first spooling counts, across sweeper
+     * re-sends). 1-60. @default 3
+     */
+    readonly alertAfterDays?: number;
   };
   readonly paramLog: {
     /**
-     * IAM role ARN patterns (StringLike, `*` and `?`) allowed to read parameter logs, e.g.
+     * IAM role ARN patterns (StringLike, `*` and `?`) allowed to read parameter logs, the spool
+     * and execution data, e.g.
      * `arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*\/AWSReservedSSO_SREReadOnly_*`.
-     * Every other principal is denied, except the app's own writer and monitor. At least one.
+     * Every other principal is denied, except the app's own roles. At least one.
      */
     readonly readerRoleArnPatterns: ReadonlyArray<string>;
+    /**
+     * Role ARN patterns that may delete record versions (break glass, e.g. a data-protection
+     * officer's erasure role). Nobody else can delete or overwrite a record. @default none
+     */
+    readonly breakGlassRoleArnPatterns?: ReadonlyArray<string>;
+    /** Days a record is kept; then it expires (personal data is not kept forever). 30-3650. @default 400 */
+    readonly retentionDays?: number;
     /** Firehose buffering interval, seconds. 0-900. @default 300 */
     readonly bufferSeconds?: number;
     /** Firehose buffering size, MiB. 1-128. @default 64 */
@@ -83,40 +254,138 @@ export interface AppConfig {
     readonly bytesScannedCutoffPerQuery?: number;
     /** Days Athena query results are kept. 1-365. @default 7 */
     readonly resultsExpirationDays?: number;
-    /** Emails subscribed to the operators' alarm topic. @default none */
-    readonly operatorEmails?: ReadonlyArray<string>;
     /** First year of the partition projection range. @default the year the app was written */
     readonly firstLogYear?: number;
     /** Lost-task monitor schedule (app time zone). @default `cron(30 6 * * ? *)` */
     readonly lostTaskMonitorSchedule?: string;
   };
+  /** App-level alert destinations (a stage's `alerts` replace them). */
+  readonly alerts?: AlertsConfig;
   readonly reprocess?: {
     /** Messages handled per invocation when the payload gives no `max`. 1-1000. @default 10 */
     readonly defaultMax?: number;
   };
+  /**
+   * The account's StartExecution token bucket in the deployed region (Step Functions quotas:
+   * 800 burst / 150 per second in most regions, 1300 / 300 in us-east-1, us-west-2, eu-west-1;
+   * raise them here if AWS raised yours). The starters size their work per invocation from it;
+   * pacing itself adapts to throttling.
+   */
+  readonly startExecutionQuota?: {
+    /** @default 800 */
+    readonly burst?: number;
+    /** @default 150 */
+    readonly refillPerSecond?: number;
+  };
+  /** External dependencies steps may declare with `dependsOn` (hold switches). @default none */
+  readonly dependencies?: Readonly<Record<string, DependencyConfig>>;
   readonly jobs: ReadonlyArray<JobConfig>;
+  /** Stage the CLI deploys when `-c stage=` is not given. @default the first stage */
+  readonly defaultStage?: string;
+  /** Stages (`cdk deploy -c stage=<name>`): names are lowercase letters and digits, 1-16. */
+  readonly stages?: Readonly<Record<string, StageConfig>>;
 }
 
-/** A validated config with every default filled in. */
+// ---------------------------------------------------------------------------------------------
+// Resolved (validated, defaults filled, one stage selected)
+
 export interface ResolvedRetryPolicy extends Required<RetryPolicyConfig> {}
-export interface ResolvedStep extends Omit<Required<StepConfig>, 'retry'> {
+
+export interface ResolvedPolicyStatement {
+  readonly effect: 'Allow' | 'Deny';
+  readonly actions: ReadonlyArray<string>;
+  readonly resources: ReadonlyArray<string>;
+  readonly conditions?: Readonly<Record<string, Readonly<Record<string, string | ReadonlyArray<string>>>>>;
+}
+
+export interface ResolvedFunctionSettings {
+  readonly memoryMiB: number;
+  readonly architecture: 'arm64' | 'x86_64';
+  readonly environment: Readonly<Record<string, string>>;
+  readonly layers: ReadonlyArray<string>;
+  readonly iam: { readonly statements: ReadonlyArray<ResolvedPolicyStatement>; readonly managedPolicyArns: ReadonlyArray<string> };
+  readonly secrets: { readonly ssmParameters: ReadonlyArray<string>; readonly secretsManager: ReadonlyArray<string> };
+  readonly vpc: { readonly subnetIds: ReadonlyArray<string>; readonly securityGroupIds: ReadonlyArray<string> } | null;
+}
+
+export interface ResolvedLambdaStep extends ResolvedFunctionSettings {
+  readonly kind: 'lambda';
+  readonly name: string;
+  readonly entry: string;
+  readonly timeoutSeconds: number;
   readonly retry: ResolvedRetryPolicy;
+  readonly dependsOn: string | null;
+  readonly maxConcurrency: number | null;
 }
-export interface ResolvedJob extends Omit<Required<JobConfig>, 'steps' | 'producer'> {
-  readonly producer: { readonly entry: string; readonly timeoutSeconds: number; readonly environment: Readonly<Record<string, string>> };
+export interface ResolvedParallelStep {
+  readonly kind: 'parallel';
+  readonly name: string;
+  readonly branches: ReadonlyArray<ReadonlyArray<ResolvedLambdaStep>>;
+}
+export interface ResolvedMapStep {
+  readonly kind: 'map';
+  readonly name: string;
+  readonly itemsField: string | null;
+  readonly maxItems: number;
+  readonly maxConcurrency: number;
+  readonly steps: ReadonlyArray<ResolvedLambdaStep>;
+}
+export type ResolvedStep = ResolvedLambdaStep | ResolvedParallelStep | ResolvedMapStep;
+
+export interface ResolvedJob {
+  readonly name: string;
+  readonly description: string;
+  readonly schedule: string;
+  readonly producer: ResolvedFunctionSettings & { readonly entry: string; readonly timeoutSeconds: number };
   readonly steps: ReadonlyArray<ResolvedStep>;
+  readonly enabled: boolean;
+  readonly exclusiveBy: string | null;
+  readonly exclusiveWaitSeconds: number;
+  /** Configured or derived (see lib/config/timeouts.ts). */
+  readonly executionTimeoutSeconds: number;
 }
+
+export interface ResolvedAlerts {
+  readonly emails: ReadonlyArray<string>;
+  readonly topicArn: string | null;
+  readonly notifyOk: boolean;
+}
+
+export interface ResolvedDependency {
+  readonly name: string;
+  readonly description: string;
+  readonly windows: ReadonlyArray<HoldWindowConfig>;
+}
+
 export interface ResolvedAppConfig {
+  /** The selected stage's name (part of the stack name). */
+  readonly stage: string;
+  readonly account: string | null;
+  readonly region: string | null;
   readonly timeZone: string;
-  readonly spool: { readonly retentionDays: number; readonly maxReplays: number };
-  readonly paramLog: { readonly readerRoleArnPatterns: ReadonlyArray<string>; readonly bufferSeconds: number; readonly bufferMiB: number };
+  readonly spool: { readonly retentionDays: number; readonly maxReplays: number; readonly alertAfterDays: number };
+  readonly paramLog: {
+    readonly readerRoleArnPatterns: ReadonlyArray<string>;
+    readonly breakGlassRoleArnPatterns: ReadonlyArray<string>;
+    readonly retentionDays: number;
+    readonly bufferSeconds: number;
+    readonly bufferMiB: number;
+  };
   readonly investigation: {
     readonly bytesScannedCutoffPerQuery: number;
     readonly resultsExpirationDays: number;
-    readonly operatorEmails: ReadonlyArray<string>;
     readonly firstLogYear: number;
     readonly lostTaskMonitorSchedule: string;
   };
+  readonly alerts: ResolvedAlerts;
   readonly reprocess: { readonly defaultMax: number };
+  readonly startExecutionQuota: { readonly burst: number; readonly refillPerSecond: number };
+  readonly dependencies: ReadonlyArray<ResolvedDependency>;
+  /** The jobs deployed to this stage. */
   readonly jobs: ReadonlyArray<ResolvedJob>;
+}
+
+/** Every Lambda step of a job, top-level and inside groups and maps, in definition order. */
+export function lambdaStepsOf(job: Pick<ResolvedJob, 'steps'>): ResolvedLambdaStep[] {
+  return job.steps.flatMap((s) => (s.kind === 'lambda' ? [s] : s.kind === 'parallel' ? s.branches.flat() : [...s.steps]));
 }

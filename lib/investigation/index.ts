@@ -1,15 +1,13 @@
 import { CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { CLIENT_TABLE, SAVED_QUERIES, WORKER_TABLE } from '../../lambdas/shared/queries';
+import { Alerts } from '../alerts';
 import { ParamLogAccess } from '../param-log-access';
 import { LostTaskMonitor } from './lost-task-monitor';
 import { OPENX_JSON_SERDE, PARTITION_KEYS, projectionProperties, TABLE_PROPERTIES, tableColumns } from './schema';
@@ -33,11 +31,12 @@ export interface InvestigationProps {
   readonly workerPrefix?: string;
   /** Config `paramLog.readerRoleArnPatterns`. */
   readonly readerRoleArnPatterns: ReadonlyArray<string>;
+  /** Where the monitor's alarms notify. */
+  readonly alerts: Alerts;
   /** Config `investigation` (resolved). */
   readonly settings: {
     readonly bytesScannedCutoffPerQuery: number;
     readonly resultsExpirationDays: number;
-    readonly operatorEmails: ReadonlyArray<string>;
     readonly firstLogYear: number;
     readonly lostTaskMonitorSchedule: string;
   };
@@ -66,8 +65,6 @@ export class Investigation extends Construct {
   public readonly workGroupName: string;
   public readonly resultsBucket: s3.Bucket;
   public readonly monitor: LostTaskMonitor;
-  /** Operators' topic: the lost-task and monitor-error alarms notify it. */
-  public readonly alarmTopic: sns.Topic;
   public readonly lostTasksAlarm: cloudwatch.Alarm;
   public readonly monitorErrorsAlarm: cloudwatch.Alarm;
   /** The monitor did not run at all (schedule disabled, deleted, or deliveries dead-lettered). */
@@ -186,16 +183,6 @@ export class Investigation extends Construct {
     const cfnSchedule = this.monitor.schedule.node.defaultChild as CfnResource;
     for (const r of [workGroup, ...tables]) cfnSchedule.addResourceDependency(r);
 
-    // CloudWatch alarms can publish only to a topic whose key lets CloudWatch use it (not aws/sns).
-    const topicKey = new kms.Key(this, 'AlarmTopicKey', {
-      description: 'Operators alarm topic (lost tasks, monitor errors)',
-      enableKeyRotation: true,
-    });
-    topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true, displayName: 'Scheduled jobs: lost tasks' });
-    for (const email of settings.operatorEmails) this.alarmTopic.addSubscription(new subs.EmailSubscription(email));
-    const notify = new cwActions.SnsAction(this.alarmTopic);
-
     this.lostTasksAlarm = new cloudwatch.Alarm(this, 'LostTasksAlarm', {
       alarmDescription: 'Tasks started yesterday with no end recorded (run the saved query "param-log: lost tasks of a day"). See docs/investigation.md.',
       metric: this.monitor.lostTasksMetric,
@@ -223,7 +210,7 @@ export class Investigation extends Construct {
       evaluationPeriods: 2,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
-    for (const a of [this.lostTasksAlarm, this.monitorErrorsAlarm, this.monitorSilentAlarm]) a.addAlarmAction(notify);
+    for (const a of [this.lostTasksAlarm, this.monitorErrorsAlarm, this.monitorSilentAlarm]) props.alerts.notify(a);
 
     this.access = new ParamLogAccess(this, 'Access', {
       bucket: props.bucket,

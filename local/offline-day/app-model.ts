@@ -1,5 +1,5 @@
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
-import { ResolvedAppConfig, ResolvedJob } from '../../lib/config/types';
+import { lambdaStepsOf, ResolvedAppConfig, ResolvedJob } from '../../lib/config/types';
 import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
 import { AslDefinition, definitionOf, Json, placeholderRef as placeholders, RefResolver, resolveIntrinsics } from '../asl';
 
@@ -29,6 +29,8 @@ export interface SynthesizedApp {
 
 /** Entry of the shared worker-record Lambda (fixed in lib/workflow.ts's WorkerRecordFunction). */
 export const RECORD_OUTCOME_ENTRY = 'lambdas/record-outcome/handler.ts';
+/** Entry of the shared lock Lambda (lib/workflow.ts's LockFunction). */
+export const LOCK_ENTRY = 'lambdas/lock/handler.ts';
 
 function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
@@ -54,12 +56,14 @@ export function synthesizeApp(config: ResolvedAppConfig, projectRoot: string, re
     const wf = stack.workflows.get(job.name);
     if (!wf) throw new Error(`The stack has no workflow for job ${job.name}`);
     stateMachines.set(job.name, logicalId(stack, wf.stateMachine));
-    for (const step of job.steps) {
+    for (const step of lambdaStepsOf(job)) {
       const fn = wf.stepFunctions.get(step.name);
       if (fn) entries.set(logicalId(stack, fn), step.entry);
     }
     entries.set(logicalId(stack, wf.recordFunction), RECORD_OUTCOME_ENTRY);
   }
+  const lock = stack.node.tryFindChild('Lock');
+  if (lock) entries.set(logicalId(stack, lock as never), LOCK_ENTRY);
   return { stack, template, region, entries, stateMachines };
 }
 

@@ -1,6 +1,6 @@
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AslDefinition } from '../asl';
-import { createLocalRunner, LAMBDA_INVOKE, LocalLambda, LocalTask } from '../run-state-machine';
+import { createLocalRunner, LAMBDA_INVOKE, LocalLambda, LocalTask, taskStatesOf } from '../run-state-machine';
 
 /**
  * Runs executions of a job's SYNTHESIZED state machine for the offline day, on the project's one
@@ -27,7 +27,7 @@ export interface ExecutionSpec {
 export interface ExecutionOutcome {
   readonly executionArn: string;
   readonly name: string;
-  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
   /** Error of a failed execution (the Fail state's), or undefined. */
   readonly error?: string;
   /** Retries per state (StateRetried events). */
@@ -54,8 +54,7 @@ export function createExecutionRunner(deps: ExecutionRunnerDeps): (spec: Executi
   const run = createLocalRunner({ definition: deps.definition, stepTimeoutSeconds: deps.stepTimeoutSeconds });
   const lambdas: Record<string, LocalLambda> = {};
   const sqsStates: string[] = [];
-  for (const [stateName, state] of Object.entries(deps.definition.States)) {
-    if (state.Type !== 'Task') continue;
+  for (const [stateName, state] of taskStatesOf(deps.definition)) {
     const resource = String(state.Resource ?? '');
     if (LAMBDA_INVOKE.test(resource)) {
       lambdas[stateName] = (payload, context) => deps.handlerFor(context.functionName)(payload, context);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { appConfig as defaultAppConfig } from '../../bin/config';
-import { AppConfig, ResolvedAppConfig } from '../../lib/config/types';
+import { AppConfig, lambdaStepsOf, ResolvedAppConfig } from '../../lib/config/types';
 import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { resolveConfig } from '../../lib/config/validate';
 import { parseEnvelope, TaskEnvelope } from '../../lambdas/shared/envelope';
@@ -15,6 +15,7 @@ import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, startF
 import { startFirehoseStandin } from '../firehose-standin';
 import { startSfnStandin, StandinExecution } from '../sfn-standin';
 import { startSqsEmulator } from '../sqs-emulator';
+import { startLocalDynamo } from '../dynamodb-local';
 import {
   functionEnvironment,
   LOCAL_ACCOUNT,
@@ -171,6 +172,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const profile = options.faults ?? 'default';
   const config: ResolvedAppConfig = resolveConfig(options.appConfig ?? defaultAppConfig, {
     fileExists: (p) => existsSync(join(options.projectRoot, p)),
+    // Every job of the config, the opt-in examples included, whatever the stages say.
+    allJobs: true,
   });
   const tz = config.timeZone;
   const plan: FaultPlan = { ...faultPlan(profile, seed), ...options.faultPlanOverrides };
@@ -189,6 +192,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const clock = new SimClock(from);
   const savedEnv = { ...process.env };
   const sqsEmulator = await startSqsEmulator({ region });
+  // The coordination table(s) of the template (holds, locks, tick ledger) in a local DynamoDB engine.
+  const dynamo = await startLocalDynamo(region);
+  for (const [id, r] of Object.entries(resources)) if (r.Type === 'AWS::DynamoDB::Table') await dynamo.createTable(id);
   const queueUrls = new Map<string, string>();
   for (const [id, r] of Object.entries(resources)) {
     if (r.Type === 'AWS::SQS::Queue') queueUrls.set(id, await sqsEmulator.createQueue(id));
@@ -254,12 +260,21 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
     AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_EC2_METADATA_DISABLED: 'true',
     POWERTOOLS_LOG_LEVEL: options.verbose ? 'INFO' : 'ERROR',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
   });
   delete process.env.AWS_PROFILE;
+  // Each handler sees exactly its own function's environment on top of this (as in its own Lambda):
+  // variables of another function (e.g. a map contract) must not leak into it.
+  const baseEnv = { ...process.env };
+  const useEnvOf = (logicalId: string): void => {
+    const wanted: NodeJS.ProcessEnv = { ...baseEnv, ...envFor(logicalId) };
+    for (const k of Object.keys(process.env)) if (!(k in wanted)) delete process.env[k];
+    Object.assign(process.env, wanted);
+  };
 
   // Local overrides of settings (documented in docs/offline-day.md): the fake API instead of the
   // real one, the run's tasks per tick.
@@ -286,7 +301,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     let h = handlers.get(logicalId);
     if (!h) {
       // Module-scope code (clients, requireEnv) reads the environment at import: set it first.
-      Object.assign(process.env, envFor(logicalId));
+      useEnvOf(logicalId);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(join(options.projectRoot, entry)) as { handler?: LocalHandler };
       if (typeof mod.handler !== 'function') throw new Error(`${entry} does not export a handler`);
@@ -298,7 +313,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   /** Calls a handler that reads its environment at call time, with its own environment. */
   const invokeWithEnv = async (logicalId: string, entry: string, event: unknown): Promise<unknown> => {
     const handler = loadHandler(logicalId, entry);
-    Object.assign(process.env, envFor(logicalId));
+    useEnvOf(logicalId);
     return handler(event, { getRemainingTimeInMillis: () => 600_000, functionName: logicalId, awsRequestId: `local-${Date.now()}` });
   };
 
@@ -407,7 +422,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   // The operator's replay: after the API is back, replay the failures a retry can fix (the
   // retryable error names of the config, and step timeouts), in batches of 100, until none is left.
-  const replayable = [...new Set(config.jobs.flatMap((j) => j.steps.flatMap((s) => s.retry.retryableErrors)).concat('States.Timeout'))];
+  const replayable = [...new Set(config.jobs.flatMap((j) => lambdaStepsOf(j).flatMap((s) => s.retry.retryableErrors)).concat('States.Timeout'))];
   const replayRounds: OfflineReport['replayRounds'][number][] = [];
   const operatorReplay = async (): Promise<void> => {
     if (!reprocessFn) {
@@ -494,6 +509,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     throw e;
   } finally {
     clock.uninstall();
+    await dynamo.stop();
     await api.close();
     await sfnEndpoint.stop();
     await firehose.close();

@@ -9,7 +9,7 @@ export function expectedFromPlan(o: { seed: number; hours: number; day: string; 
   const tz = appConfig.timeZone;
   const plan = { ...faultPlan('default', o.seed), ...(o.slowAt ? { slowAt: o.slowAt } : {}) };
   const from = localMidnight(o.day, tz);
-  const ticks = scheduleTicks(parseSchedule(appConfig.jobs[0].schedule), tz, from, new Date(from.getTime() + o.hours * 3_600_000));
+  const ticks = scheduleTicks(parseSchedule(appConfig.jobs.find((j) => j.name === 'example-api')!.schedule), tz, from, new Date(from.getTime() + o.hours * 3_600_000));
   const e = { ticks: ticks.length, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, rejected: 0, timedOut: 0 };
   for (const tick of ticks) {
     const keys = produceOrders(tick, 3).map((t) => t.key);

@@ -68,7 +68,7 @@ export interface CallResult extends JsonObject {
  */
 export async function callApi(
   params: JsonValue,
-  deps: { url: string; fetch: typeof fetch; timeoutMs: number },
+  deps: { url: string; fetch: typeof fetch; timeoutMs: number; signal?: AbortSignal },
 ): Promise<CallResult> {
   const order = parseOrder(params);
   let res: Response;
@@ -77,9 +77,12 @@ export async function callApi(
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': order.orderId },
       body: JSON.stringify(params),
-      signal: AbortSignal.timeout(deps.timeoutMs),
+      // The step's own deadline (StepContext.signal) or the client timeout, whichever comes first.
+      signal: deps.signal ? AbortSignal.any([deps.signal, AbortSignal.timeout(deps.timeoutMs)]) : AbortSignal.timeout(deps.timeoutMs),
     });
   } catch (e) {
+    // The step's deadline passed: let the wrapper report it as the StepTimeoutError it is.
+    if (deps.signal?.aborted) throw deps.signal.reason;
     throw new ExternalApiUnavailableError(`request failed: ${e instanceof Error ? e.name : 'error'}`, { cause: e });
   }
   if (res.status === 429 || res.status >= 500) throw new ExternalApiUnavailableError(`API answered ${res.status}`);

@@ -1,0 +1,4 @@
+import { createStepHandler } from '../../shared/step';
+import { listParts } from './logic';
+
+export const handler = createStepHandler(({ task }) => listParts(task.params));

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import { InvalidTaskError, TransientError } from '../../shared/errors';
+import { JsonObject, JsonValue } from '../../shared/json';
+import { TaskSpec } from '../../producer/logic';
+
+/**
+ * The second example job: a fan-out and an aggregate (a Celery chord). Per account, ListParts
+ * splits the account's batch into parts, ProcessParts runs ProcessPart on each (a map, at most 5 at
+ * once), and Summarize runs Aggregate and Audit in parallel on the parts' results. It calls nothing
+ * external, so it runs as is in a sandbox stage.
+ */
+
+/** Params of one task. `failPart` makes that part fail (tests and the offline day's faults). */
+export interface AccountParams {
+  readonly account: string;
+  readonly parts: number;
+  readonly failPart?: number;
+}
+
+/** One item of the map. */
+export interface PartItem extends JsonObject {
+  account: string;
+  part: number;
+  fail: boolean;
+}
+
+/** Most parts a task may have (the map's maxItems in bin/config.ts). */
+export const MAX_PARTS = 50;
+
+function unit(...xs: Array<string | number>): number {
+  return createHash('sha256').update(xs.join('|')).digest().readUInt32BE(0) / 0x1_0000_0000;
+}
+
+/**
+ * Producer: one task per account per tick, keyed by account (the same keys every tick: the
+ * exclusive key makes a slow task and the next tick's task of one account run one after the other).
+ */
+export function produceAccounts(scheduledTime: Date, accounts: number, failEvery = 0): TaskSpec[] {
+  return Array.from({ length: accounts }, (_, i) => {
+    const account = `acct-${String(i + 1).padStart(3, '0')}`;
+    const parts = 3 + Math.floor(unit(account, scheduledTime.toISOString()) * 10);
+    const params: JsonObject = { account, parts };
+    if (failEvery > 0 && Math.floor(scheduledTime.getTime() / 60_000) % failEvery === 0 && i === 0) params.failPart = parts - 1;
+    return { key: account, params };
+  });
+}
+
+/** Validates params (InvalidTaskError names the field, never the value). */
+export function parseAccount(params: JsonValue): AccountParams {
+  const p = params as Record<string, JsonValue> | null;
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new InvalidTaskError('params must be an object');
+  if (typeof p.account !== 'string' || p.account === '') throw new InvalidTaskError('params.account must be a non-empty string');
+  if (typeof p.parts !== 'number' || !Number.isInteger(p.parts) || p.parts < 1 || p.parts > MAX_PARTS) throw new InvalidTaskError(`params.parts must be an integer 1-${MAX_PARTS}`);
+  if (p.failPart !== undefined && (typeof p.failPart !== 'number' || !Number.isInteger(p.failPart))) throw new InvalidTaskError('params.failPart must be an integer');
+  return { account: p.account, parts: p.parts, ...(typeof p.failPart === 'number' ? { failPart: p.failPart } : {}) };
+}
+
+/** ListParts: the items of the map, under `parts`. */
+export function listParts(params: JsonValue): { parts: PartItem[] } {
+  const a = parseAccount(params);
+  return { parts: Array.from({ length: a.parts }, (_, part) => ({ account: a.account, part, fail: a.failPart === part })) };
+}
+
+/** ProcessPart: one item. A part marked `fail` fails with a retryable error every time (so the task is spooled after the retries). */
+export function processPart(item: JsonValue, index: number | undefined): JsonObject {
+  const it = item as Partial<PartItem> | null;
+  if (!it || typeof it !== 'object' || typeof it.part !== 'number' || typeof it.account !== 'string') throw new InvalidTaskError('the item must be {account, part}');
+  if (index !== undefined && index !== it.part) throw new InvalidTaskError('the item index does not match its part');
+  if (it.fail) throw new TransientError(`part ${it.part} could not be processed`);
+  return { part: it.part, checksum: createHash('sha256').update(`${it.account}|${it.part}`).digest('hex').slice(0, 12) };
+}
+
+/** Aggregate: the chord's callback over the map's results. */
+export function aggregate(params: JsonValue, previous: JsonValue): JsonObject {
+  const a = parseAccount(params);
+  if (!Array.isArray(previous)) throw new InvalidTaskError('previous must be the array of part results');
+  if (previous.length !== a.parts) throw new InvalidTaskError(`expected ${a.parts} part results, got ${previous.length}`);
+  const parts = previous.map((r) => (r as { part?: unknown }).part);
+  if (parts.some((p, i) => p !== i)) throw new InvalidTaskError('part results are not in part order');
+  return { account: a.account, parts: previous.length, digest: createHash('sha256').update(previous.map((r) => (r as { checksum: string }).checksum).join('')).digest('hex').slice(0, 16) };
+}
+
+/** Audit: runs beside Aggregate on the same results. */
+export function audit(previous: JsonValue): JsonObject {
+  if (!Array.isArray(previous)) throw new InvalidTaskError('previous must be the array of part results');
+  return { audited: previous.length };
+}

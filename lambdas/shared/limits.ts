@@ -1,0 +1,55 @@
+/**
+ * Size budget of the workflow's state data, so that no path raises `States.DataLimitExceeded`,
+ * which no Catch can take (AWS: "States.DataLimitExceeded ... terminal", Step Functions
+ * developer guide, "Error names"; payload quota 256 KiB, "Step Functions service quotas").
+ *
+ * Largest payloads, all checked by test/state-size.test.ts on the synthesized definitions:
+ * - a step's Payload: `{ task: envelope (+ resume), previous: <previous output> }`;
+ * - the spool message (SpoolFailure's Parameters): envelope (+ resume) + the failed step's input +
+ *   error + cause + metadata;
+ * - the worker record request: envelope (+ resume) + error + cause.
+ *
+ * So: envelope <= MAX_ENVELOPE_BYTES, resume input and every step output <= MAX_STEP_OUTPUT_BYTES,
+ * a Lambda error's Cause <= MAX_ERROR_CAUSE_BYTES (the step wrapper truncates messages and stacks),
+ * and the rest fits in the overhead.
+ */
+
+/** Step Functions' payload quota: state input, output and a Task's resolved parameters (256 KiB). */
+export const STATE_PAYLOAD_MAX_BYTES = 256 * 1024;
+
+/** A task envelope as the producer admits it (params included, no resume point). */
+export const MAX_ENVELOPE_BYTES = 96 * 1024;
+
+/** What one top-level step may return (a map's items and a group's branches share it). */
+export const MAX_STEP_OUTPUT_BYTES = 64 * 1024;
+
+/** A Lambda error's Cause (errorType + errorMessage + trace, JSON) after the step wrapper's truncation. */
+export const MAX_ERROR_CAUSE_BYTES = 8 * 1024;
+/** Error messages are cut to this many characters by the step wrapper. */
+export const MAX_ERROR_MESSAGE_CHARS = 1_000;
+/** Stack traces are cut to this many characters by the step wrapper. */
+export const MAX_ERROR_STACK_CHARS = 4_000;
+
+/** Metadata of the spool message (ids, ARNs, names, attributes) and JSON framing. */
+export const SPOOL_OVERHEAD_BYTES = 16 * 1024;
+
+/** UTF-8 size of a value as JSON. */
+export function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value ?? null), 'utf8');
+}
+
+/**
+ * Output budget of a Lambda step: the whole budget for a top-level step, a share of it for a step
+ * inside a map (per item) or a parallel group (per branch), since their outputs are gathered into
+ * one array.
+ */
+export function stepOutputBudget(sharedBy: number): number {
+  return Math.floor(MAX_STEP_OUTPUT_BYTES / Math.max(1, sharedBy));
+}
+
+// The worst case must fit: checked here once, at module load, so a change of one figure that
+// breaks the budget fails every test at once.
+const worstSpoolMessage = MAX_ENVELOPE_BYTES + 2 * MAX_STEP_OUTPUT_BYTES + MAX_ERROR_CAUSE_BYTES + SPOOL_OVERHEAD_BYTES;
+if (worstSpoolMessage > STATE_PAYLOAD_MAX_BYTES) {
+  throw new Error(`limits.ts: the worst spool message (${worstSpoolMessage} bytes) exceeds the state payload quota`);
+}
