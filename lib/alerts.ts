@@ -24,6 +24,8 @@ export class Alerts extends Construct {
   public readonly topicKey: kms.Key;
   /** The existing topic of the config, if any. */
   public readonly externalTopic: sns.ITopic | null;
+  /** Every alarm wired through {@link notify} (the dashboard shows them all). */
+  public readonly alarms: cloudwatch.Alarm[] = [];
   private readonly actions: cloudwatch.IAlarmAction[];
 
   constructor(scope: Construct, id: string, readonly props: AlertsProps) {
@@ -37,6 +39,7 @@ export class Alerts extends Construct {
 
   /** Notifies the destinations when `alarm` goes to ALARM, and back to OK unless disabled. */
   notify(alarm: cloudwatch.Alarm): cloudwatch.Alarm {
+    this.alarms.push(alarm);
     alarm.addAlarmAction(...this.actions);
     if (this.props.alerts.notifyOk) alarm.addOkAction(...this.actions);
     return alarm;

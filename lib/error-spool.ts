@@ -1,12 +1,13 @@
-import { Duration, Validations } from 'aws-cdk-lib';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import { CfnOutput, Duration, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { secureQueueProps } from './defaults';
+import { ParamsKey } from './params-key';
 
 /** Props of {@link ErrorSpool}. */
 export interface ErrorSpoolProps {
-  /** Days a failure waits in the spool (7-14, from config). */
+  /** Days a message waits in the spool before SQS would delete it (7-14, from config; the sweeper re-sends older ones). */
   readonly retentionDays: number;
   /**
    * How long a message received by the reprocess Lambda stays hidden from other readers.
@@ -14,34 +15,81 @@ export interface ErrorSpoolProps {
    * uses its whole timeout is never handed to a second run at the same time.
    */
   readonly visibilityTimeout?: Duration;
-  /** The params key (spooled messages hold task params). */
-  readonly encryptionKey: kms.IKey;
+  /** The params key: every queue here holds task params. */
+  readonly paramsKey: ParamsKey;
 }
 
+/** Which queue of the spool. */
+export type SpoolQueueName = 'spool' | 'quarantine' | 'failedInvocations';
+
 /**
- * The error spool: every task that did not succeed (a failed execution, a start that failed, a
- * producer that failed) waits here with its original input until it is replayed. Encrypted,
- * TLS-only, retained on stack deletion.
+ * Where every task that did not succeed waits, with its params, encrypted with the params key and
+ * TLS-only, retained on stack deletion:
+ * - `queue` (the spool): failed executions and starts, with the original input, until replayed;
+ * - `quarantine`: what can never be replayed as is (malformed, rejected specs, too many replays),
+ *   with a `reason` attribute, for a person;
+ * - `failedInvocations`: the on-failure destination of the app's asynchronously invoked functions
+ *   (producers, the status-change capture, the monitor): the request payload of an invocation that
+ *   failed after Lambda's retries (a tick to re-run, an execution end to capture again).
+ *
+ * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles: the
+ * queue policies deny every other principal (see lib/security, issue 9).
  */
 export class ErrorSpool extends Construct {
   /** The spool queue. Messages are `SpoolMessage` JSON (lambdas/shared/spool-message.ts). */
   public readonly queue: sqs.Queue;
+  /** Messages that can never be replayed as is, each with a `reason` attribute. */
+  public readonly quarantine: sqs.Queue;
+  /** Lambda on-failure destination records (requestPayload = the failed invocation's event). */
+  public readonly failedInvocations: sqs.Queue;
+  public readonly paramsKey: ParamsKey;
+  /** Roles that send to each queue (recorded by grantSend). */
+  public readonly senders: Record<SpoolQueueName, iam.IRole[]> = { spool: [], quarantine: [], failedInvocations: [] };
+  /** Roles that receive from each queue (recorded by grantConsume). */
+  public readonly consumers: Record<SpoolQueueName, iam.IRole[]> = { spool: [], quarantine: [], failedInvocations: [] };
 
   constructor(scope: Construct, id: string, props: ErrorSpoolProps) {
     super(scope, id);
+    this.paramsKey = props.paramsKey;
+    const encrypted = { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.paramsKey.key };
     this.queue = new sqs.Queue(
       this,
       'Queue',
-      secureQueueProps({
-        retentionPeriod: Duration.days(props.retentionDays),
-        visibilityTimeout: props.visibilityTimeout ?? Duration.minutes(15),
-        encryption: sqs.QueueEncryption.KMS,
-        encryptionMasterKey: props.encryptionKey,
-      }),
+      secureQueueProps({ retentionPeriod: Duration.days(props.retentionDays), visibilityTimeout: props.visibilityTimeout ?? Duration.minutes(15), ...encrypted }),
     );
+    this.quarantine = new sqs.Queue(this, 'Quarantine', secureQueueProps({ retentionPeriod: Duration.days(14), ...encrypted }));
+    this.failedInvocations = new sqs.Queue(this, 'FailedInvocations', secureQueueProps({ retentionPeriod: Duration.days(14), ...encrypted }));
     Validations.of(this.queue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'The spool is itself the dead-letter store of the workflow; reprocess moves messages it cannot replay to its quarantine queue instead of a redrive policy, so nothing expires unseen after a few receives.',
+      reason: 'The spool is itself the dead-letter store of the workflow; reprocess moves messages it cannot replay to the quarantine instead of a redrive policy, and the sweeper re-sends what would expire.',
     });
+    Validations.of(this.quarantine).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'The quarantine is the end of the line for messages that can never be replayed: people read it, nothing redrives from it.' });
+    Validations.of(this.failedInvocations).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is itself a dead-letter store: the on-failure destination of the asynchronously invoked functions.' });
+    new CfnOutput(this, 'QuarantineQueueUrl', { value: this.quarantine.queueUrl, description: 'Messages reprocess will never replay, each with a "reason" message attribute' });
+    new CfnOutput(this, 'FailedInvocationsQueueUrl', { value: this.failedInvocations.queueUrl, description: 'Invocations that failed after Lambda retries (ticks to re-run): see docs/runbook.md' });
+  }
+
+  /** The queue called `name`. */
+  queueOf(name: SpoolQueueName): sqs.Queue {
+    return name === 'spool' ? this.queue : name === 'quarantine' ? this.quarantine : this.failedInvocations;
+  }
+
+  /** Lets `role` send to the queue (SendMessage; the key's GenerateDataKey + Decrypt). */
+  grantSend(role: iam.IRole, name: SpoolQueueName = 'spool'): void {
+    this.senders[name].push(role);
+    // Not grantSendMessages: it also grants GetQueueUrl/GetQueueAttributes and kms:ReEncrypt*, never needed.
+    this.queueOf(name).grant(role, 'sqs:SendMessage');
+    this.paramsKey.grantSend(role);
+  }
+
+  /**
+   * Lets `role` receive from the queue: Receive, Delete, ChangeMessageVisibility, GetQueueAttributes
+   * and kms:Decrypt (AWS SQS "Key management": consumers).
+   */
+  grantConsume(role: iam.IRole, name: SpoolQueueName = 'spool'): void {
+    this.consumers[name].push(role);
+    // Not grantConsumeMessages: it adds GetQueueUrl, which the handlers never call.
+    this.queueOf(name).grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
+    this.paramsKey.grantDecrypt(role);
   }
 }

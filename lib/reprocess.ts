@@ -1,20 +1,19 @@
 import { Arn, ArnFormat, CfnOutput, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 // cdk-nag renders a finding's resource with this; used so each acknowledgment names exactly its resource.
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { AppFunction } from './app-function';
-import { secureQueueProps } from './defaults';
+import { ErrorSpool } from './error-spool';
 import { MAX_MAX } from '../lambdas/reprocess/payload';
 
 /** Props of {@link Reprocess}. */
 export interface ReprocessProps {
   readonly projectRoot: string;
-  /** The error spool the Lambda drains. */
-  readonly spoolQueue: sqs.IQueue;
+  /** The error spool the Lambda drains, and its quarantine. */
+  readonly spool: ErrorSpool;
   /** The app's state machines: the only ones a replay may start or redrive. At least one. */
   readonly stateMachines: ReadonlyArray<sfn.IStateMachine>;
   /** Messages per invocation when the payload gives no `max` (config `reprocess.defaultMax`). */
@@ -33,8 +32,6 @@ export interface ReprocessProps {
    * @default 1
    */
   readonly reservedConcurrency?: number | null;
-  /** The params key: the quarantine holds params. */
-  readonly encryptionKey: kms.IKey;
 }
 
 /**
@@ -46,7 +43,7 @@ export interface ReprocessProps {
 export class Reprocess extends Construct {
   /** The reprocess Lambda. */
   public readonly function: AppFunction;
-  /** Malformed, unknown-workflow, too-often-replayed and ProducerFailed spool messages, with a `reason` attribute. */
+  /** Malformed, unknown-workflow, too-often-replayed and ProducerFailed spool messages, with a `reason` attribute (the spool's quarantine). */
   public readonly quarantineQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: ReprocessProps) {
@@ -62,7 +59,7 @@ export class Reprocess extends Construct {
     }
     if (problems.length) throw new Error(`Reprocess ${id}: ${problems.join('; ')}`);
 
-    this.quarantineQueue = new sqs.Queue(this, 'Quarantine', secureQueueProps({ retentionPeriod: Duration.days(14), encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }));
+    this.quarantineQueue = props.spool.quarantine;
 
     const reserved = props.reservedConcurrency === undefined ? 1 : props.reservedConcurrency;
     this.function = new AppFunction(this, 'Function', {
@@ -75,7 +72,7 @@ export class Reprocess extends Construct {
       memorySize: 512,
       ...(reserved === null ? {} : { reservedConcurrentExecutions: reserved }),
       environment: {
-        SPOOL_QUEUE_URL: props.spoolQueue.queueUrl,
+        SPOOL_QUEUE_URL: props.spool.queue.queueUrl,
         QUARANTINE_QUEUE_URL: this.quarantineQueue.queueUrl,
         ALLOWED_STATE_MACHINE_ARNS: Fn.join(',', props.stateMachines.map((s) => s.stateMachineArn)),
         MAX_REPROCESS: String(props.defaultMax),
@@ -83,13 +80,8 @@ export class Reprocess extends Construct {
       },
     });
 
-    // Not grantConsumeMessages: it adds GetQueueUrl, which the Lambda never calls.
-    props.spoolQueue.grant(this.function, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
-    props.spoolQueue.encryptionMasterKey?.grantDecrypt(this.function);
-    // Not grantSendMessages: it adds GetQueueAttributes/GetQueueUrl on the quarantine, never needed.
-    this.quarantineQueue.grant(this.function, 'sqs:SendMessage');
-    // Sending to an encrypted queue needs GenerateDataKey and Decrypt (AWS SQS "Key management").
-    props.encryptionKey.grant(this.function, 'kms:GenerateDataKey', 'kms:Decrypt');
+    props.spool.grantConsume(this.function.role!);
+    props.spool.grantSend(this.function.role!, 'quarantine');
     const stack = Stack.of(this);
     const executionArns = props.stateMachines.map((sm) =>
       stack.formatArn({
@@ -108,18 +100,9 @@ export class Reprocess extends Construct {
         reason: 'Redrive/Describe the failed executions of the app\'s own state machines: execution names are per task, so only a per-state-machine wildcard can name them.',
       })),
     );
-    Validations.of(this.quarantineQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'The quarantine is the end of the line for spool messages that can never be replayed: people read it, nothing redrives from it.',
-    });
-
     new CfnOutput(this, 'FunctionName', {
       value: this.function.functionName,
       description: 'aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out --payload \'{"dryRun": true}\' out.json',
-    });
-    new CfnOutput(this, 'QuarantineQueueUrl', {
-      value: this.quarantineQueue.queueUrl,
-      description: 'Spool messages reprocess will never replay, each with a "reason" message attribute',
     });
   }
 

@@ -50,7 +50,7 @@ export class ScheduledJobsStack extends Stack {
     this.coordination = new CoordinationTable(this, 'Coordination');
     this.alerts = new Alerts(this, 'Alerts', { alerts: config.alerts });
     this.paramLog = new ParamLog(this, 'ParamLog', { timeZone: config.timeZone, ...config.paramLog });
-    this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays, encryptionKey: this.paramsKey.key });
+    this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays, paramsKey: this.paramsKey });
     const recordFunction = new WorkerRecordFunction(this, 'RecordOutcome', { projectRoot, paramLog: this.paramLog, timeZone: config.timeZone });
     const lockFunction = config.jobs.some((j) => j.exclusiveBy) ? new LockFunction(this, 'Lock', { projectRoot, coordination: this.coordination }) : undefined;
     const workflows = new Map<string, JobWorkflow>();
@@ -60,7 +60,7 @@ export class ScheduledJobsStack extends Stack {
       const workflow = new JobWorkflow(this, `Job-${job.name}`, {
         job,
         projectRoot,
-        spoolQueue: this.spool.queue,
+        spool: this.spool,
         recordFunction,
         lockFunction,
         coordination: this.coordination,
@@ -74,7 +74,7 @@ export class ScheduledJobsStack extends Stack {
         projectRoot,
         timeZone: config.timeZone,
         stateMachine: workflow.stateMachine,
-        spoolQueue: this.spool.queue,
+        spool: this.spool,
         paramLog: this.paramLog,
       });
       producers.set(job.name, producer);
@@ -84,11 +84,10 @@ export class ScheduledJobsStack extends Stack {
     this.producers = producers;
     this.reprocess = new Reprocess(this, 'Reprocess', {
       projectRoot,
-      spoolQueue: this.spool.queue,
+      spool: this.spool,
       stateMachines: [...workflows.values()].map((w) => w.stateMachine),
       defaultMax: config.reprocess.defaultMax,
       maxReplays: config.spool.maxReplays,
-      encryptionKey: this.paramsKey.key,
     });
     this.investigation = new Investigation(this, 'Investigation', {
       projectRoot,
@@ -107,7 +106,7 @@ export class ScheduledJobsStack extends Stack {
       alerts: this.alerts,
       spoolQueue: this.spool.queue,
       spoolRetentionDays: config.spool.retentionDays,
-      quarantineQueue: this.reprocess.quarantineQueue,
+      quarantineQueue: this.spool.quarantine,
       scheduleDeadLetterQueues: deadLetterQueues,
       stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])),
     });

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { AppFunction } from './app-function';
 import { ResolvedJob } from './config/types';
 import { secureQueueProps } from './defaults';
+import { ErrorSpool } from './error-spool';
 import { ParamLog } from './param-log';
 
 /** Props of {@link ScheduledProducer}. */
@@ -20,7 +21,7 @@ export interface ScheduledProducerProps {
   /** The job's state machine: the only one the producer may start. */
   readonly stateMachine: sfn.IStateMachine;
   /** The error spool (tasks that could not be started go there). */
-  readonly spoolQueue: sqs.IQueue;
+  readonly spool: ErrorSpool;
   readonly paramLog: ParamLog;
   /**
    * Scheduler retries of an invocation that fails (e.g. the spool could not be reached).
@@ -57,16 +58,13 @@ export class ScheduledProducer extends Construct {
         ...job.producer.environment,
         JOB_NAME: job.name,
         STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
-        SPOOL_QUEUE_URL: props.spoolQueue.queueUrl,
+        SPOOL_QUEUE_URL: props.spool.queue.queueUrl,
         CLIENT_LOG_STREAM: props.paramLog.clientStream.deliveryStreamName,
         APP_TIME_ZONE: props.timeZone,
       },
     });
     props.stateMachine.grantStartExecution(this.function);
-    // Not grantSendMessages: it also grants kms:ReEncrypt* and kms:Encrypt, which SendMessage never needs.
-    props.spoolQueue.grant(this.function, 'sqs:SendMessage');
-    // Sending to the KMS-encrypted spool (AWS SQS "Key management": producers).
-    props.spoolQueue.encryptionMasterKey?.grant(this.function, 'kms:GenerateDataKey', 'kms:Decrypt');
+    props.spool.grantSend(this.function.role!);
     props.paramLog.grantWriteClient(this.function);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());

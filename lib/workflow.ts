@@ -3,11 +3,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AppFunction } from './app-function';
 import { ResolvedDependency, ResolvedJob, ResolvedLambdaStep, ResolvedStep } from './config/types';
 import { CoordinationTable } from './coordination-table';
+import { ErrorSpool } from './error-spool';
 import { LOG_RETENTION } from './defaults';
 import { applyFunctionSettings, functionSettingsProps } from './function-settings';
 import { ParamLog } from './param-log';
@@ -99,7 +99,7 @@ export interface JobWorkflowProps {
   readonly job: ResolvedJob;
   readonly projectRoot: string;
   /** The error spool every final failure is sent to. */
-  readonly spoolQueue: sqs.IQueue;
+  readonly spool: ErrorSpool;
   /** The worker-record Lambda (shared by all jobs). */
   readonly recordFunction: WorkerRecordFunction;
   /** The lock Lambda (shared); required when the job has `exclusiveBy`. */
@@ -221,7 +221,7 @@ export class JobWorkflow extends Construct {
         Type: 'Task',
         Resource: `arn:${Aws.PARTITION}:states:::sqs:sendMessage`,
         Parameters: {
-          QueueUrl: props.spoolQueue.queueUrl,
+          QueueUrl: props.spool.queue.queueUrl,
           // The SpoolMessage of lambdas/shared/spool-message.ts, kind ExecutionFailed.
           MessageBody: {
             version: 1,
@@ -342,8 +342,9 @@ export class JobWorkflow extends Construct {
       // Execution input and history under the params key (AWS Step Functions "Data at rest encryption").
       encryptionConfiguration: new sfn.CustomerManagedEncryptionConfiguration(props.paramsKey.key, Duration.minutes(5)),
     });
-    // Not grantSendMessages: it also grants kms:ReEncrypt* and kms:Encrypt, which SendMessage never needs.
-    props.spoolQueue.grant(this.stateMachine, 'sqs:SendMessage');
+    props.spool.grantSend(this.stateMachine.role);
+    // Execution data under the params key: the execution role encrypts and reads it (AWS Step
+    // Functions "Data at rest encryption": the execution role needs Decrypt and GenerateDataKey).
     props.paramsKey.grantSend(this.stateMachine.role);
 
     Validations.of(this.stateMachine).acknowledge(

@@ -1,13 +1,13 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolve } from 'node:path';
 import { appConfig } from '../bin/config';
 import { resolveConfig } from '../lib/config/validate';
 import { Reprocess } from '../lib/reprocess';
+import { ErrorSpool } from '../lib/error-spool';
+import { ParamsKey } from '../lib/params-key';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
 const projectRoot = resolve(__dirname, '..');
@@ -15,10 +15,11 @@ const projectRoot = resolve(__dirname, '..');
 function build(extra: Partial<ConstructorParameters<typeof Reprocess>[2]> = {}) {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new Stack(app, 'ReprocessTest', { env: { account: '123456789012', region: 'ap-northeast-1' } });
-  const spool = new sqs.Queue(stack, 'Spool');
+  const errorSpool = new ErrorSpool(stack, 'ErrorSpool', { retentionDays: 14, paramsKey: new ParamsKey(stack, 'ParamsKey', { readerRoleArnPatterns: [] }) });
+  const spool = errorSpool.queue;
   const machines = ['A', 'B'].map((n) => new sfn.StateMachine(stack, `Sm${n}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `P${n}`)) }));
   const other = new sfn.StateMachine(stack, 'NotOurs', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'PX')) });
-  const reprocess = new Reprocess(stack, 'Reprocess', { projectRoot, spoolQueue: spool, stateMachines: machines, defaultMax: 25, maxReplays: 4, encryptionKey: new kms.Key(stack, 'ParamsKey'), ...extra });
+  const reprocess = new Reprocess(stack, 'Reprocess', { projectRoot, spool: errorSpool, stateMachines: machines, defaultMax: 25, maxReplays: 4, ...extra });
   return { stack, spool, machines, other, reprocess, template: Template.fromStack(stack) };
 }
 
@@ -123,9 +124,9 @@ test('cdk-nag AwsSolutions: no unacknowledged finding inside Reprocess (each ack
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const stack = new Stack(app, 'NagTest');
-  const spool = new sqs.Queue(stack, 'Spool');
+  const spool = new ErrorSpool(stack, 'ErrorSpool', { retentionDays: 14, paramsKey: new ParamsKey(stack, 'ParamsKey', { readerRoleArnPatterns: [] }) });
   const machines = ['A', 'B'].map((n) => new sfn.StateMachine(stack, `Sm${n}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `P${n}`)) }));
-  new Reprocess(stack, 'Reprocess', { projectRoot, spoolQueue: spool, stateMachines: machines, defaultMax: 10, maxReplays: 5, encryptionKey: new kms.Key(stack, 'ParamsKey', { enableKeyRotation: true }) });
+  new Reprocess(stack, 'Reprocess', { projectRoot, spool, stateMachines: machines, defaultMax: 10, maxReplays: 5 });
   let report = '';
   try {
     app.synth();
