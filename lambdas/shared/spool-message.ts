@@ -56,3 +56,15 @@ export const SPOOL_ATTR_KIND = 'kind';
 
 /** SQS limit on a message body. A spool body holds an envelope (<= 256 KiB) plus metadata. */
 export const MAX_SQS_MESSAGE_BYTES = 1024 * 1024;
+
+/**
+ * Set by the sweeper when it re-sends a message before SQS retention would delete it: the epoch
+ * milliseconds of the message's FIRST send. Re-sending gives a message a new SentTimestamp (AWS SQS
+ * developer guide), so every reader of "how old is this failure" (reprocess's age filters, alarms)
+ * uses this attribute when present, else SentTimestamp.
+ */
+export const SPOOL_ATTR_FIRST_SENT = 'firstSentAt';
+/** Set by the sweeper: how many times the message was re-sent. */
+export const SPOOL_ATTR_SWEEPS = 'sweeps';
+/** Set by the sweeper: receives the message had before its re-sends (ApproximateReceiveCount restarts at 0). */
+export const SPOOL_ATTR_PRIOR_RECEIVES = 'priorReceives';
