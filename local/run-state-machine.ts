@@ -23,6 +23,8 @@ export interface LocalRunnerOptions {
   readonly definition: AslDefinition;
   /** Skip every Retry wait (retries still happen, with their MaxAttempts and matching). @default true */
   readonly skipRetryWaits?: boolean;
+  /** Retry waits of these states, milliseconds, instead of skipping them (e.g. a lock wait that must really wait). */
+  readonly retryWaitMs?: Readonly<Record<string, number>>;
   /**
    * Cap on every Task's TimeoutSeconds (time compression). The engine really waits TimeoutSeconds,
    * so a long step timeout costs that much wall time. @default no cap
@@ -132,6 +134,7 @@ export function createLocalRunner(options: LocalRunnerOptions): (execution: Loca
   if (options.skipRetryWaits !== false) {
     for (const [stateName, state] of taskStates) if (state.Retry) retryIntervalOverrides[stateName] = 0;
   }
+  Object.assign(retryIntervalOverrides, options.retryWaitMs ?? {});
 
   return async (execution) => {
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};

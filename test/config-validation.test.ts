@@ -103,3 +103,81 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig(config({ timeZone: 'Nowhere/City' }))).toThrow(/Invalid app config \(bin\/config\.ts\), 1 problem/);
   });
 });
+
+describe('resolveConfig: shapes, holds, locks, function settings', () => {
+  const L = (name: string, extra: object = {}) => ({ name, entry: 'lambdas/x.ts', timeoutSeconds: 10, retry: { maxAttempts: 0, intervalSeconds: 1, retryableErrors: [] }, ...extra });
+  const withSteps = (steps: unknown[], extra: Partial<JobConfig> = {}) => config({ jobs: [job({ steps: steps as never, ...extra })] });
+
+  it.each<[string, AppConfig, RegExp]>([
+    ['a map as the first step', withSteps([{ name: 'Each', map: { maxItems: 5, maxConcurrency: 2, steps: [L('Item')] } }]), /a map cannot be the first step/],
+    ['a map after a group', withSteps([L('A'), { name: 'G', parallel: [[L('B')], [L('C')]] }, { name: 'Each', map: { maxItems: 5, maxConcurrency: 2, steps: [L('Item')] } }]), /the step before a map must be a Lambda step/],
+    ['a map of too many items', withSteps([L('A'), { name: 'Each', map: { maxItems: 5000, maxConcurrency: 2, steps: [L('Item')] } }]), /map\.maxItems must be an integer 1-1000/],
+    ['a map concurrency over the inline limit', withSteps([L('A'), { name: 'Each', map: { maxItems: 5, maxConcurrency: 100, steps: [L('Item')] } }]), /map\.maxConcurrency must be an integer 1-40/],
+    ['a group of one branch', withSteps([{ name: 'G', parallel: [[L('B')]] }]), /parallel must list 2-10 branches/],
+    ['a group nested in a group', withSteps([{ name: 'G', parallel: [[{ name: 'H', parallel: [[L('X')], [L('Y')]] }], [L('C')]] }]), /groups and maps cannot be nested/],
+    ['a step name used twice across a group', withSteps([L('A'), { name: 'G', parallel: [[L('A')], [L('C')]] }]), /two steps are named "A"/],
+    ['an undeclared dependency', withSteps([L('A', { dependsOn: 'billing-api' })]), /dependsOn: "billing-api" is not declared; add it to dependencies/],
+    ['a hold window that is a rate', { ...withSteps([L('A')]), dependencies: { 'billing-api': { windows: [{ cron: 'rate(1 hour)', durationMinutes: 30 }] } } }, /windows\[0\]\.cron must be a cron\(\.\.\.\) expression/],
+    ['a hold window of no length', { ...withSteps([L('A')]), dependencies: { 'billing-api': { windows: [{ cron: 'cron(0 2 * * ? *)', durationMinutes: 0 }] } } }, /durationMinutes must be an integer 1-10080/],
+    ['an exclusive key that is not a field', withSteps([L('A')], { exclusiveBy: 'order id' }), /exclusiveBy must be a params field/],
+    ['a lock wait without an exclusive key', withSteps([L('A')], { exclusiveWaitSeconds: 30 }), /exclusiveWaitSeconds is set but exclusiveBy is not/],
+    ['an execution timeout over a year', withSteps([L('A')], { executionTimeoutSeconds: 40_000_000 }), /executionTimeoutSeconds must be an integer 60-31536000/],
+    ['retrying a hold', withSteps([L('A', { retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['DependencyOnHold'] } })]), /must not list DependencyOnHold/],
+    ['retrying the handler\'s own timeout', withSteps([L('A', { retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['StepTimeoutError'] } })]), /must not list StepTimeoutError/],
+    ['a bare * action', withSteps([L('A', { iam: { statements: [{ actions: ['*'], resources: ['arn:aws:s3:::b/*'] }] } })]), /is not an IAM action/],
+    ['a * resource without saying why', withSteps([L('A', { iam: { statements: [{ actions: ['s3:GetObject'], resources: ['*'] }] } })]), /resources is "\*": name the ARNs, or set allowAnyResource/],
+    ['an administrator policy', withSteps([L('A', { iam: { managedPolicyArns: ['arn:aws:iam::aws:policy/AdministratorAccess'] } })]), /far wider than a job needs/],
+    ['a subnet that is not an id', withSteps([L('A', { vpc: { subnetIds: ['private-a'], securityGroupIds: ['sg-0123456789abcdef0'] } })]), /is not a subnet id/],
+    ['six layers', withSteps([L('A', { layers: Array.from({ length: 6 }, (_, i) => `arn:aws:lambda:ap-northeast-1:123456789012:layer:l${i}:1`) })]), /at most 5 layers/],
+    ['a secret name with spaces', withSteps([L('A', { secrets: { secretsManager: ['my secret'] } })]), /is not a Secrets Manager secret name/],
+  ])('refuses %s, saying how to fix it', (_what, c, message) => {
+    const found = problems(c);
+    expect(found).toEqual([expect.stringMatching(message)]);
+  });
+
+  it('accepts every shape with defaults filled, and derives an execution timeout that covers every attempt', () => {
+    const r = resolveConfig({
+      ...withSteps(
+        [
+          L('Plan', { timeoutSeconds: 30, retry: { maxAttempts: 2, intervalSeconds: 5, retryableErrors: ['TransientError'] } }),
+          { name: 'Each', map: { itemsField: 'items', maxItems: 10, maxConcurrency: 5, steps: [L('Item', { maxConcurrency: 3 })] } },
+          { name: 'Both', parallel: [[L('Left')], [L('Right', { dependsOn: 'billing-api' })]] },
+        ],
+        { exclusiveBy: 'account', exclusiveWaitSeconds: 120 },
+      ),
+      dependencies: { 'billing-api': { windows: [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] } },
+    });
+    const [j] = r.jobs;
+    expect(j.steps.map((s) => s.kind)).toEqual(['lambda', 'map', 'parallel']);
+    expect(j.exclusiveBy).toBe('account');
+    expect(r.dependencies).toEqual([{ name: 'billing-api', description: '', windows: [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] }]);
+    // Plan: 3 attempts x (30 + 15) + waits 5 + 10; the map: 2 waves of Item; the group: its longest branch; plus lock, failure path, margin.
+    expect(j.executionTimeoutSeconds).toBeGreaterThan(3 * 45 + 15 + 2 * 25 + 25 + 120);
+    expect(resolveConfig(withSteps([L('A')], { executionTimeoutSeconds: 900 })).jobs[0].executionTimeoutSeconds).toBe(900);
+  });
+});
+
+describe('resolveConfig: stages and alerts', () => {
+  const withStages = (over: Partial<AppConfig>) => config({ jobs: [job(), job({ name: 'example', optIn: true })], ...over });
+
+  it('selects the stage, deploys opt-in jobs only where enabled, and fails with the list of stages for an unknown one', () => {
+    const c = withStages({ stages: { dev: { jobs: { example: { deploy: true } } }, prod: { account: '111111111111', region: 'eu-west-1' } }, defaultStage: 'prod' });
+    expect(resolveConfig(c).jobs.map((j) => j.name)).toEqual(['nightly-sync']);
+    expect(resolveConfig(c).account).toBe('111111111111');
+    expect(resolveConfig(c, { stage: 'dev' }).jobs.map((j) => j.name)).toEqual(['nightly-sync', 'example']);
+    expect(problems({ ...c })).toEqual([]);
+    expect(() => resolveConfig(c, { stage: 'qa' })).toThrow(/stage "qa" is not declared in stages; deploy one of: -c stage=dev, -c stage=prod/);
+  });
+
+  it('refuses a stage with no alert destination, saying how to add one', () => {
+    const c = withStages({ alerts: undefined, stages: { prod: {} } });
+    expect(problems(c)).toEqual([expect.stringMatching(/alerts: stage "prod" has no alert destination.*alerts: \{ emails: \['oncall@your-company\.com'\] \}.*topicArn/)]);
+    expect(problems(withStages({ alerts: undefined, stages: { prod: { alerts: { topicArn: 'arn:aws:sns:eu-west-1:111111111111:oncall' } } } }))).toEqual([]);
+    expect(problems(withStages({ alerts: { topicArn: 'oncall' } }))).toEqual([expect.stringMatching(/topicArn must be an SNS topic ARN/)]);
+  });
+
+  it('refuses a stage that names a job that does not exist, and the old operatorEmails field', () => {
+    expect(problems(withStages({ stages: { dev: { jobs: { nightly: { deploy: true } } } } }))).toEqual([expect.stringMatching(/stages\.dev\.jobs: "nightly" is not a job/)]);
+    expect(problems(withStages({ investigation: { operatorEmails: ['a@b.c'] } as never }))).toEqual([expect.stringMatching(/investigation\.operatorEmails moved to alerts\.emails/)]);
+  });
+});

@@ -301,6 +301,8 @@ function resolveChain(where: string, chain: unknown, problems: string[], opts: V
     const w = `${where}[${i}]${(s as { name?: string })?.name ? ` (${(s as { name: string }).name})` : ''}`;
     if (isParallel(s) || isMap(s)) {
       problems.push(`${w}: groups and maps cannot be nested; use Lambda steps inside a ${where.includes('.parallel') ? 'group' : 'map'}`);
+      // Only the nesting is reported: the rest of a nested group would be noise.
+      return resolveLambdaStep(w, s as unknown as LambdaStepConfig, [], opts, deps);
     }
     return resolveLambdaStep(w, s as LambdaStepConfig, problems, opts, deps);
   });

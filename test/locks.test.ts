@@ -1,0 +1,58 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { InvalidTaskError, LockBusy } from '../lambdas/shared/errors';
+import { acquireLock, lockKey, releaseLock } from '../lambdas/shared/locks';
+import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
+
+/** The exclusive-key lock against a real DynamoDB engine (dynalite): conditional writes decide. */
+let db: LocalDynamo;
+const TABLE = 'Coordination';
+let clock = new Date('2026-11-25T00:00:00Z');
+const deps = () => ({ ddb: db.client, tableName: TABLE, now: () => clock });
+
+beforeAll(async () => {
+  db = await startLocalDynamo();
+  await db.createTable(TABLE);
+});
+afterAll(() => db.stop());
+
+test('the key is per job and per value, and holds a hash, never the value (it may be personal)', () => {
+  const a = lockKey('sync', { customer: { email: 'hanako@example.com' } }, 'customer.email');
+  expect(a).toMatch(/^lock#sync#[0-9a-f]{40}$/);
+  expect(a).not.toContain('hanako');
+  expect(lockKey('other', { customer: { email: 'hanako@example.com' } }, 'customer.email')).not.toBe(a);
+  expect(lockKey('sync', { customer: { email: 'taro@example.com' } }, 'customer.email')).not.toBe(a);
+  expect(() => lockKey('sync', { customer: {} }, 'customer.email')).toThrow(InvalidTaskError);
+  expect(() => lockKey('sync', { id: { nested: 1 } }, 'id')).toThrow(/must be a string, number or boolean/);
+});
+
+test('one owner at a time; the same owner may take it again; another waits with LockBusy', async () => {
+  const key = lockKey('sync', { id: 'a-1' }, 'id');
+  await acquireLock(deps(), key, 'exec-1', 600);
+  await expect(acquireLock(deps(), key, 'exec-2', 600)).rejects.toBeInstanceOf(LockBusy);
+  // A retried acquire of the holder (e.g. the Lambda answered late) is not blocked by itself.
+  await acquireLock(deps(), key, 'exec-1', 600);
+  const item = await db.client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: key } } }));
+  expect(item.Item?.owner.S).toBe('exec-1');
+});
+
+test('a release by someone else leaves the lock; the owner releases it; then another takes it', async () => {
+  const key = lockKey('sync', { id: 'b-1' }, 'id');
+  await acquireLock(deps(), key, 'exec-1', 600);
+  expect(await releaseLock(deps(), key, 'exec-2')).toBe(false);
+  await expect(acquireLock(deps(), key, 'exec-2', 600)).rejects.toBeInstanceOf(LockBusy);
+  expect(await releaseLock(deps(), key, 'exec-1')).toBe(true);
+  expect(await releaseLock(deps(), key, 'exec-1')).toBe(false); // already released
+  await acquireLock(deps(), key, 'exec-2', 600);
+});
+
+test('an expired lock is taken over (expiry is checked in the condition; TTL only collects garbage later)', async () => {
+  const key = lockKey('sync', { id: 'c-1' }, 'id');
+  await acquireLock(deps(), key, 'exec-1', 60);
+  clock = new Date(clock.getTime() + 59_000);
+  await expect(acquireLock(deps(), key, 'exec-2', 60)).rejects.toBeInstanceOf(LockBusy);
+  clock = new Date(clock.getTime() + 2_000);
+  await acquireLock(deps(), key, 'exec-2', 60);
+  // The stale owner's late release must not free the new owner's lock.
+  expect(await releaseLock(deps(), key, 'exec-1')).toBe(false);
+  await expect(acquireLock(deps(), key, 'exec-3', 60)).rejects.toBeInstanceOf(LockBusy);
+});
