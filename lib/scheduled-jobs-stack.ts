@@ -6,6 +6,7 @@ import { ResolvedAppConfig } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { Investigation } from './investigation';
+import { FunctionAlarms } from './observability';
 import { OperationsAlarms } from './operations';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
@@ -42,6 +43,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly reprocess: Reprocess;
   /** Alarms on the spool, quarantine and schedule dead-letter queues, and the operators' dashboard. */
   public readonly operations: OperationsAlarms;
+  /** Errors and throttles of every function, and the parameter log's delivery. */
+  public readonly functionAlarms: FunctionAlarms;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -109,6 +112,15 @@ export class ScheduledJobsStack extends Stack {
       quarantineQueue: this.spool.quarantine,
       scheduleDeadLetterQueues: deadLetterQueues,
       stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])),
+    });
+    // Last: it watches every function created above.
+    this.functionAlarms = new FunctionAlarms(this, 'FunctionAlarms', {
+      alerts: this.alerts,
+      deliveryStreams: [
+        { name: 'Client', stream: this.paramLog.clientStream },
+        { name: 'Worker', stream: this.paramLog.workerStream },
+      ],
+      bufferSeconds: config.paramLog.bufferSeconds,
     });
   }
 }

@@ -140,6 +140,8 @@ export class JobWorkflow extends Construct {
   public readonly stepFunctions: ReadonlyMap<string, AppFunction>;
   /** The worker-record Lambda this workflow invokes. */
   public readonly recordFunction: WorkerRecordFunction;
+  /** Steps with maxConcurrency: throttles are their design (they wait on their own retrier). */
+  public readonly throttledSteps = new Set<string>();
 
   private readonly fns = new Map<string, AppFunction>();
 
@@ -390,6 +392,7 @@ export class JobWorkflow extends Construct {
     });
     applyFunctionSettings(fn, step);
     if (step.dependsOn) this.props.coordination.grantReadHolds(fn);
+    if (step.maxConcurrency) this.throttledSteps.add(step.name);
     this.fns.set(step.name, fn);
     return fn;
   }

@@ -119,3 +119,39 @@ describe('operations alarms', () => {
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardBody: Match.anyValue() });
   });
 });
+
+describe('function and delivery alarms', () => {
+  const alarms = () => resourcesOf('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+  const fnIdsWith = (metric: string) =>
+    alarms()
+      .filter((a) => a.MetricName === metric && a.Namespace === 'AWS/Lambda')
+      .map((a) => a.Dimensions.find((d: { Name: string }) => d.Name === 'FunctionName').Value.Ref as string);
+
+  test('every app function alarms on any error; every step on an error rate (its retries are normal); all notify the alert topic', () => {
+    const steps = new Set([...stack.workflows.values()].flatMap((w) => [...w.stepFunctions.values()].map((f) => stack.getLogicalId(f.node.defaultChild as never))));
+    const all = resourcesOf('AWS::Lambda::Function').map(([id]) => id).filter((id) => !id.startsWith('LogRetention') && !id.includes('CustomResource') && !id.startsWith('AWS'));
+    const withErrors = new Set(fnIdsWith('Errors'));
+    const rate = alarms().filter((a) => a.Metrics?.some((m: { Expression?: string }) => m.Expression?.includes('errors / invocations')));
+    for (const id of all) {
+      if (steps.has(id)) expect(rate.some((a) => JSON.stringify(a.Metrics).includes(id))).toBe(true);
+      else expect({ id, watched: withErrors.has(id) }).toEqual({ id, watched: true });
+    }
+    const topic = { Ref: stack.getLogicalId(stack.alerts.topic.node.defaultChild as never) };
+    for (const a of alarms()) expect(a.AlarmActions).toContainEqual(topic);
+  });
+
+  test('throttles alarm, except for steps whose maxConcurrency makes them expected', () => {
+    const throttled = new Set(fnIdsWith('Throttles'));
+    const fanout = stack.workflows.get('example-fanout')!;
+    const processPart = stack.getLogicalId(fanout.stepFunctions.get('ProcessPart')!.node.defaultChild as never);
+    const aggregate = stack.getLogicalId(fanout.stepFunctions.get('Aggregate')!.node.defaultChild as never);
+    expect(throttled.has(processPart)).toBe(false);
+    expect(throttled.has(aggregate)).toBe(true);
+  });
+
+  test('Firehose delivery failing or late alarms, for both streams', () => {
+    for (const metric of ['DeliveryToS3.Success', 'DeliveryToS3.DataFreshness']) {
+      expect(alarms().filter((a) => a.MetricName === metric && a.Namespace === 'AWS/Firehose')).toHaveLength(2);
+    }
+  });
+});

@@ -1,0 +1,122 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import { Construct } from 'constructs';
+import { Alerts } from './alerts';
+import { AppFunction } from './app-function';
+import { JobWorkflow } from './workflow';
+
+/** Props of {@link FunctionAlarms}. */
+export interface FunctionAlarmsProps {
+  readonly alerts: Alerts;
+  /** The parameter log's delivery streams. */
+  readonly deliveryStreams: ReadonlyArray<{ readonly name: string; readonly stream: firehose.IDeliveryStream }>;
+  /** Firehose buffering interval (seconds): delivery is late when data is older than this plus a margin. */
+  readonly bufferSeconds: number;
+}
+
+/** How a function is watched. */
+export interface WatchedFunction {
+  readonly fn: AppFunction;
+  /** A job step: errors are its normal retries, so only a high error rate alarms. */
+  readonly step: boolean;
+  /** Throttles are expected (a step with maxConcurrency: they wait on their own retrier). */
+  readonly throttlesExpected: boolean;
+}
+
+/**
+ * Alarms on every function of the stack and on the parameter log's delivery. Created LAST in the
+ * stack: it watches every AppFunction that exists then.
+ * - App functions (producers, starters, records, locks, capture, reprocess, sweeper, monitor):
+ *   any error, any throttle. Each of these failing means a tick, a record or a capture is at risk.
+ * - Job steps: errors are their retries (an API answering 503 is business as usual), so the alarm is
+ *   an error RATE above half the invocations for 15 minutes; throttles alarm only for steps without
+ *   maxConcurrency (with it they are the design: they wait on their own retrier).
+ * - Firehose: delivery to S3 failing, or data older than the buffer plus 15 minutes (records that
+ *   cannot be delivered are kept under errors/ in the bucket, never dropped).
+ */
+export class FunctionAlarms extends Construct {
+  public readonly watched: ReadonlyArray<WatchedFunction>;
+  public readonly alarms: ReadonlyArray<cloudwatch.Alarm>;
+
+  constructor(scope: Construct, id: string, props: FunctionAlarmsProps) {
+    super(scope, id);
+    const root = Stack.of(this);
+    const stepFunctions = new Map<AppFunction, boolean>();
+    for (const c of root.node.findAll()) {
+      if (!(c instanceof JobWorkflow)) continue;
+      for (const [name, fn] of c.stepFunctions) stepFunctions.set(fn, c.throttledSteps.has(name));
+    }
+    const watched: WatchedFunction[] = root.node
+      .findAll()
+      .filter((c): c is AppFunction => c instanceof AppFunction)
+      .map((fn) => ({ fn, step: stepFunctions.has(fn), throttlesExpected: stepFunctions.get(fn) === true }));
+    this.watched = watched;
+
+    const period = Duration.minutes(5);
+    const alarms: cloudwatch.Alarm[] = [];
+    const alarm = (alarmId: string, props_: cloudwatch.AlarmProps) => {
+      const a = new cloudwatch.Alarm(this, alarmId, props_);
+      props.alerts.notify(a);
+      alarms.push(a);
+    };
+    for (const w of watched) {
+      const label = w.fn.node.path.split('/').slice(1).join('/');
+      const idBase = w.fn.node.path.split('/').slice(1).join('').replace(/[^A-Za-z0-9]/g, '');
+      if (w.step) {
+        alarm(`${idBase}ErrorRate`, {
+          alarmDescription: `${label}: more than half of its invocations failed for 15 minutes (retries of a failing dependency, or a bug). Tasks end in the spool: see the runbook.`,
+          metric: new cloudwatch.MathExpression({
+            expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
+            usingMetrics: { errors: w.fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }), invocations: w.fn.metricInvocations({ period, statistic: cloudwatch.Stats.SUM }) },
+            period,
+            label: `${label} error %`,
+          }),
+          threshold: 50,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 3,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+      } else {
+        alarm(`${idBase}Errors`, {
+          alarmDescription: `${label} failed. Its failures are kept (spool, failed invocations, Lambda retries); read its log, then follow the runbook for its role.`,
+          metric: w.fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+      }
+      if (!w.throttlesExpected) {
+        alarm(`${idBase}Throttles`, {
+          alarmDescription: `${label} was throttled (account concurrency exhausted?). Invocations wait and retry, but check the account's concurrency and reserved concurrency.`,
+          metric: w.fn.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+      }
+    }
+
+    for (const { name, stream } of props.deliveryStreams) {
+      alarm(`${name}DeliveryFailing`, {
+        alarmDescription: `Firehose ${name} stream: delivery to S3 failed. Records it cannot deliver are kept under errors/ in the parameter-log bucket; check the delivery role and the bucket key.`,
+        metric: stream.metric('DeliveryToS3.Success', { period, statistic: cloudwatch.Stats.MINIMUM }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm(`${name}DeliveryLate`, {
+        alarmDescription: `Firehose ${name} stream: the oldest record waiting is older than the buffer plus 15 minutes (delivery stuck). Records stay in Firehose up to 24 hours.`,
+        metric: stream.metric('DeliveryToS3.DataFreshness', { period, statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: props.bufferSeconds + 900,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+    this.alarms = alarms;
+  }
+}
