@@ -1,7 +1,7 @@
 /**
  * A local SQS for tests, benchmarks and the offline run: fauxqs (1.9.2) on 127.0.0.1, port 0.
  *
- * Two problems solved once here (see /work/shared/TOOLING.md):
+ * Two problems solved once here (both found by running fauxqs 1.9 with the real SDK on Node 20):
  * 1. fauxqs is ESM-only; jest (CommonJS, its own module registry) cannot load it. It runs in a
  *    worker thread of THIS process (real Node loader there), and the main thread talks to it over
  *    HTTP like any client. `inspectQueue`/`createQueue` go over the worker's message port.
