@@ -46,28 +46,52 @@ export function renderText(r: OfflineReport): string {
   return lines.join('\n');
 }
 
+/** `8 (ExternalApiRejectedError)`, or `10 (A 8, B 2)`: the count once, the errors after it. */
+export function stillSpooledCell(r: Pick<OfflineReport, 'stillSpooled'>): string {
+  const by = Object.entries(r.stillSpooled.byError);
+  if (by.length === 0) return String(r.stillSpooled.total);
+  const detail = by.length === 1 ? by[0][0] : by.map(([k, v]) => `${k} ${v}`).join(', ');
+  return `${r.stillSpooled.total} (${detail})`;
+}
+
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-/** One SVG bar chart per series, one bar per hour; maintenance hours shaded. */
+/**
+ * One SVG bar chart per series, one bar per hour of the simulated period. Maintenance hours get a
+ * translucent band over the bars and a solid strip along the top (so they show even where the bars
+ * fill the chart); hours with a dependency on hold get a strip of their own.
+ */
 function chart(r: OfflineReport, key: 'tasks' | 'retries' | 'spooled' | 'spoolDepth' | 'replayed', title: string, color: string): string {
   const rows = r.hourly;
   const w = 900;
-  const h = 120;
+  const h = 130;
   const left = 40;
+  const top = 14;
   const bw = (w - left - 10) / Math.max(1, rows.length);
   const max = Math.max(1, ...rows.map((x) => x[key]));
+  const plot = h - 20 - top;
   const bars = rows
     .map((x, i) => {
-      const bh = ((h - 30) * x[key]) / max;
-      const shade = x.maintenance ? `<rect x="${left + i * bw}" y="10" width="${bw}" height="${h - 30}" fill="#fde2e2"/>` : '';
-      return `${shade}<rect x="${(left + i * bw + 1).toFixed(1)}" y="${(h - 20 - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${esc(x.hour)}:00  ${x[key]}</title></rect>`;
+      const bh = (plot * x[key]) / max;
+      return `<rect x="${(left + i * bw + 1).toFixed(1)}" y="${(h - 20 - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${esc(x.hour)}:00  ${x[key]}</title></rect>`;
+    })
+    .join('');
+  const bands = rows
+    .map((x, i) => {
+      const at = (left + i * bw).toFixed(1);
+      const width = bw.toFixed(1);
+      const maint = x.maintenance
+        ? `<rect x="${at}" y="${top}" width="${width}" height="${plot}" fill="#e74c3c" fill-opacity="0.18"><title>${esc(x.hour)}:00 API maintenance</title></rect><rect x="${at}" y="2" width="${width}" height="5" fill="#e74c3c"/>`
+        : '';
+      const held = x.held ? `<rect x="${at}" y="8" width="${width}" height="5" fill="#2c6fbb"><title>${esc(x.hour)}:00 dependency on hold</title></rect>` : '';
+      return maint + held;
     })
     .join('');
   const labels = rows
     .map((x, i) => (i % Math.max(1, Math.round(rows.length / 12)) === 0 ? `<text x="${left + i * bw}" y="${h - 5}" font-size="10">${esc(x.hour.slice(5))}</text>` : ''))
     .join('');
   return `<h3>${esc(title)}</h3><svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">
-<line x1="${left}" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#999"/><text x="0" y="20" font-size="10">${max}</text><text x="0" y="${h - 20}" font-size="10">0</text>${bars}${labels}</svg>`;
+<line x1="${left}" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#999"/><text x="0" y="${top + 8}" font-size="10">${max}</text><text x="0" y="${h - 20}" font-size="10">0</text>${bars}${bands}${labels}</svg>`;
 }
 
 /** A self-contained HTML page (inline SVG, no scripts, no external files). */
@@ -82,23 +106,18 @@ export function renderHtml(r: OfflineReport): string {
     .sort()
     .map(([p, n]) => `<tr><td>${esc(p)}</td><td>${n}</td></tr>`)
     .join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline run ${esc(r.from)}</title>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline run ${esc(period(r))}</title>
 <style>body{font-family:system-ui,sans-serif;margin:24px;max-width:960px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f6f6f6}.ok{color:#156a15}.bad{color:#b00}h3{margin:14px 0 2px}</style></head><body>
 <h1>Scheduled jobs: offline run</h1>
 <p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
-Shaded hours: the external API's maintenance window.</p>
+Red band: the external API's maintenance window. Blue strip: a dependency on hold.</p>
 <h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated' : 'FAILED: something was lost or duplicated'}</h2>
 <table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
     'spooled executions by error',
     Object.entries(r.spooledByError)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ') || 'none',
-  )}${cell('replayed and succeeded', r.replayed)}${cell(
-    'still spooled',
-    `${r.stillSpooled.total} ${Object.entries(r.stillSpooled.byError)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}`,
-  )}${cell('quarantined', r.quarantined)}${cell('lost', r.lost, true)}${cell('duplicated executions', r.duplicates, true)}</table>
+  )}${cell('replayed and succeeded', r.replayed)}${cell('still spooled', stillSpooledCell(r))}${cell('quarantined', r.quarantined)}${cell('lost', r.lost, true)}${cell('duplicated executions', r.duplicates, true)}</table>
 <h2>The day, per hour</h2>
 ${chart(r, 'tasks', 'Tasks started per hour', '#3b6fb6')}
 ${chart(r, 'retries', 'Retries per hour', '#d08a1e')}

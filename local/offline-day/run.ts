@@ -75,6 +75,8 @@ export interface HourRow {
   /** Spool depth at the end of the hour (ready + in flight). */
   spoolDepth: number;
   maintenance: boolean;
+  /** A dependency was on hold during the hour (an operator's hold or a planned window). */
+  held: boolean;
 }
 
 /** The run's report (also written as report.json). */
@@ -379,11 +381,14 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   // ---- bookkeeping
   const outcomes = new Map<string, ExecutionOutcome & { envelope: TaskEnvelope; at: Date }>();
   const hourly = new Map<string, HourRow>();
-  const row = (at: Date): HourRow => {
+  const row = (when: Date): HourRow => {
+    // The final replay runs at the end of the period: count it in the period's last hour, not in
+    // an hour past it.
+    const at = when.getTime() >= to.getTime() ? new Date(to.getTime() - 1) : when;
     const hour = localHour(at, tz);
     let r = hourly.get(hour);
     if (!r) {
-      r = { hour, tasks: 0, retries: 0, spooled: 0, replayed: 0, spoolDepth: 0, maintenance: inMaintenance(plan, at, tz) };
+      r = { hour, tasks: 0, retries: 0, spooled: 0, replayed: 0, spoolDepth: 0, maintenance: inMaintenance(plan, at, tz), held: false };
       hourly.set(hour, r);
     }
     return r;

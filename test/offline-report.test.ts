@@ -1,0 +1,69 @@
+import { renderHtml, stillSpooledCell } from '../local/offline-day/report';
+import { OfflineReport } from '../local/offline-day/run';
+
+/** The offline report page: what a person reads after `npm start`. */
+const hour = (h: number, over: Partial<OfflineReport['hourly'][number]> = {}) => ({
+  hour: `2026-11-25 ${String(h).padStart(2, '0')}`,
+  tasks: 36,
+  retries: 0,
+  spooled: 0,
+  replayed: 0,
+  spoolDepth: 40,
+  maintenance: false,
+  held: false,
+  ...over,
+});
+const report = (over: Partial<OfflineReport> = {}): OfflineReport =>
+  ({
+    from: '2026-11-24T15:00:00.000Z',
+    to: '2026-11-24T18:00:00.000Z',
+    timeZone: 'Asia/Tokyo',
+    seed: 1,
+    faults: 'default',
+    plan: {},
+    wallMs: 1000,
+    ticks: 36,
+    tasks: 108,
+    executions: 110,
+    succeededFirstTry: 100,
+    recoveredByRetry: 0,
+    retries: 0,
+    spooledByError: {},
+    replayed: 0,
+    replayRounds: [],
+    stillSpooled: { total: 8, byError: { ExternalApiRejectedError: 8 }, taskIds: [] },
+    quarantined: 0,
+    lost: 0,
+    lostTaskIds: [],
+    duplicates: 0,
+    startFailed: 0,
+    records: { client: 108, worker: 110 },
+    filesPerPartition: {},
+    queries: { lostTasksByDay: [{ day: '2026-11-25', lost: 0 }], dailyCounts: [] },
+    api: {},
+    hourly: [hour(0), hour(1, { maintenance: true, held: true, spoolDepth: 400 }), hour(2)],
+    ...over,
+  }) as unknown as OfflineReport;
+
+test('the page title names the period in the app time zone, not UTC', () => {
+  expect(renderHtml(report())).toContain('<title>Offline run 2026-11-25 00:00 .. 2026-11-25 02:59 Asia/Tokyo</title>');
+});
+
+test('the still-spooled cell gives the count once', () => {
+  expect(stillSpooledCell(report())).toBe('8 (ExternalApiRejectedError)');
+  expect(stillSpooledCell(report({ stillSpooled: { total: 10, byError: { A: 8, B: 2 }, taskIds: [] } }))).toBe('10 (A 8, B 2)');
+  expect(stillSpooledCell(report({ stillSpooled: { total: 0, byError: {}, taskIds: [] } }))).toBe('0');
+});
+
+test('every chart marks the maintenance and hold hours above its bars, one bar per hour of the period', () => {
+  const html = renderHtml(report());
+  const charts = html.split('<h3>').slice(1);
+  expect(charts).toHaveLength(5);
+  for (const c of charts) {
+    expect(c.match(/API maintenance<\/title>/g)).toHaveLength(1);
+    expect(c.match(/dependency on hold<\/title>/g)).toHaveLength(1);
+    // Bands are drawn after the bars, so a full-height bar cannot hide them.
+    expect(c.indexOf('API maintenance')).toBeGreaterThan(c.lastIndexOf(':00  '));
+    expect(c.match(/:00 {2}\d+<\/title>/g)).toHaveLength(3);
+  }
+});
