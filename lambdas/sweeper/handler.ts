@@ -2,6 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { intEnv, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';
+import { SWEEPER_ENV } from './env';
 import { DEFAULT_SWEEP_SETTINGS, parseQueues, sweep, SweepIncompleteError, SweepSettings, SweepSummary } from './logic';
 import { publishSweepMetrics } from './metrics';
 
@@ -12,14 +13,6 @@ import { publishSweepMetrics } from './metrics';
  * Thin: reads env, runs the sweep, publishes metrics, logs counts (never bodies), and fails the
  * invocation when a queue could not be swept completely, so the errors alarm fires.
  */
-
-/** Environment variables the construct (lib/sweeper.ts) sets. */
-export const SWEEPER_ENV = {
-  /** JSON list of {name, url, retentionSeconds}. */
-  queues: 'SWEEP_QUEUES',
-  /** Seconds before a message's expiry from which it is re-sent. */
-  marginSeconds: 'SWEEP_MARGIN_SECONDS',
-} as const;
 
 // Module scope: built once per container; endpoints only from the standard AWS_ENDPOINT_URL_SQS.
 export const sqsClient = tracer.captureAWSv3Client(new SQSClient({}));
