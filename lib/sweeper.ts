@@ -1,4 +1,4 @@
-import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -203,6 +203,7 @@ export class Sweeper extends Construct {
       retryAttempts: 2,
       onFailure: new QueueArnDestination(props.spool.failedInvocations),
     });
+    new CfnOutput(this, 'FunctionName', { value: this.function.functionName, description: 'The sweeper: invoke it by hand to sweep now (docs/sweeper.md)' });
     const role = this.function.role!;
     props.spool.grantSend(role, 'failedInvocations');
     const sendGranted = new Set<SpoolQueueName>(['failedInvocations']);
