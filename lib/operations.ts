@@ -11,10 +11,6 @@ export interface OperationsAlarmsProps {
   readonly alerts: Alerts;
   /** The error spool. */
   readonly spoolQueue: sqs.IQueue;
-  /** Spool retention, days: the near-expiry alarm fires `expiryWarningDays` before it. */
-  readonly spoolRetentionDays: number;
-  /** Days of warning before spooled failures expire. @default 2 */
-  readonly expiryWarningDays?: number;
   /** Reprocess's quarantine queue. */
   readonly quarantineQueue: sqs.IQueue;
   /** Dead-letter queues of schedules (name shown in the alarm → queue). */
@@ -25,23 +21,18 @@ export interface OperationsAlarmsProps {
 
 /**
  * What pages the on-call engineer about the jobs themselves, each alarm saying what to do:
- * failures waiting in the spool, spooled failures about to expire (SQS deletes them at the end of
- * retention: the one way this system could lose a task), quarantined messages, and schedule
- * invocations that never reached a producer. Plus one dashboard of the same signals.
+ * failures waiting in the spool, quarantined messages, and schedule invocations that never
+ * reached a producer. Plus one dashboard of the same signals. Failures waiting too long (and
+ * kept from expiring) are the sweeper's alarms (lib/sweeper.ts): SQS's own age metric cannot see them.
  */
 export class OperationsAlarms extends Construct {
   public readonly spoolNotEmptyAlarm: cloudwatch.Alarm;
-  public readonly spoolNearExpiryAlarm: cloudwatch.Alarm;
   public readonly quarantineNotEmptyAlarm: cloudwatch.Alarm;
   public readonly deadLetterAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: OperationsAlarmsProps) {
     super(scope, id);
-    const warningDays = props.expiryWarningDays ?? 2;
-    if (!Number.isInteger(warningDays) || warningDays < 1 || warningDays >= props.spoolRetentionDays) {
-      throw new Error(`OperationsAlarms: expiryWarningDays must be an integer from 1 to spoolRetentionDays - 1 (${props.spoolRetentionDays - 1}), got ${warningDays}`);
-    }
     const visible = (q: sqs.IQueue) => q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM });
     const atLeastOne = (alarmId: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
       const alarm = new cloudwatch.Alarm(this, alarmId, {
@@ -61,17 +52,6 @@ export class OperationsAlarms extends Construct {
       visible(props.spoolQueue),
       'Failed tasks wait in the error spool. Find the cause (dry run of the Reprocess function shows them by job and error), fix it, then replay: see "Runbook" in the README.',
     );
-
-    const expirySeconds = (props.spoolRetentionDays - warningDays) * 86_400;
-    this.spoolNearExpiryAlarm = new cloudwatch.Alarm(this, 'SpoolNearExpiryAlarm', {
-      alarmDescription: `A spooled failure is ${props.spoolRetentionDays - warningDays} days old: SQS deletes it after ${props.spoolRetentionDays} days. Replay it now, or keep its body elsewhere (dry run lists it).`,
-      metric: props.spoolQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-      threshold: expirySeconds,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    props.alerts.notify(this.spoolNearExpiryAlarm);
 
     this.quarantineNotEmptyAlarm = atLeastOne(
       'QuarantineNotEmptyAlarm',
@@ -99,7 +79,7 @@ export class OperationsAlarms extends Construct {
           new cloudwatch.AlarmStatusWidget({
             title: 'Alarms',
             width: 24,
-            alarms: [this.spoolNotEmptyAlarm, this.spoolNearExpiryAlarm, this.quarantineNotEmptyAlarm, ...dlqAlarms.values()],
+            alarms: [this.spoolNotEmptyAlarm, this.quarantineNotEmptyAlarm, ...dlqAlarms.values()],
           }),
         ],
         [

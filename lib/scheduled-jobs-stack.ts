@@ -12,6 +12,7 @@ import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { ScheduledProducer } from './scheduled-producer';
 import { Reprocess } from './reprocess';
+import { Sweeper } from './sweeper';
 import { JobWorkflow, LockFunction, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
@@ -41,6 +42,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly investigation: Investigation;
   /** The reprocess Lambda (replays the spool by hand) and its quarantine queue. */
   public readonly reprocess: Reprocess;
+  /** Keeps queued failures from expiring unseen and alarms on their age (spool, quarantine, failed invocations, schedule DLQs). */
+  public readonly sweeper: Sweeper;
   /** Alarms on the spool, quarantine and schedule dead-letter queues, and the operators' dashboard. */
   public readonly operations: OperationsAlarms;
   /** Errors and throttles of every function, and the parameter log's delivery. */
@@ -105,10 +108,18 @@ export class ScheduledJobsStack extends Stack {
       settings: config.investigation,
     });
     deadLetterQueues.set('LostTaskMonitor', this.investigation.monitor.deadLetterQueue);
+    this.sweeper = new Sweeper(this, 'Sweeper', {
+      projectRoot,
+      timeZone: config.timeZone,
+      alerts: this.alerts,
+      spool: this.spool,
+      alertAfterDays: config.spool.alertAfterDays,
+      queues: [...Sweeper.spoolQueues(), ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue }))],
+    });
+    deadLetterQueues.set('Sweeper', this.sweeper.deadLetterQueue);
     this.operations = new OperationsAlarms(this, 'Operations', {
       alerts: this.alerts,
       spoolQueue: this.spool.queue,
-      spoolRetentionDays: config.spool.retentionDays,
       quarantineQueue: this.spool.quarantine,
       scheduleDeadLetterQueues: deadLetterQueues,
       stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])),

@@ -94,12 +94,9 @@ describe('operations alarms', () => {
     });
   });
 
-  test('warn two days before SQS retention would delete a spooled failure', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateAgeOfOldestMessage',
-      Threshold: (config.spool.retentionDays - 2) * 86_400,
-      AlarmActions: [topic()],
-    });
+  test('no alarm reads ApproximateAgeOfOldestMessage: it skips messages received three times or more (AWS SQS docs), so it goes blind after dry runs', () => {
+    const blind = resourcesOf('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'ApproximateAgeOfOldestMessage');
+    expect(blind.map(([id]) => id)).toEqual([]);
   });
 
   test('watch the quarantine and every schedule dead-letter queue', () => {
@@ -110,9 +107,36 @@ describe('operations alarms', () => {
       stack.spool.queue,
       stack.reprocess.quarantineQueue,
       stack.investigation.monitor.deadLetterQueue,
+      stack.sweeper.deadLetterQueue,
       ...config.jobs.map((j) => (stack.node.findChild(`Producer-${j.name}`) as import('../lib/scheduled-producer').ScheduledProducer).deadLetterQueue),
     ].map((q) => stack.getLogicalId(q.node.defaultChild as never));
     expect(watched.sort()).toEqual(expected.sort());
+  });
+
+  test('nothing the system holds can expire unseen: the sweeper sweeps every queue (a queue with a redrive policy through its dead-letter queue)', () => {
+    const fn = template.findResources('AWS::Lambda::Function')[stack.getLogicalId(stack.sweeper.function.node.defaultChild as never)];
+    const swept = JSON.stringify(fn.Properties.Environment.Variables.SWEEP_QUEUES);
+    const unswept = resourcesOf('AWS::SQS::Queue')
+      .filter(([, q]) => q.Properties.RedrivePolicy === undefined)
+      .map(([id]) => id)
+      .filter((id) => !swept.includes(`"${id}"`));
+    expect(unswept).toEqual([]);
+  });
+
+  test('every swept queue has an age alarm by first send time at spool.alertAfterDays, notifying the operators', () => {
+    const ageAlarms = resourcesOf('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'OldestMessageAgeSeconds');
+    const queues = resourcesOf('AWS::SQS::Queue').filter(([, q]) => q.Properties.RedrivePolicy === undefined);
+    expect(ageAlarms).toHaveLength(queues.length);
+    for (const [, a] of ageAlarms) {
+      expect(a.Properties).toMatchObject({
+        Namespace: 'ScheduledJobs',
+        Threshold: config.spool.alertAfterDays * 86_400,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [topic()],
+      });
+    }
+    const watched = ageAlarms.map(([, a]) => (a.Properties.Dimensions as Array<{ Name: string; Value: { 'Fn::GetAtt': string[] } }>).find((d) => d.Name === 'QueueName')?.Value['Fn::GetAtt'][0]);
+    expect(watched.sort()).toEqual(queues.map(([id]) => id).sort());
   });
 
   test('a dashboard shows executions and spool depth', () => {
