@@ -1,6 +1,8 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { Alerts } from './alerts';
 import { AppFunction } from './app-function';
@@ -118,5 +120,74 @@ export class FunctionAlarms extends Construct {
       });
     }
     this.alarms = alarms;
+  }
+}
+
+/** Props of {@link OperationsDashboard}. */
+export interface OperationsDashboardProps {
+  readonly alerts: Alerts;
+  /** State machines by job name. */
+  readonly stateMachines: ReadonlyMap<string, sfn.IStateMachine>;
+  /** Queues that hold failures, with the sweeper's first-send-aware age metric of each. */
+  readonly queues: ReadonlyArray<{ readonly label: string; readonly queue: sqs.IQueue; readonly oldestAge?: cloudwatch.IMetric }>;
+  readonly functions: ReadonlyArray<WatchedFunction>;
+  readonly deliveryStreams: ReadonlyArray<{ readonly name: string; readonly stream: firehose.IDeliveryStream }>;
+}
+
+/**
+ * The operators' dashboard: every alarm of the app (alerts.alarms) first, then executions by job,
+ * the failure queues (depth, and oldest failure by FIRST send, as the sweeper measures it), every
+ * function's errors and throttles, and parameter-log delivery. Created last in the stack, after
+ * every alarm exists.
+ */
+export class OperationsDashboard extends Construct {
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    super(scope, id);
+    const period = Duration.minutes(5);
+    const alarmRows: cloudwatch.IWidget[][] = [];
+    // Keep each status widget readable: a few dozen alarms per row.
+    for (let i = 0; i < props.alerts.alarms.length; i += 40) {
+      alarmRows.push([new cloudwatch.AlarmStatusWidget({ title: i === 0 ? 'Alarms' : 'Alarms (cont.)', width: 24, alarms: props.alerts.alarms.slice(i, i + 40) })]);
+    }
+    const fnLabel = (w: WatchedFunction) => w.fn.node.path.split('/').slice(1).join('/');
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(1),
+      widgets: [
+        ...alarmRows,
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Executions by job',
+            width: 12,
+            left: [...props.stateMachines].flatMap(([job, sm]) => [
+              sm.metricStarted({ label: `${job} started`, period }),
+              sm.metricSucceeded({ label: `${job} succeeded`, period }),
+              sm.metricFailed({ label: `${job} failed`, period }),
+              sm.metricTimedOut({ label: `${job} timed out`, period }),
+              sm.metricAborted({ label: `${job} aborted`, period }),
+            ]),
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Failures waiting (messages) and oldest by first send (s)',
+            width: 12,
+            left: props.queues.map(({ label, queue }) => queue.metricApproximateNumberOfMessagesVisible({ label, period, statistic: cloudwatch.Stats.MAXIMUM })),
+            right: props.queues.filter((q) => q.oldestAge).map((q) => (q.oldestAge as cloudwatch.Metric).with({ label: `${q.label} oldest` })),
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Function errors', width: 12, left: props.functions.map((w) => w.fn.metricErrors({ label: fnLabel(w), period, statistic: cloudwatch.Stats.SUM })) }),
+          new cloudwatch.GraphWidget({ title: 'Function throttles', width: 12, left: props.functions.map((w) => w.fn.metricThrottles({ label: fnLabel(w), period, statistic: cloudwatch.Stats.SUM })) }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Parameter log delivery',
+            width: 24,
+            left: props.deliveryStreams.map(({ name, stream }) => stream.metric('DeliveryToS3.Success', { label: `${name} delivery success`, period, statistic: cloudwatch.Stats.MINIMUM })),
+            right: props.deliveryStreams.map(({ name, stream }) => stream.metric('DeliveryToS3.DataFreshness', { label: `${name} data age (s)`, period, statistic: cloudwatch.Stats.MAXIMUM })),
+          }),
+        ],
+      ],
+    });
   }
 }

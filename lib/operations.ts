@@ -1,7 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { Alerts } from './alerts';
 
@@ -15,21 +14,18 @@ export interface OperationsAlarmsProps {
   readonly quarantineQueue: sqs.IQueue;
   /** Dead-letter queues of schedules (name shown in the alarm → queue). */
   readonly scheduleDeadLetterQueues: ReadonlyMap<string, sqs.IQueue>;
-  /** State machines by job name, for the dashboard. */
-  readonly stateMachines: ReadonlyMap<string, sfn.IStateMachine>;
 }
 
 /**
  * What pages the on-call engineer about the jobs themselves, each alarm saying what to do:
  * failures waiting in the spool, quarantined messages, and schedule invocations that never
- * reached a producer. Plus one dashboard of the same signals. Failures waiting too long (and
+ * reached a producer (the dashboard is lib/observability.ts). Failures waiting too long (and
  * kept from expiring) are the sweeper's alarms (lib/sweeper.ts): SQS's own age metric cannot see them.
  */
 export class OperationsAlarms extends Construct {
   public readonly spoolNotEmptyAlarm: cloudwatch.Alarm;
   public readonly quarantineNotEmptyAlarm: cloudwatch.Alarm;
   public readonly deadLetterAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
-  public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: OperationsAlarmsProps) {
     super(scope, id);
@@ -72,34 +68,5 @@ export class OperationsAlarms extends Construct {
     }
     this.deadLetterAlarms = dlqAlarms;
 
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.days(1),
-      widgets: [
-        [
-          new cloudwatch.AlarmStatusWidget({
-            title: 'Alarms',
-            width: 24,
-            alarms: [this.spoolNotEmptyAlarm, this.quarantineNotEmptyAlarm, ...dlqAlarms.values()],
-          }),
-        ],
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Executions by job',
-            width: 12,
-            left: [...props.stateMachines].flatMap(([job, sm]) => [
-              sm.metricStarted({ label: `${job} started`, period: Duration.minutes(5) }),
-              sm.metricSucceeded({ label: `${job} succeeded`, period: Duration.minutes(5) }),
-              sm.metricFailed({ label: `${job} failed (spooled)`, period: Duration.minutes(5) }),
-            ]),
-          }),
-          new cloudwatch.GraphWidget({
-            title: 'Spool and quarantine depth',
-            width: 12,
-            left: [visible(props.spoolQueue).with({ label: 'spool' }), visible(props.quarantineQueue).with({ label: 'quarantine' })],
-            right: [props.spoolQueue.metricApproximateAgeOfOldestMessage({ label: 'oldest spooled (s)', period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM })],
-          }),
-        ],
-      ],
-    });
   }
 }

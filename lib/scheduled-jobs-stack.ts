@@ -6,7 +6,7 @@ import { ResolvedAppConfig } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { Investigation } from './investigation';
-import { FunctionAlarms } from './observability';
+import { FunctionAlarms, OperationsDashboard } from './observability';
 import { OperationsAlarms } from './operations';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
@@ -48,6 +48,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly operations: OperationsAlarms;
   /** Errors and throttles of every function, and the parameter log's delivery. */
   public readonly functionAlarms: FunctionAlarms;
+  /** The operators' dashboard (every alarm, executions, failure queues, functions, delivery). */
+  public readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -122,7 +124,6 @@ export class ScheduledJobsStack extends Stack {
       spoolQueue: this.spool.queue,
       quarantineQueue: this.spool.quarantine,
       scheduleDeadLetterQueues: deadLetterQueues,
-      stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])),
     });
     // Last: it watches every function created above.
     this.functionAlarms = new FunctionAlarms(this, 'FunctionAlarms', {
@@ -132,6 +133,19 @@ export class ScheduledJobsStack extends Stack {
         { name: 'Worker', stream: this.paramLog.workerStream },
       ],
       bufferSeconds: config.paramLog.bufferSeconds,
+    });
+    this.dashboard = new OperationsDashboard(this, 'Dashboard', {
+      alerts: this.alerts,
+      stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])),
+      queues: [
+        ...(['spool', 'quarantine', 'failedInvocations'] as const).map((name) => ({ label: name, queue: this.spool.queueOf(name) })),
+        ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
+      ].map((q) => ({ ...q, oldestAge: this.sweeper.oldestFailureAlarms.get(q.label)?.metric })),
+      functions: this.functionAlarms.watched,
+      deliveryStreams: [
+        { name: 'Client', stream: this.paramLog.clientStream },
+        { name: 'Worker', stream: this.paramLog.workerStream },
+      ],
     });
   }
 }

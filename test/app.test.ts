@@ -139,8 +139,13 @@ describe('operations alarms', () => {
     expect(watched.sort()).toEqual(queues.map(([id]) => id).sort());
   });
 
-  test('a dashboard shows executions and spool depth', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardBody: Match.anyValue() });
+  test('the dashboard shows every alarm of the app, the failure queues by first-send age, and every function', () => {
+    const [dashboard] = resourcesOf('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard[1].Properties.DashboardBody);
+    for (const [id] of resourcesOf('AWS::CloudWatch::Alarm')) expect({ id, shown: body.includes(id) }).toEqual({ id, shown: true });
+    expect(body).toContain('OldestMessageAgeSeconds');
+    expect(body).not.toContain('ApproximateAgeOfOldestMessage');
+    for (const [id] of resourcesOf('AWS::Lambda::Function')) if (!id.startsWith('LogRetention')) expect({ id, shown: body.includes(id) }).toEqual({ id, shown: true });
   });
 });
 
