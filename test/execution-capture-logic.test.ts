@@ -306,6 +306,17 @@ describe('spooled', () => {
     ]);
   });
 
+  test('a history longer than maxHistoryPages: stops there and spools a replay from the first step', async () => {
+    const nested = new HistoryBuilder();
+    for (let i = 0; i < 10; i++) nested.task('ProcessPart', { index: i }, { part: i });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: nested.reversed(), nextToken: 'more' });
+    described({ status: 'ABORTED' });
+    const r = await captureExecutionEnd(ARN, { ...deps, maxHistoryPages: 2 });
+    expect(sfnMock).toHaveReceivedCommandTimes(GetExecutionHistoryCommand, 2);
+    expect(r).toMatchObject({ outcome: 'spooled', failedState: 'ListParts', historyPages: 2 });
+    expect(spooledMessage().body.stepInput).toBeNull();
+  });
+
   test('a message that would pass the SQS limit drops the step input (replay from the first step)', async () => {
     described({ status: 'ABORTED' });
     const huge = { output: { blob: 'x'.repeat(1024 * 1024) } };

@@ -22,8 +22,9 @@ import { HistoryFacts, ReverseHistoryScan } from './history';
  * So the execution itself is described, and its history read, every time.
  */
 
-/** EventBridge source and detail type of Step Functions' status-change events. */
+/** EventBridge source of Step Functions' events. */
 export const STATES_EVENT_SOURCE = 'aws.states';
+/** EventBridge detail type of an execution's status change. */
 export const STATUS_CHANGE_DETAIL_TYPE = 'Step Functions Execution Status Change';
 /** Statuses the rule delivers: every end but SUCCEEDED. */
 export const CAPTURED_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
