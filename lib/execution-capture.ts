@@ -66,13 +66,12 @@ export const MAX_JOB_ENV_BYTES = 3_000;
  * the Lambda (lambdas/execution-capture) that spools each end the workflow's Catch path did not
  * (see docs/execution-capture.md). EventBridge invokes it asynchronously: Lambda retries a failed
  * invocation twice, then sends the event to the spool's failed-invocations queue (AWS Lambda,
- * "Configuring destinations for asynchronous invocation"). Alarms: the function's errors, and
- * events EventBridge could not deliver at all.
+ * "Configuring destinations for asynchronous invocation"). Alarm: events EventBridge could not
+ * deliver at all (the function's own errors are watched by FunctionAlarms with every function's).
  */
 export class ExecutionCapture extends Construct {
   public readonly function: AppFunction;
   public readonly rule: events.Rule;
-  public readonly errorsAlarm: cloudwatch.Alarm;
   public readonly undeliveredAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ExecutionCaptureProps) {
@@ -156,16 +155,7 @@ export class ExecutionCapture extends Construct {
     // reference, "RetryPolicy"); function errors are Lambda's async retries above.
     this.rule.addTarget(new targets.LambdaFunction(this.function, { retryAttempts: 185, maxEventAge: Duration.hours(24) }));
 
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription:
-        'The status-change capture failed on an ended execution (it is retried twice, then its event waits in the FailedInvocations queue). The task is NOT spooled yet: see "When the capture fails" in docs/execution-capture.md.',
-      metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    props.alerts.notify(this.errorsAlarm);
+    // Its errors and throttles are watched with every other function's (lib/observability.ts).
     // Sent only when not zero (Amazon EventBridge user guide, "Monitoring Amazon EventBridge").
     this.undeliveredAlarm = new cloudwatch.Alarm(this, 'UndeliveredAlarm', {
       alarmDescription:

@@ -102,17 +102,9 @@ test('least privilege: describe/history of the app\'s executions only, decrypt w
   expect(ddb[0].Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } });
 });
 
-test('alarms on the function\'s errors and on events EventBridge could not deliver, both notifying the alerts', () => {
-  const errors = stack.executionCapture.errorsAlarm;
+test('alarms: the function\'s errors with every function\'s (once), events EventBridge could not deliver here; all notify the alerts', () => {
   const undelivered = stack.executionCapture.undeliveredAlarm;
-  expect(stack.alerts.alarms).toEqual(expect.arrayContaining([errors, undelivered]));
-  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-    MetricName: 'Errors',
-    Namespace: 'AWS/Lambda',
-    Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }],
-    Threshold: 1,
-    AlarmActions: Match.anyValue(),
-  });
+  expect(stack.alerts.alarms).toContain(undelivered);
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
     MetricName: 'FailedInvocations',
     Namespace: 'AWS/Events',
@@ -120,6 +112,13 @@ test('alarms on the function\'s errors and on events EventBridge could not deliv
     TreatMissingData: 'notBreaching',
     AlarmActions: Match.anyValue(),
   });
+  // Watched once, by FunctionAlarms (a second alarm on the same metric would page twice).
+  expect(stack.functionAlarms.watched.some((w) => w.fn === stack.executionCapture.function && !w.step)).toBe(true);
+  const errorAlarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+    (a) => a.Properties.MetricName === 'Errors' && JSON.stringify(a.Properties.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: { Ref: fnId } }]),
+  );
+  expect(errorAlarms).toHaveLength(1);
+  expect(errorAlarms[0].Properties.Threshold).toBe(1);
 });
 
 test('refused at synth: no jobs, job shapes too large for the environment, a bad reserved concurrency', () => {
