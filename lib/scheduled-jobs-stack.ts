@@ -5,6 +5,7 @@ import { Alerts } from './alerts';
 import { ResolvedAppConfig } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
+import { ExecutionCapture } from './execution-capture';
 import { Investigation } from './investigation';
 import { FunctionAlarms, OperationsDashboard } from './observability';
 import { OperationsAlarms } from './operations';
@@ -50,6 +51,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly functionAlarms: FunctionAlarms;
   /** The operators' dashboard (every alarm, executions, failure queues, functions, delivery). */
   public readonly dashboard: OperationsDashboard;
+  /** Spools executions that end outside the workflow's Catch (aborted, timed out, uncatchable, spool unreachable). */
+  public readonly executionCapture: ExecutionCapture;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -90,6 +93,16 @@ export class ScheduledJobsStack extends Stack {
     }
     this.workflows = workflows;
     this.producers = producers;
+    this.executionCapture = new ExecutionCapture(this, 'ExecutionCapture', {
+      projectRoot,
+      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      spool: this.spool,
+      paramLog: this.paramLog,
+      coordination: this.coordination,
+      paramsKey: this.paramsKey,
+      alerts: this.alerts,
+      timeZone: config.timeZone,
+    });
     this.reprocess = new Reprocess(this, 'Reprocess', {
       projectRoot,
       spool: this.spool,

@@ -1,8 +1,8 @@
 /**
  * A small Step Functions stand-in for tests, benchmarks and the offline run: an HTTP server that
- * speaks the AWS JSON 1.0 protocol for StartExecution, RedriveExecution and DescribeExecution,
- * enough for the real `@aws-sdk/client-sfn` pointed at it (AWS_ENDPOINT_URL_SFN). No package
- * serves the Step Functions API locally (TOOLING.md), hence this.
+ * speaks the AWS JSON 1.0 protocol for StartExecution, RedriveExecution, DescribeExecution,
+ * StopExecution and GetExecutionHistory, enough for the real `@aws-sdk/client-sfn` pointed at it
+ * (AWS_ENDPOINT_URL_SFN). No package serves the Step Functions API locally (TOOLING.md), hence this.
  *
  * What it models, because reprocess depends on it:
  * - name uniqueness per state machine: a reused name is `ExecutionAlreadyExists`, except the same
@@ -10,12 +10,26 @@
  * - an optional token bucket (burst, refill/s) answering `ThrottlingException` beyond it;
  * - optional latency; counters per API and of duplicate starts (a name started twice);
  * - `onStart(execution)` so a caller can run the real state machine locally and then `complete()` it;
- * - redrive: only FAILED/TIMED_OUT/ABORTED executions, else `ExecutionNotRedrivable`.
+ * - redrive: only FAILED/TIMED_OUT/ABORTED executions, else `ExecutionNotRedrivable`;
+ * - history: an execution run by the local engine through {@link SfnStandin.runLocally} records the
+ *   engine's events translated into Step Functions history events (the `...StateEntered` /
+ *   `...StateExited` events with the state's name and input/output as JSON text, TaskFailed,
+ *   MapIteration*, and one ExecutionStarted / ExecutionRedriven / Execution<end> event written by
+ *   the stand-in itself), served by GetExecutionHistory with `reverseOrder`, `maxResults`,
+ *   `nextToken` and `includeExecutionData`;
+ * - StopExecution: a RUNNING execution is stopped through the local run's abort function and ends
+ *   ABORTED with the given error and cause (an ended execution is left as is);
+ * - `onStatusChange(execution)` on every status change (start, end, redrive), so a test or the
+ *   offline run can deliver "Step Functions Execution Status Change" events
+ *   ({@link statusChangeEvent}) to the status-change capture.
  *
  * It lives in local/ and is never bundled into Lambda code.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { STATES_EVENT_SOURCE, STATUS_CHANGE_DETAIL_TYPE } from '../lambdas/execution-capture/logic';
+import type { EngineEvent } from './run-state-machine';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
@@ -28,6 +42,36 @@ export interface StandinExecution {
   status: ExecutionStatus;
   redriveCount: number;
   redriveDate?: Date;
+  /** Error and cause of an ended execution (the Fail state's, the run's, or StopExecution's). */
+  error?: string;
+  cause?: string;
+  stopDate?: Date;
+  /** Step Functions history events, oldest first. */
+  readonly history: StandinHistoryEvent[];
+}
+
+/** One history event as GetExecutionHistory returns it (the fields the stand-in fills). */
+export interface StandinHistoryEvent {
+  readonly id: number;
+  readonly previousEventId: number;
+  /** Epoch seconds, as the JSON protocol sends timestamps. */
+  readonly timestamp: number;
+  readonly type: string;
+  readonly [details: string]: unknown;
+}
+
+/** Hooks of one local run (pass them to run-state-machine's `onStarted` / `onEvent`). */
+export interface LocalRunHooks {
+  readonly onStarted: (abort: () => void) => void;
+  readonly onEvent: (event: EngineEvent) => void;
+}
+
+/** How a local run ended (run-state-machine's LocalRunResult fits). */
+export interface LocalRunEnd {
+  readonly status: Exclude<ExecutionStatus, 'RUNNING'>;
+  readonly output?: unknown;
+  readonly error?: string;
+  readonly cause?: string;
 }
 
 export interface SfnStandinOptions {
@@ -41,6 +85,8 @@ export interface SfnStandinOptions {
   readonly onThrottle?: () => void;
   /** Status of a new execution. @default 'RUNNING' */
   readonly initialStatus?: ExecutionStatus;
+  /** Called after every status change of an execution (started, ended, stopped, redriven). */
+  readonly onStatusChange?: (execution: StandinExecution) => void;
 }
 
 export interface SfnStandinCounters {
@@ -62,8 +108,15 @@ export interface SfnStandin {
   readonly counters: SfnStandinCounters;
   /** Executions by ARN. */
   readonly executions: ReadonlyMap<string, StandinExecution>;
-  /** Ends an execution (e.g. after running it locally). */
-  complete(executionArn: string, status: Exclude<ExecutionStatus, 'RUNNING'>): void;
+  /**
+   * Ends an execution (e.g. after running it locally), with its error and cause when it failed.
+   * An execution already stopped by StopExecution stays ABORTED (the run's own end comes later).
+   */
+  complete(executionArn: string, status: Exclude<ExecutionStatus, 'RUNNING'>, details?: { error?: string; cause?: string; output?: unknown }): void;
+  /** Hooks that record a local run of the execution into its history and let StopExecution abort it. */
+  localRun(executionArn: string): LocalRunHooks;
+  /** Runs `run` with the execution's hooks and ends the execution with its outcome. */
+  runLocally(executionArn: string, run: (hooks: LocalRunHooks) => Promise<LocalRunEnd>): Promise<StandinExecution>;
   /** Pre-creates an execution, e.g. to simulate one started before a crash. */
   seed(execution: { stateMachineArn: string; name: string; input: string; status?: ExecutionStatus }): StandinExecution;
   /** Changes the throttle (null: off); the bucket starts full. */
@@ -101,8 +154,30 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
     return true;
   };
 
+  const aborts = new Map<string, () => void>();
+  const stoppedByApi = new Set<string>();
+  const changed = (e: StandinExecution): void => options.onStatusChange?.(e);
+  const append = (e: StandinExecution, type: string, details: Record<string, unknown> = {}): void => {
+    const id = e.history.length + 1;
+    e.history.push({ id, previousEventId: id - 1, timestamp: Date.now() / 1000, type, ...details });
+  };
+  const end = (e: StandinExecution, status: Exclude<ExecutionStatus, 'RUNNING'>, details: { error?: string; cause?: string; output?: unknown }): void => {
+    e.status = status;
+    e.error = details.error;
+    e.cause = details.cause;
+    e.stopDate = new Date();
+    aborts.delete(e.executionArn);
+    const errorDetails = { ...(details.error !== undefined ? { error: details.error } : {}), ...(details.cause !== undefined ? { cause: details.cause } : {}) };
+    if (status === 'SUCCEEDED') append(e, 'ExecutionSucceeded', { executionSucceededEventDetails: { output: JSON.stringify(details.output ?? null) } });
+    else if (status === 'FAILED') append(e, 'ExecutionFailed', { executionFailedEventDetails: errorDetails });
+    else if (status === 'ABORTED') append(e, 'ExecutionAborted', { executionAbortedEventDetails: errorDetails });
+    else append(e, 'ExecutionTimedOut', { executionTimedOutEventDetails: errorDetails });
+    changed(e);
+  };
+
   const create = (stateMachineArn: string, name: string, input: string, status: ExecutionStatus): StandinExecution => {
-    const execution: StandinExecution = { executionArn: executionArnFor(stateMachineArn, name), stateMachineArn, name, input, startDate: new Date(), status, redriveCount: 0 };
+    const execution: StandinExecution = { executionArn: executionArnFor(stateMachineArn, name), stateMachineArn, name, input, startDate: new Date(), status, redriveCount: 0, history: [] };
+    append(execution, 'ExecutionStarted', { executionStartedEventDetails: { input, inputDetails: { truncated: false } } });
     executions.set(execution.executionArn, execution);
     const n = (created.get(execution.executionArn) ?? 0) + 1;
     created.set(execution.executionArn, n);
@@ -131,6 +206,7 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
         throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${existing.executionArn}'`);
       }
       const execution = create(stateMachineArn, name, input, options.initialStatus ?? 'RUNNING');
+      changed(execution);
       await options.onStart?.(execution);
       return { executionArn: execution.executionArn, startDate: execution.startDate.getTime() / 1000 };
     },
@@ -141,7 +217,35 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
       e.status = 'RUNNING';
       e.redriveCount++;
       e.redriveDate = new Date();
+      e.error = undefined;
+      e.cause = undefined;
+      e.stopDate = undefined;
+      stoppedByApi.delete(e.executionArn);
+      append(e, 'ExecutionRedriven', { executionRedrivenEventDetails: { redriveCount: e.redriveCount } });
+      changed(e);
       return { redriveDate: e.redriveDate.getTime() / 1000 };
+    },
+    async StopExecution(body) {
+      const e = executions.get(String(body.executionArn ?? ''));
+      if (!e) throw new AwsError('ExecutionDoesNotExist', 'Execution Does Not Exist');
+      if (e.status === 'RUNNING') {
+        const abort = aborts.get(e.executionArn);
+        stoppedByApi.add(e.executionArn);
+        end(e, 'ABORTED', { error: typeof body.error === 'string' ? body.error : undefined, cause: typeof body.cause === 'string' ? body.cause : undefined });
+        // After the end is recorded: the engine's last events are no longer the execution's.
+        abort?.();
+      }
+      return { stopDate: (e.stopDate ?? new Date()).getTime() / 1000 };
+    },
+    async GetExecutionHistory(body) {
+      const e = executions.get(String(body.executionArn ?? ''));
+      if (!e) throw new AwsError('ExecutionDoesNotExist', 'Execution Does Not Exist');
+      const max = typeof body.maxResults === 'number' && body.maxResults > 0 ? Math.min(body.maxResults, 1000) : 100;
+      const start = body.nextToken === undefined || body.nextToken === null ? 0 : Number(body.nextToken);
+      if (!Number.isInteger(start) || start < 0 || start > e.history.length) throw new AwsError('InvalidToken', 'Invalid Token');
+      const ordered = body.reverseOrder === true ? [...e.history].reverse() : e.history;
+      const events = ordered.slice(start, start + max).map((ev) => (body.includeExecutionData === false ? withoutData(ev) : ev));
+      return { events, ...(start + max < ordered.length ? { nextToken: String(start + max) } : {}) };
     },
     async DescribeExecution(body) {
       const e = executions.get(String(body.executionArn ?? ''));
@@ -155,6 +259,9 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
         startDate: e.startDate.getTime() / 1000,
         redriveCount: e.redriveCount,
         ...(e.redriveDate ? { redriveDate: e.redriveDate.getTime() / 1000 } : {}),
+        ...(e.stopDate ? { stopDate: e.stopDate.getTime() / 1000 } : {}),
+        ...(e.error !== undefined ? { error: e.error } : {}),
+        ...(e.cause !== undefined ? { cause: e.cause } : {}),
       };
     },
   };
@@ -190,14 +297,35 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
 
-  return {
+  const standin: SfnStandin = {
     endpoint: `http://127.0.0.1:${port}`,
     counters,
     executions,
-    complete(executionArn, status) {
+    complete(executionArn, status, details = {}) {
       const e = executions.get(executionArn);
       if (!e) throw new Error(`no execution ${executionArn}`);
-      e.status = status;
+      if (stoppedByApi.has(executionArn)) return;
+      end(e, status, details);
+    },
+    localRun(executionArn) {
+      const e = executions.get(executionArn);
+      if (!e) throw new Error(`no execution ${executionArn}`);
+      return {
+        onStarted: (abort) => void aborts.set(executionArn, abort),
+        onEvent: (ev) => {
+          // As in Step Functions, nothing is recorded after the execution's end.
+          if (e.status !== 'RUNNING') return;
+          const h = historyEventOf(ev);
+          if (h) append(e, h.type, h.details);
+        },
+      };
+    },
+    async runLocally(executionArn, run) {
+      const e = executions.get(executionArn);
+      if (!e) throw new Error(`no execution ${executionArn}`);
+      const out = await run(standin.localRun(executionArn));
+      standin.complete(executionArn, out.status, { error: out.error, cause: out.cause, output: out.output });
+      return e;
     },
     seed({ stateMachineArn, name, input, status }) {
       return create(stateMachineArn, name, input, status ?? 'RUNNING');
@@ -208,6 +336,89 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  return standin;
+}
+
+/** An event without input/output (GetExecutionHistory with includeExecutionData: false). */
+function withoutData(ev: StandinHistoryEvent): StandinHistoryEvent {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(ev)) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const { input: _i, output: _o, ...rest } = v as Record<string, unknown>;
+      out[k] = rest;
+    } else out[k] = v;
+  }
+  return out as StandinHistoryEvent;
+}
+
+const STATE_TYPES = new Set(['Task', 'Pass', 'Map', 'Parallel', 'Choice', 'Wait', 'Succeed', 'Fail']);
+
+/**
+ * An aws-local-stepfunctions event as a Step Functions history event (type and details), or null
+ * for events Step Functions has no counterpart of (StateRetried, StateCaught: AWS shows a retry as
+ * the task scheduled again and a catch as the next state entered) and for the engine's own
+ * execution events (the stand-in writes the execution's end itself, once).
+ */
+export function historyEventOf(ev: EngineEvent): { type: string; details: Record<string, unknown> } | null {
+  const json = (v: unknown) => JSON.stringify(v === undefined ? null : v);
+  const st = ev.state;
+  if ((ev.type === 'StateEntered' || ev.type === 'StateExited') && st && STATE_TYPES.has(st.type)) {
+    if (ev.type === 'StateEntered') return { type: `${st.type}StateEntered`, details: { stateEnteredEventDetails: { name: st.name, input: json(st.input), inputDetails: { truncated: false } } } };
+    // A Fail state has no exit in Step Functions' history.
+    if (st.type === 'Fail') return null;
+    return { type: `${st.type}StateExited`, details: { stateExitedEventDetails: { name: st.name, output: json(st.output), outputDetails: { truncated: false } } } };
+  }
+  if (ev.type === 'StateFailed' && st) {
+    const details = { error: ev.Error, cause: typeof ev.Cause === 'string' ? ev.Cause : json(ev.Cause) };
+    if (st.type === 'Task') return { type: 'TaskFailed', details: { taskFailedEventDetails: { resourceType: 'lambda', resource: 'invoke', ...details } } };
+    if (st.type === 'Map') return { type: 'MapStateFailed', details: {} };
+    if (st.type === 'Parallel') return { type: 'ParallelStateFailed', details: {} };
+    return null;
+  }
+  if (ev.type === 'MapIterationStarted' || ev.type === 'MapIterationSucceeded' || ev.type === 'MapIterationFailed') {
+    const parent = (ev as { parentState?: { name?: string } }).parentState;
+    const key = `mapIteration${ev.type.slice('MapIteration'.length)}EventDetails`;
+    return { type: ev.type, details: { [key]: { name: parent?.name, index: ev.index } } };
+  }
+  return null;
+}
+
+/**
+ * The "Step Functions Execution Status Change" event EventBridge would deliver for the execution's
+ * current status, as sent for a state machine encrypted with a customer managed key: no input,
+ * output, error or cause (AWS Step Functions developer guide, "Data at rest encryption", FAQ).
+ */
+export function statusChangeEvent(e: StandinExecution): {
+  version: '0';
+  id: string;
+  'detail-type': string;
+  source: string;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: { executionArn: string; stateMachineArn: string; name: string; status: ExecutionStatus; startDate: number; stopDate: number | null; redriveCount: number };
+} {
+  const [, , , region, account] = e.executionArn.split(':');
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': STATUS_CHANGE_DETAIL_TYPE,
+    source: STATES_EVENT_SOURCE,
+    account,
+    time: new Date().toISOString(),
+    region,
+    resources: [e.executionArn],
+    detail: {
+      executionArn: e.executionArn,
+      stateMachineArn: e.stateMachineArn,
+      name: e.name,
+      status: e.status,
+      startDate: e.startDate.getTime(),
+      stopDate: e.stopDate ? e.stopDate.getTime() : null,
+      redriveCount: e.redriveCount,
     },
   };
 }
