@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -22,7 +23,7 @@ export interface WatchedFunction {
   readonly fn: AppFunction;
   /** A job step: errors are its normal retries, so only a high error rate alarms. */
   readonly step: boolean;
-  /** Throttles are expected (a step with maxConcurrency: they wait on their own retrier). */
+  /** Throttles are expected: the function has reserved concurrency (a step's maxConcurrency waits on its own retrier). */
   readonly throttlesExpected: boolean;
 }
 
@@ -32,8 +33,9 @@ export interface WatchedFunction {
  * - App functions (producers, starters, records, locks, capture, reprocess, sweeper, monitor):
  *   any error, any throttle. Each of these failing means a tick, a record or a capture is at risk.
  * - Job steps: errors are their retries (an API answering 503 is business as usual), so the alarm is
- *   an error RATE above half the invocations for 15 minutes; throttles alarm only for steps without
- *   maxConcurrency (with it they are the design: they wait on their own retrier).
+ *   an error RATE above half the invocations for 15 minutes.
+ * - Throttles alarm for every function without reserved concurrency (with it they are the design:
+ *   a step's maxConcurrency waits on its own retrier; the capture's events wait in Lambda's queue).
  * - Firehose: delivery to S3 failing, or data older than the buffer plus 15 minutes (records that
  *   cannot be delivered are kept under errors/ in the bucket, never dropped).
  */
@@ -44,15 +46,15 @@ export class FunctionAlarms extends Construct {
   constructor(scope: Construct, id: string, props: FunctionAlarmsProps) {
     super(scope, id);
     const root = Stack.of(this);
-    const stepFunctions = new Map<AppFunction, boolean>();
-    for (const c of root.node.findAll()) {
-      if (!(c instanceof JobWorkflow)) continue;
-      for (const [name, fn] of c.stepFunctions) stepFunctions.set(fn, c.throttledSteps.has(name));
-    }
+    const stepFunctions = new Set<AppFunction>();
+    for (const c of root.node.findAll()) if (c instanceof JobWorkflow) for (const fn of c.stepFunctions.values()) stepFunctions.add(fn);
+    // Reserved concurrency caps a function on purpose (a step's maxConcurrency, the capture's
+    // burst, one reprocess at a time): its throttles are the design, not an account problem.
+    const reserved = (fn: AppFunction) => (fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions !== undefined;
     const watched: WatchedFunction[] = root.node
       .findAll()
       .filter((c): c is AppFunction => c instanceof AppFunction)
-      .map((fn) => ({ fn, step: stepFunctions.has(fn), throttlesExpected: stepFunctions.get(fn) === true }));
+      .map((fn) => ({ fn, step: stepFunctions.has(fn), throttlesExpected: reserved(fn) }));
     this.watched = watched;
 
     const period = Duration.minutes(5);
