@@ -14,7 +14,7 @@ export const SM_UNKNOWN = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:Remo
 export const TICK = '2026-11-25T03:00:00.000Z';
 /** Both jobs: Fetch -> CallApi -> Publish; job-a's CallApi depends on orders-api. */
 export const STEPS = ['Fetch', 'CallApi', 'Publish'];
-export const JOBS: ReadonlyMap<string, JobRules> = new Map([
+export const JOBS: ReadonlyMap<string, JobRules> = new Map<string, JobRules>([
   ['job-a', { stateMachineArn: SM_A, steps: STEPS, dependencies: { CallApi: ['orders-api'] } }],
   ['job-b', { stateMachineArn: SM_B, steps: STEPS, dependencies: {} }],
 ]);
