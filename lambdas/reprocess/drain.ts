@@ -13,7 +13,7 @@ import { errorMessage, errorName } from '../shared/errors';
 import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
 import { checkEndedExecution, DescribePacer } from './execution-check';
 import { ReplayHolds } from './holds';
-import { classify, ClassifyRules, Plan, PlanBase, QuarantinePlan, ReceivedMessage, ReplayPlan } from './message';
+import { classify, ClassifyRules, Plan, PlanBase, ReceivedMessage, ReplayPlan } from './message';
 import { ReplayFrom, ReprocessOptions } from './payload';
 import { AdaptiveRateGate, realSleep, Semaphore } from './rate-gate';
 
@@ -369,7 +369,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
         if (plan.action === 'replay') note(plan, 'wouldStart');
         else note(plan, 'wouldQuarantine', plan.reason);
       } else if (plan.action === 'quarantine') {
-        toQuarantine.push({ m, plan, reason: plan.reason, detail: (plan as QuarantinePlan).detail });
+        toQuarantine.push({ m, plan, reason: plan.reason, detail: plan.detail });
       } else {
         replays.push(
           replay(plan).then((r) => {
