@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, CfnOutput, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -6,16 +6,31 @@ import { Construct } from 'constructs';
 // cdk-nag renders a finding's resource with this; used so each acknowledgment names exactly its resource.
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { AppFunction } from './app-function';
+import { ResolvedDependency, ResolvedJob, ResolvedStep } from './config/types';
+import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
+import { REPROCESS_ENV } from '../lambdas/reprocess/env';
 import { MAX_MAX } from '../lambdas/reprocess/payload';
+
+/** One job as reprocess sees it: its resolved config and its workflow's state machine. */
+export interface ReprocessJob {
+  readonly job: ResolvedJob;
+  readonly stateMachine: sfn.IStateMachine;
+}
 
 /** Props of {@link Reprocess}. */
 export interface ReprocessProps {
   readonly projectRoot: string;
   /** The error spool the Lambda drains, and its quarantine. */
   readonly spool: ErrorSpool;
-  /** The app's state machines: the only ones a replay may start or redrive. At least one. */
-  readonly stateMachines: ReadonlyArray<sfn.IStateMachine>;
+  /** The app's jobs and their state machines: a job's messages are replayed only into its own. At least one. */
+  readonly jobs: ReadonlyArray<ReprocessJob>;
+  /** The app's dependencies (planned hold windows; config `dependencies`). */
+  readonly dependencies: ReadonlyArray<ResolvedDependency>;
+  /** Hold switches (`hold#<dependency>`), read before replaying into a step that depends on one. */
+  readonly coordination: CoordinationTable;
+  /** IANA time zone of the hold windows (config `timeZone`). */
+  readonly timeZone: string;
   /** Messages per invocation when the payload gives no `max` (config `reprocess.defaultMax`). */
   readonly defaultMax: number;
   /** Replays of one task before it is quarantined instead (config `spool.maxReplays`). */
@@ -34,22 +49,64 @@ export interface ReprocessProps {
   readonly reservedConcurrency?: number | null;
 }
 
+/** Dependencies of one top-level step: its own, or those of the steps inside its group or map. */
+function stepDependencies(step: ResolvedStep): string[] {
+  const inner = step.kind === 'lambda' ? [step] : step.kind === 'parallel' ? step.branches.flat() : step.steps;
+  return [...new Set(inner.flatMap((s) => (s.dependsOn ? [s.dependsOn] : [])))];
+}
+
+/**
+ * The job-shaped part of the Lambda's environment (lambdas/reprocess/env.ts), from the resolved
+ * config: top-level steps in order, the dependencies of each (steps without any left out) and the
+ * planned windows of the dependencies that have any. Pure, so the env is tested without a synth.
+ */
+export function reprocessJobEnv(jobs: ReadonlyArray<ResolvedJob>, dependencies: ReadonlyArray<ResolvedDependency>): Record<string, string> {
+  const steps: Record<string, string[]> = {};
+  const deps: Record<string, Record<string, string[]>> = {};
+  for (const job of jobs) {
+    steps[job.name] = job.steps.map((s) => s.name);
+    for (const step of job.steps) {
+      const d = stepDependencies(step);
+      if (d.length) (deps[job.name] ??= {})[step.name] = d;
+    }
+  }
+  const windows: Record<string, unknown> = {};
+  for (const d of dependencies) if (d.windows.length) windows[d.name] = d.windows;
+  return {
+    [REPROCESS_ENV.jobSteps]: JSON.stringify(steps),
+    [REPROCESS_ENV.jobDependencies]: JSON.stringify(deps),
+    [REPROCESS_ENV.holdWindows]: JSON.stringify(windows),
+  };
+}
+
+/** Lambda's limit on the environment variables of a function, in all (AWS Lambda quotas: 4 KB). */
+const LAMBDA_ENV_MAX_BYTES = 4 * 1024;
+/** What a state machine ARN token becomes at deploy time, at most (80-character name + ARN prefix). */
+const STATE_MACHINE_ARN_MAX_CHARS = 150;
+
 /**
  * Reprocess: a Lambda that an operator invokes by hand to replay the error spool (see
  * docs/reprocess.md), and the quarantine queue for spool messages that can never be replayed.
  * Least privilege: receive/delete/change visibility/attributes on the spool only, send to the
- * quarantine only, start only the app's state machines, redrive/describe only their executions.
+ * quarantine only, start only the app's state machines, describe only their executions, read only
+ * the hold switches of the coordination table.
  */
 export class Reprocess extends Construct {
   /** The reprocess Lambda. */
   public readonly function: AppFunction;
-  /** Malformed, unknown-workflow, too-often-replayed and ProducerFailed spool messages, with a `reason` attribute (the spool's quarantine). */
+  /** Spool messages that can never be replayed (malformed, rejected specs, unknown job, may be forged, too many replays), with a `reason` attribute (the spool's quarantine). */
   public readonly quarantineQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: ReprocessProps) {
     super(scope, id);
     const problems: string[] = [];
-    if (props.stateMachines.length === 0) problems.push('stateMachines: pass the app\'s state machines (at least one); replays of any other are quarantined');
+    if (props.jobs.length === 0) problems.push('jobs: pass the app\'s jobs with their state machines (at least one); messages of any other job are quarantined');
+    const names = props.jobs.map((j) => j.job.name);
+    const twice = names.filter((n, i) => names.indexOf(n) !== i);
+    if (twice.length) problems.push(`jobs: each job once; ${[...new Set(twice)].join(', ')} given more than once`);
+    const known = new Set(props.dependencies.map((d) => d.name));
+    const unknown = [...new Set(props.jobs.flatMap((j) => j.job.steps.flatMap(stepDependencies)))].filter((d) => !known.has(d));
+    if (unknown.length) problems.push(`dependencies: ${unknown.join(', ')} used by a step's dependsOn but not passed; pass the config's resolved dependencies`);
     if (!Number.isInteger(props.defaultMax) || props.defaultMax < 1 || props.defaultMax > MAX_MAX) {
       problems.push(`defaultMax: must be an integer from 1 to ${MAX_MAX}, got ${props.defaultMax}`);
     }
@@ -60,6 +117,28 @@ export class Reprocess extends Construct {
     if (problems.length) throw new Error(`Reprocess ${id}: ${problems.join('; ')}`);
 
     this.quarantineQueue = props.spool.quarantine;
+    const stack = Stack.of(this);
+    const jobEnv = reprocessJobEnv(props.jobs.map((j) => j.job), props.dependencies);
+    const jobStateMachines = stack.toJsonString(Object.fromEntries(props.jobs.map((j) => [j.job.name, j.stateMachine.stateMachineArn])));
+    const environment: Record<string, string> = {
+      [REPROCESS_ENV.spoolQueueUrl]: props.spool.queue.queueUrl,
+      [REPROCESS_ENV.quarantineQueueUrl]: this.quarantineQueue.queueUrl,
+      [REPROCESS_ENV.jobStateMachines]: jobStateMachines,
+      ...jobEnv,
+      [REPROCESS_ENV.coordinationTable]: props.coordination.table.tableName,
+      [REPROCESS_ENV.timeZone]: props.timeZone,
+      [REPROCESS_ENV.defaultMax]: String(props.defaultMax),
+      [REPROCESS_ENV.maxReplays]: String(props.maxReplays),
+    };
+    // Lambda refuses a deploy whose variables pass 4 KB; tokens (ARNs, URLs) are counted at their
+    // largest deployed length, so an app with very many jobs fails here, at synth, with the reason.
+    const estimate = Object.entries(environment).reduce((n, [k, v]) => {
+      const tokenChars = Token.isUnresolved(v) ? (k === REPROCESS_ENV.jobStateMachines ? props.jobs.length * STATE_MACHINE_ARN_MAX_CHARS + v.length : 250) : v.length;
+      return n + k.length + tokenChars;
+    }, 0);
+    if (estimate > LAMBDA_ENV_MAX_BYTES - 512) {
+      throw new Error(`Reprocess ${id}: its environment (${props.jobs.length} jobs' state machines, steps and dependencies) may pass Lambda's 4 KB limit (about ${estimate} bytes): split the jobs over two stages (stacks)`);
+    }
 
     const reserved = props.reservedConcurrency === undefined ? 1 : props.reservedConcurrency;
     this.function = new AppFunction(this, 'Function', {
@@ -71,19 +150,18 @@ export class Reprocess extends Construct {
       // More memory is more CPU: the drain parses and signs ~300 requests/s at full speed.
       memorySize: 512,
       ...(reserved === null ? {} : { reservedConcurrentExecutions: reserved }),
-      environment: {
-        SPOOL_QUEUE_URL: props.spool.queue.queueUrl,
-        QUARANTINE_QUEUE_URL: this.quarantineQueue.queueUrl,
-        ALLOWED_STATE_MACHINE_ARNS: Fn.join(',', props.stateMachines.map((s) => s.stateMachineArn)),
-        MAX_REPROCESS: String(props.defaultMax),
-        MAX_REPLAYS: String(props.maxReplays),
-      },
+      environment,
     });
 
+    // Receive (kms:Decrypt on the params key: AWS SQS developer guide, "Key management") and send to
+    // the quarantine. The same Decrypt covers DescribeExecution of the CMK-encrypted executions
+    // (AWS Step Functions developer guide, "Data at rest encryption": DescribeExecution needs
+    // kms:Decrypt), though the look asks for metadata only.
     props.spool.grantConsume(this.function.role!);
     props.spool.grantSend(this.function.role!, 'quarantine');
-    const stack = Stack.of(this);
-    const executionArns = props.stateMachines.map((sm) =>
+    props.coordination.grantReadHolds(this.function);
+    const stateMachines = props.jobs.map((j) => j.stateMachine);
+    const executionArns = stateMachines.map((sm) =>
       stack.formatArn({
         service: 'states',
         resource: 'execution',
@@ -91,13 +169,15 @@ export class Reprocess extends Construct {
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       }),
     );
-    for (const sm of props.stateMachines) sm.grantStartExecution(this.function);
+    for (const sm of stateMachines) sm.grantStartExecution(this.function);
+    // The look at an ended execution before replaying it (redriven from the console?). No
+    // RedriveExecution: a redrive of a caught failure re-enters the Fail state (docs/reprocess.md).
     // Executions of the app's state machines only (arn:...:execution:<state machine name>:*).
-    this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:RedriveExecution', 'states:DescribeExecution'], resources: executionArns }));
+    this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: executionArns }));
     Validations.of(this.function).acknowledge(
       ...executionArns.map((arn) => ({
         id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(stack.resolve(arn))}]`,
-        reason: 'Redrive/Describe the failed executions of the app\'s own state machines: execution names are per task, so only a per-state-machine wildcard can name them.',
+        reason: 'Describe the ended executions of the app\'s own state machines: execution names are per task, so only a per-state-machine wildcard can name them.',
       })),
     );
     new CfnOutput(this, 'FunctionName', {

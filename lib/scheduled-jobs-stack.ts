@@ -106,7 +106,10 @@ export class ScheduledJobsStack extends Stack {
     this.reprocess = new Reprocess(this, 'Reprocess', {
       projectRoot,
       spool: this.spool,
-      stateMachines: [...workflows.values()].map((w) => w.stateMachine),
+      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      dependencies: config.dependencies,
+      coordination: this.coordination,
+      timeZone: config.timeZone,
       defaultMax: config.reprocess.defaultMax,
       maxReplays: config.spool.maxReplays,
     });

@@ -4,29 +4,47 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolve } from 'node:path';
 import { appConfig } from '../bin/config';
+import { ResolvedDependency } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
-import { Reprocess } from '../lib/reprocess';
+import { CoordinationTable } from '../lib/coordination-table';
+import { Reprocess, reprocessJobEnv } from '../lib/reprocess';
 import { ErrorSpool } from '../lib/error-spool';
 import { ParamsKey } from '../lib/params-key';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
+import { readEnv } from '../lambdas/reprocess/env';
 
 const projectRoot = resolve(__dirname, '..');
+/** The shipped jobs: example-api (Fetch -> CallApi[orders-api] -> Publish) and example-fanout (a map and a group). */
+const shipped = resolveConfig(appConfig, { allJobs: true });
+const windowed: ResolvedDependency[] = [{ name: 'orders-api', description: '', windows: [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] }];
 
 function build(extra: Partial<ConstructorParameters<typeof Reprocess>[2]> = {}) {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new Stack(app, 'ReprocessTest', { env: { account: '123456789012', region: 'ap-northeast-1' } });
-  const errorSpool = new ErrorSpool(stack, 'ErrorSpool', { retentionDays: 14, paramsKey: new ParamsKey(stack, 'ParamsKey', { readerRoleArnPatterns: [] }) });
+  const paramsKey = new ParamsKey(stack, 'ParamsKey', { readerRoleArnPatterns: [] });
+  const errorSpool = new ErrorSpool(stack, 'ErrorSpool', { retentionDays: 14, paramsKey });
+  const coordination = new CoordinationTable(stack, 'Coordination');
   const spool = errorSpool.queue;
   const machines = ['A', 'B'].map((n) => new sfn.StateMachine(stack, `Sm${n}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `P${n}`)) }));
   const other = new sfn.StateMachine(stack, 'NotOurs', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'PX')) });
-  const reprocess = new Reprocess(stack, 'Reprocess', { projectRoot, spool: errorSpool, stateMachines: machines, defaultMax: 25, maxReplays: 4, ...extra });
-  return { stack, spool, machines, other, reprocess, template: Template.fromStack(stack) };
+  const reprocess = new Reprocess(stack, 'Reprocess', {
+    projectRoot,
+    spool: errorSpool,
+    jobs: shipped.jobs.map((job, i) => ({ job, stateMachine: machines[i] })),
+    dependencies: windowed,
+    coordination,
+    timeZone: 'Asia/Tokyo',
+    defaultMax: 25,
+    maxReplays: 4,
+    ...extra,
+  });
+  return { stack, spool, machines, other, reprocess, coordination, paramsKey, template: Template.fromStack(stack) };
 }
 
 const ids = (stack: Stack, c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
 
 describe('Reprocess construct', () => {
-  const { stack, spool, machines, other, reprocess, template } = build();
+  const { stack, spool, machines, other, reprocess, coordination, paramsKey, template } = build();
   const fnId = ids(stack, reprocess.function);
   const quarantineId = ids(stack, reprocess.quarantineQueue);
   const spoolId = ids(stack, spool);
@@ -41,10 +59,27 @@ describe('Reprocess construct', () => {
           MAX_REPLAYS: '4',
           SPOOL_QUEUE_URL: { Ref: spoolId },
           QUARANTINE_QUEUE_URL: { Ref: quarantineId },
-          ALLOWED_STATE_MACHINE_ARNS: { 'Fn::Join': [',', machines.map((m) => ({ Ref: ids(stack, m) }))] },
+          COORDINATION_TABLE: { Ref: ids(stack, coordination.table) },
+          APP_TIME_ZONE: 'Asia/Tokyo',
+          JOB_STEPS: JSON.stringify({ 'example-api': ['Fetch', 'CallApi', 'Publish'], 'example-fanout': ['ListParts', 'ProcessParts', 'Summarize'] }),
+          JOB_DEPENDENCIES: JSON.stringify({ 'example-api': { CallApi: ['orders-api'] } }),
+          HOLD_WINDOWS: JSON.stringify({ 'orders-api': [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] }),
         }),
       },
     });
+  });
+
+  test('JOB_STATE_MACHINES maps each job to its own state machine, and the handler reads the env the construct writes', () => {
+    const fn = template.toJSON().Resources[fnId];
+    const vars = fn.Properties.Environment.Variables;
+    // Resolve the tokens as CloudFormation would (Ref of a state machine = its ARN).
+    const arnOf = (logicalId: string) => `arn:aws:states:ap-northeast-1:123456789012:stateMachine:${logicalId}`;
+    const resolved = (v: unknown): string =>
+      typeof v === 'string' ? v : (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : arnOf((p as { Ref: string }).Ref))).join('');
+    const env = readEnv({ ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : k.endsWith('URL') || k === 'COORDINATION_TABLE' ? 'x' : resolved(v)])) });
+    expect(env.jobs.get('example-api')).toEqual({ stateMachineArn: arnOf(ids(stack, machines[0])), steps: ['Fetch', 'CallApi', 'Publish'], dependencies: { CallApi: ['orders-api'] } });
+    expect(env.jobs.get('example-fanout')?.stateMachineArn).toBe(arnOf(ids(stack, machines[1])));
+    expect(env.holdWindows).toEqual({ 'orders-api': [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] });
   });
 
   test('quarantine queue is encrypted, TLS-only, kept 14 days and retained; no physical name', () => {
@@ -69,14 +104,21 @@ describe('Reprocess construct', () => {
     for (const a of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes']) expect(byAction.get(a)).toEqual([spoolArn]);
     expect(byAction.get('sqs:SendMessage')).toEqual([{ 'Fn::GetAtt': [quarantineId, 'Arn'] }]);
     expect(byAction.get('states:StartExecution')).toEqual(machines.map((m) => ({ Ref: ids(stack, m) })));
-    const execResources = JSON.stringify(byAction.get('states:RedriveExecution'));
+    const execResources = JSON.stringify(byAction.get('states:DescribeExecution'));
     expect(execResources).toContain(':execution:');
     for (const m of machines) expect(execResources).toContain(ids(stack, m));
     expect(execResources).not.toContain(ids(stack, other));
-    expect(byAction.get('states:DescribeExecution')).toEqual(byAction.get('states:RedriveExecution'));
+    // Redrive was removed: a redrive of a caught failure re-enters the Fail state.
+    expect(byAction.has('states:RedriveExecution')).toBe(false);
+    // Hold switches only: GetItem on the coordination table, hold# items only.
+    expect(byAction.get('dynamodb:GetItem')).toEqual([{ 'Fn::GetAtt': [ids(stack, coordination.table), 'Arn'] }]);
+    const holdStatement = statements.find((s) => [s.Action].flat().includes('dynamodb:GetItem')) as unknown as { Condition: unknown };
+    expect(holdStatement.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['hold#*'] } });
+    // The params key: Decrypt (receive from the spool; DescribeExecution of CMK-encrypted executions).
+    expect(byAction.get('kms:Decrypt')).toContainEqual({ 'Fn::GetAtt': [ids(stack, paramsKey.key), 'Arn'] });
     const allowed = new Set([
       'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes',
-      'sqs:SendMessage', 'sqs:GetQueueUrl', 'states:StartExecution', 'states:RedriveExecution', 'states:DescribeExecution',
+      'sqs:SendMessage', 'states:StartExecution', 'states:DescribeExecution', 'dynamodb:GetItem',
       'xray:PutTraceSegments', 'xray:PutTelemetryRecords',
       // The params key of the spool and quarantine (receive: Decrypt; send: GenerateDataKey + Decrypt).
       'kms:Decrypt', 'kms:GenerateDataKey',
@@ -95,7 +137,27 @@ describe('Reprocess construct', () => {
   });
 
   test('invalid props are all reported at once with the fix', () => {
-    expect(() => build({ stateMachines: [], defaultMax: 0 })).toThrow(/stateMachines: pass.*defaultMax: must be an integer from 1/);
+    expect(() => build({ jobs: [], defaultMax: 0 })).toThrow(/jobs: pass.*defaultMax: must be an integer from 1/);
+    expect(() => build({ dependencies: [] })).toThrow(/dependencies: orders-api used by a step's dependsOn but not passed/);
+  });
+
+  test('an environment that could pass Lambda\'s 4 KB is refused at synth, with the reason', () => {
+    const many = Array.from({ length: 40 }, (_, i) => ({ ...shipped.jobs[0], name: `job-${i}` }));
+    expect(() => {
+      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+      const st = new Stack(app, 'Big');
+      const sm = new sfn.StateMachine(st, 'Sm', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(st, 'P')) });
+      new Reprocess(st, 'Reprocess', {
+        projectRoot,
+        spool: new ErrorSpool(st, 'ErrorSpool', { retentionDays: 14, paramsKey: new ParamsKey(st, 'ParamsKey', { readerRoleArnPatterns: [] }) }),
+        jobs: many.map((job) => ({ job, stateMachine: sm })),
+        dependencies: windowed,
+        coordination: new CoordinationTable(st, 'Coordination'),
+        timeZone: 'UTC',
+        defaultMax: 10,
+        maxReplays: 5,
+      });
+    }).toThrow(/may pass Lambda's 4 KB limit/);
   });
 
   test('reservedConcurrency null leaves the function unreserved', () => {
@@ -113,11 +175,29 @@ test('the app stack wires Reprocess to every job workflow and the spool', () => 
   const fn = template.toJSON().Resources[stack.getLogicalId(stack.reprocess.function.node.defaultChild as never)];
   const env = fn.Properties.Environment.Variables;
   expect(env.SPOOL_QUEUE_URL).toEqual({ Ref: stack.getLogicalId(stack.spool.queue.node.defaultChild as never) });
-  const allowed = JSON.stringify(env.ALLOWED_STATE_MACHINE_ARNS);
+  const allowed = JSON.stringify(env.JOB_STATE_MACHINES);
   for (const w of stack.workflows.values()) expect(allowed).toContain(stack.getLogicalId(w.stateMachine.node.defaultChild as never));
   expect(stack.workflows.size).toBe(config.jobs.length);
   expect(env.MAX_REPROCESS).toBe(String(config.reprocess.defaultMax));
   expect(env.MAX_REPLAYS).toBe(String(config.spool.maxReplays));
+});
+
+test('reprocessJobEnv: dependencies of a group\'s branches and a map\'s steps count for the top-level step', () => {
+  const api = shipped.jobs.find((j) => j.name === 'example-api')!;
+  const fan = shipped.jobs.find((j) => j.name === 'example-fanout')!;
+  const lambda = (name: string, dependsOn: string | null) => ({ ...(api.steps[0] as Extract<typeof api.steps[0], { kind: 'lambda' }>), name, dependsOn });
+  const job = {
+    ...fan,
+    steps: [
+      fan.steps[0],
+      { ...(fan.steps[1] as Extract<typeof fan.steps[1], { kind: 'map' }>), steps: [lambda('Part', 'parts-db')] },
+      { kind: 'parallel' as const, name: 'Summarize', branches: [[lambda('Aggregate', 'ledger')], [lambda('Audit', 'ledger'), lambda('Notify', 'mailer')]] },
+    ],
+  };
+  const env = reprocessJobEnv([job], []);
+  expect(JSON.parse(env.JOB_DEPENDENCIES)).toEqual({ 'example-fanout': { ProcessParts: ['parts-db'], Summarize: ['ledger', 'mailer'] } });
+  expect(JSON.parse(env.JOB_STEPS)).toEqual({ 'example-fanout': ['ListParts', 'ProcessParts', 'Summarize'] });
+  expect(JSON.parse(env.HOLD_WINDOWS)).toEqual({});
 });
 
 test('cdk-nag AwsSolutions: no unacknowledged finding inside Reprocess (each acknowledgment names its exact resource)', () => {
@@ -126,7 +206,16 @@ test('cdk-nag AwsSolutions: no unacknowledged finding inside Reprocess (each ack
   const stack = new Stack(app, 'NagTest');
   const spool = new ErrorSpool(stack, 'ErrorSpool', { retentionDays: 14, paramsKey: new ParamsKey(stack, 'ParamsKey', { readerRoleArnPatterns: [] }) });
   const machines = ['A', 'B'].map((n) => new sfn.StateMachine(stack, `Sm${n}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `P${n}`)) }));
-  new Reprocess(stack, 'Reprocess', { projectRoot, spool, stateMachines: machines, defaultMax: 10, maxReplays: 5 });
+  new Reprocess(stack, 'Reprocess', {
+    projectRoot,
+    spool,
+    jobs: shipped.jobs.map((job, i) => ({ job, stateMachine: machines[i] })),
+    dependencies: shipped.dependencies,
+    coordination: new CoordinationTable(stack, 'Coordination'),
+    timeZone: shipped.timeZone,
+    defaultMax: 10,
+    maxReplays: 5,
+  });
   let report = '';
   try {
     app.synth();

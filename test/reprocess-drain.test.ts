@@ -11,13 +11,16 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { DescribeExecutionCommand, RedriveExecutionCommand, SFNClient, StartExecutionCommand, StartExecutionCommandInput } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand, StartExecutionCommandInput } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { drain, DrainDeps, QUARANTINE_ATTR_REASON } from '../lambdas/reprocess/drain';
+import { DescribePacer } from '../lambdas/reprocess/execution-check';
+import { ReplayHolds } from '../lambdas/reprocess/holds';
+import { FUTURE_TICK_ALLOWANCE_MS } from '../lambdas/reprocess/message';
 import { parsePayload, ReprocessPayload } from '../lambdas/reprocess/payload';
 import { AdaptiveRateGate } from '../lambdas/reprocess/rate-gate';
-import { executionNameFor } from '../lambdas/shared/names';
-import { SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage } from './reprocess-fixtures';
+import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
+import { envelope, executionArnOf, FETCHED, JOBS, SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage } from './reprocess-fixtures';
 
 const SPOOL = 'https://sqs.us-east-1.amazonaws.com/123456789012/spool';
 const QUARANTINE = 'https://sqs.us-east-1.amazonaws.com/123456789012/quarantine';
@@ -39,6 +42,8 @@ interface FakeMessage {
 let clock = 0;
 let queue: FakeMessage[];
 let quarantined: Array<{ body: string; reason: string | undefined }>;
+/** The hold switches' state ('on' = held), read by the hold checks of the tests that pass `holds`. */
+let switches: Map<string, string>;
 let receiptSeq = 0;
 
 function spool(body: string | object, opts: { attrs?: FakeMessage['attrs']; sentAt?: number } = {}): FakeMessage {
@@ -54,9 +59,9 @@ function spool(body: string | object, opts: { attrs?: FakeMessage['attrs']; sent
   return m;
 }
 
-function spoolTask(opts: Parameters<typeof spoolMessage>[0]): FakeMessage {
+function spoolTask(opts: Parameters<typeof spoolMessage>[0], extra: { firstSentAt?: number; sentAt?: number } = {}): FakeMessage {
   const s = spoolMessage(opts);
-  return spool(s, { attrs: spoolAttributes(s) });
+  return spool(s, { attrs: spoolAttributes(s, extra.firstSentAt), sentAt: extra.sentAt });
 }
 
 const visible = () => queue.filter((m) => m.visible).length;
@@ -65,6 +70,7 @@ beforeEach(() => {
   clock = 1_800_000_000_000;
   queue = [];
   quarantined = [];
+  switches = new Map();
   sqsMock.reset();
   sfnMock.reset();
   sqsMock.on(ReceiveMessageCommand).callsFake((input) => {
@@ -96,7 +102,7 @@ beforeEach(() => {
     return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
   });
   sqsMock.on(SendMessageBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) quarantined.push({ body: e.MessageBody, reason: e.MessageAttributes?.[QUARANTINE_ATTR_REASON]?.StringValue });
+    for (const e of input.Entries) quarantined.push({ body: e.MessageBody!, reason: e.MessageAttributes?.[QUARANTINE_ATTR_REASON]?.StringValue });
     return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
   });
   sqsMock.on(GetQueueAttributesCommand).callsFake(() => ({
@@ -114,7 +120,7 @@ function deps(over: Partial<DrainDeps> = {}): DrainDeps {
     sfn,
     spoolQueueUrl: SPOOL,
     quarantineQueueUrl: QUARANTINE,
-    rules: { allowedStateMachineArns: new Set([SM_A, SM_B]), maxReplays: 5 },
+    rules: { jobs: JOBS, maxReplays: 5 },
     remainingMs: 900_000,
     now: () => clock,
     sleep: async (ms) => {
@@ -125,6 +131,11 @@ function deps(over: Partial<DrainDeps> = {}): DrainDeps {
 }
 
 const run = (payload: ReprocessPayload, over: Partial<DrainDeps> = {}) => drain(deps(over), parsePayload(payload, 10, clock));
+/** Hold checks reading {@link switches}, on the fake clock, with job-a's CallApi depending on orders-api (fixtures). */
+const holds = (windows: ConstructorParameters<typeof ReplayHolds>[0]['windows'] = {}) =>
+  new ReplayHolds({ readSwitch: async (d) => switches.get(d) === 'on', windows, timeZone: 'Asia/Tokyo', now: () => clock });
+const describes = () => sfnMock.commandCalls(DescribeExecutionCommand).map((c) => c.args[0].input);
+const taskOf = (job: string, key: string) => taskIdFor(job, new Date('2026-11-25T03:00:00Z'), key);
 const starts = () => sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input);
 const sqsCalls = (cmd: Parameters<typeof sqsMock.commandCalls>[0]) => sqsMock.commandCalls(cmd).map((c) => c.args[0].input);
 
@@ -132,7 +143,7 @@ describe('replay', () => {
   test('starts each message with attempt + 1 under its deterministic name, then deletes it in one batch', async () => {
     for (let i = 0; i < 3; i++) spoolTask({ key: `k${i}`, attempt: 2 });
     const s = await run({ max: 10 });
-    expect(s).toMatchObject({ started: 3, alreadyStarted: 0, invalid: 0, failed: 0, remaining: 0, stoppedBecause: 'empty' });
+    expect(s).toMatchObject({ started: 3, resumed: 3, alreadyStarted: 0, invalid: 0, failed: 0, remaining: 0, stoppedBecause: 'empty', from: 'failed-step' });
     const st = starts();
     expect(st.map((x) => x.name).sort()).toEqual(['k0', 'k1', 'k2'].map((k) => executionNameFor(`job-a-20261125T0300Z-${k}`, 3)).sort());
     expect(JSON.parse(st[0].input!)).toMatchObject({ attempt: 3, params: { email: expect.stringContaining('@example.com') } });
@@ -141,7 +152,14 @@ describe('replay', () => {
     expect(deletes).toHaveLength(1);
     expect(deletes[0].Entries).toHaveLength(3);
     expect(queue).toHaveLength(0);
-    expect(s.items[0]).toEqual({ taskId: expect.stringMatching(/^job-a-/), job: 'job-a', error: 'ExternalApiUnavailableError', outcome: 'started' });
+    expect(s.items[0]).toEqual({
+      taskId: expect.stringMatching(/^job-a-/),
+      job: 'job-a',
+      error: 'ExternalApiUnavailableError',
+      outcome: 'started',
+      resumeAt: 'CallApi',
+      spooledAt: new Date(clock).toISOString(),
+    });
   });
 
   test('StartFailed is replayed under the SAME attempt name with the input unchanged', async () => {
@@ -327,9 +345,10 @@ describe('quarantine', () => {
     ['not an object', () => spool('[1,2]'), /not a JSON object/],
     ['no input', () => spool({ ...spoolMessage({ key: 'x' }), input: null }), /no input/],
     ['input not an envelope', () => spool({ ...spoolMessage({ key: 'x' }), input: { ...spoolMessage({ key: 'x' }).input, attempt: 0 } }), /attempt/],
-    ['unknown state machine', () => spoolTask({ key: 'x', stateMachineArn: SM_UNKNOWN }), /unknown state machine/],
+    ['unknown job (removed or renamed)', () => spoolTask({ job: 'job-gone', key: 'x', stateMachineArn: SM_UNKNOWN }), /unknown job "job-gone"/],
     ['unknown kind', () => spool({ ...spoolMessage({ key: 'x' }), kind: 'Weird' }), /unknown kind/],
-    ['ProducerFailed', () => spoolTask({ key: 'x', kind: 'ProducerFailed' }), /ProducerFailed.*re-run the tick/],
+    ['ProducerFailed (legacy)', () => spoolTask({ key: 'x', kind: 'ProducerFailed' }), /^ProducerFailed.*re-run the tick/],
+    ['Rejected (a spec error that reached the spool)', () => spoolTask({ key: 'x', kind: 'Rejected', error: 'DuplicateTaskKey' }), /^Rejected: the producer refused this task spec \(DuplicateTaskKey\); a spec error is never replayable/],
     ['too many replays (attempt > MAX_REPLAYS)', () => spoolTask({ key: 'x', attempt: 6 }), /too many replays/],
   ];
   test.each(cases)('%s: moved to quarantine with the original body and a reason, never started', async (_name, add, reason) => {
@@ -340,6 +359,13 @@ describe('quarantine', () => {
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
     expect(quarantined).toEqual([{ body: original, reason: expect.stringMatching(reason) }]);
     expect(s.items[0].reason).toMatch(reason);
+  });
+
+  test('a Rejected message keeps the producer\'s cause in the quarantine reason, but not in the summary', async () => {
+    spool({ ...spoolMessage({ key: 'x', kind: 'Rejected', error: 'InvalidTaskSpec' }), cause: 'params.orderId must be a string' });
+    const s = await run({});
+    expect(quarantined[0].reason).toMatch(/^Rejected: .* -- params\.orderId must be a string$/);
+    expect(s.items[0].reason).not.toContain('params.orderId');
   });
 
   test('attempt == MAX_REPLAYS is still replayed', async () => {
@@ -412,40 +438,256 @@ describe('throttling and time', () => {
   });
 });
 
-describe('redrive mode', () => {
-  const execArn = (name: string) => `${SM_A.replace(':stateMachine:', ':execution:')}:${name}`;
 
-  test('redrives the failed execution instead of starting a new one', async () => {
-    spoolTask({ key: 'r', executionArn: execArn('job-a-20261125T0300Z-r-a1') });
-    sfnMock.on(RedriveExecutionCommand).resolves({ redriveDate: new Date(clock) });
-    const s = await run({ mode: 'redrive' });
-    expect(s).toMatchObject({ redriven: 1, started: 0, remaining: 0 });
-    expect(sfnMock.commandCalls(RedriveExecutionCommand)[0].args[0].input).toMatchObject({ executionArn: execArn('job-a-20261125T0300Z-r-a1'), clientToken: 'm0' });
+describe('forged replays (issue 9): quarantined, never started', () => {
+  const future = new Date(1_800_000_000_000 + 3_600_000).toISOString();
+  const cases: Array<[string, () => object, RegExp]> = [
+    ['the task id is not the one job, tick and key derive (a key swapped in)', () => {
+      const m = spoolMessage({ key: 'real' });
+      return { ...m, input: { ...m.input!, key: 'other' } };
+    }, /may be forged: the task id is not the one its job, tick and key derive/],
+    ['the input belongs to another job', () => {
+      const m = spoolMessage({ key: 'x' });
+      return { ...m, input: { ...envelope('job-b', 'x'), taskId: m.taskId } };
+    }, /may be forged: the input's job is not the message's job "job-a"/],
+    ['job-a\'s message names job-b\'s state machine', () => spoolMessage({ key: 'x', stateMachineArn: SM_B }), /may be forged: the state machine is not job "job-a"'s/],
+    ['message taskId and input taskId differ', () => ({ ...spoolMessage({ key: 'x' }), taskId: taskOf('job-a', 'y') }), /may be forged: input\.taskId differs/],
+    ['a StartFailed for a tick that has not come (it would take the producer\'s future name)', () => spoolMessage({ key: 'x', kind: 'StartFailed', scheduledTime: future }), /may be forged: its tick .* is in the future/],
+    ['an ExecutionEnded naming another state machine\'s execution', () => spoolMessage({ key: 'x', kind: 'ExecutionEnded', executionArn: executionArnOf(SM_B, 'x-a1') }), /may be forged: executionArn is not an execution of job "job-a"/],
+  ];
+  test.each(cases)('%s', async (_name, body, reason) => {
+    const m = body() as { job: string; error: string; kind: string };
+    spool(m, { attrs: spoolAttributes(m) });
+    const s = await run({});
+    expect(s).toMatchObject({ invalid: 1, started: 0 });
+    expect(sfnMock.calls()).toHaveLength(0);
+    expect(quarantined).toEqual([{ body: JSON.stringify(m), reason: expect.stringMatching(reason) }]);
+  });
+
+  test('a tick within the clock-skew allowance is replayed', async () => {
+    spoolTask({ key: 'skew', kind: 'StartFailed', scheduledTime: new Date(clock + FUTURE_TICK_ALLOWANCE_MS - 60_000).toISOString() });
+    expect(await run({})).toMatchObject({ started: 1, invalid: 0 });
+  });
+});
+
+describe('where a replay starts (`from`)', () => {
+  const inputOf = (i = 0) => JSON.parse(starts()[i].input!);
+
+  test('default failed-step: the envelope + attempt + 1 + resume at the failed step with what it was given', async () => {
+    spoolTask({ key: 'r', attempt: 1 });
+    const s = await run({});
+    expect(s).toMatchObject({ from: 'failed-step', started: 1, resumed: 1, resumeFallbacks: 0 });
+    expect(inputOf()).toEqual({ ...envelope('job-a', 'r', 2), resume: { step: 'CallApi', input: FETCHED } });
+    expect(starts()[0].name).toBe(executionNameFor(taskOf('job-a', 'r'), 2));
+  });
+
+  test('from start: no resume point, and the SAME name as a resume would use (one name per message and attempt)', async () => {
+    spoolTask({ key: 'r', attempt: 1 });
+    const s = await run({ from: 'start' });
+    expect(s).toMatchObject({ started: 1, resumed: 0 });
+    expect(inputOf()).toEqual(envelope('job-a', 'r', 2));
+    expect(starts()[0].name).toBe(executionNameFor(taskOf('job-a', 'r'), 2));
+  });
+
+  test('a resume and a start-over of one message never both run: the second meets ExecutionAlreadyExists', async () => {
+    const m = spoolTask({ key: 'once' });
+    const seen = new Map<string, string>();
+    sfnMock.on(StartExecutionCommand).callsFake((input: StartExecutionCommandInput) => {
+      if (seen.has(input.name!) && seen.get(input.name!) !== input.input) throw Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' });
+      seen.set(input.name!, input.input!);
+      return { executionArn: executionArnOf(SM_A, input.name!), startDate: new Date(clock) };
+    });
+    await run({});
+    queue.push({ ...m, visible: true }); // the same message again (a second copy, or a crash before the delete)
+    const s = await run({ from: 'start' });
+    expect(s).toMatchObject({ started: 0, alreadyStarted: 1 });
+    expect(seen.size).toBe(1);
+  });
+
+  test('an earlier resume point in the spooled input is replaced, not kept', async () => {
+    const m = spoolMessage({ key: 'again', attempt: 2, failedState: 'Publish', stepInput: { called: 1 } });
+    spool({ ...m, input: { ...m.input!, resume: { step: 'CallApi', input: FETCHED } } }, { attrs: spoolAttributes(m) });
+    await run({});
+    expect(inputOf()).toEqual({ ...envelope('job-a', 'again', 3), resume: { step: 'Publish', input: { called: 1 } } });
+  });
+
+  test.each<[string, Parameters<typeof spoolMessage>[0], RegExp | null]>([
+    ['failed in the first step: starting over is the same thing, no reason', { key: 'f', failedState: 'Fetch', stepInput: null }, null],
+    ['failed taking the lock', { key: 'l', failedState: 'AcquireLock', stepInput: null }, null],
+    ['the step no longer exists after a deploy', { key: 'g', failedState: 'OldCallApi' }, /step "OldCallApi" is not a top-level step of job "job-a" now .*started over/],
+    ['a message from before resume existed (no stepInput field)', { key: 'o', stepInput: undefined }, /does not carry what step "CallApi" was given/],
+    ['an ExecutionEnded whose step input the capture could not read', { key: 'e', kind: 'ExecutionEnded', stepInput: null }, /what step "CallApi" was given is unknown/],
+  ])('starts over when it cannot resume: %s', async (_name, opts, reason) => {
+    spoolTask(opts);
+    const s = await run({});
+    expect(s).toMatchObject({ started: 1, resumed: 0, resumeFallbacks: reason ? 1 : 0 });
+    expect(inputOf().resume).toBeUndefined();
+    expect(inputOf().attempt).toBe(2);
+    if (reason) expect(s.items[0]).toMatchObject({ outcome: 'started', reason: expect.stringMatching(reason) });
+    else expect(s.items[0].reason).toBeUndefined();
+  });
+
+  test('a step input larger than the step budget starts over instead of risking the state quota', async () => {
+    spoolTask({ key: 'big', stepInput: { blob: 'x'.repeat(70 * 1024) } });
+    const s = await run({});
+    expect(s.resumeFallbacks).toBe(1);
+    expect(inputOf().resume).toBeUndefined();
+    expect(s.items[0].reason).toMatch(/exceeds the 65536-byte step budget/);
+  });
+
+  test('StartFailed keeps its input and attempt (the producer\'s own name), whatever `from` says', async () => {
+    spoolTask({ key: 'sf', kind: 'StartFailed', failedState: 'StartExecution' });
+    await run({ from: 'failed-step' });
+    expect(inputOf()).toEqual(envelope('job-a', 'sf', 1));
+  });
+
+  test('dry run reports where each replay would enter', async () => {
+    spoolTask({ key: 'a' });
+    spoolTask({ key: 'b', failedState: 'Gone' });
+    const s = await run({ dryRun: true });
+    expect(s).toMatchObject({ wouldStart: 2, resumed: 1, resumeFallbacks: 1 });
+    expect(s.items.map((i) => [i.outcome, i.resumeAt ?? null, Boolean(i.reason)])).toEqual([
+      ['wouldStart', 'CallApi', false],
+      ['wouldStart', null, true],
+    ]);
+  });
+});
+
+describe('ExecutionEnded: a look at the ended execution before replaying it', () => {
+  const ended = (key: string) => spoolTask({ key, kind: 'ExecutionEnded', error: 'ExecutionTimedOut', executionArn: executionArnOf(SM_A, executionNameFor(taskOf('job-a', key), 1)) });
+
+  test.each(['RUNNING', 'PENDING_REDRIVE', 'SUCCEEDED'])('%s again (redriven from the console): already handled, deleted, nothing started', async (status) => {
+    ended('redriven');
+    sfnMock.on(DescribeExecutionCommand).resolves({ status: status as never, redriveCount: 1 });
+    const s = await run({});
+    expect(s).toMatchObject({ alreadyHandled: 1, started: 0, remaining: 0 });
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(queue).toHaveLength(0);
+    expect(describes()).toEqual([{ executionArn: executionArnOf(SM_A, executionNameFor(taskOf('job-a', 'redriven'), 1)), includedData: 'METADATA_ONLY' }]);
+    expect(s.items[0]).toMatchObject({ outcome: 'alreadyHandled', reason: expect.stringContaining(status) });
   });
 
-  test('falls back to a new start where redrive is refused', async () => {
-    spoolTask({ key: 'old', executionArn: execArn('job-a-20261125T0300Z-old-a1') });
-    sfnMock.on(RedriveExecutionCommand).rejects(Object.assign(new Error('older than 14 days'), { name: 'ExecutionNotRedrivable' }));
-    sfnMock.on(DescribeExecutionCommand).resolves({ status: 'FAILED', redriveCount: 0 });
-    const s = await run({ mode: 'redrive' });
-    expect(s).toMatchObject({ redriven: 0, started: 1 });
-    expect(starts()[0].name).toBe(executionNameFor('job-a-20261125T0300Z-old', 2));
+  test.each(['FAILED', 'TIMED_OUT', 'ABORTED'])('still %s (not redriven, or redriven and ended again): replayed as attempt + 1', async (status) => {
+    ended('still');
+    sfnMock.on(DescribeExecutionCommand).resolves({ status: status as never, redriveCount: 0 });
+    const s = await run({});
+    expect(s).toMatchObject({ alreadyHandled: 0, started: 1 });
+    expect(starts()[0].name).toBe(executionNameFor(taskOf('job-a', 'still'), 2));
   });
 
-  test('refused because an earlier (crashed) run already redrove it: alreadyStarted, no new start', async () => {
-    spoolTask({ key: 'again', executionArn: execArn('job-a-20261125T0300Z-again-a1') });
-    sfnMock.on(RedriveExecutionCommand).rejects(Object.assign(new Error('running'), { name: 'ExecutionNotRedrivable' }));
-    sfnMock.on(DescribeExecutionCommand).resolves({ status: 'RUNNING', redriveCount: 1, redriveDate: new Date(clock + 1) });
-    const s = await run({ mode: 'redrive' });
-    expect(s).toMatchObject({ alreadyStarted: 1, started: 0 });
-    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  test('an execution whose history is gone is replayed', async () => {
+    ended('gone');
+    sfnMock.on(DescribeExecutionCommand).rejects(Object.assign(new Error('gone'), { name: 'ExecutionDoesNotExist' }));
+    expect(await run({})).toMatchObject({ started: 1 });
   });
 
-  test('StartFailed messages (no execution) are started even in redrive mode', async () => {
+  test('a look that fails (e.g. access denied) leaves the message in the spool: never replayed blind', async () => {
+    ended('denied');
+    sfnMock.on(DescribeExecutionCommand).rejects(Object.assign(new Error('no'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }));
+    const s = await run({});
+    expect(s).toMatchObject({ started: 0, failed: 1, remaining: 1 });
+    expect(queue[0].visible).toBe(true);
+    expect(s.items[0].reason).toMatch(/^DescribeExecution: AccessDeniedException/);
+  });
+
+  test('ExecutionFailed (caught, ended in the Fail state: a redrive fails again at once) is replayed without a look', async () => {
+    spoolTask({ key: 'caught', executionArn: executionArnOf(SM_A, executionNameFor(taskOf('job-a', 'caught'), 1)) });
     spoolTask({ key: 'sf', kind: 'StartFailed' });
-    const s = await run({ mode: 'redrive' });
-    expect(s).toMatchObject({ started: 1 });
-    expect(sfnMock.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
+    expect(await run({})).toMatchObject({ started: 2 });
+    expect(describes()).toHaveLength(0);
+  });
+
+  test('looks are paced on their own (5/s after a burst of 20), and a throttled look waits and retries', async () => {
+    for (let i = 0; i < 30; i++) ended(`p${i}`);
+    let n = 0;
+    sfnMock.on(DescribeExecutionCommand).callsFake(() => {
+      if (++n === 25) throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      return { status: 'FAILED' };
+    });
+    const t0 = clock;
+    const s = await run({ max: 30 });
+    expect(s).toMatchObject({ started: 30, failed: 0 });
+    expect(n).toBe(31);
+    expect(s.throttleEvents).toBe(1);
+    // 10 beyond the burst at <= 5/s, and a pause and a halved pace after the throttle: at least 2 s.
+    expect(clock - t0).toBeGreaterThanOrEqual(2_000);
+  });
+
+  test('the pacer: a burst, then one call per interval; a throttle halves the pace and pauses a second', async () => {
+    let t = 0;
+    const slots: number[] = [];
+    const pacer = new DescribePacer({ ratePerSecond: 10, burst: 3, now: () => t, sleep: async (ms) => void (t += ms) });
+    for (let i = 0; i < 5; i++) {
+      await pacer.acquire(Infinity);
+      slots.push(t);
+    }
+    expect(slots).toEqual([0, 0, 0, 100, 200]);
+    pacer.onThrottle();
+    expect(pacer.currentRate).toBe(5);
+    await pacer.acquire(Infinity);
+    expect(t).toBe(1_200);
+    expect(await pacer.acquire(t + 100)).toBe(false); // the next slot (200 ms later) is past the deadline
+  });
+});
+
+describe('holds: never replay into a held dependency', () => {
+  test('a replay that would run a step of a held dependency stays in the spool, counted held, not against max', async () => {
+    switches.set('orders-api', 'on');
+    spoolTask({ key: 'h1' }); // resumes at CallApi (orders-api)
+    spoolTask({ key: 'h2', failedState: 'Fetch', stepInput: null }); // starts over: runs CallApi too
+    spoolTask({ key: 'p', failedState: 'Publish', stepInput: { called: true } }); // resumes after CallApi: not held
+    spoolTask({ job: 'job-b', key: 'b' }); // job-b has no dependency
+    const s = await run({ max: 2 }, { holds: holds() });
+    expect(s).toMatchObject({ held: 2, started: 2, stoppedBecause: 'max' });
+    expect(starts().map((x) => x.name).sort()).toEqual([executionNameFor(taskOf('job-a', 'p'), 2), executionNameFor(taskOf('job-b', 'b'), 2)].sort());
+    expect(queue.map((m) => JSON.parse(m.body).taskId).sort()).toEqual([taskOf('job-a', 'h1'), taskOf('job-a', 'h2')].sort());
+    expect(queue.every((m) => m.visible && m.receives === 1)).toBe(true); // released, and looked at once
+    expect(s.items.find((i) => i.outcome === 'held')?.reason).toMatch(/dependency "orders-api" is on hold \(operator's switch\): release it with unhold/);
+  });
+
+  test('released: the same messages replay', async () => {
+    switches.set('orders-api', 'on');
+    spoolTask({ key: 'h' });
+    const h = holds();
+    expect(await run({}, { holds: h })).toMatchObject({ held: 1, started: 0 });
+    switches.set('orders-api', 'off');
+    clock += 10_000; // past the in-run cache
+    expect(await run({}, { holds: h })).toMatchObject({ held: 0, started: 1 });
+  });
+
+  test('a planned window of the dependency holds too', async () => {
+    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Tokyo', hour: 'numeric', hourCycle: 'h23' }).format(new Date(clock));
+    spoolTask({ key: 'w' });
+    const s = await run({}, { holds: holds({ 'orders-api': [{ cron: `cron(0 ${Number(local)} * * ? *)`, durationMinutes: 120 }] }) });
+    expect(s).toMatchObject({ held: 1, started: 0 });
+    expect(s.items[0].reason).toMatch(/planned hold window/);
+  });
+
+  test('a switch that cannot be read holds (an operator is there; nothing is lost)', async () => {
+    spoolTask({ key: 'u' });
+    const h = new ReplayHolds({ readSwitch: async () => { throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' }); }, windows: {}, timeZone: 'UTC', now: () => clock });
+    const s = await run({}, { holds: h });
+    expect(s).toMatchObject({ held: 1, started: 0 });
+    expect(s.items[0].reason).toMatch(/could not be read/);
+  });
+
+  test('dry run counts held ones as held', async () => {
+    switches.set('orders-api', 'on');
+    spoolTask({ key: 'h' });
+    expect(await run({ dryRun: true }, { holds: holds() })).toMatchObject({ held: 1, wouldStart: 0 });
+  });
+});
+
+describe('ages: the first spooling counts, across the sweeper\'s re-sends', () => {
+  test('olderThan / newerThan read firstSentAt when the sweeper set it, else SentTimestamp', async () => {
+    spoolTask({ key: 'swept' }, { firstSentAt: clock - 10 * 86_400_000, sentAt: clock - 60_000 }); // failed 10 days ago, re-sent a minute ago
+    spoolTask({ key: 'fresh' }, { sentAt: clock - 60_000 });
+    const s = await run({ olderThan: '7d' });
+    expect(s).toMatchObject({ started: 1, skipped: 1 });
+    expect(starts()[0].name).toContain('swept');
+    expect(s.items.find((i) => i.outcome === 'started')?.spooledAt).toBe(new Date(clock - 10 * 86_400_000).toISOString());
+    sfnMock.resetHistory();
+    expect(await run({ newerThan: '1h' })).toMatchObject({ started: 1 });
+    expect(starts()[0].name).toContain('fresh');
   });
 });

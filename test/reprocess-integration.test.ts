@@ -1,45 +1,63 @@
 /**
  * Reprocess end to end with no AWS: the handler's own module-scope clients (unmodified, pointed
- * only by AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_SFN) talk to fauxqs (local/sqs-emulator.ts) and
- * to the Step Functions stand-in (local/sfn-standin.ts).
+ * only by AWS_ENDPOINT_URL_SQS / _SFN / _DYNAMODB) talk to fauxqs (local/sqs-emulator.ts), the Step
+ * Functions stand-in (local/sfn-standin.ts) and dynalite (local/dynamodb-local.ts: the hold switches).
  */
+import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { RedriveExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { ChangeMessageVisibilityBatchCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ReprocessPayload } from '../lambdas/reprocess/payload';
 import type { ReprocessSummary } from '../lambdas/reprocess/drain';
+import { HOLD_VALUE_ATTR, holdKey, TABLE_KEY_ATTR } from '../lambdas/shared/holds';
 import { executionNameFor } from '../lambdas/shared/names';
+import { metrics, logger } from '../lambdas/shared/powertools';
 import { SpoolMessage } from '../lambdas/shared/spool-message';
+import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
 import { SfnStandin, startSfnStandin } from '../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../local/sqs-emulator';
-import { SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage } from './reprocess-fixtures';
+import { FETCHED, jobsEnv, SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage } from './reprocess-fixtures';
 
 let sqsEmu: SqsEmulator;
 let sfnStandin: SfnStandin;
+let dynamo: LocalDynamo;
 let client: SQSClient;
 let handlerModule: typeof import('../lambdas/reprocess/handler');
 let queueSeq = 0;
 let spoolName: string;
+const TABLE = 'coordination';
 
 beforeAll(async () => {
-  [sqsEmu, sfnStandin] = await Promise.all([startSqsEmulator(), startSfnStandin({ latencyMs: 2 })]);
+  [sqsEmu, sfnStandin, dynamo] = await Promise.all([startSqsEmulator(), startSfnStandin({ latencyMs: 2 }), startLocalDynamo('us-east-1')]);
+  await dynamo.createTable(TABLE);
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_SQS: sqsEmu.endpoint,
     AWS_ENDPOINT_URL_SFN: sfnStandin.endpoint,
-    ALLOWED_STATE_MACHINE_ARNS: `${SM_A},${SM_B}`,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    ...jobsEnv(),
+    COORDINATION_TABLE: TABLE,
+    APP_TIME_ZONE: 'Asia/Tokyo',
     MAX_REPLAYS: '5',
     MAX_REPROCESS: '10',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
   });
+  // The shared logger was built when this file imported it, before the env above.
+  logger.setLogLevel('SILENT');
   client = new SQSClient({});
   // Imported after the env is set, as Lambda would load it.
   handlerModule = await import('../lambdas/reprocess/handler');
 });
 
 afterAll(async () => {
-  await Promise.all([sqsEmu?.stop(), sfnStandin?.stop()]);
+  await Promise.all([sqsEmu?.stop(), sfnStandin?.stop(), dynamo?.stop()]);
 });
+
+/** The operator's switch, as `hold` / `unhold` (or the DynamoDB console) sets it. */
+const hold = (dependency: string) => dynamo.client.send(new PutItemCommand({ TableName: TABLE, Item: { [TABLE_KEY_ATTR]: { S: holdKey(dependency) }, [HOLD_VALUE_ATTR]: { S: 'on' } } }));
+const unhold = (dependency: string) => dynamo.client.send(new DeleteItemCommand({ TableName: TABLE, Key: { [TABLE_KEY_ATTR]: { S: holdKey(dependency) } } }));
 
 /** Fresh spool and quarantine per test. */
 beforeEach(async () => {
@@ -139,21 +157,23 @@ test('malformed messages are quarantined with their body and a reason, never sta
     { body: 'not json at all' },
     task(spoolMessage({ key: `u${queueSeq}`, stateMachineArn: SM_UNKNOWN })),
     task(spoolMessage({ key: 'p', kind: 'ProducerFailed' })),
+    task(spoolMessage({ key: `j${queueSeq}`, kind: 'Rejected', error: 'DuplicateTaskKey' })),
     task(spoolMessage({ key: `r${queueSeq}`, attempt: 6 })),
   ];
   await send(bad);
   const startsBefore = sfnStandin.counters.calls.StartExecution ?? 0;
   const s = await invoke({});
-  expect(s).toMatchObject({ invalid: 4, started: 0, remaining: 0 });
+  expect(s).toMatchObject({ invalid: 5, started: 0, remaining: 0 });
   expect(sfnStandin.counters.calls.StartExecution ?? 0).toBe(startsBefore);
   const quarantine = await sqsEmu.inspectQueue(`quarantine-${queueSeq}`);
   expect(quarantine.all.map((m) => m.body).sort()).toEqual(bad.map((b) => b.body).sort());
   const reasons = quarantine.all.map((m) => m.attributes.reason).sort();
   expect(reasons).toEqual([
     expect.stringMatching(/^ProducerFailed/),
+    expect.stringMatching(/^Rejected: the producer refused this task spec \(DuplicateTaskKey\)/),
     expect.stringMatching(/^body is not JSON/),
+    expect.stringMatching(/^may be forged: the state machine is not job "job-a"'s/),
     expect.stringMatching(/^too many replays/),
-    expect.stringMatching(/^unknown state machine/),
   ]);
 });
 
@@ -202,14 +222,69 @@ test('a crash after start and before delete, then a rerun, starts nothing twice'
   expect(sfnStandin.counters.duplicates).toBe(0);
 });
 
-test('mode redrive: a failed execution is redriven in place; one that is not redrivable falls back to a new start', async () => {
-  const [r, old] = keys(2, 'rd');
-  const failed = sfnStandin.seed({ stateMachineArn: SM_A, name: executionNameFor(`job-a-20261125T0300Z-${r}`, 1), input: '{}', status: 'FAILED' });
-  const succeeded = sfnStandin.seed({ stateMachineArn: SM_A, name: executionNameFor(`job-a-20261125T0300Z-${old}`, 1), input: '{}', status: 'SUCCEEDED' });
-  await send([task(spoolMessage({ key: r, executionArn: failed.executionArn })), task(spoolMessage({ key: old, executionArn: succeeded.executionArn }))]);
-  const s = await invoke({ mode: 'redrive' });
-  expect(s).toMatchObject({ redriven: 1, started: 1, remaining: 0 });
-  expect(sfnStandin.executions.get(failed.executionArn)).toMatchObject({ status: 'RUNNING', redriveCount: 1 });
-  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${r}`, 2))).toBe(0);
-  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${old}`, 2))).toBe(1);
+test('a held dependency: its messages stay in the spool, counted held; unhold, then replay starts them (the two-command recovery)', async () => {
+  const [held1, held2, after] = keys(3, 'h');
+  await send([
+    task(spoolMessage({ key: held1 })), // resumes at CallApi, which depends on orders-api
+    task(spoolMessage({ key: held2, failedState: 'Fetch', stepInput: null })), // starts over: runs CallApi too
+    task(spoolMessage({ key: after, failedState: 'Publish', stepInput: { called: true } })), // resumes after CallApi
+    task(spoolMessage({ job: 'job-b', key: `b${queueSeq}` })), // no dependency
+  ]);
+  await hold('orders-api');
+  const s = await invoke({ max: 10 });
+  expect(s).toMatchObject({ held: 2, started: 2, remaining: 2 });
+  const q = await sqsEmu.inspectQueue(spoolName);
+  expect({ ready: q.ready, inflight: q.inflight }).toEqual({ ready: 2, inflight: 0 });
+  expect(q.readyBodies.map((b) => (JSON.parse(b) as SpoolMessage).taskId).sort()).toEqual([held1, held2].map((k) => `job-a-20261125T0300Z-${k}`).sort());
+  expect(s.items.filter((i) => i.outcome === 'held').map((i) => i.reason)).toEqual([expect.stringMatching(/orders-api" is on hold/), expect.stringMatching(/orders-api" is on hold/)]);
+  for (const k of [held1, held2]) expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${k}`, 2))).toBe(0);
+
+  // The recovery: `unhold orders-api`, then replay.
+  await unhold('orders-api');
+  const again = await invoke({ max: 10 });
+  expect(again).toMatchObject({ held: 0, started: 2, remaining: 0 });
+  for (const k of [held1, held2]) expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${k}`, 2))).toBe(1);
+  const resumed = [...sfnStandin.executions.values()].find((e) => e.name === executionNameFor(`job-a-20261125T0300Z-${held1}`, 2))!;
+  expect(JSON.parse(resumed.input).resume).toEqual({ step: 'CallApi', input: FETCHED });
+});
+
+test('ExecutionEnded: one redriven from the console (running again) is deleted as already handled; one still failed is replayed', async () => {
+  const [redriven, still] = keys(2, 'e');
+  const ended = (key: string) => sfnStandin.seed({ stateMachineArn: SM_A, name: executionNameFor(`job-a-20261125T0300Z-${key}`, 1), input: '{}', status: 'TIMED_OUT' });
+  const r = ended(redriven);
+  const f = ended(still);
+  await send([redriven, still].map((key, i) => task(spoolMessage({ key, kind: 'ExecutionEnded', error: 'ExecutionTimedOut', executionArn: [r, f][i].executionArn }))));
+  // Someone redrives one from the console (the console calls RedriveExecution) after it was spooled.
+  await new SFNClient({}).send(new RedriveExecutionCommand({ executionArn: r.executionArn }));
+  expect(sfnStandin.executions.get(r.executionArn)).toMatchObject({ status: 'RUNNING', redriveCount: 1 });
+  const describesBefore = sfnStandin.counters.calls.DescribeExecution ?? 0;
+  const s = await invoke({});
+  expect(s).toMatchObject({ alreadyHandled: 1, started: 1, remaining: 0 });
+  expect((sfnStandin.counters.calls.DescribeExecution ?? 0) - describesBefore).toBe(2);
+  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${redriven}`, 2))).toBe(0);
+  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${still}`, 2))).toBe(1);
+});
+
+test('observability: the Lambda context goes into the logger, the summary counts become metrics (not for a dry run)', async () => {
+  await send(keys(3, 'o').map((key) => task(spoolMessage({ key }))));
+  const added: Array<[string, number]> = [];
+  const addMetric = jest.spyOn(metrics, 'addMetric').mockImplementation((name, _unit, value) => (added.push([name, value]), metrics));
+  const publish = jest.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => metrics);
+  const addContext = jest.spyOn(logger, 'addContext');
+  try {
+    await handlerModule.handler({ dryRun: true }, { getRemainingTimeInMillis: () => 60_000 });
+    expect(addMetric).not.toHaveBeenCalled();
+    const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-1', functionName: 'reprocess' };
+    const s = await handlerModule.handler({}, context as never);
+    expect(addContext).toHaveBeenCalledWith(context);
+    expect(Object.fromEntries(added)).toMatchObject({ ReprocessStarted: s.started, ReprocessResumed: 3, ReprocessHeld: 0, ReprocessInvalid: 0, ReprocessAlreadyHandled: 0 });
+    expect(s.started).toBe(3);
+    expect(publish).toHaveBeenCalledTimes(1);
+    // Counts, ids and names only: the params (an e-mail address here) are in no summary.
+    expect(JSON.stringify(s)).not.toContain('@example.com');
+  } finally {
+    addMetric.mockRestore();
+    publish.mockRestore();
+    addContext.mockRestore();
+  }
 });

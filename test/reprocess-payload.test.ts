@@ -2,6 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { InvalidPayloadError, MAX_MAX, parsePayload } from '../lambdas/reprocess/payload';
+import { jobsEnv, SM_A, SM_B } from './reprocess-fixtures';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 
@@ -19,7 +20,7 @@ function fieldOf(payload: unknown): string {
 describe('parsePayload', () => {
   test('empty payloads (CLI {} and the console test event null) take the defaults', () => {
     for (const p of [undefined, null, {}]) {
-      expect(parsePayload(p, 7, NOW)).toMatchObject({ max: 7, dryRun: false, concurrency: 10, mode: 'start' });
+      expect(parsePayload(p, 7, NOW)).toMatchObject({ max: 7, dryRun: false, concurrency: 10, from: 'failed-step' });
     }
   });
 
@@ -38,7 +39,7 @@ describe('parsePayload', () => {
     ['olderThan a zone-less local time', { olderThan: '2026-11-25T03:00:00' }, 'olderThan'],
     ['newerThan after olderThan', { olderThan: '2h', newerThan: '1h' }, 'newerThan'],
     ['concurrency above 50', { concurrency: 51 }, 'concurrency'],
-    ['mode unknown', { mode: 'replay' }, 'mode'],
+    ['from unknown', { from: 'middle' }, 'from'],
     ['not an object', [1], 'payload'],
   ])('%s names the field', (_name, payload, field) => {
     expect(fieldOf(payload)).toBe(field);
@@ -50,6 +51,19 @@ describe('parsePayload', () => {
     expect(o.sentAfterMs).toBe(NOW - 7 * 86_400_000);
     expect(parsePayload({ olderThan: '90s' }, 10, NOW).sentBeforeMs).toBe(NOW - 90_000);
     expect(parsePayload({ olderThan: '30m' }, 10, NOW).sentBeforeMs).toBe(NOW - 1_800_000);
+  });
+
+  test('from: failed-step (the default) or start', () => {
+    expect(parsePayload({ from: 'start' }, 10, NOW).from).toBe('start');
+    expect(parsePayload({ from: 'failed-step' }, 10, NOW).from).toBe('failed-step');
+  });
+
+  test('mode (the removed redrive mode) is refused with why, and points to from', () => {
+    for (const mode of ['redrive', 'start']) {
+      expect(() => parsePayload({ mode }, 10, NOW)).toThrow(
+        expect.objectContaining({ field: 'mode', message: expect.stringMatching(/was removed: .*redrive .*Fail state.*"from": "failed-step"/) }),
+      );
+    }
   });
 
   test('the default max from env is capped at the upper bound', () => {
@@ -65,7 +79,8 @@ describe('handler with an invalid payload', () => {
       AWS_REGION: 'us-east-1',
       SPOOL_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/spool',
       QUARANTINE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/q',
-      ALLOWED_STATE_MACHINE_ARNS: 'arn:aws:states:us-east-1:123456789012:stateMachine:A',
+      ...jobsEnv(),
+      COORDINATION_TABLE: 'coordination',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
     });
   });
@@ -77,9 +92,17 @@ describe('handler with an invalid payload', () => {
     expect(sfnMock.calls()).toHaveLength(0);
   });
 
-  test('a missing env var is named', async () => {
+  test('a missing or malformed env var is named', async () => {
     const { readEnv } = await import('../lambdas/reprocess/handler');
-    expect(() => readEnv({ SPOOL_QUEUE_URL: 'x', QUARANTINE_QUEUE_URL: 'y' })).toThrow(/ALLOWED_STATE_MACHINE_ARNS/);
-    expect([...readEnv({ SPOOL_QUEUE_URL: 'x', QUARANTINE_QUEUE_URL: 'y', ALLOWED_STATE_MACHINE_ARNS: 'a, b' }).allowedStateMachineArns]).toEqual(['a', 'b']);
+    const base = { SPOOL_QUEUE_URL: 'x', QUARANTINE_QUEUE_URL: 'y' };
+    expect(() => readEnv(base)).toThrow(/JOB_STATE_MACHINES/);
+    expect(() => readEnv({ ...base, ...jobsEnv(), JOB_STEPS: '{"job-a": "Fetch"}' })).toThrow(/JOB_STEPS must be/);
+    expect(() => readEnv({ ...base, ...jobsEnv(), JOB_DEPENDENCIES: 'not json' })).toThrow(/JOB_DEPENDENCIES is not valid JSON/);
+    // job-a's CallApi depends on orders-api: the hold switches' table is required.
+    expect(() => readEnv({ ...base, ...jobsEnv() })).toThrow(/COORDINATION_TABLE/);
+    expect(() => readEnv({ ...base, ...jobsEnv(), COORDINATION_TABLE: 't', HOLD_WINDOWS: '{"orders-api":[{"cron":"cron(0 2 * * ? *)","durationMinutes":60}]}' })).toThrow(/APP_TIME_ZONE/);
+    const env = readEnv({ ...base, ...jobsEnv(), COORDINATION_TABLE: 't' });
+    expect(env.jobs.get('job-a')).toEqual({ stateMachineArn: SM_A, steps: ['Fetch', 'CallApi', 'Publish'], dependencies: { CallApi: ['orders-api'] } });
+    expect(env.jobs.get('job-b')?.stateMachineArn).toBe(SM_B);
   });
 });

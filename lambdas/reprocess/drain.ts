@@ -8,15 +8,19 @@ import {
   SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { DescribeExecutionCommand, RedriveExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { errorMessage, errorName } from '../shared/errors';
-import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_ERROR, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
-import { classify, ClassifyRules, Plan, ReceivedMessage, ReplayPlan, sentAtMs } from './message';
-import { ReprocessOptions } from './payload';
+import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
+import { checkEndedExecution, DescribePacer } from './execution-check';
+import { ReplayHolds } from './holds';
+import { classify, ClassifyRules, Plan, PlanBase, ReceivedMessage, ReplayPlan } from './message';
+import { ReplayFrom, ReprocessOptions } from './payload';
 import { AdaptiveRateGate, realSleep, Semaphore } from './rate-gate';
 
-/** Items listed in the summary (the first ones handled), so out.json stays readable. */
+/** Items listed in the summary without a reason (the first ones handled), so out.json stays readable. */
 export const SUMMARY_ITEMS = 20;
+/** Items listed in all: those with a reason (quarantined, held, failed, started over) keep coming after the plain ones stop. */
+export const SUMMARY_ITEMS_WITH_REASON = 50;
 /** Messages looked at per run at most, skipped ones included (they are held invisible until the end). */
 export const SCAN_LIMIT = 20_000;
 /** SQS receive/delete/visibility batch size. */
@@ -29,35 +33,56 @@ export const QUARANTINE_ATTR_REASON = 'reason';
 export const QUARANTINE_ATTR_SOURCE_ID = 'sourceMessageId';
 
 /** What happened to one message. */
-export type Outcome = 'started' | 'redriven' | 'alreadyStarted' | 'skipped' | 'invalid' | 'failed' | 'notAttempted' | 'wouldStart' | 'wouldQuarantine';
+export type Outcome =
+  | 'started'
+  | 'alreadyStarted'
+  | 'alreadyHandled'
+  | 'held'
+  | 'skipped'
+  | 'invalid'
+  | 'failed'
+  | 'notAttempted'
+  | 'wouldStart'
+  | 'wouldQuarantine';
 
 export interface SummaryItem {
   readonly taskId: string | null;
   readonly job: string | null;
   readonly error: string | null;
   readonly outcome: Outcome;
-  /** Why it was quarantined or failed. */
+  /** Why it was quarantined, held, failed, already handled, or started over. */
   readonly reason?: string;
+  /** The step a replay entered at (absent: from the first step). */
+  readonly resumeAt?: string;
+  /** When the failure was first spooled (ISO-8601), if known. */
+  readonly spooledAt?: string;
 }
 
 /** Why the run stopped. */
 export type StopReason = 'max' | 'empty' | 'time' | 'scanLimit' | 'receiveFailed';
 
-/** The invocation's result, returned to the operator (out.json). Counts only: never params. */
+/** The invocation's result, returned to the operator (out.json). Counts, ids and names only: never params. */
 export interface ReprocessSummary {
   readonly dryRun: boolean;
-  readonly mode: 'start' | 'redrive';
+  /** Where replays of failed executions were asked to start (payload `from`). */
+  readonly from: ReplayFrom;
   /** New executions started. */
   started: number;
-  /** Failed executions redriven from the failed step (mode redrive). */
-  redriven: number;
+  /** Of `started` (dry run: `wouldStart`), those that entered at the failed step. */
+  resumed: number;
+  /** Of `started` (dry run: `wouldStart`), those asked to resume that started over instead (the reason is in `items`). */
+  resumeFallbacks: number;
   /** The deterministic name already existed: started by an earlier run; deleted from the spool. */
   alreadyStarted: number;
+  /** The ended execution runs again or succeeded (redriven from the console): deleted, not replayed. */
+  alreadyHandled: number;
+  /** A step the replay would run depends on a held dependency: released, still in the spool, does not count toward `max`. */
+  held: number;
   /** Did not match the filter: released, still in the spool. */
   skipped: number;
-  /** Malformed / unknown state machine / too many replays / ProducerFailed: moved to quarantine (dry run: would be). */
+  /** Never replayable (malformed, rejected spec, unknown job, may be forged, too many replays): moved to quarantine (dry run: would be). */
   invalid: number;
-  /** Start (or quarantine) failed for another reason: released, still in the spool. */
+  /** Start, check or quarantine failed for another reason: released, still in the spool. */
   failed: number;
   /** Dry run only: would have been started. */
   wouldStart: number;
@@ -70,20 +95,22 @@ export interface ReprocessSummary {
   stoppedBecause: StopReason;
   /** Why a receive failed (error name and message), when stoppedBecause is receiveFailed. */
   receiveError?: string;
-  /** Throttle events on StartExecution (pauses, not calls). */
+  /** Throttle events on StartExecution and DescribeExecution (pauses, not calls). */
   throttleEvents: number;
   durationMs: number;
-  /** The first items handled. */
+  /** The first items handled (see SUMMARY_ITEMS). */
   items: SummaryItem[];
 }
 
-/** Everything the drain needs from outside; the handler builds it once. */
+/** Everything the drain needs from outside; the handler builds it once per invocation. */
 export interface DrainDeps {
   readonly sqs: SQSClient;
   readonly sfn: SFNClient;
   readonly spoolQueueUrl: string;
   readonly quarantineQueueUrl: string;
   readonly rules: ClassifyRules;
+  /** Hold checks; null or absent when no step of any job has a dependency. */
+  readonly holds?: ReplayHolds | null;
   /** The Lambda's remaining time at the start of the drain, ms. */
   readonly remainingMs: number;
   /** Time kept for finishing (in-flight starts, deletes, releases) before the Lambda's end, ms. @default 10% of remainingMs, 3-20 s */
@@ -92,15 +119,27 @@ export interface DrainDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   /** StartExecution pacing. @default a new AdaptiveRateGate */
   readonly gate?: AdaptiveRateGate;
+  /** DescribeExecution pacing (its own, much smaller quota). @default a new DescribePacer */
+  readonly describePacer?: DescribePacer;
 }
 
-interface Held {
+interface ToRelease {
   readonly id: string;
   readonly receipt: string;
 }
 
+/** A replay held back by a dependency on hold. */
+interface HeldPlan extends PlanBase {
+  readonly action: 'held';
+  readonly reason: string;
+  readonly resumeAt: string | null;
+}
+
+type Decided = Plan | HeldPlan;
+
 type ReplayResult =
-  | { outcome: 'started' | 'redriven' | 'alreadyStarted' }
+  | { outcome: 'started' | 'alreadyStarted' }
+  | { outcome: 'alreadyHandled'; reason: string }
   | { outcome: 'failed'; reason: string }
   | { outcome: 'invalid'; reason: string }
   | { outcome: 'notAttempted' };
@@ -108,8 +147,6 @@ type ReplayResult =
 const THROTTLE_NAMES = new Set(['ThrottlingException', 'TooManyRequestsException', 'Throttling', 'RequestLimitExceeded']);
 /** StartExecution errors that say the message itself can never start: quarantine it. */
 const UNSTARTABLE = new Set(['InvalidExecutionInput', 'InvalidName', 'InvalidArn', 'StateMachineDoesNotExist']);
-/** RedriveExecution refusals that fall back to a new start. */
-const NOT_REDRIVABLE = new Set(['ExecutionNotRedrivable', 'ExecutionDoesNotExist', 'ValidationException']);
 
 function isThrottle(e: unknown): boolean {
   const meta = (e as { $metadata?: { httpStatusCode?: number } }).$metadata;
@@ -133,9 +170,10 @@ export function visibilitySeconds(msLeft: number): number {
 }
 
 /**
- * Drains the spool once: receive in batches of 10, classify, start (or redrive) with bounded
- * concurrency and adaptive pacing, delete only what was started (or already started) or moved
- * to quarantine, and release everything else before returning. Never throws for one message.
+ * Drains the spool once: receive in batches of 10, classify, leave held ones, look at ended
+ * executions, start with bounded concurrency and adaptive pacing, delete only what was started (or
+ * already started, or already handled) or moved to quarantine, and release everything else before
+ * returning. Never throws for one message.
  */
 export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<ReprocessSummary> {
   const now = deps.now ?? Date.now;
@@ -145,15 +183,18 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
   const safety = deps.safetyMs ?? Math.min(20_000, Math.max(3_000, deps.remainingMs * 0.1));
   const stopAtMs = endMs - safety;
   const gate = deps.gate ?? new AdaptiveRateGate({ now, sleep });
-  const redriveGate = new AdaptiveRateGate({ now, sleep });
+  const describePacer = deps.describePacer ?? new DescribePacer({ now, sleep });
   const sem = new Semaphore(o.concurrency);
 
   const summary: ReprocessSummary = {
     dryRun: o.dryRun,
-    mode: o.mode,
+    from: o.from,
     started: 0,
-    redriven: 0,
+    resumed: 0,
+    resumeFallbacks: 0,
     alreadyStarted: 0,
+    alreadyHandled: 0,
+    held: 0,
     skipped: 0,
     invalid: 0,
     failed: 0,
@@ -166,35 +207,57 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     durationMs: 0,
     items: [],
   };
-  const held: Held[] = [];
+  const toRelease: ToRelease[] = [];
   let reserved = 0;
   let scanned = 0;
+  let plainItems = 0;
   let stop: StopReason | null = null;
   const halt = (r: StopReason) => {
     stop = stop ?? r;
   };
 
-  const note = (plan: Plan, outcome: Outcome, reason?: string) => {
+  const note = (plan: Decided, outcome: Outcome, reason?: string) => {
     summary[outcome === 'wouldQuarantine' ? 'invalid' : outcome]++;
-    if (summary.items.length < SUMMARY_ITEMS) {
-      summary.items.push({ taskId: plan.taskId, job: plan.job, error: plan.error, outcome, ...(reason ? { reason } : {}) });
+    let why = reason;
+    if (plan.action === 'replay' && (outcome === 'started' || outcome === 'wouldStart')) {
+      if (plan.resumeAt) summary.resumed++;
+      if (plan.fallback) {
+        summary.resumeFallbacks++;
+        why ??= plan.fallback;
+      }
     }
+    if (why ? summary.items.length >= SUMMARY_ITEMS_WITH_REASON : plainItems >= SUMMARY_ITEMS || summary.items.length >= SUMMARY_ITEMS_WITH_REASON) return;
+    if (!why) plainItems++;
+    const resumeAt = plan.action === 'replay' || plan.action === 'held' ? plan.resumeAt : null;
+    summary.items.push({
+      taskId: plan.taskId,
+      job: plan.job,
+      error: plan.error,
+      outcome,
+      ...(why ? { reason: why } : {}),
+      ...(resumeAt ? { resumeAt } : {}),
+      ...(plan.spooledAtMs !== null ? { spooledAt: new Date(plan.spooledAtMs).toISOString() } : {}),
+    });
   };
 
-  /** One StartExecution (or redrive first), retried on throttling and transient errors until the deadline. */
-  const replay = async (plan: ReplayPlan, m: ReceivedMessage): Promise<ReplayResult> => {
+  /** The look at an ended execution (outside the start semaphore: its pace is the describe quota's), then the start. */
+  const replay = async (plan: ReplayPlan): Promise<ReplayResult> => {
+    if (plan.checkExecutionArn) {
+      const c = await checkEndedExecution(deps.sfn, plan.checkExecutionArn, describePacer, stopAtMs);
+      if (c.outcome === 'alreadyHandled') {
+        return { outcome: 'alreadyHandled', reason: `the ended execution is ${c.status} now (redriven ${c.redriveCount} time(s)): not replayed` };
+      }
+      if (c.outcome !== 'replay') return c;
+    }
     await sem.acquire();
     try {
-      if (o.mode === 'redrive' && plan.executionArn && plan.executionArn.startsWith(`${plan.stateMachineArn.replace(':stateMachine:', ':execution:')}:`)) {
-        const r = await redrive(plan, m);
-        if (r) return r;
-      }
       return await start(plan);
     } finally {
       sem.release();
     }
   };
 
+  /** One StartExecution, retried on throttling and transient errors until the deadline. */
   const start = async (plan: ReplayPlan): Promise<ReplayResult> => {
     let transient = 0;
     for (;;) {
@@ -210,6 +273,8 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
         return { outcome: 'started' };
       } catch (e) {
         const name = errorName(e);
+        // Also what a start-over of a message meets whose resume already ran (and vice versa):
+        // one name per message and attempt, whichever way it entered.
         if (name === 'ExecutionAlreadyExists') {
           gate.onSuccess();
           return { outcome: 'alreadyStarted' };
@@ -228,47 +293,14 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     }
   };
 
-  /** Null means "refused, fall back to a new start". */
-  const redrive = async (plan: ReplayPlan, m: ReceivedMessage): Promise<ReplayResult | null> => {
-    const executionArn = plan.executionArn as string;
-    for (;;) {
-      if (!(await redriveGate.acquire(stopAtMs))) return { outcome: 'notAttempted' };
-      try {
-        // The spool message id as client token: a rerun after a crash is answered idempotently.
-        await deps.sfn.send(new RedriveExecutionCommand({ executionArn, clientToken: (m.MessageId ?? '').slice(0, 64) || undefined }));
-        redriveGate.onSuccess();
-        return { outcome: 'redriven' };
-      } catch (e) {
-        if (isThrottle(e)) {
-          redriveGate.onThrottle();
-          continue;
-        }
-        if (!NOT_REDRIVABLE.has(errorName(e))) return { outcome: 'failed', reason: `RedriveExecution: ${errorName(e)}` };
-        break;
-      }
-    }
-    // Refused. If an earlier run (that crashed before deleting) already redrove it after it was
-    // spooled, a new start would run the task twice.
-    try {
-      const d = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }));
-      const sent = sentAtMs(m);
-      if ((d.redriveCount ?? 0) > 0 && d.redriveDate && (sent === undefined || d.redriveDate.getTime() >= sent)) {
-        return { outcome: 'alreadyStarted' };
-      }
-    } catch (e) {
-      if (errorName(e) !== 'ExecutionDoesNotExist') return { outcome: 'failed', reason: `DescribeExecution: ${errorName(e)}` };
-    }
-    return null;
-  };
-
-  const quarantine = async (entries: Array<{ m: ReceivedMessage; reason: string }>): Promise<Set<ReceivedMessage>> => {
+  const quarantine = async (entries: Array<{ m: ReceivedMessage; reason: string; detail?: string }>): Promise<Set<ReceivedMessage>> => {
     const moved = new Set<ReceivedMessage>();
     // SQS caps a batch at 10 entries and 1 MiB in total; spool bodies can be large.
     const groups: Array<typeof entries> = [];
     let cur: typeof entries = [];
     let bytes = 0;
     for (const e of entries) {
-      const size = Buffer.byteLength(e.m.Body ?? '', 'utf8') + 2_048;
+      const size = Buffer.byteLength(e.m.Body ?? '', 'utf8') + 4_096;
       if (cur.length === BATCH || (cur.length > 0 && bytes + size > MAX_SQS_MESSAGE_BYTES)) {
         groups.push(cur);
         cur = [];
@@ -280,13 +312,15 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     if (cur.length) groups.push(cur);
     for (const group of groups) {
       const batch: SendMessageBatchRequestEntry[] = group.map((e, i) => {
+        // The quarantine is encrypted with the params key like the spool: a producer's cause may go there.
+        const reason = e.detail ? `${e.reason} -- ${e.detail}` : e.reason;
         const attrs: Record<string, MessageAttributeValue> = {
-          [QUARANTINE_ATTR_REASON]: { DataType: 'String', StringValue: e.reason.slice(0, 1000) },
+          [QUARANTINE_ATTR_REASON]: { DataType: 'String', StringValue: reason.slice(0, 2_000) },
           [QUARANTINE_ATTR_SOURCE_ID]: { DataType: 'String', StringValue: e.m.MessageId ?? 'unknown' },
         };
-        for (const k of [SPOOL_ATTR_JOB, SPOOL_ATTR_ERROR, SPOOL_ATTR_KIND]) {
+        for (const k of [SPOOL_ATTR_JOB, SPOOL_ATTR_ERROR, SPOOL_ATTR_KIND, SPOOL_ATTR_FIRST_SENT]) {
           const v = e.m.MessageAttributes?.[k]?.StringValue;
-          if (v) attrs[k] = { DataType: 'String', StringValue: v };
+          if (v) attrs[k] = { DataType: e.m.MessageAttributes?.[k]?.DataType ?? 'String', StringValue: v };
         }
         return { Id: String(i), MessageBody: e.m.Body || '(empty body)', MessageAttributes: attrs };
       });
@@ -300,30 +334,50 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     return moved;
   };
 
-  const processBatch = async (msgs: ReceivedMessage[], plans: Plan[]): Promise<void> => {
+  /** Replays whose steps depend on a held dependency become `held` (released, counted, never started). */
+  const applyHolds = async (plans: Plan[]): Promise<Decided[]> => {
+    const holds = deps.holds;
+    if (!holds) return plans;
+    return Promise.all(
+      plans.map(async (p): Promise<Decided> => {
+        if (p.action !== 'replay' || p.dependencies.length === 0) return p;
+        try {
+          const h = await holds.heldBy(p.dependencies);
+          return h ? { ...p, action: 'held', reason: h.reason, resumeAt: p.resumeAt } : p;
+        } catch (e) {
+          return { ...p, action: 'held', reason: `the hold check failed (${errorName(e)}): left in the spool to be safe`, resumeAt: p.resumeAt };
+        }
+      }),
+    );
+  };
+
+  const processBatch = async (msgs: ReceivedMessage[], plans: Decided[]): Promise<void> => {
     const toDelete: ReceivedMessage[] = [];
-    const toQuarantine: Array<{ m: ReceivedMessage; plan: Plan; reason: string }> = [];
+    const toQuarantine: Array<{ m: ReceivedMessage; plan: Decided; reason: string; detail?: string }> = [];
     const replays: Array<Promise<void>> = [];
     msgs.forEach((m, i) => {
       const plan = plans[i];
-      const hold = () => held.push({ id: m.MessageId ?? String(i), receipt: m.ReceiptHandle as string });
+      const release = () => toRelease.push({ id: m.MessageId ?? String(i), receipt: m.ReceiptHandle as string });
       if (plan.action === 'skip') {
-        hold();
+        release();
         note(plan, 'skipped');
+      } else if (plan.action === 'held') {
+        release();
+        note(plan, 'held', plan.reason);
       } else if (o.dryRun) {
-        hold();
+        release();
         if (plan.action === 'replay') note(plan, 'wouldStart');
         else note(plan, 'wouldQuarantine', plan.reason);
       } else if (plan.action === 'quarantine') {
-        toQuarantine.push({ m, plan, reason: plan.reason });
+        toQuarantine.push({ m, plan, reason: plan.reason, detail: plan.detail });
       } else {
         replays.push(
-          replay(plan, m).then((r) => {
+          replay(plan).then((r) => {
             if (r.outcome === 'invalid') {
               toQuarantine.push({ m, plan, reason: r.reason });
               return;
             }
-            if (r.outcome === 'failed' || r.outcome === 'notAttempted') hold();
+            if (r.outcome === 'failed' || r.outcome === 'notAttempted') release();
             else toDelete.push(m);
             note(plan, r.outcome, 'reason' in r ? r.reason : undefined);
           }),
@@ -338,7 +392,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
           toDelete.push(q.m);
           note(q.plan, 'invalid', q.reason);
         } else {
-          held.push({ id: q.m.MessageId ?? 'q', receipt: q.m.ReceiptHandle as string });
+          toRelease.push({ id: q.m.MessageId ?? 'q', receipt: q.m.ReceiptHandle as string });
           note(q.plan, 'failed', `could not move to quarantine (${q.reason})`);
         }
       }
@@ -356,9 +410,9 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     }
   };
 
-  // `max` counts messages handled, not skipped ones. A receiver reserves what it asks for, and
-  // gives back what turned out skipped; one that finds the budget fully reserved waits for the
-  // others' receives to settle instead of ending the run while their messages may be skipped.
+  // `max` counts messages handled, not skipped or held ones. A receiver reserves what it asks for,
+  // and gives back what turned out skipped or held; one that finds the budget fully reserved waits
+  // for the others' receives to settle instead of ending the run while their messages may be skipped.
   let settledWaiters: Array<() => void> = [];
   const settled = () => {
     const w = settledWaiters;
@@ -406,9 +460,9 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
         return halt('empty');
       }
       scanned += msgs.length;
-      const plans = msgs.map((m) => classify(m, o, deps.rules));
-      const counted = plans.filter((p) => p.action !== 'skip').length;
-      reserved -= want - counted; // skipped messages do not use up `max`
+      const plans = await applyHolds(msgs.map((m) => classify(m, o, deps.rules, now())));
+      const counted = plans.filter((p) => p.action !== 'skip' && p.action !== 'held').length;
+      reserved -= want - counted; // skipped and held messages do not use up `max`
       pendingReceives--;
       settled();
       await processBatch(msgs, plans);
@@ -427,7 +481,9 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
   );
   summary.stoppedBecause = stop ?? 'empty';
 
-  for (const group of chunks(held, BATCH)) {
+  // Skipped, held, failed and unattempted messages: visible again now (they were kept invisible
+  // until here, so none is received twice in one run).
+  for (const group of chunks(toRelease, BATCH)) {
     try {
       await deps.sqs.send(
         new ChangeMessageVisibilityBatchCommand({
@@ -452,7 +508,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
   } catch {
     summary.remaining = null;
   }
-  summary.throttleEvents = gate.throttleEvents + redriveGate.throttleEvents;
+  summary.throttleEvents = gate.throttleEvents + describePacer.throttleEvents;
   summary.durationMs = now() - t0;
   return summary;
 }

@@ -1,7 +1,10 @@
-import { envelopeBytes, EnvelopeError, MAX_EXECUTION_INPUT_BYTES, parseEnvelope, TaskEnvelope } from '../shared/envelope';
-import { executionNameFor } from '../shared/names';
-import { SPOOL_ATTR_ERROR, SPOOL_ATTR_JOB, SpoolKind } from '../shared/spool-message';
+import { envelopeBytes, EnvelopeError, MAX_EXECUTION_INPUT_BYTES, parseEnvelope, TaskEnvelope, withoutResume } from '../shared/envelope';
+import { JsonValue } from '../shared/json';
+import { executionNameFor, taskIdFor } from '../shared/names';
+import { SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SpoolKind } from '../shared/spool-message';
+import { JobRules } from './env';
 import { ReprocessOptions } from './payload';
+import { dependenciesToRun, replayInput } from './replay';
 
 /** What reprocess needs of one received SQS message (a subset of the SDK's Message). */
 export interface ReceivedMessage {
@@ -12,66 +15,100 @@ export interface ReceivedMessage {
   readonly MessageAttributes?: Record<string, { StringValue?: string; DataType?: string } | undefined>;
 }
 
-/** A replay: start `stateMachineArn` under `name` with `input` (or redrive `executionArn` first). */
-export interface ReplayPlan {
+/** Kinds that are replayed. */
+export type ReplayKind = 'ExecutionFailed' | 'ExecutionEnded' | 'StartFailed';
+
+/** What every plan says about its message (for the summary: ids and names, never params). */
+export interface PlanBase {
+  readonly taskId: string | null;
+  readonly job: string | null;
+  readonly error: string | null;
+  /** When the failure was first spooled (epoch ms), if known. */
+  readonly spooledAtMs: number | null;
+}
+
+/** A replay: start `stateMachineArn` under `name` with `input`. */
+export interface ReplayPlan extends PlanBase {
   readonly action: 'replay';
-  readonly kind: Exclude<SpoolKind, 'ProducerFailed'>;
+  readonly kind: ReplayKind;
   readonly taskId: string;
   readonly job: string;
   readonly error: string;
   readonly stateMachineArn: string;
   readonly name: string;
   readonly input: TaskEnvelope;
-  /** The failed execution, for redrive mode (ExecutionFailed only). */
-  readonly executionArn: string | null;
+  /** The top-level step the replay enters at, or null (from the first step). */
+  readonly resumeAt: string | null;
+  /** Why it starts over although `from` is `failed-step`, or null. */
+  readonly fallback: string | null;
+  /** Dependencies of the steps it would run: none may be on hold. */
+  readonly dependencies: ReadonlyArray<string>;
+  /**
+   * The ended execution to look at before starting (ExecutionEnded only): a redrive from the
+   * console may already run it again. Null: no look needed.
+   */
+  readonly checkExecutionArn: string | null;
 }
 
 /** Never started: moved to the quarantine queue with `reason`. */
-export interface QuarantinePlan {
+export interface QuarantinePlan extends PlanBase {
   readonly action: 'quarantine';
+  /** Why (summary and the quarantine's `reason` attribute): names only, never params. */
   readonly reason: string;
-  readonly taskId: string | null;
-  readonly job: string | null;
-  readonly error: string | null;
+  /** More for the quarantine attribute only (e.g. the producer's rejection cause). */
+  readonly detail?: string;
 }
 
 /** Does not match the filter: released, stays in the spool. */
-export interface SkipPlan {
+export interface SkipPlan extends PlanBase {
   readonly action: 'skip';
-  readonly taskId: string | null;
-  readonly job: string | null;
-  readonly error: string | null;
 }
 
 export type Plan = ReplayPlan | QuarantinePlan | SkipPlan;
 
 /** Rules that come from the deployment, not the payload. */
 export interface ClassifyRules {
-  /** State machines of this app; a message naming any other is quarantined. */
-  readonly allowedStateMachineArns: ReadonlySet<string>;
+  /** The app's jobs: a message of any other job is quarantined. */
+  readonly jobs: ReadonlyMap<string, JobRules>;
   /** A task whose spooled attempt is above this has been replayed too often: quarantined. */
   readonly maxReplays: number;
 }
 
-const KINDS: ReadonlySet<string> = new Set(['ExecutionFailed', 'StartFailed', 'ProducerFailed']);
+/**
+ * How far in the future a message's tick may be before it counts as forged: the producer stamps
+ * the tick from Scheduler's scheduled time, which is never after the producer runs, so only the
+ * skew between Lambda clocks (and the sweeper's re-sends) needs room.
+ */
+export const FUTURE_TICK_ALLOWANCE_MS = 5 * 60_000;
+
+const REPLAYED: ReadonlySet<string> = new Set(['ExecutionFailed', 'ExecutionEnded', 'StartFailed']);
+const KINDS: ReadonlySet<string> = new Set<SpoolKind>(['ExecutionFailed', 'ExecutionEnded', 'StartFailed', 'Rejected', 'ProducerFailed']);
+/** Reason prefix of a message that does not hold together the way the app writes messages. */
+export const FORGED = 'may be forged';
 
 function attr(m: ReceivedMessage, name: string): string | undefined {
   return m.MessageAttributes?.[name]?.StringValue;
 }
 
-/** SQS SentTimestamp (epoch ms), or undefined when SQS did not return it. */
-export function sentAtMs(m: ReceivedMessage): number | undefined {
+/**
+ * When the failure was FIRST spooled (epoch ms): the sweeper's `firstSentAt` attribute when it
+ * re-sent the message (a re-send gets a new SentTimestamp, AWS SQS developer guide), else SQS's
+ * SentTimestamp; undefined when neither is there.
+ */
+export function spooledAtMs(m: ReceivedMessage): number | undefined {
+  const first = Number(attr(m, SPOOL_ATTR_FIRST_SENT));
+  if (attr(m, SPOOL_ATTR_FIRST_SENT) !== undefined && Number.isFinite(first) && first > 0) return first;
   const raw = m.Attributes?.SentTimestamp;
   return raw === undefined ? undefined : Number(raw);
 }
 
 /**
- * Filter on what is known without parsing the body: the SentTimestamp and the `job` / `errorType`
- * message attributes. A message that fails here is skipped even if its body is malformed: an
- * operator replaying job A must not quarantine job B's messages.
+ * Filter on what is known without parsing the body: the first-spooled time and the `job` /
+ * `errorType` message attributes. A message that fails here is skipped even if its body is
+ * malformed: an operator replaying job A must not quarantine job B's messages.
  */
 function passesCheapFilter(m: ReceivedMessage, o: ReprocessOptions): boolean {
-  const sent = sentAtMs(m);
+  const sent = spooledAtMs(m);
   if (sent !== undefined) {
     if (o.sentBeforeMs !== undefined && !(sent < o.sentBeforeMs)) return false;
     if (o.sentAfterMs !== undefined && !(sent > o.sentAfterMs)) return false;
@@ -87,46 +124,59 @@ function str(o: Record<string, unknown>, k: string): string | null {
   return typeof o[k] === 'string' && (o[k] as string).length > 0 ? (o[k] as string) : null;
 }
 
+/** `arn:...:stateMachine:<name>` -> `arn:...:execution:<name>:` (the prefix of its executions). */
+function executionPrefix(stateMachineArn: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:`;
+}
+
 /**
  * Decides what to do with one spool message. Pure: no I/O, so each rule is tested directly.
- * Order: cheap filter (attributes, time) -> parse -> quarantine rules -> body filter.
+ * Order: cheap filter (attributes, time) -> parse -> body filter -> never-replayable kinds ->
+ * shape -> forged-replay checks -> replay budget -> replay input.
  */
-export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: ClassifyRules): Plan {
-  const skip = (taskId: string | null, job: string | null, error: string | null): SkipPlan => ({ action: 'skip', taskId, job, error });
-  if (!passesCheapFilter(m, o)) return skip(null, attr(m, SPOOL_ATTR_JOB) ?? null, attr(m, SPOOL_ATTR_ERROR) ?? null);
+export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: ClassifyRules, nowMs: number): Plan {
+  const spooledAt = spooledAtMs(m) ?? null;
+  const base = (taskId: string | null, job: string | null, error: string | null): PlanBase => ({ taskId, job, error, spooledAtMs: spooledAt });
+  const byAttr = base(null, attr(m, SPOOL_ATTR_JOB) ?? null, attr(m, SPOOL_ATTR_ERROR) ?? null);
+  if (!passesCheapFilter(m, o)) return { action: 'skip', ...byAttr };
 
   let body: unknown;
   try {
     body = JSON.parse(m.Body ?? '');
   } catch {
-    return { action: 'quarantine', reason: 'body is not JSON', taskId: null, job: attr(m, SPOOL_ATTR_JOB) ?? null, error: attr(m, SPOOL_ATTR_ERROR) ?? null };
+    return { action: 'quarantine', reason: 'body is not JSON', ...byAttr };
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { action: 'quarantine', reason: 'body is not a JSON object', taskId: null, job: attr(m, SPOOL_ATTR_JOB) ?? null, error: attr(m, SPOOL_ATTR_ERROR) ?? null };
-  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { action: 'quarantine', reason: 'body is not a JSON object', ...byAttr };
   const b = body as Record<string, unknown>;
   const taskId = str(b, 'taskId');
   const job = str(b, 'job');
   const error = str(b, 'error');
-  const q = (reason: string): QuarantinePlan => ({ action: 'quarantine', reason, taskId, job, error });
+  const ids = base(taskId, job, error);
+  const q = (reason: string, detail?: string): QuarantinePlan => ({ action: 'quarantine', reason, ...(detail ? { detail } : {}), ...ids });
 
   // Body-level filter before the quarantine rules, for the same reason as the cheap filter.
-  if (o.job !== undefined && job !== null && job !== o.job) return skip(taskId, job, error);
-  if (o.errorType !== undefined && error !== null && error !== o.errorType) return skip(taskId, job, error);
-  if (o.taskIds !== undefined && (taskId === null || !o.taskIds.has(taskId))) return skip(taskId, job, error);
+  if (o.job !== undefined && job !== null && job !== o.job) return { action: 'skip', ...ids };
+  if (o.errorType !== undefined && error !== null && error !== o.errorType) return { action: 'skip', ...ids };
+  if (o.taskIds !== undefined && (taskId === null || !o.taskIds.has(taskId))) return { action: 'skip', ...ids };
 
   if (b.version !== 1) return q(`unsupported spool message version ${JSON.stringify(b.version)}`);
   if (typeof b.kind !== 'string' || !KINDS.has(b.kind)) return q(`unknown kind ${JSON.stringify(b.kind)}`);
-  if (b.kind === 'ProducerFailed') {
-    return q('ProducerFailed: the producer failed before any task existed, so there is nothing to replay; re-run the tick by hand (see the runbook)');
+  // Spec errors are never replayable: the same spec fails again (or runs a key twice). Producers
+  // send them straight to the quarantine; one that reached the spool goes there with its reason.
+  if (b.kind === 'Rejected') {
+    return q(`Rejected: the producer refused this task spec (${error ?? 'no error name'}); a spec error is never replayable: fix the producer, then re-run the tick`, str(b, 'cause') ?? undefined);
   }
+  if (b.kind === 'ProducerFailed') {
+    return q('ProducerFailed: the producer failed before any task existed, so there is nothing to replay; re-run the tick by hand (see the runbook)', str(b, 'cause') ?? undefined);
+  }
+  if (!REPLAYED.has(b.kind)) return q(`kind ${b.kind} is not replayable`);
+  const kind = b.kind as ReplayPlan['kind'];
   if (taskId === null) return q('missing taskId');
   if (job === null) return q('missing job');
   const stateMachineArn = str(b, 'stateMachineArn');
   if (stateMachineArn === null) return q('missing stateMachineArn');
-  if (!rules.allowedStateMachineArns.has(stateMachineArn)) {
-    return q('unknown state machine: not one of this app\'s workflows (job removed or renamed?)');
-  }
+  const jobRules = rules.jobs.get(job);
+  if (!jobRules) return q(`unknown job "${job}": not one of this app's jobs (removed or renamed?)`);
   if (b.input === null || b.input === undefined) return q('no input to replay');
   let envelope: TaskEnvelope;
   try {
@@ -134,24 +184,54 @@ export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: Classif
   } catch (e) {
     return q(`input is not a task envelope (${e instanceof EnvelopeError ? e.field : 'input'}: ${(e as Error).message})`);
   }
-  if (envelope.taskId !== taskId) return q('input.taskId differs from the message taskId');
+
+  // Forged replays (issue 9): whoever can send to the spool must not be able to run params of
+  // their choosing under a name the producer will use later, nor in another job's workflow. A
+  // message the app wrote always holds together: its task id is the one job, tick and key derive,
+  // it names its job's state machine, and its tick has come.
+  if (envelope.job !== job) return q(`${FORGED}: the input's job is not the message's job "${job}"`);
+  if (stateMachineArn !== jobRules.stateMachineArn) {
+    return q(`${FORGED}: the state machine is not job "${job}"'s (or a deploy replaced the job's state machine; then send the body back with the new one)`);
+  }
+  if (envelope.taskId !== taskId) return q(`${FORGED}: input.taskId differs from the message taskId`);
+  if (taskIdFor(envelope.job, new Date(envelope.scheduledTime), envelope.key) !== envelope.taskId) {
+    return q(`${FORGED}: the task id is not the one its job, tick and key derive`);
+  }
+  const tickMs = Date.parse(envelope.scheduledTime);
+  if (tickMs > nowMs + FUTURE_TICK_ALLOWANCE_MS) {
+    return q(`${FORGED}: its tick ${new Date(tickMs).toISOString()} is in the future; replaying it would take the name of a task that has not run yet`);
+  }
+  const executionArn = str(b, 'executionArn');
+  if (kind === 'ExecutionEnded' && executionArn !== null && !executionArn.startsWith(executionPrefix(stateMachineArn))) {
+    return q(`${FORGED}: executionArn is not an execution of job "${job}"'s state machine`);
+  }
+
   if (envelope.attempt > rules.maxReplays) {
     return q(`too many replays: attempt ${envelope.attempt} > MAX_REPLAYS ${rules.maxReplays}; investigate before replaying by hand`);
   }
-  const kind = b.kind as ReplayPlan['kind'];
-  // StartFailed: the producer's start may in fact have gone through, so the SAME name is used
-  // (Step Functions then refuses a second run). ExecutionFailed: a new attempt, a new name.
-  const input: TaskEnvelope = kind === 'ExecutionFailed' ? { ...envelope, attempt: envelope.attempt + 1 } : envelope;
-  if (envelopeBytes(input) > MAX_EXECUTION_INPUT_BYTES) return q(`input exceeds the ${MAX_EXECUTION_INPUT_BYTES}-byte execution input limit`);
+  if (envelopeBytes(withoutResume(envelope)) > MAX_EXECUTION_INPUT_BYTES) return q(`input exceeds the ${MAX_EXECUTION_INPUT_BYTES}-byte envelope limit`);
+  const r = replayInput(
+    { kind, envelope, failedState: str(b, 'failedState'), stepInput: 'stepInput' in b ? (b.stepInput as JsonValue) : undefined },
+    o.from,
+    jobRules,
+  );
   return {
     action: 'replay',
     kind,
+    ...ids,
     taskId,
     job,
     error: error ?? '',
     stateMachineArn,
-    name: executionNameFor(taskId, input.attempt),
-    input,
-    executionArn: kind === 'ExecutionFailed' ? str(b, 'executionArn') : null,
+    name: executionNameFor(taskId, r.input.attempt),
+    input: r.input,
+    resumeAt: r.resumeAt,
+    fallback: r.fallback,
+    dependencies: dependenciesToRun(jobRules, r.resumeAt),
+    // Only an execution that ended outside the Catch can be running again: a redrive reruns its
+    // unsuccessful step. One whose error was caught ended in the Fail state, which a redrive
+    // "reenters ... and fails again" (AWS Step Functions developer guide, "Redriving executions",
+    // redrive behavior of individual states): it never runs the task again, so no look is needed.
+    checkExecutionArn: kind === 'ExecutionEnded' ? executionArn : null,
   };
 }

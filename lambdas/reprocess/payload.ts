@@ -14,7 +14,19 @@ export const DEFAULT_CONCURRENCY = 10;
 /** Upper bound of `taskIds` entries. */
 export const MAX_TASK_IDS = 1_000;
 
-export type ReprocessMode = 'start' | 'redrive';
+/**
+ * Where a replay of a failed execution enters the workflow:
+ * - `failed-step`: at the step that failed, with what that step was given (the previous step's
+ *   output kept in the spool message), so steps that succeeded, and their side effects, are not
+ *   run again. A message that cannot resume (failed in the first step or the lock, its step gone
+ *   after a deploy, its step input unknown) starts over; the summary says why.
+ * - `start`: from the first step with the original input (when the fix is in an earlier step, or
+ *   the earlier steps' output is stale).
+ */
+export type ReplayFrom = 'failed-step' | 'start';
+export const REPLAY_FROM: ReadonlyArray<ReplayFrom> = ['failed-step', 'start'];
+/** See docs/reprocess.md, "Where a replay starts": resuming never repeats a side effect that already happened. */
+export const DEFAULT_FROM: ReplayFrom = 'failed-step';
 
 /** The payload as sent (unvalidated shape, documented for operators). */
 export interface ReprocessPayload {
@@ -28,14 +40,14 @@ export interface ReprocessPayload {
   readonly errorType?: string;
   /** Only these task ids. */
   readonly taskIds?: ReadonlyArray<string>;
-  /** Only messages spooled before this: ISO-8601 time or an age such as `30m`, `2h`, `7d`. */
+  /** Only failures first spooled before this (sweeper re-sends keep the first time): ISO-8601 time or an age such as `30m`, `2h`, `7d`. */
   readonly olderThan?: string;
-  /** Only messages spooled after this: ISO-8601 time or an age such as `30m`, `2h`, `7d`. */
+  /** Only failures first spooled after this: ISO-8601 time or an age such as `30m`, `2h`, `7d`. */
   readonly newerThan?: string;
   /** Starts in flight at once. 1-50. @default 10 */
   readonly concurrency?: number;
-  /** `start` (new execution, attempt + 1) or `redrive` (RedriveExecution from the failed step; falls back to start). @default start */
-  readonly mode?: ReprocessMode;
+  /** `failed-step` (resume at the step that failed) or `start` (from the first step). @default failed-step */
+  readonly from?: ReplayFrom;
 }
 
 /** A validated payload with defaults filled in; times resolved to epoch milliseconds. */
@@ -45,12 +57,12 @@ export interface ReprocessOptions {
   readonly job?: string;
   readonly errorType?: string;
   readonly taskIds?: ReadonlySet<string>;
-  /** Messages sent at or after this instant are skipped. */
+  /** Messages first spooled at or after this instant are skipped. */
   readonly sentBeforeMs?: number;
-  /** Messages sent at or before this instant are skipped. */
+  /** Messages first spooled at or before this instant are skipped. */
   readonly sentAfterMs?: number;
   readonly concurrency: number;
-  readonly mode: ReprocessMode;
+  readonly from: ReplayFrom;
 }
 
 /** An invalid payload; `field` names the offending field. Nothing has been touched when it is thrown. */
@@ -64,7 +76,16 @@ export class InvalidPayloadError extends Error {
   }
 }
 
-const KNOWN = new Set(['max', 'dryRun', 'job', 'errorType', 'taskIds', 'olderThan', 'newerThan', 'concurrency', 'mode']);
+const KNOWN = new Set(['max', 'dryRun', 'job', 'errorType', 'taskIds', 'olderThan', 'newerThan', 'concurrency', 'from']);
+
+/**
+ * `mode` (`"redrive"`) was removed: a redrive continues from the unsuccessful step, and every step's
+ * error is caught, so that step is the final Fail state, which a redrive "reenters ... and fails
+ * again" (AWS Step Functions developer guide, "Redriving executions", redrive behavior of the Fail
+ * state). An old runbook or shell history still sends it: say why and what to use instead.
+ */
+export const MODE_REMOVED =
+  'was removed: Step Functions redrive continues from the unsuccessful step, which for these executions is the final Fail state (every step\'s error is caught), so a redrive fails again at once. Resuming at the failed step is "from": "failed-step" (the default); "from": "start" runs every step again';
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const AGE = /^(\d+)\s*([smhd])$/;
 
@@ -106,6 +127,7 @@ export function parsePayload(raw: unknown, defaultMax: number, nowMs: number): R
     throw new InvalidPayloadError('payload', 'must be a JSON object such as {"max": 10}');
   }
   const p = raw as Record<string, unknown>;
+  if ('mode' in p) throw new InvalidPayloadError('mode', MODE_REMOVED);
   for (const key of Object.keys(p)) {
     if (!KNOWN.has(key)) {
       throw new InvalidPayloadError(key, `unknown field; known fields are ${[...KNOWN].join(', ')}`);
@@ -130,8 +152,8 @@ export function parsePayload(raw: unknown, defaultMax: number, nowMs: number): R
     throw new InvalidPayloadError('newerThan', 'with olderThan it selects no time at all: newerThan must be earlier than olderThan');
   }
   const concurrency = p.concurrency === undefined ? DEFAULT_CONCURRENCY : intInRange('concurrency', p.concurrency, 1, MAX_CONCURRENCY);
-  if (p.mode !== undefined && p.mode !== 'start' && p.mode !== 'redrive') {
-    throw new InvalidPayloadError('mode', `must be "start" or "redrive", got ${JSON.stringify(p.mode)}`);
+  if (p.from !== undefined && !REPLAY_FROM.includes(p.from as ReplayFrom)) {
+    throw new InvalidPayloadError('from', `must be "failed-step" (resume at the step that failed) or "start" (run every step again), got ${JSON.stringify(p.from)}`);
   }
   return {
     max,
@@ -142,6 +164,6 @@ export function parsePayload(raw: unknown, defaultMax: number, nowMs: number): R
     sentBeforeMs,
     sentAfterMs,
     concurrency,
-    mode: (p.mode as ReprocessMode | undefined) ?? 'start',
+    from: (p.from as ReplayFrom | undefined) ?? DEFAULT_FROM,
   };
 }
