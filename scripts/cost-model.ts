@@ -17,13 +17,16 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { appConfig } from '../bin/config';
-import { AppConfig, ResolvedAppConfig } from '../lib/config/types';
+import { ResolvedAppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
 import { synthesizeApp } from '../local/offline-day/app-model';
 import { Assumptions, invocationsPerTask, MonthlyCost, monthlyCost, retainedDays, transitionsPerTask } from './cost/model';
 import { DAYS_PER_MONTH, PRICES } from './cost/prices';
 import { recordSizes, RecordSizes } from './cost/records';
 import { AppShape, appShape, ReplayMode } from './cost/shape';
+
+/** Tasks per tick message when neither the flag nor the template says (the producer runtime's own default). */
+export const FALLBACK_TASKS_PER_MESSAGE = 1000;
 
 /** The volumes every run prices. */
 export const STANDARD_VOLUMES = [1_000, 100_000, 1_000_000] as const;
@@ -40,7 +43,8 @@ export interface CostArgs {
   readonly replay: ReplayMode;
   readonly paramsBytes: number;
   readonly stepOutputBytes: number;
-  readonly tasksPerTickMessage: number;
+  /** @default the producers' TASKS_PER_BATCH in the template, else {@link FALLBACK_TASKS_PER_MESSAGE} */
+  readonly tasksPerTickMessage?: number;
   readonly logBytesPerInvocation: number;
   readonly idleReceivesPerDay: number;
   readonly gzipRatio?: number;
@@ -58,7 +62,6 @@ export const DEFAULT_ARGS: CostArgs = {
   replay: 'start',
   paramsBytes: 512,
   stepOutputBytes: 1024,
-  tasksPerTickMessage: 10,
   logBytesPerInvocation: 1000,
   // Lambda's SQS pollers long-poll (20 s) while the queue is empty: 5 pollers x 3 calls a minute.
   idleReceivesPerDay: 5 * 3 * 60 * 24,
@@ -77,7 +80,7 @@ const HELP = `npm run cost -- [options]
   --replay start|resume    how a spooled task is replayed (default ${DEFAULT_ARGS.replay}: reprocess's default, a new execution)
   --params-bytes b         size of a task's params JSON (default ${DEFAULT_ARGS.paramsBytes})
   --step-output-bytes b    size of a step's output, carried by spool messages (default ${DEFAULT_ARGS.stepOutputBytes})
-  --tasks-per-message n    tasks per tick-queue message, if the template has a polled queue (default ${DEFAULT_ARGS.tasksPerTickMessage})
+  --tasks-per-message n    tasks per tick-queue message, if the template has a polled queue (default: the producers' TASKS_PER_BATCH, else ${FALLBACK_TASKS_PER_MESSAGE}; capped at what fits in 1 MiB)
   --log-bytes b            CloudWatch Logs bytes per invocation (default ${DEFAULT_ARGS.logBytesPerInvocation})
   --idle-receives n        empty SQS receives a day per polled queue (default ${DEFAULT_ARGS.idleReceivesPerDay})
   --gzip-ratio r           compressed/raw size of records (default: measured on synthetic records)
@@ -201,7 +204,7 @@ export function buildCostModel(config: ResolvedAppConfig, args: CostArgs, projec
     failureRate: args.failureRate,
     retriesPerTask: args.retriesPerTask,
     durationMs: args.durationMs,
-    tasksPerTickMessage: args.tasksPerTickMessage,
+    tasksPerTickMessage: args.tasksPerTickMessage ?? shape.tasksPerBatch ?? FALLBACK_TASKS_PER_MESSAGE,
     logBytesPerInvocation: args.logBytesPerInvocation,
     stepOutputBytes: args.stepOutputBytes,
     idleReceivesPerDay: args.idleReceivesPerDay,
@@ -385,8 +388,14 @@ function main(): void {
     return;
   }
   const projectRoot = resolve(__dirname, '..');
-  const config = resolveConfig(appConfig as AppConfig, { stage: args.stage, allJobs: args.allJobs, fileExists: (p) => existsSync(join(projectRoot, p)) });
-  const model = buildCostModel(config, args, projectRoot);
+  let model: CostModel;
+  try {
+    const config = resolveConfig(appConfig, { stage: args.stage, allJobs: args.allJobs, fileExists: (p) => existsSync(join(projectRoot, p)) });
+    model = buildCostModel(config, args, projectRoot);
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(1);
+  }
   if (args.json) {
     const plain = JSON.stringify(model, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2);
     console.log(plain);

@@ -5,7 +5,7 @@ import { AslDefinition } from '../local/asl';
 import { synthesizeApp, stateMachineDefinition, placeholderRef } from '../local/offline-day/app-model';
 import { EngineEvent, runLocal } from '../local/run-state-machine';
 import { buildCostModel, CostArgs, DEFAULT_ARGS, foldPath, jobMix, parseArgs } from '../scripts/cost-model';
-import { firehoseBilled, sampledPerSecond, sqsBilled } from '../scripts/cost/model';
+import { dailyUsage, firehoseBilled, LEDGER_WRITES_PER_BATCH, LEDGER_WRITES_PER_TICK, sampledPerSecond, sqsBilled, tasksPerMessage } from '../scripts/cost/model';
 import { AslScope, walkExecution } from '../scripts/cost/transitions';
 
 const projectRoot = resolve(__dirname, '..');
@@ -213,6 +213,28 @@ test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the fi
   expect(row('DynamoDB')).toBe(0);
   expect(month.total).toBeCloseTo(month.components.reduce((s, c) => s + c.usd, 0), 9);
   expect(month.perTask).toBeCloseTo(month.total / 30_000, 12);
+
+  // The target design on the same shape: a tick queue a starter polls (one message per receive),
+  // a tick ledger and a status-change capture. 1,000 tasks over 24 ticks = 41.7 a tick: one message
+  // of 100 tasks per tick, well under one 64 KB chunk; each tick: 1 send, 1 receive, 1 delete.
+  const starter = model.shape.recordFunction; // any function of the template stands in for the starter
+  const capture = model.shape.reprocessFunction;
+  const target = {
+    ...model.shape,
+    polledQueues: [{ queue: 'TickQueue', target: starter, batchSize: 1, cmk: true }],
+    tickLedger: true,
+    statusChangeTargets: [capture],
+  };
+  expect(41.7 * model.sizes.envelopeBytes).toBeLessThan(64 * 1024);
+  const u = dailyUsage(target, model.sizes, { ...model.assumptions, tasksPerTickMessage: 100 }, 1000);
+  expect(u.sqsRequests.ticks).toBeCloseTo(24 * 3 + ARGS.idleReceivesPerDay, 9);
+  expect(u.sqsRequests.spool).toBe(140);
+  // starter: 24 invocations on top of its own 1,100 record invocations; capture: 100 failures + 10 reprocess runs
+  expect(u.invocations.get(starter)).toBeCloseTo(1100 + 24, 6);
+  expect(u.invocations.get(capture)).toBeCloseTo(10 + 100, 6);
+  expect(u.dynamoWrites).toBe(LEDGER_WRITES_PER_TICK * 24 + LEDGER_WRITES_PER_BATCH * 24);
+  // A tick message never carries more tasks than fit in one SQS message (1 MiB less room for attributes).
+  expect(tasksPerMessage(100_000, 1000)).toBe(1038);
 });
 
 /** A map, a parallel group and an exclusive lock, to compare the walk with the engine on the real workflow. */

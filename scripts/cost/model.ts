@@ -74,6 +74,21 @@ export interface MonthlyCost {
 
 const add = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
 
+/**
+ * Tick-ledger writes of the target design (lambdas/shared/tick-ledger.ts on the ticks branch), an
+ * estimate: the producer claims and completes a tick; per batch message it records the enqueue,
+ * and a starter claims the batch, checkpoints it and marks it done (more checkpoints on big batches).
+ */
+export const LEDGER_WRITES_PER_TICK = 2;
+export const LEDGER_WRITES_PER_BATCH = 4;
+/** Largest tick message: SQS's 1 MiB limit less attributes and the message frame. */
+export const MAX_TICK_MESSAGE_BYTES = 1024 * 1024 - 10 * 1024;
+
+/** Tasks one tick message carries: as configured, but never more than fit in one SQS message. */
+export function tasksPerMessage(configured: number, envelopeBytes: number): number {
+  return Math.max(1, Math.min(configured, Math.floor(MAX_TICK_MESSAGE_BYTES / envelopeBytes)));
+}
+
 /** Expected transitions of one task of a job: success, or failure plus replay, plus retries. */
 export function transitionsPerTask(job: JobShape, a: Pick<Assumptions, 'failureRate' | 'retriesPerTask'>): number {
   const f = a.failureRate;
@@ -117,10 +132,12 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   let failures = 0;
   let ticks = 0;
   let tickMessages = 0;
+  let tickRequests = 0;
   const executionsByMachine: number[] = [];
   const starts = (tasks: number) => tasks / shape.startExecutionRefillPerSecond;
 
   const polled = shape.polledQueues;
+  const perMessage = tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes);
   for (const job of shape.jobs) {
     const tasks = tasksPerDay * (a.mix.get(job.job) ?? 0);
     const bad = tasks * f;
@@ -136,25 +153,31 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     ticks += job.ticksPerDay;
     if (job.ticksPerDay > 0 && tasks > 0) {
       const perTick = tasks / job.ticksPerDay;
-      if (polled.length === 0) add(extraSeconds, job.producer, starts(tasks));
-      else tickMessages += job.ticksPerDay * Math.ceil(perTick / a.tasksPerTickMessage);
+      if (polled.length === 0) {
+        add(extraSeconds, job.producer, starts(tasks));
+      } else {
+        // Target design: the producer writes the tick's tasks as batch messages to a tick queue;
+        // a starter (SQS event source) starts each batch. Split evenly over the polled queues.
+        const messages = Math.ceil(perTick / perMessage);
+        const chunks = Math.ceil((perTick * sizes.envelopeBytes) / SQS_CHUNK_BYTES);
+        for (const q of polled) {
+          const share = job.ticksPerDay / polled.length;
+          const invocationsPerTick = Math.ceil(messages / q.batchSize);
+          tickMessages += share * messages;
+          tickRequests +=
+            share *
+            (Math.max(Math.ceil(messages / 10), chunks) + // SendMessageBatch, 10 messages and 64 KB chunks
+              Math.max(invocationsPerTick, chunks) + // the event source's receives
+              invocationsPerTick * Math.ceil(Math.min(q.batchSize, messages) / 10)); // its batch deletes
+          add(invocations, q.target, share * invocationsPerTick);
+          add(extraSeconds, q.target, starts(tasks / polled.length));
+        }
+      }
     }
   }
   const executions = executionsByMachine.reduce((s, n) => s + n, 0);
-
-  // Tick queues (target design): messages split evenly over the polled queues.
-  let tickRequests = 0;
-  for (const q of polled) {
-    const messages = tickMessages / polled.length;
-    const messageBytes = a.tasksPerTickMessage * sizes.envelopeBytes;
-    const batches = messages / q.batchSize;
-    add(invocations, q.target, batches);
-    add(extraSeconds, q.target, starts(tasksPerDay / polled.length));
-    const sends = (messages / 10) * sqsBilled(Math.min(10, Math.max(1, messages)) * messageBytes);
-    const receives = batches * Math.ceil(q.batchSize / 10) * sqsBilled(Math.min(q.batchSize, 10) * messageBytes);
-    const deletes = batches * Math.ceil(q.batchSize / 10);
-    tickRequests += sends + receives + deletes + a.idleReceivesPerDay;
-  }
+  // Lambda's pollers keep long-polling an empty queue.
+  tickRequests += polled.length * a.idleReceivesPerDay;
 
   // Failures: the status-change rule fires for every FAILED execution (the capture skips the ones
   // the workflow spooled); reprocess replays `reprocessBatch` messages per invocation.
@@ -221,7 +244,7 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   if (executions > 0) for (const m of shape.cmkStateMachines) kmsRequests += 2 * (86_400 / m.reuseSeconds);
 
   const lockWrites = shape.lockFunction ? (invocations.get(shape.lockFunction) ?? 0) : 0;
-  const ledgerWrites = shape.tickLedger ? ticks + tickMessages : 0;
+  const ledgerWrites = shape.tickLedger ? LEDGER_WRITES_PER_TICK * ticks + LEDGER_WRITES_PER_BATCH * tickMessages : 0;
   let dynamoReads = 0;
   for (const [fn, n] of invocations) if (shape.functions.get(fn)?.readsHolds) dynamoReads += 0.5 * n; // eventually consistent GetItem, upper bound (cached 5 s)
 

@@ -91,6 +91,8 @@ export interface AppShape {
   readonly statusChangeTargets: ReadonlyArray<string>;
   /** Some role may write the tick ledger (`tick#` items): the producers of the target design record ticks. */
   readonly tickLedger: boolean;
+  /** Tasks per tick-queue message the producers are configured with (their `TASKS_PER_BATCH`), if any. */
+  readonly tasksPerBatch: number | null;
   readonly kmsKeys: number;
   /** CMK-encrypted queues and their data key reuse period, seconds. */
   readonly cmkQueues: ReadonlyArray<{ readonly id: string; readonly reuseSeconds: number }>;
@@ -252,6 +254,9 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
   const reprocessFn = resources[logicalIdOf(stack, stack.reprocess.function)];
   const reprocessEnv = ((reprocessFn.Properties?.Environment as { Variables?: Record<string, unknown> }).Variables ?? {}) as Record<string, unknown>;
 
+  const producerBatch = jobs
+    .map((j) => Number((((resources[j.producer]?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>).TASKS_PER_BATCH))
+    .find((n) => Number.isFinite(n) && n > 0);
   const tickLedger = byType('AWS::IAM::Policy').some(([, r]) => JSON.stringify(r.Properties?.PolicyDocument ?? {}).includes('tick#'));
 
   const cmkQueues = byType('AWS::SQS::Queue')
@@ -293,6 +298,7 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
     polledQueues,
     statusChangeTargets,
     tickLedger,
+    tasksPerBatch: producerBatch ?? null,
     kmsKeys: byType('AWS::KMS::Key').length,
     cmkQueues,
     cmkStateMachines,
