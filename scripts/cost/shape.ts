@@ -161,15 +161,11 @@ export function configuredRetries(state: AslState): number {
   return own ? (own.MaxAttempts ?? 3) : 0;
 }
 
-/** The Lambda state a failure of `step` happens in: the step itself, or the first step inside a group/map. */
-function failingStateOf(step: ResolvedStep): string {
+/** The first Lambda state of a step: the step itself, or the first step inside a group or map. */
+function entryLambdaOf(step: ResolvedStep): string {
   if (step.kind === 'lambda') return step.name;
   if (step.kind === 'parallel') return step.branches[0][0].name;
   return step.steps[0].name;
-}
-
-function firstLambdaOf(step: ResolvedStep): string {
-  return failingStateOf(step);
 }
 
 /** The three billed paths of one job's task, from its synthesized definition. */
@@ -178,7 +174,8 @@ export function jobPaths(definition: AslScope, job: ResolvedJob, options: ShapeO
   const mapItems = (name: string): number => Math.min(options.mapItems, maps.get(name) ?? options.mapItems);
   const envelope = { v: 1, taskId: `${job.name}-t`, job: job.name, key: 'k', params: {}, attempt: 1, scheduledTime: '2027-01-04T00:00:00.000Z' };
   const last = job.steps[job.steps.length - 1];
-  const failState = failingStateOf(last);
+  // A failure is modelled in the last step (the most work done before it), in its first Lambda state.
+  const failState = entryLambdaOf(last);
   const state = findState(definition, failState);
   if (!state) throw new Error(`job ${job.name}: state ${failState} is not in the synthesized definition`);
   const failRetries = configuredRetries(state);
@@ -237,7 +234,7 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
     const producerId = logicalIdOf(stack, producer.function);
     const definition = stateMachineDefinition(model, job, placeholderRef(model.region)) as unknown as AslScope;
     const sched = scheduled.find((s) => s.target === producerId);
-    const firstFn = wf.stepFunctions.get(firstLambdaOf(job.steps[0]));
+    const firstFn = wf.stepFunctions.get(entryLambdaOf(job.steps[0]));
     return {
       job: job.name,
       producer: producerId,
