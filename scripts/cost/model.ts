@@ -117,7 +117,10 @@ export function firehoseBilled(bytes: number): number {
   return Math.max(1, Math.ceil(bytes / FIREHOSE_RECORD_BYTES)) * FIREHOSE_RECORD_BYTES;
 }
 
-/** X-Ray's default sampling: the first request each second, then 5% of the rest (at an even rate). */
+/**
+ * X-Ray's default sampling rule: the first request each second, then 5% of the rest, at an even rate
+ * (AWS X-Ray developer guide, "Sampling rules"; not in the research notes: verify).
+ */
 export function sampledPerSecond(ratePerSecond: number): number {
   return Math.min(ratePerSecond, 1) + 0.05 * Math.max(ratePerSecond - 1, 0);
 }
@@ -176,11 +179,14 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     }
   }
   const executions = executionsByMachine.reduce((s, n) => s + n, 0);
-  // Lambda's pollers keep long-polling an empty queue.
+  // Lambda's pollers keep polling an empty queue: an event source starts with five of them (AWS
+  // Lambda developer guide, "Scaling for SQS event sources"; aws-facts §13), long polls assumed.
   tickRequests += polled.length * a.idleReceivesPerDay;
 
-  // Failures: the status-change rule fires for every FAILED execution (the capture skips the ones
-  // the workflow spooled); reprocess replays `reprocessBatch` messages per invocation.
+  // Failures: the status-change rule fires for every FAILED execution (Step Functions sends status
+  // changes of Standard workflows to EventBridge, AWS Step Functions developer guide, "Step Functions
+  // events in EventBridge"; the capture skips the ones the workflow spooled); reprocess replays
+  // `reprocessBatch` messages per invocation.
   for (const t of shape.statusChangeTargets) add(invocations, t, failures);
   const reprocessRuns = failures > 0 ? Math.ceil(failures / shape.reprocessBatch) : 0;
   add(invocations, shape.reprocessFunction, reprocessRuns);
