@@ -171,7 +171,8 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
             share *
             (Math.max(Math.ceil(messages / 10), chunks) + // SendMessageBatch, 10 messages and 64 KB chunks
               Math.max(invocationsPerTick, chunks) + // the event source's receives
-              invocationsPerTick * Math.ceil(Math.min(q.batchSize, messages) / 10)); // its batch deletes
+              // Lambda deletes a batch its function returned from (AWS Lambda developer guide, "Using Lambda with Amazon SQS").
+              invocationsPerTick * Math.ceil(Math.min(q.batchSize, messages) / 10));
           add(invocations, q.target, share * invocationsPerTick);
           add(extraSeconds, q.target, starts(tasks / polled.length));
         }
@@ -228,7 +229,8 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   const rawClient = clientRecords * sizes.clientRecordBytes;
   const rawWorker = workerRecords * sizes.workerRecordBytes;
   const interval = Math.max(1, shape.paramLog.bufferSeconds);
-  // Firehose writes an object per buffer interval (when records came in) or per buffer size.
+  // Firehose delivers when its buffer interval or size is reached, whichever first (Amazon Data
+  // Firehose developer guide, "Buffering hints"): an object per interval while records come in.
   const objectsOf = (records: number, raw: number) => Math.min(records, Math.max(86_400 / interval, raw / (shape.paramLog.bufferMiB * 1024 * 1024)));
   const clientObjects = objectsOf(clientRecords, rawClient);
   const workerObjects = objectsOf(workerRecords, rawWorker);
