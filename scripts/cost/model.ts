@@ -1,0 +1,330 @@
+import { AppShape, JobShape } from './shape';
+import { ATHENA_MIN_BYTES, cost, DAYS_PER_MONTH, FIREHOSE_RECORD_BYTES, GB, PRICES, PriceName, SQS_CHUNK_BYTES, TB } from './prices';
+import { RecordSizes } from './records';
+import { PathCounts } from './transitions';
+
+/**
+ * The cost model: usage a day, derived from the app's shape (shape.ts) and stated assumptions,
+ * priced per month (prices.ts). Every quantity is an expected value: a share `f` of tasks fails
+ * (down the failure path), is spooled, and is replayed once, successfully.
+ */
+
+/** What the model assumes (the CLI's flags). */
+export interface Assumptions {
+  /** Share of tasks that fail after their retries and are replayed once. 0-1. */
+  readonly failureRate: number;
+  /** Extra attempts per task on the success path (retries that then succeed), on average. */
+  readonly retriesPerTask: number;
+  /** Average duration of one Lambda invocation, ms (the template does not say). */
+  readonly durationMs: number;
+  /** Tasks one tick-queue message carries (only used when the template has a queue Lambda polls). */
+  readonly tasksPerTickMessage: number;
+  /** Bytes of CloudWatch Logs one invocation writes (platform START/END/REPORT lines and the handler's JSON lines). */
+  readonly logBytesPerInvocation: number;
+  /** Bytes of a step's output (what a spool message carries as `stepInput`). */
+  readonly stepOutputBytes: number;
+  /** Empty ReceiveMessage calls a day of an idle SQS event source mapping (Lambda's pollers keep polling). */
+  readonly idleReceivesPerDay: number;
+  /** Share of the tasks of each job (sums to 1). */
+  readonly mix: ReadonlyMap<string, number>;
+}
+
+/** Usage of one day at one volume (the quantities that are priced). */
+export interface DailyUsage {
+  readonly tasks: number;
+  readonly executions: number;
+  readonly transitions: number;
+  /** Invocations by function logical id. */
+  readonly invocations: ReadonlyMap<string, number>;
+  /** Seconds of Lambda run time beyond the per-invocation duration (pacing starts at the account's rate), by function. */
+  readonly extraSeconds: ReadonlyMap<string, number>;
+  readonly gbSecondsArm: number;
+  readonly gbSecondsX86: number;
+  readonly sqsRequests: { readonly spool: number; readonly ticks: number };
+  readonly firehoseRecords: { readonly client: number; readonly worker: number };
+  readonly firehoseBilledBytes: number;
+  /** Compressed bytes the parameter log grows by. */
+  readonly storedBytes: number;
+  readonly s3Puts: number;
+  readonly s3Gets: number;
+  readonly athenaScannedBytes: number;
+  readonly kmsRequests: number;
+  readonly dynamoWrites: number;
+  readonly dynamoReads: number;
+  readonly schedulerInvocations: number;
+  readonly logBytes: number;
+  readonly traces: number;
+}
+
+/** One row of the table. */
+export interface ComponentCost {
+  readonly component: string;
+  readonly usd: number;
+  readonly prices: ReadonlyArray<PriceName>;
+}
+
+/** The month at one volume. */
+export interface MonthlyCost {
+  readonly tasksPerDay: number;
+  readonly usage: DailyUsage;
+  readonly components: ReadonlyArray<ComponentCost>;
+  readonly total: number;
+  readonly perTask: number;
+}
+
+const add = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
+
+/**
+ * Tick-ledger writes of the target design (lambdas/shared/tick-ledger.ts on the ticks branch), an
+ * estimate: the producer claims and completes a tick; per batch message it records the enqueue,
+ * and a starter claims the batch, checkpoints it and marks it done (more checkpoints on big batches).
+ */
+export const LEDGER_WRITES_PER_TICK = 2;
+export const LEDGER_WRITES_PER_BATCH = 4;
+/** Largest tick message: SQS's 1 MiB limit less attributes and the message frame. */
+export const MAX_TICK_MESSAGE_BYTES = 1024 * 1024 - 10 * 1024;
+
+/** Tasks one tick message carries: as configured, but never more than fit in one SQS message. */
+export function tasksPerMessage(configured: number, envelopeBytes: number): number {
+  return Math.max(1, Math.min(configured, Math.floor(MAX_TICK_MESSAGE_BYTES / envelopeBytes)));
+}
+
+/** Expected transitions of one task of a job: success, or failure plus replay, plus retries. */
+export function transitionsPerTask(job: JobShape, a: Pick<Assumptions, 'failureRate' | 'retriesPerTask'>): number {
+  const f = a.failureRate;
+  return (1 - f) * job.success.transitions + f * (job.failure.transitions + job.replay.transitions) + a.retriesPerTask;
+}
+
+/** Expected invocations of each function by one task of a job. */
+export function invocationsPerTask(job: JobShape, a: Pick<Assumptions, 'failureRate' | 'retriesPerTask'>): Map<string, number> {
+  const f = a.failureRate;
+  const out = new Map<string, number>();
+  const weigh = (p: PathCounts, w: number) => p.lambda.forEach((n, fn) => add(out, fn, n * w));
+  weigh(job.success, 1 - f);
+  weigh(job.failure, f);
+  weigh(job.replay, f);
+  if (a.retriesPerTask > 0) add(out, job.firstStepFunction, a.retriesPerTask);
+  return out;
+}
+
+/** Requests SQS bills for a request carrying `bytes` of payload (one per 64 KB chunk). */
+export function sqsBilled(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / SQS_CHUNK_BYTES));
+}
+
+/** Bytes Firehose bills for one record of `bytes` (rounded up to the next 5 KB). */
+export function firehoseBilled(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / FIREHOSE_RECORD_BYTES)) * FIREHOSE_RECORD_BYTES;
+}
+
+/**
+ * X-Ray's default sampling rule: the first request each second, then 5% of the rest, at an even rate
+ * (AWS X-Ray developer guide, "Sampling rules"; not in the research notes: verify).
+ */
+export function sampledPerSecond(ratePerSecond: number): number {
+  return Math.min(ratePerSecond, 1) + 0.05 * Math.max(ratePerSecond - 1, 0);
+}
+
+/** Usage of one day with `tasksPerDay` tasks, split over the jobs by `a.mix`. */
+export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, tasksPerDay: number): DailyUsage {
+  const f = a.failureRate;
+  const invocations = new Map<string, number>();
+  const extraSeconds = new Map<string, number>();
+  let transitions = 0;
+  let spoolSends = 0;
+  let failures = 0;
+  let ticks = 0;
+  let tickMessages = 0;
+  let tickRequests = 0;
+  const executionsByMachine: number[] = [];
+  const starts = (tasks: number) => tasks / shape.startExecutionRefillPerSecond;
+
+  const polled = shape.polledQueues;
+  const perMessage = tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes);
+  for (const job of shape.jobs) {
+    const tasks = tasksPerDay * (a.mix.get(job.job) ?? 0);
+    const bad = tasks * f;
+    failures += bad;
+    transitions += tasks * transitionsPerTask(job, a);
+    invocationsPerTask(job, a).forEach((n, fn) => add(invocations, fn, n * tasks));
+    spoolSends += bad * [...job.failure.tasks].filter(([r]) => /:sqs:sendMessage$/.test(r)).reduce((s, [, n]) => s + n, 0);
+    executionsByMachine.push(tasks + bad);
+
+    // The producer runs once a tick. Without a tick queue it starts the tasks itself, paced by the
+    // account's StartExecution refill rate (Step Functions quotas); with one, the starters do.
+    add(invocations, job.producer, job.ticksPerDay);
+    ticks += job.ticksPerDay;
+    if (job.ticksPerDay > 0 && tasks > 0) {
+      const perTick = tasks / job.ticksPerDay;
+      if (polled.length === 0) {
+        add(extraSeconds, job.producer, starts(tasks));
+      } else {
+        // Target design: the producer writes the tick's tasks as batch messages to a tick queue;
+        // a starter (SQS event source) starts each batch. Split evenly over the polled queues.
+        const messages = Math.ceil(perTick / perMessage);
+        const chunks = Math.ceil((perTick * sizes.envelopeBytes) / SQS_CHUNK_BYTES);
+        for (const q of polled) {
+          const share = job.ticksPerDay / polled.length;
+          const invocationsPerTick = Math.ceil(messages / q.batchSize);
+          tickMessages += share * messages;
+          tickRequests +=
+            share *
+            (Math.max(Math.ceil(messages / 10), chunks) + // SendMessageBatch, 10 messages and 64 KB chunks
+              Math.max(invocationsPerTick, chunks) + // the event source's receives
+              // Lambda deletes a batch its function returned from (AWS Lambda developer guide, "Using Lambda with Amazon SQS").
+              invocationsPerTick * Math.ceil(Math.min(q.batchSize, messages) / 10));
+          add(invocations, q.target, share * invocationsPerTick);
+          add(extraSeconds, q.target, starts(tasks / polled.length));
+        }
+      }
+    }
+  }
+  const executions = executionsByMachine.reduce((s, n) => s + n, 0);
+  // Lambda's pollers keep polling an empty queue: an event source starts with five of them (AWS
+  // Lambda developer guide, "Scaling for SQS event sources"; aws-facts §13), long polls assumed.
+  tickRequests += polled.length * a.idleReceivesPerDay;
+
+  // Failures: the status-change rule fires for every FAILED execution (Step Functions sends status
+  // changes of Standard workflows to EventBridge, AWS Step Functions developer guide, "Step Functions
+  // events in EventBridge"; the capture skips the ones the workflow spooled); reprocess replays
+  // `reprocessBatch` messages per invocation.
+  for (const t of shape.statusChangeTargets) add(invocations, t, failures);
+  const reprocessRuns = failures > 0 ? Math.ceil(failures / shape.reprocessBatch) : 0;
+  add(invocations, shape.reprocessFunction, reprocessRuns);
+  if (failures > 0) add(extraSeconds, shape.reprocessFunction, starts(failures));
+  const spoolMessageBytes = sizes.envelopeBytes + a.stepOutputBytes + 2048;
+  const spoolRequests =
+    spoolSends * sqsBilled(spoolMessageBytes) +
+    Math.ceil(failures / 10) * sqsBilled(10 * spoolMessageBytes) + // receives of 10
+    Math.ceil(failures / 10) + // DeleteMessageBatch of 10
+    reprocessRuns * 2; // GetQueueAttributes and the last, empty receive of each run
+
+  // Other scheduled functions (monitor, sweeper...): the producers are counted above.
+  const producers = new Set(shape.jobs.map((j) => j.producer));
+  let schedulerInvocations = ticks;
+  let monitorQueries = 0;
+  for (const s of shape.scheduled) {
+    if (producers.has(s.target)) continue;
+    add(invocations, s.target, s.perDay);
+    if (s.kind === 'scheduler') schedulerInvocations += s.perDay;
+    if (s.target === shape.monitorFunction) monitorQueries += s.perDay;
+  }
+
+  let gbSecondsArm = 0;
+  let gbSecondsX86 = 0;
+  for (const [fn, n] of invocations) {
+    const info = shape.functions.get(fn);
+    if (!info) throw new Error(`function ${fn} is invoked but not in the template`);
+    const seconds = (n * a.durationMs) / 1000 + (extraSeconds.get(fn) ?? 0);
+    const gbs = (seconds * info.memoryMiB) / 1024;
+    if (info.arch === 'arm64') gbSecondsArm += gbs;
+    else gbSecondsX86 += gbs;
+  }
+
+  // Parameter log: one client record per task (the producer / starter), one worker record per
+  // execution end (every invocation of the record-outcome function).
+  const clientRecords = tasksPerDay;
+  const workerRecords = invocations.get(shape.recordFunction) ?? 0;
+  const firehoseBilledBytes = clientRecords * firehoseBilled(sizes.clientRecordBytes) + workerRecords * firehoseBilled(sizes.workerRecordBytes);
+  const rawClient = clientRecords * sizes.clientRecordBytes;
+  const rawWorker = workerRecords * sizes.workerRecordBytes;
+  const interval = Math.max(1, shape.paramLog.bufferSeconds);
+  // Firehose delivers when its buffer interval or size is reached, whichever first (Amazon Data
+  // Firehose developer guide, "Buffering hints"): an object per interval while records come in.
+  const objectsOf = (records: number, raw: number) => Math.min(records, Math.max(86_400 / interval, raw / (shape.paramLog.bufferMiB * 1024 * 1024)));
+  const clientObjects = objectsOf(clientRecords, rawClient);
+  const workerObjects = objectsOf(workerRecords, rawWorker);
+  const storedBytes = (rawClient + rawWorker) * sizes.gzipRatio;
+  // The lost-task query reads one day of client records and two days of worker records.
+  const athenaScannedBytes = monitorQueries * Math.max(ATHENA_MIN_BYTES, (rawClient + 2 * rawWorker) * sizes.gzipRatio);
+  const s3Gets = monitorQueries * (clientObjects + 2 * workerObjects);
+  const s3Puts = clientObjects + workerObjects;
+
+  // KMS, an upper bound: one request per data-key reuse period for each principal of a CMK queue
+  // with traffic (sender GenerateDataKey + Decrypt, receiver Decrypt) and each CMK state machine
+  // with executions (GenerateDataKey + Decrypt); one per parameter-log object written or read
+  // (S3 Bucket Keys make it far fewer).
+  let kmsRequests = s3Puts + s3Gets;
+  for (const q of shape.cmkQueues) {
+    const busy = q.id === shape.spoolQueue ? failures > 0 : polled.some((p) => p.queue === q.id) && tickMessages > 0;
+    if (busy) kmsRequests += 3 * (86_400 / q.reuseSeconds);
+  }
+  if (executions > 0) for (const m of shape.cmkStateMachines) kmsRequests += 2 * (86_400 / m.reuseSeconds);
+
+  const lockWrites = shape.lockFunction ? (invocations.get(shape.lockFunction) ?? 0) : 0;
+  const ledgerWrites = shape.tickLedger ? LEDGER_WRITES_PER_TICK * ticks + LEDGER_WRITES_PER_BATCH * tickMessages : 0;
+  let dynamoReads = 0;
+  for (const [fn, n] of invocations) if (shape.functions.get(fn)?.readsHolds) dynamoReads += 0.5 * n; // eventually consistent GetItem, upper bound (cached 5 s)
+
+  const totalInvocations = [...invocations.values()].reduce((s, n) => s + n, 0);
+  // X-Ray: executions are traced as one trace each (the Lambdas they call join it); other traced
+  // functions start their own. Sampled at the default rule, at the day's average rate.
+  let traces = 0;
+  if (shape.stateMachinesTraced) for (const n of executionsByMachine) traces += 86_400 * sampledPerSecond(n / 86_400);
+  const inWorkflows = new Set<string>();
+  for (const j of shape.jobs) for (const p of [j.success, j.failure, j.replay]) p.lambda.forEach((_, fn) => inWorkflows.add(fn));
+  for (const [fn, n] of invocations) if (!inWorkflows.has(fn) && shape.functions.get(fn)?.traced) traces += 86_400 * sampledPerSecond(n / 86_400);
+
+  return {
+    tasks: tasksPerDay,
+    executions,
+    transitions,
+    invocations,
+    extraSeconds,
+    gbSecondsArm,
+    gbSecondsX86,
+    sqsRequests: { spool: spoolRequests, ticks: tickRequests },
+    firehoseRecords: { client: clientRecords, worker: workerRecords },
+    firehoseBilledBytes,
+    storedBytes,
+    s3Puts,
+    s3Gets,
+    athenaScannedBytes,
+    kmsRequests,
+    dynamoWrites: lockWrites + ledgerWrites,
+    dynamoReads,
+    schedulerInvocations,
+    logBytes: totalInvocations * a.logBytesPerInvocation,
+    traces,
+  };
+}
+
+/** Days the parameter log keeps a record (the template's expiration, else the configured retention). */
+export function retainedDays(shape: AppShape): number {
+  return shape.paramLog.expirationDays ?? shape.paramLog.configuredRetentionDays;
+}
+
+/** Prices one month (30 days) at `tasksPerDay`. */
+export function monthlyCost(shape: AppShape, sizes: RecordSizes, a: Assumptions, tasksPerDay: number): MonthlyCost {
+  const u = dailyUsage(shape, sizes, a, tasksPerDay);
+  const m = DAYS_PER_MONTH;
+  const invocations = [...u.invocations.values()].reduce((s, n) => s + n, 0);
+  const components: ComponentCost[] = [
+    { component: 'Step Functions (state transitions)', usd: cost(PRICES.sfnTransition, u.transitions * m), prices: ['sfnTransition'] },
+    {
+      component: 'Lambda (requests + GB-s)',
+      usd: cost(PRICES.lambdaRequest, invocations * m) + cost(PRICES.lambdaGbSecondArm, u.gbSecondsArm * m) + cost(PRICES.lambdaGbSecondX86, u.gbSecondsX86 * m),
+      prices: ['lambdaRequest', 'lambdaGbSecondArm', 'lambdaGbSecondX86'],
+    },
+    { component: 'SQS (tick queue, spool)', usd: cost(PRICES.sqsRequest, (u.sqsRequests.spool + u.sqsRequests.ticks) * m), prices: ['sqsRequest'] },
+    { component: 'Firehose (records, 5 KB each)', usd: cost(PRICES.firehoseGb, (u.firehoseBilledBytes * m) / GB), prices: ['firehoseGb'] },
+    {
+      component: 'S3 (param log PUT/GET + storage)',
+      usd: cost(PRICES.s3Put, u.s3Puts * m) + cost(PRICES.s3Get, u.s3Gets * m) + cost(PRICES.s3StorageGbMonth, (u.storedBytes * retainedDays(shape)) / GB),
+      prices: ['s3Put', 's3Get', 's3StorageGbMonth'],
+    },
+    { component: 'Athena (daily lost-task query)', usd: cost(PRICES.athenaTb, (u.athenaScannedBytes * m) / TB), prices: ['athenaTb'] },
+    { component: 'KMS (keys + requests)', usd: cost(PRICES.kmsKeyMonth, shape.kmsKeys) + cost(PRICES.kmsRequest, u.kmsRequests * m), prices: ['kmsKeyMonth', 'kmsRequest'] },
+    { component: 'DynamoDB (locks, holds, ledger)', usd: cost(PRICES.dynamoWrite, u.dynamoWrites * m) + cost(PRICES.dynamoRead, u.dynamoReads * m), prices: ['dynamoWrite', 'dynamoRead'] },
+    { component: 'EventBridge Scheduler', usd: cost(PRICES.schedulerInvocation, u.schedulerInvocations * m), prices: ['schedulerInvocation'] },
+    {
+      component: 'CloudWatch alarms (+ dashboard*)',
+      usd: cost(PRICES.alarmMetric, shape.alarmMetrics) + cost(PRICES.compositeAlarm, shape.compositeAlarms) + cost(PRICES.dashboardMonth, shape.dashboards),
+      prices: ['alarmMetric', 'compositeAlarm', 'dashboardMonth'],
+    },
+    { component: 'CloudWatch Logs ingestion*', usd: cost(PRICES.logsIngestGb, (u.logBytes * m) / GB), prices: ['logsIngestGb'] },
+    { component: 'X-Ray traces*', usd: cost(PRICES.xrayTrace, u.traces * m), prices: ['xrayTrace'] },
+  ];
+  const total = components.reduce((s, c) => s + c.usd, 0);
+  return { tasksPerDay, usage: u, components, total, perTask: tasksPerDay > 0 ? total / (tasksPerDay * m) : 0 };
+}
