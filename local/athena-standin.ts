@@ -64,7 +64,8 @@ const text = (v: unknown): string | null => (v === null || v === undefined ? nul
 
 /** Starts the stand-in; `stop()` also closes DuckDB. */
 export async function startAthenaStandin(o: AthenaStandinOptions): Promise<AthenaStandin> {
-  const db = await ParamLogDb.open(o.logRoot);
+  // Opened at the first query, so a test can write the log after starting the stand-in.
+  let db: Promise<ParamLogDb> | null = null;
   const executions = new Map<string, Execution>();
   const polls = new Map<string, number>();
   const started: AthenaStandin['started'] = [];
@@ -73,7 +74,8 @@ export async function startAthenaStandin(o: AthenaStandinOptions): Promise<Athen
   const run = async (e: Execution, parameters: string[]): Promise<void> => {
     try {
       const values = parameters.map(literalValue);
-      const reader = await db.connection.runAndReadAll(toDuckDb(e.query), values);
+      db ??= ParamLogDb.open(o.logRoot);
+      const reader = await (await db).connection.runAndReadAll(toDuckDb(e.query), values);
       e.columns = reader.columnNames();
       e.rows = (reader.getRowObjectsJson() as Array<Record<string, unknown>>).map((r) => e.columns.map((c) => text(r[c])));
       e.state = 'SUCCEEDED';
@@ -149,7 +151,7 @@ export async function startAthenaStandin(o: AthenaStandinOptions): Promise<Athen
     calls,
     async stop() {
       await server.stop();
-      db.close();
+      if (db) (await db.catch(() => null))?.close();
     },
   };
 }
