@@ -9,6 +9,7 @@ import { ExecutionCapture } from './execution-capture';
 import { Investigation } from './investigation';
 import { FunctionAlarms, OperationsDashboard } from './observability';
 import { OperationsAlarms } from './operations';
+import { OperatorOutputs } from './operator-outputs';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { ScheduledProducer } from './scheduled-producer';
@@ -163,5 +164,6 @@ export class ScheduledJobsStack extends Stack {
         { name: 'Worker', stream: this.paramLog.workerStream },
       ],
     });
+    new OperatorOutputs(this, 'OperatorOutputs', { reprocessFunction: this.reprocess.function, spool: this.spool, coordinationTable: this.coordination.table, athena: this.investigation, stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])) });
   }
 }

@@ -1,0 +1,15 @@
+import { AppConfig } from '../lib/config/types';
+
+/** Where a CLI run writes (stdout for results, stderr for progress and errors). */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** What a CLI run depends on besides AWS: injected so tests control the config, the clock and waits. */
+export interface CliDeps {
+  /** The app config (bin/config.ts). */
+  readonly config: AppConfig;
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+}

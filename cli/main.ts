@@ -1,0 +1,142 @@
+import { Command, CommanderError, Option } from 'commander';
+import { appConfig } from '../bin/config';
+import { hold, HoldOptions, unhold } from './commands/hold';
+import { replay, ReplayOptions } from './commands/replay';
+import { status, StatusOptions } from './commands/status';
+import { task, TaskOptions } from './commands/task';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from './errors';
+import { CliDeps, CliIo } from './io';
+import { CommonOptions, Session } from './session';
+
+/**
+ * The operator CLI: `npx scheduled-jobs <command>` (package.json "bin"). Each command talks to the
+ * stage's stack (`ScheduledJobs-<stage>`) with the AWS SDK's default credential chain; tables for
+ * people, `--json` for scripts. See docs/operator-cli.md.
+ */
+
+/** Adds the options every command takes, so each command's --help lists them. */
+function common(cmd: Command): Command {
+  return cmd
+    .option('--stage <stage>', 'stage of bin/config.ts (stack ScheduledJobs-<stage>); default: the config\'s defaultStage')
+    .option('--region <region>', 'AWS region; default: the stage\'s region in bin/config.ts, else AWS_REGION / the profile\'s region')
+    .option('--profile <profile>', 'AWS shared-config profile; default: AWS_PROFILE, else the default credential chain')
+    .option('--json', 'print JSON for scripts instead of tables');
+}
+
+/** Builds the program; `run` executes one command with the parsed options. */
+export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<number>, options: CommonOptions) => Promise<number>, deps: CliDeps): { program: Command; result: () => number } {
+  let code = 0;
+  const program = new Command('scheduled-jobs')
+    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status.')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  const action =
+    <O extends CommonOptions, A extends unknown[]>(fn: (session: Session, o: O, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      const cmd = args[args.length - 1] as Command;
+      const o = cmd.opts() as O;
+      code = await run((session) => fn(session, o, ...(args.slice(0, -2) as A)), o);
+    };
+
+  common(
+    program
+      .command('replay')
+      .description('Replay spooled failures through the reprocess Lambda (or --dry-run to see what it would do); prints its summary')
+      .option('--dry-run', 'look only: nothing is started, deleted or moved')
+      .option('--job <job>', 'only this job\'s failures')
+      .option('--error-type <name>', 'only failures with this error name, e.g. ExternalApiUnavailableError, States.Timeout')
+      .option('--task-id <ids...>', 'only these task ids (repeat, or separate with commas)')
+      .option('--older-than <age|time>', 'only failures spooled before: an age (30m, 2h, 7d) or an ISO time with a zone')
+      .option('--newer-than <age|time>', 'only failures spooled after: an age (30m, 2h, 7d) or an ISO time with a zone')
+      .option('--max <n>', 'messages to handle in this run, 1-10000 (default: the function\'s, reprocess.defaultMax)')
+      .option('--concurrency <n>', 'starts in flight at once, 1-50 (default 10)')
+      .addOption(new Option('--mode <mode>', 'start: a new execution; redrive: RedriveExecution from the failed step, else a new start').choices(['start', 'redrive']))
+      .addOption(new Option('--from <where>', 'where a replayed task resumes: its failed step, or the first step').choices(['failed-step', 'start'])),
+  ).action(action<ReplayOptions, []>((s, o) => replay(s, o, io)));
+
+  common(
+    program
+      .command('hold')
+      .argument('[dependency]', 'dependency to hold (declared in bin/config.ts dependencies); none: list every hold')
+      .description('Put a dependency on hold (its steps spool their tasks instead of calling it), or list the holds and planned windows')
+      .option('--reason <text>', 'why (required to hold): shown to the next person on call'),
+  ).action(action<HoldOptions, [string | undefined]>((s, o, dependency) => hold(s, dependency, o, io, deps)));
+
+  common(
+    program
+      .command('unhold')
+      .argument('<dependency>', 'dependency to release')
+      .description('Release an operator hold (a planned window still holds until it ends)')
+      .option('--reason <text>', 'optional note stored with the release'),
+  ).action(action<HoldOptions, [string]>((s, o, dependency) => unhold(s, dependency, o, io, deps)));
+
+  common(
+    program
+      .command('task')
+      .argument('<task-id>', 'task id, e.g. example-api-20261125T0305Z-order-42')
+      .description('The whole story of one task: param-log records (Athena), executions with status and failed step, spool or quarantine')
+      .option('--days <n>', 'days of the parameter log to search from the task\'s tick day (default 15)')
+      .option('--first-day <yyyy-MM-dd>', 'first day to search (app time zone); default: the tick\'s day')
+      .option('--last-day <yyyy-MM-dd>', 'last day to search; default: first day + --days - 1')
+      .option('--athena-timeout <seconds>', 'give up on the Athena query after this long (default 120)')
+      .option('--scan <n>', 'quarantined messages to look at, at most (default 1000)')
+      .option('--show-params', 'also print the task params (personal data: only when you need them)'),
+  ).action(action<TaskOptions, [string]>((s, o, taskId) => task(s, taskId, o, io, deps)));
+
+  common(
+    program
+      .command('status')
+      .description('Spool, quarantine and failed invocations by job and error with the oldest age, holds, alarms in ALARM')
+      .option('--scan <n>', 'messages to look at per queue, at most (default 1000)')
+      .option('--no-peek', 'counts only: read no message (no grouping, no ages)'),
+  ).action(action<StatusOptions, []>((s, o) => status(s, o, io, deps)));
+
+  return { program, result: () => code };
+}
+
+/**
+ * Runs the CLI on `argv` (without `node` and the script) and returns the exit code. Errors are
+ * printed as "Error: ..." plus what to do, never as a stack trace.
+ */
+export async function runCli(argv: ReadonlyArray<string>, io: CliIo, deps: Partial<CliDeps> = {}): Promise<number> {
+  const full: CliDeps = {
+    config: deps.config ?? appConfig,
+    now: deps.now ?? (() => new Date()),
+    sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+  };
+  const run = async (fn: (session: Session) => Promise<number>, options: CommonOptions): Promise<number> => {
+    let session: Session | undefined;
+    try {
+      session = new Session(full.config, options);
+      return await fn(session);
+    } catch (e) {
+      if (e instanceof CliError) {
+        io.err(`Error: ${e.message}\n${e.hint ? `${e.hint}\n` : ''}`);
+        return e.exitCode;
+      }
+      io.err(`Error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
+      return EXIT_FAILED;
+    } finally {
+      session?.close();
+    }
+  };
+  const { program, result } = buildProgram(io, run, full);
+  if (argv.length === 0) {
+    program.outputHelp();
+    return EXIT_USAGE;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : EXIT_USAGE;
+    throw e;
+  }
+  return result();
+}
+
+/** Entry point of cli/bin.js. */
+export async function main(): Promise<void> {
+  const code = await runCli(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+  process.exitCode = code;
+}

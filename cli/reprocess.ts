@@ -1,0 +1,78 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CliError, explain } from './errors';
+import { table } from './format';
+
+/**
+ * The reprocess Lambda as the CLI sees it: a payload in, a summary out. The summary is read
+ * loosely on purpose: counts the CLI does not know yet (added by a newer handler, e.g. `held`) are
+ * printed generically, so the table keeps up without a CLI release.
+ */
+export type Summary = Record<string, unknown> & {
+  items?: Array<{ taskId?: string | null; job?: string | null; error?: string | null; outcome?: string; reason?: string }>;
+};
+
+/** Invokes the function synchronously with `payload`; a function error becomes a CliError with its message. */
+export async function invokeReprocess(lambda: LambdaClient, functionName: string, payload: Record<string, unknown>): Promise<Summary> {
+  let r;
+  try {
+    r = await lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(payload)) }));
+  } catch (e) {
+    throw explain(e, `invoke the reprocess function ${functionName} (lambda:InvokeFunction)`);
+  }
+  const text = r.Payload ? Buffer.from(r.Payload).toString('utf8') : 'null';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  if (r.FunctionError) {
+    // Lambda answers 200 with X-Amz-Function-Error and {errorType, errorMessage} when the handler throws (Lambda API reference, Invoke).
+    const b = (body ?? {}) as { errorType?: string; errorMessage?: string };
+    const hint =
+      b.errorType === 'InvalidPayloadError'
+        ? 'Nothing was touched. If the field is unknown, the deployed reprocess function is older than this CLI: redeploy the stack.'
+        : 'See the function\'s logs in CloudWatch Logs for the run.';
+    throw new CliError(`The reprocess function failed: ${b.errorType ?? 'Error'}: ${b.errorMessage ?? text}`, hint);
+  }
+  if (typeof body !== 'object' || body === null) throw new CliError(`The reprocess function returned no summary: ${text.slice(0, 200)}`);
+  return body as Summary;
+}
+
+/** Counts in the order an operator reads them; any other numeric field follows, alphabetically. */
+const KNOWN_COUNTS = ['wouldStart', 'started', 'redriven', 'alreadyStarted', 'held', 'invalid', 'skipped', 'failed', 'notAttempted', 'deleteFailed', 'throttleEvents'];
+/** Numeric fields that are not counts of messages. */
+const NOT_COUNTS = new Set(['remaining', 'durationMs']);
+
+/** Every count of the summary, known ones first, new ones generically. */
+export function summaryCounts(s: Summary): Array<[string, number]> {
+  const numeric = Object.entries(s).filter(([k, v]) => typeof v === 'number' && !NOT_COUNTS.has(k)) as Array<[string, number]>;
+  const rank = (k: string) => {
+    const i = KNOWN_COUNTS.indexOf(k);
+    return i === -1 ? KNOWN_COUNTS.length : i;
+  };
+  return numeric.sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** The summary as text: a line of what happened, the counts, and the first items. */
+export function formatSummary(s: Summary): string {
+  const head = [
+    s.dryRun ? 'Dry run (nothing started, deleted or moved)' : 'Replay',
+    s.mode ? `mode ${String(s.mode)}` : null,
+    s.from ? `from ${String(s.from)}` : null,
+    `stopped because ${String(s.stoppedBecause ?? 'unknown')}`,
+    typeof s.durationMs === 'number' ? `${(s.durationMs / 1000).toFixed(1)} s` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  let out = `${head}\n`;
+  if (s.receiveError) out += `Receive failed: ${String(s.receiveError)}\n`;
+  out += '\n' + table(['COUNT', 'MESSAGES'], summaryCounts(s));
+  out += `\nLeft in the spool: ${s.remaining === null || s.remaining === undefined ? 'unknown' : String(s.remaining)}\n`;
+  const items = Array.isArray(s.items) ? s.items : [];
+  if (items.length) {
+    out += `\nFirst ${items.length} message(s) handled:\n`;
+    out += table(['TASK', 'JOB', 'ERROR', 'OUTCOME', 'REASON'], items.map((i) => [i.taskId, i.job, i.error, i.outcome, i.reason]));
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+/** The operator CLI's pure parts: summary counts, the failed step from a history, output keys, task ids. */
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { HistoryEvent } from '@aws-sdk/client-sfn';
+import { failedStateOf, parseTaskId } from '../cli/commands/task';
+import { formatSummary, summaryCounts } from '../cli/reprocess';
+import { replayPayload } from '../cli/commands/replay';
+import { OPERATOR_OUTPUTS, stateMachineOutputKey } from '../lib/operator-outputs';
+import { taskIdFor } from '../lambdas/shared/names';
+
+describe('reprocess summary', () => {
+  const summary = {
+    dryRun: false,
+    mode: 'start',
+    started: 4,
+    redriven: 0,
+    alreadyStarted: 1,
+    skipped: 2,
+    invalid: 0,
+    failed: 1,
+    wouldStart: 0,
+    notAttempted: 0,
+    deleteFailed: 0,
+    remaining: 12,
+    stoppedBecause: 'max',
+    throttleEvents: 3,
+    durationMs: 2500,
+    // Counts a newer reprocess function adds: printed without a CLI change.
+    held: 5,
+    resumedFromFailedStep: 2,
+    items: [{ taskId: 't1', job: 'j', error: 'E', outcome: 'failed', reason: 'StartExecution: AccessDenied' }],
+  };
+
+  test('every numeric field except remaining/duration is a count; known ones first, new ones after', () => {
+    expect(summaryCounts(summary)).toEqual([
+      ['wouldStart', 0],
+      ['started', 4],
+      ['redriven', 0],
+      ['alreadyStarted', 1],
+      ['held', 5],
+      ['invalid', 0],
+      ['skipped', 2],
+      ['failed', 1],
+      ['notAttempted', 0],
+      ['deleteFailed', 0],
+      ['throttleEvents', 3],
+      ['resumedFromFailedStep', 2],
+    ]);
+  });
+
+  test('the table shows the new counts, what is left and the items with their reason', () => {
+    const text = formatSummary(summary);
+    expect(text).toContain('Replay, mode start, stopped because max, 2.5 s');
+    expect(text).toMatch(/held\s+5/);
+    expect(text).toMatch(/resumedFromFailedStep\s+2/);
+    expect(text).toContain('Left in the spool: 12');
+    expect(text).toMatch(/t1\s+j\s+E\s+failed\s+StartExecution: AccessDenied/);
+  });
+});
+
+describe('replay payload', () => {
+  const jobs = new Set(['example-api']);
+  test('only given options are sent, numbers as numbers', () => {
+    expect(replayPayload({}, jobs)).toEqual({});
+    expect(replayPayload({ dryRun: true, max: '50', concurrency: '5', job: 'example-api', olderThan: '2h' }, jobs)).toEqual({ dryRun: true, max: 50, concurrency: 5, job: 'example-api', olderThan: '2h' });
+  });
+  test('a number that is not one is a usage error naming the flag', () => {
+    expect(() => replayPayload({ max: '10k' }, jobs)).toThrow('--max must be a whole number, got "10k"');
+  });
+});
+
+describe('failed step from the execution history', () => {
+  // Shapes as GetExecutionHistory returns them (ids increase; each event points at the previous one).
+  const events: HistoryEvent[] = [
+    { id: 1, type: 'ExecutionStarted', timestamp: new Date(), previousEventId: 0 },
+    { id: 2, type: 'TaskStateEntered', timestamp: new Date(), previousEventId: 1, stateEnteredEventDetails: { name: 'Fetch' } },
+    { id: 3, type: 'TaskScheduled', timestamp: new Date(), previousEventId: 2 },
+    { id: 4, type: 'TaskSucceeded', timestamp: new Date(), previousEventId: 3 },
+    { id: 5, type: 'TaskStateExited', timestamp: new Date(), previousEventId: 4 },
+    { id: 6, type: 'TaskStateEntered', timestamp: new Date(), previousEventId: 5, stateEnteredEventDetails: { name: 'CallApi' } },
+    { id: 7, type: 'TaskScheduled', timestamp: new Date(), previousEventId: 6 },
+    { id: 8, type: 'TaskStarted', timestamp: new Date(), previousEventId: 7 },
+    { id: 9, type: 'TaskFailed', timestamp: new Date(), previousEventId: 8, taskFailedEventDetails: { error: 'ExternalApiUnavailableError', resource: 'invoke', resourceType: 'lambda' } },
+    { id: 10, type: 'TaskStateExited', timestamp: new Date(), previousEventId: 9 },
+    { id: 11, type: 'TaskStateEntered', timestamp: new Date(), previousEventId: 10, stateEnteredEventDetails: { name: 'SpoolFailure' } },
+    { id: 12, type: 'FailStateEntered', timestamp: new Date(), previousEventId: 11, stateEnteredEventDetails: { name: 'Failed' } },
+    { id: 13, type: 'ExecutionFailed', timestamp: new Date(), previousEventId: 12 },
+  ];
+  test('the state of the newest task failure, whatever order the page came in', () => {
+    expect(failedStateOf(events)).toBe('CallApi');
+    expect(failedStateOf([...events].reverse())).toBe('CallApi');
+  });
+  test('no task failure: unknown', () => {
+    expect(failedStateOf(events.slice(0, 5))).toBeNull();
+  });
+});
+
+describe('task ids', () => {
+  test('job and tick come back from an id built by the shared taskIdFor', () => {
+    const tick = new Date('2026-11-25T03:05:00.000Z');
+    expect(parseTaskId(taskIdFor('example-api', tick, 'order/42'))).toEqual({ job: 'example-api', tick });
+    expect(parseTaskId('no-tick-here')).toBeNull();
+  });
+});
+
+describe('OperatorOutputs', () => {
+  test('state machine output keys are unique where PascalCase is not', () => {
+    expect(stateMachineOutputKey('a-1')).not.toBe(stateMachineOutputKey('a1'));
+    expect(stateMachineOutputKey('example-api')).toMatch(/^OperatorStateMachineExampleApi[0-9a-f]{8}$/);
+  });
+
+  test('the app stack declares every output the CLI reads, under its fixed key', async () => {
+    const { appConfig } = await import('../bin/config');
+    const { resolveConfig } = await import('../lib/config/validate');
+    const { ScheduledJobsStack } = await import('../lib/scheduled-jobs-stack');
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    const stack = new ScheduledJobsStack(app, 'OutputsTest', { config: resolveConfig(appConfig, { stage: 'dev' }), projectRoot: `${__dirname}/..` });
+    const outputs = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON().Outputs as Record<string, { Value: unknown }>;
+    for (const key of Object.values(OPERATOR_OUTPUTS)) expect(outputs).toHaveProperty(key);
+    for (const job of ['example-api', 'example-fanout']) {
+      const sm = stack.workflows.get(job)!.stateMachine;
+      expect(stack.resolve(outputs[stateMachineOutputKey(job)].Value)).toEqual(stack.resolve((sm as sfn.StateMachine).stateMachineArn));
+    }
+    expect(stack.resolve(outputs[OPERATOR_OUTPUTS.spoolQueueUrl].Value)).toEqual(stack.resolve(stack.spool.queue.queueUrl));
+    expect(stack.resolve(outputs[OPERATOR_OUTPUTS.coordinationTableName].Value)).toEqual(stack.resolve(stack.coordination.table.tableName));
+    expect(Stack.of(stack).resolve(outputs[OPERATOR_OUTPUTS.athenaWorkGroup].Value)).toBe('OutputsTest-investigation');
+  });
+});
