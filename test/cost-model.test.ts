@@ -190,14 +190,15 @@ test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the fi
   expect(row('Step Functions')).toBeCloseTo(4.425, 9);
 
   // Invocations a day: A 1,100 (once on each path: 0.9 + 0.1 + 0.1), B 1,200 (0.9 + 0.1 x 2 + 0.1),
-  // record 1,100 (one per execution), producer 24, reprocess ceil(100/10) = 10, monitor 1 = 3,435.
+  // record 1,100 (one per execution), producer 24, reprocess ceil(100/10) = 10, monitor 1,
+  // status-change capture 100 (one per failed execution), sweeper 24 (hourly) = 3,559.
   expect(month.usage.invocations.get(model.shape.recordFunction)).toBeCloseTo(1100, 6);
   // GB-s a day at 200 ms: A 1,100 x 0.2 x 0.5 = 110; B 1,200 x 0.2 x 1 = 240; record 1,100 x 0.2 x 0.25 = 55;
   // producer 24 x 0.2 x 0.25 = 1.2 + 1,000/150 s of paced starts x 0.25; reprocess 10 x 0.2 x 0.5 = 1
-  // + 100/150 s x 0.5; monitor 0.2 x 0.25 = 0.05.
-  const gbs = 110 + 240 + 55 + 1.2 + (1000 / 150) * 0.25 + 1 + (100 / 150) * 0.5 + 0.05;
+  // + 100/150 s x 0.5; monitor 0.2 x 0.25 = 0.05; capture 100 x 0.2 x 0.5 = 10; sweeper 24 x 0.2 x 0.25 = 1.2.
+  const gbs = 110 + 240 + 55 + 1.2 + (1000 / 150) * 0.25 + 1 + (100 / 150) * 0.5 + 0.05 + 10 + 1.2;
   expect(month.usage.gbSecondsArm).toBeCloseTo(gbs, 6);
-  expect(row('Lambda')).toBeCloseTo((3435 * 30 * 0.2) / 1e6 + gbs * 30 * 0.0000133334, 9);
+  expect(row('Lambda')).toBeCloseTo((3559 * 30 * 0.2) / 1e6 + gbs * 30 * 0.0000133334, 9);
 
   // SQS: 100 failures a day: 100 sends + 10 receives + 10 batch deletes + 2 calls per reprocess run (10 runs).
   expect(month.usage.sqsRequests).toEqual({ spool: 140, ticks: 0 });
@@ -207,8 +208,8 @@ test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the fi
   expect(month.usage.firehoseRecords).toEqual({ client: 1000, worker: expect.closeTo(1100, 6) });
   expect(row('Firehose')).toBeCloseTo(((2100 * 5120 * 30) / 1024 ** 3) * 0.029, 9);
 
-  // Scheduler: 24 producer ticks + 1 monitor run a day.
-  expect(row('EventBridge Scheduler')).toBeCloseTo((25 * 30 * 1) / 1e6, 12);
+  // Scheduler: 24 producer ticks + 1 monitor run + 24 sweeps a day.
+  expect(row('EventBridge Scheduler')).toBeCloseTo((49 * 30 * 1) / 1e6, 12);
   // No lock, no hold: no DynamoDB traffic.
   expect(row('DynamoDB')).toBe(0);
   expect(month.total).toBeCloseTo(month.components.reduce((s, c) => s + c.usd, 0), 9);

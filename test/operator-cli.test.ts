@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { appConfig } from '../bin/config';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { dynamoHoldSwitch, HoldChecker } from '../lambdas/shared/holds';
-import { executionNameFor } from '../lambdas/shared/names';
+import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { buildClientRecord, buildWorkerRecord, ParamLogRecord } from '../lambdas/shared/param-log';
 import { TASK_BY_ID } from '../lambdas/shared/queries';
 import { SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND, SpoolMessage } from '../lambdas/shared/spool-message';
@@ -42,15 +42,14 @@ async function cli(args: string[], deps: Partial<CliDeps> = {}): Promise<{ code:
   return { code, out, err };
 }
 
-const envelope = (taskId: string, job: string, attempt = 1): TaskEnvelope => ({
-  v: 1,
-  taskId,
-  job,
-  key: taskId.split('-').pop() as string,
-  params: { customer: SECRET },
-  attempt,
-  scheduledTime: '2026-11-25T03:05:00.000Z',
-});
+/** The envelope a producer made for `taskId` (`<job>-<yyyyMMddTHHmmZ>-<key>`): reprocess refuses any other (forged). */
+const envelope = (taskId: string, job: string, attempt = 1): TaskEnvelope => {
+  const stamp = taskId.slice(job.length + 1, job.length + 15);
+  const scheduledTime = `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:00.000Z`;
+  const key = taskId.slice(job.length + 16);
+  expect(taskIdFor(job, new Date(scheduledTime), key)).toBe(taskId);
+  return { v: 1, taskId, job, key, params: { customer: SECRET }, attempt, scheduledTime };
+};
 
 function spoolBody(taskId: string, job: string, error: string, attempt = 1): SpoolMessage {
   const sm = world.stateMachines.get(job) as string;
@@ -63,6 +62,8 @@ function spoolBody(taskId: string, job: string, error: string, attempt = 1): Spo
     error,
     cause: '{"errorMessage":"503"}',
     failedState: 'CallApi',
+    // What CallApi was given (Fetch's output): a replay resumes there.
+    stepInput: { orderId: 'o-1', amountMinor: 100, currency: 'JPY' },
     executionArn: `${sm.replace(':stateMachine:', ':execution:')}:${executionNameFor(taskId, attempt)}`,
     stateMachineArn: sm,
   };

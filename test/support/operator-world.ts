@@ -7,6 +7,7 @@
  * stand-in (DuckDB over a param-log fixture), the stack's alarms on the CloudWatch stand-in, the
  * caller on the STS stand-in. The CLI's own SDK clients reach them through AWS_ENDPOINT_URL_<SERVICE>.
  */
+import { RefResolver, resolveIntrinsics } from '../../local/asl';
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -118,19 +119,28 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
   const stateMachines = new Map([...stack.workflows].map(([job, w]) => [job, physical(idOf(w.stateMachine), 'AWS::StepFunctions::StateMachine')]));
   const alarmNames = resources.filter((r) => r.ResourceType === 'AWS::CloudWatch::Alarm').map((r) => r.PhysicalResourceId);
 
+  const reprocessEnvironment = (): Record<string, string> => {
+    const fn = tpl.Resources[idOf(stack.reprocess.function)] as unknown as { Properties: { Environment: { Variables: unknown } } };
+    const ref: RefResolver = (id, type, attribute) => {
+      const p = physical(id, type);
+      if (attribute === undefined) return p;
+      if (type === 'AWS::SQS::Queue' && attribute === 'Arn') return `arn:aws:sqs:${REGION}:${ACCOUNT}:${p.split('/').pop()}`;
+      if (type === 'AWS::StepFunctions::StateMachine' && attribute === 'Name') return p.split(':').pop()!;
+      return p;
+    };
+    const vars = resolveIntrinsics(fn.Properties.Environment.Variables, tpl.Resources as never, ref, { region: REGION, account: ACCOUNT, stackName: STACK }) as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)]));
+  };
   const logRoot = opts.logRoot ?? mkdtempSync(join(tmpdir(), 'operator-log-'));
   const outputValue = (k: string) => outputs.find((o) => o.OutputKey === k)?.OutputValue as string;
   const [lambda, athena, cfn, cloudWatch, sts] = await Promise.all([
     startLambdaStandin(REGION, {
       [REPROCESS_FUNCTION]: {
         load: async () => (await import('../../lambdas/reprocess/handler')).handler as unknown as StandinHandler,
-        // As the Reprocess construct sets them (lib/reprocess.ts), with the function's own credentials.
+        // Exactly as the Reprocess construct sets them (read from the synthesized template, references
+        // resolved to the local resources), with the function's own credentials.
         environment: {
-          SPOOL_QUEUE_URL: urls.spool,
-          QUARANTINE_QUEUE_URL: urls.quarantine,
-          ALLOWED_STATE_MACHINE_ARNS: [...stateMachines.values()].join(','),
-          MAX_REPROCESS: String(config.reprocess.defaultMax),
-          MAX_REPLAYS: String(config.spool.maxReplays),
+          ...reprocessEnvironment(),
           POWERTOOLS_LOG_LEVEL: 'SILENT',
           AWS_ACCESS_KEY_ID: 'AKIAREPROCESSROLE',
           AWS_SECRET_ACCESS_KEY: 'local',
