@@ -1,8 +1,9 @@
-import { CfnOutput, Duration, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { secureQueueProps } from './defaults';
+import { acknowledgeOn } from './nag';
 import { ParamsKey } from './params-key';
 
 /** Props of {@link ErrorSpool}. */
@@ -32,8 +33,17 @@ export type SpoolQueueName = 'spool' | 'quarantine' | 'failedInvocations';
  *   (producers, the status-change capture, the monitor): the request payload of an invocation that
  *   failed after Lambda's retries (a tick to re-run, an execution end to capture again).
  *
- * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles: the
- * queue policies deny every other principal (see lib/security, issue 9).
+ * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles. Each
+ * queue's policy, resolved at synth (so roles granted after construction count), denies:
+ * - sqs:ReceiveMessage to every principal that is not a recorded consumer or a reader role;
+ * - sqs:DeleteMessage, sqs:ChangeMessageVisibility and sqs:PurgeQueue to every principal that is
+ *   not a recorded consumer (readers may look, never take a message away);
+ * - sqs:SendMessage to every principal that is not a recorded sender (Lambda on-failure
+ *   destinations send with the function's own role: AWS Lambda developer guide, "Retaining records
+ *   of asynchronous invocations");
+ * plus requests without TLS. Reader roles (same account) may receive by this policy alone; they
+ * decrypt through the params key's own statement. An account administrator's IAM rights do not
+ * reach past these denies (see docs/security.md).
  */
 export class ErrorSpool extends Construct {
   /** The spool queue. Messages are `SpoolMessage` JSON (lambdas/shared/spool-message.ts). */
@@ -59,14 +69,62 @@ export class ErrorSpool extends Construct {
     );
     this.quarantine = new sqs.Queue(this, 'Quarantine', secureQueueProps({ retentionPeriod: Duration.days(14), ...encrypted }));
     this.failedInvocations = new sqs.Queue(this, 'FailedInvocations', secureQueueProps({ retentionPeriod: Duration.days(14), ...encrypted }));
-    Validations.of(this.queue).acknowledge({
+    acknowledgeOn(this.queue, {
       id: 'AwsSolutions-SQS3',
       reason: 'The spool is itself the dead-letter store of the workflow; reprocess moves messages it cannot replay to the quarantine instead of a redrive policy, and the sweeper re-sends what would expire.',
     });
-    Validations.of(this.quarantine).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'The quarantine is the end of the line for messages that can never be replayed: people read it, nothing redrives from it.' });
-    Validations.of(this.failedInvocations).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is itself a dead-letter store: the on-failure destination of the asynchronously invoked functions.' });
+    acknowledgeOn(this.quarantine, { id: 'AwsSolutions-SQS3', reason: 'The quarantine is the end of the line for messages that can never be replayed: people read it, nothing redrives from it.' });
+    acknowledgeOn(this.failedInvocations, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself a dead-letter store: the on-failure destination of the asynchronously invoked functions.' });
+    for (const name of ['spool', 'quarantine', 'failedInvocations'] as const) this.lockQueue(name);
     new CfnOutput(this, 'QuarantineQueueUrl', { value: this.quarantine.queueUrl, description: 'Messages reprocess will never replay, each with a "reason" message attribute' });
     new CfnOutput(this, 'FailedInvocationsQueueUrl', { value: this.failedInvocations.queueUrl, description: 'Invocations that failed after Lambda retries (ticks to re-run): see docs/runbook.md' });
+  }
+
+  /** The role ARNs of `roles`, each once (a role granted twice is recorded twice). */
+  private arnsOf(roles: ReadonlyArray<iam.IRole>): string[] {
+    const stack = Stack.of(this);
+    const seen = new Set<string>();
+    return roles.filter((r) => {
+      const k = JSON.stringify(stack.resolve(r.roleArn));
+      return seen.has(k) ? false : (seen.add(k), true);
+    }).map((r) => r.roleArn);
+  }
+
+  /**
+   * `StringNotLike aws:PrincipalArn` over a list read at synth; with an empty list the condition is
+   * left out, so the deny covers every (IAM) principal.
+   */
+  private notAmong(produce: () => string[]): Record<string, unknown> {
+    return {
+      StringNotLike: Lazy.any({ produce: () => (produce().length > 0 ? { 'aws:PrincipalArn': produce() } : undefined) }),
+      // A service principal has no aws:PrincipalArn; services get nothing here unless a statement
+      // names them, so they are left out of the deny rather than matched by it.
+      BoolIfExists: { 'aws:PrincipalIsAWSService': 'false' },
+    };
+  }
+
+  private lockQueue(name: SpoolQueueName): void {
+    const queue = this.queueOf(name);
+    const readers = this.paramsKey.readerRoleArnPatterns;
+    const deny = (sid: string, actions: string[], exempt: () => string[]) =>
+      queue.addToResourcePolicy(
+        new iam.PolicyStatement({ sid, effect: iam.Effect.DENY, principals: [new iam.AnyPrincipal()], actions, resources: [queue.queueArn], conditions: this.notAmong(exempt) }),
+      );
+    deny('DenyReceiveExceptConsumersAndReaders', ['sqs:ReceiveMessage'], () => [...this.arnsOf(this.consumers[name]), ...readers]);
+    deny('DenyDeleteExceptConsumers', ['sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:PurgeQueue'], () => this.arnsOf(this.consumers[name]));
+    deny('DenySendExceptSenders', ['sqs:SendMessage'], () => this.arnsOf(this.senders[name]));
+    if (readers.length > 0) {
+      queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowReaderRolesReceive',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['sqs:ReceiveMessage'],
+          resources: [queue.queueArn],
+          // Same-account reader roles only; the patterns allow any account id.
+          conditions: { ArnLike: { 'aws:PrincipalArn': [...readers] }, StringEquals: { 'aws:PrincipalAccount': Stack.of(this).account } },
+        }),
+      );
+    }
   }
 
   /** The queue called `name`. */
@@ -76,7 +134,7 @@ export class ErrorSpool extends Construct {
 
   /** Lets `role` send to the queue (SendMessage; the key's GenerateDataKey + Decrypt). */
   grantSend(role: iam.IRole, name: SpoolQueueName = 'spool'): void {
-    this.senders[name].push(role);
+    if (!this.senders[name].includes(role)) this.senders[name].push(role);
     // Not grantSendMessages: it also grants GetQueueUrl/GetQueueAttributes and kms:ReEncrypt*, never needed.
     this.queueOf(name).grant(role, 'sqs:SendMessage');
     this.paramsKey.grantSend(role);
@@ -87,7 +145,7 @@ export class ErrorSpool extends Construct {
    * and kms:Decrypt (AWS SQS "Key management": consumers).
    */
   grantConsume(role: iam.IRole, name: SpoolQueueName = 'spool'): void {
-    this.consumers[name].push(role);
+    if (!this.consumers[name].includes(role)) this.consumers[name].push(role);
     // Not grantConsumeMessages: it adds GetQueueUrl, which the handlers never call.
     this.queueOf(name).grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
     this.paramsKey.grantDecrypt(role);
