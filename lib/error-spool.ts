@@ -1,10 +1,11 @@
-import { CfnOutput, Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { secureQueueProps } from './defaults';
 import { acknowledgeOn } from './nag';
 import { ParamsKey } from './params-key';
+import { lockParamsQueue } from './queue-lock';
 
 /** Props of {@link ErrorSpool}. */
 export interface ErrorSpoolProps {
@@ -33,17 +34,10 @@ export type SpoolQueueName = 'spool' | 'quarantine' | 'failedInvocations';
  *   (producers, the status-change capture, the monitor): the request payload of an invocation that
  *   failed after Lambda's retries (a tick to re-run, an execution end to capture again).
  *
- * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles. Each
- * queue's policy, resolved at synth (so roles granted after construction count), denies:
- * - sqs:ReceiveMessage to every principal that is not a recorded consumer or a reader role;
- * - sqs:DeleteMessage, sqs:ChangeMessageVisibility and sqs:PurgeQueue to every principal that is
- *   not a recorded consumer (readers may look, never take a message away);
- * - sqs:SendMessage to every principal that is not a recorded sender (Lambda on-failure
- *   destinations send with the function's own role: AWS Lambda developer guide, "Retaining records
- *   of asynchronous invocations");
- * plus requests without TLS. Reader roles (same account) may receive by this policy alone; they
- * decrypt through the params key's own statement. An account administrator's IAM rights do not
- * reach past these denies (see docs/security.md).
+ * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles: each
+ * queue is locked to them by {@link lockParamsQueue}, the lists read at synth (so roles granted
+ * after construction count). A Lambda on-failure destination sends with the function's own role
+ * (AWS Lambda developer guide, "Retaining records of asynchronous invocations"): grant that role.
  */
 export class ErrorSpool extends Construct {
   /** The spool queue. Messages are `SpoolMessage` JSON (lambdas/shared/spool-message.ts). */
@@ -75,56 +69,11 @@ export class ErrorSpool extends Construct {
     });
     acknowledgeOn(this.quarantine, { id: 'AwsSolutions-SQS3', reason: 'The quarantine is the end of the line for messages that can never be replayed: people read it, nothing redrives from it.' });
     acknowledgeOn(this.failedInvocations, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself a dead-letter store: the on-failure destination of the asynchronously invoked functions.' });
-    for (const name of ['spool', 'quarantine', 'failedInvocations'] as const) this.lockQueue(name);
+    for (const name of ['spool', 'quarantine', 'failedInvocations'] as const) {
+      lockParamsQueue(this.queueOf(name), { senders: () => this.senders[name], consumers: () => this.consumers[name], readerRoleArnPatterns: this.paramsKey.readerRoleArnPatterns });
+    }
     new CfnOutput(this, 'QuarantineQueueUrl', { value: this.quarantine.queueUrl, description: 'Messages reprocess will never replay, each with a "reason" message attribute' });
     new CfnOutput(this, 'FailedInvocationsQueueUrl', { value: this.failedInvocations.queueUrl, description: 'Invocations that failed after Lambda retries (ticks to re-run): see docs/runbook.md' });
-  }
-
-  /** The role ARNs of `roles`, each once (a role granted twice is recorded twice). */
-  private arnsOf(roles: ReadonlyArray<iam.IRole>): string[] {
-    const stack = Stack.of(this);
-    const seen = new Set<string>();
-    return roles.filter((r) => {
-      const k = JSON.stringify(stack.resolve(r.roleArn));
-      return seen.has(k) ? false : (seen.add(k), true);
-    }).map((r) => r.roleArn);
-  }
-
-  /**
-   * `StringNotLike aws:PrincipalArn` over a list read at synth; with an empty list the condition is
-   * left out, so the deny covers every (IAM) principal.
-   */
-  private notAmong(produce: () => string[]): Record<string, unknown> {
-    return {
-      StringNotLike: Lazy.any({ produce: () => (produce().length > 0 ? { 'aws:PrincipalArn': produce() } : undefined) }),
-      // A service principal has no aws:PrincipalArn; services get nothing here unless a statement
-      // names them, so they are left out of the deny rather than matched by it.
-      BoolIfExists: { 'aws:PrincipalIsAWSService': 'false' },
-    };
-  }
-
-  private lockQueue(name: SpoolQueueName): void {
-    const queue = this.queueOf(name);
-    const readers = this.paramsKey.readerRoleArnPatterns;
-    const deny = (sid: string, actions: string[], exempt: () => string[]) =>
-      queue.addToResourcePolicy(
-        new iam.PolicyStatement({ sid, effect: iam.Effect.DENY, principals: [new iam.AnyPrincipal()], actions, resources: [queue.queueArn], conditions: this.notAmong(exempt) }),
-      );
-    deny('DenyReceiveExceptConsumersAndReaders', ['sqs:ReceiveMessage'], () => [...this.arnsOf(this.consumers[name]), ...readers]);
-    deny('DenyDeleteExceptConsumers', ['sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:PurgeQueue'], () => this.arnsOf(this.consumers[name]));
-    deny('DenySendExceptSenders', ['sqs:SendMessage'], () => this.arnsOf(this.senders[name]));
-    if (readers.length > 0) {
-      queue.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: 'AllowReaderRolesReceive',
-          principals: [new iam.AnyPrincipal()],
-          actions: ['sqs:ReceiveMessage'],
-          resources: [queue.queueArn],
-          // Same-account reader roles only; the patterns allow any account id.
-          conditions: { ArnLike: { 'aws:PrincipalArn': [...readers] }, StringEquals: { 'aws:PrincipalAccount': Stack.of(this).account } },
-        }),
-      );
-    }
   }
 
   /** The queue called `name`. */
