@@ -207,7 +207,7 @@ export class ParamLog extends Construct {
 
     acknowledgeOn(this.bucket, {
       id: 'AwsSolutions-S1',
-      reason: 'Writers are only the two Firehose roles; reads are limited to the reader roles and audited by CloudTrail. A server-access-log bucket would itself need the same protection.',
+      reason: 'The bucket policy limits writes to the two Firehose roles and reads to the reader roles, the monitor and the writers; reads are audited with CloudTrail S3 data events (docs/security.md); server access logs are delivered best effort and would need a second bucket under the same lock.',
     });
   }
 

@@ -102,7 +102,7 @@ export class Investigation extends Construct {
     });
     acknowledgeOn(this.resultsBucket, {
       id: 'AwsSolutions-S1',
-      reason: 'Query results expire within days and are read only by the named reader roles and the monitor (enforced by the bucket policy); reads are audited by CloudTrail.',
+      reason: 'Query results expire within days and are read only by the named reader roles and the monitor (enforced by the bucket policy); CloudTrail S3 data events, not access logs, are the audit trail of reads (docs/security.md).',
     });
 
     const database = new glue.CfnDatabase(this, 'Database', {
