@@ -141,10 +141,36 @@ export class ParamsKey extends Construct {
 
   /**
    * Lets `role` send to a queue encrypted with the key: SendMessage needs kms:GenerateDataKey and
-   * kms:Decrypt (AWS SQS developer guide, "Key management": producers).
+   * kms:Decrypt (AWS SQS developer guide, "Key management": producers), and only through SQS
+   * (kms:ViaService; AWS KMS developer guide, "kms:ViaService", which lists Amazon SQS): a sender
+   * cannot use the key for anything else, an execution's data included.
    */
   grantSend(role: iam.IRole): iam.Grant {
     this.record(role);
-    return this.key.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    return iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `sqs.${Stack.of(this).region}.amazonaws.com` } },
+    });
+  }
+
+  /**
+   * Lets a state machine's execution role encrypt and read its executions' data: the role calls KMS
+   * itself with the encryption context `aws:states:stateMachineArn` (AWS Step Functions developer
+   * guide, "Data at rest encryption"), which must not be narrowed with kms:ViaService there (it
+   * can keep executions from starting). Limited to state machines of this account and region: the
+   * CDK's own statement for this names the state machine with an empty name (it has no physical
+   * name) and never matches.
+   */
+  grantExecutionData(role: iam.IRole): iam.Grant {
+    this.record(role);
+    const machines = Stack.of(this).formatArn({ service: 'states', resource: 'stateMachine', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    return iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringLike: { 'kms:EncryptionContext:aws:states:stateMachineArn': machines } },
+    });
   }
 }

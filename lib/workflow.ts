@@ -346,7 +346,7 @@ export class JobWorkflow extends Construct {
     props.spool.grantSend(this.stateMachine.role);
     // Execution data under the params key: the execution role encrypts and reads it (AWS Step
     // Functions "Data at rest encryption": the execution role needs Decrypt and GenerateDataKey).
-    props.paramsKey.grantSend(this.stateMachine.role);
+    props.paramsKey.grantExecutionData(this.stateMachine.role);
 
     acknowledgeOn(this.stateMachine, { id: 'AwsSolutions-SF1', reason: 'Level ERROR on purpose: failures are logged, the execution history holds the rest, and execution data (params, possibly personal) is never logged.' });
     acknowledgeOnPolicyOf(

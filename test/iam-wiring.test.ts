@@ -206,6 +206,10 @@ const DENIED: Arrow[] = [
   locked('a reader deletes a spooled message', reader, 'sqs:DeleteMessage', spool),
   locked('a reader purges the quarantine', reader, 'sqs:PurgeQueue', quarantine),
   ...jobs.map((job) => arrow(`${job} producer receives from the spool`, producerRole(job), 'sqs:ReceiveMessage', spool)),
+  // senders use the params key through SQS only; the execution role for its executions only
+  ...jobs.map((job) => arrow(`${job} producer decrypts an execution's data`, producerRole(job), 'kms:Decrypt', paramsKey, viaStates(sm(job)))),
+  ...jobs.map((job) => arrow(`${job} producer uses the params key directly`, producerRole(job), 'kms:Decrypt', paramsKey)),
+  ...jobs.map((job) => arrow(`${job} state machine role uses the params key outside SQS and its executions`, machineRole(job), 'kms:Decrypt', paramsKey)),
   arrow('reprocess reads the quarantine', reprocess, 'sqs:ReceiveMessage', quarantine),
   // reprocess never starts what is not the app's
   arrow('reprocess starts a state machine that is not the app\'s', reprocess, 'states:StartExecution', otherStateMachine),
