@@ -8,7 +8,8 @@ import { synthApp } from './support/synth-app';
  * Every runtime interaction of the system, evaluated against the synthesized policies (identity,
  * bucket, queue, topic, key and trust policies together) by a real IAM policy engine
  * (@cloud-copilot/iam-simulate): what must work is Allowed, what must never work is Denied.
- * Adding an interaction is one line in ALLOWED or DENIED.
+ * Adding an interaction is one line in ALLOWED or DENIED. The status-change capture, the sweeper
+ * and the tick starter are built on other branches: their arrows belong here when they are merged.
  */
 
 const { stack, template, config } = synthApp();
@@ -321,4 +322,16 @@ describe('break glass (config paramLog.breakGlassRoleArnPatterns)', () => {
     const reading = model.outsideRole(`arn:aws:iam::${ACC}:role/DataProtectionErasure`, ADMINISTRATOR_ACCESS);
     expect((await model.evaluate(reading, 's3:GetObject', object(bucket, `client/${day}/a.gz`))).result).toBe('ExplicitlyDenied');
   });
+});
+
+test('a Lambda permission is evaluated as the function\'s resource policy (the status-change capture will need it)', async () => {
+  const t = structuredClone(template);
+  const fn = m.logicalId(monitorFn);
+  const rule = `arn:aws:events:${REGION}:${ACC}:rule/StatusChange`;
+  t.Resources.TestEventsInvoke = { Type: 'AWS::Lambda::Permission', Properties: { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] }, Principal: 'events.amazonaws.com', SourceArn: rule } };
+  const withPermission = new IamModel(stack, t);
+  const events = (source: string) => withPermission.service('events.amazonaws.com', { account: ACC, arn: source });
+  expect((await withPermission.evaluate(events(rule), 'lambda:InvokeFunction', fnArn(monitorFn))).result).toBe('Allowed');
+  expect((await withPermission.evaluate(events(`${rule}-other`), 'lambda:InvokeFunction', fnArn(monitorFn))).result).not.toBe('Allowed');
+  expect((await m.evaluate(events(rule), 'lambda:InvokeFunction', fnArn(monitorFn))).result).not.toBe('Allowed');
 });

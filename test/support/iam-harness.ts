@@ -99,9 +99,33 @@ export class IamModel {
       } else if (r.Type === 'AWS::KMS::Key') {
         this.resourcePolicies.set(`arn:aws:kms:${this.region}:${this.account}:key/${id}`, p.KeyPolicy);
       } else if (r.Type === 'AWS::Lambda::Permission') {
-        throw new Error(`${id}: Lambda resource policies are not modelled yet: add them to test/support/iam-harness.ts`);
+        this.addLambdaPermission(id, p);
       }
     }
+  }
+
+  /**
+   * A Lambda permission (e.g. EventBridge invoking a function) as a statement of the function's
+   * resource policy, the way Lambda renders it (AWS Lambda developer guide, "Resource-based
+   * policies": SourceArn as ArnLike, SourceAccount as StringEquals).
+   */
+  private addLambdaPermission(id: string, p: Record<string, any>): void {
+    const name = String(p.FunctionName);
+    const fn = name.startsWith('arn:') ? name.replace(/:(\$LATEST|\d+)$/, '') : `arn:aws:lambda:${this.region}:${this.account}:function:${name}`;
+    const principal = String(p.Principal);
+    const statement = {
+      Sid: id,
+      Effect: 'Allow',
+      Principal: principal.endsWith('.amazonaws.com') ? { Service: principal } : { AWS: principal },
+      Action: p.Action,
+      Resource: fn,
+      Condition: {
+        ...(p.SourceArn ? { ArnLike: { 'aws:SourceArn': p.SourceArn } } : {}),
+        ...(p.SourceAccount ? { StringEquals: { 'aws:SourceAccount': p.SourceAccount } } : {}),
+      },
+    };
+    const doc = this.resourcePolicies.get(fn) ?? { Version: '2012-10-17', Statement: [] };
+    this.resourcePolicies.set(fn, { ...doc, Statement: [...doc.Statement, statement] });
   }
 
   private addIdentity(roleId: string, name: string, doc: PolicyDoc): void {
