@@ -1,10 +1,12 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { LOG_RETENTION } from './defaults';
+import { acknowledgeOn, acknowledgeOnPolicyOf } from './nag';
 
 export interface AppFunctionProps extends Omit<NodejsFunctionProps, 'entry'> {
   /** Absolute path of the project root. */
@@ -19,6 +21,9 @@ export interface AppFunctionProps extends Omit<NodejsFunctionProps, 'entry'> {
  * Every Lambda of the app: Node.js 22 on arm64, bundled by esbuild (no Docker), its own log
  * group with retention, JSON logs, X-Ray tracing. `environment` is merged with the app's, never
  * replaced.
+ *
+ * Each function has its own role that may write logs to its own log group only: the AWS managed
+ * AWSLambdaBasicExecutionRole would let it create and write any log group of the account.
  */
 export class AppFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: AppFunctionProps) {
@@ -27,7 +32,16 @@ export class AppFunction extends NodejsFunction {
       retention: LOG_RETENTION,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const role =
+      rest.role ??
+      new iam.Role(scope, `${id}ServiceRole`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `Execution role of ${scope.node.path}/${id}`,
+      });
+    // The group exists (created above), so the function never needs logs:CreateLogGroup.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
     super(scope, id, {
+      role,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
@@ -52,11 +66,8 @@ export class AppFunction extends NodejsFunction {
         ...environment,
       },
     });
-    // cdk-nag findings every function of the app shares (see docs/workflow.md); each is a choice:
-    Validations.of(this).acknowledge(
-      { id: 'AwsSolutions-L1', reason: 'Node.js 22 is pinned on purpose: the whole app (Powertools, SDK, local runs) is tested on it; moving is a one-line change here.' },
-      { id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', reason: 'AWSLambdaBasicExecutionRole only lets the function write its own logs; a hand-written copy would add nothing.' },
-      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray tracing (PutTraceSegments/PutTelemetryRecords) has no resource-level permissions.' },
-    );
+    // Findings every function of the app shares, each on the resource it is made on:
+    acknowledgeOn(this, { id: 'AwsSolutions-L1', reason: 'Node.js 22 is pinned on purpose: the whole app (Powertools, SDK, local runs) is tested on it; moving is a one-line change here.' });
+    acknowledgeOnPolicyOf(role, { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level permissions (test/iam-star.test.ts holds every Resource "*" statement to such actions).' });
   }
 }

@@ -1,9 +1,11 @@
-import { CfnOutput, Duration, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { secureQueueProps } from './defaults';
+import { acknowledgeOn } from './nag';
 import { ParamsKey } from './params-key';
+import { lockParamsQueue } from './queue-lock';
 
 /** Props of {@link ErrorSpool}. */
 export interface ErrorSpoolProps {
@@ -32,8 +34,10 @@ export type SpoolQueueName = 'spool' | 'quarantine' | 'failedInvocations';
  *   (producers, the status-change capture, the monitor): the request payload of an invocation that
  *   failed after Lambda's retries (a tick to re-run, an execution end to capture again).
  *
- * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles: the
- * queue policies deny every other principal (see lib/security, issue 9).
+ * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles: each
+ * queue is locked to them by {@link lockParamsQueue}, the lists read at synth (so roles granted
+ * after construction count). A Lambda on-failure destination sends with the function's own role
+ * (AWS Lambda developer guide, "Retaining records of asynchronous invocations"): grant that role.
  */
 export class ErrorSpool extends Construct {
   /** The spool queue. Messages are `SpoolMessage` JSON (lambdas/shared/spool-message.ts). */
@@ -59,12 +63,15 @@ export class ErrorSpool extends Construct {
     );
     this.quarantine = new sqs.Queue(this, 'Quarantine', secureQueueProps({ retentionPeriod: Duration.days(14), ...encrypted }));
     this.failedInvocations = new sqs.Queue(this, 'FailedInvocations', secureQueueProps({ retentionPeriod: Duration.days(14), ...encrypted }));
-    Validations.of(this.queue).acknowledge({
+    acknowledgeOn(this.queue, {
       id: 'AwsSolutions-SQS3',
       reason: 'The spool is itself the dead-letter store of the workflow; reprocess moves messages it cannot replay to the quarantine instead of a redrive policy, and the sweeper re-sends what would expire.',
     });
-    Validations.of(this.quarantine).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'The quarantine is the end of the line for messages that can never be replayed: people read it, nothing redrives from it.' });
-    Validations.of(this.failedInvocations).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is itself a dead-letter store: the on-failure destination of the asynchronously invoked functions.' });
+    acknowledgeOn(this.quarantine, { id: 'AwsSolutions-SQS3', reason: 'The quarantine is the end of the line for messages that can never be replayed: people read it, nothing redrives from it.' });
+    acknowledgeOn(this.failedInvocations, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself a dead-letter store: the on-failure destination of the asynchronously invoked functions.' });
+    for (const name of ['spool', 'quarantine', 'failedInvocations'] as const) {
+      lockParamsQueue(this.queueOf(name), { senders: () => this.senders[name], consumers: () => this.consumers[name], readerRoleArnPatterns: this.paramsKey.readerRoleArnPatterns });
+    }
     new CfnOutput(this, 'QuarantineQueueUrl', { value: this.quarantine.queueUrl, description: 'Messages reprocess will never replay, each with a "reason" message attribute' });
     new CfnOutput(this, 'FailedInvocationsQueueUrl', { value: this.failedInvocations.queueUrl, description: 'Invocations that failed after Lambda retries (ticks to re-run): see docs/runbook.md' });
   }
@@ -76,7 +83,7 @@ export class ErrorSpool extends Construct {
 
   /** Lets `role` send to the queue (SendMessage; the key's GenerateDataKey + Decrypt). */
   grantSend(role: iam.IRole, name: SpoolQueueName = 'spool'): void {
-    this.senders[name].push(role);
+    if (!this.senders[name].includes(role)) this.senders[name].push(role);
     // Not grantSendMessages: it also grants GetQueueUrl/GetQueueAttributes and kms:ReEncrypt*, never needed.
     this.queueOf(name).grant(role, 'sqs:SendMessage');
     this.paramsKey.grantSend(role);
@@ -87,7 +94,7 @@ export class ErrorSpool extends Construct {
    * and kms:Decrypt (AWS SQS "Key management": consumers).
    */
   grantConsume(role: iam.IRole, name: SpoolQueueName = 'spool'): void {
-    this.consumers[name].push(role);
+    if (!this.consumers[name].includes(role)) this.consumers[name].push(role);
     // Not grantConsumeMessages: it adds GetQueueUrl, which the handlers never call.
     this.queueOf(name).grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
     this.paramsKey.grantDecrypt(role);

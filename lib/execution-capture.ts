@@ -1,18 +1,17 @@
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-// cdk-nag renders a finding's resource with this; used so each acknowledgment names exactly its resource.
-import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { Alerts } from './alerts';
 import { AppFunction } from './app-function';
 import { ResolvedJob } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { ParamLog } from './param-log';
+import { acknowledgeOnPolicyOf, nagResource } from './nag';
 import { ParamsKey } from './params-key';
 import { CAPTURE_ENV, CAPTURED_STATUSES, STATES_EVENT_SOURCE, STATUS_CHANGE_DETAIL_TYPE } from '../lambdas/execution-capture/logic';
 
@@ -134,9 +133,10 @@ export class ExecutionCapture extends Construct {
       }),
     );
     this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: executionArns }));
-    Validations.of(this.function).acknowledge(
+    acknowledgeOnPolicyOf(
+      role,
       ...executionArns.map((arn) => ({
-        id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(stack.resolve(arn))}]`,
+        id: `AwsSolutions-IAM5[Resource::${nagResource(this, arn)}]`,
         reason: 'Describe and read the history of executions of the app\'s own state machines: execution names are per task, so only a per-state-machine wildcard can name them.',
       })),
     );

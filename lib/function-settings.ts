@@ -1,8 +1,9 @@
-import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { ResolvedFunctionSettings } from './config/types';
+import { acknowledgeOn, nagResource } from './nag';
 
 /**
  * A job function's settings from the config (memory, architecture, layers) as function props, and
@@ -32,18 +33,31 @@ export function secretArnPattern(stack: Stack, nameOrArn: string): string {
   return stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${nameOrArn}-??????`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
 }
 
-/** Applies IAM statements, managed policies, secret read grants and VPC placement to `fn`. */
+/**
+ * Applies IAM statements, managed policies, secret read grants and VPC placement to `fn`.
+ * The config's statements go into a policy of their own: a `Resource: "*"` statement there (only
+ * allowed with `allowAnyResource`) is acknowledged for that policy alone, never hidden by the
+ * acknowledgement of the function's tracing statement.
+ */
 export function applyFunctionSettings(fn: lambda.Function, s: ResolvedFunctionSettings): void {
   const stack = Stack.of(fn);
-  for (const st of s.iam.statements) {
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        effect: st.effect === 'Deny' ? iam.Effect.DENY : iam.Effect.ALLOW,
-        actions: [...st.actions],
-        resources: [...st.resources],
-        ...(st.conditions ? { conditions: st.conditions as Record<string, unknown> } : {}),
-      }),
-    );
+  if (s.iam.statements.length > 0) {
+    const policy = new iam.Policy(fn, 'ConfigPolicy', {
+      roles: [fn.role!],
+      statements: s.iam.statements.map(
+        (st) =>
+          new iam.PolicyStatement({
+            effect: st.effect === 'Deny' ? iam.Effect.DENY : iam.Effect.ALLOW,
+            actions: [...st.actions],
+            resources: [...st.resources],
+            ...(st.conditions ? { conditions: st.conditions as Record<string, unknown> } : {}),
+          }),
+      ),
+    });
+    const anyResource = s.iam.statements.filter((st) => st.effect === 'Allow' && st.resources.includes('*')).flatMap((st) => st.actions);
+    if (anyResource.length > 0) {
+      acknowledgeOn(policy, { id: 'AwsSolutions-IAM5[Resource::*]', reason: `Declared in the config with allowAnyResource (actions without resource-level permissions): ${anyResource.join(', ')}.` });
+    }
   }
   for (const arn of s.iam.managedPolicyArns) fn.role?.addManagedPolicy(iam.ManagedPolicy.fromManagedPolicyArn(fn, `Managed${arn.replace(/[^A-Za-z0-9]/g, '')}`, arn));
   if (s.secrets.ssmParameters.length > 0) {
@@ -58,16 +72,30 @@ export function applyFunctionSettings(fn: lambda.Function, s: ResolvedFunctionSe
   }
   if (s.vpc) {
     // By id, with no VPC lookup: synth stays offline and needs no account context. The function
-    // then needs to manage its network interfaces (AWS Lambda "Giving Lambda functions access to
-    // resources in an Amazon VPC": these EC2 actions have no resource-level form for Describe*).
+    // then manages its network interfaces (AWS Lambda developer guide, "Giving Lambda functions
+    // access to resources in an Amazon VPC", required permissions): the Describe actions work only
+    // on "*"; the others are limited to EC2 resources of this account and region, the form the
+    // guide gives for DeleteNetworkInterface.
     (fn.node.defaultChild as lambda.CfnFunction).vpcConfig = { subnetIds: [...s.vpc.subnetIds], securityGroupIds: [...s.vpc.securityGroupIds] };
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
-        resources: ['*'],
-      }),
+    const ec2InAccount = stack.formatArn({ service: 'ec2', resource: '*', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    const policy = new iam.Policy(fn, 'VpcPolicy', {
+      roles: [fn.role!],
+      statements: [
+        new iam.PolicyStatement({ actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'], resources: ['*'] }),
+        new iam.PolicyStatement({
+          actions: ['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+          resources: [ec2InAccount],
+        }),
+      ],
+    });
+    acknowledgeOn(
+      policy,
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no resource-level permissions.' },
+      {
+        id: `AwsSolutions-IAM5[Resource::${nagResource(fn, ec2InAccount)}]`,
+        reason: 'Lambda creates and deletes the function\'s network interfaces with ids it chooses: only a wildcard over this account\'s EC2 resources in the region can name them.',
+      },
     );
-    Validations.of(fn).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'A Lambda in a VPC manages its network interfaces; these EC2 actions have no resource-level permissions.' });
   }
 }
 

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
@@ -7,41 +7,170 @@ import { Construct } from 'constructs';
 export interface ParamsKeyProps {
   /** Config `paramLog.readerRoleArnPatterns`: people who may read task params. */
   readonly readerRoleArnPatterns: ReadonlyArray<string>;
+  /**
+   * Role ARN patterns of the CloudFormation execution role that deploys the stack. Step Functions
+   * encrypts a state machine's definition with the key too, and DescribeStateMachine (what
+   * CloudFormation reads a state machine with) needs kms:Decrypt (AWS Step Functions developer
+   * guide, "Data at rest encryption"). These roles may decrypt through Step Functions only.
+   * @default the CDK bootstrap execution role of this account and region, any qualifier
+   */
+  readonly deployRoleArnPatterns?: ReadonlyArray<string>;
 }
+
+/** Key uses that reveal plaintext; ReEncryptFrom would move data under a key the caller controls. Key administration is never denied. */
+export const PARAMS_KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:ReEncryptFrom'];
 
 /**
  * The customer managed key of every place outside the parameter-log bucket where task params sit:
  * the spool, the quarantine, the tick queue, failed invocations and the state machines' execution
- * data (input, history). Its key policy lets only the roles the app names decrypt (plus the reader
- * roles); see {@link grantDecrypt}.
+ * data (input, history).
+ *
+ * Its key policy denies kms:Decrypt and kms:ReEncryptFrom to every principal that is not a role
+ * recorded through {@link grantDecrypt} / {@link grantSend}, a reader role (config) or the deploy
+ * role (through Step Functions only). The lists are read at synth, so roles granted after this
+ * construct was made are included. AWS services acting as themselves (a service principal, e.g.
+ * CloudWatch Logs delivery) are outside that deny: they get nothing unless a statement names them.
+ * Readers get kms:Decrypt through SQS and Step Functions from the key policy itself (their roles
+ * live outside the stack): reading an execution's input or history and a spooled message needs it.
  */
 export class ParamsKey extends Construct {
   public readonly key: kms.Key;
   /** Roles allowed to decrypt (the key policy denies everyone else). */
-  protected readonly decrypters: iam.IRole[] = [];
+  public readonly decrypters: iam.IRole[] = [];
+  /** Reader role patterns (config). */
+  public readonly readerRoleArnPatterns: ReadonlyArray<string>;
+  /** Deploy (CloudFormation execution) role patterns. */
+  public readonly deployRoleArnPatterns: ReadonlyArray<string>;
 
   constructor(scope: Construct, id: string, readonly props: ParamsKeyProps) {
     super(scope, id);
+    const stack = Stack.of(this);
+    this.readerRoleArnPatterns = [...props.readerRoleArnPatterns];
+    this.deployRoleArnPatterns = [
+      ...(props.deployRoleArnPatterns ??
+        [stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: `cdk-*-cfn-exec-role-${stack.account}-${stack.region}`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })]),
+    ];
     this.key = new kms.Key(this, 'Key', {
       description: 'Task params outside the parameter log: spool, quarantine, tick queue, execution data',
       enableKeyRotation: true,
       // Spooled messages and execution history encrypted with it outlive a stack deletion.
       removalPolicy: RemovalPolicy.RETAIN,
     });
+
+    const service = (name: string) => `${name}.${stack.region}.amazonaws.com`;
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyDecryptExceptNamedRoles',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: PARAMS_KEY_DECRYPT_ACTIONS,
+        resources: ['*'],
+        conditions: {
+          StringNotLike: { 'aws:PrincipalArn': Lazy.list({ produce: () => this.exemptPrincipalArns() }) },
+          // A service principal has no aws:PrincipalArn, so the NotLike above would match it:
+          // services acting as themselves are governed by the statements that name them.
+          BoolIfExists: { 'aws:PrincipalIsAWSService': 'false' },
+        },
+      }),
+    );
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyDeployRoleDecryptOutsideStepFunctions',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: PARAMS_KEY_DECRYPT_ACTIONS,
+        resources: ['*'],
+        conditions: { StringLike: { 'aws:PrincipalArn': this.deployRoleArnPatterns }, StringNotEquals: { 'kms:ViaService': service('states') } },
+      }),
+    );
+    if (this.readerRoleArnPatterns.length > 0) {
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowReaderRolesDecryptThroughSqsAndStepFunctions',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['kms:Decrypt'],
+          resources: ['*'],
+          // Same-account reader roles only; the patterns allow any account id.
+          conditions: {
+            ArnLike: { 'aws:PrincipalArn': this.readerRoleArnPatterns },
+            StringEquals: { 'aws:PrincipalAccount': stack.account, 'kms:ViaService': [service('sqs'), service('states')] },
+          },
+        }),
+      );
+    }
+    // A state machine with a customer managed key and logging gets a key-policy Allow for CloudWatch
+    // Logs delivery from the CDK (kms:Decrypt*, unconditioned; AWS Step Functions developer guide,
+    // "Data at rest encryption", CloudWatch Logs). Keep that service to this account's deliveries
+    // where it says whose they are.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyLogDeliveryForOtherAccounts',
+        effect: iam.Effect.DENY,
+        principals: [new iam.ServicePrincipal('delivery.logs.amazonaws.com')],
+        actions: ['kms:*'],
+        resources: ['*'],
+        conditions: { StringNotEqualsIfExists: { 'aws:SourceAccount': stack.account } },
+      }),
+    );
+  }
+
+  /** Role ARNs and patterns the decrypt deny exempts: recorded roles, readers, deploy roles. */
+  private exemptPrincipalArns(): string[] {
+    const stack = Stack.of(this);
+    const seen = new Set<string>();
+    const roles: string[] = [];
+    for (const r of this.decrypters) {
+      const k = JSON.stringify(stack.resolve(r.roleArn));
+      if (!seen.has(k)) {
+        seen.add(k);
+        roles.push(r.roleArn);
+      }
+    }
+    return [...roles, ...this.readerRoleArnPatterns, ...this.deployRoleArnPatterns];
+  }
+
+  private record(role: iam.IRole): void {
+    if (!this.decrypters.includes(role)) this.decrypters.push(role);
   }
 
   /** Lets `role` decrypt data under the key (read a queue, describe an execution). */
   grantDecrypt(role: iam.IRole): iam.Grant {
-    this.decrypters.push(role);
+    this.record(role);
     return this.key.grantDecrypt(role);
   }
 
   /**
    * Lets `role` send to a queue encrypted with the key: SendMessage needs kms:GenerateDataKey and
-   * kms:Decrypt (AWS SQS developer guide, "Key management": producers).
+   * kms:Decrypt (AWS SQS developer guide, "Key management": producers), and only through SQS
+   * (kms:ViaService; AWS KMS developer guide, "kms:ViaService", which lists Amazon SQS): a sender
+   * cannot use the key for anything else, an execution's data included.
    */
   grantSend(role: iam.IRole): iam.Grant {
-    this.decrypters.push(role);
-    return this.key.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    this.record(role);
+    return iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `sqs.${Stack.of(this).region}.amazonaws.com` } },
+    });
+  }
+
+  /**
+   * Lets a state machine's execution role encrypt and read its executions' data: the role calls KMS
+   * itself with the encryption context `aws:states:stateMachineArn` (AWS Step Functions developer
+   * guide, "Data at rest encryption"), which must not be narrowed with kms:ViaService there (it
+   * can keep executions from starting). Limited to state machines of this account and region: the
+   * CDK's own statement for this names the state machine with an empty name (it has no physical
+   * name) and never matches.
+   */
+  grantExecutionData(role: iam.IRole): iam.Grant {
+    this.record(role);
+    const machines = Stack.of(this).formatArn({ service: 'states', resource: 'stateMachine', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    return iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringLike: { 'kms:EncryptionContext:aws:states:stateMachineArn': machines } },
+    });
   }
 }

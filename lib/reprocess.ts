@@ -1,14 +1,13 @@
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-// cdk-nag renders a finding's resource with this; used so each acknowledgment names exactly its resource.
-import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { AppFunction } from './app-function';
 import { ResolvedDependency, ResolvedJob, ResolvedStep } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
+import { acknowledgeOnPolicyOf, nagResource } from './nag';
 import { REPROCESS_ENV } from '../lambdas/reprocess/env';
 import { MAX_MAX } from '../lambdas/reprocess/payload';
 
@@ -174,9 +173,10 @@ export class Reprocess extends Construct {
     // RedriveExecution: a redrive of a caught failure re-enters the Fail state (docs/reprocess.md).
     // Executions of the app's state machines only (arn:...:execution:<state machine name>:*).
     this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: executionArns }));
-    Validations.of(this.function).acknowledge(
+    acknowledgeOnPolicyOf(
+      this.function.role!,
       ...executionArns.map((arn) => ({
-        id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(stack.resolve(arn))}]`,
+        id: `AwsSolutions-IAM5[Resource::${nagResource(this, arn)}]`,
         reason: 'Describe the ended executions of the app\'s own state machines: execution names are per task, so only a per-state-machine wildcard can name them.',
       })),
     );

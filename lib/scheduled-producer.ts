@@ -1,6 +1,4 @@
-import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Duration, TimeZone } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -10,7 +8,9 @@ import { AppFunction } from './app-function';
 import { ResolvedJob } from './config/types';
 import { secureQueueProps } from './defaults';
 import { ErrorSpool } from './error-spool';
+import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from './nag';
 import { ParamLog } from './param-log';
+import { schedulerRole } from './service-roles';
 
 /** Props of {@link ScheduledProducer}. */
 export interface ScheduledProducerProps {
@@ -68,9 +68,9 @@ export class ScheduledProducer extends Construct {
     props.paramLog.grantWriteClient(this.function);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());
-    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the schedule.' });
+    acknowledgeOn(this.deadLetterQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the schedule.' });
     // Our own role (instead of the stack-wide one the target would create) so its findings stay here.
-    const role = new iam.Role(this, 'ScheduleRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
+    const role = schedulerRole(this, 'ScheduleRole', `Invokes the ${job.name} producer on its schedule`);
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `${job.name}: ${job.schedule} (${props.timeZone})`,
       schedule: scheduler.ScheduleExpression.expression(job.schedule, TimeZone.of(props.timeZone)),
@@ -85,8 +85,8 @@ export class ScheduledProducer extends Construct {
         role,
       }),
     });
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).resolve((this.function.node.defaultChild as lambda.CfnFunction).logicalId)}.Arn>:*]`,
+    acknowledgeOnPolicyOf(role, {
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, this.function.functionArn)}:*]`,
       reason: 'lambda:InvokeFunction on the producer and its versions, as the aws-scheduler-targets L2 grants it.',
     });
   }

@@ -1,6 +1,7 @@
-import { CfnOutput, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, TimeZone } from 'aws-cdk-lib';
+import { acknowledgeOn, acknowledgeOnPolicyOf } from './nag';
+import { schedulerRole } from './service-roles';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -142,7 +143,7 @@ export class Sweeper extends Construct {
     const notRunningAfter = props.notRunningAfter ?? Duration.seconds(alarmPeriod.toSeconds() * 3);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());
-    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the sweeper schedule.' });
+    acknowledgeOn(this.deadLetterQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the sweeper schedule.' });
     const queues: SweptQueue[] = [
       ...props.queues,
       { label: 'SweeperDeadLetters', queue: this.deadLetterQueue, action: 'The scheduler could not invoke the sweeper: see the SweeperNotRunning alarm. Delete the message once sweeps run again.' },
@@ -220,8 +221,9 @@ export class Sweeper extends Construct {
       }
     }
 
-    // Its own role (not the stack-wide one the target would create) so its findings stay here.
-    const scheduleRole = new iam.Role(this, 'ScheduleRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
+    // Its own role (not the stack-wide one the target would create) so its findings stay here;
+    // trusted by the scheduler for this account's schedule group only.
+    const scheduleRole = schedulerRole(this, 'ScheduleRole', 'EventBridge Scheduler invoking the sweeper');
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `Sweeper: every ${interval.toHumanString()} (${props.timeZone}); docs/sweeper.md`,
       schedule: scheduler.ScheduleExpression.cron({ ...cron, timeZone: TimeZone.of(props.timeZone) }),
@@ -235,7 +237,7 @@ export class Sweeper extends Construct {
         role: scheduleRole,
       }),
     });
-    Validations.of(scheduleRole).acknowledge({
+    acknowledgeOnPolicyOf(scheduleRole, {
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).resolve((this.function.node.defaultChild as lambda.CfnFunction).logicalId)}.Arn>:*]`,
       reason: 'lambda:InvokeFunction on the sweeper and its versions, as the aws-scheduler-targets L2 grants it.',
     });

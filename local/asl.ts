@@ -117,6 +117,23 @@ export function placeholderRef(env: ResolveEnv): RefResolver {
         if (attribute === 'Arn') return `arn:aws:sqs:${region}:${account}:${id}`;
         if (attribute === 'QueueName') return id;
         return `https://sqs.${region}.amazonaws.com/${account}/${id}`;
+      // The shapes below are what the IAM wiring test needs: ARNs as IAM policies see them.
+      case 'AWS::IAM::Role':
+        return attribute === 'Arn' ? `arn:aws:iam::${account}:role/${id}` : id;
+      case 'AWS::KMS::Key':
+        return attribute === 'Arn' ? `arn:aws:kms:${region}:${account}:key/${id}` : id;
+      case 'AWS::S3::Bucket':
+        // Bucket names are lower case; the ARN has neither region nor account.
+        if (attribute === 'Arn') return `arn:aws:s3:::${id.toLowerCase()}`;
+        return attribute ? `${id.toLowerCase()}.${attribute}` : id.toLowerCase();
+      case 'AWS::SNS::Topic':
+        if (attribute === 'TopicName') return id;
+        return `arn:aws:sns:${region}:${account}:${id}`;
+      case 'AWS::Logs::LogGroup':
+        // GetAtt Arn of a log group ends in `:*` (it covers its streams).
+        return attribute === 'Arn' ? `arn:aws:logs:${region}:${account}:log-group:${id}:*` : id;
+      case 'AWS::DynamoDB::Table':
+        return attribute === 'Arn' ? `arn:aws:dynamodb:${region}:${account}:table/${id}` : id;
       default:
         if (attribute === 'Arn') return `arn:aws:${type.split('::')[1]?.toLowerCase() ?? 'local'}:${region}:${account}:${id}`;
         return attribute ? `${id}.${attribute}` : id;

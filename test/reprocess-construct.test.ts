@@ -122,8 +122,13 @@ describe('Reprocess construct', () => {
       'xray:PutTraceSegments', 'xray:PutTelemetryRecords',
       // The params key of the spool and quarantine (receive: Decrypt; send: GenerateDataKey + Decrypt).
       'kms:Decrypt', 'kms:GenerateDataKey',
+      // Its own log group only (no AWSLambdaBasicExecutionRole).
+      'logs:CreateLogStream', 'logs:PutLogEvents',
     ]);
     expect([...byAction.keys()].filter((a) => !allowed.has(a))).toEqual([]);
+    const logGroupArn = { 'Fn::GetAtt': [Object.keys(template.findResources('AWS::Logs::LogGroup')).find((id) => id.startsWith('ReprocessFunctionLogs'))!, 'Arn'] };
+    expect(byAction.get('logs:PutLogEvents')).toEqual([logGroupArn]);
+    expect(byAction.get('logs:CreateLogStream')).toEqual([logGroupArn]);
     // Nothing but X-Ray on "*".
     for (const [a, rs] of byAction) if (!a.startsWith('xray:')) expect(rs).not.toContain('*');
     // The spool is never a send target, and the quarantine is never read.

@@ -1,4 +1,4 @@
-import { CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as glue from 'aws-cdk-lib/aws-glue';
@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CLIENT_TABLE, SAVED_QUERIES, WORKER_TABLE } from '../../lambdas/shared/queries';
 import { Alerts } from '../alerts';
+import { acknowledgeOn } from '../nag';
 import { ParamLogAccess } from '../param-log-access';
 import { LostTaskMonitor } from './lost-task-monitor';
 import { OPENX_JSON_SERDE, PARTITION_KEYS, projectionProperties, TABLE_PROPERTIES, tableColumns } from './schema';
@@ -99,9 +100,9 @@ export class Investigation extends Construct {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    Validations.of(this.resultsBucket).acknowledge({
+    acknowledgeOn(this.resultsBucket, {
       id: 'AwsSolutions-S1',
-      reason: 'Query results expire within days and are read only by the named reader roles and the monitor (enforced by the bucket policy); reads are audited by CloudTrail.',
+      reason: 'Query results expire within days and are read only by the named reader roles and the monitor (enforced by the bucket policy); CloudTrail S3 data events, not access logs, are the audit trail of reads (docs/security.md).',
     });
 
     const database = new glue.CfnDatabase(this, 'Database', {

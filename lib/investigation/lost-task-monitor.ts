@@ -1,14 +1,15 @@
-import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 import { AppFunction } from '../app-function';
 import { secureQueueProps } from '../defaults';
+import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from '../nag';
+import { schedulerRole } from '../service-roles';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 
 /** Props of {@link LostTaskMonitor}. */
@@ -108,9 +109,9 @@ export class LostTaskMonitor extends Construct {
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.key.keyArn] }));
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());
-    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the monitor schedule.' });
+    acknowledgeOn(this.deadLetterQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the monitor schedule.' });
     // Its own role (not the stack-wide one the target would create) so its findings stay here.
-    const scheduleRole = new iam.Role(this, 'ScheduleRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
+    const scheduleRole = schedulerRole(this, 'ScheduleRole', 'Invokes the lost-task monitor daily');
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'Daily lost-task check of the previous day (app time zone)',
       schedule: scheduler.ScheduleExpression.expression(props.schedule, TimeZone.of(props.timeZone)),
@@ -124,14 +125,14 @@ export class LostTaskMonitor extends Construct {
         role: scheduleRole,
       }),
     });
-    const fnLogicalId = stack.resolve((this.function.node.defaultChild as lambda.CfnFunction).logicalId);
-    Validations.of(scheduleRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${fnLogicalId}.Arn>:*]`,
+    acknowledgeOnPolicyOf(scheduleRole, {
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, this.function.functionArn)}:*]`,
       reason: 'lambda:InvokeFunction on the monitor and its versions, as the aws-scheduler-targets L2 grants it.',
     });
     const logBucketId = stack.resolve((props.logBucket.node.defaultChild as s3.CfnBucket).logicalId);
     const resultsBucketId = stack.resolve((props.resultsBucket.node.defaultChild as s3.CfnBucket).logicalId);
-    Validations.of(role).acknowledge(
+    acknowledgeOnPolicyOf(
+      role,
       ...props.logPrefixes.map((p) => ({
         id: `AwsSolutions-IAM5[Resource::<${logBucketId}.Arn>/${p}*]`,
         reason: `The lost-task query reads every object under ${p}: the day's partition is only known at run time.`,
