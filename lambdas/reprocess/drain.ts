@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { errorMessage, errorName } from '../shared/errors';
-import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
+import { MAX_SQS_MESSAGE_BYTES, QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
 import { checkEndedExecution, DescribePacer } from './execution-check';
 import { ReplayHolds } from './holds';
 import { classify, ClassifyRules, Plan, PlanBase, ReceivedMessage, ReplayPlan } from './message';
@@ -29,7 +29,7 @@ const BATCH = 10;
 /** Seconds a receive waits for messages; short polling can answer "empty" for a non-empty queue. */
 const RECEIVE_WAIT_SECONDS = 1;
 /** Quarantine attribute holding why the message was quarantined. */
-export const QUARANTINE_ATTR_REASON = 'reason';
+export { QUARANTINE_ATTR_REASON };
 /** Quarantine attribute holding the spool's message id. */
 export const QUARANTINE_ATTR_SOURCE_ID = 'sourceMessageId';
 

@@ -68,3 +68,6 @@ export const SPOOL_ATTR_FIRST_SENT = 'firstSentAt';
 export const SPOOL_ATTR_SWEEPS = 'sweeps';
 /** Set by the sweeper: receives the message had before its re-sends (ApproximateReceiveCount restarts at 0). */
 export const SPOOL_ATTR_PRIOR_RECEIVES = 'priorReceives';
+
+/** Quarantine attribute holding why the message can never be replayed (reprocess and the producer both set it). */
+export const QUARANTINE_ATTR_REASON = 'reason';

@@ -1,0 +1,65 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { FirehoseClient } from '@aws-sdk/client-firehose';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { intEnv, requireEnv } from '../shared/env';
+import { FirehoseParamLogSink } from '../shared/firehose-sink';
+import { logger, metrics, tracer } from '../shared/powertools';
+import { AdaptiveRateGate } from '../shared/rate-gate';
+import { TickLedger } from '../shared/tick-ledger';
+import { createStarterHandler, StarterDeps } from './logic';
+
+/**
+ * The tick starter Lambda (lib/tick-starter.ts): the SQS event source of the tick queue invokes it
+ * with one batch message at a time. Thin: builds the clients and the pacing once per container.
+ * Env: TICK_QUEUE_URL, SPOOL_QUEUE_URL, QUARANTINE_QUEUE_URL, CLIENT_LOG_STREAM, APP_TIME_ZONE,
+ * COORDINATION_TABLE, ALLOWED_STATE_MACHINE_ARNS, IN_FLIGHT.
+ */
+
+// StartExecution throttling is paced and retried by the shared gate: SDK retries on top would
+// multiply the calls that hit an empty token bucket, so the SFN client makes one attempt per send.
+export const sfnClient = tracer.captureAWSv3Client(new SFNClient({ maxAttempts: 1, requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 } }));
+export const sqsClient = tracer.captureAWSv3Client(new SQSClient({}));
+const firehose = tracer.captureAWSv3Client(new FirehoseClient({}));
+const ddb = tracer.captureAWSv3Client(new DynamoDBClient({}));
+
+/** Reads the environment into the starter's dependencies (a new gate: one per container). */
+export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StarterDeps {
+  return {
+    sfn: sfnClient,
+    sqs: sqsClient,
+    sink: new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM', env)),
+    ledger: new TickLedger(ddb, requireEnv('COORDINATION_TABLE', env)),
+    gate: new AdaptiveRateGate(),
+    allowedStateMachineArns: new Set(
+      requireEnv('ALLOWED_STATE_MACHINE_ARNS', env)
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    ),
+    tickQueueUrl: requireEnv('TICK_QUEUE_URL', env),
+    spoolQueueUrl: requireEnv('SPOOL_QUEUE_URL', env),
+    quarantineQueueUrl: requireEnv('QUARANTINE_QUEUE_URL', env),
+    timeZone: requireEnv('APP_TIME_ZONE', env),
+    inFlight: Math.max(1, intEnv('IN_FLIGHT', 10, env)),
+    log: (message, fields) => logger.info(message, fields),
+    metric: (name, value, job) => {
+      metrics.addDimension('job', job);
+      metrics.addMetric(name, MetricUnit.Count, value);
+    },
+  };
+}
+
+let run: ReturnType<typeof createStarterHandler> | undefined;
+
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  logger.addContext(context);
+  run ??= createStarterHandler(depsFromEnv());
+  try {
+    return await run(event, context);
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};
