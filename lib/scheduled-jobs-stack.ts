@@ -13,6 +13,7 @@ import { OperatorOutputs } from './operator-outputs';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { ScheduledProducer } from './scheduled-producer';
+import { TickStarter } from './tick-starter';
 import { Reprocess } from './reprocess';
 import { Sweeper } from './sweeper';
 import { JobWorkflow, LockFunction, WorkerRecordFunction } from './workflow';
@@ -38,6 +39,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly spool: ErrorSpool;
   /** Each job's workflow, by job name. */
   public readonly workflows: ReadonlyMap<string, JobWorkflow>;
+  /** The tick queue and its starters (the second half of every job's ticks). */
+  public readonly tickStarter: TickStarter;
   /** Each job's producer, by job name. */
   public readonly producers: ReadonlyMap<string, ScheduledProducer>;
   /** Athena tables, saved queries, the lost-task monitor and the parameter-log read lock. */
@@ -81,13 +84,29 @@ export class ScheduledJobsStack extends Stack {
         timeZone: config.timeZone,
       });
       workflows.set(job.name, workflow);
+    }
+    this.tickStarter = new TickStarter(this, 'TickStarter', {
+      projectRoot,
+      stateMachines: [...workflows.values()].map((w) => w.stateMachine),
+      spool: this.spool,
+      paramsKey: this.paramsKey,
+      paramLog: this.paramLog,
+      coordination: this.coordination,
+      timeZone: config.timeZone,
+      quota: config.startExecutionQuota,
+      alerts: this.alerts,
+    });
+    for (const job of config.jobs) {
       const producer = new ScheduledProducer(this, `Producer-${job.name}`, {
         job,
         projectRoot,
         timeZone: config.timeZone,
-        stateMachine: workflow.stateMachine,
+        stateMachine: workflows.get(job.name)!.stateMachine,
         spool: this.spool,
         paramLog: this.paramLog,
+        tickStarter: this.tickStarter,
+        coordination: this.coordination,
+        alerts: this.alerts,
       });
       producers.set(job.name, producer);
       deadLetterQueues.set(`Producer-${job.name}`, producer.deadLetterQueue);

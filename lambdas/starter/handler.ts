@@ -25,6 +25,8 @@ export const sqsClient = tracer.captureAWSv3Client(new SQSClient({}));
 const firehose = tracer.captureAWSv3Client(new FirehoseClient({}));
 const ddb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 
+let dimensionJob: string | null = null;
+
 /** Reads the environment into the starter's dependencies (a new gate: one per container). */
 export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StarterDeps {
   return {
@@ -46,7 +48,11 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StarterDeps {
     inFlight: Math.max(1, intEnv('IN_FLIGHT', 10, env)),
     log: (message, fields) => logger.info(message, fields),
     metric: (name, value, job) => {
-      metrics.addDimension('job', job);
+      // One batch (one job) per invocation: the dimension is set once, cleared by the publish.
+      if (dimensionJob !== job) {
+        metrics.addDimension('job', job);
+        dimensionJob = job;
+      }
       metrics.addMetric(name, MetricUnit.Count, value);
     },
   };
@@ -61,5 +67,6 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     return await run(event, context);
   } finally {
     metrics.publishStoredMetrics();
+    dimensionJob = null;
   }
 };
