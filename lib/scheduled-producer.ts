@@ -95,6 +95,7 @@ export class ScheduledProducer extends Construct {
         APP_TIME_ZONE: props.timeZone,
         COORDINATION_TABLE: props.coordination.table.tableName,
         TASKS_PER_BATCH: String(props.tickStarter.plan.tasksPerBatch),
+        STARTER_CONCURRENCY: String(props.tickStarter.plan.starterConcurrency),
       },
     });
     applyFunctionSettings(this.function, job.producer);

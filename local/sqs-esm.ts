@@ -43,6 +43,8 @@ export interface EsmOptions {
   readonly maxInvocations?: number;
   /** Pause after an empty receive, ms. @default 20 */
   readonly idleMs?: number;
+  /** An empty queue ends the run only once this returns true (e.g. the producer is done). @default always */
+  readonly stopWhenEmpty?: () => boolean;
   readonly region?: string;
   readonly functionName?: string;
 }
@@ -112,7 +114,7 @@ export async function driveEventSource(o: EsmOptions): Promise<EsmRun> {
       );
       const m = res.Messages?.[0];
       if (!m) {
-        if (await drained()) return;
+        if ((o.stopWhenEmpty?.() ?? true) && (await drained())) return;
         await new Promise((r) => setTimeout(r, o.idleMs ?? 20));
         continue;
       }

@@ -141,8 +141,10 @@ export interface TickDeps {
   readonly tickQueueUrl: string;
   readonly quarantineQueueUrl: string;
   readonly timeZone: string;
-  /** Tasks per batch message (lambdas/shared/start-plan.ts, from the quota). */
+  /** Tasks per batch message at most (lambdas/shared/start-plan.ts, from the quota). */
   readonly tasksPerBatch: number;
+  /** Concurrent starters (the event source's maximum concurrency): a small tick is cut so that all of them get work. @default 2 */
+  readonly starterConcurrency?: number;
   readonly sqs: SQSClient;
   readonly sink: ParamLogSink;
   readonly ledger: TickLedger;
@@ -173,6 +175,19 @@ export interface TickSummary {
   readonly enqueued: number;
   /** The producer returned another list than an earlier, failed attempt of the same tick. */
   readonly planChanged: boolean;
+}
+
+/** Fewest tasks worth a batch message of their own (an invocation, a ledger item, a few SQS calls). */
+export const MIN_BATCH_TASKS = 100;
+
+/**
+ * Tasks per batch for a tick of `tasks`: at most `maxPerBatch` (a starter's ~30 s at its share of
+ * the quota), and small enough that a smaller tick still gives every starter two batches, so no
+ * starter idles while another works through one big batch alone. Deterministic: a retried
+ * planning cuts the same list the same way.
+ */
+export function batchSizeFor(tasks: number, maxPerBatch: number, starters: number): number {
+  return Math.max(1, Math.min(maxPerBatch, Math.max(MIN_BATCH_TASKS, Math.ceil(tasks / (2 * Math.max(1, starters))))));
 }
 
 /** Margin on the planning lease beyond the invocation's own end. */
@@ -219,7 +234,7 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     }
     const { accepted, rejected } = validateSpecs(specs, deps.job, scheduledTime);
     const planId = planIdOf(accepted);
-    const batches = splitIntoBatches(accepted, deps.tasksPerBatch);
+    const batches = splitIntoBatches(accepted, batchSizeFor(accepted.length, deps.tasksPerBatch, deps.starterConcurrency ?? 2));
     const planChanged = claim.item.planId !== null && claim.item.planId !== planId;
     if (planChanged) log('the producer returned another task list than the earlier attempt: enqueueing the new plan', { job: deps.job, tick });
     await deps.ledger.setPlan(tickId, deps.owner, { planId, tasks: accepted.length, batches: batches.length, rejected: rejected.length }, planChanged || claim.item.planId === null);

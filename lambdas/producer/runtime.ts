@@ -24,7 +24,8 @@ export type ProducerInvocationContext = Pick<Context, 'getRemainingTimeInMillis'
  * The producer Lambda handler of a job. The job author writes only `produce`:
  * `export const handler = createProducerHandler(({ scheduledTime }) => [...tasks]);`
  * Env (set by the ScheduledProducer construct): JOB_NAME, STATE_MACHINE_ARN, TICK_QUEUE_URL,
- * QUARANTINE_QUEUE_URL, CLIENT_LOG_STREAM, APP_TIME_ZONE, COORDINATION_TABLE, TASKS_PER_BATCH.
+ * QUARANTINE_QUEUE_URL, CLIENT_LOG_STREAM, APP_TIME_ZONE, COORDINATION_TABLE, TASKS_PER_BATCH,
+ * STARTER_CONCURRENCY.
  * A `produce` that throws fails the invocation on purpose: Lambda retries it, then the function's
  * on-failure destination keeps the tick for a re-run (docs/big-ticks.md).
  */
@@ -45,6 +46,7 @@ export function createProducerHandler(produce: ProduceFn): (event: TickEvent, co
         quarantineQueueUrl: requireEnv('QUARANTINE_QUEUE_URL'),
         timeZone: requireEnv('APP_TIME_ZONE'),
         tasksPerBatch: Math.max(1, intEnv('TASKS_PER_BATCH', 1000)),
+        starterConcurrency: Math.max(1, intEnv('STARTER_CONCURRENCY', 2)),
         sqs,
         sink,
         ledger,

@@ -25,7 +25,36 @@ export const sqsClient = tracer.captureAWSv3Client(new SQSClient({}));
 const firehose = tracer.captureAWSv3Client(new FirehoseClient({}));
 const ddb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 
-let dimensionJob: string | null = null;
+/**
+ * One Lambda container's handler: its own pacing (kept across its invocations) and its own clients'
+ * settings from the environment. The module's `handler` is one; the benchmark and the local
+ * event-source driver build one per simulated container, so concurrent invocations never share
+ * what separate Lambda containers would not.
+ */
+export function newContainer(env: NodeJS.ProcessEnv = process.env): (event: SQSEvent, context: Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>) => Promise<SQSBatchResponse> {
+  let run: ReturnType<typeof createStarterHandler> | undefined;
+  let dimensionJob: string | null = null;
+  return async (event, context) => {
+    logger.addContext(context as Context);
+    run ??= createStarterHandler({
+      ...depsFromEnv(env),
+      metric: (name, value, job) => {
+        // One batch (one job) per invocation: the dimension is set once, cleared by the publish.
+        if (dimensionJob !== job) {
+          metrics.addDimension('job', job);
+          dimensionJob = job;
+        }
+        metrics.addMetric(name, MetricUnit.Count, value);
+      },
+    });
+    try {
+      return await run(event, context);
+    } finally {
+      metrics.publishStoredMetrics();
+      dimensionJob = null;
+    }
+  };
+}
 
 /** Reads the environment into the starter's dependencies (a new gate: one per container). */
 export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StarterDeps {
@@ -47,26 +76,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StarterDeps {
     timeZone: requireEnv('APP_TIME_ZONE', env),
     inFlight: Math.max(1, intEnv('IN_FLIGHT', 10, env)),
     log: (message, fields) => logger.info(message, fields),
-    metric: (name, value, job) => {
-      // One batch (one job) per invocation: the dimension is set once, cleared by the publish.
-      if (dimensionJob !== job) {
-        metrics.addDimension('job', job);
-        dimensionJob = job;
-      }
-      metrics.addMetric(name, MetricUnit.Count, value);
-    },
   };
 }
 
-let run: ReturnType<typeof createStarterHandler> | undefined;
-
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-  logger.addContext(context);
-  run ??= createStarterHandler(depsFromEnv());
-  try {
-    return await run(event, context);
-  } finally {
-    metrics.publishStoredMetrics();
-    dimensionJob = null;
-  }
-};
+export const handler = newContainer();
