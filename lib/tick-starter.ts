@@ -1,4 +1,4 @@
-import { Duration, Fn, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -139,6 +139,10 @@ export class TickStarter extends Construct {
       maxConcurrency: this.plan.starterConcurrency,
       reportBatchItemFailures: true,
     });
+
+    new CfnOutput(this, 'TickDeadLetterQueueArn', { value: this.deadLetterQueue.queueArn, description: 'Tick batches that failed 5 times (tasks not started): redrive to the tick queue after the fix, see docs/big-ticks.md' });
+    new CfnOutput(this, 'TickQueueArn', { value: this.tickQueue.queueArn, description: 'The tick queue (destination of a dead-letter redrive)' });
+    new CfnOutput(this, 'StarterFunctionName', { value: this.function.functionName, description: 'The tick starter (its logs: "batch done", "batch failed")' });
 
     const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string): cloudwatch.Alarm =>
       props.alerts.notify(

@@ -75,6 +75,22 @@ export class TickEnqueueError extends Error {
   }
 }
 
+/**
+ * The invocation's time ran out while batches were still being written: it stops cleanly (rather
+ * than being killed mid-call) and fails, and Lambda's retry resumes after the batches already in the
+ * queue. Planning runs at ~80,000 tasks/s (docs/big-ticks.md); raise the job's `producer.timeoutSeconds`
+ * if `produce` itself takes most of the time.
+ */
+export class PlanningDeadlineError extends Error {
+  constructor(readonly enqueued: number, readonly batches: number) {
+    super(`the producer ran out of time after ${enqueued} of ${batches} batches; the retry resumes there`);
+    this.name = 'PlanningDeadlineError';
+  }
+}
+
+/** Time kept before the invocation's end when writing batches, ms. */
+const PLANNING_SAFETY_MS = 5_000;
+
 /** A spec the producer will never start, with why. */
 export interface Rejection {
   readonly envelope: TaskEnvelope;
@@ -209,6 +225,7 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
   }
   const tick = tickStamp(scheduledTime);
   const tickId = tickLedgerKey(deps.job, tick);
+  const deadlineMs = now().getTime() + deps.remainingMs - PLANNING_SAFETY_MS;
   const skipped = (outcome: 'alreadyPlanned' | 'busy', tasks = 0, batches = 0): TickSummary => ({ tick, outcome, tasks, rejected: 0, batches, enqueued: 0, planChanged: false });
 
   const claim = await deps.ledger.claimTick(tickId, deps.owner, now().getTime() + deps.remainingMs + LEASE_MARGIN_MS);
@@ -258,7 +275,7 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
       total: tasks.length,
       tasks,
     }));
-    const enqueued = await enqueue(messages, from, deps);
+    const enqueued = await enqueue(messages, from, deps, () => now().getTime() >= deadlineMs);
     await deps.ledger.markPlanned(tickId, deps.owner);
 
     const summary: TickSummary = { tick, outcome: 'planned', tasks: accepted.length, rejected: rejected.length, batches: batches.length, enqueued, planChanged };
@@ -305,11 +322,12 @@ async function quarantineRejected(rejected: ReadonlyArray<Rejection>, deps: Tick
  * number written. A message sent twice (a crash between the send and the record) is harmless: the
  * batch ledger makes the second one start nothing.
  */
-async function enqueue(messages: ReadonlyArray<TickBatchMessage>, from: number, deps: TickDeps): Promise<number> {
+async function enqueue(messages: ReadonlyArray<TickBatchMessage>, from: number, deps: TickDeps, outOfTime: () => boolean): Promise<number> {
   const tickId = messages[0]?.tickId;
   let i = from;
   let recorded = from;
   while (i < messages.length) {
+    if (outOfTime()) throw new PlanningDeadlineError(recorded, messages.length);
     const group: Array<{ index: number; entry: SendMessageBatchRequestEntry }> = [];
     let bytes = 0;
     while (i < messages.length && group.length < 10) {

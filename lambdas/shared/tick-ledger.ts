@@ -245,16 +245,17 @@ export class TickLedger {
   }
 
   /**
-   * Marks the batch done (once) and counts it on its tick. Returns the tick's batches done and
-   * planned after this one, or null if the batch was not ours to complete.
+   * Marks the batch done (once) and counts it on its tick. Returns false if the batch was not ours
+   * to complete (lease lost), else the tick's batches done and planned after this one (null if the
+   * tick item is gone).
    */
-  async completeBatch(key: string, owner: string, tickKey: string): Promise<{ batchesDone: number; batches: number } | null> {
+  async completeBatch(key: string, owner: string, tickKey: string): Promise<false | { batchesDone: number; batches: number } | null> {
     const a = await this.update(key, {
       update: 'SET #done = :t, #cursor = #total, doneAbove = :empty, completedAt = :now REMOVE #owner, leaseUntilMs',
       condition: '#owner = :me AND #done = :f',
       values: { ':t': { BOOL: true }, ':f': { BOOL: false }, ':empty': { L: [] }, ':now': { N: String(this.now()) }, ':me': { S: owner } },
     });
-    if (!a) return null;
+    if (!a) return false;
     // Informational (the dashboard's "ticks completed"): not in the same transaction as the batch.
     const t = await this.update(tickKey, { update: 'ADD batchesDone :one', condition: 'attribute_exists(pk)', values: { ':one': { N: '1' } } });
     return t ? { batchesDone: n(t.batchesDone), batches: n(t.batches) } : null;

@@ -251,8 +251,8 @@ export async function startBatch(m: TickBatchMessage, deps: StarterDeps, inv: In
   }
   if (cursor >= m.total) {
     const tick = await deps.ledger.completeBatch(m.batchId, inv.owner, m.tickId);
-    if (tick === null) return result('leaseLost');
-    return result('completed', tick.batches > 0 && tick.batchesDone === tick.batches);
+    if (tick === false) return result('leaseLost');
+    return result('completed', tick !== null && tick.batches > 0 && tick.batchesDone === tick.batches);
   }
   // The deadline came: save progress, give the lease back, hand the rest on.
   if (!(await deps.ledger.releaseBatch(m.batchId, inv.owner, cursor, [...flushed].sort((a, b) => a - b)))) return result('leaseLost');
