@@ -115,6 +115,7 @@ export class TickStarter extends Construct {
         COORDINATION_TABLE: props.coordination.table.tableName,
         ALLOWED_STATE_MACHINE_ARNS: Fn.join(',', props.stateMachines.map((s) => s.stateMachineArn)),
         IN_FLIGHT: String(this.plan.inFlightPerStarter),
+        PACE_HINT: String(this.plan.paceHintPerStarter),
       },
     });
     const role = this.function.role!;

@@ -79,6 +79,7 @@ async function main(): Promise<void> {
     TASKS_PER_BATCH: String(plan.tasksPerBatch),
     STARTER_CONCURRENCY: String(plan.starterConcurrency),
     IN_FLIGHT: String(plan.inFlightPerStarter),
+    PACE_HINT: String(plan.paceHintPerStarter),
     POWERTOOLS_LOG_LEVEL: 'WARN',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',

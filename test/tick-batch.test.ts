@@ -13,7 +13,7 @@ function message(tasks: TaskEnvelope[], over: Partial<TickBatchMessage> = {}): T
 
 describe('start plan from the quota', () => {
   test('the default quota: 2 starters (the event source minimum), ~30 s of each one\'s share per batch', () => {
-    expect(startPlan(DEFAULT_START_QUOTA)).toEqual({ starterConcurrency: 2, inFlightPerStarter: 15, tasksPerBatch: 2250, starterTimeoutSeconds: 120 });
+    expect(startPlan(DEFAULT_START_QUOTA)).toEqual({ starterConcurrency: 2, inFlightPerStarter: 15, tasksPerBatch: 2250, starterTimeoutSeconds: 120, paceHintPerStarter: 75 });
   });
   test('a raised quota gets more starters and larger batches', () => {
     const big = startPlan({ burst: 5000, refillPerSecond: 1000 });

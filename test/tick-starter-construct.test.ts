@@ -60,7 +60,7 @@ test('the tick queue holds params: encrypted with the params key, retained 14 da
 });
 
 test('the starter is invoked one batch at a time, as many at once as the quota calls for, reporting failed records only', () => {
-  expect(stack.tickStarter.plan).toEqual({ starterConcurrency: 3, inFlightPerStarter: 20, tasksPerBatch: 3000, starterTimeoutSeconds: 120 });
+  expect(stack.tickStarter.plan).toEqual({ starterConcurrency: 3, inFlightPerStarter: 20, tasksPerBatch: 3000, starterTimeoutSeconds: 120, paceHintPerStarter: 100 });
   template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
     EventSourceArn: arnOf(stack.tickStarter.tickQueue),
     FunctionName: { Ref: id(stack.tickStarter.function) },
@@ -70,7 +70,7 @@ test('the starter is invoked one batch at a time, as many at once as the quota c
   });
   template.hasResourceProperties('AWS::Lambda::Function', {
     Timeout: 120,
-    Environment: { Variables: Match.objectLike({ IN_FLIGHT: '20', TICK_QUEUE_URL: { Ref: id(stack.tickStarter.tickQueue) }, ALLOWED_STATE_MACHINE_ARNS: Match.anyValue() }) },
+    Environment: { Variables: Match.objectLike({ IN_FLIGHT: '20', PACE_HINT: '100', TICK_QUEUE_URL: { Ref: id(stack.tickStarter.tickQueue) }, ALLOWED_STATE_MACHINE_ARNS: Match.anyValue() }) },
   });
 });
 

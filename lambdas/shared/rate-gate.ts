@@ -27,6 +27,12 @@
 export interface RateGateOptions {
   /** Pause after a throttle while the rate is still unknown, ms. @default 1000 */
   readonly pauseMs?: number;
+  /**
+   * A starting pace, calls/s, for the first throttle: instead of the blind `pauseMs`, the caller
+   * paces at this right away (e.g. its share of the configured quota's refill rate), until the next
+   * throttle measures the real rate. @default none (the blind pause)
+   */
+  readonly hintRate?: number;
   /** Fraction of the measured refill rate to pace at. @default 0.95 */
   readonly headroom?: number;
   /** Relative increase of the pace per second without throttles. @default 0.05 */
@@ -59,6 +65,7 @@ export class AdaptiveRateGate {
   constructor(options: RateGateOptions = {}) {
     this.o = {
       pauseMs: 1000,
+      hintRate: 0,
       headroom: 0.95,
       increasePerSecond: 0.05,
       sameEventMs: 250,
@@ -123,6 +130,7 @@ export class AdaptiveRateGate {
     } else if (this.windowStartMs === null) {
       this.windowStartMs = now;
       this.successesInWindow = 0;
+      if (this.o.hintRate > 0) this.rate = this.o.hintRate;
     } else if (this.rate !== null) {
       // A second throttle too soon to measure: back off multiplicatively, keep the window.
       this.rate = Math.max(1, this.rate * 0.8);

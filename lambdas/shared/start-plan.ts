@@ -29,6 +29,12 @@ export interface StartPlan {
   readonly tasksPerBatch: number;
   /** The starter function's timeout, seconds. */
   readonly starterTimeoutSeconds: number;
+  /**
+   * Each starter's share of the refill rate, calls/s: its pace right after the first throttle (the
+   * gate's `hintRate`), until its own measurement replaces it. Spares the blind pause that would
+   * waste a second of tokens at the start of every tick.
+   */
+  readonly paceHintPerStarter: number;
 }
 
 /** The default quota (most regions). */
@@ -57,6 +63,7 @@ export function startPlan(quota: StartQuota = DEFAULT_START_QUOTA): StartPlan {
     inFlightPerStarter: clamp(Math.ceil(share * 0.2), 4, 32),
     tasksPerBatch: clamp(Math.round(share * BATCH_TARGET_SECONDS), 100, 10_000),
     starterTimeoutSeconds: STARTER_TIMEOUT_SECONDS,
+    paceHintPerStarter: Math.max(1, Math.floor(share)),
   };
 }
 

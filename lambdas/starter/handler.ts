@@ -15,7 +15,7 @@ import { createStarterHandler, StarterDeps } from './logic';
  * The tick starter Lambda (lib/tick-starter.ts): the SQS event source of the tick queue invokes it
  * with one batch message at a time. Thin: builds the clients and the pacing once per container.
  * Env: TICK_QUEUE_URL, SPOOL_QUEUE_URL, QUARANTINE_QUEUE_URL, CLIENT_LOG_STREAM, APP_TIME_ZONE,
- * COORDINATION_TABLE, ALLOWED_STATE_MACHINE_ARNS, IN_FLIGHT.
+ * COORDINATION_TABLE, ALLOWED_STATE_MACHINE_ARNS, IN_FLIGHT, PACE_HINT.
  */
 
 // StartExecution throttling is paced and retried by the shared gate: SDK retries on top would
@@ -63,7 +63,8 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StarterDeps {
     sqs: sqsClient,
     sink: new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM', env)),
     ledger: new TickLedger(ddb, requireEnv('COORDINATION_TABLE', env)),
-    gate: new AdaptiveRateGate(),
+    // The quota's share of this starter as the first pace; the gate measures the real one.
+    gate: new AdaptiveRateGate({ hintRate: intEnv('PACE_HINT', 0, env) }),
     allowedStateMachineArns: new Set(
       requireEnv('ALLOWED_STATE_MACHINE_ARNS', env)
         .split(',')
