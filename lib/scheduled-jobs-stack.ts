@@ -25,6 +25,9 @@ export interface ScheduledJobsStackProps extends StackProps {
   readonly projectRoot: string;
 }
 
+/** Label of the tick dead-letter queue for the sweeper and the dashboard. */
+const TICK_DEAD_LETTERS = 'TickDeadLetters';
+
 /** Composes the app's constructs. No resources are defined here directly. */
 export class ScheduledJobsStack extends Stack {
   /** The customer managed key of params outside the parameter log (spool, quarantine, executions). */
@@ -152,8 +155,17 @@ export class ScheduledJobsStack extends Stack {
       alerts: this.alerts,
       spool: this.spool,
       alertAfterDays: config.spool.alertAfterDays,
-      queues: [...Sweeper.spoolQueues(), ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue }))],
+      queues: [
+        ...Sweeper.spoolQueues(),
+        ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
+        {
+          label: TICK_DEAD_LETTERS,
+          queue: this.tickStarter.deadLetterQueue,
+          action: 'Tick batches have waited that long in the tick dead-letter queue: their tasks have not started. Fix the cause, then invoke the tick starter with {"redriveDeadLetters": true} (docs/big-ticks.md, "Runbook").',
+        },
+      ],
     });
+    this.tickStarter.grantSweepDeadLetters(this.sweeper.function.role!);
     deadLetterQueues.set('Sweeper', this.sweeper.deadLetterQueue);
     this.operations = new OperationsAlarms(this, 'Operations', {
       alerts: this.alerts,
@@ -176,6 +188,7 @@ export class ScheduledJobsStack extends Stack {
       queues: [
         ...(['spool', 'quarantine', 'failedInvocations'] as const).map((name) => ({ label: name, queue: this.spool.queueOf(name) })),
         ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
+        { label: TICK_DEAD_LETTERS, queue: this.tickStarter.deadLetterQueue },
       ].map((q) => ({ ...q, oldestAge: this.sweeper.oldestFailureAlarms.get(q.label)?.metric })),
       functions: this.functionAlarms.watched,
       deliveryStreams: [

@@ -60,8 +60,9 @@ export interface ScheduledProducerProps {
  *   EventBridge Scheduler"), so its retry policy and DLQ see only delivery failures (the DLQ here);
  * - a function error is retried twice by Lambda ("Error handling for asynchronous invocation") and
  *   then kept by the on-failure destination, the spool's failedInvocations queue, with the request
- *   payload (the tick) for a re-run; an alarm on the function's Errors pages at the first failure,
- *   another on DestinationDeliveryFailures (a failed tick that could not even be kept).
+ *   payload (the tick) for a re-run. The function's Errors alarm (FunctionAlarms, lib/observability.ts,
+ *   for every function of the app) pages at the first failure; this construct adds one on
+ *   DestinationDeliveryFailures (a failed tick that could not even be kept).
  */
 export class ScheduledProducer extends Construct {
   /** The producer Lambda. */
@@ -70,8 +71,6 @@ export class ScheduledProducer extends Construct {
   public readonly schedule: scheduler.Schedule;
   /** Ticks Scheduler could not deliver after all retries (the event holds only the tick time). */
   public readonly deadLetterQueue: sqs.Queue;
-  /** The producer failed (any attempt). */
-  public readonly errorsAlarm: cloudwatch.Alarm;
   /** A failed tick could not be written to the on-failure destination. */
   public readonly destinationFailuresAlarm: cloudwatch.Alarm;
 
@@ -151,11 +150,6 @@ export class ScheduledProducer extends Construct {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
-    this.errorsAlarm = alarm(
-      'ErrorsAlarm',
-      this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      `The ${job.name} producer failed (its produce threw, or the tick queue or ledger was unreachable). Lambda retries it twice (1 and 2 minutes later); if those fail too, the tick waits in the failed-invocations queue: re-run it as docs/big-ticks.md "Re-running a tick" says.`,
-    );
     this.destinationFailuresAlarm = alarm(
       'DestinationFailuresAlarm',
       this.function.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -13,6 +13,7 @@ import { secureQueueProps } from './defaults';
 import { ErrorSpool } from './error-spool';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
+import { lockParamsQueue } from './queue-lock';
 
 /** Props of {@link TickStarter}. */
 export interface TickStarterProps {
@@ -34,8 +35,8 @@ export interface TickStarterProps {
   readonly alerts: Alerts;
   /** Receives of one batch message before it is moved to the dead-letter queue. @default 5 */
   readonly maxReceiveCount?: number;
-  /** Alarm when the oldest batch message has waited this long. @default 1 hour */
-  readonly backlogAlarmAge?: Duration;
+  /** Alarm when the tick queue has held batches without a break for this long. @default 1 hour */
+  readonly backlogAlarmAfter?: Duration;
 }
 
 /**
@@ -46,8 +47,11 @@ export interface TickStarterProps {
  * bucket (see docs/big-ticks.md). One per app: the quota is per account and region, so one fleet
  * of starters for every job keeps the app's own starts from competing with each other.
  *
- * Access goes through {@link grantSendTicks}; senders and consumers are recorded (like the error
- * spool's) so queue and key policies can deny every other principal.
+ * Both queues hold task params: encrypted with the params key, TLS-only, and locked like the
+ * spool's queues (lib/queue-lock.ts) to the roles recorded by {@link grantSendTicks} and
+ * {@link grantSweepDeadLetters} and the starter itself; reader roles may look. The starter also
+ * moves the dead-letter queue back on an operator's request (docs/big-ticks.md, "Runbook").
+ * Errors and throttles of the starter are watched by the app's FunctionAlarms.
  */
 export class TickStarter extends Construct {
   /** Batch messages (lambdas/shared/tick-batch.ts). */
@@ -58,13 +62,16 @@ export class TickStarter extends Construct {
   public readonly eventSource: lambda.EventSourceMapping;
   /** The sizing derived from the quota. */
   public readonly plan: StartPlan;
-  /** Roles that send to the tick queue (producers; the starter itself for hand-overs). */
+  /** Roles that send to the tick queue (producers; the starter itself for hand-overs and redrives). */
   public readonly senders: iam.IRole[] = [];
   /** Roles that receive from the tick queue (the starter). */
   public readonly consumers: iam.IRole[] = [];
+  /** Roles that receive from the dead-letter queue: the starter (redrive), the sweeper. */
+  public readonly deadLetterConsumers: iam.IRole[] = [];
+  /** Roles that send to the dead-letter queue: the sweeper (its re-sends). SQS's own redrive needs no grant. */
+  public readonly deadLetterSenders: iam.IRole[] = [];
   public readonly deadLetterAlarm: cloudwatch.Alarm;
   public readonly backlogAlarm: cloudwatch.Alarm;
-  public readonly errorsAlarm: cloudwatch.Alarm;
   private readonly paramsKey: ParamsKey;
 
   constructor(scope: Construct, id: string, props: TickStarterProps) {
@@ -83,7 +90,6 @@ export class TickStarter extends Construct {
     const encrypted = { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.paramsKey.key };
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps({ retentionPeriod: Duration.days(14), ...encrypted }));
-    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the tick queue.' });
     this.tickQueue = new sqs.Queue(
       this,
       'TickQueue',
@@ -114,6 +120,7 @@ export class TickStarter extends Construct {
         APP_TIME_ZONE: props.timeZone,
         COORDINATION_TABLE: props.coordination.table.tableName,
         ALLOWED_STATE_MACHINE_ARNS: Fn.join(',', props.stateMachines.map((s) => s.stateMachineArn)),
+        DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         IN_FLIGHT: String(this.plan.inFlightPerStarter),
         PACE_HINT: String(this.plan.paceHintPerStarter),
       },
@@ -124,7 +131,10 @@ export class TickStarter extends Construct {
     this.tickQueue.grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility');
     this.consumers.push(role);
     props.paramsKey.grantDecrypt(role);
-    this.grantSendTicks(role); // hand-over of a batch's rest at the deadline
+    this.grantSendTicks(role); // hand-over of a batch's rest at the deadline, redrives
+    // The operator's redrive: receive and delete from the dead-letter queue.
+    this.deadLetterConsumers.push(role);
+    this.deadLetterQueue.grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
     props.spool.grantSend(role, 'spool');
     props.spool.grantSend(role, 'quarantine');
     props.paramLog.grantWriteClient(this.function);
@@ -141,9 +151,12 @@ export class TickStarter extends Construct {
       reportBatchItemFailures: true,
     });
 
-    new CfnOutput(this, 'TickDeadLetterQueueArn', { value: this.deadLetterQueue.queueArn, description: 'Tick batches that failed 5 times (tasks not started): redrive to the tick queue after the fix, see docs/big-ticks.md' });
-    new CfnOutput(this, 'TickQueueArn', { value: this.tickQueue.queueArn, description: 'The tick queue (destination of a dead-letter redrive)' });
-    new CfnOutput(this, 'StarterFunctionName', { value: this.function.functionName, description: 'The tick starter (its logs: "batch done", "batch failed")' });
+    const access = { readerRoleArnPatterns: props.paramsKey.readerRoleArnPatterns };
+    lockParamsQueue(this.tickQueue, { senders: () => this.senders, consumers: () => this.consumers, ...access });
+    lockParamsQueue(this.deadLetterQueue, { senders: () => this.deadLetterSenders, consumers: () => this.deadLetterConsumers, ...access });
+
+    new CfnOutput(this, 'TickDeadLetterQueueUrl', { value: this.deadLetterQueue.queueUrl, description: 'Tick batches that failed 5 times (tasks not started): after the fix, invoke the starter with {"redriveDeadLetters": true} (docs/big-ticks.md)' });
+    new CfnOutput(this, 'StarterFunctionName', { value: this.function.functionName, description: 'The tick starter (its logs: "batch done", "batch failed"; {"redriveDeadLetters": true} moves the dead letters back)' });
 
     const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string): cloudwatch.Alarm =>
       props.alerts.notify(
@@ -160,20 +173,21 @@ export class TickStarter extends Construct {
       'DeadLetterAlarm',
       this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
       1,
-      `Tick batches failed ${maxReceiveCount} times and went to the tick dead-letter queue: their tasks have NOT started. Read the starter's "batch failed" log lines for the error, fix it, then redrive the dead-letter queue to the tick queue (docs/big-ticks.md, "Runbook"); the ledger starts only what is missing.`,
+      `Tick batches failed ${maxReceiveCount} times and went to the tick dead-letter queue: their tasks have NOT started. Read the starter's "batch failed" log lines for the error, fix it, then invoke the starter with {"redriveDeadLetters": true} (docs/big-ticks.md, "Runbook"); the ledger starts only what is missing.`,
     );
-    const backlogAge = props.backlogAlarmAge ?? Duration.hours(1);
-    this.backlogAlarm = alarm(
-      'BacklogAlarm',
-      this.tickQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-      backlogAge.toSeconds(),
-      `A tick batch has waited ${backlogAge.toHumanString()} to be started: the starters are throttled (other workloads share the account's StartExecution quota) or failing. Check the starter's StartThrottleEvents and errors (docs/big-ticks.md, "Runbook").`,
-    );
-    this.errorsAlarm = alarm(
-      'ErrorsAlarm',
-      this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      1,
-      'The tick starter failed outside a batch (crash or timeout): its batch returns to the queue and resumes at its checkpoint. If it repeats, batches end in the tick dead-letter queue (docs/big-ticks.md, "Runbook").',
+    // Not ApproximateAgeOfOldestMessage: it skips messages received three times or more (AWS SQS
+    // developer guide, "Available CloudWatch metrics for Amazon SQS"). A queue that never empties
+    // for an hour is behind: a 100,000-task tick takes ~11 minutes at the default quota.
+    const backlogAfter = props.backlogAlarmAfter ?? Duration.hours(1);
+    this.backlogAlarm = props.alerts.notify(
+      new cloudwatch.Alarm(this, 'BacklogAlarm', {
+        alarmDescription: `The tick queue has held batches without a break for ${backlogAfter.toHumanString()}: the starters are throttled (other workloads share the account's StartExecution quota) or failing. Check the starter's StartThrottleEvents and errors (docs/big-ticks.md, "Runbook").`,
+        metric: this.tickQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MINIMUM }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: Math.max(1, Math.round(backlogAfter.toMinutes() / 5)),
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
     );
   }
 
@@ -181,6 +195,18 @@ export class TickStarter extends Construct {
   grantSendTicks(role: iam.IRole): void {
     this.senders.push(role);
     this.tickQueue.grant(role, 'sqs:SendMessage');
+    this.paramsKey.grantSend(role);
+  }
+
+  /**
+   * Lets `role` receive from, delete from and re-send to the dead-letter queue (the sweeper keeps
+   * its messages from expiring; the starter moves them back), with the params key: recorded, so the
+   * queue's and the key's locks let it through.
+   */
+  grantSweepDeadLetters(role: iam.IRole): void {
+    this.deadLetterConsumers.push(role);
+    this.deadLetterSenders.push(role);
+    this.deadLetterQueue.grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:SendMessage');
     this.paramsKey.grantSend(role);
   }
 }

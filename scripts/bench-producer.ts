@@ -21,6 +21,7 @@
  * spooled, duplicates, lost, client records, and the longest producer and starter invocations
  * against their timeouts.
  */
+import type { SQSBatchResponse } from 'aws-lambda';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -121,7 +122,10 @@ async function main(): Promise<void> {
       queueUrl: rig.queues.tick,
       maxConcurrency: plan.starterConcurrency,
       timeoutMs: plan.starterTimeoutSeconds * 1000,
-      container: () => starter.newContainer(),
+      container: () => {
+        const handler = starter.newContainer();
+        return (event, context) => handler(event, context) as Promise<SQSBatchResponse>;
+      },
       stopWhenEmpty: () => producerDone,
     }),
   ]);

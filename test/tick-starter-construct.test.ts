@@ -103,22 +103,59 @@ test('a failed producer invocation is retried twice by Lambda, then kept in the 
     MaximumEventAgeInSeconds: 6 * 3600,
     DestinationConfig: { OnFailure: { Destination: arnOf(stack.spool.failedInvocations) } },
   });
-  expect(Object.keys(template.findResources('AWS::Lambda::EventInvokeConfig'))).toHaveLength(stack.producers.size);
+  for (const p of stack.producers.values()) {
+    const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')).filter((c) => JSON.stringify(c.Properties.FunctionName) === JSON.stringify({ Ref: id(p.function) }));
+    expect(configs).toHaveLength(1);
+  }
 });
 
-test('an alarm on each producer\'s Errors and on failed-destination deliveries notifies the operators', () => {
-  const alarms = template.findResources('AWS::CloudWatch::Alarm');
+test('an alarm on each producer\'s Errors (the app\'s FunctionAlarms) and on failed-destination deliveries notifies the operators', () => {
+  const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+  const on = (metric: string, fnId: string) =>
+    alarms.filter((a) => a.Properties.MetricName === metric && a.Properties.Namespace === 'AWS/Lambda' && JSON.stringify(a.Properties.Dimensions).includes(fnId));
   for (const p of stack.producers.values()) {
-    for (const metric of ['Errors', 'DestinationDeliveryFailures']) {
-      const found = Object.values(alarms).filter(
-        (a) => a.Properties.MetricName === metric && a.Properties.Namespace === 'AWS/Lambda' && JSON.stringify(a.Properties.Dimensions).includes(id(p.function)),
-      );
-      expect(found).toHaveLength(1);
-      expect(found[0].Properties.AlarmActions).toEqual([{ Ref: id(stack.alerts.topic) }]);
-      expect(found[0].Properties.AlarmDescription).toMatch(/docs\/big-ticks\.md/);
-    }
+    const [errors] = on('Errors', id(p.function));
+    expect(errors.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, AlarmActions: [{ Ref: id(stack.alerts.topic) }] });
+    const destination = on('DestinationDeliveryFailures', id(p.function));
+    expect(destination).toHaveLength(1);
+    expect(destination[0].Properties.AlarmActions).toEqual([{ Ref: id(stack.alerts.topic) }]);
+    expect(destination[0].Properties.AlarmDescription).toMatch(/docs\/big-ticks\.md/);
   }
-  template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 3600, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.tickStarter.tickQueue), 'QueueName'] } }] });
+  expect(on('Errors', id(stack.tickStarter.function))).toHaveLength(1);
+});
+
+test('the tick queue pages when it has not emptied for an hour, and its dead-letter queue at the first message', () => {
+  const queueDimension = (q: { node: { defaultChild?: unknown } }) => [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(q), 'QueueName'] } }];
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Statistic: 'Minimum',
+    Period: 300,
+    EvaluationPeriods: 12,
+    Threshold: 1,
+    Dimensions: queueDimension(stack.tickStarter.tickQueue),
+    AlarmActions: [{ Ref: id(stack.alerts.topic) }],
+  });
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    EvaluationPeriods: 1,
+    Threshold: 1,
+    Dimensions: queueDimension(stack.tickStarter.deadLetterQueue),
+    AlarmDescription: Match.stringLikeRegexp('redriveDeadLetters'),
+  });
+});
+
+test('both queues are locked to their roles, and the sweeper keeps the dead letters from expiring', () => {
+  const sweeper = stack.sweeper.function.role!;
+  expect(stack.tickStarter.consumers).toEqual([stack.tickStarter.function.role]);
+  expect(stack.tickStarter.deadLetterConsumers).toEqual(expect.arrayContaining([stack.tickStarter.function.role, sweeper]));
+  expect(stack.tickStarter.deadLetterSenders).toEqual([sweeper]);
+  for (const q of [stack.tickStarter.tickQueue, stack.tickStarter.deadLetterQueue]) {
+    const policy = Object.values(template.findResources('AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties.Queues).includes(id(q)))!;
+    const sids = (policy.Properties.PolicyDocument.Statement as Array<{ Sid?: string }>).map((st) => st.Sid);
+    expect(sids).toEqual(expect.arrayContaining(['DenyReceiveExceptConsumersAndReaders', 'DenyDeleteExceptConsumers', 'DenySendExceptSenders']));
+  }
+  const swept = JSON.stringify(template.toJSON().Resources[id(stack.sweeper.function)].Properties.Environment.Variables.SWEEP_QUEUES);
+  expect(swept).toContain(id(stack.tickStarter.deadLetterQueue));
 });
 
 test('producers get the job\'s function settings and the quota\'s batch sizing, and no spool URL', () => {

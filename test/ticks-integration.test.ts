@@ -14,7 +14,8 @@ import { TickLedger } from '../lambdas/shared/tick-ledger';
 import { createStarterHandler, startBatch, StarterDeps } from '../lambdas/starter/logic';
 import { ParamLogDb } from '../local/duckdb-sql';
 import { driveEventSource } from '../local/sqs-esm';
-import { RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
+import { RIG_MAX_RECEIVES, RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
+import { redriveDeadLetters } from '../lambdas/starter/redrive';
 
 /**
  * A tick end to end on the local engines: the real producer and starter logic and SDK clients
@@ -219,6 +220,25 @@ test('a Firehose failure after starts: the retried batch records Duplicate, and 
   } finally {
     db.close();
   }
+});
+
+test('a batch that fails 5 times waits in the dead-letter queue; after the fix the operator\'s redrive moves it back and every task starts once', async () => {
+  await plan(tasks(60), 'producer-1', { tasksPerBatch: 60 });
+  // The starters cannot reach the ledger (a table that does not exist): every receive fails.
+  const broken = new TickLedger(rig.ddb, 'NoSuchTable');
+  const failing = await drain({ starter: { ledger: broken } });
+  expect(failing.invocations).toHaveLength(RIG_MAX_RECEIVES);
+  expect(failing.invocations.every((i) => i.failed)).toBe(true);
+  expect(executionsOfTick()).toHaveLength(0);
+  expect(await rig.depth('deadLetter')).toBe(1); // SQS moved it on the receive past maxReceiveCount
+  expect(await rig.depth('tick')).toBe(0);
+
+  const summary = await redriveDeadLetters({ sqs: rig.sqs, deadLetterQueueUrl: rig.queues.deadLetter, tickQueueUrl: rig.queues.tick }, { max: 100, stopAtMs: Date.now() + 30_000 });
+  expect(summary).toEqual({ moved: 1, failed: 0, stoppedBecause: 'empty' });
+  expect(await rig.depth('deadLetter')).toBe(0);
+  await drain();
+  expectEachStartedOnce(keysOf(60));
+  expect(recordsOfTick().filter((r) => r.result === 'Started')).toHaveLength(60);
 });
 
 test('rejected specs go to the quarantine with their reason, never to the spool; the valid ones start', async () => {

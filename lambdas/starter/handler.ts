@@ -10,12 +10,14 @@ import { logger, metrics, tracer } from '../shared/powertools';
 import { AdaptiveRateGate } from '../shared/rate-gate';
 import { TickLedger } from '../shared/tick-ledger';
 import { createStarterHandler, StarterDeps } from './logic';
+import { isRedriveRequest, redriveDeadLetters, RedriveRequest, RedriveSummary } from './redrive';
 
 /**
  * The tick starter Lambda (lib/tick-starter.ts): the SQS event source of the tick queue invokes it
  * with one batch message at a time. Thin: builds the clients and the pacing once per container.
  * Env: TICK_QUEUE_URL, SPOOL_QUEUE_URL, QUARANTINE_QUEUE_URL, CLIENT_LOG_STREAM, APP_TIME_ZONE,
- * COORDINATION_TABLE, ALLOWED_STATE_MACHINE_ARNS, IN_FLIGHT, PACE_HINT.
+ * COORDINATION_TABLE, ALLOWED_STATE_MACHINE_ARNS, IN_FLIGHT, PACE_HINT, DEAD_LETTER_QUEUE_URL.
+ * An operator's `{"redriveDeadLetters": true}` moves the dead-letter queue back (./redrive.ts).
  */
 
 // StartExecution throttling is paced and retried by the shared gate: SDK retries on top would
@@ -31,11 +33,23 @@ const ddb = tracer.captureAWSv3Client(new DynamoDBClient({}));
  * event-source driver build one per simulated container, so concurrent invocations never share
  * what separate Lambda containers would not.
  */
-export function newContainer(env: NodeJS.ProcessEnv = process.env): (event: SQSEvent, context: Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>) => Promise<SQSBatchResponse> {
+export function newContainer(
+  env: NodeJS.ProcessEnv = process.env,
+): (event: SQSEvent | RedriveRequest, context: Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>) => Promise<SQSBatchResponse | RedriveSummary> {
   let run: ReturnType<typeof createStarterHandler> | undefined;
   let dimensionJob: string | null = null;
   return async (event, context) => {
     logger.addContext(context as Context);
+    if (isRedriveRequest(event)) {
+      // An operator's request (docs/big-ticks.md, "Runbook"), not the event source.
+      const max = Math.min(10_000, Math.max(1, Math.floor(Number(event.max ?? 100)) || 100));
+      const summary = await redriveDeadLetters(
+        { sqs: sqsClient, deadLetterQueueUrl: requireEnv('DEAD_LETTER_QUEUE_URL', env), tickQueueUrl: requireEnv('TICK_QUEUE_URL', env) },
+        { max, stopAtMs: Date.now() + context.getRemainingTimeInMillis() - 10_000 },
+      );
+      logger.info('dead letters redriven', { ...summary });
+      return summary;
+    }
     run ??= createStarterHandler({
       ...depsFromEnv(env),
       metric: (name, value, job) => {
@@ -48,7 +62,7 @@ export function newContainer(env: NodeJS.ProcessEnv = process.env): (event: SQSE
       },
     });
     try {
-      return await run(event, context);
+      return await run(event as SQSEvent, context);
     } finally {
       metrics.publishStoredMetrics();
       dimensionJob = null;
