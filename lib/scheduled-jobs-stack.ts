@@ -13,6 +13,7 @@ import { OperatorOutputs } from './operator-outputs';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { ScheduledProducer } from './scheduled-producer';
+import { TickStarter } from './tick-starter';
 import { Reprocess } from './reprocess';
 import { Sweeper } from './sweeper';
 import { JobWorkflow, LockFunction, WorkerRecordFunction } from './workflow';
@@ -23,6 +24,9 @@ export interface ScheduledJobsStackProps extends StackProps {
   /** Absolute path of the project root; handler entries in the config are relative to it. */
   readonly projectRoot: string;
 }
+
+/** Label of the tick dead-letter queue for the sweeper and the dashboard. */
+const TICK_DEAD_LETTERS = 'TickDeadLetters';
 
 /** Composes the app's constructs. No resources are defined here directly. */
 export class ScheduledJobsStack extends Stack {
@@ -38,6 +42,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly spool: ErrorSpool;
   /** Each job's workflow, by job name. */
   public readonly workflows: ReadonlyMap<string, JobWorkflow>;
+  /** The tick queue and its starters (the second half of every job's ticks). */
+  public readonly tickStarter: TickStarter;
   /** Each job's producer, by job name. */
   public readonly producers: ReadonlyMap<string, ScheduledProducer>;
   /** Athena tables, saved queries, the lost-task monitor and the parameter-log read lock. */
@@ -81,13 +87,29 @@ export class ScheduledJobsStack extends Stack {
         timeZone: config.timeZone,
       });
       workflows.set(job.name, workflow);
+    }
+    this.tickStarter = new TickStarter(this, 'TickStarter', {
+      projectRoot,
+      stateMachines: [...workflows.values()].map((w) => w.stateMachine),
+      spool: this.spool,
+      paramsKey: this.paramsKey,
+      paramLog: this.paramLog,
+      coordination: this.coordination,
+      timeZone: config.timeZone,
+      quota: config.startExecutionQuota,
+      alerts: this.alerts,
+    });
+    for (const job of config.jobs) {
       const producer = new ScheduledProducer(this, `Producer-${job.name}`, {
         job,
         projectRoot,
         timeZone: config.timeZone,
-        stateMachine: workflow.stateMachine,
+        stateMachine: workflows.get(job.name)!.stateMachine,
         spool: this.spool,
         paramLog: this.paramLog,
+        tickStarter: this.tickStarter,
+        coordination: this.coordination,
+        alerts: this.alerts,
       });
       producers.set(job.name, producer);
       deadLetterQueues.set(`Producer-${job.name}`, producer.deadLetterQueue);
@@ -133,8 +155,17 @@ export class ScheduledJobsStack extends Stack {
       alerts: this.alerts,
       spool: this.spool,
       alertAfterDays: config.spool.alertAfterDays,
-      queues: [...Sweeper.spoolQueues(), ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue }))],
+      queues: [
+        ...Sweeper.spoolQueues(),
+        ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
+        {
+          label: TICK_DEAD_LETTERS,
+          queue: this.tickStarter.deadLetterQueue,
+          action: 'Tick batches have waited that long in the tick dead-letter queue: their tasks have not started. Fix the cause, then invoke the tick starter with {"redriveDeadLetters": true} (docs/big-ticks.md, "Runbook").',
+        },
+      ],
     });
+    this.tickStarter.grantSweepDeadLetters(this.sweeper.function.role!);
     deadLetterQueues.set('Sweeper', this.sweeper.deadLetterQueue);
     this.operations = new OperationsAlarms(this, 'Operations', {
       alerts: this.alerts,
@@ -157,6 +188,7 @@ export class ScheduledJobsStack extends Stack {
       queues: [
         ...(['spool', 'quarantine', 'failedInvocations'] as const).map((name) => ({ label: name, queue: this.spool.queueOf(name) })),
         ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
+        { label: TICK_DEAD_LETTERS, queue: this.tickStarter.deadLetterQueue },
       ].map((q) => ({ ...q, oldestAge: this.sweeper.oldestFailureAlarms.get(q.label)?.metric })),
       functions: this.functionAlarms.watched,
       deliveryStreams: [

@@ -99,7 +99,7 @@ describe('operations alarms', () => {
     expect(blind.map(([id]) => id)).toEqual([]);
   });
 
-  test('watch the quarantine and every schedule dead-letter queue', () => {
+  test('watch the quarantine, every schedule dead-letter queue, the tick dead-letter queue and the tick backlog', () => {
     const watched = resourcesOf('AWS::CloudWatch::Alarm')
       .filter(([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible')
       .map(([, a]) => a.Properties.Dimensions[0].Value['Fn::GetAtt'][0] as string);
@@ -108,6 +108,8 @@ describe('operations alarms', () => {
       stack.reprocess.quarantineQueue,
       stack.investigation.monitor.deadLetterQueue,
       stack.sweeper.deadLetterQueue,
+      stack.tickStarter.deadLetterQueue,
+      stack.tickStarter.tickQueue, // its backlog: not emptied for an hour
       ...config.jobs.map((j) => (stack.node.findChild(`Producer-${j.name}`) as import('../lib/scheduled-producer').ScheduledProducer).deadLetterQueue),
     ].map((q) => stack.getLogicalId(q.node.defaultChild as never));
     expect(watched.sort()).toEqual(expected.sort());

@@ -190,19 +190,26 @@ test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the fi
   expect(row('Step Functions')).toBeCloseTo(4.425, 9);
 
   // Invocations a day: A 1,100 (once on each path: 0.9 + 0.1 + 0.1), B 1,200 (0.9 + 0.1 x 2 + 0.1),
-  // record 1,100 (one per execution), producer 24, reprocess ceil(100/10) = 10, monitor 1,
-  // status-change capture 100 (one per failed execution), sweeper 24 (hourly) = 3,559.
+  // record 1,100 (one per execution), producer 24, tick starter 24 (41.7 tasks a tick: one batch
+  // message), reprocess ceil(100/10) = 10, monitor 1, status-change capture 100 (one per failed
+  // execution), sweeper 24 (hourly) = 3,583.
   expect(month.usage.invocations.get(model.shape.recordFunction)).toBeCloseTo(1100, 6);
+  const [tickQueue] = model.shape.polledQueues;
+  expect(tickQueue).toMatchObject({ batchSize: 1, cmk: true });
+  expect(month.usage.invocations.get(tickQueue.target)).toBeCloseTo(24, 6);
   // GB-s a day at 200 ms: A 1,100 x 0.2 x 0.5 = 110; B 1,200 x 0.2 x 1 = 240; record 1,100 x 0.2 x 0.25 = 55;
-  // producer 24 x 0.2 x 0.25 = 1.2 + 1,000/150 s of paced starts x 0.25; reprocess 10 x 0.2 x 0.5 = 1
-  // + 100/150 s x 0.5; monitor 0.2 x 0.25 = 0.05; capture 100 x 0.2 x 0.5 = 10; sweeper 24 x 0.2 x 0.25 = 1.2.
-  const gbs = 110 + 240 + 55 + 1.2 + (1000 / 150) * 0.25 + 1 + (100 / 150) * 0.5 + 0.05 + 10 + 1.2;
+  // producer 24 x 0.2 x 0.25 = 1.2; starter 24 x 0.2 x 0.5 = 2.4 + 1,000/150 s of paced starts x 0.5;
+  // reprocess 10 x 0.2 x 0.5 = 1 + 100/150 s x 0.5; monitor 0.2 x 0.25 = 0.05; capture 100 x 0.2 x 0.5 = 10;
+  // sweeper 24 x 0.2 x 0.25 = 1.2.
+  const gbs = 110 + 240 + 55 + 1.2 + 2.4 + (1000 / 150) * 0.5 + 1 + (100 / 150) * 0.5 + 0.05 + 10 + 1.2;
   expect(month.usage.gbSecondsArm).toBeCloseTo(gbs, 6);
-  expect(row('Lambda')).toBeCloseTo((3559 * 30 * 0.2) / 1e6 + gbs * 30 * 0.0000133334, 9);
+  expect(row('Lambda')).toBeCloseTo((3583 * 30 * 0.2) / 1e6 + gbs * 30 * 0.0000133334, 9);
 
-  // SQS: 100 failures a day: 100 sends + 10 receives + 10 batch deletes + 2 calls per reprocess run (10 runs).
-  expect(month.usage.sqsRequests).toEqual({ spool: 140, ticks: 0 });
-  expect(row('SQS')).toBeCloseTo((140 * 30 * 0.4) / 1e6, 12);
+  // SQS: 100 failures a day: 100 sends + 10 receives + 10 batch deletes + 2 calls per reprocess run (10 runs);
+  // the tick queue: per tick 1 send, 1 receive, 1 delete, plus the event source's idle polls.
+  const ticks = 24 * 3 + ARGS.idleReceivesPerDay;
+  expect(month.usage.sqsRequests).toEqual({ spool: 140, ticks: expect.closeTo(ticks, 9) });
+  expect(row('SQS')).toBeCloseTo(((140 + ticks) * 30 * 0.4) / 1e6, 12);
 
   // Firehose: 1,000 client + 1,100 worker records a day, 5 KB each.
   expect(month.usage.firehoseRecords).toEqual({ client: 1000, worker: expect.closeTo(1100, 6) });
@@ -210,14 +217,15 @@ test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the fi
 
   // Scheduler: 24 producer ticks + 1 monitor run + 24 sweeps a day.
   expect(row('EventBridge Scheduler')).toBeCloseTo((49 * 30 * 1) / 1e6, 12);
-  // No lock, no hold: no DynamoDB traffic.
-  expect(row('DynamoDB')).toBe(0);
+  // No lock, no hold: DynamoDB is the tick ledger only.
+  expect(month.usage.dynamoWrites).toBe(LEDGER_WRITES_PER_TICK * 24 + LEDGER_WRITES_PER_BATCH * 24);
+  expect(row('DynamoDB')).toBeCloseTo(((LEDGER_WRITES_PER_TICK + LEDGER_WRITES_PER_BATCH) * 24 * 30 * 0.625) / 1e6, 12);
   expect(month.total).toBeCloseTo(month.components.reduce((s, c) => s + c.usd, 0), 9);
   expect(month.perTask).toBeCloseTo(month.total / 30_000, 12);
 
-  // The target design on the same shape: a tick queue a starter polls (one message per receive),
-  // a tick ledger and a status-change capture. 1,000 tasks over 24 ticks = 41.7 a tick: one message
-  // of 100 tasks per tick, well under one 64 KB chunk; each tick: 1 send, 1 receive, 1 delete.
+  // The same shape with another function standing in for the starter and 100 tasks per message:
+  // 1,000 tasks over 24 ticks = 41.7 a tick: one message a tick, well under one 64 KB chunk; each
+  // tick: 1 send, 1 receive, 1 delete.
   const starter = model.shape.recordFunction; // any function of the template stands in for the starter
   const capture = model.shape.reprocessFunction;
   const target = {
@@ -295,9 +303,11 @@ test('the synthesized workflow run in the local engine takes exactly the transit
   expect(success).toEqual({ transitions: job.success.transitions, status: 'SUCCEEDED' });
   const failure = await engineTransitions(definition, envelope, { ...lambdas, Left: failWith('TransientError') }, tasks);
   expect(failure).toEqual({ transitions: job.failure.transitions, status: 'FAILED' });
-  // Two lock writes per successful task (acquire, release), priced as DynamoDB writes.
+  // Two lock writes per successful task (acquire, release), priced as DynamoDB writes, and the tick
+  // ledger's writes (one batch message a tick).
   const month = model.months.find((m) => m.tasksPerDay === 1000)!;
-  expect(month.usage.dynamoWrites).toBeCloseTo(1000 * (0.9 * 2 + 0.1 * 2 + 0.1 * 2), 6);
+  const ticks = model.shape.jobs[0].ticksPerDay;
+  expect(month.usage.dynamoWrites).toBeCloseTo(1000 * (0.9 * 2 + 0.1 * 2 + 0.1 * 2) + (LEDGER_WRITES_PER_TICK + LEDGER_WRITES_PER_BATCH) * ticks, 6);
 });
 
 test('billing units: SQS 64 KB chunks, Firehose 5 KB records, X-Ray default sampling', () => {

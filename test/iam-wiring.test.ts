@@ -8,8 +8,7 @@ import { synthApp } from './support/synth-app';
  * Every runtime interaction of the system, evaluated against the synthesized policies (identity,
  * bucket, queue, topic, key and trust policies together) by a real IAM policy engine
  * (@cloud-copilot/iam-simulate): what must work is Allowed, what must never work is Denied.
- * Adding an interaction is one line in ALLOWED or DENIED. The status-change capture, the sweeper
- * and the tick starter are built on other branches: their arrows belong here when they are merged.
+ * Adding an interaction is one line in ALLOWED or DENIED.
  */
 
 const { stack, template, config } = synthApp();
@@ -39,6 +38,8 @@ const allFunctions = stack.node.findAll().filter((c): c is AppFunction => c inst
 const day = 'year=2026/month=01/day=01';
 const object = (bucket: string, key: string) => `${bucket}/${key}`;
 const otherStateMachine = `arn:aws:states:${REGION}:${ACC}:stateMachine:SomebodyElsesMachine`;
+const tickQueue = arn(stack.tickStarter.tickQueue.queueArn);
+const tickDeadLetters = arn(stack.tickStarter.deadLetterQueue.queueArn);
 
 // ---- request context of KMS use through a service (the encryption context each service sends)
 const service = (name: string) => `${name}.${REGION}.amazonaws.com`;
@@ -63,6 +64,7 @@ const monitorFn = stack.investigation.monitor.function;
 const captureFn = stack.executionCapture.function;
 const capture = m.role(captureFn.role!);
 const captureRule = arn(stack.executionCapture.rule.ruleArn);
+const starter = m.role(stack.tickStarter.function.role!);
 const sweeperFn = stack.sweeper.function;
 const sweeper = m.role(sweeperFn.role!);
 const sweeperScheduleRole = stack.sweeper.node.findChild('ScheduleRole') as iam.Role;
@@ -101,11 +103,14 @@ const ALLOWED: Arrow[] = [
     arrow(`Scheduler assumes the ${job} schedule role`, scheduler, 'sts:AssumeRole', arn((producer(job).node.findChild('ScheduleRole') as iam.Role).roleArn)),
     arrow(`scheduler invokes the ${job} producer`, scheduleRole(job), 'lambda:InvokeFunction', fnArn(producer(job).function)),
     arrow(`scheduler dead-letters a ${job} tick`, scheduleRole(job), 'sqs:SendMessage', arn(producer(job).deadLetterQueue.queueArn)),
-    arrow(`${job} producer starts its state machine`, producerRole(job), 'states:StartExecution', sm(job)),
-    arrow(`${job} producer sends to the spool`, producerRole(job), 'sqs:SendMessage', spool),
-    arrow(`${job} producer encrypts for the spool`, producerRole(job), 'kms:GenerateDataKey', paramsKey, viaSqs(spool)),
-    arrow(`${job} producer verifies the spool data key`, producerRole(job), 'kms:Decrypt', paramsKey, viaSqs(spool)),
+    arrow(`${job} producer writes a batch to the tick queue`, producerRole(job), 'sqs:SendMessage', tickQueue),
+    arrow(`${job} producer encrypts for the tick queue`, producerRole(job), 'kms:GenerateDataKey', paramsKey, viaSqs(tickQueue)),
+    arrow(`${job} producer verifies the tick queue data key`, producerRole(job), 'kms:Decrypt', paramsKey, viaSqs(tickQueue)),
+    arrow(`${job} producer quarantines a rejected spec`, producerRole(job), 'sqs:SendMessage', quarantine),
+    arrow(`${job} producer keeps a failed tick (on-failure destination)`, producerRole(job), 'sqs:SendMessage', failedInvocations),
+    arrow(`${job} producer records its tick in the ledger`, producerRole(job), 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': [`tick#${job}#20260101T0000Z`] }),
     arrow(`${job} producer writes client records to Firehose`, producerRole(job), 'firehose:PutRecordBatch', arn(stack.paramLog.clientStream.deliveryStreamArn)),
+    arrow(`tick starter starts ${job}`, starter, 'states:StartExecution', sm(job)),
     arrow(`Step Functions assumes the ${job} state machine role`, states(job), 'sts:AssumeRole', arn(workflow(job).stateMachine.role.roleArn)),
     ...[...workflow(job).stepFunctions.values(), recordFn, ...(config.jobs.find((j) => j.name === job)!.exclusiveBy && lockFn ? [lockFn] : [])].map((fn) =>
       arrow(`${job} state machine invokes ${fn.node.id}`, machineRole(job), 'lambda:InvokeFunction', fnArn(fn)),
@@ -190,6 +195,29 @@ const ALLOWED: Arrow[] = [
   arrow('capture keeps an event it failed on (on-failure destination)', capture, 'sqs:SendMessage', failedInvocations),
   arrow('capture writes a worker record', capture, 'firehose:PutRecordBatch', arn(stack.paramLog.workerStream.deliveryStreamArn)),
   arrow('capture releases an ended execution\'s lock', capture, 'dynamodb:DeleteItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
+  // the tick starter: its event source reads the tick queue with its role
+  arrow('tick starter receives a batch', starter, 'sqs:ReceiveMessage', tickQueue),
+  arrow('tick starter decrypts a batch', starter, 'kms:Decrypt', paramsKey, viaSqs(tickQueue)),
+  arrow('tick starter deletes a batch it started', starter, 'sqs:DeleteMessage', tickQueue),
+  arrow('tick starter hands the rest of a batch on', starter, 'sqs:SendMessage', tickQueue),
+  arrow('tick starter encrypts for the tick queue', starter, 'kms:GenerateDataKey', paramsKey, viaSqs(tickQueue)),
+  arrow('tick starter spools a start failure', starter, 'sqs:SendMessage', spool),
+  arrow('tick starter encrypts for the spool', starter, 'kms:GenerateDataKey', paramsKey, viaSqs(spool)),
+  arrow('tick starter quarantines a task Step Functions refuses', starter, 'sqs:SendMessage', quarantine),
+  arrow('tick starter writes client records', starter, 'firehose:PutRecordBatch', arn(stack.paramLog.clientStream.deliveryStreamArn)),
+  arrow('tick starter checkpoints a batch', starter, 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': ['batch#example-api#20260101T0000Z#0123456789abcdef#0'] }),
+  arrow('tick starter reads a batch', starter, 'dynamodb:GetItem', table, { 'dynamodb:LeadingKeys': ['batch#example-api#20260101T0000Z#0123456789abcdef#0'] }),
+  arrow('tick starter counts a batch on its tick', starter, 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': ['tick#example-api#20260101T0000Z'] }),
+  arrow('tick starter receives a dead letter to redrive', starter, 'sqs:ReceiveMessage', tickDeadLetters),
+  arrow('tick starter decrypts a dead letter', starter, 'kms:Decrypt', paramsKey, viaSqs(tickDeadLetters)),
+  arrow('tick starter deletes a redriven dead letter', starter, 'sqs:DeleteMessage', tickDeadLetters),
+  arrow('reader looks at a tick batch', reader, 'sqs:ReceiveMessage', tickQueue),
+  arrow('reader looks at a tick dead letter', reader, 'sqs:ReceiveMessage', tickDeadLetters),
+  arrow('sweeper receives a tick dead letter', sweeper, 'sqs:ReceiveMessage', tickDeadLetters),
+  arrow('sweeper decrypts a tick dead letter', sweeper, 'kms:Decrypt', paramsKey, viaSqs(tickDeadLetters)),
+  arrow('sweeper re-sends a tick dead letter', sweeper, 'sqs:SendMessage', tickDeadLetters),
+  arrow('sweeper encrypts a tick dead letter', sweeper, 'kms:GenerateDataKey', paramsKey, viaSqs(tickDeadLetters)),
+  arrow('sweeper deletes the original tick dead letter', sweeper, 'sqs:DeleteMessage', tickDeadLetters),
   // the sweeper re-sends what would expire
   arrow('scheduler assumes the sweeper schedule role', scheduler, 'sts:AssumeRole', arn(sweeperScheduleRole.roleArn)),
   arrow('scheduler invokes the sweeper', m.role(sweeperScheduleRole), 'lambda:InvokeFunction', fnArn(sweeperFn)),
@@ -242,6 +270,19 @@ const DENIED: Arrow[] = [
   locked('a reader deletes a spooled message', reader, 'sqs:DeleteMessage', spool),
   locked('a reader purges the quarantine', reader, 'sqs:PurgeQueue', quarantine),
   ...jobs.map((job) => arrow(`${job} producer receives from the spool`, producerRole(job), 'sqs:ReceiveMessage', spool)),
+  // the producer plans, the starter starts: a producer starts nothing and spools nothing
+  ...jobs.map((job) => arrow(`${job} producer starts its state machine`, producerRole(job), 'states:StartExecution', sm(job))),
+  ...jobs.map((job) => arrow(`${job} producer sends to the spool`, producerRole(job), 'sqs:SendMessage', spool)),
+  ...jobs.map((job) => arrow(`${job} producer receives from the tick queue`, producerRole(job), 'sqs:ReceiveMessage', tickQueue)),
+  arrow('tick starter starts a state machine that is not the app\'s', starter, 'states:StartExecution', otherStateMachine),
+  arrow('tick starter takes a lock', starter, 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
+  arrow('tick starter sends to its dead-letter queue', starter, 'sqs:SendMessage', tickDeadLetters),
+  locked('administrator receives a tick batch', admin, 'sqs:ReceiveMessage', tickQueue),
+  locked('administrator decrypts a tick batch', admin, 'kms:Decrypt', paramsKey, viaSqs(tickQueue)),
+  locked('a stranger role sends a forged batch to the tick queue', stranger, 'sqs:SendMessage', tickQueue),
+  locked('administrator receives a tick dead letter', admin, 'sqs:ReceiveMessage', tickDeadLetters),
+  locked('a reader deletes a tick batch', reader, 'sqs:DeleteMessage', tickQueue),
+  locked('a reader purges the tick dead-letter queue', reader, 'sqs:PurgeQueue', tickDeadLetters),
   // senders use the params key through SQS only; the execution role for its executions only
   ...jobs.map((job) => arrow(`${job} producer decrypts an execution's data`, producerRole(job), 'kms:Decrypt', paramsKey, viaStates(sm(job)))),
   ...jobs.map((job) => arrow(`${job} producer uses the params key directly`, producerRole(job), 'kms:Decrypt', paramsKey)),

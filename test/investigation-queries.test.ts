@@ -70,6 +70,12 @@ beforeAll(async () => {
   worker('t-too-late', at(D2, '09:00')); // beyond the next day: LOST for D
   client('t-fail', 'Started', at(D, '14:00'));
   worker('t-fail', at(D, '14:05'), 'ExternalApiUnavailableError');
+  // A starter whose checkpoint failed after the start: the retried batch recorded Duplicate only.
+  client('t-dup-only', 'Duplicate', at(D, '16:00')); // never ends: LOST
+  client('t-twice', 'Started', at(D, '17:00'));
+  client('t-twice', 'Duplicate', at(D, '17:01')); // never ends: LOST, one row
+  client('t-dup-ended', 'Duplicate', at(D, '18:00'));
+  worker('t-dup-ended', at(D, '18:05')); // ended: NOT lost
   client('t-other', 'Started', at(D, '15:00'), 'other-job');
   worker('t-other', at(D, '15:10'), 'States.Timeout', 'other-job');
   db = await ParamLogDb.open(root);
@@ -88,13 +94,22 @@ describe('queries run on DuckDB over files in the core layout', () => {
 
   test('lost tasks of a day: a never-ended task and one ended two days later; not one ended after midnight, not a start failure', async () => {
     const rows = await db.query(LOST_TASKS.sql, lostTaskParams(D));
-    expect(rows.map((r) => r.task_id)).toEqual(['t-lost', 't-too-late']);
+    expect(rows.map((r) => r.task_id)).toEqual(['t-lost', 't-too-late', 't-dup-only', 't-twice']);
     expect(rows[0]).toMatchObject({ job: 'example-api', attempt: 1, execution_arn: 'arn:exec:t-lost', time: expect.stringMatching(/^2026-03-31 12:00:00\.25/) });
-    expect(await db.query(LOST_TASK_COUNT_SQL, lostTaskParams(D))).toEqual([{ lost: '2' }]);
+    expect(await db.query(LOST_TASK_COUNT_SQL, lostTaskParams(D))).toEqual([{ lost: '4' }]);
     // The day before has its own lost task, and D's tasks do not leak into it.
     expect((await db.query(LOST_TASKS.sql, lostTaskParams(D0))).map((r) => r.task_id)).toEqual(['t-prev']);
     // A day with no records counts 0 (one row), which is what the monitor then publishes.
     expect(await db.query(LOST_TASK_COUNT_SQL, lostTaskParams('2026-05-01'))).toEqual([{ lost: '0' }]);
+  });
+
+  test('lost tasks count a task whose only client record is Duplicate, and a task with Started and Duplicate once', async () => {
+    const rows = await db.query(LOST_TASKS.sql, lostTaskParams(D));
+    expect(rows.filter((r) => r.task_id === 't-twice')).toHaveLength(1);
+    // The earliest record's time, and the execution of the Started record.
+    expect(rows.find((r) => r.task_id === 't-twice')).toMatchObject({ time: expect.stringMatching(/^2026-03-31 17:00:00\.25/), execution_arn: 'arn:exec:t-twice' });
+    expect(rows.map((r) => r.task_id)).toContain('t-dup-only');
+    expect(rows.map((r) => r.task_id)).not.toContain('t-dup-ended');
   });
 
   test('task by id: its start and its end, in order, with params', async () => {
@@ -126,11 +141,11 @@ describe('queries run on DuckDB over files in the core layout', () => {
   test('daily counts by job, type and result', async () => {
     const rows = await db.query(DAILY_COUNTS.sql, [D, D1]);
     expect(rows.map((r) => `${r.log_day} ${r.job} ${r.type} ${r.result} ${r.records}`)).toEqual([
-      '2026-03-31 example-api client Duplicate 1',
+      '2026-03-31 example-api client Duplicate 4',
       '2026-03-31 example-api client StartFailed 1',
-      '2026-03-31 example-api client Started 6',
+      '2026-03-31 example-api client Started 7',
       '2026-03-31 example-api worker Failure 1',
-      '2026-03-31 example-api worker Success 2',
+      '2026-03-31 example-api worker Success 3',
       '2026-03-31 other-job client Started 1',
       '2026-03-31 other-job worker TimedOut 1',
       '2026-04-01 example-api worker Success 1',

@@ -1,153 +1,231 @@
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { InvalidProducerOutputError, planTick, PRODUCER_ERRORS, ProduceFn, TaskSpec, TickDeps, TickEnqueueError, validateSpecs } from '../lambdas/producer/logic';
+import { MAX_ENVELOPE_BYTES } from '../lambdas/shared/limits';
+import { taskIdFor, tickStamp } from '../lambdas/shared/names';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
 import { SpoolMessage } from '../lambdas/shared/spool-message';
-import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
-import { ProduceFn, runTick, SpoolSendError, TickDeps } from '../lambdas/producer/logic';
-import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { FirehoseParamLogSink, ParamLogWriteError } from '../lambdas/shared/firehose-sink';
+import { parseTickBatch, tickLedgerKey } from '../lambdas/shared/tick-batch';
+import { TickLedger } from '../lambdas/shared/tick-ledger';
+import { startLedger } from './support/ledger';
 
-const sfnMock = mockClient(SFNClient);
+/**
+ * The producer's logic with SQS mocked (aws-sdk-client-mock) and the tick ledger on dynalite. What
+ * the starters do with the batches is in starter.test.ts and ticks-integration.test.ts.
+ */
 const sqsMock = mockClient(SQSClient);
 const SM = 'arn:aws:states:ap-northeast-1:111122223333:stateMachine:orders';
-const tick = new Date('2026-03-01T00:05:00.000Z');
-const invokedAt = new Date('2026-03-01T00:05:01.000Z');
+const TICK_QUEUE = 'https://sqs.local/tick';
+const QUARANTINE = 'https://sqs.local/quarantine';
+const secret = { name: 'Taro', email: 'taro@example.com' };
+let ledgerEnv: Awaited<ReturnType<typeof startLedger>>;
+let ledger: TickLedger;
 let records: ParamLogRecord[];
 let logs: Array<[string, Record<string, unknown>]>;
+let metrics: Record<string, number>;
+let minute = 0;
+let tick: Date;
 
-function deps(): TickDeps {
+beforeAll(async () => {
+  ledgerEnv = await startLedger();
+  ledger = ledgerEnv.ledger;
+});
+afterAll(() => ledgerEnv.stop());
+
+beforeEach(() => {
+  sqsMock.reset();
+  sqsMock.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+  records = [];
+  logs = [];
+  metrics = {};
+  // A tick of its own per test: the ledger is shared.
+  tick = new Date(Date.UTC(2026, 2, 1, 0, minute++));
+});
+
+function deps(over: Partial<TickDeps> = {}): TickDeps {
   return {
     job: 'orders',
     stateMachineArn: SM,
-    spoolQueueUrl: 'https://sqs.local/spool',
+    tickQueueUrl: TICK_QUEUE,
+    quarantineQueueUrl: QUARANTINE,
     timeZone: 'Asia/Tokyo',
-    sfn: new SFNClient({ region: 'us-east-1' }),
+    tasksPerBatch: 4,
+    starterConcurrency: 2,
     sqs: new SQSClient({ region: 'us-east-1' }),
     sink: { put: async (r) => void records.push(...r) },
-    now: () => invokedAt,
-    log: (m, f) => logs.push([m, f]),
+    ledger,
+    owner: 'invocation-1',
+    remainingMs: 60_000,
+    log: (m, f) => void logs.push([m, f]),
+    metric: (name, value) => void (metrics[name] = (metrics[name] ?? 0) + value),
+    ...over,
   };
 }
-const spooled = (): SpoolMessage[] =>
-  sqsMock.commandCalls(SendMessageBatchCommand).flatMap((c) => c.args[0].input.Entries!.map((e) => JSON.parse(e.MessageBody!) as SpoolMessage));
-const secret = { name: 'Taro', email: 'taro@example.com' };
+const tasks = (n: number): ProduceFn => () => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, params: { i, customer: secret } }));
+const sentTo = (url: string) =>
+  sqsMock
+    .commandCalls(SendMessageBatchCommand)
+    .filter((c) => c.args[0].input.QueueUrl === url)
+    .flatMap((c) => c.args[0].input.Entries!);
+const batchesSent = () => sentTo(TICK_QUEUE).map((e) => parseTickBatch(e.MessageBody!));
 
-beforeEach(() => {
-  sfnMock.reset();
-  sqsMock.reset();
-  records = [];
-  logs = [];
-  sfnMock.on(StartExecutionCommand).callsFake((input) => ({ executionArn: `${SM.replace('stateMachine', 'execution')}:${input.name}`, startDate: new Date(invokedAt.getTime() + 10) }));
-  sqsMock.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+describe('validateSpecs', () => {
+  test('keeps valid specs in order as envelopes; rejects non-objects, bad keys, repeated keys, non-JSON params and oversize envelopes with reasons', () => {
+    const { accepted, rejected } = validateSpecs(
+      [
+        { key: 'ok', params: { a: 1 } },
+        42,
+        { key: '', params: {} },
+        { key: 'ok', params: { again: true } },
+        { key: 'date', params: { when: new Date() } },
+        { key: 'big', params: { blob: 'x'.repeat(MAX_ENVELOPE_BYTES) } },
+        { key: 'null-params', params: null },
+      ],
+      'orders',
+      new Date('2026-03-01T00:05:00Z'),
+    );
+    expect(accepted.map((e) => e.key)).toEqual(['ok', 'null-params']);
+    expect(accepted[0]).toEqual({ v: 1, taskId: 'orders-20260301T0005Z-ok', job: 'orders', key: 'ok', params: { a: 1 }, attempt: 1, scheduledTime: '2026-03-01T00:05:00.000Z' });
+    expect(rejected.map((r) => [r.envelope.key, r.error])).toEqual([
+      ['#1', PRODUCER_ERRORS.invalidTask],
+      ['#2', PRODUCER_ERRORS.invalidTask],
+      ['ok', PRODUCER_ERRORS.duplicateKey],
+      ['date', PRODUCER_ERRORS.invalidTask],
+      ['big', PRODUCER_ERRORS.tooLarge],
+    ]);
+    // The repeated key keeps its task's id, so looking the task up shows both specs.
+    expect(rejected[2].envelope.taskId).toBe('orders-20260301T0005Z-ok');
+    expect(rejected[2].envelope.params).toEqual({ again: true });
+  });
 });
 
-const three: ProduceFn = () => [1, 2, 3].map((i) => ({ key: `k${i}`, params: { i, customer: secret } }));
-
-test('starts one execution per task under the deterministic name with the envelope as input', async () => {
-  const summary = await runTick({ scheduledTime: tick.toISOString() }, three, deps());
-  expect(summary).toMatchObject({ tasks: 3, started: 3, duplicate: 0, startFailed: 0, spooled: 0, producerFailed: false });
-  const calls = sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input);
-  expect(calls.map((c) => c.name).sort()).toEqual(['k1', 'k2', 'k3'].map((k) => executionNameFor(taskIdFor('orders', tick, k), 1)));
-  expect(JSON.parse(calls[0].input!)).toMatchObject({ v: 1, job: 'orders', attempt: 1, scheduledTime: tick.toISOString(), params: { customer: secret } });
-  expect(records.map((r) => r.result)).toEqual(['Started', 'Started', 'Started']);
-  expect(records.every((r) => r.type === 'client' && r.execution_arn?.includes(':execution:'))).toBe(true);
-  expect(JSON.stringify(logs)).not.toContain('taro@example.com');
-  expect(logs.map((l) => l[0])).toEqual(['tick start', 'tick end']);
-});
-
-test('a redelivered tick starts nothing new: ExecutionAlreadyExists and an earlier startDate are Duplicate', async () => {
-  sfnMock
-    .on(StartExecutionCommand)
-    .rejectsOnce(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }))
-    .resolvesOnce({ executionArn: `${SM}:x`, startDate: new Date(invokedAt.getTime() - 60_000) })
-    .resolvesOnce({ executionArn: `${SM}:y`, startDate: new Date(invokedAt.getTime() + 5) });
-  const summary = await runTick({ scheduledTime: tick.toISOString() }, three, { ...deps(), concurrency: 1 });
-  expect(summary).toMatchObject({ started: 1, duplicate: 2, spooled: 0 });
-  expect(records.filter((r) => r.result === 'Duplicate')[0].execution_arn).toBe(`${SM.replace(':stateMachine:', ':execution:')}:${executionNameFor(taskIdFor('orders', tick, 'k1'), 1)}`);
-});
-
-test('a start failure is spooled with the original envelope and recorded StartFailed; the other tasks still start', async () => {
-  sfnMock.on(StartExecutionCommand, { name: executionNameFor(taskIdFor('orders', tick, 'k2'), 1) }).rejects(Object.assign(new Error('slow down'), { name: 'ThrottlingException' }));
-  const summary = await runTick({ scheduledTime: tick.toISOString() }, three, deps());
-  expect(summary).toMatchObject({ started: 2, startFailed: 1, spooled: 1 });
-  const [m] = spooled();
-  expect(m).toMatchObject({ kind: 'StartFailed', job: 'orders', taskId: taskIdFor('orders', tick, 'k2'), error: 'ThrottlingException', failedState: 'Producer', executionArn: null, stateMachineArn: SM });
-  expect(m.input).toMatchObject({ key: 'k2', params: { i: 2, customer: secret } });
-  const attrs = sqsMock.commandCalls(SendMessageBatchCommand)[0].args[0].input.Entries![0].MessageAttributes!;
-  expect([attrs.job.StringValue, attrs.errorType.StringValue, attrs.kind.StringValue]).toEqual(['orders', 'ThrottlingException', 'StartFailed']);
-  expect(records.find((r) => r.task_id === m.taskId)).toMatchObject({ result: 'StartFailed', error: 'ThrottlingException', cause: 'slow down' });
-});
-
-test('bad producer output: non-object, bad key, duplicate key, non-JSON params and oversize envelopes are each StartFailed and spooled', async () => {
-  const produce: ProduceFn = () =>
-    [
-      { key: 'ok', params: { a: 1 } },
-      42,
-      { key: '', params: {} },
-      { key: 'ok', params: { again: true } },
-      { key: 'date', params: { when: new Date() } },
-      { key: 'big', params: { blob: 'x'.repeat(300 * 1024) } },
-    ] as never;
-  const summary = await runTick({ scheduledTime: tick.toISOString() }, produce, deps());
-  expect(summary).toMatchObject({ tasks: 6, started: 1, startFailed: 5, spooled: 5 });
-  expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
-  expect(spooled().map((m) => m.error).sort()).toEqual(['DuplicateTaskKey', 'EnvelopeTooLarge', 'InvalidTaskSpec', 'InvalidTaskSpec', 'InvalidTaskSpec']);
-  const big = spooled().find((m) => m.error === 'EnvelopeTooLarge')!;
-  expect(big.input?.params).toEqual({ blob: 'x'.repeat(300 * 1024) });
-  // The record keeps the complete params, never truncated.
-  expect(JSON.parse(records.find((r) => r.error === 'EnvelopeTooLarge')!.params).blob).toHaveLength(300 * 1024);
-  // Spool batches never exceed 10 entries.
-  for (const c of sqsMock.commandCalls(SendMessageBatchCommand)) expect(c.args[0].input.Entries!.length).toBeLessThanOrEqual(10);
-});
-
-test.each([
-  ['throws', (() => { throw new TypeError('db unreachable'); }) as ProduceFn, 'TypeError'],
-  ['returns a non-list', (() => ({ tasks: [] })) as unknown as ProduceFn, 'InvalidProducerOutput'],
-])('a producer that %s gives one StartFailed record and a ProducerFailed spool message; the handler returns', async (_, produce, error) => {
-  const summary = await runTick({ scheduledTime: tick.toISOString() }, produce, deps());
-  expect(summary).toMatchObject({ producerFailed: true, tasks: 0, started: 0, spooled: 1 });
-  expect(records).toHaveLength(1);
-  expect(records[0]).toMatchObject({ task_id: 'orders-20260301T0005Z-producer', result: 'StartFailed', error });
-  expect(spooled()[0]).toMatchObject({ kind: 'ProducerFailed', input: null, error, failedState: 'Producer' });
-});
-
-test('a spool that refuses messages fails the tick so Scheduler retries it', async () => {
-  sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('x'), { name: 'ServiceUnavailable' }));
-  sqsMock.on(SendMessageBatchCommand).callsFake((input) => ({ Failed: input.Entries.map((e: { Id: string }) => ({ Id: e.Id, Code: 'x', SenderFault: false })) }));
-  await expect(runTick({ scheduledTime: tick.toISOString() }, three, deps())).rejects.toBeInstanceOf(SpoolSendError);
-  expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(2); // one re-send of the refused entries
-});
-
-test('an event without scheduledTime is refused', async () => {
-  await expect(runTick({}, three, deps())).rejects.toThrow(/scheduledTime/);
-});
-
-describe('FirehoseParamLogSink', () => {
-  const fh = mockClient(FirehoseClient);
-  beforeEach(() => fh.reset());
-  const rec = (i: number): ParamLogRecord => ({ time: 't', type: 'client', task_id: `t${i}`, module: 'm', params: '{}', result: 'Started', error: null, cause: null, execution_arn: null, attempt: 1, scheduled_time: 's', failed_state: null });
-
-  test('re-sends only the records Firehose refused, then succeeds', async () => {
-    fh.on(PutRecordBatchCommand)
-      .resolvesOnce({ FailedPutCount: 1, RequestResponses: [{ RecordId: 'a' }, { ErrorCode: 'ServiceUnavailableException' }, { RecordId: 'c' }] })
-      .resolvesOnce({ FailedPutCount: 0, RequestResponses: [{ RecordId: 'b' }] });
-    await new FirehoseParamLogSink(new FirehoseClient({ region: 'us-east-1' }), 's', { sleep: async () => undefined }).put([rec(0), rec(1), rec(2)]);
-    const calls = fh.commandCalls(PutRecordBatchCommand);
-    expect(calls).toHaveLength(2);
-    expect(Buffer.from(calls[1].args[0].input.Records![0].Data!).toString()).toContain('"task_id":"t1"');
-    expect(calls[1].args[0].input.Records).toHaveLength(1);
+describe('planTick', () => {
+  test('writes the tasks to the tick queue in batches (<= 10 messages a call), starts nothing, and marks the tick planned', async () => {
+    const summary = await planTick({ scheduledTime: tick.toISOString() }, tasks(10), deps());
+    // At most tasksPerBatch (4 here) per batch, in the producer's order.
+    expect(summary).toMatchObject({ outcome: 'planned', tasks: 10, rejected: 0, batches: 3, enqueued: 3, planChanged: false });
+    const sent = batchesSent();
+    expect(sent.map((m) => [m.index, m.offset, m.total, m.tasks.length])).toEqual([
+      [0, 0, 4, 4],
+      [1, 0, 4, 4],
+      [2, 0, 2, 2],
+    ]);
+    expect(sent.flatMap((m) => m.tasks.map((t) => t.key))).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`));
+    expect(sent[0]).toMatchObject({ job: 'orders', stateMachineArn: SM, tickId: tickLedgerKey('orders', summary.tick), batches: 3 });
+    expect(sent[0].tasks[0]).toMatchObject({ taskId: taskIdFor('orders', tick, 'k0'), params: { i: 0, customer: secret }, attempt: 1 });
+    expect(sentTo(TICK_QUEUE)[0].MessageAttributes).toMatchObject({ job: { StringValue: 'orders' }, batchId: { StringValue: sent[0].batchId } });
+    for (const c of sqsMock.commandCalls(SendMessageBatchCommand)) expect(c.args[0].input.Entries!.length).toBeLessThanOrEqual(10);
+    // Client records of started tasks are the starter's: the producer writes none for them.
+    expect(records).toEqual([]);
+    expect(await ledger.getTick(tickLedgerKey('orders', summary.tick))).toMatchObject({ state: 'planned', tasks: 10, batches: 3, enqueued: 3, owner: null });
+    expect(metrics).toMatchObject({ TasksPlanned: 10, TasksRejected: 0, BatchesEnqueued: 3 });
+    expect(JSON.stringify(logs)).not.toContain('taro@example.com');
   });
 
-  test('throws when records are still refused after every retry', async () => {
-    fh.on(PutRecordBatchCommand).resolves({ FailedPutCount: 1, RequestResponses: [{ ErrorCode: 'ServiceUnavailableException' }] });
-    await expect(new FirehoseParamLogSink(new FirehoseClient({ region: 'us-east-1' }), 's', { maxRetries: 2, sleep: async () => undefined }).put([rec(0)])).rejects.toBeInstanceOf(ParamLogWriteError);
-    expect(fh.commandCalls(PutRecordBatchCommand)).toHaveLength(3);
+  test('rejected specs go to the quarantine (never the spool) as kind Rejected with a reason, and get a Rejected client record; the rest is planned', async () => {
+    const produce: ProduceFn = (): TaskSpec[] => [{ key: 'a', params: { customer: secret } }, { key: 'a', params: { customer: secret, again: 1 } }, { key: 'b', params: { big: 'x'.repeat(MAX_ENVELOPE_BYTES) } }, { key: 'c', params: {} }];
+    const summary = await planTick({ scheduledTime: tick.toISOString() }, produce, deps());
+    expect(summary).toMatchObject({ tasks: 2, rejected: 2 });
+    const q = sentTo(QUARANTINE);
+    expect(q).toHaveLength(2);
+    const bodies = q.map((e) => JSON.parse(e.MessageBody!) as SpoolMessage);
+    expect(bodies.map((b) => [b.kind, b.error])).toEqual([
+      ['Rejected', PRODUCER_ERRORS.duplicateKey],
+      ['Rejected', PRODUCER_ERRORS.tooLarge],
+    ]);
+    expect(q[0].MessageAttributes).toMatchObject({ kind: { StringValue: 'Rejected' }, errorType: { StringValue: PRODUCER_ERRORS.duplicateKey }, reason: { StringValue: expect.stringContaining('already returned in this tick') } });
+    expect(records.map((r) => [r.result, r.error])).toEqual([
+      ['Rejected', PRODUCER_ERRORS.duplicateKey],
+      ['Rejected', PRODUCER_ERRORS.tooLarge],
+    ]);
+    // The record keeps the complete params, never truncated.
+    expect(JSON.parse(records[1].params).big).toHaveLength(MAX_ENVELOPE_BYTES);
+    expect(batchesSent().flatMap((m) => m.tasks.map((t) => t.key))).toEqual(['a', 'c']);
+    expect(batchesSent()[0].tasks[0].params).toEqual({ customer: secret });
   });
 
-  test('splits into calls of at most 500 records', async () => {
-    fh.on(PutRecordBatchCommand).resolves({ FailedPutCount: 0 });
-    await new FirehoseParamLogSink(new FirehoseClient({ region: 'us-east-1' }), 's').put(Array.from({ length: 1201 }, (_, i) => rec(i)));
-    expect(fh.commandCalls(PutRecordBatchCommand).map((c) => c.args[0].input.Records!.length)).toEqual([500, 500, 201]);
+  test('a redelivered tick does nothing: produce is not called, nothing is sent', async () => {
+    await planTick({ scheduledTime: tick.toISOString() }, tasks(5), deps());
+    sqsMock.resetHistory();
+    const produce = jest.fn(tasks(5));
+    const again = await planTick({ scheduledTime: tick.toISOString() }, produce, deps({ owner: 'invocation-2' }));
+    expect(again).toMatchObject({ outcome: 'alreadyPlanned', enqueued: 0, tasks: 5 });
+    expect(produce).not.toHaveBeenCalled();
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(metrics.TickAlreadyPlanned).toBe(1);
+  });
+
+  test('a tick another live invocation is planning is left to it (busy), without calling produce', async () => {
+    await ledger.claimTick(tickLedgerKey('orders', tickStamp(tick)), 'someone-else', Date.now() + 60_000);
+    const produce = jest.fn(tasks(5));
+    const summary = await planTick({ scheduledTime: tick.toISOString() }, produce, deps());
+    expect(summary.outcome).toBe('busy');
+    expect(produce).not.toHaveBeenCalled();
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  test.each([
+    ['throws', (() => Promise.reject(Object.assign(new Error('db unreachable'), { name: 'DatabaseDown' }))) as ProduceFn, 'DatabaseDown'],
+    ['returns a non-list', (() => ({ tasks: [] })) as unknown as ProduceFn, new InvalidProducerOutputError('x').name],
+  ])('a producer that %s fails the invocation (no spool message), enqueues nothing, and leaves the tick free for the retry', async (_, produce, errorName) => {
+    await expect(planTick({ scheduledTime: tick.toISOString() }, produce, deps())).rejects.toMatchObject({ name: errorName });
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(records).toEqual([]);
+    expect(metrics.ProducerFailed).toBe(1);
+    // Lambda's retry (another request id) plans at once: the lease was given back.
+    const retry = await planTick({ scheduledTime: tick.toISOString() }, tasks(3), deps({ owner: 'invocation-2' }));
+    expect(retry).toMatchObject({ outcome: 'planned', tasks: 3 });
+  });
+
+  test('a tick queue that refuses a batch fails the invocation; the retry sends only the batches not yet in the queue', async () => {
+    let calls = 0;
+    sqsMock.on(SendMessageBatchCommand).callsFake((input: { Entries: Array<{ Id: string }> }) => {
+      calls++;
+      // The first call goes through; in the second, batch 11 is refused, and again in the re-send.
+      if (calls === 2 || calls === 3) return { Failed: input.Entries.filter((e) => e.Id === '11').map((e) => ({ Id: e.Id, Code: 'InternalError', SenderFault: false })) };
+      return { Failed: [] };
+    });
+    const produce = tasks(4 * 25); // 25 batches: 3 calls of <= 10
+    await expect(planTick({ scheduledTime: tick.toISOString() }, produce, deps())).rejects.toBeInstanceOf(TickEnqueueError);
+    const key = tickLedgerKey('orders', batchesSent()[0].tick);
+    // 10 of the first call, then the first entry of the second: a prefix of 11 is in the queue.
+    expect(await ledger.getTick(key)).toMatchObject({ state: 'planning', enqueued: 11, owner: null });
+    sqsMock.resetHistory();
+    const retry = await planTick({ scheduledTime: tick.toISOString() }, produce, deps({ owner: 'invocation-2' }));
+    expect(retry).toMatchObject({ outcome: 'planned', enqueued: 14, batches: 25 });
+    expect(batchesSent().map((m) => m.index)).toEqual(Array.from({ length: 14 }, (_, i) => 11 + i));
+  });
+
+  test('a retry whose producer returns another list enqueues the new plan from the start (new batch ids)', async () => {
+    sqsMock.on(SendMessageBatchCommand).resolvesOnce({ Failed: [] }).rejects(new Error('queue down'));
+    await expect(planTick({ scheduledTime: tick.toISOString() }, tasks(4 * 12), deps())).rejects.toThrow('queue down');
+    const first = batchesSent()[0];
+    sqsMock.reset();
+    sqsMock.on(SendMessageBatchCommand).resolves({ Failed: [] });
+    const retry = await planTick({ scheduledTime: tick.toISOString() }, tasks(4 * 12 + 1), deps({ owner: 'invocation-2' }));
+    expect(retry).toMatchObject({ outcome: 'planned', planChanged: true, batches: 13, enqueued: 13 });
+    expect(batchesSent()[0].batchId).not.toBe(first.batchId);
+    expect(metrics.TickPlanChanged).toBe(1);
+  });
+
+  test('near its deadline the producer stops writing batches and fails; the retry resumes after the batches written', async () => {
+    let clock = Date.UTC(2026, 2, 1);
+    sqsMock.on(SendMessageBatchCommand).callsFake(() => {
+      clock += 30_000; // each call takes half a minute of a 60 s invocation
+      return { Failed: [] };
+    });
+    const produce = tasks(4 * 25);
+    await expect(planTick({ scheduledTime: tick.toISOString() }, produce, deps({ now: () => new Date(clock) }))).rejects.toMatchObject({ name: 'PlanningDeadlineError', enqueued: 20 });
+    const key = tickLedgerKey('orders', tickStamp(tick));
+    expect(await ledger.getTick(key)).toMatchObject({ state: 'planning', enqueued: 20 });
+    sqsMock.resetHistory();
+    sqsMock.on(SendMessageBatchCommand).resolves({ Failed: [] });
+    expect(await planTick({ scheduledTime: tick.toISOString() }, produce, deps({ owner: 'invocation-2' }))).toMatchObject({ outcome: 'planned', enqueued: 5 });
+    expect(batchesSent().map((m) => m.index)).toEqual([20, 21, 22, 23, 24]);
+  });
+
+  test('an event without scheduledTime is refused before anything is touched', async () => {
+    await expect(planTick({}, tasks(1), deps())).rejects.toThrow(/scheduledTime/);
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
   });
 });

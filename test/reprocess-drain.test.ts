@@ -18,7 +18,7 @@ import { DescribePacer } from '../lambdas/reprocess/execution-check';
 import { ReplayHolds } from '../lambdas/reprocess/holds';
 import { FUTURE_TICK_ALLOWANCE_MS } from '../lambdas/reprocess/message';
 import { parsePayload, ReprocessPayload } from '../lambdas/reprocess/payload';
-import { AdaptiveRateGate } from '../lambdas/reprocess/rate-gate';
+import { AdaptiveRateGate } from '../lambdas/shared/rate-gate';
 import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { envelope, executionArnOf, FETCHED, JOBS, SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage } from './reprocess-fixtures';
 

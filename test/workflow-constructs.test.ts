@@ -38,7 +38,7 @@ describe('ScheduledProducer', () => {
     expect(q.Properties.SqsManagedSseEnabled).toBe(true);
   });
 
-  test('producer may start only its own state machine', () => {
+  test('producer starts no execution itself: it may only write its tick to the tick queue (the tick starter starts, see tick-starter-construct.test.ts)', () => {
     const producer = stack.node.findChild(`Producer-${job.name}`).node.findChild('Function') as import('aws-cdk-lib/aws-lambda').Function;
     const roleId = stack.getLogicalId(producer.role!.node.defaultChild as never);
     const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } });
@@ -46,9 +46,11 @@ describe('ScheduledProducer', () => {
     const starts = Object.values(policies).flatMap((p) =>
       (p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>).filter((s) => [s.Action].flat().includes('states:StartExecution')),
     );
-    expect(starts).toHaveLength(1);
-    expect(JSON.stringify(starts[0].Resource)).toContain('StateMachine');
-    expect(starts[0].Resource).not.toBe('*');
+    expect(starts).toHaveLength(0);
+    const sends = Object.values(policies).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>).filter((s) => [s.Action].flat().includes('sqs:SendMessage')),
+    );
+    expect(sends.map((s) => JSON.stringify(s.Resource))).toContainEqual(expect.stringContaining('TickStarterTickQueue'));
   });
 });
 

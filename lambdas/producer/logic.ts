@@ -1,11 +1,22 @@
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { ENVELOPE_VERSION, envelopeBytes, MAX_EXECUTION_INPUT_BYTES, TaskEnvelope } from '../shared/envelope';
-import { errorMessage, errorName } from '../shared/errors';
+import { errorName } from '../shared/errors';
 import { isPlainJson, JsonValue } from '../shared/json';
-import { executionNameFor, taskIdFor, tickStamp } from '../shared/names';
-import { buildClientRecord, ClientResult, ParamLogRecord, ParamLogSink } from '../shared/param-log';
-import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_ERROR, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND, SpoolKind, SpoolMessage } from '../shared/spool-message';
+import { taskIdFor, tickStamp } from '../shared/names';
+import { buildClientRecord, ParamLogSink } from '../shared/param-log';
+import { sendSpoolMessages } from '../shared/spool-send';
+import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
+import { batchLedgerKey, planIdOf, splitIntoBatches, TICK_ATTR_BATCH, TICK_ATTR_JOB, TickBatchMessage, tickLedgerKey } from '../shared/tick-batch';
+import { TickLedger } from '../shared/tick-ledger';
+
+/**
+ * The producer: the first half of a tick. It asks the job's `produce` for the tick's tasks,
+ * validates them, quarantines the specs that can never run, and writes the others to the tick
+ * queue in batches that the starters (lambdas/starter) start at the pace the StartExecution quota
+ * allows. It starts nothing itself, so a tick of any size plans in seconds, far inside one
+ * invocation. The tick ledger makes a redelivered or retried tick enqueue nothing twice and lets a
+ * failed planning resume where it stopped.
+ */
 
 /** One task a producer returns: a key unique within the tick, and plain-JSON params. */
 export interface TaskSpec {
@@ -30,18 +41,17 @@ export interface TickEvent {
   readonly scheduledTime?: string;
 }
 
-/** Error names the producer itself reports in records and spool messages. */
+/** Error names of rejected specs (the `error` of their quarantine message and client record). */
 export const PRODUCER_ERRORS = {
   invalidTask: 'InvalidTaskSpec',
   duplicateKey: 'DuplicateTaskKey',
   tooLarge: 'EnvelopeTooLarge',
-  badOutput: 'InvalidProducerOutput',
 } as const;
 
 /** Task keys: readable, bounded (they become part of execution names and S3-queried ids). */
 export const MAX_KEY_LENGTH = 128;
 
-/** Thrown when the tick event has no usable scheduledTime: Scheduler retries, then the DLQ keeps it. */
+/** The tick event has no usable scheduledTime: the invocation fails (and the tick is kept by the on-failure destination). */
 export class InvalidTickEventError extends Error {
   constructor(message: string) {
     super(message);
@@ -49,248 +59,308 @@ export class InvalidTickEventError extends Error {
   }
 }
 
-/** Thrown when spool messages could not be sent: the tick fails so Scheduler retries it (starts are idempotent). */
-export class SpoolSendError extends Error {
-  constructor(readonly failed: number) {
-    super(`${failed} spool message(s) could not be sent`);
-    this.name = 'SpoolSendError';
+/** `produce` returned something other than a list: the invocation fails, Lambda retries it, then the on-failure destination keeps the tick. */
+export class InvalidProducerOutputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidProducerOutput';
   }
 }
 
-/** Dependencies of {@link runTick}; SDK clients are created once by the handler and injected. */
-export interface TickDeps {
-  readonly job: string;
-  readonly stateMachineArn: string;
-  readonly spoolQueueUrl: string;
-  readonly timeZone: string;
-  readonly sfn: SFNClient;
-  readonly sqs: SQSClient;
-  readonly sink: ParamLogSink;
-  /** Concurrent StartExecution calls (the account shares a 150/s bucket). @default 10 */
-  readonly concurrency?: number;
-  readonly now?: () => Date;
-  /** Counts-only logger; never given params. */
-  readonly log?: (message: string, fields: Record<string, unknown>) => void;
-}
-
-/** Counts of one tick, returned and logged. */
-export interface TickSummary {
-  readonly tick: string;
-  readonly tasks: number;
-  readonly started: number;
-  readonly duplicate: number;
-  readonly startFailed: number;
-  readonly producerFailed: boolean;
-  readonly spooled: number;
-}
-
-interface Outcome {
-  readonly envelope: TaskEnvelope;
-  readonly result: ClientResult;
-  readonly executionArn?: string;
-  readonly error?: string;
-  readonly cause?: string;
-  readonly spoolKind?: SpoolKind;
-}
-
-/** ARN of a named execution of a state machine (for records of duplicates). */
-export function executionArnFor(stateMachineArn: string, name: string): string {
-  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
-}
-
-async function mapLimit<T, R>(items: ReadonlyArray<T>, limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
+/** Batches could not be written to the tick queue: the invocation fails and its retry resumes after the last batch written. */
+export class TickEnqueueError extends Error {
+  constructor(readonly failed: number) {
+    super(`${failed} batch message(s) could not be written to the tick queue`);
+    this.name = 'TickEnqueueError';
+  }
 }
 
 /**
- * Runs one tick: asks the producer for tasks, validates them, starts one execution per valid task
- * under a deterministic name, spools every task that could not be started, and writes one client
- * record per task. A duplicate delivery of the same tick starts nothing new (records Duplicate).
+ * The invocation's time ran out while batches were still being written: it stops cleanly (rather
+ * than being killed mid-call) and fails, and Lambda's retry resumes after the batches already in the
+ * queue. Planning runs at ~80,000 tasks/s (docs/big-ticks.md); raise the job's `producer.timeoutSeconds`
+ * if `produce` itself takes most of the time.
  */
-export async function runTick(event: TickEvent, produce: ProduceFn, deps: TickDeps): Promise<TickSummary> {
+export class PlanningDeadlineError extends Error {
+  constructor(readonly enqueued: number, readonly batches: number) {
+    super(`the producer ran out of time after ${enqueued} of ${batches} batches; the retry resumes there`);
+    this.name = 'PlanningDeadlineError';
+  }
+}
+
+/** Time kept before the invocation's end when writing batches, ms. */
+const PLANNING_SAFETY_MS = 5_000;
+
+/** A spec the producer will never start, with why. */
+export interface Rejection {
+  readonly envelope: TaskEnvelope;
+  readonly error: string;
+  readonly reason: string;
+}
+
+/** The tick's specs, sorted into envelopes to start and rejections. */
+export interface ValidatedTick {
+  readonly accepted: TaskEnvelope[];
+  readonly rejected: Rejection[];
+}
+
+/**
+ * Validates the producer's specs: each must be an object with a key (1-128 characters, unique in
+ * the tick) and plain-JSON params whose envelope fits the workflow's input budget. Pure.
+ */
+export function validateSpecs(specs: ReadonlyArray<unknown>, job: string, scheduledTime: Date): ValidatedTick {
+  const tick = tickStamp(scheduledTime);
+  const scheduledIso = scheduledTime.toISOString();
+  const envelopeOf = (taskId: string, key: string, params: JsonValue): TaskEnvelope => ({ v: ENVELOPE_VERSION, taskId, job, key, params, attempt: 1, scheduledTime: scheduledIso });
+  const accepted: TaskEnvelope[] = [];
+  const rejected: Rejection[] = [];
+  const seen = new Set<string>();
+  specs.forEach((spec, i) => {
+    const s = spec as Partial<TaskSpec> | null;
+    const reject = (envelope: TaskEnvelope, error: string, reason: string): void => void rejected.push({ envelope, error, reason });
+    const placeholderId = `${job}-${tick}-invalid-${i}`;
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) {
+      reject(envelopeOf(placeholderId, `#${i}`, null), PRODUCER_ERRORS.invalidTask, `task #${i} is not an object {key, params}`);
+      return;
+    }
+    const params = isPlainJson(s.params) ? (s.params as JsonValue) : null;
+    if (typeof s.key !== 'string' || s.key.length === 0 || s.key.length > MAX_KEY_LENGTH) {
+      reject(envelopeOf(placeholderId, `#${i}`, params), PRODUCER_ERRORS.invalidTask, `task #${i}: key must be a string of 1-${MAX_KEY_LENGTH} characters`);
+      return;
+    }
+    const taskId = taskIdFor(job, scheduledTime, s.key);
+    if (seen.has(s.key)) {
+      // Same task id as the first spec with this key: looking the task up shows both.
+      reject(envelopeOf(taskId, s.key, params), PRODUCER_ERRORS.duplicateKey, `task #${i}: key "${s.key}" was already returned in this tick`);
+      return;
+    }
+    seen.add(s.key);
+    if (!('params' in s) || (params === null && s.params !== null)) {
+      reject(envelopeOf(taskId, s.key, null), PRODUCER_ERRORS.invalidTask, `task #${i}: params must be plain JSON (no undefined, Date, NaN, functions or cycles)`);
+      return;
+    }
+    const envelope = envelopeOf(taskId, s.key, params);
+    const size = envelopeBytes(envelope);
+    if (size > MAX_EXECUTION_INPUT_BYTES) {
+      reject(envelope, PRODUCER_ERRORS.tooLarge, `the task envelope is ${size} bytes; the workflow accepts at most ${MAX_EXECUTION_INPUT_BYTES}`);
+      return;
+    }
+    accepted.push(envelope);
+  });
+  return { accepted, rejected };
+}
+
+/** Dependencies of {@link planTick}; SDK clients are created once by the handler and injected. */
+export interface TickDeps {
+  readonly job: string;
+  readonly stateMachineArn: string;
+  readonly tickQueueUrl: string;
+  readonly quarantineQueueUrl: string;
+  readonly timeZone: string;
+  /** Tasks per batch message at most (lambdas/shared/start-plan.ts, from the quota). */
+  readonly tasksPerBatch: number;
+  /** Concurrent starters (the event source's maximum concurrency): a small tick is cut so that all of them get work. @default 2 */
+  readonly starterConcurrency?: number;
+  readonly sqs: SQSClient;
+  readonly sink: ParamLogSink;
+  readonly ledger: TickLedger;
+  /** This invocation's id (the ledger lease owner). */
+  readonly owner: string;
+  /** Time left in the invocation, ms (the planning lease lasts that long plus a margin). */
+  readonly remainingMs: number;
+  readonly now?: () => Date;
+  /** Counts-only logger; never given params. */
+  readonly log?: (message: string, fields: Record<string, unknown>) => void;
+  /** Count metrics (Powertools in the handler). */
+  readonly metric?: (name: string, value: number) => void;
+}
+
+/** What one invocation did with a tick. */
+export interface TickSummary {
+  readonly tick: string;
+  /**
+   * `planned`: this invocation planned (or finished planning) the tick; `alreadyPlanned`: an earlier
+   * delivery did, nothing was done; `busy`: another live invocation is planning it (that one
+   * finishes, or fails and is retried and kept by the on-failure destination).
+   */
+  readonly outcome: 'planned' | 'alreadyPlanned' | 'busy';
+  readonly tasks: number;
+  readonly rejected: number;
+  readonly batches: number;
+  /** Batch messages written by this invocation. */
+  readonly enqueued: number;
+  /** The producer returned another list than an earlier, failed attempt of the same tick. */
+  readonly planChanged: boolean;
+}
+
+/** Fewest tasks worth a batch message of their own (an invocation, a ledger item, a few SQS calls). */
+export const MIN_BATCH_TASKS = 100;
+
+/**
+ * Tasks per batch for a tick of `tasks`: at most `maxPerBatch` (a starter's ~30 s at its share of
+ * the quota), and small enough that a smaller tick still gives every starter two batches, so no
+ * starter idles while another works through one big batch alone. Deterministic: a retried
+ * planning cuts the same list the same way.
+ */
+export function batchSizeFor(tasks: number, maxPerBatch: number, starters: number): number {
+  return Math.max(1, Math.min(maxPerBatch, Math.max(MIN_BATCH_TASKS, Math.ceil(tasks / (2 * Math.max(1, starters))))));
+}
+
+/** Margin on the planning lease beyond the invocation's own end. */
+const LEASE_MARGIN_MS = 30_000;
+
+/**
+ * Plans one tick: ledger claim, `produce`, validation, quarantine of rejected specs (with their
+ * Rejected client records), batches to the tick queue, ledger `planned`. A producer that throws or
+ * returns a non-list fails the invocation (Lambda retries it twice, then the on-failure destination
+ * keeps the tick: see docs/big-ticks.md, "Re-running a tick").
+ */
+export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickDeps): Promise<TickSummary> {
   const now = deps.now ?? (() => new Date());
   const log = deps.log ?? (() => undefined);
-  const invokedAt = now();
+  const metric = deps.metric ?? (() => undefined);
   const scheduledTime = new Date(event?.scheduledTime ?? '');
   if (typeof event?.scheduledTime !== 'string' || Number.isNaN(scheduledTime.getTime())) {
     throw new InvalidTickEventError('the event must be {"scheduledTime": "<ISO-8601>"} as sent by the schedule');
   }
   const tick = tickStamp(scheduledTime);
-  const scheduledIso = scheduledTime.toISOString();
-  log('tick start', { job: deps.job, tick });
+  const tickId = tickLedgerKey(deps.job, tick);
+  const deadlineMs = now().getTime() + deps.remainingMs - PLANNING_SAFETY_MS;
+  const skipped = (outcome: 'alreadyPlanned' | 'busy', tasks = 0, batches = 0): TickSummary => ({ tick, outcome, tasks, rejected: 0, batches, enqueued: 0, planChanged: false });
 
-  const envelopeOf = (taskId: string, key: string, params: JsonValue): TaskEnvelope => ({
-    v: ENVELOPE_VERSION,
-    taskId,
-    job: deps.job,
-    key,
-    params,
-    attempt: 1,
-    scheduledTime: scheduledIso,
-  });
-
-  const outcomes: Outcome[] = [];
-  let producerFailed = false;
-  let specs: unknown;
+  const claim = await deps.ledger.claimTick(tickId, deps.owner, now().getTime() + deps.remainingMs + LEASE_MARGIN_MS);
+  if (!claim.claimed) {
+    const summary = skipped(claim.reason === 'planned' ? 'alreadyPlanned' : 'busy', claim.item?.tasks, claim.item?.batches);
+    metric(claim.reason === 'planned' ? 'TickAlreadyPlanned' : 'TickBusy', 1);
+    log('tick not planned again', { job: deps.job, tick, outcome: summary.outcome });
+    return summary;
+  }
   try {
-    specs = await produce({ job: deps.job, scheduledTime, timeZone: deps.timeZone });
-  } catch (e) {
-    producerFailed = true;
-    outcomes.push({ envelope: envelopeOf(`${deps.job}-${tick}-producer`, 'producer', null), result: 'StartFailed', error: errorName(e), cause: errorMessage(e), spoolKind: 'ProducerFailed' });
-  }
-  if (!producerFailed && !Array.isArray(specs)) {
-    producerFailed = true;
-    const got = specs === null ? 'null' : typeof specs;
-    outcomes.push({
-      envelope: envelopeOf(`${deps.job}-${tick}-producer`, 'producer', null),
-      result: 'StartFailed',
-      error: PRODUCER_ERRORS.badOutput,
-      cause: `the producer must return a list of {key, params}, got ${got}`,
-      spoolKind: 'ProducerFailed',
-    });
-  }
-
-  const toStart: TaskEnvelope[] = [];
-  if (!producerFailed) {
-    const seen = new Set<string>();
-    (specs as unknown[]).forEach((spec, i) => {
-      const s = spec as Partial<TaskSpec> | null;
-      const rejected = (taskId: string, key: string, params: JsonValue, error: string, cause: string): void => {
-        outcomes.push({ envelope: envelopeOf(taskId, key, params), result: 'StartFailed', error, cause, spoolKind: 'StartFailed' });
-      };
-      const placeholderId = `${deps.job}-${tick}-invalid-${i}`;
-      if (typeof s !== 'object' || s === null || Array.isArray(s)) {
-        rejected(placeholderId, `#${i}`, null, PRODUCER_ERRORS.invalidTask, `task #${i} is not an object {key, params}`);
-        return;
-      }
-      const params = isPlainJson(s.params) ? s.params : null;
-      if (typeof s.key !== 'string' || s.key.length === 0 || s.key.length > MAX_KEY_LENGTH) {
-        rejected(placeholderId, `#${i}`, params, PRODUCER_ERRORS.invalidTask, `task #${i}: key must be a string of 1-${MAX_KEY_LENGTH} characters`);
-        return;
-      }
-      const taskId = taskIdFor(deps.job, scheduledTime, s.key);
-      if (seen.has(s.key)) {
-        rejected(`${placeholderId}-dup`, s.key, params, PRODUCER_ERRORS.duplicateKey, `task #${i}: key "${s.key}" was already returned in this tick`);
-        return;
-      }
-      seen.add(s.key);
-      if (!('params' in s) || !isPlainJson(s.params)) {
-        rejected(taskId, s.key, null, PRODUCER_ERRORS.invalidTask, `task #${i}: params must be plain JSON (no undefined, Date, NaN, functions or cycles)`);
-        return;
-      }
-      const envelope = envelopeOf(taskId, s.key, s.params);
-      const size = envelopeBytes(envelope);
-      if (size > MAX_EXECUTION_INPUT_BYTES) {
-        outcomes.push({ envelope, result: 'StartFailed', error: PRODUCER_ERRORS.tooLarge, cause: `the task envelope is ${size} bytes; Step Functions accepts at most ${MAX_EXECUTION_INPUT_BYTES}`, spoolKind: 'StartFailed' });
-        return;
-      }
-      toStart.push(envelope);
-    });
-  }
-
-  const started = await mapLimit(toStart, deps.concurrency ?? 10, async (envelope): Promise<Outcome> => {
-    const name = executionNameFor(envelope.taskId, envelope.attempt);
+    log('tick planning', { job: deps.job, tick, resumed: claim.item.planId !== null });
+    let specs: unknown;
     try {
-      const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(envelope) }));
-      // Same name + same input while running returns 200 with the running execution: a redelivered tick.
-      const duplicate = out.startDate !== undefined && out.startDate.getTime() < invokedAt.getTime();
-      return { envelope, result: duplicate ? 'Duplicate' : 'Started', executionArn: out.executionArn };
+      specs = await produce({ job: deps.job, scheduledTime, timeZone: deps.timeZone });
     } catch (e) {
-      if (errorName(e) === 'ExecutionAlreadyExists') {
-        return { envelope, result: 'Duplicate', executionArn: executionArnFor(deps.stateMachineArn, name) };
-      }
-      return { envelope, result: 'StartFailed', error: errorName(e), cause: errorMessage(e), spoolKind: 'StartFailed' };
+      metric('ProducerFailed', 1);
+      log('produce failed', { job: deps.job, tick, error: errorName(e) });
+      throw e;
     }
-  });
-  outcomes.push(...started);
+    if (!Array.isArray(specs)) {
+      metric('ProducerFailed', 1);
+      throw new InvalidProducerOutputError(`the producer must return a list of {key, params}, got ${specs === null ? 'null' : typeof specs}`);
+    }
+    const { accepted, rejected } = validateSpecs(specs, deps.job, scheduledTime);
+    const planId = planIdOf(accepted);
+    const batches = splitIntoBatches(accepted, batchSizeFor(accepted.length, deps.tasksPerBatch, deps.starterConcurrency ?? 2));
+    const planChanged = claim.item.planId !== null && claim.item.planId !== planId;
+    if (planChanged) log('the producer returned another task list than the earlier attempt: enqueueing the new plan', { job: deps.job, tick });
+    await deps.ledger.setPlan(tickId, deps.owner, { planId, tasks: accepted.length, batches: batches.length, rejected: rejected.length }, planChanged || claim.item.planId === null);
 
-  // Spool first: if it fails the tick fails and Scheduler retries it; restarts are idempotent.
-  const spoolMessages = outcomes.filter((o) => o.spoolKind).map((o) => spoolMessageFor(o, deps.stateMachineArn));
-  await sendSpool(deps.sqs, deps.spoolQueueUrl, spoolMessages);
+    if (rejected.length > 0 && !claim.item.rejectedDone) {
+      await quarantineRejected(rejected, deps, now());
+      await deps.ledger.markRejectedDone(tickId, deps.owner);
+    }
 
-  const records: ParamLogRecord[] = outcomes.map((o) =>
-    buildClientRecord({ envelope: o.envelope, result: o.result, now: now(), timeZone: deps.timeZone, executionArn: o.executionArn ?? null, error: o.error ?? null, cause: o.cause ?? null }),
+    const from = planChanged ? 0 : claim.item.enqueued;
+    const messages = batches.map((tasks, index): TickBatchMessage => ({
+      v: 1,
+      job: deps.job,
+      tick,
+      stateMachineArn: deps.stateMachineArn,
+      batchId: batchLedgerKey(deps.job, tick, planId, index),
+      tickId,
+      index,
+      batches: batches.length,
+      offset: 0,
+      total: tasks.length,
+      tasks,
+    }));
+    const enqueued = await enqueue(messages, from, deps, () => now().getTime() >= deadlineMs);
+    await deps.ledger.markPlanned(tickId, deps.owner);
+
+    const summary: TickSummary = { tick, outcome: 'planned', tasks: accepted.length, rejected: rejected.length, batches: batches.length, enqueued, planChanged };
+    metric('TasksPlanned', accepted.length);
+    metric('TasksRejected', rejected.length);
+    metric('BatchesEnqueued', enqueued);
+    if (planChanged) metric('TickPlanChanged', 1);
+    log('tick planned', { job: deps.job, ...summary, resumedFromBatch: from, rejectedErrors: [...new Set(rejected.map((r) => r.error))] });
+    return summary;
+  } catch (e) {
+    // Give the lease back so Lambda's retry (a minute later) can plan at once.
+    await deps.ledger.releaseTick(tickId, deps.owner).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Rejected specs: to the quarantine (never the spool: replaying them would run a key twice or fail again), and a Rejected client record each. */
+async function quarantineRejected(rejected: ReadonlyArray<Rejection>, deps: TickDeps, at: Date): Promise<void> {
+  await sendSpoolMessages(
+    deps.sqs,
+    deps.quarantineQueueUrl,
+    rejected.map((r) => ({
+      message: {
+        version: 1,
+        kind: 'Rejected',
+        job: deps.job,
+        taskId: r.envelope.taskId,
+        input: r.envelope,
+        error: r.error,
+        cause: r.reason,
+        failedState: 'Producer',
+        executionArn: null,
+        stateMachineArn: deps.stateMachineArn,
+      } satisfies SpoolMessage,
+      reason: `${r.error}: ${r.reason}`,
+    })),
   );
-  await deps.sink.put(records);
-
-  const count = (r: ClientResult): number => outcomes.filter((o) => o.result === r && o.spoolKind !== 'ProducerFailed').length;
-  const summary: TickSummary = {
-    tick,
-    tasks: outcomes.filter((o) => o.spoolKind !== 'ProducerFailed').length,
-    started: count('Started'),
-    duplicate: count('Duplicate'),
-    startFailed: count('StartFailed'),
-    producerFailed,
-    spooled: spoolMessages.length,
-  };
-  const errors = [...new Set(outcomes.map((o) => o.error).filter((e): e is string => !!e))];
-  log('tick end', { job: deps.job, ...summary, errors });
-  return summary;
+  await deps.sink.put(rejected.map((r) => buildClientRecord({ envelope: r.envelope, result: 'Rejected', now: at, timeZone: deps.timeZone, error: r.error, cause: r.reason })));
 }
 
-function spoolMessageFor(o: Outcome, stateMachineArn: string): SpoolMessage {
-  const message: SpoolMessage = {
-    version: 1,
-    kind: o.spoolKind!,
-    job: o.envelope.job,
-    taskId: o.envelope.taskId,
-    input: o.spoolKind === 'ProducerFailed' ? null : o.envelope,
-    error: o.error ?? 'Unknown',
-    cause: o.cause ?? '',
-    failedState: 'Producer',
-    executionArn: null,
-    stateMachineArn,
-  };
-  // An envelope too large for SQS cannot be replayed anyway: keep the reason, drop the input.
-  if (Buffer.byteLength(JSON.stringify(message), 'utf8') > MAX_SQS_MESSAGE_BYTES - 1024) {
-    return { ...message, input: null, cause: `${message.cause} (input dropped: larger than an SQS message; see the client record for the params)` };
-  }
-  return message;
-}
-
-/** Sends spool messages in SendMessageBatch calls of <= 10 entries and <= 1 MiB; re-sends refused entries once. */
-export async function sendSpool(sqs: SQSClient, queueUrl: string, messages: ReadonlyArray<SpoolMessage>): Promise<void> {
-  const entries: SendMessageBatchRequestEntry[] = messages.map((m, i) => ({
-    Id: String(i),
-    MessageBody: JSON.stringify(m),
-    MessageAttributes: {
-      [SPOOL_ATTR_JOB]: { DataType: 'String', StringValue: m.job },
-      [SPOOL_ATTR_ERROR]: { DataType: 'String', StringValue: m.error },
-      [SPOOL_ATTR_KIND]: { DataType: 'String', StringValue: m.kind },
-    },
-  }));
-  const batches: SendMessageBatchRequestEntry[][] = [];
-  let current: SendMessageBatchRequestEntry[] = [];
-  let bytes = 0;
-  for (const e of entries) {
-    const size = Buffer.byteLength(e.MessageBody!, 'utf8') + 512;
-    if (current.length > 0 && (current.length >= 10 || bytes + size > MAX_SQS_MESSAGE_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
+/**
+ * Writes the batch messages from index `from` on, in SendMessageBatch calls of <= 10 entries and
+ * <= 1 MiB in total, and records after each call how many are in the queue (a prefix). Returns the
+ * number written. A message sent twice (a crash between the send and the record) is harmless: the
+ * batch ledger makes the second one start nothing.
+ */
+async function enqueue(messages: ReadonlyArray<TickBatchMessage>, from: number, deps: TickDeps, outOfTime: () => boolean): Promise<number> {
+  const tickId = messages[0]?.tickId;
+  let i = from;
+  let recorded = from;
+  while (i < messages.length) {
+    if (outOfTime()) throw new PlanningDeadlineError(recorded, messages.length);
+    const group: Array<{ index: number; entry: SendMessageBatchRequestEntry }> = [];
+    let bytes = 0;
+    while (i < messages.length && group.length < 10) {
+      const body = JSON.stringify(messages[i]);
+      const size = Buffer.byteLength(body, 'utf8') + 256;
+      if (group.length > 0 && bytes + size > MAX_SQS_MESSAGE_BYTES) break;
+      group.push({
+        index: i,
+        entry: {
+          Id: String(i),
+          MessageBody: body,
+          MessageAttributes: {
+            [TICK_ATTR_JOB]: { DataType: 'String', StringValue: deps.job },
+            [TICK_ATTR_BATCH]: { DataType: 'String', StringValue: messages[i].batchId },
+          },
+        },
+      });
+      bytes += size;
+      i++;
     }
-    current.push(e);
-    bytes += size;
-  }
-  if (current.length) batches.push(current);
-  let failed = 0;
-  for (const batch of batches) {
-    let pending = batch;
+    let pending = group;
     for (let round = 0; round < 2 && pending.length > 0; round++) {
-      const out = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
-      const failedIds = new Set((out.Failed ?? []).map((f) => f.Id));
-      pending = pending.filter((e) => failedIds.has(e.Id));
+      const out = await deps.sqs.send(new SendMessageBatchCommand({ QueueUrl: deps.tickQueueUrl, Entries: pending.map((g) => g.entry) }));
+      const failed = new Set((out.Failed ?? []).map((f) => f.Id));
+      pending = pending.filter((g) => failed.has(g.entry.Id));
     }
-    failed += pending.length;
+    // Everything before the first entry still refused is in the queue.
+    const written = pending.length > 0 ? pending[0].index : i;
+    if (written > recorded) {
+      await deps.ledger.setEnqueued(tickId!, deps.owner, written);
+      recorded = written;
+    }
+    if (pending.length > 0) throw new TickEnqueueError(pending.length);
   }
-  if (failed > 0) throw new SpoolSendError(failed);
+  return messages.length - from;
 }

@@ -8,14 +8,15 @@ import {
   SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { errorMessage, errorName } from '../shared/errors';
-import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
+import { MAX_SQS_MESSAGE_BYTES, QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
 import { checkEndedExecution, DescribePacer } from './execution-check';
 import { ReplayHolds } from './holds';
 import { classify, ClassifyRules, Plan, PlanBase, ReceivedMessage, ReplayPlan } from './message';
 import { ReplayFrom, ReprocessOptions } from './payload';
-import { AdaptiveRateGate, realSleep, Semaphore } from './rate-gate';
+import { AdaptiveRateGate, realSleep, Semaphore } from '../shared/rate-gate';
+import { startPaced } from '../shared/start-execution';
 
 /** Items listed in the summary without a reason (the first ones handled), so out.json stays readable. */
 export const SUMMARY_ITEMS = 20;
@@ -28,7 +29,7 @@ const BATCH = 10;
 /** Seconds a receive waits for messages; short polling can answer "empty" for a non-empty queue. */
 const RECEIVE_WAIT_SECONDS = 1;
 /** Quarantine attribute holding why the message was quarantined. */
-export const QUARANTINE_ATTR_REASON = 'reason';
+export { QUARANTINE_ATTR_REASON };
 /** Quarantine attribute holding the spool's message id. */
 export const QUARANTINE_ATTR_SOURCE_ID = 'sourceMessageId';
 
@@ -144,20 +145,6 @@ type ReplayResult =
   | { outcome: 'invalid'; reason: string }
   | { outcome: 'notAttempted' };
 
-const THROTTLE_NAMES = new Set(['ThrottlingException', 'TooManyRequestsException', 'Throttling', 'RequestLimitExceeded']);
-/** StartExecution errors that say the message itself can never start: quarantine it. */
-const UNSTARTABLE = new Set(['InvalidExecutionInput', 'InvalidName', 'InvalidArn', 'StateMachineDoesNotExist']);
-
-function isThrottle(e: unknown): boolean {
-  const meta = (e as { $metadata?: { httpStatusCode?: number } }).$metadata;
-  return THROTTLE_NAMES.has(errorName(e)) || meta?.httpStatusCode === 429;
-}
-
-function isTransient(e: unknown): boolean {
-  const x = e as { $retryable?: unknown; $metadata?: { httpStatusCode?: number }; code?: string };
-  return Boolean(x.$retryable) || (x.$metadata?.httpStatusCode ?? 0) >= 500 || ['TimeoutError', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE'].includes(errorName(e)) || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(x.code ?? '');
-}
-
 function chunks<T>(xs: ReadonlyArray<T>, n: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
@@ -259,37 +246,19 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
 
   /** One StartExecution, retried on throttling and transient errors until the deadline. */
   const start = async (plan: ReplayPlan): Promise<ReplayResult> => {
-    let transient = 0;
-    for (;;) {
-      if (!(await gate.acquire(stopAtMs))) return { outcome: 'notAttempted' };
-      const calledAt = now();
-      try {
-        const res = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: plan.stateMachineArn, name: plan.name, input: JSON.stringify(plan.input) }));
-        gate.onSuccess();
-        // Same name + same input while still running answers 200 with the ORIGINAL start date
-        // (an earlier run started it, then died before deleting). A new start is dated after our
-        // call; 1 s allows for clock skew between Lambda and Step Functions.
-        if (res.startDate && res.startDate.getTime() < calledAt - 1_000) return { outcome: 'alreadyStarted' };
-        return { outcome: 'started' };
-      } catch (e) {
-        const name = errorName(e);
-        // Also what a start-over of a message meets whose resume already ran (and vice versa):
-        // one name per message and attempt, whichever way it entered.
-        if (name === 'ExecutionAlreadyExists') {
-          gate.onSuccess();
-          return { outcome: 'alreadyStarted' };
-        }
-        if (isThrottle(e)) {
-          gate.onThrottle();
-          continue;
-        }
-        if (UNSTARTABLE.has(name)) return { outcome: 'invalid', reason: `StartExecution refused it: ${name}` };
-        if (isTransient(e) && ++transient <= 3) {
-          await sleep(Math.random() * 200 * 2 ** transient);
-          continue;
-        }
-        return { outcome: 'failed', reason: `StartExecution: ${name}: ${errorMessage(e).slice(0, 200)}` };
-      }
+    // The app's one paced start (the tick starters use it too). An existing name is also what a
+    // start-over of a message meets whose resume already ran (and vice versa): one name per
+    // message and attempt, whichever way it entered.
+    const r = await startPaced({ sfn: deps.sfn, gate, stopAtMs, now, sleep }, { stateMachineArn: plan.stateMachineArn, name: plan.name, input: JSON.stringify(plan.input) });
+    switch (r.outcome) {
+      case 'started':
+      case 'alreadyStarted':
+      case 'notAttempted':
+        return { outcome: r.outcome };
+      case 'refused':
+        return { outcome: 'invalid', reason: r.reason };
+      case 'failed':
+        return { outcome: 'failed', reason: r.reason };
     }
   };
 

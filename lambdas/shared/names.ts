@@ -38,3 +38,8 @@ export function executionNameFor(taskId: string, attempt: number): string {
   const keep = MAX_EXECUTION_NAME - tail.length - hash.length - 1;
   return `${base.slice(0, keep)}-${hash}${tail}`;
 }
+
+/** ARN of the execution named `name` of a state machine (what Step Functions gives it). */
+export function executionArnFor(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+}

@@ -107,26 +107,31 @@ ORDER BY "time"`,
 };
 
 /**
- * Lost tasks of one day: client records of that day with result Started whose task has no
+ * Lost tasks of one day: tasks with a client record of that day saying they were started, and no
  * worker record on that day or the next (an execution that ends after midnight, or whose record
- * Firehose delivers after midnight, lands in the next day's partition). Params are not selected:
- * the monitor only counts, and the console user can look a task up with {@link TASK_BY_ID}.
+ * Firehose delivers after midnight, lands in the next day's partition). "Started" includes
+ * `Duplicate`: when a starter's checkpoint fails after its starts went through (e.g. Firehose
+ * refused the records), the retried batch finds those executions existing and records them as
+ * Duplicate, so for such a task Duplicate is the only client record there is. One row per task
+ * (a task can have both). Params are not selected: the monitor only counts, and the console user
+ * can look a task up with {@link TASK_BY_ID}.
  */
 export const LOST_TASKS: SavedQuery = {
   id: 'LostTasks',
   name: 'param-log: lost tasks of a day',
   description:
-    'Tasks started on a day that have no worker record on that day or the next (the workflow never recorded an end). Parameters: day, day, next_day (yyyy-MM-dd).',
-  sql: `SELECT c."time", c.module AS job, c.task_id, c.attempt, c.execution_arn, c.scheduled_time
+    'Tasks started on a day (client Started or Duplicate) that have no worker record on that day or the next (the workflow never recorded an end). Parameters: day, day, next_day (yyyy-MM-dd).',
+  sql: `SELECT min(c."time") AS "time", c.module AS job, c.task_id, c.attempt, max(c.execution_arn) AS execution_arn, c.scheduled_time
 FROM ${CLIENT_TABLE} AS c
 WHERE concat(c.year, '-', c.month, '-', c.day) = ?
-  AND c.result = 'Started'
+  AND c.result IN ('Started', 'Duplicate')
   AND NOT EXISTS (
     SELECT 1 FROM ${WORKER_TABLE} AS w
     WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?)
       AND w.task_id = c.task_id
   )
-ORDER BY c."time"`,
+GROUP BY c.module, c.task_id, c.attempt, c.scheduled_time
+ORDER BY 1`,
   params: [DAY('day', '2026-11-25'), DAY('day', '2026-11-25'), DAY('next_day', '2026-11-26')],
 };
 

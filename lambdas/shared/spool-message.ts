@@ -11,14 +11,16 @@ import { JsonValue } from './json';
  * - `ExecutionEnded`: the execution ended outside every Catch (aborted, timed out, an uncatchable
  *   error, or the spool was unreachable from the workflow); written by the status-change capture
  *   (lambdas/execution-capture) with the input read back from the execution.
- * - `StartFailed`: the execution could not be started (a StartExecution error other than throttling).
- *   Replayed under the SAME attempt's execution name, so a start that in fact went through is not run twice.
+ * - `StartFailed`: the execution could not be started (a StartExecution error other than throttling,
+ *   after the tick starter's bounded retries; lambdas/starter). Replayed under the SAME attempt's
+ *   execution name, so a start that in fact went through is not run twice.
  * - `Rejected`: the producer returned a task spec that can never run (duplicate key in one tick,
- *   invalid spec, envelope too large). Sent straight to the QUARANTINE, never to the spool: replaying
- *   it would run a key twice or fail again.
+ *   invalid spec, envelope too large), or Step Functions refused the start itself (invalid input or
+ *   name; written by the tick starter). Sent straight to the QUARANTINE with a `reason` attribute,
+ *   never to the spool: replaying it would run a key twice or fail again.
  * - `ProducerFailed`: written by earlier versions when a producer threw; reprocess quarantines
  *   it. Producers now fail the invocation instead, and the tick is kept by the function's on-failure
- *   destination (see docs/runbook.md).
+ *   destination (see docs/big-ticks.md, "Re-running a tick").
  */
 export type SpoolKind = 'ExecutionFailed' | 'ExecutionEnded' | 'StartFailed' | 'Rejected' | 'ProducerFailed';
 
@@ -68,3 +70,6 @@ export const SPOOL_ATTR_FIRST_SENT = 'firstSentAt';
 export const SPOOL_ATTR_SWEEPS = 'sweeps';
 /** Set by the sweeper: receives the message had before its re-sends (ApproximateReceiveCount restarts at 0). */
 export const SPOOL_ATTR_PRIOR_RECEIVES = 'priorReceives';
+
+/** Quarantine attribute holding why the message can never be replayed (reprocess and the producer both set it). */
+export const QUARANTINE_ATTR_REASON = 'reason';

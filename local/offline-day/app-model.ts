@@ -31,6 +31,8 @@ export interface SynthesizedApp {
 export const RECORD_OUTCOME_ENTRY = 'lambdas/record-outcome/handler.ts';
 /** Entry of the shared lock Lambda (lib/workflow.ts's LockFunction). */
 export const LOCK_ENTRY = 'lambdas/lock/handler.ts';
+/** Entry of the tick starter (lib/tick-starter.ts). */
+export const STARTER_ENTRY = 'lambdas/starter/handler.ts';
 
 function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
@@ -64,6 +66,7 @@ export function synthesizeApp(config: ResolvedAppConfig, projectRoot: string, re
   }
   const lock = stack.node.tryFindChild('Lock');
   if (lock) entries.set(logicalId(stack, lock as never), LOCK_ENTRY);
+  entries.set(logicalId(stack, stack.tickStarter.function), STARTER_ENTRY);
   return { stack, template, region, entries, stateMachines };
 }
 
@@ -123,6 +126,42 @@ export function schedules(model: SynthesizedApp): ScheduleModel[] {
       targetFunction: fn,
       input: target.Input === undefined ? undefined : String(target.Input),
       state: String(p.State ?? 'ENABLED'),
+    });
+  }
+  return out;
+}
+
+/** An SQS event source mapping of the template: the queue, the function it invokes and how. */
+export interface EventSourceModel {
+  readonly logicalId: string;
+  readonly queueId: string;
+  readonly functionId: string;
+  readonly batchSize: number;
+  readonly maxConcurrency: number;
+  /** The function's timeout, seconds. */
+  readonly timeoutSeconds: number;
+}
+
+/** Every SQS event source mapping of the template whose function is one of the stack's. */
+export function eventSources(model: SynthesizedApp): EventSourceModel[] {
+  const out: EventSourceModel[] = [];
+  for (const [id, res] of Object.entries(model.template.Resources)) {
+    if (res.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+    const p = res.Properties as Record<string, Json>;
+    const arn = p.EventSourceArn as Json;
+    const fn = p.FunctionName as Json;
+    const att = arn && typeof arn === 'object' && !Array.isArray(arn) ? arn['Fn::GetAtt'] : undefined;
+    const queueId = Array.isArray(att) ? String(att[0]) : undefined;
+    const functionId = fn && typeof fn === 'object' && !Array.isArray(fn) && 'Ref' in fn ? String(fn.Ref) : undefined;
+    if (!queueId || !functionId || model.template.Resources[queueId]?.Type !== 'AWS::SQS::Queue') continue;
+    const scaling = (p.ScalingConfig ?? {}) as Record<string, Json>;
+    out.push({
+      logicalId: id,
+      queueId,
+      functionId,
+      batchSize: Number(p.BatchSize ?? 10),
+      maxConcurrency: Number(scaling.MaximumConcurrency ?? 2),
+      timeoutSeconds: Number(model.template.Resources[functionId]?.Properties?.Timeout ?? 3),
     });
   }
   return out;

@@ -16,7 +16,9 @@ import { startFirehoseStandin } from '../firehose-standin';
 import { startSfnStandin, StandinExecution } from '../sfn-standin';
 import { startSqsEmulator } from '../sqs-emulator';
 import { startLocalDynamo } from '../dynamodb-local';
+import { driveEventSource } from '../sqs-esm';
 import {
+  eventSources,
   functionEnvironment,
   LOCAL_ACCOUNT,
   placeholderRef,
@@ -353,9 +355,33 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   }
   tickPlan.sort((a, b) => a.at.getTime() - b.at.getTime());
 
-  // Reprocess: the template's function if the stack has one (env with QUARANTINE_QUEUE_URL).
+  // The tick queue's event source: its starter is driven as the mapping would drive it, one batch
+  // message at a time, in order, after each producer invocation (see local/sqs-esm.ts).
+  const tickSources = eventSources(model).map((es) => ({ ...es, entry: model.entries.get(es.functionId) }));
+  const drainTickQueues = async (): Promise<void> => {
+    for (const es of tickSources) {
+      if (!es.entry) throw new Error(`No handler entry known for the event source function ${es.functionId}`);
+      const run = await driveEventSource({
+        sqs: runSqs,
+        queueUrl: queueUrls.get(es.queueId)!,
+        maxConcurrency: 1,
+        timeoutMs: es.timeoutSeconds * 1000,
+        region,
+        functionName: es.functionId,
+        maxInvocations: 1_000,
+        container: () => async (event, context) => {
+          const handler = loadHandler(es.functionId, es.entry!);
+          useEnvOf(es.functionId);
+          return (await handler(event, context)) as never;
+        },
+      });
+      if (run.failed > 0) progress(`  ${run.failed} batch invocation(s) of ${es.functionId} failed and were retried`);
+    }
+  };
+
+  // Reprocess: the template's function if the stack has one (env with MAX_REPLAYS; producers and the starter also name the quarantine).
   let reprocessFn = Object.entries(resources).find(
-    ([, r]) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties?.Environment ?? {}).includes('QUARANTINE_QUEUE_URL'),
+    ([, r]) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties?.Environment ?? {}).includes('MAX_REPLAYS'),
   )?.[0];
   const spoolId = Object.entries(resources).find(([id, r]) => r.Type === 'AWS::SQS::Queue' && /ErrorSpool/.test(id) && !/Dlq|Dead|Quarantine/i.test(id))?.[0];
   const spoolUrl = reprocessFn ? envFor(reprocessFn).SPOOL_QUEUE_URL : queueUrls.get(spoolId ?? '');
@@ -488,8 +514,10 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         await operatorReplay();
       }
       wasInMaintenance = maintenance;
-      const summary = (await invokeWithEnv(tick.fn, tick.entry, JSON.parse(tick.input))) as { started: number; tasks: number };
-      row(tick.at).tasks += summary.started;
+      await invokeWithEnv(tick.fn, tick.entry, JSON.parse(tick.input));
+      await drainTickQueues();
+      // What the starters started for this tick (replays run in operatorReplay).
+      row(tick.at).tasks += pending.length;
       await runPending();
       const r = row(tick.at);
       r.spoolDepth = await spoolDepth();

@@ -75,12 +75,13 @@ export interface MonthlyCost {
 const add = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
 
 /**
- * Tick-ledger writes of the target design (lambdas/shared/tick-ledger.ts on the ticks branch), an
- * estimate: the producer claims and completes a tick; per batch message it records the enqueue,
- * and a starter claims the batch, checkpoints it and marks it done (more checkpoints on big batches).
+ * Tick-ledger writes (lambdas/shared/tick-ledger.ts): the producer claims a tick, records its plan,
+ * the batches enqueued (once per SendMessageBatch call of up to 10) and marks it planned; a starter
+ * claims a batch, checkpoints it (about once a second: more on big batches), marks it done and
+ * counts it on the tick. An estimate with one checkpoint and one enqueue record per batch.
  */
-export const LEDGER_WRITES_PER_TICK = 2;
-export const LEDGER_WRITES_PER_BATCH = 4;
+export const LEDGER_WRITES_PER_TICK = 3;
+export const LEDGER_WRITES_PER_BATCH = 5;
 /** Largest tick message: SQS's 1 MiB limit less attributes and the message frame. */
 export const MAX_TICK_MESSAGE_BYTES = 1024 * 1024 - 10 * 1024;
 

@@ -1,7 +1,10 @@
 /**
  * Client-side pacing of StartExecution against Step Functions' token bucket (default 800 burst,
- * 150/s refill; more in big regions; shared with the producers), whose size this code cannot
- * read. Hammering a drained bucket costs one throttled API call per attempt, so instead:
+ * 150/s refill; more in big regions; one bucket per account and region, shared by everything that
+ * starts executions there), whose level this code cannot read. The ONE pacing of the app: the
+ * tick starters (lambdas/starter) and reprocess (lambdas/reprocess) both use it, through
+ * lambdas/shared/start-execution.ts. Hammering a drained bucket costs one throttled API call per
+ * attempt, so instead:
  *
  * - Until the first throttle, no pacing: the burst is spent as fast as concurrency allows.
  * - On a throttle everyone pauses (one event, however many in-flight calls bounce). The bucket is
@@ -14,12 +17,22 @@
  * a smaller bucket caps what refills during the pause and the first estimate comes out low (the
  * pace then climbs back at `increasePerSecond`).
  *
+ * Several callers with their own gates (two starters in two Lambda containers) each measure their
+ * own share between throttles; together they still track the bucket (see docs/big-ticks.md).
+ *
  * Measured by `npm run bench:reprocess` (150/s refill, 20 ms latency): a throttle event every
- * ~2.3 s costing 1-2 calls (~0.2% extra calls) and ~100% of the refill rate after the burst.
+ * ~2.3 s costing 1-2 calls (~0.2% extra calls) and ~100% of the refill rate after the burst; by
+ * `npm run bench:producer` for two starters sharing the bucket.
  */
 export interface RateGateOptions {
   /** Pause after a throttle while the rate is still unknown, ms. @default 1000 */
   readonly pauseMs?: number;
+  /**
+   * A starting pace, calls/s, for the first throttle: instead of the blind `pauseMs`, the caller
+   * paces at this right away (e.g. its share of the configured quota's refill rate), until the next
+   * throttle measures the real rate. @default none (the blind pause)
+   */
+  readonly hintRate?: number;
   /** Fraction of the measured refill rate to pace at. @default 0.95 */
   readonly headroom?: number;
   /** Relative increase of the pace per second without throttles. @default 0.05 */
@@ -52,6 +65,7 @@ export class AdaptiveRateGate {
   constructor(options: RateGateOptions = {}) {
     this.o = {
       pauseMs: 1000,
+      hintRate: 0,
       headroom: 0.95,
       increasePerSecond: 0.05,
       sameEventMs: 250,
@@ -116,6 +130,7 @@ export class AdaptiveRateGate {
     } else if (this.windowStartMs === null) {
       this.windowStartMs = now;
       this.successesInWindow = 0;
+      if (this.o.hintRate > 0) this.rate = this.o.hintRate;
     } else if (this.rate !== null) {
       // A second throttle too soon to measure: back off multiplicatively, keep the window.
       this.rate = Math.max(1, this.rate * 0.8);
