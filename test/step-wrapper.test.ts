@@ -1,4 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { DependencyOnHold, InvalidStepOutputError, StepTimeoutError, TransientError } from '../lambdas/shared/errors';
 import { HoldChecker } from '../lambdas/shared/holds';
@@ -123,5 +125,24 @@ describe('errors and logs', () => {
     expect(all).toContain('"taskId":"j-20260101T0000Z-k"');
     expect(all).toContain('"function_request_id":"r-1"');
     expect(all).not.toContain('hanako');
+  });
+});
+
+describe('Powertools in every handler', () => {
+  test('every Lambda handler module (and the step and producer wrappers) traces its SDK clients and logs with the Lambda context', () => {
+    const root = join(__dirname, '..', 'lambdas');
+    const handlers = readdirSync(root)
+      .map((d) => join(root, d, 'handler.ts'))
+      .filter((f) => existsSync(f))
+      .concat([join(root, 'producer', 'runtime.ts'), join(root, 'shared', 'step.ts')]);
+    expect(handlers.length).toBeGreaterThanOrEqual(9);
+    for (const f of handlers) {
+      const src = readFileSync(f, 'utf8');
+      const clients = (src.match(/new [A-Z][A-Za-z]+Client\(/g) ?? []).length;
+      const traced = (src.match(/captureAWSv3Client\(new [A-Z][A-Za-z]+Client\(/g) ?? []).length;
+      const name = f.slice(root.length + 1);
+      expect({ name, untraced: clients - traced }).toEqual({ name, untraced: 0 });
+      expect({ name, context: /addContext\(|injectLambdaContext/.test(src) }).toEqual({ name, context: true });
+    }
   });
 });

@@ -1,9 +1,9 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from '../shared/env';
 import { parseEnvelope } from '../shared/envelope';
 import { acquireLock, lockKey, releaseLock } from '../shared/locks';
+import { logger, tracer } from '../shared/powertools';
 
 /**
  * The exclusive-key lock states of every job's workflow (AcquireLock, ReleaseLock,
@@ -20,8 +20,7 @@ export interface LockEvent {
   readonly ttlSeconds?: number;
 }
 
-const logger = new Logger();
-const ddb = new DynamoDBClient({});
+const ddb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const tableName = requireEnv('COORDINATION_TABLE');
 
 export async function handler(event: LockEvent, context?: Context): Promise<{ locked?: true; released?: boolean }> {

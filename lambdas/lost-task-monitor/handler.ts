@@ -1,7 +1,8 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
 import { intEnv, requireEnv } from '../shared/env';
+import { logger, tracer } from '../shared/powertools';
 import { countLostTasks, dayToCheck, MonitorEvent, MonitorSettings } from './logic';
 
 /** Name of the published metric; the construct's alarm watches it (see lib/investigation). */
@@ -17,8 +18,7 @@ const settings: MonitorSettings = {
   initialPollMs: 500,
   maxPollMs: 5000,
 };
-const athena = new AthenaClient({});
-const logger = new Logger();
+const athena = tracer.captureAWSv3Client(new AthenaClient({}));
 const metrics = new Metrics({
   namespace: requireEnv('METRIC_NAMESPACE'),
   defaultDimensions: { [WORKGROUP_DIMENSION]: settings.workGroup },
@@ -28,7 +28,8 @@ const metrics = new Metrics({
  * Daily: counts yesterday's lost tasks and publishes the count (EMF). Any failure throws, so the
  * errors alarm fires; the count is published only when it is known. Logs ids and counts, never params.
  */
-export async function handler(event: MonitorEvent): Promise<{ day: string; lost: number }> {
+export async function handler(event: MonitorEvent, context?: Context): Promise<{ day: string; lost: number }> {
+  if (context) logger.addContext(context);
   const day = dayToCheck(event, new Date(), settings.timeZone);
   const { lost, queryExecutionId } = await countLostTasks(athena, settings, day);
   metrics.addMetric(LOST_TASKS_METRIC, MetricUnit.Count, lost);

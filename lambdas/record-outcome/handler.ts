@@ -1,15 +1,16 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
+import type { Context } from 'aws-lambda';
 import { requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
+import { logger, tracer } from '../shared/powertools';
 import { recordOutcome, RecordOutcomeEvent, RecordOutcomeResult } from './logic';
 
-const logger = new Logger();
-const sink = new FirehoseParamLogSink(new FirehoseClient({}), requireEnv('WORKER_LOG_STREAM'));
+const sink = new FirehoseParamLogSink(tracer.captureAWSv3Client(new FirehoseClient({})), requireEnv('WORKER_LOG_STREAM'));
 const timeZone = requireEnv('APP_TIME_ZONE');
 
 /** Writes the worker record of a finished execution. Logs the task id and result only. */
-export async function handler(event: RecordOutcomeEvent): Promise<RecordOutcomeResult> {
+export async function handler(event: RecordOutcomeEvent, context?: Context): Promise<RecordOutcomeResult> {
+  if (context) logger.addContext(context);
   const out = await recordOutcome(event, { sink, timeZone });
   logger.info('worker record written', { taskId: out.taskId, result: out.result, failedState: event.failedState ?? undefined });
   return out;

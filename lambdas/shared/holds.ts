@@ -1,4 +1,5 @@
 import { DynamoDBProvider } from '@aws-lambda-powertools/parameters/dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { cronMatches, parseSchedule } from './schedule';
 
 /**
@@ -49,8 +50,8 @@ export function activeWindow(windows: ReadonlyArray<HoldWindow>, at: Date, timeZ
 export type HoldSwitchReader = (dependency: string) => Promise<boolean>;
 
 /** The switch read through Powertools' DynamoDBProvider with `maxAge` caching. */
-export function dynamoHoldSwitch(tableName: string, maxAgeSeconds = 5, provider?: DynamoDBProvider): HoldSwitchReader {
-  const p = provider ?? new DynamoDBProvider({ tableName, keyAttr: TABLE_KEY_ATTR, valueAttr: HOLD_VALUE_ATTR });
+export function dynamoHoldSwitch(tableName: string, maxAgeSeconds = 5, provider?: DynamoDBProvider, client?: DynamoDBClient): HoldSwitchReader {
+  const p = provider ?? new DynamoDBProvider({ tableName, keyAttr: TABLE_KEY_ATTR, valueAttr: HOLD_VALUE_ATTR, ...(client ? { awsSdkV3Client: client } : {}) });
   return async (dependency) => (await p.get(holdKey(dependency), { maxAge: maxAgeSeconds })) === 'on';
 }
 

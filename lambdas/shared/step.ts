@@ -1,10 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { parseEnvelope, TaskEnvelope, withoutResume } from './envelope';
 import { DependencyOnHold, errorName, InvalidStepOutputError, StepTimeoutError } from './errors';
 import { dynamoHoldSwitch, HoldChecker, HoldWindow } from './holds';
 import { JsonValue } from './json';
 import { jsonBytes, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_STEP_OUTPUT_BYTES } from './limits';
+import { tracer } from './powertools';
 import { STEP_ENV } from './workflow-contract';
 
 /**
@@ -76,7 +78,7 @@ export function holdCheckerFromEnv(env: NodeJS.ProcessEnv, logger: Logger): Hold
   if (!table) throw new Error(`${STEP_ENV.dependency} is set but ${STEP_ENV.coordinationTable} is not; redeploy the stack`);
   const windows = JSON.parse(env[STEP_ENV.holdWindows] ?? '[]') as HoldWindow[];
   return new HoldChecker({
-    readSwitch: dynamoHoldSwitch(table),
+    readSwitch: dynamoHoldSwitch(table, 5, undefined, tracer.captureAWSv3Client(new DynamoDBClient({}))),
     windows: { [dependency]: windows },
     timeZone: env[STEP_ENV.timeZone] ?? 'UTC',
     onReadError: (dep, e) => logger.error('hold switch unreadable: treated as off', { dependency: dep, errorName: errorName(e) }),
