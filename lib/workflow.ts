@@ -15,7 +15,7 @@ import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { LAMBDA_THROTTLED, SPOOL_UNAVAILABLE } from '../lambdas/shared/errors';
 import { MAX_STEP_OUTPUT_BYTES, stepOutputBudget } from '../lambdas/shared/limits';
-import { caughtStateName, endStateName, resumeStateName, STATE_NAMES, STATE_TIMEOUT_MARGIN_SECONDS, STEP_ENV } from '../lambdas/shared/workflow-contract';
+import { caughtStateName, resumeStateName, STATE_NAMES, STATE_TIMEOUT_MARGIN_SECONDS, STEP_ENV } from '../lambdas/shared/workflow-contract';
 
 export { caughtStateName, STATE_NAMES };
 
@@ -115,7 +115,7 @@ export interface JobWorkflowProps {
   readonly timeZone: string;
 }
 
-type StepPayloadStyle = { readonly kind: 'top'; readonly first: boolean } | { readonly kind: 'nested'; readonly index: boolean };
+type StepPayloadStyle = { readonly kind: 'top'; readonly first: boolean } | { readonly kind: 'nested'; readonly index: boolean; readonly last: boolean };
 
 /**
  * One job's workflow: a Lambda per step and a Standard state machine (JSONPath, so the
@@ -418,7 +418,7 @@ export class JobWorkflow extends Construct {
       ...(style.kind === 'top'
         ? // State data is { output: <step's return> }: small, and the next step's `previous`.
           { resultSelector: { output: sfn.JsonPath.objectAt('$.Payload') } }
-        : { resultSelector: { value: sfn.JsonPath.objectAt('$.Payload') }, resultPath: '$.output' }),
+        : { resultSelector: { value: sfn.JsonPath.objectAt('$.Payload') }, resultPath: '$.output', ...(style.last ? { outputPath: '$.output.value' } : {}) }),
       taskTimeout: sfn.Timeout.duration(Duration.seconds(step.timeoutSeconds + STATE_TIMEOUT_MARGIN_SECONDS)),
     });
     task.addRetry({
@@ -443,11 +443,16 @@ export class JobWorkflow extends Construct {
     return task;
   }
 
-  /** A chain of Lambda steps inside a map item or a group branch, ending with a Pass that keeps the last output. */
-  private nestedChain(scope: string, steps: ReadonlyArray<ResolvedLambdaStep>, index: boolean): sfn.IChainable {
-    const states = steps.map((s) => this.lambdaTask(s, { kind: 'nested', index }));
-    const end = new sfn.Pass(this, endStateName(scope), { stateName: endStateName(scope), outputPath: '$.output.value' });
-    states.forEach((s, i) => s.next(states[i + 1] ?? end));
+  /**
+   * A chain of Lambda steps inside a map item or a group branch. The last step's OutputPath keeps only
+   * its output, which becomes the item's (or branch's) result: no extra Pass state, which would be a
+   * billed state transition per item (Step Functions pricing counts every state entered).
+   */
+  private nestedChain(steps: ReadonlyArray<ResolvedLambdaStep>, index: boolean): sfn.IChainable {
+    const states = steps.map((s, i) => this.lambdaTask(s, { kind: 'nested', index, last: i === steps.length - 1 }));
+    states.forEach((s, i) => {
+      if (states[i + 1]) s.next(states[i + 1]);
+    });
     return states[0];
   }
 
@@ -459,7 +464,7 @@ export class JobWorkflow extends Construct {
         parameters: { task: sfn.JsonPath.objectAt('$$.Execution.Input'), output: { 'value.$': first ? JSON_NULL : '$.output' } },
         resultSelector: { output: sfn.JsonPath.objectAt('$') },
       });
-      step.branches.forEach((b, i) => group.branch(this.nestedChain(`${step.name}-${i + 1}`, b, false)));
+      step.branches.forEach((b) => group.branch(this.nestedChain(b, false)));
       return group;
     }
     const map = new sfn.Map(this, step.name, {
@@ -473,7 +478,7 @@ export class JobWorkflow extends Construct {
       },
       resultSelector: { output: sfn.JsonPath.objectAt('$') },
     });
-    map.itemProcessor(this.nestedChain(step.name, step.steps, true));
+    map.itemProcessor(this.nestedChain(step.steps, true));
     return map;
   }
 

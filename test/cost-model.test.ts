@@ -277,8 +277,9 @@ test('the synthesized workflow run in the local engine takes exactly the transit
   const config = resolveConfig(SHAPES, { fileExists: () => true });
   const model = buildCostModel(config, { ...ARGS, mapItems: 4 }, projectRoot);
   const [job] = model.shape.jobs;
-  // AcquireLock, Route, List, Each, 4 x (Part, Each-End), Both, Left, Both-1-End, Right, Both-2-End, ReleaseLock, RecordSuccess, Succeeded
-  expect(job.success.transitions).toBe(2 + 1 + 1 + 8 + 5 + 3);
+  // AcquireLock, Route, List, Each, 4 x Part, Both, Left, Right, ReleaseLock, RecordSuccess, Succeeded
+  // (an item's or a branch's last step keeps its own output: no extra Pass state per item)
+  expect(job.success.transitions).toBe(2 + 1 + 1 + 4 + 3 + 3);
   // The failure is modelled in Left (first step of the last group) after its 2 retries.
   expect([job.failState, job.failRetries]).toEqual(['Left', 2]);
 

@@ -42,11 +42,6 @@ export function resumeStateName(step: string): string {
   return `${step}-Resume`;
 }
 
-/** Name of the Pass state that ends each map item / parallel branch (keeps only its output). */
-export function endStateName(scope: string): string {
-  return `${scope}-End`;
-}
-
 /**
  * The Cause of the `Failed` state starts with this when the task WAS spooled by the Catch path:
  * `[spooled <message id>] <original cause>`. The status-change capture spools every failed
