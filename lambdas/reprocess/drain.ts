@@ -8,9 +8,10 @@ import {
   SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { sqsSendBatches } from '../shared/sqs-batches';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { errorMessage, errorName } from '../shared/errors';
-import { MAX_SQS_MESSAGE_BYTES, QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
+import { QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
 import { checkEndedExecution, DescribePacer } from './execution-check';
 import { ReplayHolds } from './holds';
 import { classify, ClassifyRules, Plan, PlanBase, ReceivedMessage, ReplayPlan } from './message';
@@ -264,21 +265,8 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
 
   const quarantine = async (entries: Array<{ m: ReceivedMessage; reason: string; detail?: string }>): Promise<Set<ReceivedMessage>> => {
     const moved = new Set<ReceivedMessage>();
-    // SQS caps a batch at 10 entries and 1 MiB in total; spool bodies can be large.
-    const groups: Array<typeof entries> = [];
-    let cur: typeof entries = [];
-    let bytes = 0;
-    for (const e of entries) {
-      const size = Buffer.byteLength(e.m.Body ?? '', 'utf8') + 4_096;
-      if (cur.length === BATCH || (cur.length > 0 && bytes + size > MAX_SQS_MESSAGE_BYTES)) {
-        groups.push(cur);
-        cur = [];
-        bytes = 0;
-      }
-      cur.push(e);
-      bytes += size;
-    }
-    if (cur.length) groups.push(cur);
+    // Spool bodies can be large: the body plus room for the attributes.
+    const groups = sqsSendBatches(entries, (e) => Buffer.byteLength(e.m.Body ?? '', 'utf8') + 4_096);
     for (const group of groups) {
       const batch: SendMessageBatchRequestEntry[] = group.map((e, i) => {
         // The quarantine is encrypted with the params key like the spool: a producer's cause may go there.

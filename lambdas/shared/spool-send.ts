@@ -1,3 +1,4 @@
+import { sqsSendBatches } from './sqs-batches';
 import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { MAX_SQS_MESSAGE_BYTES, QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND, SpoolMessage } from './spool-message';
 
@@ -43,20 +44,8 @@ export async function sendSpoolMessages(sqs: SQSClient, queueUrl: string, messag
       },
     };
   });
-  const batches: SendMessageBatchRequestEntry[][] = [];
-  let current: SendMessageBatchRequestEntry[] = [];
-  let bytes = 0;
-  for (const e of entries) {
-    const size = Buffer.byteLength(e.MessageBody!, 'utf8') + 1536;
-    if (current.length > 0 && (current.length >= 10 || bytes + size > MAX_SQS_MESSAGE_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(e);
-    bytes += size;
-  }
-  if (current.length) batches.push(current);
+  // The body plus room for its few short attributes.
+  const batches = sqsSendBatches(entries, (e) => Buffer.byteLength(e.MessageBody!, 'utf8') + 1536);
   let failed = 0;
   for (const batch of batches) {
     let pending = batch;

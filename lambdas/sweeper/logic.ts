@@ -10,8 +10,9 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { sqsSendBatches } from '../shared/sqs-batches';
 import { errorMessage, errorName } from '../shared/errors';
-import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_PRIOR_RECEIVES, SPOOL_ATTR_SWEEPS } from '../shared/spool-message';
+import { SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_PRIOR_RECEIVES, SPOOL_ATTR_SWEEPS } from '../shared/spool-message';
 
 /**
  * The sweeper: SQS deletes a message at the end of its queue's retention, whoever has or has not
@@ -371,21 +372,7 @@ export async function sweepQueue(deps: SweepDeps, settings: SweepSettings, q: Sw
   /** Re-sends `old`; returns the originals whose copy was accepted, and records the copies' ids. */
   const resend = async (old: Message[]): Promise<Message[]> => {
     const entries = old.map((m, i) => ({ m, entry: resendEntry(m, String(i)) }));
-    const groups: Array<typeof entries> = [];
-    let cur: typeof entries = [];
-    let bytes = 0;
-    for (const e of entries) {
-      const size = sizeOf(e.entry.MessageBody ?? '', e.entry.MessageAttributes ?? {});
-      // A batch's messages together may not exceed the message size limit (AWS SQS developer guide, "Amazon SQS batch actions").
-      if (cur.length === BATCH || (cur.length > 0 && bytes + size > MAX_SQS_MESSAGE_BYTES)) {
-        groups.push(cur);
-        cur = [];
-        bytes = 0;
-      }
-      cur.push(e);
-      bytes += size;
-    }
-    if (cur.length) groups.push(cur);
+    const groups = sqsSendBatches(entries, (e) => sizeOf(e.entry.MessageBody ?? '', e.entry.MessageAttributes ?? {}));
     const accepted: Message[] = [];
     for (const group of groups) {
       try {
