@@ -68,6 +68,23 @@ export class Alerts extends Construct {
     this.actions = [new cwActions.SnsAction(this.topic), ...(this.externalTopic ? [new cwActions.SnsAction(this.externalTopic)] : [])];
   }
 
+  /**
+   * An alarm in `scope` that fires when `metric` is at least 1 in one period (a failure happened, a
+   * message waits); no data is not a breach. Notifies the destinations.
+   */
+  atLeastOne(scope: Construct, id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm {
+    return this.notify(
+      new cloudwatch.Alarm(scope, id, {
+        alarmDescription: description,
+        metric,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
   /** Notifies the destinations when `alarm` goes to ALARM, and back to OK unless disabled. */
   notify(alarm: cloudwatch.Alarm): cloudwatch.Alarm {
     this.alarms.push(alarm);

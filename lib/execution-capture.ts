@@ -157,16 +157,12 @@ export class ExecutionCapture extends Construct {
 
     // Its errors and throttles are watched with every other function's (lib/observability.ts).
     // Sent only when not zero (Amazon EventBridge user guide, "Monitoring Amazon EventBridge").
-    this.undeliveredAlarm = new cloudwatch.Alarm(this, 'UndeliveredAlarm', {
-      alarmDescription:
-        'EventBridge gave up invoking the status-change capture: some ended executions were not captured. Find them and capture each by hand: see "Lost events" in docs/execution-capture.md.',
-      metric: new cloudwatch.Metric({ namespace: 'AWS/Events', metricName: 'FailedInvocations', dimensionsMap: { RuleName: this.rule.ruleName }, period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    props.alerts.notify(this.undeliveredAlarm);
+    this.undeliveredAlarm = props.alerts.atLeastOne(
+      this,
+      'UndeliveredAlarm',
+      new cloudwatch.Metric({ namespace: 'AWS/Events', metricName: 'FailedInvocations', dimensionsMap: { RuleName: this.rule.ruleName }, period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      'EventBridge gave up invoking the status-change capture: some ended executions were not captured. Find them and capture each by hand: see "Lost events" in docs/execution-capture.md.',
+    );
 
     new CfnOutput(this, 'FunctionName', {
       value: this.function.functionName,

@@ -139,17 +139,7 @@ export class ScheduledProducer extends Construct {
       reason: 'lambda:InvokeFunction on the producer and its versions, as the aws-scheduler-targets L2 grants it.',
     });
 
-    const alarm = (alarmId: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm =>
-      props.alerts.notify(
-        new cloudwatch.Alarm(this, alarmId, {
-          alarmDescription: description,
-          metric,
-          threshold: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      );
+    const alarm = (alarmId: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => props.alerts.atLeastOne(this, alarmId, metric, description);
     this.destinationFailuresAlarm = alarm(
       'DestinationFailuresAlarm',
       this.function.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),

@@ -31,6 +31,18 @@ export const THROTTLE_RETRY = { intervalSeconds: 1, backoffRate: 2, maxDelaySeco
 /** A JSONPath value that is JSON null (the CDK drops literal nulls from Parameters). */
 const JSON_NULL = "States.StringToJson('null')";
 
+/** Adds the throttle retrier (its own attempt count) to a Lambda task. */
+function addThrottleRetry(task: tasks.LambdaInvoke): void {
+  task.addRetry({
+    errors: [LAMBDA_THROTTLED],
+    interval: Duration.seconds(THROTTLE_RETRY.intervalSeconds),
+    backoffRate: THROTTLE_RETRY.backoffRate,
+    maxDelay: Duration.seconds(THROTTLE_RETRY.maxDelaySeconds),
+    maxAttempts: THROTTLE_RETRY.maxAttempts,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+}
+
 /** Wait between attempts to take a busy exclusive lock. */
 export const LOCK_RETRY = { intervalSeconds: 2, backoffRate: 2, maxDelaySeconds: 60 } as const;
 
@@ -421,14 +433,7 @@ export class JobWorkflow extends Construct {
         : { resultSelector: { value: sfn.JsonPath.objectAt('$.Payload') }, resultPath: '$.output', ...(style.last ? { outputPath: '$.output.value' } : {}) }),
       taskTimeout: sfn.Timeout.duration(Duration.seconds(step.timeoutSeconds + STATE_TIMEOUT_MARGIN_SECONDS)),
     });
-    task.addRetry({
-      errors: [LAMBDA_THROTTLED],
-      interval: Duration.seconds(THROTTLE_RETRY.intervalSeconds),
-      backoffRate: THROTTLE_RETRY.backoffRate,
-      maxDelay: Duration.seconds(THROTTLE_RETRY.maxDelaySeconds),
-      maxAttempts: THROTTLE_RETRY.maxAttempts,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
+    addThrottleRetry(task);
     const r = step.retry;
     if (r.maxAttempts > 0 && r.retryableErrors.length > 0) {
       task.addRetry({
@@ -510,14 +515,7 @@ export class JobWorkflow extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
       taskTimeout: sfn.Timeout.duration(Duration.seconds(30)),
     });
-    t.addRetry({
-      errors: [LAMBDA_THROTTLED],
-      interval: Duration.seconds(THROTTLE_RETRY.intervalSeconds),
-      backoffRate: THROTTLE_RETRY.backoffRate,
-      maxDelay: Duration.seconds(THROTTLE_RETRY.maxDelaySeconds),
-      maxAttempts: THROTTLE_RETRY.maxAttempts,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
+    addThrottleRetry(t);
     if (action === 'release') t.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(1), maxAttempts: 3, backoffRate: 2 });
     return t;
   }
