@@ -31,7 +31,7 @@ export type SpoolQueueName = 'spool' | 'quarantine' | 'failedInvocations';
  * - `quarantine`: what can never be replayed as is (malformed, rejected specs, too many replays),
  *   with a `reason` attribute, for a person;
  * - `failedInvocations`: the on-failure destination of the app's asynchronously invoked functions
- *   (producers, the status-change capture, the monitor): the request payload of an invocation that
+ *   (producers, the status-change capture, the sweeper): the request payload of an invocation that
  *   failed after Lambda's retries (a tick to re-run, an execution end to capture again).
  *
  * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles: each

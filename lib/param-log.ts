@@ -61,9 +61,9 @@ export class ParamLog extends Construct {
   public readonly bucket: s3.Bucket;
   /** The customer-managed key of the bucket (readers need kms:Decrypt on it). */
   public readonly key: kms.Key;
-  /** Delivery stream of client records (written by producers). */
+  /** Delivery stream of client records (written by the tick starter, and by producers for rejected specs). */
   public readonly clientStream: firehose.DeliveryStream;
-  /** Delivery stream of worker records (written by the record-outcome Lambda). */
+  /** Delivery stream of worker records (written by the record-outcome Lambda and the status-change capture). */
   public readonly workerStream: firehose.DeliveryStream;
   /** S3 prefix of client records, with trailing slash: `client/`. */
   public readonly clientPrefix = 'client/';

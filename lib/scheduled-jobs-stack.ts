@@ -50,9 +50,9 @@ export class ScheduledJobsStack extends Stack {
   public readonly investigation: Investigation;
   /** The reprocess Lambda (replays the spool by hand) and its quarantine queue. */
   public readonly reprocess: Reprocess;
-  /** Keeps queued failures from expiring unseen and alarms on their age (spool, quarantine, failed invocations, schedule DLQs). */
+  /** Keeps queued failures from expiring unseen and alarms on their age (spool, quarantine, failed invocations, tick and schedule DLQs). */
   public readonly sweeper: Sweeper;
-  /** Alarms on the spool, quarantine and schedule dead-letter queues, and the operators' dashboard. */
+  /** Alarms on the spool, quarantine and schedule dead-letter queues (the dashboard is {@link ScheduledJobsStack.dashboard}). */
   public readonly operations: OperationsAlarms;
   /** Errors and throttles of every function, and the parameter log's delivery. */
   public readonly functionAlarms: FunctionAlarms;

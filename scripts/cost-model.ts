@@ -24,6 +24,7 @@ import { Assumptions, invocationsPerTask, MonthlyCost, monthlyCost, retainedDays
 import { DAYS_PER_MONTH, PRICES } from './cost/prices';
 import { recordSizes, RecordSizes } from './cost/records';
 import { AppShape, appShape, ReplayMode } from './cost/shape';
+import { DEFAULT_FROM } from '../lambdas/reprocess/payload';
 
 /** Tasks per tick message when neither the flag nor the template says (the producer runtime's own default). */
 export const FALLBACK_TASKS_PER_MESSAGE = 1000;
@@ -59,7 +60,8 @@ export const DEFAULT_ARGS: CostArgs = {
   retriesPerTask: 0,
   durationMs: 200,
   mapItems: 10,
-  replay: 'start',
+  // What reprocess does when the payload says nothing: `from: "failed-step"` enters at the failed step.
+  replay: DEFAULT_FROM === 'failed-step' ? 'resume' : 'start',
   paramsBytes: 512,
   stepOutputBytes: 1024,
   logBytesPerInvocation: 1000,
@@ -77,7 +79,8 @@ const HELP = `npm run cost -- [options]
   --retries-per-task r     extra attempts per task that then succeed, on average (default ${DEFAULT_ARGS.retriesPerTask})
   --duration-ms d          average Lambda invocation duration (default ${DEFAULT_ARGS.durationMs})
   --map-items n            items per Map step (capped by the step's maxItems; default ${DEFAULT_ARGS.mapItems})
-  --replay start|resume    how a spooled task is replayed (default ${DEFAULT_ARGS.replay}: reprocess's default, a new execution)
+  --replay resume|start    how a spooled task is replayed: resume = at its failed step (reprocess's from: failed-step),
+                           start = from the first step (from: start); default ${DEFAULT_ARGS.replay}, as reprocess's default
   --params-bytes b         size of a task's params JSON (default ${DEFAULT_ARGS.paramsBytes})
   --step-output-bytes b    size of a step's output, carried by spool messages (default ${DEFAULT_ARGS.stepOutputBytes})
   --tasks-per-message n    tasks per tick-queue message, if the template has a polled queue (default: the producers' TASKS_PER_BATCH, else ${FALLBACK_TASKS_PER_MESSAGE}; capped at what fits in 1 MiB)
@@ -128,8 +131,9 @@ export function parseArgs(argv: ReadonlyArray<string>): CostArgs | 'help' {
         break;
       case '--replay': {
         const v = next();
-        if (v !== 'start' && v !== 'resume') throw new Error(`--replay takes start or resume, got ${JSON.stringify(v)}`);
-        a.replay = v;
+        // `failed-step` is reprocess's own word for resume.
+        if (v !== 'start' && v !== 'resume' && v !== 'failed-step') throw new Error(`--replay takes start or resume (or failed-step), got ${JSON.stringify(v)}`);
+        a.replay = v === 'failed-step' ? 'resume' : v;
         break;
       }
       case '--params-bytes':

@@ -18,7 +18,7 @@ import { spoolAttributes, spoolMessage } from '../test/reprocess-fixtures';
 const SIZES = (process.env.SWEEP_SIZES ?? '0,10,100,1000,5000').split(',').map(Number);
 const RETENTION_S = 14 * 86_400;
 const MARGIN_S = 86_400;
-/** SQS standard, us-east-1, per million requests (notes/aws-facts.md §14, list price to verify). */
+/** SQS standard, us-east-1, per million requests (https://aws.amazon.com/sqs/pricing/, list price to verify). */
 const USD_PER_MILLION = 0.4;
 
 async function main(): Promise<void> {

@@ -4,6 +4,7 @@ import { resolveConfig } from '../lib/config/validate';
 import { AslDefinition } from '../local/asl';
 import { synthesizeApp, stateMachineDefinition, placeholderRef } from '../local/offline-day/app-model';
 import { EngineEvent, runLocal } from '../local/run-state-machine';
+import { DEFAULT_FROM } from '../lambdas/reprocess/payload';
 import { buildCostModel, CostArgs, DEFAULT_ARGS, foldPath, jobMix, parseArgs } from '../scripts/cost-model';
 import { dailyUsage, firehoseBilled, LEDGER_WRITES_PER_BATCH, LEDGER_WRITES_PER_TICK, sampledPerSecond, sqsBilled, tasksPerMessage } from '../scripts/cost/model';
 import { AslScope, walkExecution } from '../scripts/cost/transitions';
@@ -171,7 +172,8 @@ const TINY: AppConfig = {
   ],
 };
 
-const ARGS: CostArgs = { ...DEFAULT_ARGS, failureRate: 0.1, gzipRatio: 0.1, volumes: [] };
+// Replays from the first step: the hand-worked figures below count A again on the replay.
+const ARGS: CostArgs = { ...DEFAULT_ARGS, failureRate: 0.1, gzipRatio: 0.1, volumes: [], replay: 'start' };
 
 test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the figures worked out by hand', () => {
   const model = buildCostModel(resolveConfig(TINY, { fileExists: () => true }), ARGS, projectRoot);
@@ -318,11 +320,18 @@ test('billing units: SQS 64 KB chunks, Firehose 5 KB records, X-Ray default samp
   expect(sampledPerSecond(21)).toBeCloseTo(1 + 0.05 * 20, 12);
 });
 
+test('a replay is costed the way reprocess replays by default (from: failed-step = resume at the failed step)', () => {
+  expect(DEFAULT_FROM).toBe('failed-step');
+  expect(DEFAULT_ARGS.replay).toBe('resume');
+  expect(parseArgs([])).toMatchObject({ replay: 'resume' });
+});
+
 test('command line: volumes are added to the standard three, bad values name the flag, mix is normalized', () => {
   const a = parseArgs(['--tasks-per-day', '250000', '--failure-rate', '0.02', '--replay', 'resume']);
   expect(a).toMatchObject({ volumes: [250000], failureRate: 0.02, replay: 'resume' });
   expect(() => parseArgs(['--failure-rate', '2'])).toThrow(/--failure-rate needs a number from 0 to 1/);
   expect(() => parseArgs(['--replay', 'later'])).toThrow(/--replay takes start or resume/);
+  expect(parseArgs(['--replay', 'failed-step'])).toMatchObject({ replay: 'resume' });
   expect(() => parseArgs(['--frobnicate'])).toThrow(/unknown option --frobnicate/);
   expect(parseArgs(['--help'])).toBe('help');
   expect(Object.fromEntries(jobMix(['a', 'b'], { a: 3, b: 1 }))).toEqual({ a: 0.75, b: 0.25 });

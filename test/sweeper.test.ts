@@ -1,6 +1,6 @@
 /**
  * The sweeper's logic with the real SQS client against fauxqs (local/sqs-emulator.ts). fauxqs
- * never expires messages and ignores retention (engine-facts §12), so the tests make messages
+ * never expires messages and ignores retention, so the tests make messages
  * old by moving the sweep's clock (`now`) forward instead of waiting: the decision the sweeper
  * makes is "SentTimestamp older than retention minus margin", which is exactly what is moved.
  */

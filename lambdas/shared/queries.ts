@@ -65,7 +65,7 @@ ORDER BY "time", type`,
   params: [{ name: 'task_id', example: "'example-api-20261125T0305Z-order-42'" }, DAY('first_day', '2026-11-25'), DAY('last_day', '2026-11-26')],
 };
 
-/** Failures of one job over a day range: failed or timed-out executions and failed starts. */
+/** Failures of one job over a day range: failed, timed-out or aborted executions, failed starts and refused specs. */
 export const JOB_FAILURES: SavedQuery = {
   id: 'JobFailures',
   name: 'param-log: failures of a job',
@@ -93,7 +93,7 @@ ORDER BY 1, 2, 3, 4`,
   params: [DAY('first_day', '2026-11-01'), DAY('last_day', '2026-11-30')],
 };
 
-/** Tasks the producer could not start (StartExecution failed or the envelope was too large). */
+/** Tasks the tick starter could not start (StartExecution failed; spooled as StartFailed for replay). */
 export const START_FAILURES: SavedQuery = {
   id: 'StartFailures',
   name: 'param-log: tasks that failed to start',

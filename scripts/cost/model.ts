@@ -182,7 +182,7 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   }
   const executions = executionsByMachine.reduce((s, n) => s + n, 0);
   // Lambda's pollers keep polling an empty queue: an event source starts with five of them (AWS
-  // Lambda developer guide, "Scaling for SQS event sources"; aws-facts §13), long polls assumed.
+  // Lambda developer guide, "Scaling for SQS event sources"), long polls assumed.
   tickRequests += polled.length * a.idleReceivesPerDay;
 
   // Failures: the status-change rule fires for every FAILED execution (Step Functions sends status

@@ -2,12 +2,11 @@
  * List prices used by the cost model (scripts/cost-model.ts): us-east-1, on-demand, free tiers
  * ignored (they are per account and shared with everything else in it).
  *
- * Where each figure comes from is recorded next to it (/work/notes/aws-facts.md §14, "us-east-1
- * prices"): only the Step Functions transition price and the KMS key-month charge were read on an
- * AWS pricing page; the stored pricing pages render their tables with JavaScript, so every other
- * figure is a well-known list price or a third-party guide's value, marked `verify`. Figures marked
- * `not-in-notes` are not in those notes at all (from memory). Check them all in the AWS Pricing
- * Calculator before quoting a number.
+ * Each figure names its pricing page (`source`): only the Step Functions transition price and the
+ * KMS key-month charge were read on an AWS pricing page; the stored pricing pages render their
+ * tables with JavaScript, so every other figure is a well-known list price or a third-party guide's
+ * value, marked `verify`. Figures marked `not-in-notes` were found in no source at all while this
+ * was written (from memory). Check them all in the AWS Pricing Calculator before quoting a number.
  */
 
 /** How far a price can be trusted. */

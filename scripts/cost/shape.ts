@@ -20,7 +20,7 @@ export type ReplayMode = 'start' | 'resume';
 export interface ShapeOptions {
   /** Items each Map state iterates over (capped by the job's `maxItems`). */
   readonly mapItems: number;
-  /** `start`: reprocess's default (a new execution from the first step); `resume`: at the failed step. */
+  /** `resume`: at the failed step (reprocess's default, `from: "failed-step"`); `start`: from the first step (`from: "start"`). */
   readonly replay: ReplayMode;
 }
 
