@@ -7,6 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { Alerts } from './alerts';
 import { AppFunction } from './app-function';
+import { ErrorWatch, errorWatchOf } from './error-watch';
 import { JobWorkflow } from './workflow';
 
 /** Props of {@link FunctionAlarms}. */
@@ -23,6 +24,8 @@ export interface WatchedFunction {
   readonly fn: AppFunction;
   /** A job step: errors are its normal retries, so only a high error rate alarms. */
   readonly step: boolean;
+  /** How its errors are watched: any error, an error rate, or not here (see {@link ErrorWatch}). */
+  readonly errors: 'any' | ErrorWatch;
   /** Throttles are expected: the function has reserved concurrency (a step's maxConcurrency waits on its own retrier). */
   readonly throttlesExpected: boolean;
 }
@@ -54,7 +57,7 @@ export class FunctionAlarms extends Construct {
     const watched: WatchedFunction[] = root.node
       .findAll()
       .filter((c): c is AppFunction => c instanceof AppFunction)
-      .map((fn) => ({ fn, step: stepFunctions.has(fn), throttlesExpected: reserved(fn) }));
+      .map((fn) => ({ fn, step: stepFunctions.has(fn), errors: stepFunctions.has(fn) ? 'rate' : errorWatchOf(fn), throttlesExpected: reserved(fn) }));
     this.watched = watched;
 
     const period = Duration.minutes(5);
@@ -67,7 +70,7 @@ export class FunctionAlarms extends Construct {
     for (const w of watched) {
       const label = w.fn.node.path.split('/').slice(1).join('/');
       const idBase = w.fn.node.path.split('/').slice(1).join('').replace(/[^A-Za-z0-9]/g, '');
-      if (w.step) {
+      if (w.errors === 'rate') {
         alarm(`${idBase}ErrorRate`, {
           alarmDescription: `${label}: more than half of its invocations failed for 15 minutes (retries of a failing dependency, or a bug). Tasks end in the spool: see the runbook.`,
           metric: new cloudwatch.MathExpression({
@@ -81,7 +84,7 @@ export class FunctionAlarms extends Construct {
           evaluationPeriods: 3,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
-      } else {
+      } else if (w.errors === 'any') {
         alarm(`${idBase}Errors`, {
           alarmDescription: `${label} failed. Its failures are kept (spool, failed invocations, Lambda retries); read its log, then follow the runbook for its role.`,
           metric: w.fn.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),

@@ -7,6 +7,7 @@ import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { ExecutionCapture } from './execution-capture';
 import { Investigation } from './investigation';
+import { watchErrors } from './error-watch';
 import { FunctionAlarms, OperationsDashboard } from './observability';
 import { OperationsAlarms } from './operations';
 import { OperatorOutputs } from './operator-outputs';
@@ -70,7 +71,7 @@ export class ScheduledJobsStack extends Stack {
     this.paramLog = new ParamLog(this, 'ParamLog', { timeZone: config.timeZone, ...config.paramLog });
     this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays, paramsKey: this.paramsKey });
     const recordFunction = new WorkerRecordFunction(this, 'RecordOutcome', { projectRoot, paramLog: this.paramLog, timeZone: config.timeZone });
-    const lockFunction = config.jobs.some((j) => j.exclusiveBy) ? new LockFunction(this, 'Lock', { projectRoot, coordination: this.coordination }) : undefined;
+    const lockFunction = config.jobs.some((j) => j.exclusiveBy) ? new LockFunction(this, 'Lock', { projectRoot, coordination: this.coordination, alerts: this.alerts }) : undefined;
     const workflows = new Map<string, JobWorkflow>();
     const producers = new Map<string, ScheduledProducer>();
     const deadLetterQueues = new Map<string, sqs.IQueue>();
@@ -173,6 +174,11 @@ export class ScheduledJobsStack extends Stack {
       quarantineQueue: this.spool.quarantine,
       scheduleDeadLetterQueues: deadLetterQueues,
     });
+    // Functions whose errors another alarm watches better: the sweeper (two periods in a row), the
+    // monitor (lost count unknown), reprocess (a person invokes it and reads the error at once).
+    watchErrors(this.sweeper.function, 'own');
+    watchErrors(this.investigation.monitor.function, 'own');
+    watchErrors(this.reprocess.function, 'caller');
     // Last: it watches every function created above.
     this.functionAlarms = new FunctionAlarms(this, 'FunctionAlarms', {
       alerts: this.alerts,

@@ -7,7 +7,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { APP_METRIC_NAMESPACE } from '../lambdas/shared/powertools';
+import { APP_METRIC_NAMESPACE } from '../lambdas/shared/metric-names';
 import { SWEEPER_ENV } from '../lambdas/sweeper/env';
 import { OLDEST_AGE_METRIC, QUEUE_DIMENSION, SWEEPER_SERVICE } from '../lambdas/sweeper/metrics';
 import { Alerts } from './alerts';

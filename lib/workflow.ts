@@ -1,10 +1,15 @@
 import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { Alerts } from './alerts';
 import { AppFunction } from './app-function';
+import { watchErrors } from './error-watch';
+import { LOCK_FAILURES_METRIC } from '../lambdas/lock/metrics';
+import { APP_METRIC_NAMESPACE } from '../lambdas/shared/metric-names';
 import { ResolvedDependency, ResolvedJob, ResolvedLambdaStep, ResolvedStep } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
@@ -90,6 +95,8 @@ export class WorkerRecordFunction extends AppFunction {
 export interface LockFunctionProps {
   readonly projectRoot: string;
   readonly coordination: CoordinationTable;
+  /** Where its failure alarm notifies. */
+  readonly alerts: Alerts;
 }
 
 /** The exclusive-key lock Lambda shared by every job with `exclusiveBy` (lambdas/lock). */
@@ -104,7 +111,25 @@ export class LockFunction extends AppFunction {
       environment: { COORDINATION_TABLE: props.coordination.table.tableName },
     });
     props.coordination.grantLocks(this);
+    // A busy lock is an error of this function by design (LockBusy, retried by the state): alarm on
+    // the failures its handler counts apart instead (lambdas/lock/handler.ts).
+    watchErrors(this, 'own');
+    this.failuresAlarm = props.alerts.atLeastOne(
+      this,
+      'FailuresAlarm',
+      new cloudwatch.Metric({
+        namespace: APP_METRIC_NAMESPACE,
+        metricName: LOCK_FAILURES_METRIC,
+        dimensionsMap: { service: 'lock', FunctionName: this.functionName },
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      'The exclusive-key lock function failed for another reason than a busy lock (coordination table unreachable, a task without its exclusive key): those tasks are spooled with the error. Read the lock function\'s log.',
+    );
   }
+
+  /** Failures of the lock function other than busy locks. */
+  public readonly failuresAlarm: cloudwatch.Alarm;
 }
 
 /** Props of {@link JobWorkflow}. */

@@ -158,15 +158,28 @@ describe('function and delivery alarms', () => {
       .filter((a) => a.MetricName === metric && a.Namespace === 'AWS/Lambda')
       .map((a) => a.Dimensions.find((d: { Name: string }) => d.Name === 'FunctionName').Value.Ref as string);
 
-  test('every app function alarms on any error; every step on an error rate (its retries are normal); all notify the alert topic', () => {
-    const steps = new Set([...stack.workflows.values()].flatMap((w) => [...w.stepFunctions.values()].map((f) => stack.getLogicalId(f.node.defaultChild as never))));
+  test('every app function alarms on any error, except where errors are normal (a step: an error rate) or better watched (lock, sweeper, monitor, reprocess); all notify the alert topic', () => {
+    const idOf = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+    const steps = new Set([...stack.workflows.values()].flatMap((w) => [...w.stepFunctions.values()].map(idOf)));
+    const lock = stack.node.findChild('Lock') as import('../lib/workflow').LockFunction;
+    const watchedElsewhere = new Set([idOf(lock), idOf(stack.sweeper.function), idOf(stack.investigation.monitor.function), idOf(stack.reprocess.function)]);
     const all = resourcesOf('AWS::Lambda::Function').map(([id]) => id).filter((id) => !id.startsWith('LogRetention') && !id.includes('CustomResource') && !id.startsWith('AWS'));
-    const withErrors = new Set(fnIdsWith('Errors'));
+    // The any-error alarms FunctionAlarms makes (the monitor's and the sweeper's own alarms read Errors too).
+    const fa = new Set(stack.functionAlarms.alarms.map((a) => stack.getLogicalId(a.node.defaultChild as never)));
+    const withErrors = new Set(
+      resourcesOf('AWS::CloudWatch::Alarm')
+        .filter(([id, a]) => fa.has(id) && a.Properties.MetricName === 'Errors')
+        .map(([, a]) => a.Properties.Dimensions.find((d: { Name: string }) => d.Name === 'FunctionName').Value.Ref as string),
+    );
     const rate = alarms().filter((a) => a.Metrics?.some((m: { Expression?: string }) => m.Expression?.includes('errors / invocations')));
     for (const id of all) {
       if (steps.has(id)) expect(rate.some((a) => JSON.stringify(a.Metrics).includes(id))).toBe(true);
-      else expect({ id, watched: withErrors.has(id) }).toEqual({ id, watched: true });
+      else expect({ id, anyErrorAlarms: withErrors.has(id) }).toEqual({ id, anyErrorAlarms: !watchedElsewhere.has(id) });
     }
+    // Those have their own: busy locks are the lock's normal errors, so it alarms on its other failures.
+    expect(alarms().some((a) => a.MetricName === 'LockFailures' && JSON.stringify(a.Dimensions).includes(idOf(lock)))).toBe(true);
+    expect(stack.sweeper.errorsAlarm).toBeDefined();
+    expect(stack.investigation.monitorErrorsAlarm).toBeDefined();
     const topic = { Ref: stack.getLogicalId(stack.alerts.topic.node.defaultChild as never) };
     for (const a of alarms()) expect(a.AlarmActions).toContainEqual(topic);
   });

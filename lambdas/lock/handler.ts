@@ -3,7 +3,10 @@ import type { Context } from 'aws-lambda';
 import { requireEnv } from '../shared/env';
 import { parseEnvelope } from '../shared/envelope';
 import { acquireLock, lockKey, releaseLock } from '../shared/locks';
-import { logger, tracer } from '../shared/powertools';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { errorName, LockBusy } from '../shared/errors';
+import { logger, metrics, tracer } from '../shared/powertools';
+import { LOCK_FAILURES_METRIC } from './metrics';
 
 /**
  * The exclusive-key lock states of every job's workflow (AcquireLock, ReleaseLock,
@@ -23,8 +26,23 @@ export interface LockEvent {
 const ddb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const tableName = requireEnv('COORDINATION_TABLE');
 
+
 export async function handler(event: LockEvent, context?: Context): Promise<{ locked?: true; released?: boolean }> {
   if (context) logger.addContext(context);
+  try {
+    return await handle(event);
+  } catch (e) {
+    if (!(e instanceof LockBusy)) {
+      metrics.addDimension('FunctionName', process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'local');
+      metrics.addMetric(LOCK_FAILURES_METRIC, MetricUnit.Count, 1);
+      metrics.publishStoredMetrics();
+      logger.error('lock action failed', { action: event?.action, job: event?.job, errorName: errorName(e) });
+    }
+    throw e;
+  }
+}
+
+async function handle(event: LockEvent): Promise<{ locked?: true; released?: boolean }> {
   const task = parseEnvelope(event.task);
   const key = lockKey(event.job, task.params, event.field);
   if (event.action === 'acquire') {

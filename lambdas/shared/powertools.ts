@@ -11,8 +11,9 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
  * metrics are switched off by POWERTOOLS_TRACE_ENABLED / POWERTOOLS_METRICS_DISABLED.
  */
 
-/** CloudWatch namespace of the app's own metrics (producers, starters, reprocess, sweeper, capture). */
-export const APP_METRIC_NAMESPACE = 'ScheduledJobs';
+import { APP_METRIC_NAMESPACE } from './metric-names';
+
+export { APP_METRIC_NAMESPACE };
 
 export const logger = new Logger();
 export const tracer = new Tracer();
