@@ -28,7 +28,7 @@
  * deadline, then the Lambda's timeout, then the state's timeout" keeps its order while a step
  * timeout costs a second or two instead of minutes.
  */
-import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { RedriveExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { ChangeMessageVisibilityCommand, MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { CfnElement } from 'aws-cdk-lib';
@@ -44,7 +44,8 @@ import type { ReprocessPayload } from '../../lambdas/reprocess/payload';
 import type { ReprocessSummary } from '../../lambdas/reprocess/drain';
 import type { SweepSummary } from '../../lambdas/sweeper/logic';
 import { parseEnvelope, TaskEnvelope } from '../../lambdas/shared/envelope';
-import { HOLD_VALUE_ATTR, holdKey, TABLE_KEY_ATTR } from '../../lambdas/shared/holds';
+import { TABLE_KEY_ATTR } from '../../lambdas/shared/holds';
+import { writeSwitch } from '../../cli/holds';
 import { jsonBytes, STATE_PAYLOAD_MAX_BYTES } from '../../lambdas/shared/limits';
 import { taskIdFor } from '../../lambdas/shared/names';
 import { ParamLogRecord, parseJsonLines } from '../../lambdas/shared/param-log';
@@ -150,7 +151,7 @@ export interface World {
   redrive(executionArn: string): Promise<void>;
   /** Runs a redriven execution: the engine enters the unsuccessful state with its input (see the test). */
   runRedriven(executionArn: string, resume: { step: string; input: unknown }): Promise<StandinExecution>;
-  /** The operator's hold switch (what `scheduled-jobs hold` writes). */
+  /** The operator's hold switch, written as the CLI's `scheduled-jobs hold` / `unhold` write it. */
   hold(dependency: string): Promise<void>;
   unhold(dependency: string): Promise<void>;
   /** Adds a step fault; returns its removal. */
@@ -609,12 +610,8 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       if (!e || e.status !== 'RUNNING') throw new Error(`${executionArn} is not running (redrive it first)`);
       return run(e, { ...JSON.parse(e.input), resume });
     },
-    hold: async (dependency) => {
-      await dynamo.client.send(new PutItemCommand({ TableName: tableName, Item: { [TABLE_KEY_ATTR]: { S: holdKey(dependency) }, [HOLD_VALUE_ATTR]: { S: 'on' } } }));
-    },
-    unhold: async (dependency) => {
-      await dynamo.client.send(new DeleteItemCommand({ TableName: tableName, Key: { [TABLE_KEY_ATTR]: { S: holdKey(dependency) } } }));
-    },
+    hold: async (dependency) => void (await writeSwitch(dynamo.client, tableName, dependency, true, { by: 'oncall', reason: 'fault matrix', now: new Date() })),
+    unhold: async (dependency) => void (await writeSwitch(dynamo.client, tableName, dependency, false, { by: 'oncall', reason: null, now: new Date() })),
     onStep(fault) {
       stepFaults.push(fault);
       return () => {
