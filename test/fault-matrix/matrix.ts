@@ -33,6 +33,8 @@ const R = 'replay.test.ts';
 const T = 'ticks.test.ts';
 
 const REPLAY = 'Fix the cause, then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
+/** {@link REPLAY} after another instruction. */
+const THEN_REPLAY = 'then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
 
 export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
   {
@@ -72,7 +74,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     outcome: 'spooled',
     detail: "the handler's own deadline aborts the call and fails with StepTimeoutError before the state's timeout; spooled; the replay succeeds and the order is accepted once",
     seen: 'SpoolNotEmpty alarm; worker record TimedOut; the step\'s ErrorRate alarm if it persists',
-    action: `Find why the dependency is slow; ${REPLAY}`,
+    action: `Find why the dependency is slow and fix it, ${THEN_REPLAY}`,
     file: W,
   },
   {
@@ -112,7 +114,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     outcome: 'spooled',
     detail: 'SpoolFailure retries (~8 min), then the execution ends SpoolUnavailable; the status-change capture spools it as ExecutionEnded with the step\'s original error',
     seen: 'SpoolNotEmpty alarm once captured; worker record with the spool error',
-    action: `Fix the spool (queue policy, key); ${REPLAY}`,
+    action: `Fix the spool (queue policy, key), ${THEN_REPLAY}`,
     file: W,
   },
   {
@@ -142,7 +144,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     outcome: 'spooled',
     detail: 'TIMED_OUT; the capture spools ExecutionEnded (ExecutionTimedOut) at the step it was in, TimedOut record, lock released',
     seen: 'SpoolNotEmpty alarm; worker record TimedOut',
-    action: `Find what was slow; ${REPLAY}`,
+    action: `Find what was slow and fix it, ${THEN_REPLAY}`,
     file: E,
   },
   {
@@ -152,7 +154,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     outcome: 'spooled',
     detail: "FAILED without the spooled marker; the capture spools ExecutionEnded with the execution's own error",
     seen: 'SpoolNotEmpty alarm; worker record Failure (States.Runtime)',
-    action: `Fix the step (its output did not fit the next state); ${REPLAY}`,
+    action: 'Fix the step whose output did not fit the next state, then replay from the start (`scheduled-jobs replay --task-id <id> --from start`): resuming would reuse the bad output',
     file: E,
   },
   {
@@ -162,7 +164,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     outcome: 'spooled',
     detail: 'FAILED, uncatchable; the capture spools ExecutionEnded; the replay resumes at the step once it returns less (the engine cannot raise it: the world applies the quota)',
     seen: 'SpoolNotEmpty alarm; worker record Failure (States.DataLimitExceeded)',
-    action: `Make the step return a reference (S3 key), not the data; ${REPLAY}`,
+    action: `Make the step return a reference (an S3 key), not the data, ${THEN_REPLAY}`,
     file: E,
   },
   {
@@ -281,7 +283,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     listed: '8.4',
     outcome: 'succeeded',
     detail: "the failed-invocations queue keeps the tick's payload; the re-run resumes from the ledger: every task starts once, rejected specs are not quarantined twice",
-    seen: 'producer Errors alarm; OldestFailure-failedInvocations alarm',
+    seen: 'the producer\'s Errors alarm (FunctionAlarms); OldestFailure-failedInvocations alarm',
     action: 'Re-invoke the producer with the record\'s requestPayload, then delete the record (docs/big-ticks.md, "Re-running a tick")',
     file: T,
   },
@@ -291,7 +293,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     listed: '8.4',
     outcome: 'succeeded',
     detail: 'the sink re-sends the refused records, then fails the checkpoint; the batch is retried: the starts are answered as existing and recorded Duplicate; the lost-task query still sees every started task',
-    seen: 'TickStarter Errors alarm (failed batch); Duplicate client records',
+    seen: 'starter metric BatchesFailed and its log "batch failed: it returns to the queue"; the tick dead-letter alarm if it keeps failing; Duplicate client records',
     action: 'Nothing; Duplicate means "already existed", never "ran twice"',
     file: T,
   },

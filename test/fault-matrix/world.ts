@@ -194,7 +194,6 @@ export interface TickRun {
 
 const logicalIdOf = (model: SynthesizedApp, c: { node: { defaultChild?: unknown } }): string => model.stack.getLogicalId(c.node.defaultChild as CfnElement);
 
-
 /** The definition with every Task's TimeoutSeconds scaled (a copy). */
 function compressed(definition: AslDefinition, scale: number): AslDefinition {
   const copy = JSON.parse(JSON.stringify(definition)) as AslDefinition;
@@ -298,7 +297,12 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     }
     return env;
   };
-  /** Runs `fn` with the function's environment in process.env for its synchronous part (module load, a handler's first reads). */
+  /**
+   * Runs `fn` with the function's environment in process.env for its synchronous part: a module's
+   * load, and a call up to its first await. Every handler of the app reads its environment there (at
+   * module scope or first thing in the call), so concurrent calls of different functions (a map's
+   * items, a replay beside a capture) each see their own, as in separate Lambda functions.
+   */
   const withEnv = <T>(id: string, fn: () => T, env?: Record<string, string>): T => {
     const wanted = { ...baseEnv, ...(env ?? envOf(id)) };
     for (const k of Object.keys(process.env)) if (!(k in wanted)) delete process.env[k];
@@ -373,8 +377,8 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   };
   const tableName = logicalIdOf(model, model.stack.coordination.table);
 
-  // Warm containers of every function the workflows call (a cold start inside a compressed state
-  // timeout would be a fault no case asked for).
+  // Warm containers of every function the workflows call: a cold start (module load) inside a step's
+  // time would be a fault no case asked for.
   for (const id of model.entries.keys()) if (id !== functions.starter) container(id);
   container(functions.reprocess);
   container(functions.capture);
@@ -393,12 +397,15 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   const stepFaults: StepFault[] = [];
   const callCounts = new Map<string, number>();
   const overrides = new Map<string, ExecutionOverride>();
-  const aborts = new Map<string, () => void>();
   // Parsing and validating a definition costs more than a local run: once per definition.
   const runners = new WeakMap<AslDefinition, ReturnType<typeof createLocalRunner>>();
   const SQS_SEND = /^arn:aws[\w-]*:states:::sqs:sendMessage$/;
 
-  /** Step Functions' SQS integration: the resolved Parameters sent with the real SQS API; errors named `SQS.<code>` as the integration names them. */
+  /**
+   * Step Functions' SQS integration: the resolved Parameters sent with the real SQS API (an object
+   * body as JSON text). A refused call fails the state with the SDK's error name prefixed `SQS.`;
+   * the workflow does not depend on the name (SpoolFailure's Retry and Catch take States.ALL).
+   */
   const sqsSend = async (parameters: unknown): Promise<unknown> => {
     const p = parameters as { QueueUrl: string; MessageBody: unknown; MessageAttributes?: Record<string, MessageAttributeValue> };
     try {
@@ -462,7 +469,6 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
         executionArn: e.executionArn,
         onStarted: (a) => {
           abort = a;
-          aborts.set(e.executionArn, a);
           hooks.onStarted(a);
         },
         // Nothing is recorded from the state whose data passed the quota on: the execution ended there.
@@ -471,7 +477,6 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
           if (!cut) hooks.onEvent(ev);
         },
       });
-      aborts.delete(e.executionArn);
       if (dataLimit !== null) return { status: 'FAILED', error: 'States.DataLimitExceeded', cause: dataLimit };
       return out;
     });
