@@ -34,6 +34,7 @@ import { AslDefinition } from '../local/asl';
 import { createLocalRunner, LocalLambda, LocalRunResult } from '../local/run-state-machine';
 import { SfnStandin, StandinExecution, startSfnStandin, statusChangeEvent } from '../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../local/sqs-emulator';
+import { matchesEventPattern } from './support/event-pattern';
 
 const REGION = 'us-east-1';
 const TABLE = 'coordination';
@@ -68,14 +69,8 @@ function captureEnvironment(t: CfnTemplate): Record<string, string> {
   return { JOB_STEPS: String(vars.JOB_STEPS), JOB_EXCLUSIVE: String(vars.JOB_EXCLUSIVE) };
 }
 
-/** EventBridge pattern matching, as much as the capture's rule uses: every key's array lists the allowed values. */
-function matches(pattern: unknown, value: unknown): boolean {
-  if (Array.isArray(pattern)) return pattern.some((p) => p === value);
-  if (typeof pattern === 'object' && pattern !== null) {
-    return Object.entries(pattern as Record<string, unknown>).every(([k, p]) => typeof value === 'object' && value !== null && matches(p, (value as Record<string, unknown>)[k]));
-  }
-  return false;
-}
+/** EventBridge pattern matching, as much as the capture's rule uses. */
+const matches = matchesEventPattern;
 
 beforeAll(async () => {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });

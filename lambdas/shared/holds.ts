@@ -49,10 +49,19 @@ export function activeWindow(windows: ReadonlyArray<HoldWindow>, at: Date, timeZ
 /** Reads one item's switch; injected so tests and the offline run use a real DynamoDB engine or a fake. */
 export type HoldSwitchReader = (dependency: string) => Promise<boolean>;
 
-/** The switch read through Powertools' DynamoDBProvider with `maxAge` caching. */
+/**
+ * The switch read through Powertools' DynamoDBProvider with `maxAge` caching. Only "not held" is
+ * answered from the cache: a cached "held" is read again before it refuses a step, so `unhold`
+ * reaches every container at once (a replay started right after it must not be spooled again as
+ * held). A new hold still takes up to `maxAgeSeconds` to reach a container that read "not held".
+ */
 export function dynamoHoldSwitch(tableName: string, maxAgeSeconds = 5, provider?: DynamoDBProvider, client?: DynamoDBClient): HoldSwitchReader {
   const p = provider ?? new DynamoDBProvider({ tableName, keyAttr: TABLE_KEY_ATTR, valueAttr: HOLD_VALUE_ATTR, ...(client ? { awsSdkV3Client: client } : {}) });
-  return async (dependency) => (await p.get(holdKey(dependency), { maxAge: maxAgeSeconds })) === 'on';
+  return async (dependency) => {
+    if ((await p.get(holdKey(dependency), { maxAge: maxAgeSeconds })) !== 'on') return false;
+    // Held (perhaps from the cache): confirm with a fresh read; a held call is refused anyway, so one more read is cheap.
+    return (await p.get(holdKey(dependency), { maxAge: maxAgeSeconds, forceFetch: true })) === 'on';
+  };
 }
 
 /** Options of {@link HoldChecker}. */

@@ -1,0 +1,347 @@
+/**
+ * The fault matrix as data: one row per fault the system must survive (issue 8's list, the faults
+ * already covered elsewhere, and the features' own failure modes), with where the task ends, where
+ * the operator sees it and what they do. docs/fault-matrix.md shows this table (rendered by
+ * {@link renderMatrixTable}); test/fault-matrix/matrix.test.ts fails when a row has no case, a case
+ * has no row, or the document and this data disagree.
+ */
+
+/** Where a task ends. `succeeded`: once; `spooled`: in the error spool, replayable (each case replays it and it then succeeds, once); `quarantined`: with its reason, never replayed. */
+export type Outcome = 'succeeded' | 'spooled' | 'quarantined';
+
+export interface FaultRow {
+  /** Stable id; the case is `faultCase('<id>', ...)` in {@link FaultRow.file}. */
+  readonly id: string;
+  /** The fault, as the operator would name it. */
+  readonly fault: string;
+  /** Where the fault is listed: `8.n` (issue 8), `covered` (already covered by component tests), `feature` (a feature's own failure mode). */
+  readonly listed: string;
+  readonly outcome: Outcome;
+  /** The end state in a few words (error names, message kind, what the replay does). */
+  readonly detail: string;
+  /** Where the operator sees it: the alarm, queue, report or record. */
+  readonly seen: string;
+  /** What the operator does. */
+  readonly action: string;
+  /** The test file holding its case (relative to test/fault-matrix/). */
+  readonly file: string;
+}
+
+const W = 'workflow.test.ts';
+const E = 'execution-ends.test.ts';
+const R = 'replay.test.ts';
+const T = 'ticks.test.ts';
+
+const REPLAY = 'Fix the cause, then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
+/** {@link REPLAY} after another instruction. */
+const THEN_REPLAY = 'then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
+
+export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
+  {
+    id: 'retryable-error',
+    fault: 'A step fails with a retryable error (API 503 twice)',
+    listed: 'covered',
+    outcome: 'succeeded',
+    detail: "the step's Retry recovers it; one execution, one Success record",
+    seen: 'nothing pages; retries show in the execution history and the step\'s ErrorRate metric',
+    action: 'Nothing',
+    file: W,
+  },
+  {
+    id: 'non-retryable-error',
+    fault: 'A step fails with a non-retryable error (API 422)',
+    listed: 'covered',
+    outcome: 'spooled',
+    detail: 'no retry; spooled as ExecutionFailed at the step; the replay resumes there',
+    seen: 'SpoolNotEmpty alarm; worker record Failure; `scheduled-jobs status`',
+    action: REPLAY,
+    file: W,
+  },
+  {
+    id: 'step-timeout',
+    fault: "A step's state times out (States.Timeout: its Lambda never answered)",
+    listed: 'covered',
+    outcome: 'spooled',
+    detail: 'not retried; spooled as ExecutionFailed (States.Timeout), worker record TimedOut',
+    seen: 'SpoolNotEmpty alarm; worker record TimedOut',
+    action: REPLAY,
+    file: W,
+  },
+  {
+    id: 'step-keeps-running',
+    fault: 'A step would run past its timeout (a hung call)',
+    listed: '8.10',
+    outcome: 'spooled',
+    detail: "the handler's own deadline aborts the call and fails with StepTimeoutError before the state's timeout; spooled; the replay succeeds and the order is accepted once",
+    seen: 'SpoolNotEmpty alarm; worker record TimedOut; the step\'s ErrorRate alarm if it persists',
+    action: `Find why the dependency is slow and fix it, ${THEN_REPLAY}`,
+    file: W,
+  },
+  {
+    id: 'map-item-failure',
+    fault: 'One item of a map keeps failing',
+    listed: 'feature',
+    outcome: 'spooled',
+    detail: 'the task is spooled once with the map as the failed step; the replay resumes at the map, not before it',
+    seen: 'SpoolNotEmpty alarm; worker record Failure (failed state = the map)',
+    action: REPLAY,
+    file: W,
+  },
+  {
+    id: 'dependency-on-hold',
+    fault: 'A dependency is on hold (operator switch or planned window)',
+    listed: 'feature',
+    outcome: 'spooled',
+    detail: 'DependencyOnHold without calling it; reprocess leaves it spooled (held) while held; replayed after unhold',
+    seen: '`scheduled-jobs hold` (the switch); spool messages with errorType DependencyOnHold; reprocess summary `held`',
+    action: '`scheduled-jobs unhold <dependency>`, then `scheduled-jobs replay --error-type DependencyOnHold`',
+    file: W,
+  },
+  {
+    id: 'lock-busy',
+    fault: 'The exclusive key is locked by another task of the same key',
+    listed: 'feature',
+    outcome: 'spooled',
+    detail: 'waits (AcquireLock retries up to exclusiveWaitSeconds), then spooled with LockBusy; replayed once the other task released the lock',
+    seen: 'SpoolNotEmpty alarm; errorType LockBusy',
+    action: 'Look at the task holding the key (`scheduled-jobs task`); replay once it has finished',
+    file: W,
+  },
+  {
+    id: 'spool-unreachable',
+    fault: 'The spool cannot be reached when a step fails',
+    listed: '8.2',
+    outcome: 'spooled',
+    detail: 'SpoolFailure retries (~8 min), then the execution ends SpoolUnavailable; the status-change capture spools it as ExecutionEnded with the step\'s original error',
+    seen: 'SpoolNotEmpty alarm once captured; worker record with the spool error',
+    action: `Fix the spool (queue policy, key), ${THEN_REPLAY}`,
+    file: W,
+  },
+  {
+    id: 'alarm-reaches-nobody',
+    fault: 'An alarm fires but its topic refuses CloudWatch',
+    listed: '8.6',
+    outcome: 'spooled',
+    detail: "the failed task's SpoolNotEmpty alarm is in ALARM and its action topic lets CloudWatch publish (IAM engine); the task replays",
+    seen: 'the alarm topic (e-mail / chat subscribers)',
+    action: 'Confirm the subscription; the topic policy is the stack\'s (docs/security.md)',
+    file: W,
+  },
+  {
+    id: 'execution-aborted',
+    fault: 'Someone stops an execution (StopExecution, console)',
+    listed: '8.1',
+    outcome: 'spooled',
+    detail: 'ABORTED; the capture spools ExecutionEnded (ExecutionAborted) at the step it was in, writes an Aborted record and releases its lock; the replay resumes there',
+    seen: 'SpoolNotEmpty alarm; worker record Aborted',
+    action: REPLAY,
+    file: E,
+  },
+  {
+    id: 'execution-timed-out',
+    fault: 'An execution passes its execution timeout',
+    listed: '8.1',
+    outcome: 'spooled',
+    detail: 'TIMED_OUT; the capture spools ExecutionEnded (ExecutionTimedOut) at the step it was in, TimedOut record, lock released',
+    seen: 'SpoolNotEmpty alarm; worker record TimedOut',
+    action: `Find what was slow and fix it, ${THEN_REPLAY}`,
+    file: E,
+  },
+  {
+    id: 'uncatchable-error',
+    fault: 'An error no Catch takes (States.Runtime)',
+    listed: '8.1',
+    outcome: 'spooled',
+    detail: "FAILED without the spooled marker; the capture spools ExecutionEnded with the execution's own error",
+    seen: 'SpoolNotEmpty alarm; worker record Failure (States.Runtime)',
+    action: 'Fix the step whose output did not fit the next state, then replay from the start (`scheduled-jobs replay --task-id <id> --from start`): resuming would reuse the bad output',
+    file: E,
+  },
+  {
+    id: 'data-limit-exceeded',
+    fault: 'A step returns more than 256 KiB (States.DataLimitExceeded)',
+    listed: '8.1',
+    outcome: 'spooled',
+    detail: 'FAILED, uncatchable; the capture spools ExecutionEnded; the replay resumes at the step once it returns less (the engine cannot raise it: the world applies the quota)',
+    seen: 'SpoolNotEmpty alarm; worker record Failure (States.DataLimitExceeded)',
+    action: `Make the step return a reference (an S3 key), not the data, ${THEN_REPLAY}`,
+    file: E,
+  },
+  {
+    id: 'replay-next-to-redrive',
+    fault: 'A replay while the ended execution was redriven from the console',
+    listed: '8.8',
+    outcome: 'succeeded',
+    detail: 'reprocess finds it RUNNING: alreadyHandled, message deleted, nothing started; the redrive succeeds, once',
+    seen: 'reprocess summary `alreadyHandled`',
+    action: 'Nothing; let the redrive finish',
+    file: E,
+  },
+  {
+    id: 'reprocess-crash',
+    fault: 'Reprocess dies between StartExecution and the delete',
+    listed: 'covered',
+    outcome: 'succeeded',
+    detail: 'the message comes back; the next run is refused the same name (alreadyStarted) and deletes it; the task ran once',
+    seen: 'reprocess summary `deleteFailed`, then `alreadyStarted`',
+    action: 'Run the replay again',
+    file: R,
+  },
+  {
+    id: 'reprocess-concurrent',
+    fault: 'Two reprocess runs at once',
+    listed: 'covered',
+    outcome: 'succeeded',
+    detail: 'each message is handled by one run (visibility) or refused the second start (deterministic names); every task ran once',
+    seen: 'the two summaries (`started` + `alreadyStarted`)',
+    action: 'Nothing (reserved concurrency 1 makes it rare)',
+    file: R,
+  },
+  {
+    id: 'malformed-message',
+    fault: 'A spool message that is not a spool message (cut, not JSON)',
+    listed: 'covered',
+    outcome: 'quarantined',
+    detail: 'quarantined with reason "body is not JSON", never started',
+    seen: 'QuarantineNotEmpty alarm; the message\'s `reason` attribute',
+    action: 'Read the body; repair and send it to the spool, or delete it (docs/reprocess.md, "Quarantine")',
+    file: R,
+  },
+  {
+    id: 'forged-message',
+    fault: 'A forged spool message (it claims a task of a tick that has not run yet)',
+    listed: 'feature',
+    outcome: 'quarantined',
+    detail: 'quarantined with a reason starting "may be forged", nothing started under the name it claims',
+    seen: 'QuarantineNotEmpty alarm; `reason` attribute',
+    action: 'Find who can send to the spool (queue policy, CloudTrail); delete it',
+    file: R,
+  },
+  {
+    id: 'replay-limit',
+    fault: 'A task keeps failing after spool.maxReplays replays',
+    listed: 'covered',
+    outcome: 'quarantined',
+    detail: 'each replay fails and is spooled again; the one past maxReplays is quarantined "too many replays"',
+    seen: 'QuarantineNotEmpty alarm; `reason` attribute; worker records of every attempt',
+    action: 'Find out why before replaying it by hand (send the body back to the spool)',
+    file: R,
+  },
+  {
+    id: 'redrive-mode',
+    fault: 'An operator asks for the removed redrive mode',
+    listed: '8.9',
+    outcome: 'spooled',
+    detail: 'InvalidPayloadError before anything is touched (a redrive of a caught failure re-enters the Fail state); the task stays spooled and replays normally',
+    seen: 'the invoke\'s error message',
+    action: 'Replay (resume at the failed step is the default `from`)',
+    file: R,
+  },
+  {
+    id: 'spool-expiry',
+    fault: 'A spooled failure is about to pass SQS retention',
+    listed: '8.5',
+    outcome: 'spooled',
+    detail: 'the sweeper re-sends it with its first send time (firstSentAt) before expiry; still replayable, and age filters see its real age',
+    seen: 'OldestFailure-spool alarm (first sent more than spool.alertAfterDays ago)',
+    action: REPLAY,
+    file: R,
+  },
+  {
+    id: 'deploy-while-waiting',
+    fault: 'A deploy changes the job while failures wait in the spool',
+    listed: 'covered',
+    outcome: 'spooled',
+    detail: 'the replay runs the definition deployed now, resuming at the failed step (a step added after it runs too)',
+    seen: 'reprocess summary `resumed`',
+    action: REPLAY,
+    file: R,
+  },
+  {
+    id: 'step-removed-by-deploy',
+    fault: 'The failed step no longer exists after a deploy (renamed or removed)',
+    listed: 'feature',
+    outcome: 'spooled',
+    detail: 'the replay starts over from the first step, counted in resumeFallbacks with the reason',
+    seen: 'reprocess summary `resumeFallbacks` and `items[].reason`',
+    action: 'Dry run first; replay (or leave those tasks spooled if the earlier steps must not run again)',
+    file: R,
+  },
+  {
+    id: 'start-throttled',
+    fault: 'StartExecution is throttled during a tick',
+    listed: 'covered',
+    outcome: 'succeeded',
+    detail: 'the starters wait (shared rate gate); nothing is spooled, every task started once',
+    seen: 'metric StartThrottleEvents; TickStarter backlog alarm if it lasts an hour',
+    action: 'Nothing; if it lasts, raise the quota and `startExecutionQuota`',
+    file: T,
+  },
+  {
+    id: 'producer-crash',
+    fault: "A producer fails mid-tick and Lambda's async retries are exhausted",
+    listed: '8.4',
+    outcome: 'succeeded',
+    detail: "the failed-invocations queue keeps the tick's payload; the re-run resumes from the ledger: every task starts once, rejected specs are not quarantined twice",
+    seen: 'the producer\'s Errors alarm (FunctionAlarms); OldestFailure-failedInvocations alarm',
+    action: 'Re-invoke the producer with the record\'s requestPayload, then delete the record (docs/big-ticks.md, "Re-running a tick")',
+    file: T,
+  },
+  {
+    id: 'firehose-failure',
+    fault: 'Firehose refuses some client records after the starts (partial PutRecordBatch failure)',
+    listed: '8.4',
+    outcome: 'succeeded',
+    detail: 'the sink re-sends the refused records, then fails the checkpoint; the batch is retried: the starts are answered as existing and recorded Duplicate; the lost-task query still sees every started task',
+    seen: 'starter metric BatchesFailed and its log "batch failed: it returns to the queue"; the tick dead-letter alarm if it keeps failing; Duplicate client records',
+    action: 'Nothing; Duplicate means "already existed", never "ran twice"',
+    file: T,
+  },
+  {
+    id: 'rejected-spec',
+    fault: 'A duplicate key or an invalid spec in one tick',
+    listed: '8.7',
+    outcome: 'quarantined',
+    detail: 'Rejected with its reason, never started; sent back to the spool by mistake, reprocess quarantines it again and starts nothing',
+    seen: 'QuarantineNotEmpty alarm; Rejected client record; `reason` attribute',
+    action: 'Fix the producer, then re-run the tick',
+    file: T,
+  },
+  {
+    id: 'envelope-too-large',
+    fault: "A task's envelope is larger than the workflow's input budget",
+    listed: '8.3',
+    outcome: 'quarantined',
+    detail: 'the producer rejects it (EnvelopeTooLarge) with the size; the rest of the tick runs (the budget itself: test/state-size.test.ts)',
+    seen: 'QuarantineNotEmpty alarm; Rejected client record',
+    action: 'Keep params small (references to S3), fix the producer, re-run the tick',
+    file: T,
+  },
+];
+
+const OUTCOME_TEXT: Record<Outcome, string> = {
+  succeeded: 'succeeded (once)',
+  spooled: 'spooled, replayable',
+  quarantined: 'quarantined',
+};
+
+/** The table docs/fault-matrix.md shows (Markdown; pipes in cells escaped). */
+export function renderMatrixTable(rows: ReadonlyArray<FaultRow> = FAULT_MATRIX): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = ['| fault | outcome | where the operator sees it | what they do | case |', '|---|---|---|---|---|'];
+  for (const r of rows) lines.push(`| ${cell(r.fault)} | **${OUTCOME_TEXT[r.outcome]}**: ${cell(r.detail)} | ${cell(r.seen)} | ${cell(r.action)} | \`${r.id}\` (${r.listed}) |`);
+  return lines.join('\n');
+}
+
+/** The row of an id (throws for an unknown id, so a case cannot name a row that does not exist). */
+export function rowOf(id: string): FaultRow {
+  const row = FAULT_MATRIX.find((r) => r.id === id);
+  if (!row) throw new Error(`no fault-matrix row "${id}" (test/fault-matrix/matrix.ts)`);
+  return row;
+}
+
+/** A matrix case: a jest test named after its row (`[id] fault -> outcome`). */
+export function faultCase(id: string, fn: () => Promise<void>, timeoutMs = 30_000): void {
+  const row = rowOf(id);
+  test(`[${id}] ${row.fault} -> ${OUTCOME_TEXT[row.outcome]}`, fn, timeoutMs);
+}
