@@ -41,3 +41,10 @@ test('"not held" is served from the cache for maxAge: one read per container, an
   await hold('api-b');
   expect(await released('api-b')).toBe(false);
 });
+
+test('a dependency never held (no switch item at all) costs one read per container per maxAge, not one per step call', async () => {
+  const never = reader();
+  const before = reads();
+  for (let i = 0; i < 5; i++) expect(await never('api-never-held')).toBe(false);
+  expect(reads() - before).toBe(1);
+});

@@ -57,10 +57,19 @@ export type HoldSwitchReader = (dependency: string) => Promise<boolean>;
  */
 export function dynamoHoldSwitch(tableName: string, maxAgeSeconds = 5, provider?: DynamoDBProvider, client?: DynamoDBClient): HoldSwitchReader {
   const p = provider ?? new DynamoDBProvider({ tableName, keyAttr: TABLE_KEY_ATTR, valueAttr: HOLD_VALUE_ATTR, ...(client ? { awsSdkV3Client: client } : {}) });
+  // Powertools does not cache a missing item, and a dependency never held has no item: without this,
+  // every step call would read the table. "Not held" is remembered here for maxAgeSeconds.
+  const notHeldUntil = new Map<string, number>();
   return async (dependency) => {
-    if ((await p.get(holdKey(dependency), { maxAge: maxAgeSeconds })) !== 'on') return false;
+    if ((notHeldUntil.get(dependency) ?? 0) > Date.now()) return false;
+    if ((await p.get(holdKey(dependency), { maxAge: maxAgeSeconds })) !== 'on') {
+      notHeldUntil.set(dependency, Date.now() + maxAgeSeconds * 1000);
+      return false;
+    }
     // Held (perhaps from the cache): confirm with a fresh read; a held call is refused anyway, so one more read is cheap.
-    return (await p.get(holdKey(dependency), { maxAge: maxAgeSeconds, forceFetch: true })) === 'on';
+    const held = (await p.get(holdKey(dependency), { maxAge: maxAgeSeconds, forceFetch: true })) === 'on';
+    if (!held) notHeldUntil.set(dependency, Date.now() + maxAgeSeconds * 1000);
+    return held;
   };
 }
 
