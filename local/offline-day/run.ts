@@ -10,7 +10,7 @@ import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { resolveConfig } from '../../lib/config/validate';
 import type { CaptureResult } from '../../lambdas/execution-capture/logic';
 import type { ReprocessSummary } from '../../lambdas/reprocess/drain';
-import { parseEnvelope, TaskEnvelope } from '../../lambdas/shared/envelope';
+import { parseEnvelope } from '../../lambdas/shared/envelope';
 import { activeWindow } from '../../lambdas/shared/holds';
 import { ParamLogRecord, parseJsonLines, zonedParts } from '../../lambdas/shared/param-log';
 import { SPOOL_ATTR_ERROR } from '../../lambdas/shared/spool-message';
@@ -38,7 +38,7 @@ import {
   synthesizeApp,
 } from './app-model';
 import { matchesEventPattern } from './eventbridge';
-import { createExecutionRunner, ExecutionOutcome, LocalHandler } from './executions';
+import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
 import { Operator, ReplayRound, TickRerun } from './operator';
 import { SimClock, Timeline } from './sim-clock';
@@ -58,6 +58,13 @@ export const LOCAL_STEP_TIMEOUT_SECONDS = 3;
  * call, five calls allowed) outlast it, so that execution ends TIMED_OUT as it would in AWS.
  */
 export const LOCAL_EXECUTION_TIMEOUT_SECONDS = 2 * LOCAL_STEP_TIMEOUT_SECONDS;
+
+/**
+ * Executions run at once in this one process. More only queues them behind each other on the event
+ * loop: with 64, a big tick's (2,000 tasks) steps waited long enough that a few passed the
+ * compressed 3 s step timeout. The engine's time is wall time, so crowding is time compression's risk.
+ */
+export const EXECUTION_CONCURRENCY = 16;
 
 /** A stalling API's answer, ms: under the step timeout (the step retries), three of them past the execution timeout. */
 export const LOCAL_STALL_MS = 2_500;
@@ -562,7 +569,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const failedInvocationsQueue = [...producerOf.values()].map((id) => asyncConfig(id).onFailureQueue).find((q) => q !== null) ?? null;
 
   // ---- bookkeeping
-  const outcomes = new Map<string, ExecutionOutcome & { envelope: TaskEnvelope; at: Date }>();
+  // What the books need of each execution, no params (a big tick runs 100,000s).
+  const outcomes = new Map<string, ExecutionSeen>();
+  let notSucceeded = 0;
   const captures: CaptureResult[] = [];
   let captureFailures = 0;
   let windowRetries = 0;
@@ -593,7 +602,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         tickKeys.set(`${env.job}|${tickIso}`, keys);
         taskRefs.set(env.key, { tick: new Date(tickIso), key: env.key, tickKeys: keys });
       }
-      await mapLimit(batch, 64, async (e) => {
+      await mapLimit(batch, EXECUTION_CONCURRENCY, async (e) => {
         const envelope = parseEnvelope(JSON.parse(e.input));
         const at = clock.now();
         const maintenance = inMaintenance(plan, at, tz);
@@ -611,7 +620,18 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         sfnEndpoint.complete(e.executionArn, out.status, { error: out.error, cause: out.cause });
         // Only the ends the capture reads keep their history (memory: a big tick runs 100,000s).
         if (out.status === 'SUCCEEDED') sfnEndpoint.dropHistory(e.executionArn);
-        outcomes.set(e.executionArn, { ...out, envelope, at });
+        outcomes.set(e.executionArn, {
+          executionArn: e.executionArn,
+          name: e.name,
+          job: envelope.job,
+          taskId: envelope.taskId,
+          attempt: envelope.attempt,
+          status: out.status,
+          error: out.error,
+          cause: out.cause,
+          retries: out.retries,
+        });
+        if (out.status !== 'SUCCEEDED') notSucceeded += 1;
         const r = row(at);
         const retries = Object.values(out.retries).reduce((a, b) => a + b, 0);
         r.retries += retries;
@@ -765,10 +785,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const hour = localHour(tick.at, tz);
       if (hour !== lastHour) {
         lastHour = hour;
-        const done = [...outcomes.values()];
-        progress(
-          `${hour}:00 ${maintenance ? `[API maintenance${r.held ? ', held' : ''}] ` : ''}executions ${done.length}, not succeeded ${done.filter((o) => o.status !== 'SUCCEEDED').length}, spool depth ${r.spoolDepth}`,
-        );
+        progress(`${hour}:00 ${maintenance ? `[API maintenance${r.held ? ', held' : ''}] ` : ''}executions ${outcomes.size}, not succeeded ${notSucceeded}, spool depth ${r.spoolDepth}`);
       }
     }
     await timeline.runDue(to);
@@ -831,17 +848,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     (rel[0] === 'client' ? client : worker).push(...recs);
   }
 
-  const executions: ExecutionSeen[] = [...outcomes.values()].map((o) => ({
-    executionArn: o.executionArn,
-    name: o.name,
-    job: o.envelope.job,
-    taskId: o.envelope.taskId,
-    attempt: o.envelope.attempt,
-    status: o.status,
-    error: o.error,
-    cause: o.cause,
-    retries: o.retries,
-  }));
+  const executions: ExecutionSeen[] = [...outcomes.values()];
   const books = keepBooks({
     jobs: config.jobs.map((j) => j.name),
     ticks: ticksByJob,

@@ -3,6 +3,7 @@ import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { produceOrders } from '../../lambdas/jobs/example-api/logic';
 import { produceAccounts } from '../../lambdas/jobs/example-fanout/logic';
 import { faultPlan, FaultPlan, FaultProfile, inMaintenance, producerBroken, taskFault } from '../../local/fake-external-api';
+import { JobCounts } from '../../local/offline-day/accounting';
 import { HoldMode, localMidnight } from '../../local/offline-day/run';
 
 /**
@@ -124,7 +125,7 @@ export function expectedFromPlan(o: PlannedRun) {
     fanout.ticks += 1;
     for (const t of produceAccounts(tick, 3, plan.fanoutFailEvery, plan.fanoutFailAttempts)) {
       fanout.tasks += 1;
-      if (t.params.failPart === undefined) fanout.firstTry += 1;
+      if ((t.params as { failPart?: number }).failPart === undefined) fanout.firstTry += 1;
       // ProcessPart fails past its retries: the map fails, spooled with TransientError; the replay
       // resumes at the map and succeeds (the part fails only on the first attempt).
       else if (replayedAfter(tick)) fanout.replayed += 1;
@@ -143,5 +144,19 @@ export function expectedFromPlan(o: PlannedRun) {
     replayed: sum('replayed'),
     window,
     failedTicks,
+  };
+}
+
+/** A job's counts from a report, in the shape of {@link ExpectedJob}. */
+export function asExpected(c: JobCounts): ExpectedJob {
+  return {
+    ticks: c.ticks,
+    tasks: c.tasks,
+    firstTry: c.succeededFirstTry,
+    recovered: c.recoveredByRetry,
+    replayed: c.replayed,
+    stillSpooled: c.stillSpooled.byError,
+    aborted: c.aborted,
+    timedOut: c.timedOut,
   };
 }
