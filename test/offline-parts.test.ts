@@ -1,6 +1,7 @@
 import '../local/polyfills';
 import { DynamoDBProvider } from '@aws-lambda-powertools/parameters/dynamodb';
-import { resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { appConfig } from '../bin/config';
 import { writeSwitch } from '../cli/holds';
 import { resolveConfig } from '../lib/config/validate';
@@ -272,4 +273,17 @@ describe('the fan-out example\'s failing part (FANOUT_FAIL_EVERY, FANOUT_FAIL_AT
     expect(() => processPart(failing, failing.part, { attempt: 5 })).toThrow(expect.objectContaining({ name: 'TransientError' }));
     expect(() => parseAccount({ ...(first.params as object), failAttempts: 0 })).toThrow(/failAttempts/);
   });
+});
+
+describe('npm start flags', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(__dirname, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(__dirname, '..', 'local', 'offline-day', 'cli.ts'), ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('refuses contradictory hold flags and unknown profiles with exit code 2, and names the profiles', () => {
+    const both = cli('--planned-windows', '--no-hold');
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('--planned-windows and --no-hold exclude each other');
+    const bogus = cli('--faults', 'bogus');
+    expect(bogus.status).toBe(2);
+    expect(bogus.stderr).toContain('--faults must be one of none, default, heavy, outside');
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { emptyCounts } from '../local/offline-day/accounting';
-import { renderHtml, renderText, stillSpooledCell, windowLine } from '../local/offline-day/report';
+import { renderHtml, renderText, reportOk, stillSpooledCell, windowLine } from '../local/offline-day/report';
 import { OfflineReport } from '../local/offline-day/run';
 
 /** The offline report page: what a person reads after `npm start`. */
@@ -94,4 +94,11 @@ test('the window line says who held it and what reached the API', () => {
   const open = report({ window: { dependencies: ['orders-api'], window: '01:00-04:00', hold: 'none', callsIntoWindow: 540, retriesDuringWindow: 432, executionsInWindow: 108, heldHours: 0 } });
   expect(windowLine(open)).toContain('not held: calls into the window 540, retries during it 432');
   expect(windowLine(report({ window: null }))).toBeNull();
+});
+
+test('a tick Lambda dropped after its retries fails the run: its tasks never existed', () => {
+  const dropped = { job: 'example-api', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'dropped' as const, rerun: null, startedOnce: 0, startedTwice: 0 };
+  expect(reportOk(report())).toBe(true);
+  expect(reportOk(report({ outside: { ...report().outside, failedTicks: [dropped] } }))).toBe(false);
+  expect(reportOk(report({ outside: { ...report().outside, failedTicks: [{ ...dropped, outcome: 'kept' }] } }))).toBe(true);
 });

@@ -2,9 +2,12 @@ import { formatRecordTime } from '../../lambdas/shared/param-log';
 import { JobCounts } from './accounting';
 import { OfflineReport } from './run';
 
-/** True when the run kept its promise: nothing lost, nothing run twice. */
+/**
+ * True when the run kept its promise: nothing lost, nothing run twice. A producer invocation Lambda
+ * dropped after its retries (no on-failure destination) is a lost tick: its tasks never existed.
+ */
 export function reportOk(r: OfflineReport): boolean {
-  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0);
+  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0) && r.outside.failedTicks.every((t) => t.outcome !== 'dropped');
 }
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
@@ -192,7 +195,7 @@ export function renderHtml(r: OfflineReport): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline run ${esc(period(r))}</title>
 <style>body{font-family:system-ui,sans-serif;margin:24px;max-width:960px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f6f6f6}.ok{color:#156a15}.bad{color:#b00}h3{margin:14px 0 2px}</style></head><body>
 <h1>Scheduled jobs: offline run</h1>
-<p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
+<p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, hold <b>${esc(r.hold)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
 Red band: the external API's maintenance window. Blue strip: a dependency on hold.</p>
 <h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated' : 'FAILED: something was lost or duplicated'}</h2>
 <table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
