@@ -78,15 +78,18 @@ export class AsyncInvoker {
 
   constructor(private readonly deps: AsyncInvokerDeps) {}
 
-  /** The first attempt now; retries and the record follow in simulated time. */
-  async invoke(functionId: string, event: unknown): Promise<AsyncInvocation> {
+  /**
+   * The first attempt now; retries and the record follow in simulated time. `settle` replaces the
+   * default for this invocation (a function that starts nothing needs none).
+   */
+  async invoke(functionId: string, event: unknown, settle?: () => Promise<void>): Promise<AsyncInvocation> {
     const inv: AsyncInvocation = { functionId, requestId: randomUUID(), event, attempts: 0, outcome: 'pending', errors: [] };
     this.invocations.push(inv);
-    await this.attempt(inv);
+    await this.attempt(inv, settle ?? this.deps.settle);
     return inv;
   }
 
-  private async attempt(inv: AsyncInvocation): Promise<void> {
+  private async attempt(inv: AsyncInvocation, settle: () => Promise<void>): Promise<void> {
     inv.attempts += 1;
     let error: unknown;
     try {
@@ -98,12 +101,12 @@ export class AsyncInvoker {
       inv.errors.push(e instanceof Error ? e.name : 'Error');
       this.deps.onAttempt?.(inv, { ok: false, error: e });
     }
-    await this.deps.settle();
+    await settle();
     if (inv.outcome === 'succeeded') return;
     const cfg = this.deps.config(inv.functionId);
     if (inv.attempts <= cfg.retryAttempts) {
       const waitMin = ASYNC_RETRY_DELAYS_MINUTES[inv.attempts - 1] ?? ASYNC_RETRY_DELAYS_MINUTES[ASYNC_RETRY_DELAYS_MINUTES.length - 1];
-      this.deps.timeline.at(new Date(this.deps.now().getTime() + waitMin * 60_000), `retry ${inv.attempts + 1} of ${inv.functionId}`, () => this.attempt(inv));
+      this.deps.timeline.at(new Date(this.deps.now().getTime() + waitMin * 60_000), `retry ${inv.attempts + 1} of ${inv.functionId}`, () => this.attempt(inv, settle));
       return;
     }
     if (!cfg.onFailureQueue) {

@@ -664,10 +664,13 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     },
   });
 
-  /** EventBridge: each queued status change the synthesized rule matches goes to its target, asynchronously. */
+  /**
+   * EventBridge: each queued status change the synthesized rule matches goes to its target,
+   * asynchronously. The capture starts nothing, so nothing needs to settle after it.
+   */
   const deliverStatusChanges = async (): Promise<void> => {
     for (const ev of statusEvents.splice(0, statusEvents.length)) {
-      for (const rule of rules) if (matchesEventPattern(rule.pattern, ev)) await asyncInvoker.invoke(rule.targetFunction, ev);
+      for (const rule of rules) if (matchesEventPattern(rule.pattern, ev)) await asyncInvoker.invoke(rule.targetFunction, ev, async () => undefined);
     }
   };
 
