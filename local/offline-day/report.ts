@@ -89,7 +89,7 @@ export function outsideLines(r: OfflineReport): string[] {
   );
   for (const t of o.failedTicks) {
     lines.push(
-      `  ${t.job} ${t.tick}: ${t.attempts} attempts, ${t.outcome}${t.rerun ? `, re-run ${t.rerun.at} -> ${t.rerun.outcome} (${t.rerun.tasks ?? '?'} tasks)` : ', not re-run'}; tasks started once ${t.startedOnce}, twice ${t.startedTwice}`,
+      `  ${t.job} tick ${formatRecordTime(new Date(t.tick), r.timeZone).slice(0, 16)} (${t.tick}): ${t.attempts} attempts, ${t.outcome}${t.rerun ? `, re-run ${t.rerun.at} -> ${t.rerun.outcome} (${t.rerun.tasks ?? '?'} tasks)` : ', not re-run'}; tasks started once ${t.startedOnce}, twice ${t.startedTwice}`,
     );
   }
   return lines;
