@@ -11,9 +11,14 @@ import { zonedParts } from '../lambdas/shared/param-log';
  * must report. The server only keeps one counter per task (how many non-maintenance calls it has
  * answered), which is how "fails twice, then works" is expressed.
  */
-export type FaultProfile = 'none' | 'default' | 'heavy';
-export const FAULT_PROFILES: ReadonlyArray<FaultProfile> = ['none', 'default', 'heavy'];
+export type FaultProfile = 'none' | 'default' | 'heavy' | 'outside';
+export const FAULT_PROFILES: ReadonlyArray<FaultProfile> = ['none', 'default', 'heavy', 'outside'];
 
+/**
+ * The seeded faults of an offline day. Most are the API's (this server answers by them); a few are
+ * faults of the run around it, kept here so one object says what the day holds: the fan-out job's
+ * failing part (its producer's knob) and the producer that fails its ticks (the run drives both).
+ */
 export interface FaultPlan {
   readonly profile: FaultProfile;
   readonly seed: number;
@@ -30,6 +35,30 @@ export interface FaultPlan {
    * timeout (the task whose key ranks first by seeded hash among that tick's keys). Null: none.
    */
   readonly slowAt: string | null;
+  /**
+   * Local `HH:mm` of the tick at which ONE task's first call hangs: the operator sees its execution
+   * stuck in the step and stops it (StopExecution). Null: none.
+   */
+  readonly stopAt: string | null;
+  /**
+   * Local `HH:mm` of the tick at which ONE task meets a stalling API: for `stallMinutes` after its
+   * tick every call about it answers 503 slowly (under the step timeout, so CallApi retries it), and
+   * the retries outlast the execution timeout. Null: none.
+   */
+  readonly stallAt: string | null;
+  /** How long the stall lasts after its tick, simulated minutes (a later replay finds the API well). */
+  readonly stallMinutes: number;
+  /**
+   * Local `HH:mm` from which the example-api producer fails every tick (its EXAMPLE_FAIL_PRODUCER
+   * knob) for `producerFailMinutes`; then the fix is deployed and the operator re-runs the failed
+   * ticks from their failed-invocation records. Null: none.
+   */
+  readonly producerFailAt: string | null;
+  readonly producerFailMinutes: number;
+  /** The fan-out producer's FANOUT_FAIL_EVERY (0: off): one part of one task fails on those ticks. */
+  readonly fanoutFailEvery: number;
+  /** The fan-out producer's FANOUT_FAIL_ATTEMPTS: attempts of such a task that fail (a replay after them succeeds). */
+  readonly fanoutFailAttempts: number;
 }
 
 /** What the plan holds for one task. */
@@ -40,17 +69,31 @@ export interface TaskFault {
   readonly permanent: boolean;
   /** The first answered call is slower than the step timeout. */
   readonly slow: boolean;
+  /** The first call hangs (the operator stops the execution). */
+  readonly hang: boolean;
+  /** Calls within `stallMinutes` of the tick answer 503 slowly (the execution times out). */
+  readonly stall: boolean;
 }
 
-/** The plan of a profile. Maintenance 01:00-04:00: a few hours at night, as the issue describes. */
+const QUIET = { stopAt: null, stallAt: null, stallMinutes: 30, producerFailAt: null, producerFailMinutes: 10, fanoutFailEvery: 0, fanoutFailAttempts: 1 } as const;
+
+/**
+ * The plan of a profile. Maintenance 01:00-04:00: a few hours at night, as the issue describes.
+ * `outside` is `default` plus the ends the workflow's Catch never sees (an execution stopped by the
+ * operator, one past its execution timeout) and a producer that fails its ticks. The fan-out job's
+ * failing part every 165 minutes lands on every 11th of its hourly ticks (00:15, 11:15, 22:15 on
+ * the default day), outside the maintenance window.
+ */
 export function faultPlan(profile: FaultProfile, seed: number): FaultPlan {
   switch (profile) {
     case 'none':
-      return { profile, seed, maintenance: null, transientRate: 0, maxTransientFailures: 0, permanentRate: 0, slowAt: null };
+      return { profile, seed, maintenance: null, transientRate: 0, maxTransientFailures: 0, permanentRate: 0, slowAt: null, ...QUIET };
     case 'default':
-      return { profile, seed, maintenance: { startMinute: 60, endMinute: 240 }, transientRate: 0.05, maxTransientFailures: 2, permanentRate: 0.005, slowAt: '12:00' };
+      return { profile, seed, maintenance: { startMinute: 60, endMinute: 240 }, transientRate: 0.05, maxTransientFailures: 2, permanentRate: 0.005, slowAt: '12:00', ...QUIET, fanoutFailEvery: 165 };
     case 'heavy':
-      return { profile, seed, maintenance: { startMinute: 0, endMinute: 360 }, transientRate: 0.25, maxTransientFailures: 4, permanentRate: 0.02, slowAt: '12:00' };
+      return { profile, seed, maintenance: { startMinute: 0, endMinute: 360 }, transientRate: 0.25, maxTransientFailures: 4, permanentRate: 0.02, slowAt: '12:00', ...QUIET, fanoutFailEvery: 75 };
+    case 'outside':
+      return { ...faultPlan('default', seed), profile, stopAt: '06:00', stallAt: '07:00', producerFailAt: '09:30' };
   }
 }
 
@@ -66,33 +109,73 @@ export function localHourMinute(at: Date, timeZone: string): string {
   return `${p.hour}:${p.minute}`;
 }
 
+/** Minutes after local midnight of an instant (app time zone). */
+function localMinute(at: Date, timeZone: string): number {
+  const p = zonedParts(at, timeZone);
+  return Number(p.hour) * 60 + Number(p.minute);
+}
+
 /** True when the API is in its maintenance window at `at` (app time zone). */
 export function inMaintenance(plan: FaultPlan, at: Date, timeZone: string): boolean {
   if (!plan.maintenance) return false;
-  const p = zonedParts(at, timeZone);
-  const minute = Number(p.hour) * 60 + Number(p.minute);
+  const minute = localMinute(at, timeZone);
   return minute >= plan.maintenance.startMinute && minute < plan.maintenance.endMinute;
 }
 
+/** True when the example-api producer is broken at `at` (from `producerFailAt`, for `producerFailMinutes`). */
+export function producerBroken(plan: FaultPlan, at: Date, timeZone: string): boolean {
+  if (plan.producerFailAt === null) return false;
+  const [h, m] = plan.producerFailAt.split(':').map(Number);
+  const since = localMinute(at, timeZone) - (h * 60 + m);
+  return since >= 0 && since < plan.producerFailMinutes;
+}
+
+const specialOrders = new WeakMap<ReadonlyArray<string>, Map<string, string[]>>();
+
+/** The keys of a tick with no fault of their own, in seeded order (memoized: the server asks per call). */
+function specialOrder(plan: FaultPlan, tick: Date, tickKeys: ReadonlyArray<string>, timeZone: string): string[] {
+  const at = tick.toISOString();
+  const memoKey = `${plan.seed}|${plan.transientRate}|${plan.permanentRate}|${at}|${tickKeys.length}`;
+  let byPlan = specialOrders.get(tickKeys);
+  if (!byPlan) specialOrders.set(tickKeys, (byPlan = new Map()));
+  const hit = byPlan.get(memoKey);
+  if (hit) return hit;
+  const plain = { ...plan, slowAt: null, stopAt: null, stallAt: null };
+  const order = tickKeys
+    .filter((k) => {
+      const f = taskFault(plain, tick, k, timeZone);
+      return !f.permanent && f.transientFailures === 0;
+    })
+    .map((k) => [k, seededUnit(plan.seed, 'special', at, k)] as const)
+    .sort((a, b) => a[1] - b[1])
+    .map(([k]) => k);
+  byPlan.set(memoKey, order);
+  return order;
+}
+
 /**
- * The fault of one task. `tickKeys` are all keys of the task's tick: the slow task is the one of
- * them that ranks first by seeded hash, so exactly one task of that tick is slow.
+ * The fault of one task. `tickKeys` are all keys of the task's tick: the slow, hanging and stalling
+ * tasks are each the one key of their tick that ranks first by seeded hash among the keys with no
+ * other fault, so exactly one task of such a tick has it.
  */
 export function taskFault(plan: FaultPlan, tick: Date, key: string, timeZone: string, tickKeys: ReadonlyArray<string> = [key]): TaskFault {
   const at = tick.toISOString();
   const permanent = seededUnit(plan.seed, 'permanent', at, key) < plan.permanentRate;
   const transient = !permanent && seededUnit(plan.seed, 'transient', at, key) < plan.transientRate;
   const transientFailures = transient ? 1 + Math.floor(seededUnit(plan.seed, 'count', at, key) * plan.maxTransientFailures) : 0;
-  let slow = false;
-  if (!permanent && !transient && plan.slowAt !== null && localHourMinute(tick, timeZone) === plan.slowAt) {
-    const rank = (k: string): number => seededUnit(plan.seed, 'slow', at, k);
-    const eligible = tickKeys.filter((k) => {
-      const f = taskFault({ ...plan, slowAt: null }, tick, k, timeZone);
-      return !f.permanent && f.transientFailures === 0;
-    });
-    slow = eligible.length > 0 && eligible.reduce((best, k) => (rank(k) < rank(best) ? k : best)) === key;
-  }
-  return { transientFailures, permanent, slow };
+  const none = { transientFailures, permanent, slow: false, hang: false, stall: false };
+  if (permanent || transient) return none;
+  const hm = localHourMinute(tick, timeZone);
+  const special = (['slow', 'hang', 'stall'] as const).filter((k) => ({ slow: plan.slowAt, hang: plan.stopAt, stall: plan.stallAt })[k] === hm);
+  if (special.length === 0) return none;
+  // Keys of this tick with no fault of their own, in seeded order: the first gets `slow`, the next
+  // `hang`, the next `stall` (when the profile puts them on the same tick).
+  const eligible = specialOrder(plan, tick, tickKeys, timeZone);
+  const out = { ...none };
+  special.forEach((kind, i) => {
+    if (eligible[i] === key) out[kind] = true;
+  });
+  return out;
 }
 
 /** Which task a request is about: the runner knows it from the execution that makes the call. */
@@ -112,6 +195,10 @@ export interface FakeExternalApiOptions {
   readonly taskOf: (body: unknown) => TaskRef | undefined;
   /** How long the slow answer takes, ms: set it past the (local) CallApi step timeout. */
   readonly slowMs: number;
+  /** How long a stalling answer takes, ms: under the step timeout, so the step retries it. @default slowMs / 2 */
+  readonly stallMs?: number;
+  /** Told when a hanging call arrives (the offline run's operator stops that execution). */
+  readonly onHang?: (ref: TaskRef) => void;
   readonly port?: number;
 }
 
@@ -122,6 +209,10 @@ export interface FakeApiStats {
   transient: number;
   permanent: number;
   slow: number;
+  /** Calls that hung (their execution is stopped by the operator). */
+  hung: number;
+  /** Slow 503s of a stalling API. */
+  stalled: number;
 }
 
 export interface FakeExternalApi {
@@ -133,7 +224,7 @@ export interface FakeExternalApi {
 
 /** Starts the fake API on 127.0.0.1. */
 export async function startFakeExternalApi(options: FakeExternalApiOptions): Promise<FakeExternalApi> {
-  const stats: FakeApiStats = { ok: 0, maintenance: 0, transient: 0, permanent: 0, slow: 0 };
+  const stats: FakeApiStats = { ok: 0, maintenance: 0, transient: 0, permanent: 0, slow: 0, hung: 0, stalled: 0 };
   const answered = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -168,16 +259,26 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
       const n = answered.get(id) ?? 0; // calls answered before this one
       answered.set(id, n + 1);
       const fault = taskFault(options.plan, ref.tick, ref.key, options.timeZone, ref.tickKeys);
+      const later = (ms: number, status: number, payload: unknown): void => {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          send(status, payload);
+        }, ms);
+        timers.add(t);
+      };
       if (fault.permanent) {
         stats.permanent += 1;
         send(422, { message: 'order rejected: invalid order' });
       } else if (fault.slow && n === 0) {
         stats.slow += 1;
-        const t = setTimeout(() => {
-          timers.delete(t);
-          send(200, { accepted: true, slow: true });
-        }, options.slowMs);
-        timers.add(t);
+        later(options.slowMs, 200, { accepted: true, slow: true });
+      } else if (fault.hang && n === 0) {
+        stats.hung += 1;
+        later(options.slowMs, 200, { accepted: true, slow: true });
+        options.onHang?.(ref);
+      } else if (fault.stall && options.now().getTime() < ref.tick.getTime() + options.plan.stallMinutes * 60_000) {
+        stats.stalled += 1;
+        later(options.stallMs ?? Math.floor(options.slowMs / 2), 503, { message: 'busy' });
       } else if (n < fault.transientFailures) {
         stats.transient += 1;
         // Alternate the flavours of "try again later" the CallApi step must treat alike.

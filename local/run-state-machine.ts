@@ -30,6 +30,11 @@ export interface LocalRunnerOptions {
    * so a long step timeout costs that much wall time. @default no cap
    */
   readonly stepTimeoutSeconds?: number;
+  /**
+   * Cap on the definition's own (execution) TimeoutSeconds, for the same reason: the engine ends a
+   * run TIMED_OUT only after that much wall time. @default no cap
+   */
+  readonly executionTimeoutSeconds?: number;
 }
 
 /** One execution. */
@@ -127,7 +132,10 @@ export function capTaskTimeouts(definition: AslDefinition, capSeconds: number): 
  * run is refused).
  */
 export function createLocalRunner(options: LocalRunnerOptions): (execution: LocalExecution) => Promise<LocalRunResult> {
-  const definition = options.stepTimeoutSeconds === undefined ? options.definition : capTaskTimeouts(options.definition, options.stepTimeoutSeconds);
+  let definition = options.stepTimeoutSeconds === undefined ? options.definition : capTaskTimeouts(options.definition, options.stepTimeoutSeconds);
+  if (options.executionTimeoutSeconds !== undefined && typeof definition.TimeoutSeconds === 'number' && definition.TimeoutSeconds > options.executionTimeoutSeconds) {
+    definition = { ...definition, TimeoutSeconds: options.executionTimeoutSeconds };
+  }
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
   const taskStates = taskStatesOf(definition);
   const retryIntervalOverrides: Record<string, number> = {};

@@ -117,6 +117,12 @@ export interface SfnStandin {
   localRun(executionArn: string): LocalRunHooks;
   /** Runs `run` with the execution's hooks and ends the execution with its outcome. */
   runLocally(executionArn: string, run: (hooks: LocalRunHooks) => Promise<LocalRunEnd>): Promise<StandinExecution>;
+  /**
+   * Frees the recorded history of an ended execution nobody will read (the offline day keeps it
+   * only for executions that did not succeed, which the status-change capture reads). Its status,
+   * input and error stay, so DescribeExecution still answers.
+   */
+  dropHistory(executionArn: string): void;
   /** Pre-creates an execution, e.g. to simulate one started before a crash. */
   seed(execution: { stateMachineArn: string; name: string; input: string; status?: ExecutionStatus }): StandinExecution;
   /** Changes the throttle (null: off); the bucket starts full. */
@@ -326,6 +332,10 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
       const out = await run(standin.localRun(executionArn));
       standin.complete(executionArn, out.status, { error: out.error, cause: out.cause, output: out.output });
       return e;
+    },
+    dropHistory(executionArn) {
+      const e = executions.get(executionArn);
+      if (e && e.status !== 'RUNNING') e.history.splice(0, e.history.length);
     },
     seed({ stateMachineArn, name, input, status }) {
       return create(stateMachineArn, name, input, status ?? 'RUNNING');

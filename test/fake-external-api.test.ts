@@ -1,4 +1,4 @@
-import { faultPlan, inMaintenance, startFakeExternalApi, taskFault, TaskRef } from '../local/fake-external-api';
+import { faultPlan, inMaintenance, producerBroken, startFakeExternalApi, taskFault, TaskRef } from '../local/fake-external-api';
 
 const TZ = 'Asia/Tokyo';
 
@@ -35,6 +35,40 @@ describe('fault plan', () => {
     expect(slow).toHaveLength(1);
   });
 
+  it('gives the hang and the stall of the outside profile to one task each of their ticks, never one with another fault', () => {
+    const outside = faultPlan('outside', 42);
+    const tickKeys = keys.slice(0, 10);
+    const six = new Date('2024-11-18T21:00:00Z'); // 06:00 Tokyo: stopAt
+    const seven = new Date('2024-11-18T22:00:00Z'); // 07:00 Tokyo: stallAt
+    const hung = tickKeys.filter((k) => taskFault(outside, six, k, TZ, tickKeys).hang);
+    const stalled = tickKeys.filter((k) => taskFault(outside, seven, k, TZ, tickKeys).stall);
+    expect(hung).toHaveLength(1);
+    expect(stalled).toHaveLength(1);
+    for (const [t, k] of [
+      [six, hung[0]],
+      [seven, stalled[0]],
+    ] as const) {
+      const f = taskFault(outside, t, k, TZ, tickKeys);
+      expect(f).toMatchObject({ permanent: false, transientFailures: 0, slow: false });
+    }
+    // The same tick for two kinds: two different tasks.
+    const both = { ...outside, stopAt: '06:00', stallAt: '06:00' };
+    const kinds = tickKeys.map((k) => taskFault(both, six, k, TZ, tickKeys)).filter((f) => f.hang || f.stall);
+    expect(kinds).toHaveLength(2);
+    expect(kinds.some((f) => f.hang && f.stall)).toBe(false);
+    // The default profile has none of them.
+    expect(tickKeys.some((k) => taskFault(faultPlan('default', 42), six, k, TZ, tickKeys).hang)).toBe(false);
+  });
+
+  it('breaks the API producer from producerFailAt for producerFailMinutes, app time zone', () => {
+    const outside = faultPlan('outside', 1); // 09:30 for 10 minutes
+    expect(producerBroken(outside, new Date('2024-11-19T00:29:00Z'), TZ)).toBe(false); // 09:29
+    expect(producerBroken(outside, new Date('2024-11-19T00:30:00Z'), TZ)).toBe(true);
+    expect(producerBroken(outside, new Date('2024-11-19T00:39:59Z'), TZ)).toBe(true);
+    expect(producerBroken(outside, new Date('2024-11-19T00:40:00Z'), TZ)).toBe(false); // the fix
+    expect(producerBroken(faultPlan('default', 1), new Date('2024-11-19T00:30:00Z'), TZ)).toBe(false);
+  });
+
   it('puts the API in maintenance 01:00-04:00 in the app time zone only', () => {
     expect(inMaintenance(plan, new Date('2024-11-18T15:59:00Z'), TZ)).toBe(false); // 00:59
     expect(inMaintenance(plan, new Date('2024-11-18T16:00:00Z'), TZ)).toBe(true); // 01:00
@@ -45,6 +79,39 @@ describe('fault plan', () => {
 });
 
 describe('fake external API server', () => {
+  it('tells the run about a hanging call, and answers a stalling task with slow 503s only during its stall', async () => {
+    const plan = { ...faultPlan('outside', 7), maintenance: null, stopAt: '15:00', stallAt: '16:00', stallMinutes: 30 };
+    const tick = new Date('2024-11-19T06:00:00Z'); // 15:00 Tokyo
+    const stallTick = new Date('2024-11-19T07:00:00Z'); // 16:00 Tokyo
+    const keys = ['a', 'b', 'c'];
+    const hangKey = keys.find((k) => taskFault(plan, tick, k, TZ, keys).hang)!;
+    const stallKey = keys.find((k) => taskFault(plan, stallTick, k, TZ, keys).stall)!;
+    let clock = new Date(stallTick.getTime() + 60_000);
+    let ref: TaskRef = { tick, key: hangKey, tickKeys: keys };
+    const hung: string[] = [];
+    const api = await startFakeExternalApi({ plan, timeZone: TZ, now: () => clock, taskOf: () => ref, slowMs: 200, stallMs: 60, onHang: (r) => hung.push(r.key) });
+    try {
+      const call = async (): Promise<[number, number]> => {
+        const t0 = performance.now();
+        const status = (await fetch(api.url, { method: 'POST', body: JSON.stringify({}) })).status;
+        return [status, performance.now() - t0];
+      };
+      const [first, firstMs] = await call();
+      expect([first, hung]).toEqual([200, [hangKey]]);
+      expect(firstMs).toBeGreaterThanOrEqual(150);
+      expect((await call())[0]).toBe(200); // only the first call hangs
+      ref = { tick: stallTick, key: stallKey, tickKeys: keys };
+      const [stalled, stalledMs] = await call();
+      expect(stalled).toBe(503);
+      expect(stalledMs).toBeGreaterThanOrEqual(40);
+      clock = new Date(stallTick.getTime() + 31 * 60_000); // the stall is over: a replay finds the API well
+      expect((await call())[0]).toBe(200);
+      expect(api.stats).toMatchObject({ hung: 1, stalled: 1, ok: 2 });
+    } finally {
+      await api.close();
+    }
+  });
+
   it('answers a task by its plan: 503 in maintenance, then its transient failures, then 200', async () => {
     const plan = faultPlan('heavy', 7);
     const tick = new Date('2024-11-19T06:00:00Z');

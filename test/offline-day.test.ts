@@ -2,76 +2,81 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
-import { reportOk } from '../local/offline-day/report';
-import { expectedFromPlan } from './support/fault-expectations';
-import { appConfig } from '../bin/config';
-
-// The fault plan below is the API example's; the fan-out example has its own tests.
-const apiOnly = { ...appConfig, jobs: appConfig.jobs.filter((j) => j.name === 'example-api'), stages: undefined, defaultStage: undefined };
+import { renderHtml, renderText, reportOk } from '../local/offline-day/report';
+import { asExpected, expectedFromPlan } from './support/fault-expectations';
 
 /**
- * The offline day, smaller: 00:00-05:00 of one day in the app time zone, which holds the default
- * profile's maintenance window (01:00-04:00) and the operator's replay when it ends. The slow API
- * call is moved from noon to 04:30 so the step-timeout path runs too. The report's numbers must
- * match what the seeded fault plan implies for every task.
+ * The offline day, smaller: 00:00-05:00 of one day in the app time zone, both example jobs, default
+ * faults: the maintenance window 01:00-04:00 with the operator's hold, the fan-out job's failing part
+ * at 00:15, and the slow API call moved from noon to 04:30 so the step-timeout path runs too. The
+ * report's numbers must match what the seeded fault plan implies for every task of every job.
  */
-describe('offline run (5 simulated hours, default faults)', () => {
-  const seed = 7;
-  const hours = 5;
-  const day = '2026-11-25';
-  const slowAt = '04:30';
+describe('offline run (5 simulated hours, default faults, the operator holds the API for its window)', () => {
+  const run = { seed: 7, hours: 5, day: '2026-11-25', overrides: { slowAt: '04:30' } } as const;
   let out: string;
   let report: OfflineReport;
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours, seed, faults: 'default', startDay: day, faultPlanOverrides: { slowAt }, appConfig: apiOnly });
-  }, 60_000);
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours: run.hours, seed: run.seed, faults: 'default', startDay: run.day, faultPlanOverrides: run.overrides });
+  }, 90_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  const expected = () => expectedFromPlan({ seed, hours, day, slowAt });
+  const expected = () => expectedFromPlan(run);
 
-  it('accounts for every task as the fault plan implies: first try, recovered by retry, replayed, or still spooled', () => {
+  it('accounts for every task of each job as the fault plan implies', () => {
     const e = expected();
     expect(e.replayed).toBeGreaterThan(100); // the window really was in the run
-    expect(report).toMatchObject({
-      ticks: e.ticks,
-      tasks: e.tasks,
-      succeededFirstTry: e.firstTry,
-      recoveredByRetry: e.recovered,
-      replayed: e.replayed,
-      stillSpooled: { total: e.rejected },
-      lost: 0,
-      duplicates: 0,
-      quarantined: 0,
-    });
-    if (e.rejected > 0) expect(report.stillSpooled.byError).toEqual({ ExternalApiRejectedError: e.rejected });
-    expect(report.succeededFirstTry + report.recoveredByRetry + report.replayed + report.stillSpooled.total).toBe(report.tasks);
+    expect(e.jobs['example-fanout'].replayed).toBe(1); // and the fan-out job's failing part
+    expect(asExpected(report.jobs['example-api'])).toEqual(e.jobs['example-api']);
+    expect(asExpected(report.jobs['example-fanout'])).toEqual(e.jobs['example-fanout']);
+    expect(report).toMatchObject({ ticks: e.ticks, tasks: e.tasks, succeededFirstTry: e.firstTry, recoveredByRetry: e.recovered, replayed: e.replayed, lost: 0, duplicates: 0, quarantined: 0 });
+    for (const c of [report.jobs['example-api'], report.jobs['example-fanout']]) {
+      expect(c.succeededFirstTry + c.recoveredByRetry + c.replayed + c.stillSpooled.total).toBe(c.tasks);
+      expect(c).toMatchObject({ lost: 0, duplicates: 0 });
+    }
     expect(reportOk(report)).toBe(true);
   });
 
-  it('spools every maintenance-window execution with the retryable error and replays them after the window', () => {
+  it('holds the API for its window: no call into it, no retry during it; the tasks wait in the spool and resume at CallApi after it', () => {
     const e = expected();
-    expect(report.spooledByError.ExternalApiUnavailableError).toBe(e.replayed - e.timedOut);
-    expect(report.replayRounds.length).toBeGreaterThan(0);
-    expect(report.replayRounds.every((r) => r.at >= `${day} 04`)).toBe(true);
-    const maint = report.hourly.filter((h) => h.maintenance);
-    expect(maint.map((h) => h.hour)).toEqual([`${day} 01`, `${day} 02`, `${day} 03`]);
-    expect(maint.every((h) => h.spooled > 0 && h.retries > 0)).toBe(true);
-    // The maintenance failures are replayed when the window ends, the timed-out task at the final
-    // replay at the end of the period, which counts in the period's last hour (04).
-    expect(report.hourly.map((h) => h.hour)).toEqual([0, 1, 2, 3, 4].map((h) => `${day} 0${h}`));
-    expect(report.hourly.find((h) => h.hour === `${day} 04`)!.replayed).toBe(e.replayed);
-    expect(report.hourly.reduce((n, h) => n + h.replayed, 0)).toBe(e.replayed);
+    expect(report.window).toMatchObject({ window: '01:00-04:00', hold: 'operator', dependencies: ['orders-api'], callsIntoWindow: 0, retriesDuringWindow: 0, heldHours: 3 });
+    expect(report.api.maintenance).toBe(0);
+    expect(e.window.held).toBe(108);
+    expect(report.jobs['example-api'].spooledByError.DependencyOnHold).toBe(e.window.held);
+    expect(report.operator.holds).toEqual([
+      { dependency: 'orders-api', on: true, at: `${run.day} 01:00` },
+      { dependency: 'orders-api', on: false, at: `${run.day} 04:00` },
+    ]);
+    const held = report.replayRounds.filter((r) => r.errorType === 'DependencyOnHold');
+    expect(held.reduce((n, r) => n + r.started, 0)).toBe(e.window.held);
+    // Resumed at the failed step (CallApi), not started over: Fetch's output came from the spool.
+    expect(held.every((r) => r.resumed === r.started && r.held === 0)).toBe(true);
+    expect(report.replayRounds.every((r) => r.at >= `${run.day} 04:00`)).toBe(true);
+    const hours = report.hourly.map((h) => [h.hour.slice(11), h.maintenance, h.held, h.retries]);
+    expect(hours.filter(([, m]) => m)).toEqual([
+      ['01', true, true, 0],
+      ['02', true, true, 0],
+      ['03', true, true, 0],
+    ]);
+    expect(hours.filter(([, m, h]) => !m && h)).toEqual([]);
   });
 
-  it('ends the slow call in States.Timeout without a retry, spools it, and the final replay recovers it', () => {
-    const e = expected();
-    expect(e.timedOut).toBe(1);
-    expect(report.spooledByError['States.Timeout']).toBe(1);
-    expect(report.replayRounds.some((r) => r.errorType === 'States.Timeout' && r.started === 1)).toBe(true);
+  it('replays the fan-out job\'s failed map at the map, and the step timeout at CallApi', () => {
+    expect(report.jobs['example-fanout'].spooledByError).toEqual({ TransientError: 1 });
+    expect(report.replayRounds.some((r) => r.errorType === 'TransientError' && r.started === 1 && r.resumed === 1)).toBe(true);
+    expect(report.jobs['example-api'].spooledByError['States.Timeout']).toBe(1);
+    expect(report.replayRounds.some((r) => r.errorType === 'States.Timeout' && r.started === 1 && r.resumed === 1)).toBe(true);
     const timedOut = Number(report.queries.dailyCounts.find((r) => r.type === 'worker' && r.result === 'TimedOut')?.records ?? 0);
     expect(timedOut).toBe(1);
+  });
+
+  it('delivers every FAILED end to the status-change capture, which spools none of them again', () => {
+    const failed = report.executions - (report.succeededFirstTry + report.recoveredByRetry + report.replayed);
+    expect(failed).toBeGreaterThan(100);
+    expect(report.outside.captures).toEqual({ alreadySpooled: failed });
+    expect(report.outside).toMatchObject({ stopped: 0, aborted: 0, timedOut: 0, captureFailures: 0, failedTicks: [] });
+    expect(report.unfinished).toEqual([]);
   });
 
   it('writes the parameter log as Firehose would and the saved queries find nothing lost', () => {
@@ -79,12 +84,24 @@ describe('offline run (5 simulated hours, default faults)', () => {
     expect(parts).toEqual(['client/year=2026/month=11/day=25', 'worker/year=2026/month=11/day=25']);
     // Buffered: far fewer objects than records.
     expect(report.filesPerPartition[parts[1]]).toBeLessThan(report.records.worker / 3);
-    expect(report.queries.lostTasksByDay).toEqual([{ day, lost: 0 }]);
-    const count = (type: string, result: string): number =>
-      Number(report.queries.dailyCounts.find((r) => r.type === type && r.result === result)?.records ?? 0);
-    expect(count('client', 'Started')).toBe(report.tasks);
-    expect(count('worker', 'Success')).toBe(report.succeededFirstTry + report.recoveredByRetry + report.replayed);
-    expect(count('worker', 'Failure') + count('worker', 'TimedOut')).toBe(report.executions - count('worker', 'Success'));
+    expect(report.queries.lostTasksByDay).toEqual([{ day: run.day, lost: 0 }]);
+    const count = (job: string, type: string, result: string): number =>
+      Number(report.queries.dailyCounts.find((r) => r.job === job && r.type === type && r.result === result)?.records ?? 0);
+    for (const [job, c] of Object.entries(report.jobs)) {
+      expect(count(job, 'client', 'Started')).toBe(c.tasks);
+      expect(count(job, 'worker', 'Success')).toBe(c.succeededFirstTry + c.recoveredByRetry + c.replayed);
+      expect(count(job, 'worker', 'Failure') + count(job, 'worker', 'TimedOut')).toBe(c.executions - count(job, 'worker', 'Success'));
+    }
+  });
+
+  it('shows per-job counts and the window in the text and the page', () => {
+    const text = renderText(report);
+    expect(text).toMatch(/^ {2}tasks +\d+ +\d+ +\d+$/m);
+    expect(text).toContain('example-fanout');
+    expect(text).toContain('calls into the window 0, retries during it 0');
+    const html = renderHtml(report);
+    expect(html).toContain('<table class="jobs">');
+    expect(html).toContain(`<th>example-fanout</th>`);
+    expect(html.match(/dependency on hold<\/title>/g)?.length).toBe(3 * 5); // three held hours on each of the five charts
   });
 });
-

@@ -1,4 +1,5 @@
-import { renderHtml, stillSpooledCell } from '../local/offline-day/report';
+import { emptyCounts } from '../local/offline-day/accounting';
+import { renderHtml, renderText, reportOk, stillSpooledCell, windowLine } from '../local/offline-day/report';
 import { OfflineReport } from '../local/offline-day/run';
 
 /** The offline report page: what a person reads after `npm start`. */
@@ -20,6 +21,7 @@ const report = (over: Partial<OfflineReport> = {}): OfflineReport =>
     timeZone: 'Asia/Tokyo',
     seed: 1,
     faults: 'default',
+    hold: 'operator',
     plan: {},
     wallMs: 1000,
     ticks: 36,
@@ -42,6 +44,14 @@ const report = (over: Partial<OfflineReport> = {}): OfflineReport =>
     queries: { lostTasksByDay: [{ day: '2026-11-25', lost: 0 }], dailyCounts: [] },
     api: {},
     hourly: [hour(0), hour(1, { maintenance: true, held: true, spoolDepth: 400 }), hour(2)],
+    jobs: {
+      'example-api': { ...emptyCounts(), ticks: 36, tasks: 100, succeededFirstTry: 92, stillSpooled: { total: 8, byError: { ExternalApiRejectedError: 8 }, taskIds: [] } },
+      'example-fanout': { ...emptyCounts(), ticks: 3, tasks: 8, succeededFirstTry: 8 },
+    },
+    window: { dependencies: ['orders-api'], window: '01:00-04:00', hold: 'operator', callsIntoWindow: 0, retriesDuringWindow: 0, executionsInWindow: 36, heldHours: 1 },
+    outside: { stopped: 0, aborted: 0, timedOut: 0, captures: { alreadySpooled: 10 }, captureFailures: 0, failedTicks: [], producerErrors: 0 },
+    operator: { holds: [], stops: [], reruns: [] },
+    unfinished: [],
     ...over,
   }) as unknown as OfflineReport;
 
@@ -66,4 +76,29 @@ test('every chart marks the maintenance and hold hours above its bars, one bar p
     expect(c.indexOf('API maintenance')).toBeGreaterThan(c.lastIndexOf(':00  '));
     expect(c.match(/:00 {2}\d+<\/title>/g)).toHaveLength(3);
   }
+});
+
+test('the text and the page give each job its own column of counts, and the sum', () => {
+  const text = renderText(report());
+  const row = (label: string) => text.split('\n').find((l) => l.trimStart().startsWith(label))!.trim().split(/\s{2,}/);
+  expect(row('tasks')).toEqual(['tasks', '108', '100', '8']);
+  expect(row('still spooled')).toEqual(['still spooled', '8', '8', '0']);
+  expect(row('accounted for')).toEqual(['accounted for', '108 of 108', '100 of 100', '8 of 8']);
+  const html = renderHtml(report());
+  expect(html).toContain('<tr><th></th><th>all jobs</th><th>example-api</th><th>example-fanout</th></tr>');
+  expect(html).toContain('<tr><th>tasks</th><td>108</td><td>100</td><td>8</td></tr>');
+});
+
+test('the window line says who held it and what reached the API', () => {
+  expect(windowLine(report())).toBe('maintenance window 01:00-04:00 (orders-api), held by the operator: calls into the window 0, retries during it 0, executions in it 36, hours on hold 1');
+  const open = report({ window: { dependencies: ['orders-api'], window: '01:00-04:00', hold: 'none', callsIntoWindow: 540, retriesDuringWindow: 432, executionsInWindow: 108, heldHours: 0 } });
+  expect(windowLine(open)).toContain('not held: calls into the window 540, retries during it 432');
+  expect(windowLine(report({ window: null }))).toBeNull();
+});
+
+test('a tick Lambda dropped after its retries fails the run: its tasks never existed', () => {
+  const dropped = { job: 'example-api', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'dropped' as const, rerun: null, startedOnce: 0, startedTwice: 0 };
+  expect(reportOk(report())).toBe(true);
+  expect(reportOk(report({ outside: { ...report().outside, failedTicks: [dropped] } }))).toBe(false);
+  expect(reportOk(report({ outside: { ...report().outside, failedTicks: [{ ...dropped, outcome: 'kept' }] } }))).toBe(true);
 });

@@ -33,6 +33,10 @@ export const RECORD_OUTCOME_ENTRY = 'lambdas/record-outcome/handler.ts';
 export const LOCK_ENTRY = 'lambdas/lock/handler.ts';
 /** Entry of the tick starter (lib/tick-starter.ts). */
 export const STARTER_ENTRY = 'lambdas/starter/handler.ts';
+/** Entry of the status-change capture (lib/execution-capture.ts). */
+export const CAPTURE_ENTRY = 'lambdas/execution-capture/handler.ts';
+/** Entry of reprocess (lib/reprocess.ts). */
+export const REPROCESS_ENTRY = 'lambdas/reprocess/handler.ts';
 
 function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
@@ -67,6 +71,12 @@ export function synthesizeApp(config: ResolvedAppConfig, projectRoot: string, re
   const lock = stack.node.tryFindChild('Lock');
   if (lock) entries.set(logicalId(stack, lock as never), LOCK_ENTRY);
   entries.set(logicalId(stack, stack.tickStarter.function), STARTER_ENTRY);
+  entries.set(logicalId(stack, stack.executionCapture.function), CAPTURE_ENTRY);
+  entries.set(logicalId(stack, stack.reprocess.function), REPROCESS_ENTRY);
+  for (const job of config.jobs) {
+    const producer = stack.producers.get(job.name);
+    if (producer) entries.set(logicalId(stack, producer.function), job.producer.entry);
+  }
   return { stack, template, region, entries, stateMachines };
 }
 
@@ -165,4 +175,61 @@ export function eventSources(model: SynthesizedApp): EventSourceModel[] {
     });
   }
   return out;
+}
+
+/** An EventBridge rule of the template that targets a Lambda function of the stack. */
+export interface RuleModel {
+  readonly logicalId: string;
+  /** The event pattern, intrinsics resolved (state machine ARNs as the run names them). */
+  readonly pattern: Json;
+  readonly targetFunction: string;
+}
+
+/** Every enabled EventBridge rule with an event pattern and a Lambda target (the status-change capture's). */
+export function eventRules(model: SynthesizedApp, ref: RefResolver): RuleModel[] {
+  const out: RuleModel[] = [];
+  for (const [id, res] of Object.entries(model.template.Resources)) {
+    if (res.Type !== 'AWS::Events::Rule') continue;
+    const p = res.Properties as Record<string, Json>;
+    if (p.EventPattern === undefined || (p.State !== undefined && p.State !== 'ENABLED')) continue;
+    for (const target of (p.Targets ?? []) as Array<Record<string, Json>>) {
+      const fn = getAttTarget(target.Arn);
+      if (!fn || model.template.Resources[fn]?.Type !== 'AWS::Lambda::Function') continue;
+      out.push({ logicalId: id, pattern: resolveIntrinsics(p.EventPattern, model.template.Resources, ref, localEnv(model.region)), targetFunction: fn });
+    }
+  }
+  return out;
+}
+
+/** How Lambda invokes a function asynchronously, from its `AWS::Lambda::EventInvokeConfig`. */
+export interface AsyncInvokeModel {
+  /** Retries after a function error (0-2). */
+  readonly retryAttempts: number;
+  /** Logical id of the on-failure destination queue, if it is an SQS queue of the stack. */
+  readonly onFailureQueue: string | null;
+}
+
+/** The asynchronous invoke config of a function; Lambda's defaults (2 retries, no destination) without one. */
+export function asyncInvokeConfig(model: SynthesizedApp, functionId: string): AsyncInvokeModel {
+  for (const res of Object.values(model.template.Resources)) {
+    if (res.Type !== 'AWS::Lambda::EventInvokeConfig') continue;
+    const p = res.Properties as Record<string, Json>;
+    const fn = p.FunctionName as Json;
+    if (!(fn && typeof fn === 'object' && !Array.isArray(fn) && fn.Ref === functionId)) continue;
+    const dest = ((p.DestinationConfig as Record<string, Json> | undefined)?.OnFailure as Record<string, Json> | undefined)?.Destination;
+    const queue = getAttTarget(dest);
+    return {
+      retryAttempts: Number(p.MaximumRetryAttempts ?? 2),
+      onFailureQueue: queue && model.template.Resources[queue]?.Type === 'AWS::SQS::Queue' ? queue : null,
+    };
+  }
+  // AWS Lambda developer guide, "Error handling for asynchronous invocation": two retries by default.
+  return { retryAttempts: 2, onFailureQueue: null };
+}
+
+/** The logical id in `{"Fn::GetAtt": [id, ...]}` (or `id.Attr`), else undefined. */
+function getAttTarget(v: Json | undefined): string | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v) || !('Fn::GetAtt' in v)) return undefined;
+  const att = v['Fn::GetAtt'];
+  return Array.isArray(att) ? String(att[0]) : String(att).split('.')[0];
 }

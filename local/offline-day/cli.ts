@@ -3,17 +3,24 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FAULT_PROFILES, FaultProfile } from '../fake-external-api';
 import { renderHtml, renderText, reportOk } from './report';
-import { runOfflineDay } from './run';
+import { HoldMode, runOfflineDay } from './run';
 
 /**
  * `npm start -- [flags]`: one simulated day of every configured job, locally. See docs/offline-day.md.
  * Exit code 0 when nothing was lost or duplicated, 1 when something was, 2 on bad flags.
  */
-const USAGE = `Usage: npm start -- [--days N] [--seed N] [--faults none|default|heavy] [--out DIR] [--keep|--clean]
+const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults none|default|heavy|outside]
+                    [--planned-windows | --no-hold] [--out DIR] [--keep|--clean]
                     [--tasks-per-tick N] [--date yyyy-MM-dd] [--verbose]
   --days N            simulated days (default 1)
+  --hours N           simulated hours instead (from 00:00 of --date)
   --seed N            random seed of the fault plan: same seed, same run (default 1)
-  --faults P          none | default | heavy (default default)
+  --faults P          none | default | heavy | outside (default default; outside = default plus an
+                      execution the operator stops, one past its execution timeout and a producer
+                      that fails its ticks)
+  --planned-windows   declare the API's maintenance as a planned hold window in the config and run
+                      with no operator at all (default: the operator holds the API for the window)
+  --no-hold           no hold at all: calls and retries go into the maintenance window (as before holds)
   --out DIR           output folder: parameter log, report.json, report.html (default offline-out)
   --clean / --keep    empty the output folder first (default) / keep what is there
   --tasks-per-tick N  tasks per tick of the example job (default: the job's own, 3)
@@ -26,7 +33,7 @@ function parseArgs(argv: string[]): Record<string, string | boolean> {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
     const [k, inline] = a.slice(2).split('=', 2);
-    if (['keep', 'clean', 'verbose', 'help'].includes(k)) out[k] = true;
+    if (['keep', 'clean', 'verbose', 'help', 'planned-windows', 'no-hold'].includes(k)) out[k] = true;
     else {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`--${k} needs a value`);
@@ -52,16 +59,21 @@ async function main(): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const known = new Set(['days', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help']);
+    const known = new Set(['days', 'hours', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help', 'planned-windows', 'no-hold']);
     for (const k of Object.keys(args)) if (!known.has(k)) throw new Error(`unknown flag --${k}`);
     const faults = (args.faults ?? 'default') as FaultProfile;
     if (!FAULT_PROFILES.includes(faults)) throw new Error(`--faults must be one of ${FAULT_PROFILES.join(', ')}`);
     if (args.date !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(String(args.date))) throw new Error('--date must be yyyy-MM-dd');
+    if (args['planned-windows'] && args['no-hold']) throw new Error('--planned-windows and --no-hold exclude each other');
+    if (args.days !== undefined && args.hours !== undefined) throw new Error('--days and --hours exclude each other');
+    const hold: HoldMode = args['planned-windows'] ? 'planned-windows' : args['no-hold'] ? 'none' : 'operator';
     const projectRoot = resolve(__dirname, '..', '..');
     opts = {
       projectRoot,
       outDir: resolve(String(args.out ?? 'offline-out')),
       days: positiveInt('days', args.days, 1),
+      hours: positiveInt('hours', args.hours, undefined),
+      hold,
       seed: Number.isInteger(Number(args.seed ?? 1)) ? Number(args.seed ?? 1) : NaN,
       faults,
       tasksPerTick: positiveInt('tasks-per-tick', args['tasks-per-tick'], undefined),

@@ -1,6 +1,6 @@
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AslDefinition } from '../asl';
-import { createLocalRunner, LAMBDA_INVOKE, LocalLambda, LocalTask, taskStatesOf } from '../run-state-machine';
+import { createLocalRunner, EngineEvent, LAMBDA_INVOKE, LocalLambda, LocalTask, taskStatesOf } from '../run-state-machine';
 
 /**
  * Runs executions of a job's SYNTHESIZED state machine for the offline day, on the project's one
@@ -10,7 +10,10 @@ import { createLocalRunner, LAMBDA_INVOKE, LocalLambda, LocalTask, taskStatesOf 
  * - `sqs:sendMessage` Task states are answered by the REAL SQS API (the local emulator) with the
  *   body and attributes the Parameters resolved to (an object body is sent as JSON text, as Step
  *   Functions does);
- * - retry waits are skipped and Task timeouts capped (time compression, see the runner).
+ * - retry waits are skipped, Task timeouts and the execution timeout capped (time compression, see
+ *   the runner);
+ * - `hooks` connect the run to the Step Functions stand-in: its history (what the status-change
+ *   capture reads) and StopExecution (which aborts the run).
  */
 
 /** A Lambda handler as the runner calls it. */
@@ -22,6 +25,8 @@ export interface ExecutionSpec {
   readonly stateMachineArn: string;
   readonly input: unknown;
   readonly startDate: Date;
+  /** The stand-in's hooks of this execution (local/sfn-standin.ts `localRun`). */
+  readonly hooks?: { readonly onStarted: (abort: () => void) => void; readonly onEvent: (event: EngineEvent) => void };
 }
 
 export interface ExecutionOutcome {
@@ -30,6 +35,8 @@ export interface ExecutionOutcome {
   readonly status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
   /** Error of a failed execution (the Fail state's), or undefined. */
   readonly error?: string;
+  /** Its cause (the Catch path's starts with the `[spooled <MessageId>] ` marker). */
+  readonly cause?: string;
   /** Retries per state (StateRetried events). */
   readonly retries: Readonly<Record<string, number>>;
   /** Messages the definition sent to SQS (spool sends). */
@@ -45,13 +52,15 @@ export interface ExecutionRunnerDeps {
   readonly sqs: SQSClient;
   /** Cap on every Task's TimeoutSeconds (time compression). @default no cap */
   readonly stepTimeoutSeconds?: number;
+  /** Cap on the execution's TimeoutSeconds (time compression). @default no cap */
+  readonly executionTimeoutSeconds?: number;
 }
 
 const SQS_SEND = /^arn:aws[\w-]*:states:::sqs:sendMessage$/;
 
 /** Builds the runner for a state machine once; the returned function runs one execution. */
 export function createExecutionRunner(deps: ExecutionRunnerDeps): (spec: ExecutionSpec) => Promise<ExecutionOutcome> {
-  const run = createLocalRunner({ definition: deps.definition, stepTimeoutSeconds: deps.stepTimeoutSeconds });
+  const run = createLocalRunner({ definition: deps.definition, stepTimeoutSeconds: deps.stepTimeoutSeconds, executionTimeoutSeconds: deps.executionTimeoutSeconds });
   const lambdas: Record<string, LocalLambda> = {};
   const sqsStates: string[] = [];
   for (const [stateName, state] of taskStatesOf(deps.definition)) {
@@ -86,7 +95,9 @@ export function createExecutionRunner(deps: ExecutionRunnerDeps): (spec: Executi
       executionName: spec.name,
       executionArn: spec.executionArn,
       startDate: spec.startDate,
+      onStarted: spec.hooks?.onStarted,
+      onEvent: spec.hooks?.onEvent,
     });
-    return { executionArn: spec.executionArn, name: spec.name, status: result.status, error: result.error, retries: result.retries, sqsSends };
+    return { executionArn: spec.executionArn, name: spec.name, status: result.status, error: result.error, cause: result.cause, retries: result.retries, sqsSends };
   };
 }

@@ -1,9 +1,13 @@
 import { formatRecordTime } from '../../lambdas/shared/param-log';
+import { JobCounts } from './accounting';
 import { OfflineReport } from './run';
 
-/** True when the run kept its promise: nothing lost, nothing run twice. */
+/**
+ * True when the run kept its promise: nothing lost, nothing run twice. A producer invocation Lambda
+ * dropped after its retries (no on-failure destination) is a lost tick: its tasks never existed.
+ */
 export function reportOk(r: OfflineReport): boolean {
-  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0);
+  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0) && r.outside.failedTicks.every((t) => t.outcome !== 'dropped');
 }
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
@@ -18,29 +22,103 @@ export function period(r: OfflineReport): string {
   return `${local(new Date(r.from))} .. ${local(new Date(Date.parse(r.to) - 60_000))} ${r.timeZone}`;
 }
 
+/** Every task in exactly one class: first try, recovered, replayed, still spooled, quarantined, lost. */
+export function accountedFor(c: Pick<JobCounts, 'succeededFirstTry' | 'recoveredByRetry' | 'replayed' | 'stillSpooled' | 'quarantined' | 'lost'>): number {
+  return c.succeededFirstTry + c.recoveredByRetry + c.replayed + c.stillSpooled.total + c.quarantined + c.lost;
+}
+
+/** The rows of the per-job table: label and the value of a job's counts. */
+const JOB_ROWS: ReadonlyArray<readonly [string, (c: JobCounts) => string | number]> = [
+  ['ticks', (c) => c.ticks],
+  ['tasks', (c) => c.tasks],
+  ['executions', (c) => c.executions],
+  ['succeeded first try', (c) => c.succeededFirstTry],
+  ['recovered by retry', (c) => c.recoveredByRetry],
+  ['retries', (c) => c.retries],
+  ['spooled (messages)', (c) => Object.values(c.spooledByError).reduce((a, b) => a + b, 0)],
+  ['replayed and succeeded', (c) => c.replayed],
+  ['still spooled', (c) => c.stillSpooled.total],
+  ['quarantined', (c) => c.quarantined],
+  ['aborted / timed out', (c) => `${c.aborted} / ${c.timedOut}`],
+  ['LOST', (c) => c.lost],
+  ['DUPLICATED', (c) => c.duplicates],
+  ['accounted for', (c) => `${accountedFor(c)} of ${c.tasks}`],
+];
+
+/** The report's totals as a JobCounts row (the top-level fields). */
+function totals(r: OfflineReport): JobCounts {
+  const j = Object.values(r.jobs);
+  return {
+    ticks: r.ticks,
+    tasks: r.tasks,
+    executions: r.executions,
+    succeededFirstTry: r.succeededFirstTry,
+    recoveredByRetry: r.recoveredByRetry,
+    retries: r.retries,
+    spooledByError: r.spooledByError,
+    replayed: r.replayed,
+    stillSpooled: { ...r.stillSpooled, taskIds: [...r.stillSpooled.taskIds] },
+    quarantined: r.quarantined,
+    lost: r.lost,
+    lostTaskIds: r.lostTaskIds,
+    duplicates: r.duplicates,
+    aborted: j.reduce((n, c) => n + c.aborted, 0),
+    timedOut: j.reduce((n, c) => n + c.timedOut, 0),
+    startFailed: r.startFailed,
+  };
+}
+
+/** One line on the maintenance window: who held it and what reached the API. */
+export function windowLine(r: OfflineReport): string | null {
+  const w = r.window;
+  if (!w) return null;
+  const who = w.hold === 'operator' ? 'held by the operator' : w.hold === 'planned-windows' ? 'held by a planned window (no operator)' : 'not held';
+  return `maintenance window ${w.window} (${w.dependencies.join(', ') || 'no dependency declared'}), ${who}: calls into the window ${w.callsIntoWindow}, retries during it ${w.retriesDuringWindow}, executions in it ${w.executionsInWindow}, hours on hold ${w.heldHours}`;
+}
+
+/** Lines on the ends outside the workflow's Catch and the failed ticks. */
+export function outsideLines(r: OfflineReport): string[] {
+  const o = r.outside;
+  const lines = [
+    `stopped by the operator ${o.stopped}; executions aborted ${o.aborted}, timed out ${o.timedOut}; status changes delivered to the capture: ${kv(o.captures)}${o.captureFailures ? `, FAILED ${o.captureFailures}` : ''}`,
+  ];
+  const kept = o.failedTicks.filter((t) => t.outcome === 'kept');
+  const rerun = o.failedTicks.filter((t) => t.rerun && t.rerun.outcome === 'planned');
+  lines.push(
+    `producer ticks that failed: ${o.failedTicks.length} (recovered by Lambda's retry ${o.failedTicks.filter((t) => t.outcome === 'succeeded').length}, kept in failed invocations ${kept.length}, re-run by the operator ${rerun.length})`,
+  );
+  for (const t of o.failedTicks) {
+    lines.push(
+      `  ${t.job} tick ${formatRecordTime(new Date(t.tick), r.timeZone).slice(0, 16)} (${t.tick}): ${t.attempts} attempts, ${t.outcome}${t.rerun ? `, re-run ${t.rerun.at} -> ${t.rerun.outcome} (${t.rerun.tasks ?? '?'} tasks)` : ', not re-run'}; tasks started once ${t.startedOnce}, twice ${t.startedTwice}`,
+    );
+  }
+  return lines;
+}
+
 /** The report as plain text for the terminal. */
 export function renderText(r: OfflineReport): string {
   const lines: string[] = [];
-  const accounted = r.succeededFirstTry + r.recoveredByRetry + r.replayed + r.stillSpooled.total + r.quarantined + r.lost;
-  lines.push('', `OFFLINE RUN ${period(r)}, faults ${r.faults}, seed ${r.seed}`, '');
-  lines.push(`  ticks                      ${pad(r.ticks, 7)}`);
-  lines.push(`  tasks                      ${pad(r.tasks, 7)}   (executions ${r.executions}, start failures ${r.startFailed})`);
-  lines.push(`  succeeded first try        ${pad(r.succeededFirstTry, 7)}`);
-  lines.push(`  recovered by retry         ${pad(r.recoveredByRetry, 7)}   (${r.retries} retries in all)`);
-  lines.push(`  spooled (executions)       ${pad(Object.values(r.spooledByError).reduce((a, b) => a + b, 0), 7)}   by error: ${kv(r.spooledByError)}`);
-  lines.push(`  replayed and succeeded     ${pad(r.replayed, 7)}   (${r.replayRounds.length} reprocess invocations)`);
-  lines.push(`  still spooled              ${pad(r.stillSpooled.total, 7)}   by error: ${kv(r.stillSpooled.byError)} (kept with their input until an operator replays or drops them)`);
-  lines.push(`  quarantined                ${pad(r.quarantined, 7)}`);
-  lines.push(`  LOST                       ${pad(r.lost, 7)}`);
-  lines.push(`  DUPLICATED executions      ${pad(r.duplicates, 7)}`);
-  lines.push(`  accounted for              ${pad(accounted, 7)} of ${r.tasks}`);
+  const jobs = Object.keys(r.jobs);
+  const cols: Array<[string, JobCounts]> = [['all jobs', totals(r)], ...jobs.map((j) => [j, r.jobs[j]] as [string, JobCounts])];
+  const width = Math.max(10, ...cols.map(([n]) => n.length)) + 2;
+  lines.push('', `OFFLINE RUN ${period(r)}, faults ${r.faults}, seed ${r.seed}, hold ${r.hold}`, '');
+  lines.push(`  ${''.padEnd(24)}${cols.map(([n]) => pad(n, width)).join('')}`);
+  for (const [label, f] of JOB_ROWS) lines.push(`  ${label.padEnd(24)}${cols.map(([, c]) => pad(f(c), width)).join('')}`);
+  lines.push('');
+  lines.push(`  spooled by error: ${kv(r.spooledByError)}`);
+  lines.push(`  still spooled by error: ${kv(r.stillSpooled.byError)} (kept with their input until an operator replays or drops them)`);
+  lines.push(`  replays: ${r.replayRounds.length} reprocess invocations; start failures ${r.startFailed}`);
+  const w = windowLine(r);
+  if (w) lines.push(`  ${w}`);
+  for (const l of outsideLines(r)) lines.push(`  ${l}`);
   lines.push('', `  parameter log: ${r.records.client} client + ${r.records.worker} worker records; files per partition:`);
   for (const [p, n] of Object.entries(r.filesPerPartition).sort()) lines.push(`    ${p}  ${n} files`);
   lines.push('', '  saved Athena queries (on DuckDB over the output folder):');
   for (const d of r.queries.lostTasksByDay) lines.push(`    lost tasks of ${d.day}: ${d.lost}`);
   lines.push('    daily counts by job and result:');
-  for (const row of r.queries.dailyCounts) lines.push(`      ${row.log_day}  ${row.job}  ${String(row.type).padEnd(6)} ${String(row.result).padEnd(11)} ${pad(String(row.records), 6)}`);
+  for (const row of r.queries.dailyCounts) lines.push(`      ${row.log_day}  ${String(row.job).padEnd(15)} ${String(row.type).padEnd(6)} ${String(row.result).padEnd(11)} ${pad(String(row.records), 6)}`);
   lines.push('', `  fake API calls: ${kv(r.api as unknown as Record<string, number>)}`);
+  if (r.unfinished.length) lines.push(`  still scheduled at the end: ${r.unfinished.join('; ')}`);
   lines.push(`  wall time ${(r.wallMs / 1000).toFixed(1)} s`, '');
   lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated)' : '  RESULT: FAILED (something was lost or duplicated; see report.json)', '');
   return lines.join('\n');
@@ -94,6 +172,14 @@ function chart(r: OfflineReport, key: 'tasks' | 'retries' | 'spooled' | 'spoolDe
 <line x1="${left}" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#999"/><text x="0" y="${top + 8}" font-size="10">${max}</text><text x="0" y="${h - 20}" font-size="10">0</text>${bars}${bands}${labels}</svg>`;
 }
 
+/** The per-job counts as an HTML table: one column per job and one for all. */
+export function jobTable(r: OfflineReport): string {
+  const cols: Array<[string, JobCounts]> = [['all jobs', totals(r)], ...Object.entries(r.jobs)];
+  const head = `<tr><th></th>${cols.map(([n]) => `<th>${esc(n)}</th>`).join('')}</tr>`;
+  const body = JOB_ROWS.map(([label, f]) => `<tr><th>${esc(label)}</th>${cols.map(([, c]) => `<td>${esc(String(f(c)))}</td>`).join('')}</tr>`).join('');
+  return `<table class="jobs">${head}${body}</table>`;
+}
+
 /** A self-contained HTML page (inline SVG, no scripts, no external files). */
 export function renderHtml(r: OfflineReport): string {
   const ok = reportOk(r);
@@ -109,15 +195,22 @@ export function renderHtml(r: OfflineReport): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline run ${esc(period(r))}</title>
 <style>body{font-family:system-ui,sans-serif;margin:24px;max-width:960px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f6f6f6}.ok{color:#156a15}.bad{color:#b00}h3{margin:14px 0 2px}</style></head><body>
 <h1>Scheduled jobs: offline run</h1>
-<p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
+<p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, hold <b>${esc(r.hold)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
 Red band: the external API's maintenance window. Blue strip: a dependency on hold.</p>
 <h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated' : 'FAILED: something was lost or duplicated'}</h2>
 <table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
-    'spooled executions by error',
+    'spooled by error',
     Object.entries(r.spooledByError)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ') || 'none',
   )}${cell('replayed and succeeded', r.replayed)}${cell('still spooled', stillSpooledCell(r))}${cell('quarantined', r.quarantined)}${cell('lost', r.lost, true)}${cell('duplicated executions', r.duplicates, true)}</table>
+<h2>Per job</h2>
+${jobTable(r)}
+${r.window ? `<h2>Maintenance window</h2><p>${esc(windowLine(r)!)}</p>` : ''}
+<h2>Ends outside the Catch, failed ticks</h2>
+<ul>${outsideLines(r)
+    .map((l) => `<li>${esc(l.trim())}</li>`)
+    .join('')}</ul>
 <h2>The day, per hour</h2>
 ${chart(r, 'tasks', 'Tasks started per hour', '#3b6fb6')}
 ${chart(r, 'retries', 'Retries per hour', '#d08a1e')}

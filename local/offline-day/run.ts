@@ -1,4 +1,6 @@
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import './quiet';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -6,29 +8,40 @@ import { appConfig as defaultAppConfig } from '../../bin/config';
 import { AppConfig, lambdaStepsOf, ResolvedAppConfig } from '../../lib/config/types';
 import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { resolveConfig } from '../../lib/config/validate';
-import { parseEnvelope, TaskEnvelope } from '../../lambdas/shared/envelope';
+import type { CaptureResult } from '../../lambdas/execution-capture/logic';
+import type { ReprocessSummary } from '../../lambdas/reprocess/drain';
+import { parseEnvelope } from '../../lambdas/shared/envelope';
+import { activeWindow } from '../../lambdas/shared/holds';
 import { ParamLogRecord, parseJsonLines, zonedParts } from '../../lambdas/shared/param-log';
 import { SPOOL_ATTR_ERROR } from '../../lambdas/shared/spool-message';
 import { DAILY_COUNTS, LOST_TASK_COUNT_SQL, lostTaskParams, nextDay } from '../../lambdas/shared/queries';
 import { ParamLogDb } from '../duckdb-sql';
-import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, startFakeExternalApi, TaskRef } from '../fake-external-api';
+import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, producerBroken, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startFirehoseStandin } from '../firehose-standin';
-import { startSfnStandin, StandinExecution } from '../sfn-standin';
+import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
 import { startSqsEmulator } from '../sqs-emulator';
 import { startLocalDynamo } from '../dynamodb-local';
 import { driveEventSource } from '../sqs-esm';
+import { ExecutionSeen, JobCounts, keepBooks } from './accounting';
 import {
+  asyncInvokeConfig,
+  AsyncInvokeModel,
+  eventRules,
   eventSources,
   functionEnvironment,
   LOCAL_ACCOUNT,
   placeholderRef,
   RefResolver,
+  REPROCESS_ENTRY,
   schedules,
   stateMachineDefinition,
   synthesizeApp,
 } from './app-model';
-import { createExecutionRunner, ExecutionOutcome, LocalHandler } from './executions';
-import { SimClock } from './sim-clock';
+import { matchesEventPattern } from './eventbridge';
+import { createExecutionRunner, LocalHandler } from './executions';
+import { AsyncInvoker } from './lambda-async';
+import { Operator, ReplayRound, TickRerun } from './operator';
+import { SimClock, Timeline } from './sim-clock';
 
 /**
  * Every Task's TimeoutSeconds is capped at this in the offline run (time compression, like the
@@ -38,6 +51,36 @@ import { SimClock } from './sim-clock';
  */
 export const LOCAL_STEP_TIMEOUT_SECONDS = 3;
 
+/**
+ * Every execution's own TimeoutSeconds (derived per job, lib/config/timeouts.ts: 29 min for the API
+ * example) is capped at this, for the same reason. Twice the step cap: no execution of the day comes
+ * near it (the slowest, a step timeout, ends in ~3 s), while the stalling API's retries (2.5 s a
+ * call, five calls allowed) outlast it, so that execution ends TIMED_OUT as it would in AWS.
+ */
+export const LOCAL_EXECUTION_TIMEOUT_SECONDS = 2 * LOCAL_STEP_TIMEOUT_SECONDS;
+
+/**
+ * Executions run at once in this one process. More only queues them behind each other on the event
+ * loop: with 64, a big tick's (2,000 tasks) steps waited long enough that a few passed the
+ * compressed 3 s step timeout. The engine's time is wall time, so crowding is time compression's risk.
+ */
+export const EXECUTION_CONCURRENCY = 16;
+
+/** A stalling API's answer, ms: under the step timeout (the step retries), three of them past the execution timeout. */
+export const LOCAL_STALL_MS = 2_500;
+
+/**
+ * Who holds the API's dependency during its maintenance window:
+ * - `operator` (default): the simulated operator sets the hold switch when the window starts and
+ *   releases it when it ends, then replays (`--hold` is the default; see docs/offline-day.md);
+ * - `planned-windows`: the window is declared in the config (`dependencies.<name>.windows`) and
+ *   there is NO operator at all: nothing is held, stopped, replayed or re-run by hand;
+ * - `none`: no hold; the operator replays after the window, as before holds existed (the calls into
+ *   the window and their retries show what a hold saves).
+ */
+export type HoldMode = 'operator' | 'planned-windows' | 'none';
+export const HOLD_MODES: ReadonlyArray<HoldMode> = ['operator', 'planned-windows', 'none'];
+
 /** Options of one offline run (the CLI's flags). */
 export interface OfflineRunOptions {
   /** Project root (handler entries in the config are relative to it). */
@@ -46,14 +89,16 @@ export interface OfflineRunOptions {
   readonly outDir: string;
   /** Simulated days. @default 1 */
   readonly days?: number;
-  /** Simulated hours instead of whole days (tests). */
+  /** Simulated hours instead of whole days (tests, `--hours`). */
   readonly hours?: number;
   /** First simulated day, `yyyy-MM-dd` in the app time zone. @default 2026-11-25 (fixed: same seed, same run) */
   readonly startDay?: string;
   readonly seed?: number;
   readonly faults?: FaultProfile;
-  /** Changes to the profile's plan (tests move the slow tick into a short window). */
+  /** Changes to the profile's plan (tests move the faults into a short window). */
   readonly faultPlanOverrides?: Partial<Omit<FaultPlan, 'profile' | 'seed'>>;
+  /** Who holds the API during its maintenance window. @default 'operator' */
+  readonly hold?: HoldMode;
   /** Tasks per tick of the example job (its EXAMPLE_TASKS_PER_TICK knob). @default the job's own default */
   readonly tasksPerTick?: number;
   /** Delete the output folder before the run. @default true */
@@ -81,6 +126,53 @@ export interface HourRow {
   held: boolean;
 }
 
+/** The maintenance window of the API's dependency and what it cost. */
+export interface WindowReport {
+  /** The held dependencies (those the API-calling steps declare in `dependsOn`). */
+  readonly dependencies: string[];
+  /** Local `HH:mm-HH:mm`. */
+  readonly window: string;
+  readonly hold: HoldMode;
+  /** Calls that reached the API in its window (answered 503). */
+  readonly callsIntoWindow: number;
+  /** Retries of the dependent steps in executions that ran in the window. */
+  readonly retriesDuringWindow: number;
+  /** Executions that ran in the window. */
+  readonly executionsInWindow: number;
+  /** Hours with the dependency on hold. */
+  readonly heldHours: number;
+}
+
+/** A tick whose producer invocation failed, and what became of it. */
+export interface FailedTick {
+  readonly job: string;
+  readonly tick: string;
+  /** Attempts Lambda made (1 + its retries). */
+  readonly attempts: number;
+  /** `succeeded` on a retry, `kept` in the failed-invocations queue, `dropped` (no destination). */
+  readonly outcome: 'pending' | 'succeeded' | 'kept' | 'dropped';
+  /** The operator's re-run from the record, if any. */
+  readonly rerun: TickRerun | null;
+  /** Tasks of the tick with exactly one / more than one `Started` client record. */
+  readonly startedOnce: number;
+  readonly startedTwice: number;
+}
+
+/** Ends outside the workflow's Catch and what the status-change capture and the operator did about them. */
+export interface OutsideReport {
+  /** Executions the operator stopped (StopExecution). */
+  readonly stopped: number;
+  readonly aborted: number;
+  readonly timedOut: number;
+  /** Status-change events delivered to the capture, by its outcome (`spooled`, `alreadySpooled`, ...). */
+  readonly captures: Record<string, number>;
+  /** Capture invocations that failed every attempt. */
+  readonly captureFailures: number;
+  readonly failedTicks: FailedTick[];
+  /** Producer invocations that failed at least once. */
+  readonly producerErrors: number;
+}
+
 /** The run's report (also written as report.json). */
 export interface OfflineReport {
   readonly from: string;
@@ -88,6 +180,7 @@ export interface OfflineReport {
   readonly timeZone: string;
   readonly seed: number;
   readonly faults: FaultProfile;
+  readonly hold: HoldMode;
   readonly plan: FaultPlan;
   readonly wallMs: number;
   readonly ticks: number;
@@ -96,16 +189,22 @@ export interface OfflineReport {
   readonly succeededFirstTry: number;
   readonly recoveredByRetry: number;
   readonly retries: number;
-  /** Executions that ended in the spool, by error name (replays included). */
+  /** Spool messages written, by error name (replays included), by the workflow or the capture. */
   readonly spooledByError: Record<string, number>;
   readonly replayed: number;
-  readonly replayRounds: ReadonlyArray<{ at: string; errorType: string; started: number; alreadyStarted: number; invalid: number; remaining: number | null }>;
+  readonly replayRounds: ReplayRound[];
   readonly stillSpooled: { readonly total: number; readonly byError: Record<string, number>; readonly taskIds: string[] };
   readonly quarantined: number;
   readonly lost: number;
   readonly lostTaskIds: string[];
   readonly duplicates: number;
   readonly startFailed: number;
+  /** The same counts per job. */
+  readonly jobs: Record<string, JobCounts>;
+  readonly window: WindowReport | null;
+  readonly outside: OutsideReport;
+  /** What the operator did, when (local time). */
+  readonly operator: { readonly holds: Operator['holdChanges']; readonly stops: Operator['stops']; readonly reruns: TickRerun[] };
   readonly records: { readonly client: number; readonly worker: number };
   /** Objects the Firehose stand-in wrote, per partition. */
   readonly filesPerPartition: Record<string, number>;
@@ -117,9 +216,14 @@ export interface OfflineReport {
   };
   readonly api: FakeApiStats;
   readonly hourly: HourRow[];
+  /** Simulated actions still scheduled at the end (Lambda retries past the period): should be none. */
+  readonly unfinished: string[];
 }
 
 const DEFAULT_START_DAY = '2026-11-25';
+/** The example jobs the fault plan is about (bin/config.ts). */
+const API_JOB = 'example-api';
+const FANOUT_JOB = 'example-fanout';
 
 /** The UTC instant of local midnight of `day` in `timeZone`. */
 export function localMidnight(day: string, timeZone: string): Date {
@@ -141,6 +245,11 @@ const localDay = (at: Date, tz: string): string => {
   const p = zonedParts(at, tz);
   return `${p.year}-${p.month}-${p.day}`;
 };
+const localMinuteText = (at: Date, tz: string): string => {
+  const p = zonedParts(at, tz);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+};
+const hhmm = (minute: number): string => `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
 
 async function mapLimit<T>(items: ReadonlyArray<T>, limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -159,6 +268,28 @@ function listFiles(dir: string): string[] {
   });
 }
 
+/** The dependencies of the steps that call the example's API (their environment has EXAMPLE_API_URL). */
+export function apiDependencies(config: ResolvedAppConfig): string[] {
+  const out = new Set<string>();
+  for (const job of config.jobs) {
+    for (const s of lambdaStepsOf(job)) if (s.dependsOn && s.environment && 'EXAMPLE_API_URL' in s.environment) out.add(s.dependsOn);
+  }
+  return [...out];
+}
+
+/**
+ * The config with the plan's maintenance window declared as a planned hold window of each of
+ * `dependencies` (`--planned-windows`): `cron(m h * * ? *)` in the app time zone, for its length.
+ */
+export function withPlannedWindows(config: AppConfig, dependencies: ReadonlyArray<string>, plan: FaultPlan): AppConfig {
+  if (!plan.maintenance) return config;
+  const { startMinute, endMinute } = plan.maintenance;
+  const window = { cron: `cron(${startMinute % 60} ${Math.floor(startMinute / 60)} * * ? *)`, durationMinutes: endMinute - startMinute };
+  const deps = { ...(config.dependencies ?? {}) };
+  for (const d of dependencies) deps[d] = { ...deps[d], windows: [...(deps[d]?.windows ?? []), window] };
+  return { ...config, dependencies: deps };
+}
+
 let alreadyRan = false;
 
 /**
@@ -174,15 +305,24 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const progress = options.progress ?? (() => undefined);
   const seed = options.seed ?? 1;
   const profile = options.faults ?? 'default';
-  const config: ResolvedAppConfig = resolveConfig(options.appConfig ?? defaultAppConfig, {
-    fileExists: (p) => existsSync(join(options.projectRoot, p)),
-    // Every job of the config, the opt-in examples included, whatever the stages say.
-    allJobs: true,
-  });
-  const tz = config.timeZone;
+  const holdMode = options.hold ?? 'operator';
+  const withOperator = holdMode !== 'planned-windows';
   const plan: FaultPlan = { ...faultPlan(profile, seed), ...options.faultPlanOverrides };
+  const resolve = (c: AppConfig): ResolvedAppConfig =>
+    resolveConfig(c, {
+      fileExists: (p) => existsSync(join(options.projectRoot, p)),
+      // Every job of the config, the opt-in examples included, whatever the stages say.
+      allJobs: true,
+    });
+  let config = resolve(options.appConfig ?? defaultAppConfig);
+  const heldDependencies = apiDependencies(config);
+  if (holdMode === 'planned-windows') config = resolve(withPlannedWindows(options.appConfig ?? defaultAppConfig, heldDependencies, plan));
+  const tz = config.timeZone;
   const from = localMidnight(options.startDay ?? DEFAULT_START_DAY, tz);
   const to = new Date(from.getTime() + (options.hours ?? 24 * (options.days ?? 1)) * 3_600_000);
+  const windowsOf = Object.fromEntries(config.dependencies.map((d) => [d.name, d.windows]));
+  /** Steps (state names) that call a held dependency: their retries are the window's. */
+  const dependentStates = new Set(config.jobs.flatMap((j) => lambdaStepsOf(j).filter((s) => s.dependsOn && heldDependencies.includes(s.dependsOn)).map((s) => s.name)));
 
   if (options.clean ?? true) rmSync(options.outDir, { recursive: true, force: true });
   mkdirSync(options.outDir, { recursive: true });
@@ -194,11 +334,13 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   // ---- local services
   const clock = new SimClock(from);
+  const timeline = new Timeline(clock);
   const savedEnv = { ...process.env };
   const sqsEmulator = await startSqsEmulator({ region });
   // The coordination table(s) of the template (holds, locks, tick ledger) in a local DynamoDB engine.
   const dynamo = await startLocalDynamo(region);
-  for (const [id, r] of Object.entries(resources)) if (r.Type === 'AWS::DynamoDB::Table') await dynamo.createTable(id);
+  const tables = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::DynamoDB::Table').map(([id]) => id);
+  for (const id of tables) await dynamo.createTable(id);
   const queueUrls = new Map<string, string>();
   for (const [id, r] of Object.entries(resources)) {
     if (r.Type === 'AWS::SQS::Queue') queueUrls.set(id, await sqsEmulator.createQueue(id));
@@ -209,6 +351,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     if (type === 'AWS::SQS::Queue' && attribute === 'Arn') return `arn:aws:sqs:${region}:${LOCAL_ACCOUNT}:${id}`;
     return basePlaceholder(id, type, attribute);
   };
+  const functionArn = (id: string): string => ref(id, 'AWS::Lambda::Function', 'Arn');
 
   // Firehose streams: name, prefix, buffering and time zone as synthesized.
   const streams: Record<string, string> = {};
@@ -233,6 +376,11 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   // The fake API learns which task a call is about from the executions the run starts.
   const taskRefs = new Map<string, TaskRef>();
   const tickKeys = new Map<string, string[]>();
+  /** Execution running for a task key now (the operator stops the one stuck on a hanging call). */
+  const runningByKey = new Map<string, string>();
+  /** Operator actions started from inside a request (a stop), awaited before the batch counts as done. */
+  const background: Array<Promise<void>> = [];
+  let operator: Operator | undefined;
   const api = await startFakeExternalApi({
     plan,
     timeZone: tz,
@@ -240,18 +388,28 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     taskOf: (body) => taskRefs.get(String((body as { orderId?: unknown } | null)?.orderId ?? '')),
     // Past the (compressed) step timeout, so the slow call ends in States.Timeout as in AWS.
     slowMs: (LOCAL_STEP_TIMEOUT_SECONDS + 1) * 1000,
+    stallMs: LOCAL_STALL_MS,
+    // The operator sees the execution stuck in CallApi (console, or the step's duration) and stops it.
+    onHang: (t) => {
+      const arn = runningByKey.get(t.key);
+      if (arn && operator) background.push(operator.stop(arn, `stuck waiting for the orders API (order ${t.key})`));
+    },
   });
 
   const smArns = new Map<string, string>(); // job -> arn
   for (const [job, id] of model.stateMachines) smArns.set(job, ref(id, 'AWS::StepFunctions::StateMachine'));
   const pending: StandinExecution[] = [];
-  const startCounts = new Map<string, number>();
-  // Every accepted StartExecution (producer or reprocess) is queued and run after the call returns.
+  const starts = new Map<string, { job: string; count: number }>();
+  const statusEvents: Array<ReturnType<typeof statusChangeEvent>> = [];
+  // Every accepted StartExecution (starter or reprocess) is queued and run after the call returns;
+  // every status change is queued for EventBridge (delivered when the batch has run).
   const sfnEndpoint = await startSfnStandin({
     onStart: (e) => {
-      startCounts.set(e.name, (startCounts.get(e.name) ?? 0) + 1);
+      const prior = starts.get(e.name);
+      starts.set(e.name, { job: prior?.job ?? String((JSON.parse(e.input) as { job?: unknown }).job ?? ''), count: (prior?.count ?? 0) + 1 });
       pending.push(e);
     },
+    onStatusChange: (e) => void statusEvents.push(statusChangeEvent(e)),
   });
 
   // ---- environment of the handlers: only the standard endpoint variables and fake credentials.
@@ -274,36 +432,55 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   // Each handler sees exactly its own function's environment on top of this (as in its own Lambda):
   // variables of another function (e.g. a map contract) must not leak into it.
   const baseEnv = { ...process.env };
-  const useEnvOf = (logicalId: string): void => {
-    const wanted: NodeJS.ProcessEnv = { ...baseEnv, ...envFor(logicalId) };
-    for (const k of Object.keys(process.env)) if (!(k in wanted)) delete process.env[k];
-    Object.assign(process.env, wanted);
-  };
+
+  // Producers: the schedules of the template, their target functions and inputs.
+  const producerSchedules = schedules(model).filter((s) => s.state === 'ENABLED');
+  const producerOf = new Map<string, string>(); // job -> function id
+  const jobOfFunction = new Map<string, string>();
+  for (const s of producerSchedules) {
+    const jobName = functionEnvironment(model, s.targetFunction, ref).JOB_NAME;
+    if (jobName) {
+      producerOf.set(jobName, s.targetFunction);
+      jobOfFunction.set(s.targetFunction, jobName);
+    }
+  }
 
   // Local overrides of settings (documented in docs/offline-day.md): the fake API instead of the
-  // real one, the run's tasks per tick.
-  const overrides = (env: Record<string, string>): Record<string, string> => {
+  // real one, the run's tasks per tick, the fan-out job's failing part.
+  const overrides = (id: string, env: Record<string, string>): Record<string, string> => {
     const out = { ...env };
-    if ('EXAMPLE_API_URL' in out) {
-      out.EXAMPLE_API_URL = api.url;
+    if ('EXAMPLE_API_URL' in out) out.EXAMPLE_API_URL = api.url;
+    if (id === producerOf.get(API_JOB) && options.tasksPerTick !== undefined) out.EXAMPLE_TASKS_PER_TICK = String(options.tasksPerTick);
+    if (id === producerOf.get(FANOUT_JOB) && plan.fanoutFailEvery > 0) {
+      out.FANOUT_FAIL_EVERY = String(plan.fanoutFailEvery);
+      out.FANOUT_FAIL_ATTEMPTS = String(plan.fanoutFailAttempts);
     }
-    if (options.tasksPerTick !== undefined) out.EXAMPLE_TASKS_PER_TICK = String(options.tasksPerTick);
     return out;
   };
   const envOf = new Map<string, Record<string, string>>();
   const envFor = (logicalId: string): Record<string, string> => {
     let env = envOf.get(logicalId);
     if (!env) {
-      env = overrides(functionEnvironment(model, logicalId, ref));
+      env = overrides(logicalId, functionEnvironment(model, logicalId, ref));
       delete env.NODE_OPTIONS;
       envOf.set(logicalId, env);
     }
     return env;
   };
+  /** Settings that change during the day: the API producer's broken period (until its fix is "deployed"). */
+  const dynamicEnv = (logicalId: string): Record<string, string> =>
+    logicalId === producerOf.get(API_JOB) && producerBroken(plan, clock.now(), tz) ? { EXAMPLE_FAIL_PRODUCER: 'true' } : {};
+  const useEnvOf = (logicalId: string): void => {
+    const wanted: NodeJS.ProcessEnv = { ...baseEnv, ...envFor(logicalId), ...dynamicEnv(logicalId) };
+    for (const k of Object.keys(process.env)) if (!(k in wanted)) delete process.env[k];
+    Object.assign(process.env, wanted);
+  };
   const handlers = new Map<string, LocalHandler>();
-  const loadHandler = (logicalId: string, entry: string): LocalHandler => {
+  const loadHandler = (logicalId: string): LocalHandler => {
     let h = handlers.get(logicalId);
     if (!h) {
+      const entry = model.entries.get(logicalId);
+      if (!entry) throw new Error(`No handler entry known for function ${logicalId}`);
       // Module-scope code (clients, requireEnv) reads the environment at import: set it first.
       useEnvOf(logicalId);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -315,13 +492,14 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     return h;
   };
   /** Calls a handler that reads its environment at call time, with its own environment. */
-  const invokeWithEnv = async (logicalId: string, entry: string, event: unknown): Promise<unknown> => {
-    const handler = loadHandler(logicalId, entry);
+  const invokeWithEnv = async (logicalId: string, event: unknown): Promise<unknown> => {
+    const handler = loadHandler(logicalId);
     useEnvOf(logicalId);
     return handler(event, { getRemainingTimeInMillis: () => 600_000, functionName: logicalId, awsRequestId: `local-${Date.now()}` });
   };
 
-  const runSqs = new SQSClient({ region, endpoint: sqsEmulator.endpoint });
+  const runSqs = new SQSClient({ region, endpoint: sqsEmulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const runSfn = new SFNClient({ region, endpoint: sfnEndpoint.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const runners = new Map<string, ReturnType<typeof createExecutionRunner>>();
   for (const job of config.jobs) {
     const definition = stateMachineDefinition(model, job, ref);
@@ -331,36 +509,31 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         definition,
         sqs: runSqs,
         stepTimeoutSeconds: LOCAL_STEP_TIMEOUT_SECONDS,
-        handlerFor: (functionName) => {
-          const id = functionName.split(':').pop()!;
-          const entry = model.entries.get(id);
-          if (!entry) throw new Error(`No handler entry known for function ${id}`);
-          return loadHandler(id, entry);
-        },
+        executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
+        handlerFor: (functionName) => loadHandler(functionName.split(':').pop()!),
       }),
     );
   }
 
-  // Producers: the schedules of the template, their target functions and inputs.
-  const producerSchedules = schedules(model).filter((s) => s.state === 'ENABLED');
-  const tickPlan: Array<{ at: Date; fn: string; entry: string; input: string; job: string }> = [];
+  const tickPlan: Array<{ at: Date; fn: string; input: string; job: string }> = [];
   for (const s of producerSchedules) {
-    const jobName = functionEnvironment(model, s.targetFunction, ref).JOB_NAME;
+    const jobName = jobOfFunction.get(s.targetFunction);
     const job = config.jobs.find((j) => j.name === jobName);
     if (!job) continue;
     for (const at of scheduleTicks(parseSchedule(s.expression), s.timeZone, from, to)) {
       const iso = at.toISOString().replace(/\.000Z$/, 'Z');
-      tickPlan.push({ at, fn: s.targetFunction, entry: job.producer.entry, input: (s.input ?? '{}').replaceAll('<aws.scheduler.scheduled-time>', iso), job: job.name });
+      tickPlan.push({ at, fn: s.targetFunction, input: (s.input ?? '{}').replaceAll('<aws.scheduler.scheduled-time>', iso), job: job.name });
     }
   }
   tickPlan.sort((a, b) => a.at.getTime() - b.at.getTime());
+  const ticksByJob: Record<string, number> = {};
+  for (const t of tickPlan) ticksByJob[t.job] = (ticksByJob[t.job] ?? 0) + 1;
 
   // The tick queue's event source: its starter is driven as the mapping would drive it, one batch
   // message at a time, in order, after each producer invocation (see local/sqs-esm.ts).
-  const tickSources = eventSources(model).map((es) => ({ ...es, entry: model.entries.get(es.functionId) }));
+  const tickSources = eventSources(model);
   const drainTickQueues = async (): Promise<void> => {
     for (const es of tickSources) {
-      if (!es.entry) throw new Error(`No handler entry known for the event source function ${es.functionId}`);
       const run = await driveEventSource({
         sqs: runSqs,
         queueUrl: queueUrls.get(es.queueId)!,
@@ -370,7 +543,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         functionName: es.functionId,
         maxInvocations: 1_000,
         container: () => async (event, context) => {
-          const handler = loadHandler(es.functionId, es.entry!);
+          const handler = loadHandler(es.functionId);
           useEnvOf(es.functionId);
           return (await handler(event, context)) as never;
         },
@@ -379,33 +552,30 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     }
   };
 
-  // Reprocess: the template's function if the stack has one (env with MAX_REPLAYS; producers and the starter also name the quarantine).
-  let reprocessFn = Object.entries(resources).find(
-    ([, r]) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties?.Environment ?? {}).includes('MAX_REPLAYS'),
-  )?.[0];
-  const spoolId = Object.entries(resources).find(([id, r]) => r.Type === 'AWS::SQS::Queue' && /ErrorSpool/.test(id) && !/Dlq|Dead|Quarantine/i.test(id))?.[0];
-  const spoolUrl = reprocessFn ? envFor(reprocessFn).SPOOL_QUEUE_URL : queueUrls.get(spoolId ?? '');
-  if (!spoolUrl) throw new Error('The template has no error spool queue');
+  // Reprocess and the status-change capture: the template's functions, with their environment.
+  const reprocessFn = [...model.entries].find(([, e]) => e === REPROCESS_ENTRY)?.[0];
+  if (!reprocessFn) throw new Error('The template has no reprocess function');
+  const spoolUrl = envFor(reprocessFn).SPOOL_QUEUE_URL;
+  const quarantineUrl = envFor(reprocessFn).QUARANTINE_QUEUE_URL;
+  if (!spoolUrl || !quarantineUrl) throw new Error('The reprocess function names no spool or quarantine queue');
   const spoolName = spoolUrl.split('/').pop()!;
-  let quarantineUrl = reprocessFn ? envFor(reprocessFn).QUARANTINE_QUEUE_URL : undefined;
-  // Until the stack defines the reprocess function, run its handler with the environment its
-  // construct documents (lambdas/reprocess/handler.ts readEnv) and a local quarantine queue.
-  const REPROCESS_LOCAL_ID = 'LocalReprocess';
-  if (!reprocessFn && existsSync(join(options.projectRoot, 'lambdas/reprocess/handler.ts'))) {
-    quarantineUrl = await sqsEmulator.createQueue('LocalQuarantine');
-    envOf.set(REPROCESS_LOCAL_ID, {
-      POWERTOOLS_SERVICE_NAME: 'reprocess',
-      SPOOL_QUEUE_URL: spoolUrl,
-      QUARANTINE_QUEUE_URL: quarantineUrl,
-      ALLOWED_STATE_MACHINE_ARNS: [...smArns.values()].join(','),
-      MAX_REPLAYS: String(config.spool.maxReplays),
-      MAX_REPROCESS: String(config.reprocess.defaultMax),
-    });
-    reprocessFn = REPROCESS_LOCAL_ID;
-  }
+  const rules = eventRules(model, ref);
+  const asyncConfigs = new Map<string, AsyncInvokeModel>();
+  const asyncConfig = (id: string): AsyncInvokeModel => {
+    let c = asyncConfigs.get(id);
+    if (!c) asyncConfigs.set(id, (c = asyncInvokeConfig(model, id)));
+    return c;
+  };
+  const failedInvocationsQueue = [...producerOf.values()].map((id) => asyncConfig(id).onFailureQueue).find((q) => q !== null) ?? null;
 
   // ---- bookkeeping
-  const outcomes = new Map<string, ExecutionOutcome & { envelope: TaskEnvelope; at: Date }>();
+  // What the books need of each execution, no params (a big tick runs 100,000s).
+  const outcomes = new Map<string, ExecutionSeen>();
+  let notSucceeded = 0;
+  const captures: CaptureResult[] = [];
+  let captureFailures = 0;
+  let windowRetries = 0;
+  let windowExecutions = 0;
   const hourly = new Map<string, HourRow>();
   const row = (when: Date): HourRow => {
     // The final replay runs at the end of the period: count it in the period's last hour, not in
@@ -432,107 +602,199 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         tickKeys.set(`${env.job}|${tickIso}`, keys);
         taskRefs.set(env.key, { tick: new Date(tickIso), key: env.key, tickKeys: keys });
       }
-      await mapLimit(batch, 64, async (e) => {
+      await mapLimit(batch, EXECUTION_CONCURRENCY, async (e) => {
         const envelope = parseEnvelope(JSON.parse(e.input));
         const at = clock.now();
-        const out = await runners.get(e.stateMachineArn)!({ executionArn: e.executionArn, name: e.name, stateMachineArn: e.stateMachineArn, input: envelope, startDate: e.startDate });
-        sfnEndpoint.complete(e.executionArn, out.status);
-        outcomes.set(e.executionArn, { ...out, envelope, at });
+        const maintenance = inMaintenance(plan, at, tz);
+        runningByKey.set(envelope.key, e.executionArn);
+        const out = await runners.get(e.stateMachineArn)!({
+          executionArn: e.executionArn,
+          name: e.name,
+          stateMachineArn: e.stateMachineArn,
+          input: envelope,
+          startDate: e.startDate,
+          hooks: sfnEndpoint.localRun(e.executionArn),
+        });
+        if (runningByKey.get(envelope.key) === e.executionArn) runningByKey.delete(envelope.key);
+        // Ends it in the stand-in (a stopped execution stays ABORTED), which emits its status change.
+        sfnEndpoint.complete(e.executionArn, out.status, { error: out.error, cause: out.cause });
+        // Only the ends the capture reads keep their history (memory: a big tick runs 100,000s).
+        if (out.status === 'SUCCEEDED') sfnEndpoint.dropHistory(e.executionArn);
+        outcomes.set(e.executionArn, {
+          executionArn: e.executionArn,
+          name: e.name,
+          job: envelope.job,
+          taskId: envelope.taskId,
+          attempt: envelope.attempt,
+          status: out.status,
+          error: out.error,
+          cause: out.cause,
+          retries: out.retries,
+        });
+        if (out.status !== 'SUCCEEDED') notSucceeded += 1;
         const r = row(at);
-        r.retries += Object.values(out.retries).reduce((a, b) => a + b, 0);
-        if (out.status === 'FAILED') r.spooled += 1;
+        const retries = Object.values(out.retries).reduce((a, b) => a + b, 0);
+        r.retries += retries;
+        if (envelope.attempt === 1) r.tasks += 1;
+        if (out.status !== 'SUCCEEDED') r.spooled += 1;
         else if (envelope.attempt > 1) r.replayed += 1;
+        if (maintenance) {
+          windowExecutions += 1;
+          for (const [state, n] of Object.entries(out.retries)) if (dependentStates.has(state)) windowRetries += n;
+        }
       });
+      await Promise.all(background.splice(0, background.length));
     }
   };
+
+  const asyncInvoker = new AsyncInvoker({
+    timeline,
+    now: () => clock.now(),
+    config: asyncConfig,
+    functionArn,
+    invoke: invokeWithEnv,
+    settle: () => settle(),
+    keep: async (queueId, record) => {
+      await runSqs.send(new SendMessageCommand({ QueueUrl: queueUrls.get(queueId)!, MessageBody: JSON.stringify(record) }));
+    },
+    onAttempt: (inv, result) => {
+      if (!rules.some((r) => r.targetFunction === inv.functionId)) return;
+      if (result.ok) captures.push(result.value as CaptureResult);
+      else if (inv.attempts > asyncConfig(inv.functionId).retryAttempts) captureFailures += 1;
+    },
+  });
+
+  /**
+   * EventBridge: each queued status change the synthesized rule matches goes to its target,
+   * asynchronously. The capture starts nothing, so nothing needs to settle after it.
+   */
+  const deliverStatusChanges = async (): Promise<void> => {
+    for (const ev of statusEvents.splice(0, statusEvents.length)) {
+      for (const rule of rules) if (matchesEventPattern(rule.pattern, ev)) await asyncInvoker.invoke(rule.targetFunction, ev, async () => undefined);
+    }
+  };
+
+  /** Runs everything the last action started: tick batches, executions, status changes, captures. */
+  async function settle(): Promise<void> {
+    for (let round = 0; round < 1000; round++) {
+      await drainTickQueues();
+      await runPending();
+      if (statusEvents.length === 0) return;
+      await deliverStatusChanges();
+      if (pending.length === 0 && statusEvents.length === 0) return;
+    }
+    throw new Error('the run did not settle after 1000 rounds');
+  }
 
   const spoolDepth = async (): Promise<number> => {
     const out = await runSqs.send(new GetQueueAttributesCommand({ QueueUrl: spoolUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
     return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
   };
 
-  // The operator's replay: after the API is back, replay the failures a retry can fix (the
-  // retryable error names of the config, and step timeouts), in batches of 100, until none is left.
-  const replayable = [...new Set(config.jobs.flatMap((j) => lambdaStepsOf(j).flatMap((s) => s.retry.retryableErrors)).concat('States.Timeout'))];
-  const replayRounds: OfflineReport['replayRounds'][number][] = [];
-  const operatorReplay = async (): Promise<void> => {
-    if (!reprocessFn) {
-      progress('  (no reprocess function in the template: replay skipped)');
-      return;
-    }
-    // An operator does not replay into a maintenance window: every replay would fail again and
-    // spend the task's replay budget (spool.maxReplays) until reprocess quarantines it.
+  // ---- the operator: replays what a retry (or the dependency's return) can fix.
+  const replayable = [
+    ...new Set([
+      ...config.jobs.flatMap((j) => lambdaStepsOf(j).flatMap((s) => s.retry.retryableErrors)),
+      'States.Timeout',
+      'DependencyOnHold',
+      'ExecutionAborted',
+      'ExecutionTimedOut',
+    ]),
+  ];
+  operator = withOperator
+    ? new Operator({
+        now: () => clock.now(),
+        localTime: (at) => localMinuteText(at, tz),
+        progress,
+        ddb: dynamo.client,
+        coordinationTable: tables[0],
+        sqs: runSqs,
+        sfn: runSfn,
+        failedInvocationsUrl: failedInvocationsQueue ? queueUrls.get(failedInvocationsQueue)! : null,
+        spoolErrors: async () => {
+          const waiting = new Map<string, number>();
+          for (const m of (await sqsEmulator.inspectQueue(spoolName)).all) {
+            const e = m.attributes[SPOOL_ATTR_ERROR] ?? '';
+            waiting.set(e, (waiting.get(e) ?? 0) + 1);
+          }
+          return waiting;
+        },
+        reprocess: async (payload) => (await invokeWithEnv(reprocessFn, payload)) as ReprocessSummary,
+        invokeFunction: invokeWithEnv,
+        functionIdOfArn: (arn) => [...model.entries.keys()].find((id) => functionArn(id) === arn),
+        settle,
+        replayable,
+      })
+    : undefined;
+  let holdOn = false;
+  /** The operator's round after a window or at the end: never into maintenance (each replay would fail again and spend the task's replay budget). */
+  const operatorRound = async (): Promise<void> => {
+    if (!operator) return;
+    await operator.rerunFailedInvocations();
     if (inMaintenance(plan, clock.now(), tz)) {
       progress('  the API is in maintenance: the operator waits, nothing replayed');
       return;
     }
-    // A second pass picks up replays that failed with another error (e.g. a timeout); a third is
-    // as far as a person at 3 a.m. goes before looking closer.
-    for (let pass = 0; pass < 3; pass++) {
-      let startedThisPass = 0;
-      // What an operator sees first (console, or a dry run): which errors wait in the spool.
-      const waiting = new Map<string, number>();
-      for (const m of (await sqsEmulator.inspectQueue(spoolName)).all) {
-        const e = m.attributes[SPOOL_ATTR_ERROR] ?? '';
-        waiting.set(e, (waiting.get(e) ?? 0) + 1);
-      }
-      for (const errorType of replayable.filter((e) => waiting.has(e))) {
-        for (let batch = 0; batch < 1000; batch++) {
-          const summary = (await invokeWithEnv(reprocessFn, 'lambdas/reprocess/handler.ts', { max: 100, errorType })) as {
-            started: number;
-            alreadyStarted: number;
-            invalid: number;
-            remaining: number | null;
-            stoppedBecause: string;
-          };
-          if (summary.started + summary.alreadyStarted + summary.invalid > 0) {
-            replayRounds.push({ at: localHour(clock.now(), tz), errorType, started: summary.started, alreadyStarted: summary.alreadyStarted, invalid: summary.invalid, remaining: summary.remaining });
-            progress(`  replay {"max":100,"errorType":"${errorType}"}: started ${summary.started}, already started ${summary.alreadyStarted}, quarantined ${summary.invalid}, left in spool ~${summary.remaining ?? '?'}`);
-          }
-          startedThisPass += summary.started + summary.alreadyStarted;
-          await runPending();
-          // 'max': there may be more of this error; anything else: none left that matches.
-          if (summary.stoppedBecause !== 'max') break;
-        }
-      }
-      if (startedThisPass === 0) return;
+    if (holdOn) {
+      for (const d of heldDependencies) await operator.unhold(d);
+      holdOn = false;
     }
+    await operator.replay();
   };
+  // The producer's fix is deployed when its broken period ends; the operator then re-runs the failed
+  // ticks from their records (docs/big-ticks.md, "Re-running a tick").
+  if (operator && plan.producerFailAt !== null) {
+    const [h, m] = plan.producerFailAt.split(':').map(Number);
+    for (let day = localDay(from, tz); localMidnight(day, tz).getTime() < to.getTime(); day = nextDay(day)) {
+      const fixAt = new Date(localMidnight(day, tz).getTime() + (h * 60 + m + plan.producerFailMinutes) * 60_000);
+      if (fixAt.getTime() <= to.getTime()) {
+        timeline.at(fixAt, 'producer fix deployed: re-run the failed ticks', async () => {
+          progress(`${localMinuteText(clock.now(), tz)} the producer's fix is deployed: the operator re-runs the failed ticks`);
+          await operator!.rerunFailedInvocations();
+        });
+      }
+    }
+  }
 
   // ---- the simulated day(s)
   clock.install();
   let lastHour = '';
   let wasInMaintenance = false;
   try {
-    progress(`simulating ${localDay(from, tz)} 00:00 to ${localHour(to, tz)}:00 ${tz}: ${tickPlan.length} ticks, faults ${profile}, seed ${seed}`);
+    progress(
+      `simulating ${localDay(from, tz)} 00:00 to ${localHour(to, tz)}:00 ${tz}: ${tickPlan.length} ticks, faults ${profile}, seed ${seed}, hold ${holdMode}` +
+        (plan.maintenance ? ` (API maintenance ${hhmm(plan.maintenance.startMinute)}-${hhmm(plan.maintenance.endMinute)})` : ''),
+    );
     for (const tick of tickPlan) {
+      await timeline.runDue(tick.at);
       clock.set(tick.at);
       firehose.flushDue();
       const maintenance = inMaintenance(plan, tick.at, tz);
+      if (maintenance && !wasInMaintenance && holdMode === 'operator' && operator) {
+        progress(`${localMinuteText(tick.at, tz)} the API's maintenance window starts: the operator holds ${heldDependencies.join(', ')}`);
+        for (const d of heldDependencies) await operator.hold(d, 'planned API maintenance');
+        holdOn = true;
+      }
       if (wasInMaintenance && !maintenance) {
-        progress(`${localHour(tick.at, tz)}:${zonedParts(tick.at, tz).minute} the API is back: operator replays the spool`);
-        await operatorReplay();
+        progress(`${localMinuteText(tick.at, tz)} the API is back: the operator ${holdOn ? 'releases the hold and ' : ''}replays the spool`);
+        await operatorRound();
       }
       wasInMaintenance = maintenance;
-      await invokeWithEnv(tick.fn, tick.entry, JSON.parse(tick.input));
-      await drainTickQueues();
-      // What the starters started for this tick (replays run in operatorReplay).
-      row(tick.at).tasks += pending.length;
-      await runPending();
       const r = row(tick.at);
+      r.held ||= holdOn || heldDependencies.some((d) => activeWindow(windowsOf[d] ?? [], tick.at, tz) !== null);
+      // EventBridge Scheduler invokes the producer asynchronously (its failures: Lambda's retries).
+      await asyncInvoker.invoke(tick.fn, JSON.parse(tick.input));
       r.spoolDepth = await spoolDepth();
       const hour = localHour(tick.at, tz);
       if (hour !== lastHour) {
         lastHour = hour;
-        const done = [...outcomes.values()];
-        progress(
-          `${hour}:00 ${maintenance ? '[API maintenance] ' : ''}executions ${done.length}, failed ${done.filter((o) => o.status === 'FAILED').length}, spool depth ${r.spoolDepth}`,
-        );
+        progress(`${hour}:00 ${maintenance ? `[API maintenance${r.held ? ', held' : ''}] ` : ''}executions ${outcomes.size}, not succeeded ${notSucceeded}, spool depth ${r.spoolDepth}`);
       }
     }
+    await timeline.runDue(to);
     clock.set(to);
-    progress(`end of the simulated period: final replay`);
-    await operatorReplay();
+    progress(`end of the simulated period: ${operator ? 'final replay' : 'no operator'}`);
+    await operatorRound();
     // Let Firehose deliver what it holds (its buffer interval passes).
     clock.set(new Date(to.getTime() + bufferSeconds * 1000));
     firehose.flushAll();
@@ -550,9 +812,10 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   // ---- the report
   const spoolSnapshot = await sqsEmulator.inspectQueue(spoolName);
-  const quarantineSnapshot = quarantineUrl ? await sqsEmulator.inspectQueue(quarantineUrl.split('/').pop()!) : { all: [] };
+  const quarantineSnapshot = await sqsEmulator.inspectQueue(quarantineUrl.split('/').pop()!);
   await sqsEmulator.stop();
   runSqs.destroy();
+  runSfn.destroy();
   for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
   Object.assign(process.env, savedEnv);
 
@@ -588,44 +851,43 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     (rel[0] === 'client' ? client : worker).push(...recs);
   }
 
-  const byTask = new Map<string, Array<ExecutionOutcome & { envelope: TaskEnvelope }>>();
-  for (const o of outcomes.values()) {
-    const list = byTask.get(o.envelope.taskId) ?? [];
-    list.push(o);
-    byTask.set(o.envelope.taskId, list);
-  }
-  const startedTasks = [...new Set(client.filter((r) => r.result === 'Started').map((r) => r.task_id))];
-  let firstTry = 0;
-  let recovered = 0;
-  let replayed = 0;
-  let duplicates = 0;
-  const lostTaskIds: string[] = [];
-  const stillSpooled: string[] = [];
-  for (const taskId of startedTasks) {
-    const list = (byTask.get(taskId) ?? []).sort((a, b) => a.envelope.attempt - b.envelope.attempt);
-    const successes = list.filter((o) => o.status === 'SUCCEEDED');
-    if (successes.length > 1) duplicates += successes.length - 1;
-    const first = list[0];
-    if (first?.status === 'SUCCEEDED' && first.envelope.attempt === 1) {
-      if (Object.values(first.retries).some((n) => n > 0)) recovered += 1;
-      else firstTry += 1;
-    } else if (successes.length > 0) replayed += 1;
-    else if (spooledTasks.has(taskId)) stillSpooled.push(taskId);
-    else if (!quarantinedTasks.has(taskId)) lostTaskIds.push(taskId);
-  }
-  for (const n of startCounts.values()) if (n > 1) duplicates += n - 1;
-  duplicates += sfnEndpoint.counters.duplicates;
-  const workerSuccess = new Map<string, number>();
-  for (const r of worker) if (r.result === 'Success') workerSuccess.set(r.task_id, (workerSuccess.get(r.task_id) ?? 0) + 1);
-  for (const n of workerSuccess.values()) if (n > 1) duplicates += n - 1;
-  // Every execution must have left a worker record (what the lost-task query relies on).
-  const recordedExecutions = new Set(worker.map((r) => r.execution_arn));
-  for (const o of outcomes.values()) if (!recordedExecutions.has(o.executionArn) && !lostTaskIds.includes(o.envelope.taskId)) lostTaskIds.push(o.envelope.taskId);
+  const executions: ExecutionSeen[] = [...outcomes.values()];
+  const books = keepBooks({
+    jobs: config.jobs.map((j) => j.name),
+    ticks: ticksByJob,
+    client,
+    worker,
+    executions,
+    spooled: spooledTasks,
+    quarantined: quarantinedTasks,
+    starts,
+    captures,
+  });
+  const total = books.total;
+  total.duplicates += sfnEndpoint.counters.duplicates;
 
-  const spooledByError: Record<string, number> = {};
-  for (const o of outcomes.values()) if (o.status === 'FAILED') spooledByError[o.error ?? 'Unknown'] = (spooledByError[o.error ?? 'Unknown'] ?? 0) + 1;
-  const stillByError: Record<string, number> = {};
-  for (const id of stillSpooled) stillByError[spooledTasks.get(id)!] = (stillByError[spooledTasks.get(id)!] ?? 0) + 1;
+  // Failed ticks: every producer invocation with a failed attempt, and its tasks' starts.
+  const startsOfTick = new Map<string, Map<string, number>>();
+  for (const r of client) {
+    if (r.result !== 'Started') continue;
+    const k = `${r.module}|${Date.parse(r.scheduled_time)}`;
+    const m = startsOfTick.get(k) ?? new Map<string, number>();
+    m.set(r.task_id, (m.get(r.task_id) ?? 0) + 1);
+    startsOfTick.set(k, m);
+  }
+  const producerIds = new Set(producerOf.values());
+  const failedTicks: FailedTick[] = asyncInvoker.invocations
+    .filter((inv) => producerIds.has(inv.functionId) && inv.errors.length > 0)
+    .map((inv) => {
+      const job = jobOfFunction.get(inv.functionId)!;
+      const tick = String((inv.event as { scheduledTime?: unknown }).scheduledTime ?? '');
+      const counts = [...(startsOfTick.get(`${job}|${Date.parse(tick)}`)?.values() ?? [])];
+      const rerun = operator?.reruns.find((x) => x.functionId === inv.functionId && (x.event as { scheduledTime?: unknown })?.scheduledTime === tick) ?? null;
+      return { job, tick, attempts: inv.attempts, outcome: inv.outcome, rerun, startedOnce: counts.filter((n) => n === 1).length, startedTwice: counts.filter((n) => n > 1).length };
+    });
+  for (const t of failedTicks) total.duplicates += t.startedTwice;
+  const captureOutcomes: Record<string, number> = {};
+  for (const c of captures) captureOutcomes[c.outcome] = (captureOutcomes[c.outcome] ?? 0) + 1;
 
   // The saved Athena queries, on DuckDB over the folder.
   progress('running the saved Athena queries on DuckDB over the output folder ...');
@@ -655,27 +917,51 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     timeZone: tz,
     seed,
     faults: profile,
+    hold: holdMode,
     plan,
     wallMs: Date.now() - wallStart,
     ticks: tickPlan.length,
-    tasks: startedTasks.length,
-    executions: outcomes.size,
-    succeededFirstTry: firstTry,
-    recoveredByRetry: recovered,
-    retries: [...outcomes.values()].reduce((n, o) => n + Object.values(o.retries).reduce((a, b) => a + b, 0), 0),
-    spooledByError,
-    replayed,
-    replayRounds,
-    stillSpooled: { total: stillSpooled.length, byError: stillByError, taskIds: stillSpooled },
-    quarantined: quarantinedTasks.size,
-    lost: lostTaskIds.length,
-    lostTaskIds,
-    duplicates,
-    startFailed: client.filter((r) => r.result === 'StartFailed').length,
+    tasks: total.tasks,
+    executions: total.executions,
+    succeededFirstTry: total.succeededFirstTry,
+    recoveredByRetry: total.recoveredByRetry,
+    retries: total.retries,
+    spooledByError: total.spooledByError,
+    replayed: total.replayed,
+    replayRounds: operator?.replayRounds ?? [],
+    stillSpooled: total.stillSpooled,
+    quarantined: total.quarantined,
+    lost: total.lost,
+    lostTaskIds: total.lostTaskIds,
+    duplicates: total.duplicates,
+    startFailed: total.startFailed,
+    jobs: books.perJob,
+    window: plan.maintenance
+      ? {
+          dependencies: heldDependencies,
+          window: `${hhmm(plan.maintenance.startMinute)}-${hhmm(plan.maintenance.endMinute)}`,
+          hold: holdMode,
+          callsIntoWindow: api.stats.maintenance,
+          retriesDuringWindow: windowRetries,
+          executionsInWindow: windowExecutions,
+          heldHours: hourRows.filter((h) => h.held).length,
+        }
+      : null,
+    outside: {
+      stopped: operator?.stops.length ?? 0,
+      aborted: total.aborted,
+      timedOut: total.timedOut,
+      captures: captureOutcomes,
+      captureFailures,
+      failedTicks,
+      producerErrors: failedTicks.length,
+    },
+    operator: { holds: operator?.holdChanges ?? [], stops: operator?.stops ?? [], reruns: operator?.reruns ?? [] },
     records: { client: client.length, worker: worker.length },
     filesPerPartition,
     queries: { lostTasksByDay, dailyCounts },
     api: { ...api.stats },
     hourly: hourRows,
+    unfinished: timeline.pending(),
   };
 }

@@ -62,3 +62,44 @@ export class SimClock {
     this.installed = false;
   }
 }
+
+/** An action due at a simulated instant. */
+interface TimedAction {
+  readonly at: number;
+  readonly seq: number;
+  readonly label: string;
+  readonly run: () => Promise<void>;
+}
+
+/**
+ * What happens between ticks in simulated time: Lambda's asynchronous retries (a minute, then two),
+ * the fix deployed after a producer broke, and the like. The run calls `runDue(t)` before each tick:
+ * every action due by `t` runs in time order (ties in the order they were added), with the clock set
+ * to its instant first. An action may add more; they run in the same call if due.
+ */
+export class Timeline {
+  private readonly actions: TimedAction[] = [];
+  private seq = 0;
+
+  constructor(private readonly clock: SimClock) {}
+
+  /** Adds `run` at `at` (simulated). */
+  at(at: Date, label: string, run: () => Promise<void>): void {
+    this.actions.push({ at: at.getTime(), seq: this.seq++, label, run });
+    this.actions.sort((a, b) => a.at - b.at || a.seq - b.seq);
+  }
+
+  /** Runs every action due by `until`, in time order. */
+  async runDue(until: Date): Promise<void> {
+    while (this.actions.length > 0 && this.actions[0].at <= until.getTime()) {
+      const next = this.actions.shift()!;
+      this.clock.set(new Date(next.at));
+      await next.run();
+    }
+  }
+
+  /** Labels of the actions not yet run (the report names them: nothing should be left). */
+  pending(): string[] {
+    return this.actions.map((a) => a.label);
+  }
+}

@@ -1,32 +1,162 @@
 import { appConfig } from '../../bin/config';
 import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { produceOrders } from '../../lambdas/jobs/example-api/logic';
-import { faultPlan, inMaintenance, taskFault } from '../../local/fake-external-api';
-import { localMidnight } from '../../local/offline-day/run';
+import { produceAccounts } from '../../lambdas/jobs/example-fanout/logic';
+import { faultPlan, FaultPlan, FaultProfile, inMaintenance, producerBroken, taskFault } from '../../local/fake-external-api';
+import { JobCounts } from '../../local/offline-day/accounting';
+import { HoldMode, localMidnight } from '../../local/offline-day/run';
 
-/** What the seeded plan implies for each task, computed from the plan and the example producer, not from the run. */
-export function expectedFromPlan(o: { seed: number; hours: number; day: string; slowAt?: string }) {
+/**
+ * What the seeded plan implies for each task of an offline run, computed from the plan, the
+ * examples' producers and the config (schedules, CallApi's retries), not from the run. The tests
+ * compare the run's report with it, job by job.
+ */
+
+/** Expected classes of one job's tasks. */
+export interface ExpectedJob {
+  ticks: number;
+  tasks: number;
+  firstTry: number;
+  recovered: number;
+  replayed: number;
+  stillSpooled: Record<string, number>;
+  aborted: number;
+  timedOut: number;
+}
+
+/** A run's shape, as the test passes it to runOfflineDay. */
+export interface PlannedRun {
+  readonly seed: number;
+  readonly hours: number;
+  readonly day: string;
+  readonly faults?: FaultProfile;
+  readonly hold?: HoldMode;
+  readonly overrides?: Partial<Omit<FaultPlan, 'profile' | 'seed'>>;
+  readonly tasksPerTick?: number;
+}
+
+const job = (name: string) => appConfig.jobs.find((j) => j.name === name)!;
+const ticksOf = (name: string, from: Date, to: Date): Date[] => scheduleTicks(parseSchedule(job(name).schedule), appConfig.timeZone, from, to);
+const empty = (): ExpectedJob => ({ ticks: 0, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, stillSpooled: {}, aborted: 0, timedOut: 0 });
+const add = (o: Record<string, number>, k: string): void => void (o[k] = (o[k] ?? 0) + 1);
+const minuteOf = (hhmm: string): number => {
+  const [h, m] = hhmm.split(':').map(Number);
+  return h * 60 + m;
+};
+
+/** Calls CallApi makes at most per execution (1 + its Retry's MaxAttempts for the API's errors). */
+export function callApiAttempts(): number {
+  const step = job('example-api').steps.find((s) => 'name' in s && s.name === 'CallApi') as { retry?: { maxAttempts?: number } };
+  return 1 + (step.retry?.maxAttempts ?? 0);
+}
+
+export function expectedFromPlan(o: PlannedRun) {
   const tz = appConfig.timeZone;
-  const plan = { ...faultPlan('default', o.seed), ...(o.slowAt ? { slowAt: o.slowAt } : {}) };
+  const plan: FaultPlan = { ...faultPlan(o.faults ?? 'default', o.seed), ...o.overrides };
+  const hold = o.hold ?? 'operator';
+  const operator = hold !== 'planned-windows';
   const from = localMidnight(o.day, tz);
-  const ticks = scheduleTicks(parseSchedule(appConfig.jobs.find((j) => j.name === 'example-api')!.schedule), tz, from, new Date(from.getTime() + o.hours * 3_600_000));
-  const e = { ticks: ticks.length, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, rejected: 0, timedOut: 0 };
-  for (const tick of ticks) {
-    const keys = produceOrders(tick, 3).map((t) => t.key);
+  const to = new Date(from.getTime() + o.hours * 3_600_000);
+  const perDay = (minute: number): Date[] => {
+    const out: Date[] = [];
+    for (let t = from.getTime(); t < to.getTime() + 86_400_000; t += 86_400_000) out.push(new Date(t + minute * 60_000));
+    return out;
+  };
+  // The operator's replay rounds: when each maintenance window ends (inside the run), and at the end
+  // unless the run ends in maintenance.
+  const rounds: Date[] = [];
+  if (operator) {
+    if (plan.maintenance) rounds.push(...perDay(plan.maintenance.endMinute).filter((t) => t.getTime() <= to.getTime()));
+    if (!inMaintenance(plan, to, tz)) rounds.push(to);
+  }
+  const replayedAfter = (t: Date): boolean => rounds.some((r) => r.getTime() > t.getTime());
+  // A failed tick's re-run: when the producer's fix is deployed (the operator re-runs then).
+  const fixes = operator && plan.producerFailAt !== null ? perDay(minuteOf(plan.producerFailAt) + plan.producerFailMinutes).filter((t) => t.getTime() <= to.getTime()) : [];
+
+  const api = empty();
+  const window = { tasks: 0, calls: 0, retries: 0, held: 0 };
+  const failedTicks: Array<{ tick: Date; rerunAt: Date | null }> = [];
+  for (const tick of ticksOf('example-api', from, to)) {
+    api.ticks += 1;
+    let callAt = tick;
+    if (producerBroken(plan, tick, tz)) {
+      const rerunAt = fixes.find((f) => f.getTime() >= tick.getTime()) ?? null;
+      failedTicks.push({ tick, rerunAt });
+      if (!rerunAt) continue;
+      callAt = rerunAt;
+    }
+    const keys = produceOrders(tick, o.tasksPerTick ?? 3).map((t) => t.key);
     for (const key of keys) {
-      e.tasks += 1;
+      api.tasks += 1;
       const f = taskFault(plan, tick, key, tz, keys);
-      // A rejected order is rejected whenever the API answers; it stays spooled (not retryable).
-      if (f.permanent) e.rejected += 1;
-      // In maintenance every attempt gets 503: spooled, then replayed after 04:00 and succeeds.
-      else if (inMaintenance(plan, tick, tz)) e.replayed += 1;
-      // A step past its timeout is not retried (States.Timeout): spooled, replayed at the end, succeeds.
-      else if (f.slow) {
-        e.timedOut += 1;
-        e.replayed += 1;
-      } else if (f.transientFailures > 0) e.recovered += 1;
-      else e.firstTry += 1;
+      if (inMaintenance(plan, callAt, tz)) {
+        window.tasks += 1;
+        if (hold === 'none') {
+          window.calls += callApiAttempts();
+          window.retries += callApiAttempts() - 1;
+        } else window.held += 1;
+        // Held: spooled before any call; not held: every attempt gets 503. Either way it waits for
+        // the replay after the window, where a rejected order is rejected.
+        if (!replayedAfter(callAt)) add(api.stillSpooled, hold === 'none' ? 'ExternalApiUnavailableError' : 'DependencyOnHold');
+        else if (f.permanent) add(api.stillSpooled, 'ExternalApiRejectedError');
+        else api.replayed += 1;
+        continue;
+      }
+      if (f.permanent) add(api.stillSpooled, 'ExternalApiRejectedError');
+      else if (f.slow || (f.hang && !operator)) {
+        // Past the step timeout: States.Timeout, not retried, spooled by the Catch.
+        if (replayedAfter(callAt)) api.replayed += 1;
+        else add(api.stillSpooled, 'States.Timeout');
+      } else if (f.hang) {
+        api.aborted += 1;
+        if (replayedAfter(callAt)) api.replayed += 1;
+        else add(api.stillSpooled, 'ExecutionAborted');
+      } else if (f.stall) {
+        api.timedOut += 1;
+        if (replayedAfter(callAt)) api.replayed += 1;
+        else add(api.stillSpooled, 'ExecutionTimedOut');
+      } else if (f.transientFailures > 0) api.recovered += 1;
+      else api.firstTry += 1;
     }
   }
-  return e;
+
+  const fanout = empty();
+  for (const tick of ticksOf('example-fanout', from, to)) {
+    fanout.ticks += 1;
+    for (const t of produceAccounts(tick, 3, plan.fanoutFailEvery, plan.fanoutFailAttempts)) {
+      fanout.tasks += 1;
+      if ((t.params as { failPart?: number }).failPart === undefined) fanout.firstTry += 1;
+      // ProcessPart fails past its retries: the map fails, spooled with TransientError; the replay
+      // resumes at the map and succeeds (the part fails only on the first attempt).
+      else if (replayedAfter(tick)) fanout.replayed += 1;
+      else add(fanout.stillSpooled, 'TransientError');
+    }
+  }
+
+  const sum = (k: 'tasks' | 'firstTry' | 'recovered' | 'replayed') => api[k] + fanout[k];
+  return {
+    plan,
+    jobs: { 'example-api': api, 'example-fanout': fanout },
+    ticks: api.ticks + fanout.ticks,
+    tasks: sum('tasks'),
+    firstTry: sum('firstTry'),
+    recovered: sum('recovered'),
+    replayed: sum('replayed'),
+    window,
+    failedTicks,
+  };
+}
+
+/** A job's counts from a report, in the shape of {@link ExpectedJob}. */
+export function asExpected(c: JobCounts): ExpectedJob {
+  return {
+    ticks: c.ticks,
+    tasks: c.tasks,
+    firstTry: c.succeededFirstTry,
+    recovered: c.recoveredByRetry,
+    replayed: c.replayed,
+    stillSpooled: c.stillSpooled.byError,
+    aborted: c.aborted,
+    timedOut: c.timedOut,
+  };
 }

@@ -10,11 +10,16 @@ import { TaskSpec } from '../../producer/logic';
  * external, so it runs as is in a sandbox stage.
  */
 
-/** Params of one task. `failPart` makes that part fail (tests and the offline day's faults). */
+/**
+ * Params of one task. `failPart` makes that part fail (tests and the offline day's faults), on every
+ * attempt of the task, or only on its first `failAttempts` attempts (a resource that recovers: a
+ * replay after them succeeds).
+ */
 export interface AccountParams {
   readonly account: string;
   readonly parts: number;
   readonly failPart?: number;
+  readonly failAttempts?: number;
 }
 
 /** One item of the map. */
@@ -35,12 +40,15 @@ function unit(...xs: Array<string | number>): number {
  * Producer: one task per account per tick, keyed by account (the same keys every tick: the
  * exclusive key makes a slow task and the next tick's task of one account run one after the other).
  */
-export function produceAccounts(scheduledTime: Date, accounts: number, failEvery = 0): TaskSpec[] {
+export function produceAccounts(scheduledTime: Date, accounts: number, failEvery = 0, failAttempts = 0): TaskSpec[] {
   return Array.from({ length: accounts }, (_, i) => {
     const account = `acct-${String(i + 1).padStart(3, '0')}`;
     const parts = 3 + Math.floor(unit(account, scheduledTime.toISOString()) * 10);
     const params: JsonObject = { account, parts };
-    if (failEvery > 0 && Math.floor(scheduledTime.getTime() / 60_000) % failEvery === 0 && i === 0) params.failPart = parts - 1;
+    if (failEvery > 0 && Math.floor(scheduledTime.getTime() / 60_000) % failEvery === 0 && i === 0) {
+      params.failPart = parts - 1;
+      if (failAttempts > 0) params.failAttempts = failAttempts;
+    }
     return { key: account, params };
   });
 }
@@ -52,7 +60,15 @@ export function parseAccount(params: JsonValue): AccountParams {
   if (typeof p.account !== 'string' || p.account === '') throw new InvalidTaskError('params.account must be a non-empty string');
   if (typeof p.parts !== 'number' || !Number.isInteger(p.parts) || p.parts < 1 || p.parts > MAX_PARTS) throw new InvalidTaskError(`params.parts must be an integer 1-${MAX_PARTS}`);
   if (p.failPart !== undefined && (typeof p.failPart !== 'number' || !Number.isInteger(p.failPart))) throw new InvalidTaskError('params.failPart must be an integer');
-  return { account: p.account, parts: p.parts, ...(typeof p.failPart === 'number' ? { failPart: p.failPart } : {}) };
+  if (p.failAttempts !== undefined && (typeof p.failAttempts !== 'number' || !Number.isInteger(p.failAttempts) || p.failAttempts < 1)) {
+    throw new InvalidTaskError('params.failAttempts must be a positive integer');
+  }
+  return {
+    account: p.account,
+    parts: p.parts,
+    ...(typeof p.failPart === 'number' ? { failPart: p.failPart } : {}),
+    ...(typeof p.failAttempts === 'number' ? { failAttempts: p.failAttempts } : {}),
+  };
 }
 
 /** ListParts: the items of the map, under `parts`. */
@@ -61,12 +77,16 @@ export function listParts(params: JsonValue): { parts: PartItem[] } {
   return { parts: Array.from({ length: a.parts }, (_, part) => ({ account: a.account, part, fail: a.failPart === part })) };
 }
 
-/** ProcessPart: one item. A part marked `fail` fails with a retryable error every time (so the task is spooled after the retries). */
-export function processPart(item: JsonValue, index: number | undefined): JsonObject {
+/**
+ * ProcessPart: one item. A part marked `fail` fails with a retryable error every time (so the task is
+ * spooled after the retries), or, when the task's params say `failAttempts`, only on those first
+ * attempts of the task (`attempt` is the envelope's: 1, then 2 for the first replay, ...).
+ */
+export function processPart(item: JsonValue, index: number | undefined, task: { attempt: number; failAttempts?: number } = { attempt: 1 }): JsonObject {
   const it = item as Partial<PartItem> | null;
   if (!it || typeof it !== 'object' || typeof it.part !== 'number' || typeof it.account !== 'string') throw new InvalidTaskError('the item must be {account, part}');
   if (index !== undefined && index !== it.part) throw new InvalidTaskError('the item index does not match its part');
-  if (it.fail) throw new TransientError(`part ${it.part} could not be processed`);
+  if (it.fail && (task.failAttempts === undefined || task.attempt <= task.failAttempts)) throw new TransientError(`part ${it.part} could not be processed`);
   return { part: it.part, checksum: createHash('sha256').update(`${it.account}|${it.part}`).digest('hex').slice(0, 12) };
 }
 

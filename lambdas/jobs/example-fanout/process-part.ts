@@ -1,4 +1,4 @@
 import { createStepHandler } from '../../shared/step';
-import { processPart } from './logic';
+import { parseAccount, processPart } from './logic';
 
-export const handler = createStepHandler(({ previous, index }) => processPart(previous, index));
+export const handler = createStepHandler(({ previous, index, task }) => processPart(previous, index, { attempt: task.attempt, failAttempts: parseAccount(task.params).failAttempts }));
