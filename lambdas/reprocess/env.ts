@@ -9,6 +9,13 @@ import { HoldWindow } from '../shared/holds';
 export const REPROCESS_ENV = {
   spoolQueueUrl: 'SPOOL_QUEUE_URL',
   quarantineQueueUrl: 'QUARANTINE_QUEUE_URL',
+  /** Lambda's on-failure records of the app's asynchronously invoked functions. */
+  failedInvocationsQueueUrl: 'FAILED_INVOCATIONS_QUEUE_URL',
+  /**
+   * JSON `{label: functionArn}`: the only functions reprocess invokes (failed-invocation re-runs,
+   * tick re-runs): `producer:<job>` for each job, `executionCapture`, `sweeper`, `lostTaskMonitor`.
+   */
+  invocableFunctions: 'INVOCABLE_FUNCTIONS',
   /** JSON `{job: stateMachineArn}`: the only state machine a job's message may be replayed into. */
   jobStateMachines: 'JOB_STATE_MACHINES',
   /** JSON `{job: [top-level step names, in order]}`: where a replay may resume. */
@@ -39,6 +46,10 @@ export interface JobRules {
 export interface ReprocessEnv {
   readonly spoolQueueUrl: string;
   readonly quarantineQueueUrl: string;
+  /** Null when not set (an older construct): source failedInvocations is refused. */
+  readonly failedInvocationsQueueUrl: string | null;
+  /** label -> unqualified function ARN. */
+  readonly invocableFunctions: ReadonlyMap<string, string>;
   readonly jobs: ReadonlyMap<string, JobRules>;
   readonly holdWindows: Readonly<Record<string, ReadonlyArray<HoldWindow>>>;
   /** Null when no step of any job declares a dependency (nothing to check). */
@@ -85,6 +96,10 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): ReprocessEnv {
   if (!isRecord(windows) || !Object.values(windows).every((w) => Array.isArray(w) && w.every((x) => isRecord(x) && typeof x.cron === 'string' && Number.isInteger(x.durationMinutes)))) {
     throw bad(E.holdWindows, 'a JSON object {dependency: [{cron, durationMinutes}]}');
   }
+  const invocable = jsonEnv(E.invocableFunctions, env, {});
+  if (!isRecord(invocable) || !Object.values(invocable).every((v) => typeof v === 'string' && v.startsWith('arn:'))) {
+    throw bad(E.invocableFunctions, 'a JSON object {label: functionArn}');
+  }
   const jobs = new Map<string, JobRules>();
   for (const [job, arn] of Object.entries(machines)) {
     jobs.set(job, {
@@ -101,6 +116,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): ReprocessEnv {
   return {
     spoolQueueUrl: requireEnv(E.spoolQueueUrl, env),
     quarantineQueueUrl: requireEnv(E.quarantineQueueUrl, env),
+    failedInvocationsQueueUrl: env[E.failedInvocationsQueueUrl]?.trim() || null,
+    invocableFunctions: new Map(Object.entries(invocable as Record<string, string>)),
     jobs,
     holdWindows: windows as Record<string, HoldWindow[]>,
     coordinationTable: table,
