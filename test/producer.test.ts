@@ -233,8 +233,8 @@ describe('planTick', () => {
 describe('planTick with replan (an operator re-plans a planned tick)', () => {
   const soon = () => deps({ now: () => new Date(tick.getTime() + 3_600_000) });
   /** A producer with a bug: spec k1's params are not plain JSON (a Date), so it is rejected. */
-  const buggy: ProduceFn = () => [{ key: 'k0', params: { i: 0 } }, { key: 'k1', params: { when: new Date(0) } as never }, { key: 'k2', params: { i: 2 } }];
-  const fixed: ProduceFn = () => [{ key: 'k0', params: { i: 0 } }, { key: 'k1', params: { when: '1970-01-01T00:00:00.000Z' } }, { key: 'k2', params: { i: 2 } }];
+  const buggy: ProduceFn = (): TaskSpec[] => [{ key: 'k0', params: { i: 0 } }, { key: 'k1', params: { when: new Date(0) } as never }, { key: 'k2', params: { i: 2 } }];
+  const fixed: ProduceFn = (): TaskSpec[] => [{ key: 'k0', params: { i: 0 } }, { key: 'k1', params: { when: '1970-01-01T00:00:00.000Z' } }, { key: 'k2', params: { i: 2 } }];
 
   test('without replan a planned tick plans nothing; with replan it is planned again as a new plan: every task in new batches, the once-rejected one included', async () => {
     const first = await planTick({ scheduledTime: tick.toISOString() }, buggy, soon());
