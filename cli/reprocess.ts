@@ -91,7 +91,9 @@ const QUEUE_NAMES: Record<string, string> = { spool: 'the spool', quarantine: 't
 export function formatSummary(s: Summary): string {
   if (s.source === 'tick') return formatTickSummary(s);
   const source = typeof s.source === 'string' ? s.source : 'spool';
-  const dropping = s.drop === true || typeof s.dropped === 'number';
+  // A failed-invocations summary says which it did; a quarantine summary has `dropped` only when it dropped.
+  const dropping = source === 'failedInvocations' ? s.drop === true : typeof s.dropped === 'number';
+  const otherAction = source !== 'failedInvocations' ? [] : dropping ? ['wouldReinvoke', 'reinvoked'] : ['wouldDrop', 'dropped'];
   const what = source === 'failedInvocations' ? (dropping ? 'Drop of failed invocations' : 'Re-run of failed invocations') : dropping ? `Drop from ${QUEUE_NAMES[source] ?? source}` : source === 'quarantine' ? 'Replay from the quarantine' : 'Replay';
   const head = [
     // The spool's dry run keeps its familiar wording; the others say which routine they previewed.
@@ -104,7 +106,7 @@ export function formatSummary(s: Summary): string {
     .join(', ');
   let out = `${head}\n`;
   if (s.receiveError) out += `Receive failed: ${String(s.receiveError)}\n`;
-  out += '\n' + table(['COUNT', 'MESSAGES'], summaryCounts(s));
+  out += '\n' + table(['COUNT', 'MESSAGES'], summaryCounts(s).filter(([k]) => !otherAction.includes(k)));
   out += `\nLeft in ${QUEUE_NAMES[source] ?? source}: ${s.remaining === null || s.remaining === undefined ? 'unknown' : String(s.remaining)}\n`;
   const items = Array.isArray(s.items) ? s.items : [];
   if (items.length) {
