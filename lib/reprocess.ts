@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -99,10 +99,14 @@ export function reprocessJobEnv(jobs: ReadonlyArray<ResolvedJob>, dependencies: 
 
 /** Lambda's limit on the environment variables of a function, in all (AWS Lambda quotas: 4 KB). */
 const LAMBDA_ENV_MAX_BYTES = 4 * 1024;
-/** What a state machine ARN token becomes at deploy time, at most (80-character name + ARN prefix). */
-const STATE_MACHINE_ARN_MAX_CHARS = 150;
-/** What a function ARN token becomes at deploy time, at most (64-character name + ARN prefix). */
-const FUNCTION_ARN_MAX_CHARS = 130;
+/** What a state machine name token becomes at deploy time, at most (AWS Step Functions "Service quotas": names up to 80 characters). */
+const STATE_MACHINE_NAME_MAX_CHARS = 80;
+/** What a function name token becomes at deploy time, at most (AWS Lambda API reference, "CreateFunction": FunctionName). */
+const FUNCTION_NAME_MAX_CHARS = 64;
+/** `arn:<partition>:<service>:<region>:<account>:<type>:` at its longest (partition aws-us-gov, a 14-character region). */
+const ARN_PREFIX_MAX_CHARS = 64;
+/** `https://sqs.<region>.amazonaws.com/<account>/<name>` at its longest (queue names up to 80 characters: AWS SQS developer guide, "Amazon SQS queue quotas"). */
+const QUEUE_URL_MAX_CHARS = 150;
 
 /**
  * Reprocess: a Lambda that an operator invokes by hand (the only function people may invoke) to
@@ -152,13 +156,19 @@ export class Reprocess extends Construct {
     this.quarantineQueue = props.spool.quarantine;
     const stack = Stack.of(this);
     const jobEnv = reprocessJobEnv(props.jobs.map((j) => j.job), props.dependencies);
-    const jobStateMachines = stack.toJsonString(Object.fromEntries(props.jobs.map((j) => [j.job.name, j.stateMachine.stateMachineArn])));
+    // Names, with the ARN prefix once (as for the functions below): Lambda's 4 KB holds more jobs.
+    const jobStateMachines = stack.toJsonString(
+      Object.fromEntries(props.jobs.map((j) => [j.job.name, Arn.split(j.stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName])),
+    );
     const environment: Record<string, string> = {
       [REPROCESS_ENV.spoolQueueUrl]: props.spool.queue.queueUrl,
       [REPROCESS_ENV.quarantineQueueUrl]: this.quarantineQueue.queueUrl,
       [REPROCESS_ENV.failedInvocationsQueueUrl]: props.spool.failedInvocations.queueUrl,
-      [REPROCESS_ENV.invocableFunctions]: stack.toJsonString(Object.fromEntries(invocable.map((f) => [f.label, f.function.functionArn]))),
+      // Names, with the ARN prefix once: an ARN per job would halve the jobs that fit in 4 KB.
+      [REPROCESS_ENV.invocableFunctions]: stack.toJsonString(Object.fromEntries(invocable.map((f) => [f.label, f.function.functionName]))),
+      [REPROCESS_ENV.functionArnPrefix]: `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:`,
       [REPROCESS_ENV.jobStateMachines]: jobStateMachines,
+      [REPROCESS_ENV.stateMachineArnPrefix]: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`,
       ...jobEnv,
       [REPROCESS_ENV.coordinationTable]: props.coordination.table.tableName,
       [REPROCESS_ENV.timeZone]: props.timeZone,
@@ -171,10 +181,14 @@ export class Reprocess extends Construct {
       const tokenChars = !Token.isUnresolved(v)
         ? v.length
         : k === REPROCESS_ENV.jobStateMachines
-          ? props.jobs.length * STATE_MACHINE_ARN_MAX_CHARS + v.length
+          ? props.jobs.reduce((sum, j) => sum + j.job.name.length + STATE_MACHINE_NAME_MAX_CHARS + 6, 2)
           : k === REPROCESS_ENV.invocableFunctions
-            ? invocable.length * FUNCTION_ARN_MAX_CHARS + v.length
-            : 250;
+            ? invocable.reduce((sum, f) => sum + f.label.length + FUNCTION_NAME_MAX_CHARS + 6, 2)
+            : k === REPROCESS_ENV.functionArnPrefix || k === REPROCESS_ENV.stateMachineArnPrefix
+              ? ARN_PREFIX_MAX_CHARS
+              : k.endsWith('_QUEUE_URL')
+                ? QUEUE_URL_MAX_CHARS
+                : 250;
       return n + k.length + tokenChars;
     }, 0);
     if (estimate > LAMBDA_ENV_MAX_BYTES - 512) {
@@ -207,7 +221,9 @@ export class Reprocess extends Construct {
     props.spool.grantConsume(role, 'failedInvocations');
     if (invocable.length > 0) {
       // The unqualified ARNs only: reprocess invokes $LATEST by ARN (failed-invocations.ts, tick.ts),
-      // never a version or alias, and no other function.
+      // never a version or alias (a function, version or alias ARN each name their own resource: AWS
+      // Lambda developer guide, "Fine-tuning the Resources and Conditions sections of policies"),
+      // and no other function.
       this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: invocable.map((f) => f.function.functionArn) }));
     }
     props.coordination.grantReadHolds(this.function);

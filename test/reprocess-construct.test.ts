@@ -13,6 +13,7 @@ import { ErrorSpool } from '../lib/error-spool';
 import { ParamsKey } from '../lib/params-key';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { readEnv } from '../lambdas/reprocess/env';
+import { placeholderRef, resolveIntrinsics } from '../local/asl';
 
 const projectRoot = resolve(__dirname, '..');
 /** The shipped jobs: example-api (Fetch -> CallApi[orders-api] -> Publish) and example-fanout (a map and a group). */
@@ -77,16 +78,17 @@ describe('Reprocess construct', () => {
   });
 
   test('JOB_STATE_MACHINES maps each job to its own state machine, and the handler reads the env the construct writes', () => {
-    const fn = template.toJSON().Resources[fnId];
-    const vars = fn.Properties.Environment.Variables;
-    // Resolve the tokens as CloudFormation would (Ref of a state machine = its ARN).
+    const t = template.toJSON();
+    const vars = t.Resources[fnId].Properties.Environment.Variables;
+    // Resolve the tokens as CloudFormation would (Ref of a state machine = its ARN, of a function = its name).
     const arnOf = (logicalId: string) => `arn:aws:states:ap-northeast-1:123456789012:stateMachine:${logicalId}`;
-    const resolved = (v: unknown): string =>
-      typeof v === 'string' ? v : (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : arnOf((p as { Ref: string }).Ref))).join('');
-    const env = readEnv({ ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : k.endsWith('URL') || k === 'COORDINATION_TABLE' ? 'x' : resolved(v)])) });
+    const env = readEnv(resolveIntrinsics(vars, t.Resources, placeholderRef({ region: 'ap-northeast-1', account: '123456789012' }), { region: 'ap-northeast-1', account: '123456789012' }) as Record<string, string>);
     expect(env.jobs.get('example-api')).toEqual({ stateMachineArn: arnOf(ids(stack, machines[0])), steps: ['Fetch', 'CallApi', 'Publish'], dependencies: { CallApi: ['orders-api'] } });
     expect(env.jobs.get('example-fanout')?.stateMachineArn).toBe(arnOf(ids(stack, machines[1])));
     expect(env.holdWindows).toEqual({ 'orders-api': [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] });
+    // The allow-list: names completed with the prefix into the functions' ARNs, as a record names them.
+    expect(env.invocableFunctions.get('sweeper')).toBe(`arn:aws:lambda:ap-northeast-1:123456789012:function:${ids(stack, sweeperFn)}`);
+    expect(env.invocableFunctions.get('producer:example-api')).toBe(`arn:aws:lambda:ap-northeast-1:123456789012:function:${ids(stack, producers[0])}`);
   });
 
   test('quarantine queue is encrypted, TLS-only, kept 14 days and retained; no physical name', () => {
@@ -200,6 +202,28 @@ describe('Reprocess construct', () => {
     }).toThrow(/may pass Lambda's 4 KB limit/);
   });
 
+  test('eight jobs with their producers and the app\'s three other functions still fit in the environment', () => {
+    const eight = Array.from({ length: 8 }, (_, i) => ({ ...shipped.jobs[0], name: `job-${i}` }));
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    const st = new Stack(app, 'Eight');
+    const sm = new sfn.StateMachine(st, 'Sm', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(st, 'P')) });
+    const f = new lambda.Function(st, 'F', { runtime: lambda.Runtime.NODEJS_20_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => null') });
+    expect(
+      () =>
+        new Reprocess(st, 'Reprocess', {
+          projectRoot,
+          spool: new ErrorSpool(st, 'ErrorSpool', { retentionDays: 14, paramsKey: new ParamsKey(st, 'ParamsKey', { readerRoleArnPatterns: [] }) }),
+          jobs: eight.map((job) => ({ job, stateMachine: sm })),
+          dependencies: windowed,
+          coordination: new CoordinationTable(st, 'Coordination'),
+          timeZone: 'UTC',
+          defaultMax: 10,
+          maxReplays: 5,
+          invocableFunctions: [...eight.map((j) => ({ label: Reprocess.producerLabel(j.name), function: f })), ...['executionCapture', 'sweeper', 'lostTaskMonitor'].map((label) => ({ label, function: f }))],
+        }),
+    ).not.toThrow();
+  });
+
   test('reservedConcurrency null leaves the function unreserved', () => {
     const { template: t } = build({ reservedConcurrency: null });
     expect(JSON.stringify(t.findResources('AWS::Lambda::Function'))).not.toContain('ReservedConcurrentExecutions');
@@ -292,5 +316,5 @@ test('every asynchronously invoked function of the app (schedules, the status-ch
   const reprocessEnv = t.Resources[stack.getLogicalId(stack.reprocess.function.node.defaultChild as never)].Properties.Environment.Variables;
   const allowed = JSON.stringify(reprocessEnv.INVOCABLE_FUNCTIONS);
   for (const f of targets) expect(allowed).toContain(`"${f}"`);
-  expect((allowed.match(/Fn::GetAtt/g) ?? []).length).toBe(targets.size);
+  expect((allowed.match(/"Ref"/g) ?? []).length).toBe(targets.size);
 });

@@ -101,6 +101,13 @@ describe('handler with an invalid payload', () => {
     // job-a's CallApi depends on orders-api: the hold switches' table is required.
     expect(() => readEnv({ ...base, ...jobsEnv() })).toThrow(/COORDINATION_TABLE/);
     expect(() => readEnv({ ...base, ...jobsEnv(), COORDINATION_TABLE: 't', HOLD_WINDOWS: '{"orders-api":[{"cron":"cron(0 2 * * ? *)","durationMinutes":60}]}' })).toThrow(/APP_TIME_ZONE/);
+    // Names (as the construct writes them, to save Lambda's 4 KB) need their ARN prefix.
+    const names = { ...base, COORDINATION_TABLE: 't', JOB_STEPS: '{}', JOB_STATE_MACHINES: '{"job-a":"JobA"}', INVOCABLE_FUNCTIONS: '{"sweeper":"App-Sweeper-1"}' };
+    expect(() => readEnv(names)).toThrow(/STATE_MACHINE_ARN_PREFIX must be/);
+    expect(() => readEnv({ ...names, STATE_MACHINE_ARN_PREFIX: 'arn:aws:states:us-east-1:123456789012:stateMachine:' })).toThrow(/FUNCTION_ARN_PREFIX must be/);
+    const named = readEnv({ ...names, STATE_MACHINE_ARN_PREFIX: 'arn:aws:states:us-east-1:123456789012:stateMachine:', FUNCTION_ARN_PREFIX: 'arn:aws:lambda:us-east-1:123456789012:function:' });
+    expect(named.jobs.get('job-a')?.stateMachineArn).toBe(SM_A);
+    expect(named.invocableFunctions).toEqual(new Map([['sweeper', 'arn:aws:lambda:us-east-1:123456789012:function:App-Sweeper-1']]));
     const env = readEnv({ ...base, ...jobsEnv(), COORDINATION_TABLE: 't' });
     expect(env.jobs.get('job-a')).toEqual({ stateMachineArn: SM_A, steps: ['Fetch', 'CallApi', 'Publish'], dependencies: { CallApi: ['orders-api'] } });
     expect(env.jobs.get('job-b')?.stateMachineArn).toBe(SM_B);
