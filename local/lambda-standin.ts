@@ -117,6 +117,7 @@ export async function startLambdaStandin(region: string, functions: Record<strin
         if (!failed) break;
       }
       if (failed && next.fn.onFailure) {
+        // A destination that cannot be written is Lambda's DestinationDeliveryFailures: the record is lost, the run goes on.
         await next.fn.onFailure({
           version: '1.0',
           timestamp: new Date().toISOString(),
@@ -124,7 +125,7 @@ export async function startLambdaStandin(region: string, functions: Record<strin
           requestPayload: next.payload,
           responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
           responsePayload: { errorType: failed.name, errorMessage: failed.message },
-        });
+        }).catch((e) => console.error(`lambda stand-in: the on-failure destination of ${next.name} failed: ${e instanceof Error ? e.message : String(e)}`));
       }
     })().finally(() => {
       asyncRun = null;
