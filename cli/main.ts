@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { appConfig } from '../bin/config';
 import { hold, HoldOptions, unhold } from './commands/hold';
-import { replay, ReplayOptions } from './commands/replay';
+import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
 import { CliError, EXIT_FAILED, EXIT_USAGE } from './errors';
@@ -42,18 +42,35 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
   common(
     program
       .command('replay')
-      .description('Replay spooled failures through the reprocess Lambda (or --dry-run to see what it would do); prints its summary')
-      .option('--dry-run', 'look only: nothing is started, deleted or moved')
-      .option('--job <job>', 'only this job\'s failures')
+      .description(
+        'Replay the spool, replay or drop quarantined messages, re-run or drop failed invocations, all through the reprocess Lambda (or --dry-run to see what it would do); prints its summary',
+      )
+      .addOption(new Option('--source <queue>', 'what to act on (default spool)').choices(['spool', 'quarantine', 'failed-invocations']))
+      .option('--dry-run', 'look only: nothing is started, invoked, deleted or moved')
+      .option('--job <job>', 'only this job\'s failures (failed invocations: its producer\'s records)')
       .option('--error-type <name>', 'only failures with this error name, e.g. ExternalApiUnavailableError, States.Timeout')
       .option('--task-id <ids...>', 'only these task ids (repeat, or separate with commas)')
+      .option('--message-id <ids...>', 'quarantine, failed invocations: only these messages (a dry run lists their ids)')
+      .option('--function <labels...>', 'failed invocations: only these functions, e.g. producer:example-api, executionCapture, sweeper, lostTaskMonitor')
       .option('--older-than <age|time>', 'only failures spooled before: an age (30m, 2h, 7d) or an ISO time with a zone')
       .option('--newer-than <age|time>', 'only failures spooled after: an age (30m, 2h, 7d) or an ISO time with a zone')
       .option('--max <n>', 'messages to handle in this run, 1-10000 (default: the function\'s, reprocess.defaultMax)')
-      .option('--concurrency <n>', 'starts in flight at once, 1-50 (default 10)')
-      .addOption(new Option('--mode <mode>', 'start: a new execution; redrive: RedriveExecution from the failed step, else a new start').choices(['start', 'redrive']))
-      .addOption(new Option('--from <where>', 'where a replayed task resumes: its failed step, or the first step').choices(['failed-step', 'start'])),
+      .option('--concurrency <n>', 'starts (invokes) in flight at once, 1-50 (default 10)')
+      .addOption(new Option('--from <where>', 'where a replayed task resumes: its failed step, or the first step').choices(['failed-step', 'start']))
+      .option('--drop', 'quarantine, failed invocations: delete the selected messages (after reading them) instead of replaying')
+      .option('--force', 'quarantine, with --task-id: replay those tasks although they passed spool.maxReplays (every other check still applies)'),
   ).action(action<ReplayOptions, []>((s, o) => replay(s, o, io)));
+
+  const tick = program.command('tick').description('One tick of a job: run it again, or re-plan it (through the reprocess Lambda, which invokes the job\'s producer)');
+  common(
+    tick
+      .command('rerun')
+      .description('Run a tick again through its producer: a planned tick plans nothing again unless --replan; a half-planned one resumes')
+      .option('--job <job>', 'the job whose producer plans the tick (required)')
+      .option('--tick <tick>', 'the tick, as in task ids (20261125T1800Z, UTC) or an ISO time with a zone (required)')
+      .option('--replan', 'plan it again although it is planned: every task of the tick is attempted once more (started ones answer "already exists"), specs rejected before start if valid now')
+      .option('--dry-run', 'say what would be sent; invoke nothing'),
+  ).action(action<TickRerunOptions, []>((s, o) => tickRerun(s, o, io)));
 
   common(
     program

@@ -28,11 +28,12 @@ export type SpoolQueueName = 'spool' | 'quarantine' | 'failedInvocations';
  * Where every task that did not succeed waits, with its params, encrypted with the params key and
  * TLS-only, retained on stack deletion:
  * - `queue` (the spool): failed executions and starts, with the original input, until replayed;
- * - `quarantine`: what can never be replayed as is (malformed, rejected specs, too many replays),
- *   with a `reason` attribute, for a person;
+ * - `quarantine`: what cannot be replayed as is (malformed, rejected specs, may be forged, too many
+ *   replays), with a `reason` attribute, for a person, who replays or drops it through reprocess;
  * - `failedInvocations`: the on-failure destination of the app's asynchronously invoked functions
- *   (producers, the status-change capture, the sweeper): the request payload of an invocation that
- *   failed after Lambda's retries (a tick to re-run, an execution end to capture again).
+ *   (producers, the status-change capture, the sweeper, the lost-task monitor): the request payload
+ *   of an invocation that failed after Lambda's retries (a tick to re-run, an execution end to
+ *   capture again), which reprocess re-runs or drops.
  *
  * Access goes through {@link grantSend} / {@link grantConsume}, which also record the roles: each
  * queue is locked to them by {@link lockParamsQueue}, the lists read at synth (so roles granted
@@ -72,8 +73,8 @@ export class ErrorSpool extends Construct {
     for (const name of ['spool', 'quarantine', 'failedInvocations'] as const) {
       lockParamsQueue(this.queueOf(name), { senders: () => this.senders[name], consumers: () => this.consumers[name], readerRoleArnPatterns: this.paramsKey.readerRoleArnPatterns });
     }
-    new CfnOutput(this, 'QuarantineQueueUrl', { value: this.quarantine.queueUrl, description: 'Messages reprocess will never replay, each with a "reason" message attribute' });
-    new CfnOutput(this, 'FailedInvocationsQueueUrl', { value: this.failedInvocations.queueUrl, description: 'Invocations that failed after Lambda retries (ticks to re-run): see docs/runbook.md' });
+    new CfnOutput(this, 'QuarantineQueueUrl', { value: this.quarantine.queueUrl, description: 'Quarantined messages, each with a "reason" attribute: replay or drop them through reprocess (docs/runbook.md, "Read the quarantine")' });
+    new CfnOutput(this, 'FailedInvocationsQueueUrl', { value: this.failedInvocations.queueUrl, description: 'Invocations that failed after Lambda retries: re-run or drop them through reprocess (docs/runbook.md, "Re-run a failed invocation")' });
   }
 
   /** The queue called `name`. */

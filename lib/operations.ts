@@ -35,13 +35,13 @@ export class OperationsAlarms extends Construct {
     this.spoolNotEmptyAlarm = atLeastOne(
       'SpoolNotEmptyAlarm',
       visible(props.spoolQueue),
-      'Failed tasks wait in the error spool. Find the cause (dry run of the Reprocess function shows them by job and error), fix it, then replay: see "Runbook" in the README.',
+      'Failed tasks wait in the error spool. Find the cause (scheduled-jobs replay --dry-run shows them by job and error), fix it, then replay: docs/runbook.md, "Replay the spool".',
     );
 
     this.quarantineNotEmptyAlarm = atLeastOne(
       'QuarantineNotEmptyAlarm',
       visible(props.quarantineQueue),
-      'Reprocess quarantined spool messages it cannot replay (malformed, unknown state machine, too many replays, producer failures). Each carries a reason attribute: see "Quarantine" in docs/reprocess.md.',
+      'A message was quarantined: a task spec the producer or Step Functions refused (Rejected), or a spool message reprocess cannot replay (malformed, unknown job, may be forged, too many replays). Each carries a reason attribute (scheduled-jobs status). Replay it (force, for too many replays), re-plan its tick (Rejected) or drop it, all through reprocess: docs/runbook.md, "Read the quarantine".',
     );
 
     const dlqAlarms = new Map<string, cloudwatch.Alarm>();
@@ -51,7 +51,7 @@ export class OperationsAlarms extends Construct {
         atLeastOne(
           `DeadLetter${name}Alarm`,
           visible(queue),
-          `The scheduler could not invoke ${name} after its retries: those ticks did not run. Each message holds the tick; re-run it by invoking the function with that payload.`,
+          `The scheduler could not invoke ${name} after its retries: those ticks did not run. Each message holds the tick; re-run it (a producer's: scheduled-jobs tick rerun), then delete the message: docs/runbook.md, "Re-run a tick the scheduler could not deliver".`,
         ),
       );
     }

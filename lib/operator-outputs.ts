@@ -64,10 +64,10 @@ export class OperatorOutputs extends Construct {
   constructor(scope: Construct, id: string, props: OperatorOutputsProps) {
     super(scope, id);
     const out = (key: string, value: string, description: string) => new CfnOutput(this, key, { key, value, description });
-    out(OPERATOR_OUTPUTS.reprocessFunctionName, props.reprocessFunction.functionName, 'Reprocess Lambda (scheduled-jobs replay / status / task)');
+    out(OPERATOR_OUTPUTS.reprocessFunctionName, props.reprocessFunction.functionName, 'Reprocess Lambda (scheduled-jobs replay / tick / status / task)');
     out(OPERATOR_OUTPUTS.spoolQueueUrl, props.spool.queue.queueUrl, 'Error spool: failed tasks waiting for a replay');
-    out(OPERATOR_OUTPUTS.quarantineQueueUrl, props.spool.quarantine.queueUrl, 'Quarantine: spool messages reprocess will never replay');
-    out(OPERATOR_OUTPUTS.failedInvocationsQueueUrl, props.spool.failedInvocations.queueUrl, 'Invocations that failed after Lambda retries');
+    out(OPERATOR_OUTPUTS.quarantineQueueUrl, props.spool.quarantine.queueUrl, 'Quarantine: replay or drop through reprocess (scheduled-jobs replay --source quarantine)');
+    out(OPERATOR_OUTPUTS.failedInvocationsQueueUrl, props.spool.failedInvocations.queueUrl, 'Invocations that failed after Lambda retries: re-run or drop through reprocess (scheduled-jobs replay --source failed-invocations)');
     out(OPERATOR_OUTPUTS.coordinationTableName, props.coordinationTable.tableName, 'Coordination table (hold switches hold#<dependency>)');
     out(OPERATOR_OUTPUTS.athenaWorkGroup, props.athena.workGroupName, 'Athena workgroup of the saved parameter-log queries');
     out(OPERATOR_OUTPUTS.athenaDatabase, props.athena.databaseName, 'Glue database of the parameter log');

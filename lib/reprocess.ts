@@ -1,5 +1,6 @@
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -9,12 +10,23 @@ import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { acknowledgeOnPolicyOf, nagResource } from './nag';
 import { REPROCESS_ENV } from '../lambdas/reprocess/env';
-import { MAX_MAX } from '../lambdas/reprocess/payload';
+import { MAX_MAX, producerLabel } from '../lambdas/reprocess/payload';
 
 /** One job as reprocess sees it: its resolved config and its workflow's state machine. */
 export interface ReprocessJob {
   readonly job: ResolvedJob;
   readonly stateMachine: sfn.IStateMachine;
+}
+
+/**
+ * A function of the app reprocess may invoke again: to re-run one of its failed-invocation
+ * records, or (a producer) to re-run or replan a tick. Each must be safe to run twice with the same
+ * event (the producers' tick ledger, the capture's deterministic replay names, a sweep, a count).
+ */
+export interface InvocableFunction {
+  /** How operators name it in payloads and summaries: `producer:<job>` (see {@link Reprocess.producerLabel}), `executionCapture`, ... */
+  readonly label: string;
+  readonly function: lambda.IFunction;
 }
 
 /** Props of {@link Reprocess}. */
@@ -34,6 +46,13 @@ export interface ReprocessProps {
   readonly defaultMax: number;
   /** Replays of one task before it is quarantined instead (config `spool.maxReplays`). */
   readonly maxReplays: number;
+  /**
+   * The functions whose failed-invocation records reprocess re-runs, and the producers it invokes
+   * for a tick: lambda:InvokeFunction on exactly these (unqualified ARNs), nothing else. Records of
+   * any other function stay in the queue for a person to drop.
+   * @default none (failed invocations can then only be listed and dropped)
+   */
+  readonly invocableFunctions?: ReadonlyArray<InvocableFunction>;
   /**
    * Function timeout. The drain stops cleanly before it and reports what is left.
    * @default 15 minutes (the Lambda maximum: a 10,000-message drain at ~150 starts/s needs ~70 s, a slow region more)
@@ -80,17 +99,30 @@ export function reprocessJobEnv(jobs: ReadonlyArray<ResolvedJob>, dependencies: 
 
 /** Lambda's limit on the environment variables of a function, in all (AWS Lambda quotas: 4 KB). */
 const LAMBDA_ENV_MAX_BYTES = 4 * 1024;
-/** What a state machine ARN token becomes at deploy time, at most (80-character name + ARN prefix). */
-const STATE_MACHINE_ARN_MAX_CHARS = 150;
+/** What a state machine name token becomes at deploy time, at most (AWS Step Functions "Service quotas": names up to 80 characters). */
+const STATE_MACHINE_NAME_MAX_CHARS = 80;
+/** What a function name token becomes at deploy time, at most (AWS Lambda API reference, "CreateFunction": FunctionName). */
+const FUNCTION_NAME_MAX_CHARS = 64;
+/** `arn:<partition>:<service>:<region>:<account>:<type>:` at its longest (partition aws-us-gov, a 14-character region). */
+const ARN_PREFIX_MAX_CHARS = 64;
+/** `https://sqs.<region>.amazonaws.com/<account>/<name>` at its longest (queue names up to 80 characters: AWS SQS developer guide, "Amazon SQS queue quotas"). */
+const QUEUE_URL_MAX_CHARS = 150;
 
 /**
- * Reprocess: a Lambda that an operator invokes by hand to replay the error spool (see
- * docs/reprocess.md), and the quarantine queue for spool messages that can never be replayed.
- * Least privilege: receive/delete/change visibility/attributes on the spool only, send to the
- * quarantine only, start only the app's state machines, describe only their executions, read only
- * the hold switches of the coordination table.
+ * Reprocess: a Lambda that an operator invokes by hand (the only function people may invoke) to
+ * replay the error spool, act on the quarantine (replay, drop), re-run or drop failed invocations
+ * and re-run or replan a tick (see docs/reprocess.md). Least privilege: consume the spool, the
+ * quarantine and the failed-invocations queue (receive, delete, change visibility, attributes),
+ * send to the quarantine only, start only the app's state machines, describe only their
+ * executions, invoke only the functions passed in {@link ReprocessProps.invocableFunctions}, read
+ * only the hold switches of the coordination table.
  */
 export class Reprocess extends Construct {
+  /** The label of a job's producer in {@link ReprocessProps.invocableFunctions} (what `source: "tick"` invokes). */
+  static producerLabel(job: string): string {
+    return producerLabel(job);
+  }
+
   /** The reprocess Lambda. */
   public readonly function: AppFunction;
   /** Spool messages that can never be replayed (malformed, rejected specs, unknown job, may be forged, too many replays), with a `reason` attribute (the spool's quarantine). */
@@ -113,16 +145,30 @@ export class Reprocess extends Construct {
     if (props.reservedConcurrency !== undefined && props.reservedConcurrency !== null && (!Number.isInteger(props.reservedConcurrency) || props.reservedConcurrency < 1)) {
       problems.push(`reservedConcurrency: must be an integer >= 1 or null, got ${props.reservedConcurrency}`);
     }
+    const invocable = props.invocableFunctions ?? [];
+    const labels = invocable.map((f) => f.label);
+    const labelledTwice = labels.filter((l, i) => labels.indexOf(l) !== i);
+    if (labelledTwice.length) problems.push(`invocableFunctions: each label once; ${[...new Set(labelledTwice)].join(', ')} given more than once`);
+    const badLabels = labels.filter((l) => !/^[A-Za-z0-9:_.-]{1,100}$/.test(l));
+    if (badLabels.length) problems.push(`invocableFunctions: labels are 1-100 letters, digits and : _ . -; got ${badLabels.map((l) => JSON.stringify(l)).join(', ')}`);
     if (problems.length) throw new Error(`Reprocess ${id}: ${problems.join('; ')}`);
 
     this.quarantineQueue = props.spool.quarantine;
     const stack = Stack.of(this);
     const jobEnv = reprocessJobEnv(props.jobs.map((j) => j.job), props.dependencies);
-    const jobStateMachines = stack.toJsonString(Object.fromEntries(props.jobs.map((j) => [j.job.name, j.stateMachine.stateMachineArn])));
+    // Names, with the ARN prefix once (as for the functions below): Lambda's 4 KB holds more jobs.
+    const jobStateMachines = stack.toJsonString(
+      Object.fromEntries(props.jobs.map((j) => [j.job.name, Arn.split(j.stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName])),
+    );
     const environment: Record<string, string> = {
       [REPROCESS_ENV.spoolQueueUrl]: props.spool.queue.queueUrl,
       [REPROCESS_ENV.quarantineQueueUrl]: this.quarantineQueue.queueUrl,
+      [REPROCESS_ENV.failedInvocationsQueueUrl]: props.spool.failedInvocations.queueUrl,
+      // Names, with the ARN prefix once: an ARN per job would halve the jobs that fit in 4 KB.
+      [REPROCESS_ENV.invocableFunctions]: stack.toJsonString(Object.fromEntries(invocable.map((f) => [f.label, f.function.functionName]))),
+      [REPROCESS_ENV.functionArnPrefix]: `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:`,
       [REPROCESS_ENV.jobStateMachines]: jobStateMachines,
+      [REPROCESS_ENV.stateMachineArnPrefix]: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`,
       ...jobEnv,
       [REPROCESS_ENV.coordinationTable]: props.coordination.table.tableName,
       [REPROCESS_ENV.timeZone]: props.timeZone,
@@ -132,11 +178,21 @@ export class Reprocess extends Construct {
     // Lambda refuses a deploy whose variables pass 4 KB; tokens (ARNs, URLs) are counted at their
     // largest deployed length, so an app with very many jobs fails here, at synth, with the reason.
     const estimate = Object.entries(environment).reduce((n, [k, v]) => {
-      const tokenChars = Token.isUnresolved(v) ? (k === REPROCESS_ENV.jobStateMachines ? props.jobs.length * STATE_MACHINE_ARN_MAX_CHARS + v.length : 250) : v.length;
+      const tokenChars = !Token.isUnresolved(v)
+        ? v.length
+        : k === REPROCESS_ENV.jobStateMachines
+          ? props.jobs.reduce((sum, j) => sum + j.job.name.length + STATE_MACHINE_NAME_MAX_CHARS + 6, 2)
+          : k === REPROCESS_ENV.invocableFunctions
+            ? invocable.reduce((sum, f) => sum + f.label.length + FUNCTION_NAME_MAX_CHARS + 6, 2)
+            : k === REPROCESS_ENV.functionArnPrefix || k === REPROCESS_ENV.stateMachineArnPrefix
+              ? ARN_PREFIX_MAX_CHARS
+              : k.endsWith('_QUEUE_URL')
+                ? QUEUE_URL_MAX_CHARS
+                : 250;
       return n + k.length + tokenChars;
     }, 0);
     if (estimate > LAMBDA_ENV_MAX_BYTES - 512) {
-      throw new Error(`Reprocess ${id}: its environment (${props.jobs.length} jobs' state machines, steps and dependencies) may pass Lambda's 4 KB limit (about ${estimate} bytes): split the jobs over two stages (stacks)`);
+      throw new Error(`Reprocess ${id}: its environment (${props.jobs.length} jobs' state machines, producers, steps and dependencies) may pass Lambda's 4 KB limit (about ${estimate} bytes): split the jobs over two stages (stacks)`);
     }
 
     const reserved = props.reservedConcurrency === undefined ? 1 : props.reservedConcurrency;
@@ -144,7 +200,7 @@ export class Reprocess extends Construct {
       projectRoot: props.projectRoot,
       entry: 'lambdas/reprocess/handler.ts',
       serviceName: 'reprocess',
-      description: 'Replays the error spool by hand: aws lambda invoke --payload \'{"max": 10}\' (see docs/reprocess.md)',
+      description: 'Replays the spool, acts on the quarantine and failed invocations, re-runs ticks: invoked by hand (see docs/reprocess.md)',
       timeout: props.timeout ?? Duration.minutes(15),
       // More memory is more CPU: the drain parses and signs ~300 requests/s at full speed.
       memorySize: 512,
@@ -155,9 +211,21 @@ export class Reprocess extends Construct {
     // Receive (kms:Decrypt on the params key: AWS SQS developer guide, "Key management") and send to
     // the quarantine. The same Decrypt covers DescribeExecution of the CMK-encrypted executions
     // (AWS Step Functions developer guide, "Data at rest encryption": DescribeExecution needs
-    // kms:Decrypt), though the look asks for metadata only.
-    props.spool.grantConsume(this.function.role!);
-    props.spool.grantSend(this.function.role!, 'quarantine');
+    // kms:Decrypt), though the look asks for metadata only. Consuming the quarantine and the
+    // failed invocations makes this function the routine through which a person replays or drops
+    // them: the queues' locks admit recorded consumers only (lib/queue-lock.ts), never people.
+    const role = this.function.role!;
+    props.spool.grantConsume(role);
+    props.spool.grantSend(role, 'quarantine');
+    props.spool.grantConsume(role, 'quarantine');
+    props.spool.grantConsume(role, 'failedInvocations');
+    if (invocable.length > 0) {
+      // The unqualified ARNs only: reprocess invokes $LATEST by ARN (failed-invocations.ts, tick.ts),
+      // never a version or alias (a function, version or alias ARN each name their own resource: AWS
+      // Lambda developer guide, "Fine-tuning the Resources and Conditions sections of policies"),
+      // and no other function.
+      this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: invocable.map((f) => f.function.functionArn) }));
+    }
     props.coordination.grantReadHolds(this.function);
     const stateMachines = props.jobs.map((j) => j.stateMachine);
     const executionArns = stateMachines.map((sm) =>

@@ -49,7 +49,7 @@ export class ScheduledJobsStack extends Stack {
   public readonly producers: ReadonlyMap<string, ScheduledProducer>;
   /** Athena tables, saved queries, the lost-task monitor and the parameter-log read lock. */
   public readonly investigation: Investigation;
-  /** The reprocess Lambda (replays the spool by hand) and its quarantine queue. */
+  /** The reprocess Lambda: the operators' routine for the spool, the quarantine, failed invocations and ticks. */
   public readonly reprocess: Reprocess;
   /** Keeps queued failures from expiring unseen and alarms on their age (spool, quarantine, failed invocations, tick and schedule DLQs). */
   public readonly sweeper: Sweeper;
@@ -127,16 +127,6 @@ export class ScheduledJobsStack extends Stack {
       alerts: this.alerts,
       timeZone: config.timeZone,
     });
-    this.reprocess = new Reprocess(this, 'Reprocess', {
-      projectRoot,
-      spool: this.spool,
-      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
-      dependencies: config.dependencies,
-      coordination: this.coordination,
-      timeZone: config.timeZone,
-      defaultMax: config.reprocess.defaultMax,
-      maxReplays: config.spool.maxReplays,
-    });
     this.investigation = new Investigation(this, 'Investigation', {
       projectRoot,
       timeZone: config.timeZone,
@@ -148,6 +138,7 @@ export class ScheduledJobsStack extends Stack {
       readerRoleArnPatterns: config.paramLog.readerRoleArnPatterns,
       alerts: this.alerts,
       settings: config.investigation,
+      spool: this.spool,
     });
     deadLetterQueues.set('LostTaskMonitor', this.investigation.monitor.deadLetterQueue);
     this.sweeper = new Sweeper(this, 'Sweeper', {
@@ -168,6 +159,24 @@ export class ScheduledJobsStack extends Stack {
     });
     this.tickStarter.grantSweepDeadLetters(this.sweeper.function.role!);
     deadLetterQueues.set('Sweeper', this.sweeper.deadLetterQueue);
+    // After every function whose failed invocations it re-runs (each has an on-failure destination
+    // to the failed-invocations queue).
+    this.reprocess = new Reprocess(this, 'Reprocess', {
+      projectRoot,
+      spool: this.spool,
+      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      dependencies: config.dependencies,
+      coordination: this.coordination,
+      timeZone: config.timeZone,
+      defaultMax: config.reprocess.defaultMax,
+      maxReplays: config.spool.maxReplays,
+      invocableFunctions: [
+        ...[...producers].map(([job, p]) => ({ label: Reprocess.producerLabel(job), function: p.function })),
+        { label: 'executionCapture', function: this.executionCapture.function },
+        { label: 'sweeper', function: this.sweeper.function },
+        { label: 'lostTaskMonitor', function: this.investigation.monitor.function },
+      ],
+    });
     this.operations = new OperationsAlarms(this, 'Operations', {
       alerts: this.alerts,
       spoolQueue: this.spool.queue,

@@ -143,7 +143,7 @@ export class ScheduledProducer extends Construct {
     this.destinationFailuresAlarm = alarm(
       'DestinationFailuresAlarm',
       this.function.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      `A failed ${job.name} tick could not be written to the failed-invocations queue: it is kept nowhere. Find its scheduledTime in the producer's "tick planning" log lines and re-run it by hand (docs/big-ticks.md).`,
+      `A failed ${job.name} tick could not be written to the failed-invocations queue: it is kept nowhere. Find its tick in the producer's "tick planning" log lines and re-run it: scheduled-jobs tick rerun --job ${job.name} --tick <tick> (docs/runbook.md, "Re-run a tick").`,
     );
   }
 }

@@ -115,12 +115,12 @@ export class Sweeper extends Construct {
       {
         label: 'quarantine',
         spoolQueue: 'quarantine',
-        action: 'A quarantined message has waited that long. Read it (its "reason" attribute says why), then replay it by hand or delete it (docs/reprocess.md, "Quarantine").',
+        action: 'A quarantined message has waited that long. Read it (its "reason" attribute says why), then replay it (force, for too many replays), re-plan its tick (Rejected) or drop it through reprocess: scheduled-jobs replay --source quarantine (docs/runbook.md, "Read the quarantine").',
       },
       {
         label: 'failedInvocations',
         spoolQueue: 'failedInvocations',
-        action: 'An invocation failed after Lambda\'s retries and waits in the failed-invocations queue. Its requestPayload is the event (a tick): re-run it by invoking the function with it, then delete the message.',
+        action: 'An invocation failed after Lambda\'s retries and waits in the failed-invocations queue. Fix the cause, then re-run it through reprocess, which invokes the function again with its payload and deletes the record: scheduled-jobs replay --source failed-invocations (docs/runbook.md, "Re-run a failed invocation").',
       },
     ];
   }

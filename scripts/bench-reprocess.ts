@@ -14,6 +14,7 @@
  * Spooling the messages beforehand is not counted.
  */
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { ReprocessSummary } from '../lambdas/reprocess/drain';
 import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { SpoolKind } from '../lambdas/shared/spool-message';
 import { executionArnOf, jobsEnv, spoolAttributes, spoolMessage, SM_A, TICK } from '../test/reprocess-fixtures';
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const totals = { started: 0, resumed: 0, alreadyStarted: 0, alreadyHandled: 0, held: 0, invalid: 0, failed: 0, notAttempted: 0, throttleEvents: 0, invocations: 0 };
   for (;;) {
-    const s = await handler({ max: MAX }, { getRemainingTimeInMillis: () => 900_000 });
+    const s = (await handler({ max: MAX }, { getRemainingTimeInMillis: () => 900_000 })) as ReprocessSummary;
     totals.invocations++;
     for (const k of ['started', 'resumed', 'alreadyStarted', 'alreadyHandled', 'held', 'invalid', 'failed', 'notAttempted', 'throttleEvents'] as const) totals[k] += s[k];
     if (s.remaining === 0 || totals.invocations >= Math.ceil(N / MAX) + 10) break;

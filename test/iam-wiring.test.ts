@@ -76,6 +76,23 @@ const readerArn = (account: string) => `arn:aws:iam::${account}:role/aws-reserve
 const reader = m.outsideRole(readerArn(ACC), [{ Effect: 'Allow', Action: ['states:GetExecutionHistory', 'states:DescribeExecution'], Resource: '*' }], 'reader role');
 const readerElsewhere = m.outsideRole(readerArn(OTHER_ACCOUNT), [{ Effect: 'Allow', Action: ['s3:GetObject', 'sqs:ReceiveMessage', 'kms:Decrypt'], Resource: '*' }], 'same-named reader role of another account');
 const ADMINISTRATOR_ACCESS = [{ Effect: 'Allow', Action: '*', Resource: '*' }];
+// A person on call: a reader role that may also invoke reprocess (docs/operator-cli.md, "IAM"), and
+// SQS rights of its own on the app's queues, which the locks must still refuse.
+const operator = m.outsideRole(
+  readerArn(ACC).replace('SREReadOnly', 'SREReadOnly_Operator'),
+  [
+    { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: arn(stack.reprocess.function.functionArn) },
+    { Effect: 'Allow', Action: ['sqs:DeleteMessage', 'sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], Resource: '*' },
+  ],
+  'operator role (invokes reprocess, reads queues)',
+);
+// What reprocess may invoke, by the allow-list the stack passes it; and functions it must never invoke.
+const reinvocable: Array<[string, lambda.IFunction]> = [
+  ...jobs.map((job): [string, lambda.IFunction] => [`the ${job} producer`, stack.producers.get(job)!.function]),
+  ['the status-change capture', stack.executionCapture.function],
+  ['the sweeper', stack.sweeper.function],
+  ['the lost-task monitor', stack.investigation.monitor.function],
+];
 const admin = m.outsideRole(`arn:aws:iam::${ACC}:role/Admin`, ADMINISTRATOR_ACCESS, 'account administrator (AdministratorAccess)');
 const stranger = m.outsideRole(`arn:aws:iam::${ACC}:role/Stranger`, [{ Effect: 'Allow', Action: ['sqs:*', 'kms:*'], Resource: '*' }], 'stranger role with sqs:* and kms:*');
 const deployRole = m.outsideRole(`arn:aws:iam::${ACC}:role/cdk-hnb659fds-cfn-exec-role-${ACC}-${REGION}`, ADMINISTRATOR_ACCESS, 'CloudFormation execution role');
@@ -158,6 +175,19 @@ const ALLOWED: Arrow[] = [
   arrow('reprocess hides a message it works on', reprocess, 'sqs:ChangeMessageVisibility', spool),
   arrow('reprocess quarantines a message', reprocess, 'sqs:SendMessage', quarantine),
   arrow('reprocess encrypts for the quarantine', reprocess, 'kms:GenerateDataKey', paramsKey, viaSqs(quarantine)),
+  // reprocess: the routines for what ends outside the spool (people only invoke reprocess)
+  arrow('reprocess receives from the quarantine', reprocess, 'sqs:ReceiveMessage', quarantine),
+  arrow('reprocess decrypts a quarantined message', reprocess, 'kms:Decrypt', paramsKey, viaSqs(quarantine)),
+  arrow('reprocess deletes a quarantined message it replayed or dropped', reprocess, 'sqs:DeleteMessage', quarantine),
+  arrow('reprocess releases a quarantined message it leaves', reprocess, 'sqs:ChangeMessageVisibility', quarantine),
+  arrow('reprocess receives a failed invocation', reprocess, 'sqs:ReceiveMessage', failedInvocations),
+  arrow('reprocess decrypts a failed invocation', reprocess, 'kms:Decrypt', paramsKey, viaSqs(failedInvocations)),
+  arrow('reprocess deletes a failed invocation it re-ran or dropped', reprocess, 'sqs:DeleteMessage', failedInvocations),
+  arrow('reprocess releases a failed invocation it leaves', reprocess, 'sqs:ChangeMessageVisibility', failedInvocations),
+  ...reinvocable.map(([name, fn]) => arrow(`reprocess re-invokes ${name}`, reprocess, 'lambda:InvokeFunction', fnArn(fn))),
+  arrow('an operator invokes reprocess', operator, 'lambda:InvokeFunction', fnArn(stack.reprocess.function)),
+  arrow('the lost-task monitor keeps a failed check (on-failure destination)', monitor, 'sqs:SendMessage', failedInvocations),
+  arrow('the lost-task monitor encrypts for the failed invocations', monitor, 'kms:GenerateDataKey', paramsKey, viaSqs(failedInvocations)),
   // the monitor queries Athena over the bucket
   arrow('scheduler assumes the monitor schedule role', scheduler, 'sts:AssumeRole', arn((stack.investigation.monitor.node.findChild('ScheduleRole') as iam.Role).roleArn)),
   arrow('scheduler invokes the monitor', monitorSchedule, 'lambda:InvokeFunction', fnArn(monitorFn)),
@@ -287,7 +317,24 @@ const DENIED: Arrow[] = [
   ...jobs.map((job) => arrow(`${job} producer decrypts an execution's data`, producerRole(job), 'kms:Decrypt', paramsKey, viaStates(sm(job)))),
   ...jobs.map((job) => arrow(`${job} producer uses the params key directly`, producerRole(job), 'kms:Decrypt', paramsKey)),
   ...jobs.map((job) => arrow(`${job} state machine role uses the params key outside SQS and its executions`, machineRole(job), 'kms:Decrypt', paramsKey)),
-  arrow('reprocess reads the quarantine', reprocess, 'sqs:ReceiveMessage', quarantine),
+  // reprocess invokes only the allow-listed functions, unqualified: no step, no starter, nothing else
+  ...[...workflow(jobs[0]).stepFunctions.values(), recordFn, stack.tickStarter.function, stack.reprocess.function].map((fn) =>
+    arrow(`reprocess invokes ${fn.node.path}`, reprocess, 'lambda:InvokeFunction', fnArn(fn)),
+  ),
+  arrow('reprocess invokes a version of a producer', reprocess, 'lambda:InvokeFunction', `${fnArn(producer(jobs[0]).function)}:1`),
+  arrow('reprocess invokes a function that is not the app\'s', reprocess, 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:${ACC}:function:SomebodyElses`),
+  arrow('reprocess sends to the spool', reprocess, 'sqs:SendMessage', spool),
+  arrow('reprocess sends a failed invocation', reprocess, 'sqs:SendMessage', failedInvocations),
+  // people: only through reprocess; the locks refuse their own SQS rights, an administrator's too
+  locked('an operator deletes a quarantined message', operator, 'sqs:DeleteMessage', quarantine),
+  locked('an operator deletes a failed invocation', operator, 'sqs:DeleteMessage', failedInvocations),
+  locked('an operator sends a message back to the spool', operator, 'sqs:SendMessage', spool),
+  locked('an operator sends to the quarantine', operator, 'sqs:SendMessage', quarantine),
+  locked('a reader deletes a quarantined message', reader, 'sqs:DeleteMessage', quarantine),
+  locked('a reader deletes a failed invocation', reader, 'sqs:DeleteMessage', failedInvocations),
+  locked('administrator deletes a quarantined message', admin, 'sqs:DeleteMessage', quarantine),
+  locked('administrator deletes a failed invocation', admin, 'sqs:DeleteMessage', failedInvocations),
+  arrow('an operator invokes a producer', operator, 'lambda:InvokeFunction', fnArn(producer(jobs[0]).function)),
   // a caught failure is replayed as a new execution: a redrive would re-enter its Fail state
   ...jobs.map((job) => arrow(`reprocess redrives a ${job} execution`, reprocess, 'states:RedriveExecution', execution(job))),
   arrow('capture receives from the spool', capture, 'sqs:ReceiveMessage', spool),
@@ -363,6 +410,8 @@ describe('each lock is what denies (the request is Allowed once that statement i
   test.each([
     ['the spool read lock', () => without(policyOf('AWS::SQS::QueuePolicy', spoolId), 'DenyReceiveExceptConsumersAndReaders'), admin, 'sqs:ReceiveMessage', spool, {}],
     ['the spool send lock', () => without(policyOf('AWS::SQS::QueuePolicy', spoolId), 'DenySendExceptSenders'), stranger, 'sqs:SendMessage', spool, {}],
+    ['the quarantine delete lock', () => without(policyOf('AWS::SQS::QueuePolicy', m.logicalId(stack.spool.quarantine)), 'DenyDeleteExceptConsumers'), operator, 'sqs:DeleteMessage', quarantine, {}],
+    ['the failed-invocations delete lock', () => without(policyOf('AWS::SQS::QueuePolicy', m.logicalId(stack.spool.failedInvocations)), 'DenyDeleteExceptConsumers'), admin, 'sqs:DeleteMessage', failedInvocations, {}],
     ['the params key decrypt lock', () => without(m.logicalId(stack.paramsKey.key), 'DenyDecryptExceptNamedRoles'), admin, 'kms:Decrypt', paramsKey, viaStates(sm(jobs[0]))],
     ['the parameter-log read lock', () => without(policyOf('AWS::S3::BucketPolicy', bucketId), `DenyReadParamLogExceptNamedRoles`), admin, 's3:GetObject', object(logBucket, `client/${day}/a.gz`), {}],
     ['the parameter-log delete lock', () => without(policyOf('AWS::S3::BucketPolicy', bucketId), 'DenyDeleteExceptBreakGlass'), admin, 's3:DeleteObjectVersion', object(logBucket, `client/${day}/a.gz`), {}],

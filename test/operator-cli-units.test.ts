@@ -5,16 +5,16 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { HistoryEvent } from '@aws-sdk/client-sfn';
 import { failedStateOf, parseTaskId } from '../cli/commands/task';
 import { formatSummary, summaryCounts } from '../cli/reprocess';
-import { replayPayload } from '../cli/commands/replay';
+import { replayPayload, tickPayload } from '../cli/commands/replay';
 import { OPERATOR_OUTPUTS, stateMachineOutputKey } from '../lib/operator-outputs';
 import { taskIdFor } from '../lambdas/shared/names';
 
 describe('reprocess summary', () => {
   const summary = {
+    source: 'spool',
     dryRun: false,
-    mode: 'start',
+    from: 'failed-step',
     started: 4,
-    redriven: 0,
     alreadyStarted: 1,
     skipped: 2,
     invalid: 0,
@@ -36,7 +36,6 @@ describe('reprocess summary', () => {
     expect(summaryCounts(summary)).toEqual([
       ['wouldStart', 0],
       ['started', 4],
-      ['redriven', 0],
       ['alreadyStarted', 1],
       ['held', 5],
       ['invalid', 0],
@@ -51,11 +50,67 @@ describe('reprocess summary', () => {
 
   test('the table shows the new counts, what is left and the items with their reason', () => {
     const text = formatSummary(summary);
-    expect(text).toContain('Replay, mode start, stopped because max, 2.5 s');
+    expect(text).toContain('Replay, from failed-step, stopped because max, 2.5 s');
     expect(text).toMatch(/held\s+5/);
     expect(text).toMatch(/resumedFromFailedStep\s+2/);
     expect(text).toContain('Left in the spool: 12');
     expect(text).toMatch(/t1\s+j\s+E\s+failed\s+StartExecution: AccessDenied/);
+  });
+});
+
+describe('summaries of the other sources', () => {
+  test('quarantine drop: says so, counts dropped, lists message ids', () => {
+    const text = formatSummary({
+      source: 'quarantine',
+      dryRun: false,
+      from: 'failed-step',
+      started: 0,
+      dropped: 2,
+      wouldDrop: 0,
+      skipped: 1,
+      remaining: 3,
+      stoppedBecause: 'empty',
+      durationMs: 100,
+      items: [{ messageId: 'm-1', taskId: 't1', job: 'j', error: 'InvalidTaskSpec', outcome: 'dropped', reason: 'InvalidTaskSpec: bad' }],
+    });
+    expect(text).toContain('Drop from the quarantine, stopped because empty');
+    expect(text).not.toContain('from failed-step');
+    expect(text).toMatch(/dropped\s+2/);
+    expect(text).toContain('Left in the quarantine: 3');
+    expect(text).toMatch(/m-1\s+t1\s+j\s+InvalidTaskSpec\s+dropped\s+InvalidTaskSpec: bad/);
+  });
+
+  test('failed invocations: only the counts of the action taken; a producer\'s tick, other functions\' payload keys', () => {
+    const text = formatSummary({
+      source: 'failedInvocations',
+      dryRun: true,
+      drop: false,
+      reinvoked: 0,
+      wouldReinvoke: 2,
+      dropped: 0,
+      wouldDrop: 0,
+      remaining: 2,
+      stoppedBecause: 'empty',
+      items: [
+        { messageId: 'a', function: 'producer:x', condition: 'RetriesExhausted', errorType: 'E', tick: '2026-11-25T03:00:00Z', replan: true, outcome: 'wouldReinvoke' },
+        { messageId: 'b', function: 'executionCapture', condition: 'EventAgeExceeded', errorType: null, payloadKeys: ['detail', 'source'], outcome: 'wouldReinvoke' },
+      ],
+    });
+    expect(text).toContain('Dry run of the re-run of failed invocations (nothing invoked, deleted or moved)');
+    expect(text).toMatch(/wouldReinvoke\s+2/);
+    expect(text).not.toMatch(/dropped/);
+    expect(text).toMatch(/a\s+producer:x\s+RetriesExhausted\s+E\s+2026-11-25T03:00:00Z \(replan\)\s+wouldReinvoke/);
+    expect(text).toMatch(/b\s+executionCapture\s+EventAgeExceeded\s+-\s+detail,source\s+wouldReinvoke/);
+  });
+
+  test('tick: what was sent, the producer\'s answer, and what to do when it planned nothing or failed', () => {
+    const planned = formatSummary({ source: 'tick', dryRun: false, job: 'x', tick: '2026-11-25T03:00:00.000Z', replan: false, function: 'producer:x', outcome: 'invoked', producer: { tick: '20261125T0300Z', outcome: 'alreadyPlanned', tasks: 3 } });
+    expect(planned).toContain('Re-run of tick 2026-11-25T03:00:00.000Z of x (producer:x): invoked');
+    expect(planned).toMatch(/outcome\s+alreadyPlanned/);
+    expect(planned).toContain('add --replan');
+    const failed = formatSummary({ source: 'tick', dryRun: false, job: 'x', tick: 't', replan: true, function: 'producer:x', outcome: 'failed', producer: null, error: 'InvalidProducerOutput' });
+    expect(failed).toContain('Replan of tick t of x (producer:x): failed');
+    expect(failed).toContain('The producer failed: InvalidProducerOutput');
   });
 });
 
@@ -125,5 +180,37 @@ describe('OperatorOutputs', () => {
     expect(stack.resolve(outputs[OPERATOR_OUTPUTS.spoolQueueUrl].Value)).toEqual(stack.resolve(stack.spool.queue.queueUrl));
     expect(stack.resolve(outputs[OPERATOR_OUTPUTS.coordinationTableName].Value)).toEqual(stack.resolve(stack.coordination.table.tableName));
     expect(Stack.of(stack).resolve(outputs[OPERATOR_OUTPUTS.athenaWorkGroup].Value)).toBe('OutputsTest-investigation');
+  });
+});
+
+describe('replay and tick payloads of the other sources', () => {
+  const jobs = new Set(['example-api']);
+  test('--source maps to the payload\'s source; the spool is the default and not sent', () => {
+    expect(replayPayload({ source: 'spool' }, jobs)).toEqual({});
+    expect(replayPayload({ source: 'quarantine', taskId: ['t1,t2'], force: true }, jobs)).toEqual({ source: 'quarantine', force: true, taskIds: ['t1', 't2'] });
+    expect(replayPayload({ source: 'failed-invocations', function: ['producer:example-api', 'sweeper'], drop: true, max: '3' }, jobs)).toEqual({
+      source: 'failedInvocations',
+      drop: true,
+      functions: ['producer:example-api', 'sweeper'],
+      max: 3,
+    });
+    expect(replayPayload({ source: 'quarantine', messageId: ['m1'], drop: true, dryRun: true }, jobs)).toEqual({ source: 'quarantine', dryRun: true, drop: true, messageIds: ['m1'] });
+  });
+  test.each([
+    [{ drop: true }, '--drop does not apply to --source spool'],
+    [{ source: 'failed-invocations', force: true }, '--force does not apply to --source failed-invocations'],
+    [{ source: 'quarantine', force: true, job: 'example-api' }, '--force replays past spool.maxReplays only the tasks you name'],
+    [{ source: 'quarantine', function: ['sweeper'] }, '--function does not apply to --source quarantine'],
+    [{ source: 'failed-invocations', taskId: ['t'] }, '--task-id does not apply to --source failed-invocations'],
+    [{ source: 'dlq' }, 'Unknown --source "dlq"'],
+  ])('%j is a usage error: %s', (o, message) => {
+    expect(() => replayPayload(o as never, jobs)).toThrow(message);
+  });
+  test('tick rerun: job and tick required, replan and dry run only when given', () => {
+    expect(tickPayload({ job: 'example-api', tick: '20261125T0300Z' }, jobs)).toEqual({ source: 'tick', job: 'example-api', tick: '20261125T0300Z' });
+    expect(tickPayload({ job: 'example-api', tick: 't', replan: true, dryRun: true }, jobs)).toEqual({ source: 'tick', job: 'example-api', tick: 't', replan: true, dryRun: true });
+    expect(() => tickPayload({ tick: 't' }, jobs)).toThrow('tick rerun needs --job');
+    expect(() => tickPayload({ job: 'example-api' }, jobs)).toThrow('tick rerun needs --tick');
+    expect(() => tickPayload({ job: 'nope', tick: 't' }, jobs)).toThrow('Unknown job "nope"');
   });
 });

@@ -29,6 +29,8 @@ const TASK = 'example-api-20261125T0305Z-order-42';
 const TASK_Q = 'example-api-20261125T0305Z-order-7';
 const SECRET = 'Jane Doe, 1-2-3 Shibuya';
 const DAY_MS = 86_400_000;
+/** The tick of the seeded failed producer invocation: recent (a replan needs a tick of the last 30 days). */
+const FAILED_TICK = new Date(Math.floor((Date.now() - 2 * 3_600_000) / 300_000) * 300_000).toISOString();
 
 let world: OperatorWorld;
 let logRoot: string;
@@ -120,7 +122,7 @@ async function seedQueues(): Promise<void> {
   await send(world.queues.urls.quarantine, JSON.stringify(q), { ...spoolAttrs(q), reason: 'too many replays: attempt 6 > MAX_REPLAYS 5; investigate before replaying by hand' });
   await send(
     world.queues.urls.failedInvocations,
-    JSON.stringify({ requestContext: { functionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:ScheduledJobs-dev-Producer-example-api:$LATEST`, condition: 'RetriesExhausted' }, requestPayload: { scheduledTime: '2026-11-25T03:05:00Z' } }),
+    JSON.stringify({ requestContext: { functionArn: `${world.producer.functionArn}:$LATEST`, condition: 'RetriesExhausted', approximateInvokeCount: 3 }, requestPayload: { scheduledTime: FAILED_TICK } }),
     {},
   );
 }
@@ -136,8 +138,8 @@ async function drainAll(): Promise<void> {
 }
 
 describe('--help', () => {
-  test.each(['replay', 'hold', 'unhold', 'task', 'status'])('%s --help lists its own and the common options, exit 0', async (cmd) => {
-    const r = await cli([cmd, '--help']);
+  test.each(['replay', 'hold', 'unhold', 'task', 'status', 'tick rerun'])('%s --help lists its own and the common options, exit 0', async (cmd) => {
+    const r = await cli([...cmd.split(' '), '--help']);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`Usage: scheduled-jobs ${cmd}`);
     for (const opt of ['--stage <stage>', '--region <region>', '--profile <profile>', '--json']) expect(r.out).toContain(opt);
@@ -146,7 +148,7 @@ describe('--help', () => {
   test('the program lists every command', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
-    for (const cmd of ['replay', 'hold', 'unhold', 'task', 'status']) expect(r.out).toMatch(new RegExp(`\\n  ${cmd} `));
+    for (const cmd of ['replay', 'tick', 'hold', 'unhold', 'task', 'status']) expect(r.out).toMatch(new RegExp(`\\n  ${cmd} `));
   });
 
   test('an unknown option is a usage error (exit 2) with the help hint', async () => {
@@ -175,7 +177,7 @@ describe('status', () => {
       expect(r.out).toMatch(/example-fanout\s+States\.Timeout\s+1\s+3d/);
       expect(r.out).toMatch(/example-api\s+States\.Timeout\s+1\s/);
       expect(r.out).toContain('too many replays: attempt 6 > MAX_REPLAYS 5');
-      expect(r.out).toMatch(/ScheduledJobs-dev-Producer-example-api\s+1/);
+      expect(r.out).toMatch(new RegExp(`${world.producer.functionName.slice(0, 30)}\\S*\\s+1`));
       expect(r.out).toMatch(/orders-api\s+no\s+off/);
       expect(r.out).toContain(`Alarms: 1 of ${world.alarmNames.length} in ALARM`);
       expect(r.out).toContain(alarm);
@@ -229,7 +231,7 @@ describe('replay', () => {
     const n = world.lambda.invocations.length;
     const r = await cli(['replay', '--dry-run', '--max', '100']);
     expect(r.code).toBe(0);
-    expect(world.lambda.invocations.slice(n)).toEqual([{ functionName: REPROCESS_FUNCTION, payload: { dryRun: true, max: 100 } }]);
+    expect(world.lambda.invocations.slice(n)).toEqual([{ functionName: REPROCESS_FUNCTION, payload: { dryRun: true, max: 100 }, invocationType: 'RequestResponse' }]);
     expect(r.out).toContain('Dry run (nothing started, deleted or moved)');
     expect(r.out).toMatch(/wouldStart\s+5/);
     expect(r.out).toMatch(/Left in the spool: 5/);
@@ -249,8 +251,16 @@ describe('replay', () => {
   });
 
   test('--task-id and --from are passed through as payload fields', async () => {
-    await cli(['replay', '--task-id', `${TASK},x-20261125T0305Z-y`, '--task-id', 'z-20261125T0305Z-w', '--from', 'failed-step', '--mode', 'redrive', '--dry-run']);
-    expect(world.lambda.invocations.at(-1)?.payload).toEqual({ dryRun: true, taskIds: [TASK, 'x-20261125T0305Z-y', 'z-20261125T0305Z-w'], mode: 'redrive', from: 'failed-step' });
+    await cli(['replay', '--task-id', `${TASK},x-20261125T0305Z-y`, '--task-id', 'z-20261125T0305Z-w', '--from', 'failed-step', '--dry-run']);
+    expect(world.lambda.invocations.at(-1)?.payload).toEqual({ dryRun: true, taskIds: [TASK, 'x-20261125T0305Z-y', 'z-20261125T0305Z-w'], from: 'failed-step' });
+  });
+
+  test('--mode is gone (the function refuses it): an unknown option, nothing invoked (exit 2)', async () => {
+    const n = world.lambda.invocations.length;
+    const r = await cli(['replay', '--mode', 'redrive']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("unknown option '--mode'");
+    expect(world.lambda.invocations.length).toBe(n);
   });
 
   test('a payload the function refuses: its message, exit 1, nothing touched', async () => {
@@ -268,6 +278,151 @@ describe('replay', () => {
     expect(r.err).toContain('Unknown job "exampel-api"');
     expect(r.err).toContain('example-api, example-fanout');
     expect(world.lambda.invocations.length).toBe(n);
+  });
+});
+
+describe('replay --source quarantine', () => {
+  beforeEach(seedQueues);
+  afterEach(drainAll);
+  const quarantinedIds = async () => (await world.sqs.inspectQueue(world.queues.quarantine)).all.map((m) => (JSON.parse(m.body) as SpoolMessage).taskId);
+
+  test('without a selection the function refuses it (nothing leaves the quarantine by accident)', async () => {
+    const r = await cli(['replay', '--source', 'quarantine']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('payload field "selection"');
+    expect(await quarantinedIds()).toEqual([TASK_Q]);
+  });
+
+  test('a task past maxReplays: a replay leaves it (why in the table); --force with its --task-id starts it as attempt 7 and it leaves the quarantine', async () => {
+    const kept = await cli(['replay', '--source', 'quarantine', '--task-id', TASK_Q]);
+    expect(kept.code).toBe(0);
+    expect(world.lambda.invocations.at(-1)?.payload).toEqual({ source: 'quarantine', taskIds: [TASK_Q] });
+    expect(kept.out).toContain('Replay from the quarantine');
+    expect(kept.out).toMatch(/invalid\s+1/);
+    expect(kept.out).toMatch(new RegExp(`${TASK_Q}\\s+example-api\\s+ExternalApiUnavailableError\\s+invalid\\s+too many replays`));
+    expect(kept.out).toContain('Left in the quarantine: 1');
+    const forced = await cli(['replay', '--source', 'quarantine', '--task-id', TASK_Q, '--force']);
+    expect(forced.code).toBe(0);
+    expect(world.lambda.invocations.at(-1)?.payload).toEqual({ source: 'quarantine', force: true, taskIds: [TASK_Q] });
+    expect(forced.out).toMatch(/started\s+1/);
+    expect(forced.out).toMatch(/forced\s+1/);
+    expect(world.sfn.executions.has(`${world.stateMachines.get('example-api')!.replace(':stateMachine:', ':execution:')}:${executionNameFor(TASK_Q, 7)}`)).toBe(true);
+    expect(await quarantinedIds()).toEqual([]);
+    expect(forced.out).not.toContain(SECRET);
+  });
+
+  test('--drop --dry-run lists the message ids; --drop --message-id deletes exactly that one', async () => {
+    const look = await cli(['replay', '--source', 'quarantine', '--task-id', TASK_Q, '--drop', '--dry-run', '--json']);
+    expect(look.code).toBe(0);
+    const s = JSON.parse(look.out);
+    expect(s).toMatchObject({ source: 'quarantine', dryRun: true, wouldDrop: 1, dropped: 0 });
+    const messageId = s.items[0].messageId as string;
+    expect(await quarantinedIds()).toEqual([TASK_Q]);
+    const r = await cli(['replay', '--source', 'quarantine', '--message-id', messageId, '--drop']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Drop from the quarantine');
+    expect(r.out).toMatch(/dropped\s+1/);
+    expect(r.out).toContain(messageId);
+    expect(await quarantinedIds()).toEqual([]);
+  });
+
+  test('flags of another source are usage errors, before anything is invoked (exit 2)', async () => {
+    const n = world.lambda.invocations.length;
+    for (const args of [['replay', '--force', '--task-id', TASK], ['replay', '--source', 'quarantine', '--force', '--job', 'example-api'], ['replay', '--drop'], ['replay', '--source', 'quarantine', '--function', 'sweeper', '--task-id', TASK]]) {
+      const r = await cli(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    }
+    expect(world.lambda.invocations.length).toBe(n);
+  });
+});
+
+describe('replay --source failed-invocations', () => {
+  beforeEach(seedQueues);
+  afterEach(async () => {
+    await world.lambda.idle();
+    await drainAll();
+  });
+  const records = async () => (await world.sqs.inspectQueue(world.queues.failedInvocations)).all.length;
+
+  test('--dry-run lists the record (function, condition, the tick); re-running invokes the real producer asynchronously, which plans the tick, and deletes the record', async () => {
+    const look = await cli(['replay', '--source', 'failed-invocations', '--dry-run']);
+    expect(look.code).toBe(0);
+    expect(world.lambda.invocations.at(-1)?.payload).toEqual({ source: 'failedInvocations', dryRun: true });
+    expect(look.out).toContain('Dry run of the re-run of failed invocations');
+    expect(look.out).toMatch(new RegExp(`producer:example-api\\s+RetriesExhausted\\s+-\\s+${FAILED_TICK.replace(/[.]/g, '\\.')}\\s+wouldReinvoke`));
+    expect(await records()).toBe(1);
+
+    const tickBefore = (await world.sqs.inspectQueue(world.queues.tick)).all.length;
+    const r = await cli(['replay', '--source', 'failed-invocations', '--job', 'example-api']);
+    expect(r.code).toBe(0);
+    expect(world.lambda.invocations.filter((i) => i.functionName === REPROCESS_FUNCTION).at(-1)?.payload).toEqual({ source: 'failedInvocations', job: 'example-api' });
+    expect(r.out).toMatch(/reinvoked\s+1/);
+    await world.lambda.idle();
+    expect(world.lambda.invocations.filter((i) => i.functionName === world.producer.functionName).at(-1)).toEqual({ functionName: world.producer.functionName, payload: { scheduledTime: FAILED_TICK }, invocationType: 'Event' });
+    expect(await records()).toBe(0);
+    // The producer planned the tick: its batch is in the tick queue for the starters.
+    const batches = (await world.sqs.inspectQueue(world.queues.tick)).all.slice(tickBefore).map((m) => JSON.parse(m.body));
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toMatchObject({ job: 'example-api', tick: FAILED_TICK.replace(/[-:]/g, '').slice(0, 13) + 'Z' });
+  });
+
+  test('--drop needs --message-id (or a function and --max): the function refuses a bare drop; with the id it deletes the record and invokes nothing', async () => {
+    const bare = await cli(['replay', '--source', 'failed-invocations', '--drop']);
+    expect(bare.code).toBe(1);
+    expect(bare.err).toContain('payload field "drop"');
+    const look = JSON.parse((await cli(['replay', '--source', 'failed-invocations', '--dry-run', '--json'])).out);
+    const n = world.lambda.invocations.length;
+    const r = await cli(['replay', '--source', 'failed-invocations', '--drop', '--message-id', look.items[0].messageId]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/dropped\s+1/);
+    expect(world.lambda.invocations.slice(n).map((i) => i.functionName)).toEqual([REPROCESS_FUNCTION]);
+    expect(await records()).toBe(0);
+  });
+});
+
+describe('tick rerun', () => {
+  afterEach(async () => {
+    await world.lambda.idle();
+    await drainAll();
+  });
+  const tick = () => new Date(Math.floor((Date.now() - 3 * 3_600_000) / 300_000) * 300_000);
+  const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').slice(0, 13) + 'Z';
+
+  test('a tick not planned yet is planned; run again it plans nothing (and says how to replan); --replan plans it again as a new plan', async () => {
+    const t = tick();
+    const first = await cli(['tick', 'rerun', '--job', 'example-api', '--tick', stamp(t)]);
+    expect(first.code).toBe(0);
+    expect(world.lambda.invocations.find((i) => i.functionName === REPROCESS_FUNCTION && (i.payload as { source?: string }).source === 'tick' && !(i.payload as { replan?: boolean }).replan)?.payload).toEqual({
+      source: 'tick',
+      job: 'example-api',
+      tick: stamp(t),
+    });
+    expect(first.out).toContain(`Re-run of tick ${t.toISOString()} of example-api (producer:example-api): invoked`);
+    expect(first.out).toMatch(/outcome\s+planned/);
+    const again = await cli(['tick', 'rerun', '--job', 'example-api', '--tick', stamp(t)]);
+    expect(again.out).toMatch(/outcome\s+alreadyPlanned/);
+    expect(again.out).toContain('add --replan');
+    const before = (await world.sqs.inspectQueue(world.queues.tick)).all.length;
+    const replan = await cli(['tick', 'rerun', '--job', 'example-api', '--tick', t.toISOString(), '--replan', '--json']);
+    expect(replan.code).toBe(0);
+    expect(JSON.parse(replan.out)).toMatchObject({ source: 'tick', outcome: 'invoked', replan: true, producer: { outcome: 'planned', replanned: 1, tasks: 3 } });
+    const batches = (await world.sqs.inspectQueue(world.queues.tick)).all.slice(before).map((m) => JSON.parse(m.body));
+    expect(batches).toHaveLength(1);
+    expect(batches[0].batchId).toMatch(/r1#0$/);
+  });
+
+  test('--dry-run invokes no producer; missing --job or --tick and a tick in the future are refused', async () => {
+    const n = world.lambda.invocations.length;
+    const dry = await cli(['tick', 'rerun', '--job', 'example-api', '--tick', stamp(tick()), '--replan', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.out).toContain('Dry run: replan not sent');
+    expect(world.lambda.invocations.slice(n).map((i) => i.functionName)).toEqual([REPROCESS_FUNCTION]);
+    expect((await cli(['tick', 'rerun', '--tick', stamp(tick())])).code).toBe(2);
+    expect((await cli(['tick', 'rerun', '--job', 'example-api'])).code).toBe(2);
+    expect((await cli(['tick', 'rerun', '--job', 'nope', '--tick', stamp(tick())])).code).toBe(2);
+    const future = await cli(['tick', 'rerun', '--job', 'example-api', '--tick', stamp(new Date(Date.now() + 2 * 3_600_000))]);
+    expect(future.code).toBe(1);
+    expect(future.err).toContain('payload field "tick"');
   });
 });
 

@@ -229,3 +229,81 @@ describe('planTick', () => {
     expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
   });
 });
+
+describe('planTick with replan (an operator re-plans a planned tick)', () => {
+  const soon = () => deps({ now: () => new Date(tick.getTime() + 3_600_000) });
+  /** A producer with a bug: spec k1's params are not plain JSON (a Date), so it is rejected. */
+  const buggy: ProduceFn = (): TaskSpec[] => [{ key: 'k0', params: { i: 0 } }, { key: 'k1', params: { when: new Date(0) } as never }, { key: 'k2', params: { i: 2 } }];
+  const fixed: ProduceFn = (): TaskSpec[] => [{ key: 'k0', params: { i: 0 } }, { key: 'k1', params: { when: '1970-01-01T00:00:00.000Z' } }, { key: 'k2', params: { i: 2 } }];
+
+  test('without replan a planned tick plans nothing; with replan it is planned again as a new plan: every task in new batches, the once-rejected one included', async () => {
+    const first = await planTick({ scheduledTime: tick.toISOString() }, buggy, soon());
+    expect(first).toMatchObject({ outcome: 'planned', tasks: 2, rejected: 1 });
+    const firstBatch = batchesSent()[0];
+    sqsMock.resetHistory();
+    expect(await planTick({ scheduledTime: tick.toISOString() }, fixed, deps({ owner: 'invocation-2' }))).toMatchObject({ outcome: 'alreadyPlanned' });
+    expect(batchesSent()).toHaveLength(0);
+
+    const again = await planTick({ scheduledTime: tick.toISOString(), replan: true }, fixed, { ...soon(), owner: 'invocation-3' });
+    expect(again).toMatchObject({ outcome: 'planned', replanned: 1, tasks: 3, rejected: 0, enqueued: 1, planChanged: false });
+    const [batch] = batchesSent();
+    expect(batch.tasks.map((t) => t.key)).toEqual(['k0', 'k1', 'k2']);
+    // New ledger items for the new plan's batches: the first plan's are done and would be skipped.
+    expect(batch.batchId).not.toBe(firstBatch.batchId);
+    expect(batch.batchId).toMatch(/r1#0$/);
+    // Same names and inputs as the first plan for the tasks started then: Step Functions refuses them as existing.
+    expect(batch.tasks[0]).toEqual(firstBatch.tasks[0]);
+    expect(await ledger.getTick(tickLedgerKey('orders', again.tick))).toMatchObject({ state: 'planned', replans: 1, tasks: 3, rejected: 0, owner: null });
+    expect(metrics.TickReplanned).toBe(1);
+  });
+
+  test('specs still rejected on a replan are quarantined again, with a Rejected client record', async () => {
+    await planTick({ scheduledTime: tick.toISOString() }, buggy, soon());
+    sqsMock.resetHistory();
+    records = [];
+    const again = await planTick({ scheduledTime: tick.toISOString(), replan: true }, buggy, { ...soon(), owner: 'invocation-2' });
+    expect(again).toMatchObject({ replanned: 1, tasks: 2, rejected: 1 });
+    expect(sentTo(QUARANTINE).map((e) => (JSON.parse(e.MessageBody!) as SpoolMessage).taskId)).toEqual([taskIdFor('orders', tick, 'k1')]);
+    expect(records.map((r) => r.result)).toEqual(['Rejected']);
+  });
+
+  test('a replan whose invocation fails half-way is resumed by its retry within the same replan (not re-opened twice)', async () => {
+    await planTick({ scheduledTime: tick.toISOString() }, tasks(4 * 12), soon());
+    sqsMock.reset();
+    sqsMock.on(SendMessageBatchCommand).resolvesOnce({ Failed: [] }).rejects(new Error('queue down'));
+    await expect(planTick({ scheduledTime: tick.toISOString(), replan: true }, tasks(4 * 12), { ...soon(), owner: 'invocation-2' })).rejects.toThrow('queue down');
+    const key = tickLedgerKey('orders', tickStamp(tick));
+    expect(await ledger.getTick(key)).toMatchObject({ state: 'planning', replans: 1, enqueued: 10 });
+    sqsMock.reset();
+    sqsMock.on(SendMessageBatchCommand).resolves({ Failed: [] });
+    const retry = await planTick({ scheduledTime: tick.toISOString(), replan: true }, tasks(4 * 12), { ...soon(), owner: 'invocation-3' });
+    expect(retry).toMatchObject({ outcome: 'planned', replanned: 1, enqueued: 2, batches: 12 });
+    expect(batchesSent().map((m) => m.index)).toEqual([10, 11]);
+    expect(await ledger.getTick(key)).toMatchObject({ state: 'planned', replans: 1 });
+  });
+
+  test('a replan of a tick another live invocation is planning is busy: produce is not called', async () => {
+    await ledger.claimTick(tickLedgerKey('orders', tickStamp(tick)), 'someone-else', Date.now() + 60_000);
+    const produce = jest.fn(tasks(2));
+    expect(await planTick({ scheduledTime: tick.toISOString(), replan: true }, produce, soon())).toMatchObject({ outcome: 'busy' });
+    expect(produce).not.toHaveBeenCalled();
+  });
+
+  test.each([
+    ['older than the replan window', 31 * 86_400_000, /older than 30 days/],
+    ['in the future', -3_600_000, /in the future/],
+  ])('a replan of a tick %s is refused before anything is touched', async (_, ageMs, message) => {
+    await planTick({ scheduledTime: tick.toISOString() }, tasks(2), soon());
+    sqsMock.resetHistory();
+    await expect(planTick({ scheduledTime: tick.toISOString(), replan: true }, tasks(2), { ...deps({ owner: 'x' }), now: () => new Date(tick.getTime() + ageMs) })).rejects.toMatchObject({
+      name: 'InvalidTickEventError',
+      message: expect.stringMatching(message),
+    });
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(await ledger.getTick(tickLedgerKey('orders', tickStamp(tick)))).toMatchObject({ state: 'planned', replans: 0 });
+  });
+
+  test('replan must be a boolean', async () => {
+    await expect(planTick({ scheduledTime: tick.toISOString(), replan: 'yes' as never }, tasks(1), soon())).rejects.toMatchObject({ name: 'InvalidTickEventError' });
+  });
+});

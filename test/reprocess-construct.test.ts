@@ -1,5 +1,6 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolve } from 'node:path';
@@ -12,6 +13,7 @@ import { ErrorSpool } from '../lib/error-spool';
 import { ParamsKey } from '../lib/params-key';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { readEnv } from '../lambdas/reprocess/env';
+import { placeholderRef, resolveIntrinsics } from '../local/asl';
 
 const projectRoot = resolve(__dirname, '..');
 /** The shipped jobs: example-api (Fetch -> CallApi[orders-api] -> Publish) and example-fanout (a map and a group). */
@@ -27,6 +29,10 @@ function build(extra: Partial<ConstructorParameters<typeof Reprocess>[2]> = {}) 
   const spool = errorSpool.queue;
   const machines = ['A', 'B'].map((n) => new sfn.StateMachine(stack, `Sm${n}`, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `P${n}`)) }));
   const other = new sfn.StateMachine(stack, 'NotOurs', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'PX')) });
+  const fn = (id: string) => new lambda.Function(stack, id, { runtime: lambda.Runtime.NODEJS_20_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => null') });
+  const producers = shipped.jobs.map((j) => fn(`Producer${j.name.replace(/-/g, '')}`));
+  const sweeperFn = fn('Sweeper');
+  const notInvocable = fn('NotInvocable');
   const reprocess = new Reprocess(stack, 'Reprocess', {
     projectRoot,
     spool: errorSpool,
@@ -36,15 +42,17 @@ function build(extra: Partial<ConstructorParameters<typeof Reprocess>[2]> = {}) 
     timeZone: 'Asia/Tokyo',
     defaultMax: 25,
     maxReplays: 4,
+    invocableFunctions: [...shipped.jobs.map((j, i) => ({ label: Reprocess.producerLabel(j.name), function: producers[i] })), { label: 'sweeper', function: sweeperFn }],
     ...extra,
   });
-  return { stack, spool, machines, other, reprocess, coordination, paramsKey, template: Template.fromStack(stack) };
+  return { stack, spool, machines, other, reprocess, coordination, paramsKey, errorSpool, producers, sweeperFn, notInvocable, template: Template.fromStack(stack) };
 }
 
 const ids = (stack: Stack, c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
 
 describe('Reprocess construct', () => {
-  const { stack, spool, machines, other, reprocess, coordination, paramsKey, template } = build();
+  const { stack, spool, machines, other, reprocess, coordination, paramsKey, errorSpool, producers, sweeperFn, notInvocable, template } = build();
+  const failedInvocationsId = ids(stack, errorSpool.failedInvocations);
   const fnId = ids(stack, reprocess.function);
   const quarantineId = ids(stack, reprocess.quarantineQueue);
   const spoolId = ids(stack, spool);
@@ -70,16 +78,17 @@ describe('Reprocess construct', () => {
   });
 
   test('JOB_STATE_MACHINES maps each job to its own state machine, and the handler reads the env the construct writes', () => {
-    const fn = template.toJSON().Resources[fnId];
-    const vars = fn.Properties.Environment.Variables;
-    // Resolve the tokens as CloudFormation would (Ref of a state machine = its ARN).
+    const t = template.toJSON();
+    const vars = t.Resources[fnId].Properties.Environment.Variables;
+    // Resolve the tokens as CloudFormation would (Ref of a state machine = its ARN, of a function = its name).
     const arnOf = (logicalId: string) => `arn:aws:states:ap-northeast-1:123456789012:stateMachine:${logicalId}`;
-    const resolved = (v: unknown): string =>
-      typeof v === 'string' ? v : (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : arnOf((p as { Ref: string }).Ref))).join('');
-    const env = readEnv({ ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : k.endsWith('URL') || k === 'COORDINATION_TABLE' ? 'x' : resolved(v)])) });
+    const env = readEnv(resolveIntrinsics(vars, t.Resources, placeholderRef({ region: 'ap-northeast-1', account: '123456789012' }), { region: 'ap-northeast-1', account: '123456789012' }) as Record<string, string>);
     expect(env.jobs.get('example-api')).toEqual({ stateMachineArn: arnOf(ids(stack, machines[0])), steps: ['Fetch', 'CallApi', 'Publish'], dependencies: { CallApi: ['orders-api'] } });
     expect(env.jobs.get('example-fanout')?.stateMachineArn).toBe(arnOf(ids(stack, machines[1])));
     expect(env.holdWindows).toEqual({ 'orders-api': [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] });
+    // The allow-list: names completed with the prefix into the functions' ARNs, as a record names them.
+    expect(env.invocableFunctions.get('sweeper')).toBe(`arn:aws:lambda:ap-northeast-1:123456789012:function:${ids(stack, sweeperFn)}`);
+    expect(env.invocableFunctions.get('producer:example-api')).toBe(`arn:aws:lambda:ap-northeast-1:123456789012:function:${ids(stack, producers[0])}`);
   });
 
   test('quarantine queue is encrypted, TLS-only, kept 14 days and retained; no physical name', () => {
@@ -101,8 +110,13 @@ describe('Reprocess construct', () => {
     const byAction = new Map<string, unknown[]>();
     for (const s of statements) for (const a of [s.Action].flat()) byAction.set(a, [...(byAction.get(a) ?? []), ...[s.Resource].flat()]);
     const spoolArn = { 'Fn::GetAtt': [spoolId, 'Arn'] };
-    for (const a of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes']) expect(byAction.get(a)).toEqual([spoolArn]);
+    // Consumes the spool, the quarantine and the failed invocations (the routines people run through it).
+    const consumed = [spoolArn, { 'Fn::GetAtt': [quarantineId, 'Arn'] }, { 'Fn::GetAtt': [failedInvocationsId, 'Arn'] }];
+    for (const a of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes']) expect(byAction.get(a)).toEqual(consumed);
     expect(byAction.get('sqs:SendMessage')).toEqual([{ 'Fn::GetAtt': [quarantineId, 'Arn'] }]);
+    // Invokes exactly the functions it was given, unqualified (no versions, no other function).
+    expect(byAction.get('lambda:InvokeFunction')).toEqual([...producers, sweeperFn].map((f) => ({ 'Fn::GetAtt': [ids(stack, f), 'Arn'] })));
+    expect(JSON.stringify(byAction.get('lambda:InvokeFunction'))).not.toContain(ids(stack, notInvocable));
     expect(byAction.get('states:StartExecution')).toEqual(machines.map((m) => ({ Ref: ids(stack, m) })));
     const execResources = JSON.stringify(byAction.get('states:DescribeExecution'));
     expect(execResources).toContain(':execution:');
@@ -118,7 +132,7 @@ describe('Reprocess construct', () => {
     expect(byAction.get('kms:Decrypt')).toContainEqual({ 'Fn::GetAtt': [ids(stack, paramsKey.key), 'Arn'] });
     const allowed = new Set([
       'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes',
-      'sqs:SendMessage', 'states:StartExecution', 'states:DescribeExecution', 'dynamodb:GetItem',
+      'sqs:SendMessage', 'states:StartExecution', 'states:DescribeExecution', 'dynamodb:GetItem', 'lambda:InvokeFunction',
       'xray:PutTraceSegments', 'xray:PutTelemetryRecords',
       // The params key of the spool and quarantine (receive: Decrypt; send: GenerateDataKey + Decrypt).
       'kms:Decrypt', 'kms:GenerateDataKey',
@@ -131,8 +145,31 @@ describe('Reprocess construct', () => {
     expect(byAction.get('logs:CreateLogStream')).toEqual([logGroupArn]);
     // Nothing but X-Ray on "*".
     for (const [a, rs] of byAction) if (!a.startsWith('xray:')) expect(rs).not.toContain('*');
-    // The spool is never a send target, and the quarantine is never read.
-    expect(byAction.get('sqs:ReceiveMessage')).not.toContainEqual({ 'Fn::GetAtt': [quarantineId, 'Arn'] });
+    // The spool and the failed invocations are never a send target.
+    expect(byAction.get('sqs:SendMessage')).not.toContainEqual(spoolArn);
+  });
+
+  test('the locks record reprocess as a consumer of the quarantine and the failed invocations (and as no sender of the spool)', () => {
+    const role = reprocess.function.role!;
+    expect(errorSpool.consumers.quarantine).toContain(role);
+    expect(errorSpool.consumers.failedInvocations).toContain(role);
+    expect(errorSpool.senders.spool).not.toContain(role);
+    expect(errorSpool.senders.failedInvocations).not.toContain(role);
+  });
+
+  test('env: the failed-invocations queue and the allow-list {label: function ARN} the handler reads', () => {
+    const vars = template.toJSON().Resources[fnId].Properties.Environment.Variables;
+    expect(vars.FAILED_INVOCATIONS_QUEUE_URL).toEqual({ Ref: failedInvocationsId });
+    const list = JSON.stringify(vars.INVOCABLE_FUNCTIONS);
+    for (const j of shipped.jobs) expect(list).toContain(`producer:${j.name}`);
+    expect(list).toContain(ids(stack, sweeperFn));
+    expect(list).not.toContain(ids(stack, notInvocable));
+  });
+
+  test('allow-list labels: each once, plain characters', () => {
+    expect(() => build({ invocableFunctions: [{ label: 'sweeper', function: sweeperFn }, { label: 'sweeper', function: sweeperFn }, { label: 'no spaces', function: sweeperFn }] })).toThrow(
+      /invocableFunctions: each label once; sweeper given more than once; invocableFunctions: labels are .*"no spaces"/,
+    );
   });
 
   test('outputs the function name for aws lambda invoke', () => {
@@ -163,6 +200,28 @@ describe('Reprocess construct', () => {
         maxReplays: 5,
       });
     }).toThrow(/may pass Lambda's 4 KB limit/);
+  });
+
+  test('eight jobs with their producers and the app\'s three other functions still fit in the environment', () => {
+    const eight = Array.from({ length: 8 }, (_, i) => ({ ...shipped.jobs[0], name: `job-${i}` }));
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    const st = new Stack(app, 'Eight');
+    const sm = new sfn.StateMachine(st, 'Sm', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(st, 'P')) });
+    const f = new lambda.Function(st, 'F', { runtime: lambda.Runtime.NODEJS_20_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => null') });
+    expect(
+      () =>
+        new Reprocess(st, 'Reprocess', {
+          projectRoot,
+          spool: new ErrorSpool(st, 'ErrorSpool', { retentionDays: 14, paramsKey: new ParamsKey(st, 'ParamsKey', { readerRoleArnPatterns: [] }) }),
+          jobs: eight.map((job) => ({ job, stateMachine: sm })),
+          dependencies: windowed,
+          coordination: new CoordinationTable(st, 'Coordination'),
+          timeZone: 'UTC',
+          defaultMax: 10,
+          maxReplays: 5,
+          invocableFunctions: [...eight.map((j) => ({ label: Reprocess.producerLabel(j.name), function: f })), ...['executionCapture', 'sweeper', 'lostTaskMonitor'].map((label) => ({ label, function: f }))],
+        }),
+    ).not.toThrow();
   });
 
   test('reservedConcurrency null leaves the function unreserved', () => {
@@ -228,4 +287,34 @@ test('cdk-nag AwsSolutions: no unacknowledged finding inside Reprocess (each ack
     report = String(e); // findings of the test's own bare queue and state machines
   }
   expect(report).not.toContain('NagTest/Reprocess/');
+});
+
+test('every asynchronously invoked function of the app (schedules, the status-change rule) keeps its failures in the failed-invocations queue, and reprocess may re-invoke exactly those', () => {
+  const config = resolveConfig(appConfig, { allJobs: true });
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  const stack = new ScheduledJobsStack(app, 'AsyncWiring', { config, projectRoot });
+  const t = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON() as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
+  const fnOf = (arn: unknown): string | null => {
+    const getAtt = (arn as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt'];
+    return getAtt && t.Resources[getAtt[0]]?.Type === 'AWS::Lambda::Function' ? getAtt[0] : null;
+  };
+  const targets = new Set<string>();
+  for (const r of Object.values(t.Resources)) {
+    if (r.Type === 'AWS::Scheduler::Schedule') targets.add(fnOf(r.Properties.Target.Arn)!);
+    if (r.Type === 'AWS::Events::Rule') for (const target of r.Properties.Targets ?? []) if (fnOf(target.Arn)) targets.add(fnOf(target.Arn)!);
+  }
+  targets.delete(null as never);
+  // Producers, the lost-task monitor, the sweeper, the capture.
+  expect(targets.size).toBe(config.jobs.length + 3);
+  const failedInvocations = { 'Fn::GetAtt': [stack.getLogicalId(stack.spool.failedInvocations.node.defaultChild as never), 'Arn'] };
+  const kept = new Set(
+    Object.values(t.Resources)
+      .filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && JSON.stringify(r.Properties.DestinationConfig?.OnFailure?.Destination) === JSON.stringify(failedInvocations))
+      .map((r) => (r.Properties.FunctionName as { Ref: string }).Ref),
+  );
+  expect([...targets].filter((f) => !kept.has(f))).toEqual([]);
+  const reprocessEnv = t.Resources[stack.getLogicalId(stack.reprocess.function.node.defaultChild as never)].Properties.Environment.Variables;
+  const allowed = JSON.stringify(reprocessEnv.INVOCABLE_FUNCTIONS);
+  for (const f of targets) expect(allowed).toContain(`"${f}"`);
+  expect((allowed.match(/"Ref"/g) ?? []).length).toBe(targets.size);
 });

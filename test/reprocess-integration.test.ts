@@ -80,7 +80,7 @@ async function send(bodies: Array<{ body: string; attrs?: ReturnType<typeof spoo
 
 const task = (m: SpoolMessage) => ({ body: JSON.stringify(m), attrs: spoolAttributes(m) });
 const keys = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${queueSeq}x${i}`);
-const invoke = (payload: ReprocessPayload): Promise<ReprocessSummary> => handlerModule.handler(payload, { getRemainingTimeInMillis: () => 60_000 });
+const invoke = (payload: ReprocessPayload): Promise<ReprocessSummary> => handlerModule.handler(payload, { getRemainingTimeInMillis: () => 60_000 }) as Promise<ReprocessSummary>;
 const startsOf = (name: string) => [...sfnStandin.executions.values()].filter((e) => e.name === name).length;
 
 test('25 spooled, max 10: starts 10 and leaves 15', async () => {
@@ -275,7 +275,7 @@ test('observability: the Lambda context goes into the logger, the summary counts
     await handlerModule.handler({ dryRun: true }, { getRemainingTimeInMillis: () => 60_000 });
     expect(addMetric).not.toHaveBeenCalled();
     const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-1', functionName: 'reprocess' };
-    const s = await handlerModule.handler({}, context as never);
+    const s = (await handlerModule.handler({}, context as never)) as ReprocessSummary;
     expect(addContext).toHaveBeenCalledWith(context);
     expect(Object.fromEntries(added)).toMatchObject({ ReprocessStarted: s.started, ReprocessResumed: 3, ReprocessHeld: 0, ReprocessInvalid: 0, ReprocessAlreadyHandled: 0 });
     expect(s.started).toBe(3);

@@ -1,7 +1,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
-import { InvalidPayloadError, MAX_MAX, parsePayload } from '../lambdas/reprocess/payload';
+import { InvalidPayloadError, MAX_MAX, parsePayload, parseRequest } from '../lambdas/reprocess/payload';
 import { jobsEnv, SM_A, SM_B } from './reprocess-fixtures';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
@@ -101,8 +101,75 @@ describe('handler with an invalid payload', () => {
     // job-a's CallApi depends on orders-api: the hold switches' table is required.
     expect(() => readEnv({ ...base, ...jobsEnv() })).toThrow(/COORDINATION_TABLE/);
     expect(() => readEnv({ ...base, ...jobsEnv(), COORDINATION_TABLE: 't', HOLD_WINDOWS: '{"orders-api":[{"cron":"cron(0 2 * * ? *)","durationMinutes":60}]}' })).toThrow(/APP_TIME_ZONE/);
+    // Names (as the construct writes them, to save Lambda's 4 KB) need their ARN prefix.
+    const names = { ...base, COORDINATION_TABLE: 't', JOB_STEPS: '{}', JOB_STATE_MACHINES: '{"job-a":"JobA"}', INVOCABLE_FUNCTIONS: '{"sweeper":"App-Sweeper-1"}' };
+    expect(() => readEnv(names)).toThrow(/STATE_MACHINE_ARN_PREFIX must be/);
+    expect(() => readEnv({ ...names, STATE_MACHINE_ARN_PREFIX: 'arn:aws:states:us-east-1:123456789012:stateMachine:' })).toThrow(/FUNCTION_ARN_PREFIX must be/);
+    const named = readEnv({ ...names, STATE_MACHINE_ARN_PREFIX: 'arn:aws:states:us-east-1:123456789012:stateMachine:', FUNCTION_ARN_PREFIX: 'arn:aws:lambda:us-east-1:123456789012:function:' });
+    expect(named.jobs.get('job-a')?.stateMachineArn).toBe(SM_A);
+    expect(named.invocableFunctions).toEqual(new Map([['sweeper', 'arn:aws:lambda:us-east-1:123456789012:function:App-Sweeper-1']]));
     const env = readEnv({ ...base, ...jobsEnv(), COORDINATION_TABLE: 't' });
     expect(env.jobs.get('job-a')).toEqual({ stateMachineArn: SM_A, steps: ['Fetch', 'CallApi', 'Publish'], dependencies: { CallApi: ['orders-api'] } });
     expect(env.jobs.get('job-b')?.stateMachineArn).toBe(SM_B);
+  });
+});
+
+describe('parseRequest: sources', () => {
+  const field = (payload: unknown, known = {}) => {
+    try {
+      parseRequest(payload, 10, NOW, known);
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidPayloadError);
+      return (e as InvalidPayloadError).field;
+    }
+    return null;
+  };
+
+  test('no source is the spool, as before; an unknown source is named', () => {
+    expect(parseRequest({}, 10, NOW)).toMatchObject({ source: 'spool', drop: false, force: false });
+    expect(field({ source: 'dlq' })).toBe('source');
+  });
+
+  test('a field of another source is refused, saying which source takes it', () => {
+    expect(() => parseRequest({ drop: true }, 10, NOW)).toThrow(/"drop": not used with source "spool" \(it applies to source "quarantine", "failedInvocations"\)/);
+    expect(field({ source: 'quarantine', taskIds: ['t'], replan: true })).toBe('replan');
+    expect(field({ source: 'tick', job: 'j', tick: '20261125T0300Z', max: 3 })).toBe('max');
+  });
+
+  test('quarantine: an explicit selection is required; job + errorType also needs max', () => {
+    expect(field({ source: 'quarantine' })).toBe('selection');
+    expect(field({ source: 'quarantine', job: 'job-a' })).toBe('selection');
+    expect(field({ source: 'quarantine', job: 'job-a', errorType: 'E' })).toBe('max');
+    expect(parseRequest({ source: 'quarantine', job: 'job-a', errorType: 'E', max: 7 }, 10, NOW)).toMatchObject({ max: 7 });
+    // With ids, max defaults to how many were named.
+    expect(parseRequest({ source: 'quarantine', taskIds: ['a', 'b', 'c'] }, 1, NOW)).toMatchObject({ source: 'quarantine', max: 3 });
+    expect(parseRequest({ source: 'quarantine', messageIds: ['m1'] }, 10, NOW)).toMatchObject({ max: 1, messageIds: new Set(['m1']) });
+  });
+
+  test('quarantine: force only with taskIds and never with drop; from only with a replay', () => {
+    expect(field({ source: 'quarantine', messageIds: ['m'], force: true })).toBe('force');
+    expect(field({ source: 'quarantine', taskIds: ['t'], force: true, drop: true })).toBe('force');
+    expect(field({ source: 'quarantine', taskIds: ['t'], drop: true, from: 'start' })).toBe('from');
+    expect(field({ source: 'quarantine', taskIds: ['t'], force: 'yes' })).toBe('force');
+    expect(parseRequest({ source: 'quarantine', taskIds: ['t'], force: true }, 10, NOW)).toMatchObject({ force: true, taskIds: new Set(['t']) });
+  });
+
+  test('tick: job and tick required, as in task ids or ISO with a zone; future ticks and old replans refused; unknown producers named', () => {
+    const known = { producerJobs: new Set(['example-api']) };
+    expect(parseRequest({ source: 'tick', job: 'example-api', tick: '20261125T0300Z' }, 10, NOW, known)).toEqual({
+      source: 'tick',
+      dryRun: false,
+      job: 'example-api',
+      scheduledTime: '2026-11-25T03:00:00.000Z',
+      replan: false,
+    });
+    expect(parseRequest({ source: 'tick', job: 'example-api', tick: '2026-11-25T12:00:00+09:00', replan: true }, 10, NOW, known)).toMatchObject({ scheduledTime: '2026-11-25T03:00:00.000Z', replan: true });
+    expect(field({ source: 'tick', tick: '20261125T0300Z' }, known)).toBe('job');
+    expect(field({ source: 'tick', job: 'nope', tick: '20261125T0300Z' }, known)).toBe('job');
+    expect(field({ source: 'tick', job: 'example-api' }, known)).toBe('tick');
+    expect(field({ source: 'tick', job: 'example-api', tick: '2026-11-25' }, known)).toBe('tick');
+    expect(field({ source: 'tick', job: 'example-api', tick: '20261125T1300Z' }, known)).toBe('tick'); // an hour ahead of NOW
+    expect(field({ source: 'tick', job: 'example-api', tick: '20261001T0000Z', replan: true }, known)).toBe('tick'); // past REPLAN_MAX_AGE_DAYS
+    expect(field({ source: 'tick', job: 'example-api', tick: '20261001T0000Z' }, known)).toBeNull(); // a plain re-run of an old tick is harmless
   });
 });

@@ -119,7 +119,8 @@ test('an alarm on each producer\'s Errors (the app\'s FunctionAlarms) and on fai
     const destination = on('DestinationDeliveryFailures', id(p.function));
     expect(destination).toHaveLength(1);
     expect(destination[0].Properties.AlarmActions).toEqual([{ Ref: id(stack.alerts.topic) }]);
-    expect(destination[0].Properties.AlarmDescription).toMatch(/docs\/big-ticks\.md/);
+    // It says how to re-run the tick: through reprocess (people may invoke nothing else), with the runbook.
+    expect(destination[0].Properties.AlarmDescription).toMatch(/scheduled-jobs tick rerun --job [a-z-]+ --tick .*docs\/runbook\.md/);
   }
   expect(on('Errors', id(stack.tickStarter.function))).toHaveLength(1);
 });

@@ -7,7 +7,7 @@ import { buildClientRecord, ParamLogSink } from '../shared/param-log';
 import { sendSpoolMessages } from '../shared/spool-send';
 import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
 import { batchLedgerKey, planIdOf, splitIntoBatches, TICK_ATTR_BATCH, TICK_ATTR_JOB, TickBatchMessage, tickLedgerKey } from '../shared/tick-batch';
-import { TickLedger } from '../shared/tick-ledger';
+import { REPLAN_MAX_AGE_DAYS, TickLedger } from '../shared/tick-ledger';
 
 /**
  * The producer: the first half of a tick. It asks the job's `produce` for the tick's tasks,
@@ -36,10 +36,20 @@ export interface ProducerContext {
 /** The only code a job author writes for the producer. */
 export type ProduceFn = (ctx: ProducerContext) => ReadonlyArray<TaskSpec> | Promise<ReadonlyArray<TaskSpec>>;
 
-/** The event the schedule sends: `{ "scheduledTime": "<aws.scheduler.scheduled-time>" }`. */
+/**
+ * The event the schedule sends: `{ "scheduledTime": "<aws.scheduler.scheduled-time>" }`. An
+ * operator adds `"replan": true` to plan a tick that is already planned once more (reprocess's
+ * `source: "tick"`, the CLI's `tick rerun --replan`; docs/big-ticks.md, "Re-planning a tick").
+ */
 export interface TickEvent {
   readonly scheduledTime?: string;
+  /** Plan the tick again even if the ledger says it is planned. @default false */
+  readonly replan?: boolean;
 }
+
+export { REPLAN_MAX_AGE_DAYS };
+/** How far in the future a tick may be for a replan (clock skew): a later one would run tasks before their tick. */
+export const REPLAN_FUTURE_ALLOWANCE_MS = 5 * 60_000;
 
 /** Error names of rejected specs (the `error` of their quarantine message and client record). */
 export const PRODUCER_ERRORS = {
@@ -184,6 +194,11 @@ export interface TickSummary {
    * finishes, or fails and is retried and kept by the on-failure destination).
    */
   readonly outcome: 'planned' | 'alreadyPlanned' | 'busy';
+  /**
+   * Present when the event asked for a replan and this invocation re-planned the tick: how often
+   * the tick has been re-opened (1 for the first replan). Its batches carry a new plan id.
+   */
+  readonly replanned?: number;
   readonly tasks: number;
   readonly rejected: number;
   readonly batches: number;
@@ -223,12 +238,25 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
   if (typeof event?.scheduledTime !== 'string' || Number.isNaN(scheduledTime.getTime())) {
     throw new InvalidTickEventError('the event must be {"scheduledTime": "<ISO-8601>"} as sent by the schedule');
   }
+  if (event.replan !== undefined && typeof event.replan !== 'boolean') throw new InvalidTickEventError('"replan" must be true or false');
+  const replan = event.replan === true;
+  if (replan) checkReplanTime(scheduledTime, now());
   const tick = tickStamp(scheduledTime);
   const tickId = tickLedgerKey(deps.job, tick);
   const deadlineMs = now().getTime() + deps.remainingMs - PLANNING_SAFETY_MS;
   const skipped = (outcome: 'alreadyPlanned' | 'busy', tasks = 0, batches = 0): TickSummary => ({ tick, outcome, tasks, rejected: 0, batches, enqueued: 0, planChanged: false });
 
-  const claim = await deps.ledger.claimTick(tickId, deps.owner, now().getTime() + deps.remainingMs + LEASE_MARGIN_MS);
+  const leaseUntilMs = now().getTime() + deps.remainingMs + LEASE_MARGIN_MS;
+  let claim = await deps.ledger.claimTick(tickId, deps.owner, leaseUntilMs);
+  // A replan re-opens only a PLANNED tick; one whose planning failed half-way was claimed above and
+  // resumes like any retry (so a retried replan invocation does not re-open the tick twice).
+  if (!claim.claimed && claim.reason === 'planned' && replan) {
+    claim = await deps.ledger.reopenTick(tickId, deps.owner, leaseUntilMs);
+    if (claim.claimed) {
+      metric('TickReplanned', 1);
+      log('tick re-opened for a replan: every task of it is attempted again', { job: deps.job, tick, replans: claim.item.replans });
+    }
+  }
   if (!claim.claimed) {
     const summary = skipped(claim.reason === 'planned' ? 'alreadyPlanned' : 'busy', claim.item?.tasks, claim.item?.batches);
     metric(claim.reason === 'planned' ? 'TickAlreadyPlanned' : 'TickBusy', 1);
@@ -250,7 +278,8 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
       throw new InvalidProducerOutputError(`the producer must return a list of {key, params}, got ${specs === null ? 'null' : typeof specs}`);
     }
     const { accepted, rejected } = validateSpecs(specs, deps.job, scheduledTime);
-    const planId = planIdOf(accepted);
+    // A re-opened tick's batches need ledger items of their own: the first plan's are done.
+    const planId = claim.item.replans > 0 ? `${planIdOf(accepted)}r${claim.item.replans}` : planIdOf(accepted);
     const batches = splitIntoBatches(accepted, batchSizeFor(accepted.length, deps.tasksPerBatch, deps.starterConcurrency ?? 2));
     const planChanged = claim.item.planId !== null && claim.item.planId !== planId;
     if (planChanged) log('the producer returned another task list than the earlier attempt: enqueueing the new plan', { job: deps.job, tick });
@@ -278,7 +307,16 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     const enqueued = await enqueue(messages, from, deps, () => now().getTime() >= deadlineMs);
     await deps.ledger.markPlanned(tickId, deps.owner);
 
-    const summary: TickSummary = { tick, outcome: 'planned', tasks: accepted.length, rejected: rejected.length, batches: batches.length, enqueued, planChanged };
+    const summary: TickSummary = {
+      tick,
+      outcome: 'planned',
+      ...(claim.item.replans > 0 ? { replanned: claim.item.replans } : {}),
+      tasks: accepted.length,
+      rejected: rejected.length,
+      batches: batches.length,
+      enqueued,
+      planChanged,
+    };
     metric('TasksPlanned', accepted.length);
     metric('TasksRejected', rejected.length);
     metric('BatchesEnqueued', enqueued);
@@ -290,6 +328,17 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     await deps.ledger.releaseTick(tickId, deps.owner).catch(() => undefined);
     throw e;
   }
+}
+
+/** A replan of a tick older than the name-uniqueness window, or in the future, is refused before anything is touched. */
+function checkReplanTime(scheduledTime: Date, now: Date): void {
+  const ageMs = now.getTime() - scheduledTime.getTime();
+  if (ageMs > REPLAN_MAX_AGE_DAYS * 86_400_000) {
+    throw new InvalidTickEventError(
+      `a replan of a tick older than ${REPLAN_MAX_AGE_DAYS} days is refused: execution names are unique for 90 days only, so tasks of it could run a second time`,
+    );
+  }
+  if (ageMs < -REPLAN_FUTURE_ALLOWANCE_MS) throw new InvalidTickEventError('a replan of a tick in the future is refused: its tasks would run before their tick');
 }
 
 /** Rejected specs: to the quarantine (never the spool: replaying them would run a key twice or fail again), and a Rejected client record each. */

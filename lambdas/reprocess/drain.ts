@@ -14,7 +14,7 @@ import { errorMessage, errorName } from '../shared/errors';
 import { QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND } from '../shared/spool-message';
 import { checkEndedExecution, DescribePacer } from './execution-check';
 import { ReplayHolds } from './holds';
-import { classify, ClassifyRules, Plan, PlanBase, ReceivedMessage, ReplayPlan } from './message';
+import { classify, ClassifyRules, dropPlan, Plan, PlanBase, ReceivedMessage, ReplayPlan } from './message';
 import { ReplayFrom, ReprocessOptions } from './payload';
 import { AdaptiveRateGate, realSleep, Semaphore } from '../shared/rate-gate';
 import { startPaced } from '../shared/start-execution';
@@ -45,9 +45,13 @@ export type Outcome =
   | 'failed'
   | 'notAttempted'
   | 'wouldStart'
-  | 'wouldQuarantine';
+  | 'wouldQuarantine'
+  | 'dropped'
+  | 'wouldDrop';
 
 export interface SummaryItem {
+  /** The SQS message id (quarantine runs: what `messageIds` selects). */
+  readonly messageId?: string;
   readonly taskId: string | null;
   readonly job: string | null;
   readonly error: string | null;
@@ -58,6 +62,8 @@ export interface SummaryItem {
   readonly resumeAt?: string;
   /** When the failure was first spooled (ISO-8601), if known. */
   readonly spooledAt?: string;
+  /** Replayed past spool.maxReplays (quarantine, `force`). */
+  readonly forced?: true;
 }
 
 /** Why the run stopped. */
@@ -65,6 +71,8 @@ export type StopReason = 'max' | 'empty' | 'time' | 'scanLimit' | 'receiveFailed
 
 /** The invocation's result, returned to the operator (out.json). Counts, ids and names only: never params. */
 export interface ReprocessSummary {
+  /** The queue the run acted on. */
+  readonly source: 'spool' | 'quarantine';
   readonly dryRun: boolean;
   /** Where replays of failed executions were asked to start (payload `from`). */
   readonly from: ReplayFrom;
@@ -82,7 +90,10 @@ export interface ReprocessSummary {
   held: number;
   /** Did not match the filter: released, still in the spool. */
   skipped: number;
-  /** Never replayable (malformed, rejected spec, unknown job, may be forged, too many replays): moved to quarantine (dry run: would be). */
+  /**
+   * Never replayable (malformed, rejected spec, unknown job, may be forged, too many replays): moved
+   * to quarantine (dry run: would be). Quarantine runs: still not replayable, left in the quarantine.
+   */
   invalid: number;
   /** Start, check or quarantine failed for another reason: released, still in the spool. */
   failed: number;
@@ -92,7 +103,13 @@ export interface ReprocessSummary {
   notAttempted: number;
   /** Started but the delete failed: they will come back and count as alreadyStarted. */
   deleteFailed: number;
-  /** Approximate messages left in the spool afterwards (SQS's approximate counts), null if unknown. */
+  /** Quarantine runs with `force`: of `started`, those replayed past spool.maxReplays. */
+  forced?: number;
+  /** Quarantine `drop`: deleted. */
+  dropped?: number;
+  /** Quarantine `drop`, dry run: would be deleted. */
+  wouldDrop?: number;
+  /** Approximate messages left in the queue acted on afterwards (SQS's approximate counts), null if unknown. */
   remaining: number | null;
   stoppedBecause: StopReason;
   /** Why a receive failed (error name and message), when stoppedBecause is receiveFailed. */
@@ -109,6 +126,7 @@ export interface DrainDeps {
   readonly sqs: SQSClient;
   readonly sfn: SFNClient;
   readonly spoolQueueUrl: string;
+  /** Where never-replayable spool messages go; a quarantine run receives from here and leaves them in place. */
   readonly quarantineQueueUrl: string;
   readonly rules: ClassifyRules;
   /** Hold checks; null or absent when no step of any job has a dependency. */
@@ -162,6 +180,12 @@ export function visibilitySeconds(msLeft: number): number {
  * executions, start with bounded concurrency and adaptive pacing, delete only what was started (or
  * already started, or already handled) or moved to quarantine, and release everything else before
  * returning. Never throws for one message.
+ *
+ * With `source: "quarantine"` the same run reads the quarantine instead: a replay applies every
+ * rule of the spool (forged checks, holds, the look at ended executions, resume) except
+ * spool.maxReplays for the tasks named with `force`; what is still not replayable stays where it is
+ * (counted `invalid`, with the reason). With `drop` it deletes the selected messages (dry run:
+ * lists them).
  */
 export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<ReprocessSummary> {
   const now = deps.now ?? Date.now;
@@ -173,8 +197,11 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
   const gate = deps.gate ?? new AdaptiveRateGate({ now, sleep });
   const describePacer = deps.describePacer ?? new DescribePacer({ now, sleep });
   const sem = new Semaphore(o.concurrency);
+  const fromQuarantine = o.source === 'quarantine';
+  const queueUrl = fromQuarantine ? deps.quarantineQueueUrl : deps.spoolQueueUrl;
 
   const summary: ReprocessSummary = {
+    source: o.source,
     dryRun: o.dryRun,
     from: o.from,
     started: 0,
@@ -195,6 +222,8 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     durationMs: 0,
     items: [],
   };
+  if (fromQuarantine && o.drop) Object.assign(summary, { dropped: 0, wouldDrop: 0 });
+  else if (fromQuarantine) summary.forced = 0;
   const toRelease: ToRelease[] = [];
   let reserved = 0;
   let scanned = 0;
@@ -204,11 +233,13 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     stop = stop ?? r;
   };
 
-  const note = (plan: Decided, outcome: Outcome, reason?: string) => {
-    summary[outcome === 'wouldQuarantine' ? 'invalid' : outcome]++;
+  const note = (plan: Decided, outcome: Outcome, reason?: string, messageId?: string) => {
+    const field = outcome === 'wouldQuarantine' ? 'invalid' : outcome;
+    summary[field] = (summary[field] ?? 0) + 1;
     let why = reason;
     if (plan.action === 'replay' && (outcome === 'started' || outcome === 'wouldStart')) {
       if (plan.resumeAt) summary.resumed++;
+      if (plan.forced && outcome === 'started') summary.forced = (summary.forced ?? 0) + 1;
       if (plan.fallback) {
         summary.resumeFallbacks++;
         why ??= plan.fallback;
@@ -218,6 +249,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     if (!why) plainItems++;
     const resumeAt = plan.action === 'replay' || plan.action === 'held' ? plan.resumeAt : null;
     summary.items.push({
+      ...(fromQuarantine && messageId ? { messageId } : {}),
       taskId: plan.taskId,
       job: plan.job,
       error: plan.error,
@@ -225,6 +257,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
       ...(why ? { reason: why } : {}),
       ...(resumeAt ? { resumeAt } : {}),
       ...(plan.spooledAtMs !== null ? { spooledAt: new Date(plan.spooledAtMs).toISOString() } : {}),
+      ...(plan.action === 'replay' && plan.forced ? { forced: true as const } : {}),
     });
   };
 
@@ -302,7 +335,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
           const h = await holds.heldBy(p.dependencies);
           return h ? { ...p, action: 'held', reason: h.reason, resumeAt: p.resumeAt } : p;
         } catch (e) {
-          return { ...p, action: 'held', reason: `the hold check failed (${errorName(e)}): left in the spool to be safe`, resumeAt: p.resumeAt };
+          return { ...p, action: 'held', reason: `the hold check failed (${errorName(e)}): left in the ${o.source} to be safe`, resumeAt: p.resumeAt };
         }
       }),
     );
@@ -314,29 +347,39 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     const replays: Array<Promise<void>> = [];
     msgs.forEach((m, i) => {
       const plan = plans[i];
+      const id = m.MessageId;
       const release = () => toRelease.push({ id: m.MessageId ?? String(i), receipt: m.ReceiptHandle as string });
       if (plan.action === 'skip') {
         release();
-        note(plan, 'skipped');
+        note(plan, 'skipped', undefined, id);
       } else if (plan.action === 'held') {
         release();
-        note(plan, 'held', plan.reason);
+        note(plan, 'held', plan.reason, id);
+      } else if (plan.action === 'drop') {
+        // Dropped only after a person read it: the summary says what it was (ids, names, the reason).
+        if (o.dryRun) release();
+        else toDelete.push(m);
+        note(plan, o.dryRun ? 'wouldDrop' : 'dropped', plan.reason, id);
       } else if (o.dryRun) {
         release();
-        if (plan.action === 'replay') note(plan, 'wouldStart');
-        else note(plan, 'wouldQuarantine', plan.reason);
+        if (plan.action === 'replay') note(plan, 'wouldStart', undefined, id);
+        else note(plan, 'wouldQuarantine', plan.reason, id);
       } else if (plan.action === 'quarantine') {
-        toQuarantine.push({ m, plan, reason: plan.reason, detail: plan.detail });
+        if (fromQuarantine) {
+          // Already in the quarantine: it stays, and the summary says why it still cannot replay.
+          release();
+          note(plan, 'invalid', plan.reason, id);
+        } else toQuarantine.push({ m, plan, reason: plan.reason, detail: plan.detail });
       } else {
         replays.push(
           replay(plan).then((r) => {
-            if (r.outcome === 'invalid') {
+            if (r.outcome === 'invalid' && !fromQuarantine) {
               toQuarantine.push({ m, plan, reason: r.reason });
               return;
             }
-            if (r.outcome === 'failed' || r.outcome === 'notAttempted') release();
+            if (r.outcome === 'failed' || r.outcome === 'notAttempted' || r.outcome === 'invalid') release();
             else toDelete.push(m);
-            note(plan, r.outcome, 'reason' in r ? r.reason : undefined);
+            note(plan, r.outcome, 'reason' in r ? r.reason : undefined, id);
           }),
         );
       }
@@ -347,17 +390,17 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
       for (const q of toQuarantine) {
         if (moved.has(q.m)) {
           toDelete.push(q.m);
-          note(q.plan, 'invalid', q.reason);
+          note(q.plan, 'invalid', q.reason, q.m.MessageId);
         } else {
           toRelease.push({ id: q.m.MessageId ?? 'q', receipt: q.m.ReceiptHandle as string });
-          note(q.plan, 'failed', `could not move to quarantine (${q.reason})`);
+          note(q.plan, 'failed', `could not move to quarantine (${q.reason})`, q.m.MessageId);
         }
       }
     }
     for (const group of chunks(toDelete, BATCH)) {
       try {
         const res = await deps.sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: deps.spoolQueueUrl, Entries: group.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }),
+          new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: group.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }),
         );
         summary.deleteFailed += res.Failed?.length ?? 0;
       } catch {
@@ -394,7 +437,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
       try {
         const res = await deps.sqs.send(
           new ReceiveMessageCommand({
-            QueueUrl: deps.spoolQueueUrl,
+            QueueUrl: queueUrl,
             MaxNumberOfMessages: want,
             WaitTimeSeconds: RECEIVE_WAIT_SECONDS,
             VisibilityTimeout: visibilitySeconds(endMs - now()),
@@ -417,7 +460,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
         return halt('empty');
       }
       scanned += msgs.length;
-      const plans = await applyHolds(msgs.map((m) => classify(m, o, deps.rules, now())));
+      const plans = o.drop ? msgs.map((m) => dropPlan(m, o)) : await applyHolds(msgs.map((m) => classify(m, o, deps.rules, now())));
       const counted = plans.filter((p) => p.action !== 'skip' && p.action !== 'held').length;
       reserved -= want - counted; // skipped and held messages do not use up `max`
       pendingReceives--;
@@ -444,7 +487,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     try {
       await deps.sqs.send(
         new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: deps.spoolQueueUrl,
+          QueueUrl: queueUrl,
           Entries: group.map((h, i) => ({ Id: String(i), ReceiptHandle: h.receipt, VisibilityTimeout: 0 })),
         }),
       );
@@ -455,7 +498,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
   try {
     const a = await deps.sqs.send(
       new GetQueueAttributesCommand({
-        QueueUrl: deps.spoolQueueUrl,
+        QueueUrl: queueUrl,
         AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
       }),
     );

@@ -9,8 +9,20 @@ import { HoldWindow } from '../shared/holds';
 export const REPROCESS_ENV = {
   spoolQueueUrl: 'SPOOL_QUEUE_URL',
   quarantineQueueUrl: 'QUARANTINE_QUEUE_URL',
-  /** JSON `{job: stateMachineArn}`: the only state machine a job's message may be replayed into. */
+  /** Lambda's on-failure records of the app's asynchronously invoked functions. */
+  failedInvocationsQueueUrl: 'FAILED_INVOCATIONS_QUEUE_URL',
+  /**
+   * JSON `{label: functionName}` (or full ARNs): the only functions reprocess invokes
+   * (failed-invocation re-runs, tick re-runs): `producer:<job>` for each job, `executionCapture`,
+   * `sweeper`, `lostTaskMonitor`.
+   */
+  invocableFunctions: 'INVOCABLE_FUNCTIONS',
+  /** `arn:<partition>:lambda:<region>:<account>:function:`: prepended to each name of INVOCABLE_FUNCTIONS. */
+  functionArnPrefix: 'FUNCTION_ARN_PREFIX',
+  /** JSON `{job: stateMachineName}` (or full ARNs): the only state machine a job's message may be replayed into. */
   jobStateMachines: 'JOB_STATE_MACHINES',
+  /** `arn:<partition>:states:<region>:<account>:stateMachine:`: prepended to each name of JOB_STATE_MACHINES. */
+  stateMachineArnPrefix: 'STATE_MACHINE_ARN_PREFIX',
   /** JSON `{job: [top-level step names, in order]}`: where a replay may resume. */
   jobSteps: 'JOB_STEPS',
   /** JSON `{job: {topLevelStep: [dependencies of it and its nested steps]}}`; steps without any are left out. */
@@ -39,6 +51,10 @@ export interface JobRules {
 export interface ReprocessEnv {
   readonly spoolQueueUrl: string;
   readonly quarantineQueueUrl: string;
+  /** Null when not set (an older construct): source failedInvocations is refused. */
+  readonly failedInvocationsQueueUrl: string | null;
+  /** label -> unqualified function ARN (names completed with FUNCTION_ARN_PREFIX). */
+  readonly invocableFunctions: ReadonlyMap<string, string>;
   readonly jobs: ReadonlyMap<string, JobRules>;
   readonly holdWindows: Readonly<Record<string, ReadonlyArray<HoldWindow>>>;
   /** Null when no step of any job declares a dependency (nothing to check). */
@@ -69,12 +85,23 @@ function stringList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
 
+/** `{key: name or ARN}` -> `[key, ARN]`: a name gets the prefix, which must then match `shape`. */
+function withPrefix(map: Record<string, string>, rawPrefix: string | undefined, shape: RegExp, badPrefix: () => Error): Array<[string, string]> {
+  const prefix = rawPrefix?.trim() ?? '';
+  const entries = Object.entries(map);
+  if (entries.some(([, v]) => !v.startsWith('arn:')) && !shape.test(prefix)) throw badPrefix();
+  return entries.map(([k, v]) => [k, v.startsWith('arn:') ? v : `${prefix}${v}`]);
+}
+
 /** Reads and checks the environment; throws a message that names the variable. */
 export function readEnv(env: NodeJS.ProcessEnv = process.env): ReprocessEnv {
   const E = REPROCESS_ENV;
   const bad = (name: string, shape: string) => new Error(`Environment variable ${name} must be ${shape}. It is set by the Reprocess construct; redeploy the stack.`);
   const machines = jsonEnv(E.jobStateMachines, env);
-  if (!isRecord(machines) || !Object.values(machines).every((v) => typeof v === 'string' && v !== '')) throw bad(E.jobStateMachines, 'a JSON object {job: stateMachineArn}');
+  if (!isRecord(machines) || !Object.values(machines).every((v) => typeof v === 'string' && v !== '')) throw bad(E.jobStateMachines, 'a JSON object {job: state machine name or ARN}');
+  const machineArn = withPrefix(machines as Record<string, string>, env[E.stateMachineArnPrefix], /^arn:[^:]+:states:[^:]+:\d{12}:stateMachine:$/, () =>
+    bad(E.stateMachineArnPrefix, '"arn:<partition>:states:<region>:<account>:stateMachine:" when JOB_STATE_MACHINES holds names'),
+  );
   const steps = jsonEnv(E.jobSteps, env);
   if (!isRecord(steps) || !Object.values(steps).every(stringList)) throw bad(E.jobSteps, 'a JSON object {job: [step names]}');
   const deps = jsonEnv(E.jobDependencies, env, {});
@@ -85,10 +112,15 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): ReprocessEnv {
   if (!isRecord(windows) || !Object.values(windows).every((w) => Array.isArray(w) && w.every((x) => isRecord(x) && typeof x.cron === 'string' && Number.isInteger(x.durationMinutes)))) {
     throw bad(E.holdWindows, 'a JSON object {dependency: [{cron, durationMinutes}]}');
   }
+  const invocable = jsonEnv(E.invocableFunctions, env, {});
+  if (!isRecord(invocable) || !Object.values(invocable).every((v) => typeof v === 'string' && v !== '')) throw bad(E.invocableFunctions, 'a JSON object {label: function name or ARN}');
+  const invocableArns = withPrefix(invocable as Record<string, string>, env[E.functionArnPrefix], /^arn:[^:]+:lambda:[^:]+:\d{12}:function:$/, () =>
+    bad(E.functionArnPrefix, '"arn:<partition>:lambda:<region>:<account>:function:" when INVOCABLE_FUNCTIONS holds names'),
+  );
   const jobs = new Map<string, JobRules>();
-  for (const [job, arn] of Object.entries(machines)) {
+  for (const [job, arn] of machineArn) {
     jobs.set(job, {
-      stateMachineArn: arn as string,
+      stateMachineArn: arn,
       steps: (steps[job] as string[] | undefined) ?? [],
       dependencies: (deps[job] as Record<string, string[]> | undefined) ?? {},
     });
@@ -101,6 +133,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): ReprocessEnv {
   return {
     spoolQueueUrl: requireEnv(E.spoolQueueUrl, env),
     quarantineQueueUrl: requireEnv(E.quarantineQueueUrl, env),
+    failedInvocationsQueueUrl: env[E.failedInvocationsQueueUrl]?.trim() || null,
+    invocableFunctions: new Map(invocableArns),
     jobs,
     holdWindows: windows as Record<string, HoldWindow[]>,
     coordinationTable: table,

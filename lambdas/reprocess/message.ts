@@ -1,7 +1,7 @@
 import { envelopeBytes, EnvelopeError, MAX_EXECUTION_INPUT_BYTES, parseEnvelope, TaskEnvelope, withoutResume } from '../shared/envelope';
 import { JsonValue } from '../shared/json';
 import { executionNameFor, taskIdFor } from '../shared/names';
-import { SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SpoolKind } from '../shared/spool-message';
+import { QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SpoolKind } from '../shared/spool-message';
 import { JobRules } from './env';
 import { ReprocessOptions } from './payload';
 import { dependenciesToRun, replayInput } from './replay';
@@ -48,6 +48,8 @@ export interface ReplayPlan extends PlanBase {
    * console may already run it again. Null: no look needed.
    */
   readonly checkExecutionArn: string | null;
+  /** Replayed past spool.maxReplays because the operator named it with `force`. */
+  readonly forced?: boolean;
 }
 
 /** Never started: moved to the quarantine queue with `reason`. */
@@ -64,7 +66,14 @@ export interface SkipPlan extends PlanBase {
   readonly action: 'skip';
 }
 
-export type Plan = ReplayPlan | QuarantinePlan | SkipPlan;
+/** Selected by a quarantine `drop`: deleted (dry run: released). */
+export interface DropPlan extends PlanBase {
+  readonly action: 'drop';
+  /** Why it was quarantined (the `reason` attribute up to its detail: names, never params). */
+  readonly reason: string;
+}
+
+export type Plan = ReplayPlan | QuarantinePlan | SkipPlan | DropPlan;
 
 /** Rules that come from the deployment, not the payload. */
 export interface ClassifyRules {
@@ -85,6 +94,8 @@ const REPLAYED: ReadonlySet<string> = new Set(['ExecutionFailed', 'ExecutionEnde
 const KINDS: ReadonlySet<string> = new Set<SpoolKind>(['ExecutionFailed', 'ExecutionEnded', 'StartFailed', 'Rejected', 'ProducerFailed']);
 /** Reason prefix of a message that does not hold together the way the app writes messages. */
 export const FORGED = 'may be forged';
+/** Reason prefix of a task replayed more than spool.maxReplays times. */
+export const TOO_MANY_REPLAYS = 'too many replays';
 
 function attr(m: ReceivedMessage, name: string): string | undefined {
   return m.MessageAttributes?.[name]?.StringValue;
@@ -108,6 +119,7 @@ export function spooledAtMs(m: ReceivedMessage): number | undefined {
  * malformed: an operator replaying job A must not quarantine job B's messages.
  */
 function passesCheapFilter(m: ReceivedMessage, o: ReprocessOptions): boolean {
+  if (o.messageIds !== undefined && (m.MessageId === undefined || !o.messageIds.has(m.MessageId))) return false;
   const sent = spooledAtMs(m);
   if (sent !== undefined) {
     if (o.sentBeforeMs !== undefined && !(sent < o.sentBeforeMs)) return false;
@@ -164,7 +176,10 @@ export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: Classif
   // Spec errors are never replayable: the same spec fails again (or runs a key twice). Producers
   // send them straight to the quarantine; one that reached the spool goes there with its reason.
   if (b.kind === 'Rejected') {
-    return q(`Rejected: the producer refused this task spec (${error ?? 'no error name'}); a spec error is never replayable: fix the producer, then re-run the tick`, str(b, 'cause') ?? undefined);
+    return q(
+      `Rejected: the producer refused this task spec (${error ?? 'no error name'}); a spec error is never replayable: fix the producer, then re-plan its tick (tick rerun --replan)`,
+      str(b, 'cause') ?? undefined,
+    );
   }
   if (b.kind === 'ProducerFailed') {
     return q('ProducerFailed: the producer failed before any task existed, so there is nothing to replay; re-run the tick by hand (see the runbook)', str(b, 'cause') ?? undefined);
@@ -206,8 +221,11 @@ export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: Classif
     return q(`${FORGED}: executionArn is not an execution of job "${job}"'s state machine`);
   }
 
-  if (envelope.attempt > rules.maxReplays) {
-    return q(`too many replays: attempt ${envelope.attempt} > MAX_REPLAYS ${rules.maxReplays}; investigate before replaying by hand`);
+  // `force` is accepted only with taskIds (payload.ts), and this message's task is one of them
+  // (the body filter above): the operator named it after finding the cause.
+  const forced = envelope.attempt > rules.maxReplays && o.force && o.taskIds?.has(taskId) === true;
+  if (envelope.attempt > rules.maxReplays && !forced) {
+    return q(`${TOO_MANY_REPLAYS}: attempt ${envelope.attempt} > MAX_REPLAYS ${rules.maxReplays}; find the cause, then replay it from the quarantine with force and its task id`);
   }
   if (envelopeBytes(withoutResume(envelope)) > MAX_EXECUTION_INPUT_BYTES) return q(`input exceeds the ${MAX_EXECUTION_INPUT_BYTES}-byte envelope limit`);
   const r = replayInput(
@@ -233,5 +251,40 @@ export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: Classif
     // "reenters ... and fails again" (AWS Step Functions developer guide, "Redriving executions",
     // redrive behavior of individual states): it never runs the task again, so no look is needed.
     checkExecutionArn: kind === 'ExecutionEnded' ? executionArn : null,
+    ...(forced ? { forced: true } : {}),
   };
+}
+
+/** The `reason` attribute of a quarantined message without its detail (a producer's or Lambda's cause may follow ` -- `). */
+export function quarantineReason(m: ReceivedMessage): string {
+  const r = attr(m, QUARANTINE_ATTR_REASON) ?? '(no reason attribute)';
+  const cut = r.indexOf(' -- ');
+  return (cut < 0 ? r : r.slice(0, cut)).slice(0, 300);
+}
+
+/**
+ * Selects a quarantined message for `drop`: the same filters as a replay (message ids, first-spooled
+ * time, job, error, task ids), read from the attributes first and from the body where an attribute
+ * is missing. A body that is not JSON can only be selected by its message id or its attributes.
+ * Pure.
+ */
+export function dropPlan(m: ReceivedMessage, o: ReprocessOptions): DropPlan | SkipPlan {
+  const spooledAt = spooledAtMs(m) ?? null;
+  let body: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(m.Body ?? '');
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
+  } catch {
+    // Malformed: only the attributes and the message id can select it.
+  }
+  const taskId = str(body, 'taskId');
+  const job = attr(m, SPOOL_ATTR_JOB) ?? str(body, 'job');
+  const error = attr(m, SPOOL_ATTR_ERROR) ?? str(body, 'error');
+  const base: PlanBase = { taskId, job, error, spooledAtMs: spooledAt };
+  const selected =
+    passesCheapFilter(m, o) &&
+    (o.job === undefined || job === o.job) &&
+    (o.errorType === undefined || error === o.errorType) &&
+    (o.taskIds === undefined || (taskId !== null && o.taskIds.has(taskId)));
+  return selected ? { action: 'drop', ...base, reason: quarantineReason(m) } : { action: 'skip', ...base };
 }

@@ -1,8 +1,13 @@
+import { REPLAN_MAX_AGE_DAYS } from '../shared/tick-ledger';
+
 /**
  * The reprocess payload: what an operator types into `aws lambda invoke --payload` or the
- * console's Test button at 3 a.m. Every field is optional; anything unknown or out of range is
- * refused with an error that names the field, BEFORE any queue or workflow is touched (a typo such
- * as `dryrun` must never turn a dry run into a real one).
+ * console's Test button at 3 a.m. (or what the operator CLI builds). `source` says what to act on:
+ * the spool (the default: replay), the quarantine (replay or drop, with an explicit selection),
+ * the failed-invocations queue (re-run or drop), or one tick of a job (re-run or replan it through
+ * the job's producer). Anything unknown, out of range or not meant for the source is refused with
+ * an error that names the field, BEFORE any queue, function or workflow is touched (a typo such as
+ * `dryrun` must never turn a dry run into a real one).
  */
 
 /** Upper bound of `max`: one 15-minute invocation starts ~150/s at the default StartExecution quota. */
@@ -13,6 +18,20 @@ export const MAX_CONCURRENCY = 50;
 export const DEFAULT_CONCURRENCY = 10;
 /** Upper bound of `taskIds` entries. */
 export const MAX_TASK_IDS = 1_000;
+/** Upper bound of `messageIds` entries. */
+export const MAX_MESSAGE_IDS = 1_000;
+
+/**
+ * What a run acts on:
+ * - `spool`: replays the error spool (the default);
+ * - `quarantine`: replays (under the next attempt's name) or drops quarantined messages; an
+ *   explicit selection is required (`taskIds`, `messageIds`, or `job` + `errorType` with `max`);
+ * - `failedInvocations`: re-invokes the app's function named in each on-failure record with its
+ *   original payload (asynchronously), or drops records;
+ * - `tick`: invokes a job's producer for one tick, to re-run it or (`replan`) plan it again.
+ */
+export type Source = 'spool' | 'quarantine' | 'failedInvocations' | 'tick';
+export const SOURCES: ReadonlyArray<Source> = ['spool', 'quarantine', 'failedInvocations', 'tick'];
 
 /**
  * Where a replay of a failed execution enters the workflow:
@@ -30,11 +49,13 @@ export const DEFAULT_FROM: ReplayFrom = 'failed-step';
 
 /** The payload as sent (unvalidated shape, documented for operators). */
 export interface ReprocessPayload {
-  /** Messages to handle (replay or quarantine); non-matching ones do not count. 1-10000. @default env MAX_REPROCESS */
+  /** What to act on. @default spool */
+  readonly source?: Source;
+  /** Messages (records) to handle; non-matching ones do not count. 1-10000. @default env MAX_REPROCESS (quarantine with ids: their number) */
   readonly max?: number;
-  /** Look, change nothing: every received message is released, nothing is started or quarantined. @default false */
+  /** Look, change nothing: every received message is released, nothing is started, invoked, deleted or moved. @default false */
   readonly dryRun?: boolean;
-  /** Only this job's failures. */
+  /** Only this job's failures (failed invocations: only its producer's records; tick: the job whose producer runs). */
   readonly job?: string;
   /** Only failures with this error name, e.g. `ExternalApiUnavailableError`, `States.Timeout`. */
   readonly errorType?: string;
@@ -44,14 +65,28 @@ export interface ReprocessPayload {
   readonly olderThan?: string;
   /** Only failures first spooled after this: ISO-8601 time or an age such as `30m`, `2h`, `7d`. */
   readonly newerThan?: string;
-  /** Starts in flight at once. 1-50. @default 10 */
+  /** Starts (or invokes) in flight at once. 1-50. @default 10 */
   readonly concurrency?: number;
   /** `failed-step` (resume at the step that failed) or `start` (from the first step). @default failed-step */
   readonly from?: ReplayFrom;
+  /** Quarantine and failed invocations: only these SQS message ids (a dry run lists them). */
+  readonly messageIds?: ReadonlyArray<string>;
+  /** Quarantine and failed invocations: delete the selected messages (after you have read them) instead of replaying them. @default false */
+  readonly drop?: boolean;
+  /** Quarantine, with `taskIds`: replay those tasks even past `spool.maxReplays` (every other check still applies). @default false */
+  readonly force?: boolean;
+  /** Failed invocations: only records of these functions (labels as the dry run lists them, e.g. `producer:example-api`, `executionCapture`). */
+  readonly functions?: ReadonlyArray<string>;
+  /** Tick: the tick, as an ISO-8601 time with a zone or as in task ids (`20261125T1800Z`). */
+  readonly tick?: string;
+  /** Tick: plan it again although the ledger says it is planned. @default false */
+  readonly replan?: boolean;
 }
 
-/** A validated payload with defaults filled in; times resolved to epoch milliseconds. */
+/** A validated spool or quarantine payload with defaults filled in; times resolved to epoch milliseconds. */
 export interface ReprocessOptions {
+  /** The queue of spool messages to act on. */
+  readonly source: 'spool' | 'quarantine';
   readonly max: number;
   readonly dryRun: boolean;
   readonly job?: string;
@@ -63,6 +98,52 @@ export interface ReprocessOptions {
   readonly sentAfterMs?: number;
   readonly concurrency: number;
   readonly from: ReplayFrom;
+  /** Quarantine only: these message ids only. */
+  readonly messageIds?: ReadonlySet<string>;
+  /** Quarantine only: delete the selected messages instead of replaying them. */
+  readonly drop: boolean;
+  /** Quarantine only, with taskIds: ignore `spool.maxReplays` for the named tasks. */
+  readonly force: boolean;
+}
+
+/** A validated failed-invocations payload. */
+export interface FailedInvocationsOptions {
+  readonly source: 'failedInvocations';
+  readonly max: number;
+  readonly dryRun: boolean;
+  readonly drop: boolean;
+  readonly messageIds?: ReadonlySet<string>;
+  /** Function labels (the producer of `job` included), or all when absent. */
+  readonly functions?: ReadonlySet<string>;
+  readonly sentBeforeMs?: number;
+  readonly sentAfterMs?: number;
+  readonly concurrency: number;
+}
+
+/** A validated tick payload. */
+export interface TickOptions {
+  readonly source: 'tick';
+  readonly dryRun: boolean;
+  readonly job: string;
+  /** The tick as the schedule sends it (ISO-8601, UTC). */
+  readonly scheduledTime: string;
+  readonly replan: boolean;
+}
+
+/** Any validated payload. */
+export type ReprocessRequest = ReprocessOptions | FailedInvocationsOptions | TickOptions;
+
+/** What the deployment knows, for checks that need it (the handler passes the environment's). */
+export interface PayloadContext {
+  /** Labels of the functions reprocess may re-invoke (failed invocations `functions`). */
+  readonly functions?: ReadonlySet<string>;
+  /** Jobs whose producer reprocess may invoke (tick `job`, failed invocations `job`). */
+  readonly producerJobs?: ReadonlySet<string>;
+}
+
+/** The label under which a job's producer is allowed (env INVOCABLE_FUNCTIONS). */
+export function producerLabel(job: string): string {
+  return `producer:${job}`;
 }
 
 /** An invalid payload; `field` names the offending field. Nothing has been touched when it is thrown. */
@@ -76,7 +157,14 @@ export class InvalidPayloadError extends Error {
   }
 }
 
-const KNOWN = new Set(['max', 'dryRun', 'job', 'errorType', 'taskIds', 'olderThan', 'newerThan', 'concurrency', 'from']);
+const SPOOL_FIELDS = ['max', 'dryRun', 'job', 'errorType', 'taskIds', 'olderThan', 'newerThan', 'concurrency', 'from'];
+/** The fields each source takes (`source` itself aside). */
+const FIELDS: Record<Source, ReadonlySet<string>> = {
+  spool: new Set(SPOOL_FIELDS),
+  quarantine: new Set([...SPOOL_FIELDS, 'messageIds', 'drop', 'force']),
+  failedInvocations: new Set(['max', 'dryRun', 'job', 'functions', 'messageIds', 'drop', 'olderThan', 'newerThan', 'concurrency']),
+  tick: new Set(['dryRun', 'job', 'tick', 'replan']),
+};
 
 /**
  * `mode` (`"redrive"`) was removed: a redrive continues from the unsuccessful step, and every step's
@@ -88,6 +176,10 @@ export const MODE_REMOVED =
   'was removed: Step Functions redrive continues from the unsuccessful step, which for these executions is the final Fail state (every step\'s error is caught), so a redrive fails again at once. Resuming at the failed step is "from": "failed-step" (the default); "from": "start" runs every step again';
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const AGE = /^(\d+)\s*([smhd])$/;
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+const TICK_STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})Z$/;
+/** How far in the future a tick may be (clock skew), as the producer allows. */
+const TICK_FUTURE_ALLOWANCE_MS = 5 * 60_000;
 
 /** `2h` -> now - 2 h; an ISO-8601 time with a zone -> that instant. */
 export function parseTimeBound(field: string, value: unknown, nowMs: number): number {
@@ -97,10 +189,21 @@ export function parseTimeBound(field: string, value: unknown, nowMs: number): nu
   const age = AGE.exec(value.trim());
   if (age) return nowMs - Number(age[1]) * UNIT_MS[age[2]];
   // Only full times with a zone: a bare date or local time would be read in the Lambda's UTC and surprise an operator in Tokyo.
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value.trim()) || Number.isNaN(Date.parse(value))) {
+  if (!ISO_WITH_ZONE.test(value.trim()) || Number.isNaN(Date.parse(value))) {
     throw new InvalidPayloadError(field, `"${value}" is neither an ISO-8601 time with a zone (e.g. "2026-11-25T03:00:00+09:00") nor an age such as "30m", "2h", "7d"`);
   }
   return Date.parse(value);
+}
+
+/** A tick: `20261125T1800Z` (as in task ids and the ledger) or an ISO-8601 time with a zone -> epoch ms. */
+export function parseTick(value: unknown): number {
+  const text = typeof value === 'string' ? value.trim() : '';
+  const stamp = TICK_STAMP.exec(text);
+  const ms = stamp ? Date.UTC(+stamp[1], +stamp[2] - 1, +stamp[3], +stamp[4], +stamp[5]) : ISO_WITH_ZONE.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) {
+    throw new InvalidPayloadError('tick', `must be a tick as in task ids ("20261125T1800Z", UTC) or an ISO-8601 time with a zone, got ${JSON.stringify(value)}`);
+  }
+  return ms;
 }
 
 function intInRange(field: string, value: unknown, min: number, max: number): number {
@@ -117,47 +220,97 @@ function nonEmptyString(field: string, value: unknown): string {
   return value;
 }
 
+function bool(field: string, value: unknown): boolean {
+  if (value !== undefined && typeof value !== 'boolean') throw new InvalidPayloadError(field, `must be true or false, got ${JSON.stringify(value)}`);
+  return value === true;
+}
+
+function idList(field: string, value: unknown, max: number, what: string): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length === 0 || value.length > max) throw new InvalidPayloadError(field, `must be a list of 1 to ${max} ${what}`);
+  return new Set(value.map((t, i) => nonEmptyString(`${field}[${i}]`, t)));
+}
+
 /**
- * Validates a payload. `null`/`undefined`/`{}` (the console's empty test event) mean "defaults".
+ * Validates a payload. `null`/`undefined`/`{}` (the console's empty test event) mean "replay the
+ * spool with the defaults".
  * @param defaultMax env MAX_REPROCESS, used when `max` is absent.
+ * @param known what the deployment allows (checked when given).
  */
-export function parsePayload(raw: unknown, defaultMax: number, nowMs: number): ReprocessOptions {
+export function parseRequest(raw: unknown, defaultMax: number, nowMs: number, known: PayloadContext = {}): ReprocessRequest {
   if (raw === undefined || raw === null) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new InvalidPayloadError('payload', 'must be a JSON object such as {"max": 10}');
   }
   const p = raw as Record<string, unknown>;
   if ('mode' in p) throw new InvalidPayloadError('mode', MODE_REMOVED);
+  if (p.source !== undefined && !SOURCES.includes(p.source as Source)) {
+    throw new InvalidPayloadError('source', `must be one of ${SOURCES.map((x) => `"${x}"`).join(', ')}, got ${JSON.stringify(p.source)}`);
+  }
+  const source = (p.source as Source | undefined) ?? 'spool';
   for (const key of Object.keys(p)) {
-    if (!KNOWN.has(key)) {
-      throw new InvalidPayloadError(key, `unknown field; known fields are ${[...KNOWN].join(', ')}`);
-    }
+    if (key === 'source' || FIELDS[source].has(key)) continue;
+    const elsewhere = SOURCES.filter((x) => FIELDS[x].has(key));
+    throw new InvalidPayloadError(
+      key,
+      elsewhere.length
+        ? `not used with source "${source}" (it applies to source ${elsewhere.map((x) => `"${x}"`).join(', ')})`
+        : `unknown field; fields of source "${source}" are ${[...FIELDS[source]].join(', ')}`,
+    );
   }
-  const max = p.max === undefined ? Math.min(defaultMax, MAX_MAX) : intInRange('max', p.max, 1, MAX_MAX);
-  if (p.dryRun !== undefined && typeof p.dryRun !== 'boolean') {
-    throw new InvalidPayloadError('dryRun', `must be true or false, got ${JSON.stringify(p.dryRun)}`);
-  }
-  const job = p.job === undefined ? undefined : nonEmptyString('job', p.job);
-  const errorType = p.errorType === undefined ? undefined : nonEmptyString('errorType', p.errorType);
-  let taskIds: Set<string> | undefined;
-  if (p.taskIds !== undefined) {
-    if (!Array.isArray(p.taskIds) || p.taskIds.length === 0 || p.taskIds.length > MAX_TASK_IDS) {
-      throw new InvalidPayloadError('taskIds', `must be a list of 1 to ${MAX_TASK_IDS} task ids`);
-    }
-    taskIds = new Set(p.taskIds.map((t, i) => nonEmptyString(`taskIds[${i}]`, t)));
-  }
+  const dryRun = bool('dryRun', p.dryRun);
+  if (source === 'tick') return parseTickPayload(p, dryRun, nowMs, known);
+
+  const drop = bool('drop', p.drop);
+  const messageIds = idList('messageIds', p.messageIds, MAX_MESSAGE_IDS, 'SQS message ids');
   const sentBeforeMs = p.olderThan === undefined ? undefined : parseTimeBound('olderThan', p.olderThan, nowMs);
   const sentAfterMs = p.newerThan === undefined ? undefined : parseTimeBound('newerThan', p.newerThan, nowMs);
   if (sentBeforeMs !== undefined && sentAfterMs !== undefined && sentAfterMs >= sentBeforeMs) {
     throw new InvalidPayloadError('newerThan', 'with olderThan it selects no time at all: newerThan must be earlier than olderThan');
   }
   const concurrency = p.concurrency === undefined ? DEFAULT_CONCURRENCY : intInRange('concurrency', p.concurrency, 1, MAX_CONCURRENCY);
+  const job = p.job === undefined ? undefined : nonEmptyString('job', p.job);
+  const givenMax = p.max === undefined ? undefined : intInRange('max', p.max, 1, MAX_MAX);
+
+  if (source === 'failedInvocations') {
+    let functions = idList('functions', p.functions, 50, 'function labels');
+    if (functions && known.functions) {
+      const unknown = [...functions].filter((f) => !known.functions!.has(f));
+      if (unknown.length) throw new InvalidPayloadError('functions', `${unknown.join(', ')} not re-invocable here; labels: ${[...known.functions].join(', ')}`);
+    }
+    if (job !== undefined) {
+      if (known.producerJobs && !known.producerJobs.has(job)) throw new InvalidPayloadError('job', `"${job}" has no producer in this app; jobs: ${[...known.producerJobs].join(', ')}`);
+      functions = new Set([...(functions ?? []), producerLabel(job)]);
+    }
+    // Deleting is final: a drop names its records, or a function and how many.
+    if (drop && !messageIds && !(functions && givenMax !== undefined)) {
+      throw new InvalidPayloadError('drop', 'deletes records for good: select them with messageIds (a dry run lists them), or with functions / job and max');
+    }
+    return { source, max: givenMax ?? Math.min(defaultMax, MAX_MAX), dryRun, drop, messageIds, functions, sentBeforeMs, sentAfterMs, concurrency };
+  }
+
+  const errorType = p.errorType === undefined ? undefined : nonEmptyString('errorType', p.errorType);
+  const taskIds = idList('taskIds', p.taskIds, MAX_TASK_IDS, 'task ids');
   if (p.from !== undefined && !REPLAY_FROM.includes(p.from as ReplayFrom)) {
     throw new InvalidPayloadError('from', `must be "failed-step" (resume at the step that failed) or "start" (run every step again), got ${JSON.stringify(p.from)}`);
   }
+  const force = bool('force', p.force);
+  let max = givenMax ?? Math.min(defaultMax, MAX_MAX);
+  if (source === 'quarantine') {
+    // Nothing leaves the quarantine by accident: every run names what it acts on.
+    if (!taskIds && !messageIds && !(job !== undefined && errorType !== undefined)) {
+      throw new InvalidPayloadError('selection', 'the quarantine needs an explicit selection: taskIds, messageIds, or job and errorType together (with max)');
+    }
+    if (taskIds || messageIds) max = givenMax ?? Math.min(MAX_MAX, (taskIds?.size ?? 0) + (messageIds?.size ?? 0));
+    else if (givenMax === undefined) throw new InvalidPayloadError('max', 'a job + errorType selection of the quarantine needs max: how many messages at most');
+    if (force && !taskIds) throw new InvalidPayloadError('force', 'replays past spool.maxReplays only the tasks you name: give taskIds');
+    if (force && drop) throw new InvalidPayloadError('force', 'applies to a replay, not to drop');
+    if (drop && p.from !== undefined) throw new InvalidPayloadError('from', 'applies to a replay, not to drop');
+  }
   return {
+    source,
     max,
-    dryRun: p.dryRun === true,
+    dryRun,
     job,
     errorType,
     taskIds,
@@ -165,5 +318,33 @@ export function parsePayload(raw: unknown, defaultMax: number, nowMs: number): R
     sentAfterMs,
     concurrency,
     from: (p.from as ReplayFrom | undefined) ?? DEFAULT_FROM,
+    messageIds,
+    drop,
+    force,
   };
+}
+
+function parseTickPayload(p: Record<string, unknown>, dryRun: boolean, nowMs: number, known: PayloadContext): TickOptions {
+  if (p.job === undefined) throw new InvalidPayloadError('job', 'source "tick" needs the job whose producer plans the tick');
+  const job = nonEmptyString('job', p.job);
+  if (known.producerJobs && !known.producerJobs.has(job)) throw new InvalidPayloadError('job', `"${job}" has no producer in this app; jobs: ${[...known.producerJobs].join(', ')}`);
+  if (p.tick === undefined) throw new InvalidPayloadError('tick', 'source "tick" needs the tick, e.g. "20261125T1800Z" (as in task ids) or "2026-11-26T03:00:00+09:00"');
+  const tickMs = parseTick(p.tick);
+  const replan = bool('replan', p.replan);
+  if (tickMs > nowMs + TICK_FUTURE_ALLOWANCE_MS) throw new InvalidPayloadError('tick', `${new Date(tickMs).toISOString()} is in the future: its tasks would run before their tick`);
+  // Mirrors the producer's own refusal (execution names are unique for 90 days only).
+  if (replan && nowMs - tickMs > REPLAN_MAX_AGE_DAYS * 86_400_000) {
+    throw new InvalidPayloadError('tick', `a replan of a tick older than ${REPLAN_MAX_AGE_DAYS} days is refused: execution names are unique for 90 days only, so tasks of it could run a second time`);
+  }
+  return { source: 'tick', dryRun, job, scheduledTime: new Date(tickMs).toISOString(), replan };
+}
+
+/**
+ * Validates a payload of the spool or the quarantine (the sources whose messages are spool
+ * messages); any other source is refused. See {@link parseRequest}.
+ */
+export function parsePayload(raw: unknown, defaultMax: number, nowMs: number): ReprocessOptions {
+  const r = parseRequest(raw, defaultMax, nowMs);
+  if (r.source !== 'spool' && r.source !== 'quarantine') throw new InvalidPayloadError('source', `"${r.source}" is not a queue of spool messages`);
+  return r;
 }

@@ -70,7 +70,7 @@ export const JOB_FAILURES: SavedQuery = {
   id: 'JobFailures',
   name: 'param-log: failures of a job',
   description:
-    'Failures of one job over a day range: worker Failure/TimedOut and client StartFailed records. Parameters: job, first_day, last_day (yyyy-MM-dd).',
+    'Failures of one job over a day range: worker Failure/TimedOut/Aborted and client StartFailed/Rejected records. Parameters: job, first_day, last_day (yyyy-MM-dd).',
   sql: `SELECT "time", type, result, task_id, attempt, error, failed_state, cause, execution_arn, params
 FROM ${BOTH_TABLES} AS r
 WHERE module = ?

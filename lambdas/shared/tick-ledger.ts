@@ -8,7 +8,8 @@ import { AttributeValue, ConditionalCheckFailedException, DynamoDBClient, GetIte
  * `tick#<job>#<tick>` (written by the producer):
  *   state `planning` | `planned`; owner + leaseUntilMs while a producer plans it; planId, tasks,
  *   batches, rejected, rejectedDone; enqueued (batches of the plan already in the tick queue, a
- *   prefix); batchesDone (counted by the starters).
+ *   prefix); batchesDone (counted by the starters); replans (how often an operator re-opened the
+ *   planned tick, {@link TickLedger.reopenTick}).
  * `batch#<job>#<tick>#<plan>#<index>` (written by the starters):
  *   total; cursor (every task before it is started and recorded); doneAbove (tasks after the cursor
  *   already started and recorded); done; owner + leaseUntilMs while a starter works on it.
@@ -21,6 +22,15 @@ import { AttributeValue, ConditionalCheckFailedException, DynamoDBClient, GetIte
 
 /** How long ledger items are kept: past the 14-day retention of the failed-invocations queue, so a tick re-run from there still finds its ledger. */
 export const LEDGER_TTL_SECONDS = 35 * 86_400;
+/**
+ * How old a tick may be for a replan (days). A replan attempts every task of the tick again and
+ * relies on Step Functions refusing names that exist; a name is unique for 90 days only (AWS Step
+ * Functions API reference, "StartExecution"). It also needs the tick's ledger item, which expires
+ * after {@link LEDGER_TTL_SECONDS} (TTL deletes an item some time after it expires, never before:
+ * AWS DynamoDB developer guide, "Working with expired items"); without it the first plan's batch
+ * items, if still there, would make the replan skip tasks. 30 days is inside both.
+ */
+export const REPLAN_MAX_AGE_DAYS = 30;
 /** Entries kept in `doneAbove` at most; beyond, tasks are re-attempted (and answered as duplicates). */
 export const MAX_DONE_ABOVE = 2_000;
 
@@ -36,6 +46,8 @@ export interface TickItem {
   readonly rejectedDone: boolean;
   readonly enqueued: number;
   readonly batchesDone: number;
+  /** Times the planned tick was re-opened for a replan (0: never). Part of the plan id of its batches. */
+  readonly replans: number;
 }
 
 /** The batch item as read. */
@@ -79,6 +91,7 @@ function tickItemOf(a: Record<string, AttributeValue>): TickItem {
     rejectedDone: a.rejectedDone?.BOOL === true,
     enqueued: n(a.enqueued),
     batchesDone: n(a.batchesDone),
+    replans: n(a.replans),
   };
 }
 
@@ -158,6 +171,38 @@ export class TickLedger {
         'SET #state = :planning, #owner = :me, leaseUntilMs = :until, enqueued = if_not_exists(enqueued, :zero), batchesDone = if_not_exists(batchesDone, :zero), createdAt = if_not_exists(createdAt, :now), expiresAt = if_not_exists(expiresAt, :ttl)',
       condition: 'attribute_not_exists(pk) OR (#state <> :planned AND (attribute_not_exists(leaseUntilMs) OR leaseUntilMs < :now OR #owner = :me))',
       values: { ':planning': { S: 'planning' }, ':planned': { S: 'planned' }, ':me': { S: owner }, ':until': { N: String(leaseUntilMs) }, ':zero': { N: '0' }, ':now': { N: String(this.now()) }, ':ttl': this.ttl() },
+    });
+    if (a) return { claimed: true, item: tickItemOf(a) };
+    const item = await this.getTick(key);
+    return { claimed: false, reason: item?.state === 'planned' ? 'planned' : 'busy', item };
+  }
+
+  /**
+   * Re-opens a PLANNED tick for an operator's replan (docs/big-ticks.md, "Re-planning a tick"): the
+   * tick goes back to `planning` under `owner`'s lease with no plan, nothing enqueued, its rejected
+   * specs not yet handled and `replans` + 1, so the planning that follows makes batches under a new
+   * plan id (their ledger items are new: the starters attempt every task again, and the tasks
+   * already started are answered ExecutionAlreadyExists). Only a planned tick is re-opened: one
+   * still being planned (a live lease) is `busy`, and one whose planning failed half-way resumes
+   * through {@link claimTick} as any retry does. Returns the claim as claimTick does.
+   */
+  async reopenTick(key: string, owner: string, leaseUntilMs: number): Promise<TickClaim> {
+    const a = await this.update(key, {
+      update:
+        'SET #state = :planning, #owner = :me, leaseUntilMs = :until, enqueued = :zero, batchesDone = :zero, rejectedDone = :f, reopenedAt = :now, expiresAt = :ttl ADD replans :one REMOVE planId, plannedAt',
+      // Planned items hold no lease (markPlanned removes it), so the state alone decides.
+      condition: '#state = :planned',
+      values: {
+        ':planning': { S: 'planning' },
+        ':planned': { S: 'planned' },
+        ':me': { S: owner },
+        ':until': { N: String(leaseUntilMs) },
+        ':zero': { N: '0' },
+        ':f': { BOOL: false },
+        ':now': { N: String(this.now()) },
+        ':ttl': this.ttl(),
+        ':one': { N: '1' },
+      },
     });
     if (a) return { claimed: true, item: tickItemOf(a) };
     const item = await this.getTick(key);

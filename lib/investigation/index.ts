@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CLIENT_TABLE, SAVED_QUERIES, WORKER_TABLE } from '../../lambdas/shared/queries';
 import { Alerts } from '../alerts';
+import { ErrorSpool } from '../error-spool';
 import { acknowledgeOn } from '../nag';
 import { ParamLogAccess } from '../param-log-access';
 import { LostTaskMonitor } from './lost-task-monitor';
@@ -34,6 +35,8 @@ export interface InvestigationProps {
   readonly readerRoleArnPatterns: ReadonlyArray<string>;
   /** Where the monitor's alarms notify. */
   readonly alerts: Alerts;
+  /** Where the monitor's failed invocations are kept (its on-failure destination). @default none */
+  readonly spool?: ErrorSpool;
   /** Config `investigation` (resolved). */
   readonly settings: {
     readonly bytesScannedCutoffPerQuery: number;
@@ -178,6 +181,7 @@ export class Investigation extends Construct {
       resultsBucket: this.resultsBucket,
       resultsPrefix: RESULTS_PREFIX,
       metricNamespace: METRIC_NAMESPACE,
+      spool: props.spool,
     });
     // The first scheduled run needs the workgroup and tables. Only the schedule waits for them:
     // the monitor's role must not (the log key's policy names that role: a cycle).

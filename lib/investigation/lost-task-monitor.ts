@@ -8,6 +8,7 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 import { AppFunction } from '../app-function';
 import { secureQueueProps } from '../defaults';
+import { ErrorSpool } from '../error-spool';
 import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from '../nag';
 import { schedulerRole } from '../service-roles';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -32,6 +33,12 @@ export interface LostTaskMonitorProps {
   readonly resultsPrefix: string;
   /** CloudWatch namespace of the LostTasks metric. */
   readonly metricNamespace: string;
+  /**
+   * The error spool: a check that fails after Lambda's retries is kept in its `failedInvocations`
+   * queue (the on-failure destination), so reprocess can re-run it.
+   * @default none: a failed check is only in the logs and the errors alarm
+   */
+  readonly spool?: ErrorSpool;
 }
 
 /** Lambda timeout; the query deadline is kept below it so the function reports a timeout itself. */
@@ -70,6 +77,15 @@ export class LostTaskMonitor extends Construct {
       },
     });
     const role = this.function.role!;
+    if (props.spool) {
+      // Every scheduled function keeps what failed after Lambda's two retries (AWS Lambda developer
+      // guide, "Capturing records of asynchronous invocations"); a check is safe to run again (it
+      // counts). The destination sends with the function's role, granted through the spool's lock.
+      // Not the L2 SqsDestination: its grantSendMessages adds calls the spool's policy refuses.
+      const failedInvocations = props.spool.failedInvocations;
+      this.function.configureAsyncInvoke({ retryAttempts: 2, onFailure: { bind: () => ({ destination: failedInvocations.queueArn }) } });
+      props.spool.grantSend(role, 'failedInvocations');
+    }
 
     const workGroupArn = stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workGroupName });
     role.addToPrincipalPolicy(

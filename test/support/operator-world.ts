@@ -1,15 +1,19 @@
 /**
  * The deployed app, offline, for the operator CLI's tests: the REAL stack is synthesized (dev stage
  * of bin/config.ts) and its outputs and resources are served by the CloudFormation stand-in with
- * every Ref resolved to a local resource: the spool, quarantine and failed-invocations queues on
- * fauxqs, the coordination table on dynalite, the reprocess function on the Lambda stand-in (running
- * the real handler), executions on the Step Functions stand-in, the saved queries on the Athena
- * stand-in (DuckDB over a param-log fixture), the stack's alarms on the CloudWatch stand-in, the
- * caller on the STS stand-in. The CLI's own SDK clients reach them through AWS_ENDPOINT_URL_<SERVICE>.
+ * every Ref resolved to a local resource: the spool, quarantine, failed-invocations and tick queues
+ * on fauxqs, the coordination table on dynalite, the reprocess function and the example-api producer
+ * on the Lambda stand-in (running the real handlers with the environment their constructs
+ * synthesize; the producer's asynchronous failures go to the failed-invocations queue as Lambda's
+ * on-failure destination would put them), the client records on the Firehose stand-in, executions
+ * on the Step Functions stand-in, the saved queries on the Athena stand-in (DuckDB over a param-log
+ * fixture), the stack's alarms on the CloudWatch stand-in, the caller on the STS stand-in. The CLI's
+ * own SDK clients reach them through AWS_ENDPOINT_URL_<SERVICE>.
  */
 import { RefResolver, resolveIntrinsics } from '../../local/asl';
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +24,7 @@ import { startAthenaStandin, AthenaStandin } from '../../local/athena-standin';
 import { startCloudFormationStandin, CloudFormationStandin, StandinStackOutput, StandinStackResource } from '../../local/cloudformation-standin';
 import { startCloudWatchStandin, CloudWatchStandin } from '../../local/cloudwatch-standin';
 import { LocalDynamo, startLocalDynamo } from '../../local/dynamodb-local';
+import { FirehoseStandin, startFirehoseStandin } from '../../local/firehose-standin';
 import { LambdaStandin, startLambdaStandin, StandinHandler } from '../../local/lambda-standin';
 import { SfnStandin, startSfnStandin } from '../../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../../local/sqs-emulator';
@@ -33,6 +38,8 @@ export const OPERATOR_KEY = 'AKIAOPERATOR';
 export const OPERATOR_ARN = `arn:aws:sts::${ACCOUNT}:assumed-role/SREOperator/jane`;
 export const REPROCESS_FUNCTION = 'ScheduledJobs-dev-ReprocessFunction-local';
 export const TABLE = 'ScheduledJobs-dev-CoordinationTable-local';
+/** The job whose producer the world serves (the dev stage's). */
+export const PRODUCER_JOB = 'example-api';
 
 export interface OperatorWorld {
   readonly sqs: SqsEmulator;
@@ -43,8 +50,11 @@ export interface OperatorWorld {
   readonly cfn: CloudFormationStandin;
   readonly cloudWatch: CloudWatchStandin;
   readonly sts: StsStandin;
+  readonly firehose: FirehoseStandin;
   /** Queue names on fauxqs (for inspectQueue) and URLs. */
-  readonly queues: { spool: string; quarantine: string; failedInvocations: string; urls: { spool: string; quarantine: string; failedInvocations: string } };
+  readonly queues: { spool: string; quarantine: string; failedInvocations: string; tick: string; urls: { spool: string; quarantine: string; failedInvocations: string; tick: string } };
+  /** The example-api producer as deployed: its function name and ARN (what its failed-invocation records name). */
+  readonly producer: { readonly functionName: string; readonly functionArn: string };
   /** State machine ARN by job. */
   readonly stateMachines: Map<string, string>;
   /** Alarm names of the stack. */
@@ -93,17 +103,19 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
   const idOf = (c: { node: { defaultChild?: unknown } }) => Stack.of(stack).getLogicalId(c.node.defaultChild as CfnElement);
 
   const [sqs, dynamo, sfn] = await Promise.all([startSqsEmulator({ region: REGION }), startLocalDynamo(REGION), startSfnStandin()]);
-  const queues = { spool: 'spool', quarantine: 'quarantine', failedInvocations: 'failed-invocations' };
+  const queues = { spool: 'spool', quarantine: 'quarantine', failedInvocations: 'failed-invocations', tick: 'tick' };
   const urls = {
     spool: await sqs.createQueue(queues.spool),
     quarantine: await sqs.createQueue(queues.quarantine),
     failedInvocations: await sqs.createQueue(queues.failedInvocations),
+    tick: await sqs.createQueue(queues.tick),
   };
   await dynamo.createTable(TABLE);
   const localIds: Record<string, string> = {
     [idOf(stack.spool.queue)]: urls.spool,
     [idOf(stack.spool.quarantine)]: urls.quarantine,
     [idOf(stack.spool.failedInvocations)]: urls.failedInvocations,
+    [idOf(stack.tickStarter.tickQueue)]: urls.tick,
     [idOf(stack.coordination.table)]: TABLE,
     [idOf(stack.reprocess.function)]: REPROCESS_FUNCTION,
   };
@@ -119,18 +131,29 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
   const stateMachines = new Map([...stack.workflows].map(([job, w]) => [job, physical(idOf(w.stateMachine), 'AWS::StepFunctions::StateMachine')]));
   const alarmNames = resources.filter((r) => r.ResourceType === 'AWS::CloudWatch::Alarm').map((r) => r.PhysicalResourceId);
 
-  const reprocessEnvironment = (): Record<string, string> => {
-    const fn = tpl.Resources[idOf(stack.reprocess.function)] as unknown as { Properties: { Environment: { Variables: unknown } } };
+  /** A function's environment exactly as its construct synthesized it, references resolved to the local resources. */
+  const environmentOf = (logicalId: string): Record<string, string> => {
+    const fn = tpl.Resources[logicalId] as unknown as { Properties: { Environment: { Variables: unknown } } };
     const ref: RefResolver = (id, type, attribute) => {
       const p = physical(id, type);
       if (attribute === undefined) return p;
       if (type === 'AWS::SQS::Queue' && attribute === 'Arn') return `arn:aws:sqs:${REGION}:${ACCOUNT}:${p.split('/').pop()}`;
       if (type === 'AWS::StepFunctions::StateMachine' && attribute === 'Name') return p.split(':').pop()!;
+      if (type === 'AWS::Lambda::Function' && attribute === 'Arn') return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${p}`;
       return p;
     };
     const vars = resolveIntrinsics(fn.Properties.Environment.Variables, tpl.Resources as never, ref, { region: REGION, account: ACCOUNT, stackName: STACK }) as Record<string, unknown>;
     return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)]));
   };
+  const producerFn = stack.producers.get(PRODUCER_JOB)!.function;
+  const producerName = physical(idOf(producerFn), 'AWS::Lambda::Function');
+  const producer = { functionName: producerName, functionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${producerName}` };
+  const clientStream = physical(idOf(stack.paramLog.clientStream), 'AWS::KinesisFirehose::DeliveryStream');
+  const firehoseOut = mkdtempSync(join(tmpdir(), 'operator-firehose-'));
+  const firehose = await startFirehoseStandin({ outDir: firehoseOut, streams: { [clientStream]: 'client' }, timeZone: config.timeZone, bufferSeconds: 900 });
+  // The on-failure destination sends with the producer's role; here, with the stand-in's own client.
+  const destination = new SQSClient({ region: REGION, endpoint: sqs.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const functionRuntime = { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: REGION };
   const logRoot = opts.logRoot ?? mkdtempSync(join(tmpdir(), 'operator-log-'));
   const outputValue = (k: string) => outputs.find((o) => o.OutputKey === k)?.OutputValue as string;
   const [lambda, athena, cfn, cloudWatch, sts] = await Promise.all([
@@ -139,16 +162,18 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
         load: async () => (await import('../../lambdas/reprocess/handler')).handler as unknown as StandinHandler,
         // Exactly as the Reprocess construct sets them (read from the synthesized template, references
         // resolved to the local resources), with the function's own credentials.
-        environment: {
-          ...reprocessEnvironment(),
-          POWERTOOLS_LOG_LEVEL: 'SILENT',
-          AWS_ACCESS_KEY_ID: 'AKIAREPROCESSROLE',
-          AWS_SECRET_ACCESS_KEY: 'local',
-          AWS_REGION: REGION,
-        },
+        environment: { ...environmentOf(idOf(stack.reprocess.function)), ...functionRuntime, AWS_ACCESS_KEY_ID: 'AKIAREPROCESSROLE' },
         timeoutMs: 60_000,
       },
-    }),
+      [producerName]: {
+        load: async () => (await import('../../lambdas/jobs/example-api/producer')).handler as unknown as StandinHandler,
+        environment: { ...environmentOf(idOf(producerFn)), ...functionRuntime, AWS_ACCESS_KEY_ID: 'AKIAPRODUCERROLE' },
+        timeoutMs: 60_000,
+        // Lambda's two retries run at once here (their 1- and 2-minute waits are not modelled).
+        retryAttempts: 2,
+        onFailure: async (record) => void (await destination.send(new SendMessageCommand({ QueueUrl: urls.failedInvocations, MessageBody: JSON.stringify(record) }))),
+      },
+    }, ACCOUNT),
     startAthenaStandin({ region: REGION, workGroup: outputValue('OperatorAthenaWorkGroup'), database: outputValue('OperatorAthenaDatabase'), logRoot }),
     startCloudFormationStandin([{ StackName: STACK, region: REGION, outputs, resources }]),
     startCloudWatchStandin(
@@ -170,6 +195,7 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
     AWS_ENDPOINT_URL_CLOUDFORMATION: cfn.endpoint,
     AWS_ENDPOINT_URL_CLOUDWATCH: cloudWatch.endpoint,
     AWS_ENDPOINT_URL_STS: sts.endpoint,
+    AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
   return {
@@ -181,14 +207,18 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
     cfn,
     cloudWatch,
     sts,
+    firehose,
+    producer,
     queues: { ...queues, urls },
     stateMachines,
     alarmNames,
     template,
     logRoot,
     async stop() {
-      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop()]);
+      destination.destroy();
+      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), firehose.close()]);
       if (!opts.logRoot) rmSync(logRoot, { recursive: true, force: true });
+      rmSync(firehoseOut, { recursive: true, force: true });
     },
   };
 }
