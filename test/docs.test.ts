@@ -141,3 +141,23 @@ describe('the dev stage as deployed', () => {
     expect(named.filter((d) => !existsSync(join(root, d)))).toEqual([]);
   });
 });
+
+describe('README "Adding a job"', () => {
+  // The example a new team copies first: if the config types or their validation change, the
+  // example must change with them.
+  const section = read('README.md').split(/^## /m).find((s) => s.startsWith('Adding a job\n')) ?? '';
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+
+  test('the job example is valid config: validation accepts it beside the shipped jobs, with its map, group, exclusive key and dependency', () => {
+    expect(code).not.toBe('');
+    const job = new Function(`return (${code});`)() as (typeof appConfig.jobs)[number];
+    const resolved = resolveConfig(
+      { ...appConfig, dependencies: { ...appConfig.dependencies, 'orders-api': {} }, jobs: [...appConfig.jobs, job] },
+      { allJobs: true, fileExists: () => true },
+    );
+    const added = resolved.jobs.find((j) => j.name === job.name);
+    expect(added).toBeDefined();
+    expect(added!.exclusiveBy).toBe('account');
+    expect(added!.steps.map((s) => s.name)).toEqual(['List', 'EachOrder', 'Report']);
+  });
+});

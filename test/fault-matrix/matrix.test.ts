@@ -1,12 +1,12 @@
 /**
  * The matrix cannot drift: every row of ./matrix.ts has exactly one case (`faultCase('<id>'`) in
- * the file its row names, every case has a row, and docs/fault-matrix.md shows exactly the table
+ * the file its row names, every case has a row, and docs/fault-matrix.md and README.md show exactly the table
  * the data renders (regenerate it with `npx tsx test/fault-matrix/write-doc.ts`).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAULT_MATRIX, renderMatrixTable } from './matrix';
-import { DOC_PATH, tableInDoc } from './write-doc';
+import { DOC_PATHS, tableInDoc } from './write-doc';
 
 const DIR = __dirname;
 const caseFiles = readdirSync(DIR).filter((f) => f.endsWith('.test.ts') && f !== 'matrix.test.ts');
@@ -35,6 +35,6 @@ test('the matrix holds issue 8\'s faults, the ones already covered, and the feat
   expect(FAULT_MATRIX.filter((r) => r.listed.split(', ').includes('8.1')).map((r) => r.id)).toEqual(['execution-aborted', 'execution-timed-out', 'uncatchable-error', 'data-limit-exceeded']);
 });
 
-test('docs/fault-matrix.md shows the table the data renders', () => {
-  expect(tableInDoc(readFileSync(DOC_PATH, 'utf8'))).toBe(renderMatrixTable());
+test.each(DOC_PATHS.map((p) => [p.split('/').slice(-2).join('/'), p]))('%s shows the table the data renders', (_name, path) => {
+  expect(tableInDoc(readFileSync(path, 'utf8'))).toBe(renderMatrixTable());
 });

@@ -1,6 +1,6 @@
 /**
- * Writes the fault-matrix table (./matrix.ts) into docs/fault-matrix.md, between its markers:
- * `npx tsx test/fault-matrix/write-doc.ts`. test/fault-matrix/matrix.test.ts fails while the
+ * Writes the fault-matrix table (./matrix.ts) into docs/fault-matrix.md and README.md, between their
+ * markers: `npx tsx test/fault-matrix/write-doc.ts`. test/fault-matrix/matrix.test.ts fails while a
  * document and the data disagree.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import { renderMatrixTable } from './matrix';
 
 export const DOC_PATH = resolve(__dirname, '..', '..', 'docs', 'fault-matrix.md');
+/** Documents that show the table (the README shows it to whoever opens the repository). */
+export const DOC_PATHS = [DOC_PATH, resolve(__dirname, '..', '..', 'README.md')];
 const BEGIN = '<!-- fault-matrix:begin (generated from test/fault-matrix/matrix.ts by `npx tsx test/fault-matrix/write-doc.ts`) -->';
 const END = '<!-- fault-matrix:end -->';
 
@@ -15,7 +17,7 @@ const END = '<!-- fault-matrix:end -->';
 export function tableInDoc(doc: string): string {
   const from = doc.indexOf(BEGIN);
   const to = doc.indexOf(END);
-  if (from < 0 || to < from) throw new Error(`${DOC_PATH} has no fault-matrix markers`);
+  if (from < 0 || to < from) throw new Error('the document has no fault-matrix markers');
   return doc.slice(from + BEGIN.length, to).trim();
 }
 
@@ -26,6 +28,8 @@ export function withTable(doc: string): string {
 }
 
 if (require.main === module) {
-  writeFileSync(DOC_PATH, withTable(readFileSync(DOC_PATH, 'utf8')));
-  process.stdout.write(`${DOC_PATH}: table written\n`);
+  for (const path of DOC_PATHS) {
+    writeFileSync(path, withTable(readFileSync(path, 'utf8')));
+    process.stdout.write(`${path}: table written\n`);
+  }
 }
