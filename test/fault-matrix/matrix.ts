@@ -33,6 +33,10 @@ const R = 'replay.test.ts';
 const T = 'ticks.test.ts';
 
 const REPLAY = 'Fix the cause, then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
+/** Deleting a quarantined message for good, through reprocess (docs/runbook.md, "Read the quarantine"); a `--dry-run` lists the ids. */
+const DROP = '`scheduled-jobs replay --source quarantine --drop --message-id <id>`';
+/** Re-planning a tick after a producer fix (docs/runbook.md, "Re-run a tick"), then dropping its old Rejected messages. */
+const REPLAN = `\`scheduled-jobs tick rerun --job <job> --tick <tick> --replan\`, then drop the old message: ${DROP}`;
 /** {@link REPLAY} after another instruction. */
 const THEN_REPLAY = 'then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
 
@@ -202,9 +206,9 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'A spool message that is not a spool message (cut, not JSON)',
     listed: 'covered',
     outcome: 'quarantined',
-    detail: 'quarantined with reason "body is not JSON", never started',
+    detail: 'quarantined with reason "body is not JSON", never started; dropped by its message id',
     seen: 'QuarantineNotEmpty alarm; the message\'s `reason` attribute',
-    action: 'Read the body; repair and send it to the spool, or delete it (docs/reprocess.md, "Quarantine")',
+    action: `Read it; it can never run as is: ${DROP}`,
     file: R,
   },
   {
@@ -212,9 +216,9 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'A forged spool message (it claims a task of a tick that has not run yet)',
     listed: 'feature',
     outcome: 'quarantined',
-    detail: 'quarantined with a reason starting "may be forged", nothing started under the name it claims',
+    detail: 'quarantined with a reason starting "may be forged", nothing started under the name it claims; dropped by its message id',
     seen: 'QuarantineNotEmpty alarm; `reason` attribute',
-    action: 'Find who can send to the spool (queue policy, CloudTrail); delete it',
+    action: `Find who can send to the spool (queue policy, CloudTrail); ${DROP}`,
     file: R,
   },
   {
@@ -222,9 +226,9 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'A task keeps failing after spool.maxReplays replays',
     listed: 'covered',
     outcome: 'quarantined',
-    detail: 'each replay fails and is spooled again; the one past maxReplays is quarantined "too many replays"',
+    detail: 'each replay fails and is spooled again; the one past maxReplays is quarantined "too many replays"; replayed with force (after the fix) it succeeds once, under the next attempt\'s name',
     seen: 'QuarantineNotEmpty alarm; `reason` attribute; worker records of every attempt',
-    action: 'Find out why before replaying it by hand (send the body back to the spool)',
+    action: 'Find out why and fix it, then `scheduled-jobs replay --source quarantine --task-id <id> --force`',
     file: R,
   },
   {
@@ -282,9 +286,9 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: "A producer fails mid-tick and Lambda's async retries are exhausted",
     listed: '8.4',
     outcome: 'succeeded',
-    detail: "the failed-invocations queue keeps the tick's payload; the re-run resumes from the ledger: every task starts once, rejected specs are not quarantined twice",
+    detail: "the failed-invocations queue keeps the tick's payload; reprocess re-invokes the producer with it and deletes the record (a re-run that fails again leaves a new one); the re-run resumes from the ledger: every task starts once, rejected specs are not quarantined twice",
     seen: 'the producer\'s Errors alarm (FunctionAlarms); OldestFailure-failedInvocations alarm',
-    action: 'Re-invoke the producer with the record\'s requestPayload, then delete the record (docs/big-ticks.md, "Re-running a tick")',
+    action: 'Fix the cause, then `scheduled-jobs replay --source failed-invocations --function producer:<job>` (`--dry-run` first)',
     file: T,
   },
   {
@@ -302,9 +306,9 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'A duplicate key or an invalid spec in one tick',
     listed: '8.7',
     outcome: 'quarantined',
-    detail: 'Rejected with its reason, never started; sent back to the spool by mistake, reprocess quarantines it again and starts nothing',
+    detail: 'Rejected with its reason, never started; after the producer fix a re-plan starts it once (tasks started before are refused by name: Duplicate) and the old messages are dropped',
     seen: 'QuarantineNotEmpty alarm; Rejected client record; `reason` attribute',
-    action: 'Fix the producer, then re-run the tick',
+    action: `Fix the producer, then ${REPLAN}`,
     file: T,
   },
   {
@@ -312,9 +316,9 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: "A task's envelope is larger than the workflow's input budget",
     listed: '8.3',
     outcome: 'quarantined',
-    detail: 'the producer rejects it (EnvelopeTooLarge) with the size; the rest of the tick runs (the budget itself: test/state-size.test.ts)',
+    detail: 'the producer rejects it (EnvelopeTooLarge) with the size; the rest of the tick runs; after the fix a re-plan starts it once (the budget itself: test/state-size.test.ts)',
     seen: 'QuarantineNotEmpty alarm; Rejected client record',
-    action: 'Keep params small (references to S3), fix the producer, re-run the tick',
+    action: `Make the producer pass references (S3 keys), not the data, then ${REPLAN}`,
     file: T,
   },
 ];

@@ -2,11 +2,13 @@
  * Fault matrix, faults around the spool and its replay: the real reprocess handler (its module-scope
  * clients, the environment its construct synthesizes) and the real sweeper against fauxqs, the Step
  * Functions stand-in running the shipped definitions, dynalite and the Firehose stand-in (./world.ts).
+ * What the operator does with a quarantined message is reprocess's routine too (replay with force,
+ * drop by message id), through the same handler.
  */
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, Message, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TaskEnvelope } from '../../lambdas/shared/envelope';
 import { PermanentError } from '../../lambdas/shared/errors';
-import { taskIdFor } from '../../lambdas/shared/names';
+import { executionNameFor, taskIdFor } from '../../lambdas/shared/names';
 import { SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_SWEEPS, SpoolMessage } from '../../lambdas/shared/spool-message';
 import { AppConfig } from '../../lib/config/types';
 import { spoolAttributes } from '../reprocess-fixtures';
@@ -84,6 +86,14 @@ faultCase('malformed-message', async () => {
   expect(s).toMatchObject({ invalid: 1, started: 0 });
   const end = await expectTaskEnd(world, id, { quarantined: /^body is not JSON/ });
   expect(end.executions.map((e) => e.status)).toEqual(['FAILED']);
+  // The runbook ("Read the quarantine"): it can never run as is. A dry run lists it with its message
+  // id (a cut body is selected by its job and error attributes); read it, then drop it by that id.
+  const look = await world.reprocess({ source: 'quarantine', job: 'example-api', errorType: 'ExternalApiRejectedError', max: 1, drop: true, dryRun: true });
+  expect(look).toMatchObject({ wouldDrop: 1, dropped: 0 });
+  expect(look.items[0]).toMatchObject({ taskId: null, outcome: 'wouldDrop', reason: expect.stringMatching(/^body is not JSON/) });
+  expect(await world.reprocess({ source: 'quarantine', messageIds: [look.items[0].messageId!], drop: true })).toMatchObject({ dropped: 1, started: 0 });
+  expect((await world.quarantine()).filter((q) => q.raw.includes(id))).toEqual([]);
+  expect(world.executionsOf(id).map((e) => e.status)).toEqual(['FAILED']);
 });
 
 faultCase('forged-message', async () => {
@@ -110,11 +120,19 @@ faultCase('forged-message', async () => {
   expect(s).toMatchObject({ invalid: 1, started: 0 });
   await expectTaskEnd(world, input.taskId, { quarantined: /^may be forged: its tick .* is in the future/ });
   expect(world.executionsOf(input.taskId)).toHaveLength(0);
+  // The runbook: find who can send to the spool; the message can never run: list it, then drop it by its id.
+  const look = await world.reprocess({ source: 'quarantine', taskIds: [input.taskId], drop: true, dryRun: true });
+  expect(look).toMatchObject({ wouldDrop: 1, dropped: 0 });
+  expect(look.items[0]).toMatchObject({ taskId: input.taskId, outcome: 'wouldDrop', reason: expect.stringMatching(/^may be forged/) });
+  expect(await world.reprocess({ source: 'quarantine', messageIds: [look.items[0].messageId!], drop: true })).toMatchObject({ dropped: 1, started: 0 });
+  expect((await world.quarantine()).filter((q) => q.body?.taskId === input.taskId)).toEqual([]);
+  expect(world.executionsOf(input.taskId)).toHaveLength(0);
 });
 
 faultCase('replay-limit', async () => {
   const maxReplays = world.config.spool.maxReplays;
-  world.api.script('ord-never', Array(maxReplays + 2).fill(422));
+  // Every attempt up to the last allowed replay is refused; the API accepts it after that (the cause fixed).
+  world.api.script('ord-never', Array(maxReplays + 1).fill(422));
   const t = await world.tick('example-api', [order('ord-never')]);
   const id = t.taskIds[0];
   await world.settle();
@@ -128,6 +146,16 @@ faultCase('replay-limit', async () => {
   const end = await expectTaskEnd(world, id, { quarantined: new RegExp(`^too many replays: attempt ${maxReplays + 1} > MAX_REPLAYS ${maxReplays}`) });
   expect(end.executions.map((e) => e.status)).toEqual(Array(maxReplays + 1).fill('FAILED'));
   expect(world.workerRecords().filter((r) => r.task_id === id).map((r) => r.attempt)).toEqual(Array.from({ length: maxReplays + 1 }, (_, i) => i + 1));
+  // The runbook ("Read the quarantine", too many replays): once the cause is found and fixed, replay it with force.
+  const forced = await world.reprocess({ source: 'quarantine', taskIds: [id], force: true });
+  expect(forced).toMatchObject({ started: 1, forced: 1, resumed: 1, invalid: 0, failed: 0 });
+  await world.settle();
+  // It succeeds once, under the next attempt's name, resumed at the step that failed.
+  const after = await expectTaskEnd(world, id, { succeeded: true });
+  expect(after.executions.map((e) => e.status)).toEqual([...Array(maxReplays + 1).fill('FAILED'), 'SUCCEEDED']);
+  expect(after.executions.at(-1)!.name).toBe(executionNameFor(id, maxReplays + 2));
+  expect([world.calls('Fetch', id), world.calls('CallApi', id)]).toEqual([1, maxReplays + 2]);
+  expect(world.api.accepted('ord-never')).toBe(1);
 });
 
 faultCase('redrive-mode', async () => {

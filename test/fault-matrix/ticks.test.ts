@@ -2,11 +2,14 @@
  * Fault matrix, faults of a tick: the real producer runtime invoked as EventBridge Scheduler does
  * (asynchronously: Lambda's retries, then the on-failure destination of the template), the tick
  * queue's event source driving the real starter, the Step Functions stand-in (name uniqueness,
- * token bucket) running the shipped definitions, and the Firehose stand-in (./world.ts).
+ * token bucket) running the shipped definitions, and the Firehose stand-in (./world.ts). The
+ * operator's recoveries are reprocess's routines, run through the real reprocess handler (a re-run
+ * of a failed invocation, a re-plan of a tick, a drop from the quarantine), which invokes the
+ * producers through the world's Lambda stand-in.
  */
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { MAX_EXECUTION_INPUT_BYTES } from '../../lambdas/shared/envelope';
 import { executionNameFor, tickStamp } from '../../lambdas/shared/names';
+import { tickLedgerKey } from '../../lambdas/shared/tick-batch';
 import { expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
@@ -18,6 +21,12 @@ beforeAll(async () => {
 afterAll(() => world?.close());
 
 const order = (key: string, extra: Record<string, unknown> = {}) => ({ key, params: { orderId: key, customer: { name: 'Jane Doe', email: 'jane@example.com' }, amount: 1200, ...extra } });
+/**
+ * A tick of its own, an hour or more ago, for a case that re-plans it: a re-plan is refused for ticks
+ * older than 30 days or in the future (the world's default ticks are on a fixed day).
+ */
+let recentTicks = 0;
+const recentTick = () => new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000 - recentTicks++ * 60_000);
 const clientResults = (id: string) => world.clientRecords().filter((r) => r.task_id === id).map((r) => r.result);
 
 faultCase('start-throttled', async () => {
@@ -52,7 +61,6 @@ faultCase('producer-crash', async () => {
     fault: { error: 'KmsAccessDenied', message: 'The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.' },
   });
   const t = await world.tick('example-api', specs, { drain: false });
-  refused.remove();
   expect(t.producer).toMatchObject({ succeeded: false, attempts: 3, errors: ['KmsAccessDenied', 'KmsAccessDenied', 'KmsAccessDenied'] });
   expect(refused.hits).toHaveLength(3);
   // The failed-invocations queue keeps the tick.
@@ -60,17 +68,40 @@ faultCase('producer-crash', async () => {
   expect(record).toMatchObject({ requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3 }, requestPayload: { scheduledTime: t.scheduledTime.toISOString() } });
   expect(record.responsePayload).toMatchObject({ errorType: 'KmsAccessDenied' });
   for (const id of t.taskIds.slice(0, 3)) expect(world.executionsOf(id)).toHaveLength(0);
+  expect(await world.coordinationItem(tickLedgerKey('example-api', tickStamp(t.scheduledTime)))).toMatchObject({ state: 'planning' });
 
-  // The runbook: re-invoke the producer with the record's requestPayload, then delete the record.
-  const rerun = await world.rerunTick('example-api', specs, record.requestPayload);
-  expect(rerun.producer.result).toMatchObject({ outcome: 'planned', tasks: 3, rejected: 1 });
-  const out = await world.sqs.send(new ReceiveMessageCommand({ QueueUrl: world.queues.failedInvocations.url, MaxNumberOfMessages: 10 }));
-  for (const m of out.Messages ?? []) await world.sqs.send(new DeleteMessageCommand({ QueueUrl: world.queues.failedInvocations.url, ReceiptHandle: m.ReceiptHandle }));
+  // The runbook's "Re-run a failed invocation", through reprocess: look (the record names the
+  // producer, its error and its tick), then re-run it. `max: 1`: each run ends with this record
+  // instead of long-polling the empty queue (1 s).
+  const look = await world.reprocess({ source: 'failedInvocations', dryRun: true, max: 1 });
+  expect(look).toMatchObject({ wouldReinvoke: 1, reinvoked: 0, invalid: 0 });
+  expect(look.items[0]).toMatchObject({ function: 'producer:example-api', condition: 'RetriesExhausted', errorType: 'KmsAccessDenied', tick: t.scheduledTime.toISOString(), outcome: 'wouldReinvoke' });
+  const rerun = () => world.reprocess({ source: 'failedInvocations', functions: ['producer:example-api'], max: 1 });
+
+  // Re-run before the cause is fixed: reprocess invokes the job's producer asynchronously with the
+  // record's payload and deletes the record; the invocation fails again, Lambda retries it twice, and
+  // its on-failure destination keeps the tick again: nothing is lost between the invoke and the delete.
+  const invokedBefore = world.lambdaInvocations.length;
+  expect(await rerun()).toMatchObject({ reinvoked: 1, failed: 0, invalid: 0, deleteFailed: 0 });
+  expect(world.lambdaInvocations.slice(invokedBefore)).toEqual([{ functionName: world.functions.producer('example-api'), payload: record.requestPayload, invocationType: 'Event' }]);
+  await world.idle();
+  expect(refused.hits).toHaveLength(6);
+  const again = await world.failedInvocations();
+  expect(again).toEqual([expect.objectContaining({ requestContext: expect.objectContaining({ condition: 'RetriesExhausted', approximateInvokeCount: 3 }), requestPayload: record.requestPayload })]);
+  expect(again[0].responsePayload).toMatchObject({ errorType: 'KmsAccessDenied' });
+
+  // The cause fixed (the grant redeployed), the re-run plans the rest of the tick and the record is gone.
+  refused.remove();
+  expect(await rerun()).toMatchObject({ reinvoked: 1, failed: 0, invalid: 0, deleteFailed: 0 });
+  await world.idle();
   expect(await world.failedInvocations()).toEqual([]);
+  // The re-run resumed the tick from the ledger and completed its plan.
+  expect(await world.coordinationItem(tickLedgerKey('example-api', tickStamp(t.scheduledTime)))).toMatchObject({ state: 'planned' });
+  await world.drainTicks();
   await world.settle();
   for (const id of t.taskIds.slice(0, 3)) await expectTaskEnd(world, id, { succeeded: true });
-  // The spec rejected on the first attempt was quarantined once, not once per attempt.
-  const bad = rerun.taskIds[3];
+  // The spec rejected on the first attempt was quarantined once, not once per attempt or re-run.
+  const bad = t.taskIds[3];
   await expectTaskEnd(world, bad, { quarantined: /^InvalidTaskSpec: / });
   expect(clientResults(bad)).toEqual(['Rejected']);
 });
@@ -110,43 +141,68 @@ faultCase('firehose-failure', async () => {
 });
 
 faultCase('rejected-spec', async () => {
-  const specs = [order('ord-rj'), order('ord-rj', { again: true }), { key: '', params: {} }];
-  const t = await world.tick('example-api', specs);
+  // A producer bug: a key returned twice, and a spec whose params are not plain JSON (a Date).
+  const scheduledTime = recentTick();
+  const bug = [order('ord-rj'), order('ord-rj', { again: true }), order('ord-rj-date', { at: new Date(0) })];
+  const t = await world.tick('example-api', bug as never, { scheduledTime });
   expect(t.producer.result).toMatchObject({ tasks: 1, rejected: 2 });
   await world.settle();
-  const first = t.taskIds[0];
-  // A spec without a usable key gets the producer's placeholder id (its position in the tick).
-  const invalid = `example-api-${tickStamp(t.scheduledTime)}-invalid-2`;
-  // The first spec of the key runs once; its duplicate is quarantined, never started.
+  const [first, , dated] = t.taskIds;
+  // The first spec of the key runs once; its duplicate and the invalid spec are quarantined, never started.
   await expectTaskEnd(world, first, { succeeded: true });
   const duplicate = (await world.quarantine()).filter((m) => m.body?.taskId === first);
   expect(duplicate.map((m) => [m.body?.kind, m.attributes.errorType])).toEqual([['Rejected', 'DuplicateTaskKey']]);
   expect(duplicate[0].attributes.reason).toMatch(/^DuplicateTaskKey: task #1: key "ord-rj" was already returned in this tick/);
-  expect(clientResults(first).sort()).toEqual(['Rejected', 'Started']);
-  // The invalid spec, sent back to the spool by mistake (moved out of the quarantine), is
-  // quarantined again by reprocess and never started.
-  const q = await world.sqs.send(new ReceiveMessageCommand({ QueueUrl: world.queues.quarantine.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
-  const moved = (q.Messages ?? []).find((m) => m.Body?.includes(`"taskId":"${invalid}"`))!;
-  const { job, errorType, kind } = moved.MessageAttributes!;
-  await world.sqs.send(new SendMessageCommand({ QueueUrl: world.queues.spool.url, MessageBody: moved.Body, MessageAttributes: { job, errorType, kind } }));
-  await world.sqs.send(new DeleteMessageCommand({ QueueUrl: world.queues.quarantine.url, ReceiptHandle: moved.ReceiptHandle }));
-  for (const m of q.Messages ?? []) if (m !== moved) await world.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: world.queues.quarantine.url, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 }));
-  const s = await world.reprocess({ taskIds: [invalid], max: 1 });
-  expect(s).toMatchObject({ invalid: 1, started: 0 });
-  await expectTaskEnd(world, invalid, { quarantined: /^Rejected: the producer refused this task spec \(InvalidTaskSpec\)/ });
-  expect(world.executionsOf(invalid)).toHaveLength(0);
+  await expectTaskEnd(world, dated, { quarantined: /^InvalidTaskSpec: / });
+  expect(world.executionsOf(dated)).toHaveLength(0);
+
+  // The runbook ("Read the quarantine", Rejected): fix the producer, re-plan the tick, drop the old messages.
+  world.produce('example-api', [order('ord-rj'), order('ord-rj-date', { at: new Date(0).toISOString() })]);
+  const replan = await world.reprocess({ source: 'tick', job: 'example-api', tick: tickStamp(scheduledTime), replan: true });
+  expect(replan).toMatchObject({ outcome: 'invoked', replan: true, producer: { outcome: 'planned', replanned: 1, tasks: 2, rejected: 0 } });
+  await world.drainTicks();
+  await world.settle();
+  const look = await world.reprocess({ source: 'quarantine', taskIds: [first, dated], drop: true, dryRun: true });
+  expect(look).toMatchObject({ wouldDrop: 2, dropped: 0 });
+  // The listing also names what it skipped (another tick's rejected spec): the drop takes the selected ids only.
+  const selected = look.items.filter((i) => i.outcome === 'wouldDrop');
+  expect(selected.map((i) => `${i.taskId} ${i.error}`).sort()).toEqual([`${dated} InvalidTaskSpec`, `${first} DuplicateTaskKey`].sort());
+  const drop = await world.reprocess({ source: 'quarantine', messageIds: selected.map((i) => i.messageId!), drop: true });
+  expect(drop).toMatchObject({ dropped: 2, started: 0 });
+  // The rejected task started now, exactly once; the one started before was refused by name (Duplicate), not run again.
+  await expectTaskEnd(world, dated, { succeeded: true });
+  await expectTaskEnd(world, first, { succeeded: true });
+  expect(clientResults(dated)).toEqual(['Rejected', 'Started']);
+  expect(clientResults(first).sort()).toEqual(['Duplicate', 'Rejected', 'Started']);
+  expect([world.api.accepted('ord-rj'), world.api.accepted('ord-rj-date')]).toEqual([1, 1]);
 });
 
 faultCase('envelope-too-large', async () => {
+  const scheduledTime = recentTick();
   const big = order('ord-big', { notes: 'x'.repeat(MAX_EXECUTION_INPUT_BYTES) });
-  const t = await world.tick('example-api', [big, order('ord-small')]);
+  const t = await world.tick('example-api', [big, order('ord-small')], { scheduledTime });
   expect(t.producer.result).toMatchObject({ tasks: 1, rejected: 1 });
   await world.settle();
-  await expectTaskEnd(world, t.taskIds[0], { quarantined: new RegExp(`^EnvelopeTooLarge: the task envelope is \\d+ bytes; the workflow accepts at most ${MAX_EXECUTION_INPUT_BYTES}`) });
-  expect(world.executionsOf(t.taskIds[0])).toHaveLength(0);
-  expect(clientResults(t.taskIds[0])).toEqual(['Rejected']);
+  const [bigId, smallId] = t.taskIds;
+  await expectTaskEnd(world, bigId, { quarantined: new RegExp(`^EnvelopeTooLarge: the task envelope is \\d+ bytes; the workflow accepts at most ${MAX_EXECUTION_INPUT_BYTES}`) });
+  expect(world.executionsOf(bigId)).toHaveLength(0);
+  expect(clientResults(bigId)).toEqual(['Rejected']);
   // The rest of the tick runs.
-  await expectTaskEnd(world, t.taskIds[1], { succeeded: true });
+  await expectTaskEnd(world, smallId, { succeeded: true });
+
+  // The runbook: the producer fixed to send a reference instead of the data, the tick re-planned, the old message dropped.
+  world.produce('example-api', [order('ord-big', { notes: 's3://orders/ord-big/notes.txt' }), order('ord-small')]);
+  const replan = await world.reprocess({ source: 'tick', job: 'example-api', tick: tickStamp(scheduledTime), replan: true });
+  expect(replan).toMatchObject({ outcome: 'invoked', producer: { outcome: 'planned', tasks: 2, rejected: 0 } });
+  await world.drainTicks();
+  await world.settle();
+  const look = await world.reprocess({ source: 'quarantine', taskIds: [bigId], drop: true, dryRun: true });
+  const selected = look.items.filter((i) => i.outcome === 'wouldDrop');
+  expect(selected.map((i) => i.error)).toEqual(['EnvelopeTooLarge']);
+  expect(await world.reprocess({ source: 'quarantine', messageIds: [selected[0].messageId!], drop: true })).toMatchObject({ dropped: 1 });
+  await expectTaskEnd(world, bigId, { succeeded: true });
+  await expectTaskEnd(world, smallId, { succeeded: true });
+  expect(clientResults(bigId)).toEqual(['Rejected', 'Started']);
 });
 
 test('after every case above: the lost-task query finds nothing, no execution name was created twice, no task succeeded twice', () => expectNothingLost(world));

@@ -19,6 +19,8 @@
  * - deliveries AWS makes: the tick queue's event source (local/sqs-esm.ts), EventBridge's rule on
  *   execution status changes (the synthesized pattern) invoking the capture, Lambda's asynchronous
  *   retries and on-failure destinations (./async-invoke.ts, from the template's EventInvokeConfig);
+ * - Lambda's Invoke API, for what reprocess's recovery routines invoke (a tick re-run, a re-run of a
+ *   failed invocation): the Lambda stand-in (local/lambda-standin.ts) serving the producers;
  * - the example's external orders API: ./scripted-api.ts.
  *
  * Time compression (and only that): Retry waits are skipped (retries still happen, with their
@@ -42,6 +44,8 @@ import { resolveConfig } from '../../lib/config/validate';
 import type { CaptureResult } from '../../lambdas/execution-capture/logic';
 import type { ReprocessPayload } from '../../lambdas/reprocess/payload';
 import type { ReprocessSummary } from '../../lambdas/reprocess/drain';
+import type { FailedInvocationsSummary } from '../../lambdas/reprocess/failed-invocations';
+import type { TickRunSummary } from '../../lambdas/reprocess/tick';
 import type { SweepSummary } from '../../lambdas/sweeper/logic';
 import { parseEnvelope, TaskEnvelope } from '../../lambdas/shared/envelope';
 import { TABLE_KEY_ATTR } from '../../lambdas/shared/holds';
@@ -56,6 +60,7 @@ import { AslDefinition, resolveIntrinsics } from '../../local/asl';
 import { startLocalDynamo } from '../../local/dynamodb-local';
 import { ParamLogDb } from '../../local/duckdb-sql';
 import { startFirehoseStandin } from '../../local/firehose-standin';
+import { LambdaStandin, StandinFunction, StandinHandler, startLambdaStandin } from '../../local/lambda-standin';
 import { functionEnvironment, LOCAL_ACCOUNT, placeholderRef, RefResolver, stateMachineDefinition, synthesizeApp, SynthesizedApp } from '../../local/offline-day/app-model';
 import { SimClock } from '../../local/offline-day/sim-clock';
 import { createLocalRunner, EngineEvent, LAMBDA_INVOKE, LocalLambda, LocalRunResult, taskStatesOf } from '../../local/run-state-machine';
@@ -133,15 +138,24 @@ export interface World {
   /** Logical ids of the functions the cases invoke. */
   readonly functions: { readonly reprocess: string; readonly capture: string; readonly sweeper: string; readonly starter: string; producer(job: string): string; step(job: string, step: string): string };
 
-  /** A tick of `job` through the real producer runtime (asynchronous invoke) and the starters (event source). */
+  /**
+   * A tick of `job` through the real producer runtime (the schedule's asynchronous invoke) and the
+   * starters (event source). `specs` is what the job's producer returns from now on (see {@link produce}).
+   */
   tick(job: string, specs: ReadonlyArray<TaskSpec>, opts?: { scheduledTime?: Date; drain?: boolean; retryAfterSeconds?: number }): Promise<TickRun>;
-  /** Re-invokes a job's producer with a failed-invocation record's payload (the runbook's re-run). */
-  rerunTick(job: string, specs: ReadonlyArray<TaskSpec>, requestPayload: unknown): Promise<TickRun>;
+  /** What the job's deployed producer returns from now on, whoever invokes it (a fix deployed). */
+  produce(job: string, specs: ReadonlyArray<TaskSpec>): void;
+  /** Resolves when every asynchronous invoke accepted by the Lambda stand-in has run (with its retries and on-failure record). */
+  idle(): Promise<void>;
+  /** Invocations the Lambda stand-in received (reprocess's invokes of the producers), in order. */
+  readonly lambdaInvocations: LambdaStandin['invocations'];
   /** The tick queue's event source until the queue is empty. */
   drainTicks(opts?: { retryAfterSeconds?: number }): Promise<EsmRun>;
   /** Runs every started execution to its end and delivers status changes to the capture, until quiet. */
   settle(): Promise<void>;
-  /** The real reprocess handler (an operator's invoke), in the function's container or a new one. */
+  /** The real reprocess handler (an operator's invoke), in the function's container or a new one; the summary of the payload's source. */
+  reprocess(payload: ReprocessPayload & { source: 'failedInvocations' }, opts?: { container?: string }): Promise<FailedInvocationsSummary>;
+  reprocess(payload: ReprocessPayload & { source: 'tick' }, opts?: { container?: string }): Promise<TickRunSummary>;
   reprocess(payload: ReprocessPayload, opts?: { container?: string }): Promise<ReprocessSummary>;
   /** The real sweeper handler over the given queues of its configuration, at `at` (a simulated clock). */
   sweep(only: ReadonlyArray<'spool' | 'quarantine' | 'failedInvocations'>, at: Date): Promise<SweepSummary>;
@@ -211,6 +225,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   let config = resolveApp(options.edit ?? ((c) => c));
   let model = synthesizeApp(config, ROOT, REGION);
   const resources = (): Resources => model.template.Resources;
+  const timeoutMsOf = (id: string): number => Number(resources()[id]?.Properties?.Timeout ?? 3) * 1000;
 
   // ---- services
   const outDir = mkdtempSync(join(tmpdir(), 'fault-matrix-'));
@@ -262,6 +277,35 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   }
   for (const [id, r] of Object.entries(resources())) if (r.Type === 'AWS::DynamoDB::Table') await dynamo.createTable(id);
 
+  // ---- Lambda's Invoke API, for reprocess's recovery routines: each job's producer under the name
+  // reprocess resolves from its environment (INVOCABLE_FUNCTIONS + FUNCTION_ARN_PREFIX, both from
+  // `ref`), running the producer runtime of the world's ticks (the case's current specs). A tick
+  // re-run invokes it synchronously; a re-run of a failed invocation asynchronously, so Lambda's
+  // retries and on-failure destination apply again: read from the template's EventInvokeConfig, as
+  // for the schedule's invoke (./async-invoke.ts). The capture, the sweeper and the lost-task monitor
+  // are not served (404): no case re-runs them.
+  const lambda = await startLambdaStandin(
+    REGION,
+    Object.fromEntries(
+      config.jobs.flatMap((j) => {
+        const producer = model.stack.producers.get(j.name);
+        if (!producer) return [];
+        const id = logicalIdOf(model, producer.function);
+        const dest = asyncConfigOf(model.template as never, id, ref(id, 'AWS::Lambda::Function', 'Arn'), (q) => queueUrls.get(q)!);
+        const fn: StandinFunction = {
+          load: async () => ((event, context) => runProducer(j.name, event, context)) as StandinHandler,
+          // The world's withEnv gives the function its environment (runProducer), as for every other call.
+          environment: {},
+          timeoutMs: timeoutMsOf(id),
+          retryAttempts: dest.retries,
+          onFailure: dest.onFailureQueueUrl === null ? undefined : async (record) => void (await sqs.send(new SendMessageCommand({ QueueUrl: dest.onFailureQueueUrl!, MessageBody: JSON.stringify(record) }))),
+        };
+        return [[ref(id, 'AWS::Lambda::Function'), fn]];
+      }),
+    ),
+    LOCAL_ACCOUNT,
+  );
+
   // ---- the handlers' process environment: endpoints and fake credentials only (no "local" branch in production code)
   const savedEnv = { ...process.env };
   Object.assign(process.env, {
@@ -274,6 +318,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     AWS_ENDPOINT_URL_SFN: sfn.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: `http://127.0.0.1:${firehoseFaults.port}`,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
@@ -335,8 +380,10 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     if (typeof mod.handler !== 'function') throw new Error(`${entry} exports no handler`);
     return mod.handler;
   };
-  // The producer runtime of each job's producer function, and the starter module (one each).
-  const runtimes = new Map<string, typeof import('../../lambdas/producer/runtime')>();
+  // Each job's producer handler (the real runtime in the function's container, returning the case's
+  // current specs), and the starter module (one each).
+  const producerSpecs = new Map<string, ReadonlyArray<TaskSpec>>();
+  const producers = new Map<string, ReturnType<typeof import('../../lambdas/producer/runtime').createProducerHandler>>();
   let starterModule: typeof import('../../lambdas/starter/handler') | null = null;
   const container = (id: string, key = id, env?: Record<string, string>): Handler => {
     let h = containers.get(key);
@@ -351,7 +398,6 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     const h = container(id, key);
     return withEnv(id, () => h(event, context));
   };
-  const timeoutMsOf = (id: string): number => Number(resources()[id]?.Properties?.Timeout ?? 3) * 1000;
   const lambdaContext = (id: string, scale = 1) => {
     const deadline = Date.now() + timeoutMsOf(id) * scale;
     return { functionName: id, awsRequestId: `local-${id}-${Date.now()}`, getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
@@ -508,14 +554,19 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   };
 
   let minute = 0;
-  const producerRun = async (job: string, specs: ReadonlyArray<TaskSpec>, payload: unknown): Promise<AsyncInvokeResult<TickSummary>> => {
+  /** One call of a job's producer: the real runtime with the case's `produce` (the example producers' lists are fixed by their env; a case needs its own specs). */
+  function runProducer(job: string, event: unknown, context: unknown): Promise<TickSummary> {
     const id = functions.producer(job);
-    // The job's producer is the real runtime with this case's `produce` (the example producers'
-    // lists are fixed by their env; a case needs its own specs).
-    let runtime = runtimes.get(id);
-    if (!runtime) runtimes.set(id, (runtime = loadModule<typeof import('../../lambdas/producer/runtime')>(id, 'lambdas/producer/runtime.ts')));
-    const handler = runtime.createProducerHandler(() => specs);
-    return invokeAsync((event, requestId) => withEnv(id, () => handler(event as never, { ...lambdaContext(id), awsRequestId: requestId } as never)), payload, asyncConfig(id), sqs);
+    let handler = producers.get(id);
+    // Loaded outside the call's withEnv: a load sets and restores the environment itself.
+    if (!handler) producers.set(id, (handler = loadModule<typeof import('../../lambdas/producer/runtime')>(id, 'lambdas/producer/runtime.ts').createProducerHandler(() => producerSpecs.get(job) ?? [])));
+    const h = handler;
+    return withEnv(id, () => h(event as never, context as never));
+  }
+  /** The schedule's asynchronous invoke of a job's producer. */
+  const producerRun = (job: string, payload: unknown): Promise<AsyncInvokeResult<TickSummary>> => {
+    const id = functions.producer(job);
+    return invokeAsync((event, requestId) => runProducer(job, event, { ...lambdaContext(id), awsRequestId: requestId }), payload, asyncConfig(id), sqs);
   };
   const drainTicks = (o: { retryAfterSeconds?: number } = {}): Promise<EsmRun> => {
     const es = Object.values(resources()).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!;
@@ -537,7 +588,8 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   };
   const tick = async (job: string, specs: ReadonlyArray<TaskSpec>, opts: { scheduledTime?: Date; drain?: boolean; retryAfterSeconds?: number } = {}): Promise<TickRun> => {
     const scheduledTime = opts.scheduledTime ?? new Date(Date.UTC(2026, 10, 25, 0, minute++));
-    const producer = await producerRun(job, specs, { scheduledTime: scheduledTime.toISOString() });
+    producerSpecs.set(job, specs);
+    const producer = await producerRun(job, { scheduledTime: scheduledTime.toISOString() });
     const esm = opts.drain === false ? null : await drainTicks({ retryAfterSeconds: opts.retryAfterSeconds });
     return { scheduledTime, taskIds: specs.map((s) => taskIdFor(job, scheduledTime, s.key)), producer, esm };
   };
@@ -575,18 +627,16 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     functionEnv: (id) => envOf(id),
     functions,
     tick,
-    async rerunTick(job, specs, requestPayload) {
-      const producer = await producerRun(job, specs, requestPayload);
-      const esm = await drainTicks();
-      const scheduledTime = new Date(String((requestPayload as { scheduledTime?: string }).scheduledTime));
-      return { scheduledTime, taskIds: specs.map((s) => taskIdFor(job, scheduledTime, s.key)), producer, esm };
-    },
+    produce: (job, specs) => void producerSpecs.set(job, specs),
+    idle: () => lambda.idle(),
+    lambdaInvocations: lambda.invocations,
     drainTicks,
     settle,
-    async reprocess(payload, opts = {}) {
+    async reprocess(payload: ReprocessPayload, opts: { container?: string } = {}) {
       const started = Date.now();
       const context = { awsRequestId: `reprocess-${started}`, functionName: functions.reprocess, getRemainingTimeInMillis: () => timeoutMsOf(functions.reprocess) - (Date.now() - started) };
-      return (await invoke(functions.reprocess, payload, context, opts.container)) as ReprocessSummary;
+      // The handler returns the summary of the payload's source (the overloads above).
+      return (await invoke(functions.reprocess, payload, context, opts.container)) as never;
     },
     async sweep(only, at) {
       // The sweeper's own configuration (SWEEP_QUEUES from the template), narrowed to `only`: each
@@ -636,7 +686,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       envs.clear();
       // A deploy replaces every function's code and environment: new containers.
       containers.clear();
-      runtimes.clear();
+      producers.clear();
       starterModule = null;
       for (const id of model.entries.keys()) if (id !== functions.starter) container(id);
       bindDefinitions();
@@ -681,7 +731,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       sqs.destroy();
       sfnClient.destroy();
       await Promise.all([sqsFaults.stop(), firehoseFaults.stop()]);
-      await Promise.all([sqsEmu.stop(), dynamo.stop(), sfn.stop(), firehose.close(), api.close()]);
+      await Promise.all([sqsEmu.stop(), dynamo.stop(), sfn.stop(), firehose.close(), api.close(), lambda.stop()]);
       for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
       Object.assign(process.env, savedEnv);
       rmSync(outDir, { recursive: true, force: true });
