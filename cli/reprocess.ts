@@ -108,7 +108,12 @@ export function formatSummary(s: Summary): string {
   if (s.receiveError) out += `Receive failed: ${String(s.receiveError)}\n`;
   out += '\n' + table(['COUNT', 'MESSAGES'], summaryCounts(s).filter(([k]) => !otherAction.includes(k)));
   out += `\nLeft in ${QUEUE_NAMES[source] ?? source}: ${s.remaining === null || s.remaining === undefined ? 'unknown' : String(s.remaining)}\n`;
-  const items = Array.isArray(s.items) ? s.items : [];
+  const all = Array.isArray(s.items) ? s.items : [];
+  // Messages the filters did not select are looked at and left in place. Listing their ids among
+  // those handled would invite copying them into a --drop --message-id: only --json shows them.
+  const items = all.filter((i) => i.outcome !== 'skipped');
+  const notSelected = all.length - items.length;
+  if (notSelected) out += `\n${notSelected} message(s) seen and left in place: not selected by the filters (not listed; --json lists them)\n`;
   if (items.length) {
     out += `\nFirst ${items.length} message(s) handled:\n`;
     if (source === 'failedInvocations') {

@@ -71,13 +71,21 @@ describe('summaries of the other sources', () => {
       remaining: 3,
       stoppedBecause: 'empty',
       durationMs: 100,
-      items: [{ messageId: 'm-1', taskId: 't1', job: 'j', error: 'InvalidTaskSpec', outcome: 'dropped', reason: 'InvalidTaskSpec: bad' }],
+      items: [
+        { messageId: 'm-1', taskId: 't1', job: 'j', error: 'InvalidTaskSpec', outcome: 'dropped', reason: 'InvalidTaskSpec: bad' },
+        { messageId: 'm-other', taskId: 't9', job: 'k', error: 'DuplicateTaskKey', outcome: 'skipped', reason: 'not selected' },
+      ],
     });
     expect(text).toContain('Drop from the quarantine, stopped because empty');
     expect(text).not.toContain('from failed-step');
     expect(text).toMatch(/dropped\s+2/);
     expect(text).toContain('Left in the quarantine: 3');
     expect(text).toMatch(/m-1\s+t1\s+j\s+InvalidTaskSpec\s+dropped\s+InvalidTaskSpec: bad/);
+    // A message outside the selection is counted, never listed with its id among those handled
+    // (an operator copying the ids into --drop --message-id would drop it).
+    expect(text).not.toContain('m-other');
+    expect(text).toContain('1 message(s) seen and left in place: not selected by the filters');
+    expect(text).toContain('First 1 message(s) handled:');
   });
 
   test('failed invocations: only the counts of the action taken; a producer\'s tick, other functions\' payload keys', () => {
