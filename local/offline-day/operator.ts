@@ -152,30 +152,22 @@ export class Operator {
     // Reprocess's invokes were accepted (202); Lambda now runs them, and what they start settles.
     const ran = await this.d.runAcceptedInvocations();
     const used = new Set<AcceptedInvocation>();
+    const note = (label: string, tick: string | null, messageId: string | null, inv: AsyncInvocation | undefined, what: string): void => {
+      const answer = inv?.result as { outcome?: unknown; tasks?: unknown } | undefined;
+      let outcome = 'notRun';
+      if (inv?.outcome === 'succeeded') outcome = typeof answer?.outcome === 'string' ? answer.outcome : 'succeeded';
+      else if (inv) outcome = `${inv.errors[inv.errors.length - 1] ?? 'Error'} (${inv.outcome === 'pending' ? 'Lambda retries it' : inv.outcome})`;
+      const tasks = inv?.outcome === 'succeeded' && typeof answer?.tasks === 'number' ? answer.tasks : null;
+      this.reruns.push({ function: label, functionId: inv?.functionId ?? '', tick, event: inv?.event ?? null, at, via: { source: 'failedInvocations', messageId }, attempts: inv?.attempts ?? 0, outcome, tasks });
+      this.d.progress(`  operator: re-ran ${what} through reprocess: ${outcome}, ${tasks ?? '?'} tasks`);
+    };
     for (const item of run.items.filter((i) => i.outcome === 'reinvoked')) {
       const match = ran.find((r) => !used.has(r) && r.label === item.function && (item.tick === undefined || tickOf(r.invocation.event) === item.tick));
       if (match) used.add(match);
-      const inv = match?.invocation;
-      const answer = inv?.result as { outcome?: unknown; tasks?: unknown } | undefined;
-      const outcome = !inv
-        ? 'notRun'
-        : inv.outcome === 'succeeded'
-          ? typeof answer?.outcome === 'string' ? answer.outcome : 'succeeded'
-          : `${inv.errors[inv.errors.length - 1] ?? 'Error'} (${inv.outcome === 'pending' ? "Lambda retries it" : inv.outcome})`;
-      const rerun: TickRerun = {
-        function: item.function as string,
-        functionId: inv?.functionId ?? '',
-        tick: item.tick ?? null,
-        event: inv?.event ?? null,
-        at,
-        via: { source: 'failedInvocations', messageId: item.messageId },
-        attempts: inv?.attempts ?? 0,
-        outcome,
-        tasks: inv?.outcome === 'succeeded' && typeof answer?.tasks === 'number' ? answer.tasks : null,
-      };
-      this.reruns.push(rerun);
-      this.d.progress(`  operator: re-ran ${describe(item)} through reprocess: ${outcome}, ${rerun.tasks ?? '?'} tasks`);
+      note(item.function as string, item.tick ?? null, item.messageId, match?.invocation, describe(item));
     }
+    // Past the summary's item list (50): what Lambda ran, without the record's message id.
+    for (const r of ran.filter((x) => !used.has(x))) note(r.label, tickOf(r.invocation.event) ?? null, null, r.invocation, r.label);
     return run.reinvoked;
   }
 

@@ -226,7 +226,7 @@ export interface OfflineReport {
   };
   readonly api: FakeApiStats;
   readonly hourly: HourRow[];
-  /** Simulated actions still scheduled at the end (Lambda retries past the period): should be none. */
+  /** Simulated actions still scheduled at the end (Lambda retries past the period, invokes never run): should be none. */
   readonly unfinished: string[];
 }
 
@@ -1013,6 +1013,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     queries: { lostTasksByDay, dailyCounts },
     api: { ...api.stats },
     hourly: hourRows,
-    unfinished: timeline.pending(),
+    // An Invoke reprocess made that Lambda never ran would be a tick silently dropped: it shows here.
+    unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
   };
 }
