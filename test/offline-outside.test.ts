@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
-import { reportOk } from '../local/offline-day/report';
+import { renderText, reportOk } from '../local/offline-day/report';
 import { asExpected, expectedFromPlan } from './support/fault-expectations';
 
 /**
@@ -98,6 +98,8 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
       })),
     );
     expect(new Set(report.operator.reruns.map((r) => r.via.messageId)).size).toBe(2);
+    for (const tick of ticks) expect(renderText(report)).toContain(`(${tick}): 3 attempts, kept, re-run ${run.day} 00:40 through reprocess (failedInvocations) -> planned (3 tasks); tasks started once 3, twice 0`);
+    expect(renderText(report)).toContain('failed-invocation records left 0');
     expect(report.unfinished).toEqual([]);
   });
 
