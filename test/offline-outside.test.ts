@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
-import { reportOk } from '../local/offline-day/report';
+import { renderText, reportOk } from '../local/offline-day/report';
 import { asExpected, expectedFromPlan } from './support/fault-expectations';
 
 /**
@@ -65,20 +65,41 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
     expect(spooled).toBe(notSucceeded); // one spool message per execution that did not succeed
   });
 
-  it('keeps the failed ticks after Lambda\'s two retries and the operator re-runs them from the records: every task started once', () => {
+  it('keeps the failed ticks after Lambda\'s two retries and the operator re-runs them through reprocess, as the runbook says: every task started once', () => {
     const e = expected();
-    expect(e.failedTicks.map((t) => t.tick.toISOString())).toEqual(['2026-11-24T15:30:00.000Z', '2026-11-24T15:35:00.000Z']);
+    const ticks = e.failedTicks.map((t) => t.tick.toISOString().replace('.000Z', 'Z'));
+    expect(ticks).toEqual(['2026-11-24T15:30:00Z', '2026-11-24T15:35:00Z']);
+    // docs/runbook.md, "Re-run a failed invocation": a dry run lists both records, then a re-run of the
+    // producer's records re-invokes both and deletes them (nothing is left in the queue).
+    expect(report.operator.failedInvocationRuns).toEqual([
+      { at: `${run.day} 00:40`, payload: { source: 'failedInvocations', dryRun: true, max: 2 }, dryRun: true, wouldReinvoke: 2, reinvoked: 0, invalid: 0, failed: 0, skipped: 0, remaining: 2 },
+      { at: `${run.day} 00:40`, payload: { source: 'failedInvocations', functions: ['producer:example-api'], max: 2 }, dryRun: false, wouldReinvoke: 0, reinvoked: 2, invalid: 0, failed: 0, skipped: 0, remaining: 0 },
+    ]);
+    expect(report.outside.failedInvocationsLeft).toBe(0);
     expect(report.outside.failedTicks).toEqual(
-      e.failedTicks.map((t) => ({
+      ticks.map((tick) => ({
         job: 'example-api',
-        tick: t.tick.toISOString().replace('.000Z', 'Z'),
+        tick,
         attempts: 3,
         outcome: 'kept',
-        rerun: expect.objectContaining({ at: `${run.day} 00:40`, outcome: 'planned', tasks: 3 }),
+        // Re-invoked by reprocess (one Lambda attempt, the fix deployed): the producer's own answer.
+        rerun: expect.objectContaining({
+          function: 'producer:example-api',
+          tick,
+          event: expect.objectContaining({ scheduledTime: tick }),
+          at: `${run.day} 00:40`,
+          via: { source: 'failedInvocations', messageId: expect.any(String) },
+          attempts: 1,
+          outcome: 'planned',
+          tasks: 3,
+        }),
         startedOnce: 3,
         startedTwice: 0,
       })),
     );
+    expect(new Set(report.operator.reruns.map((r) => r.via.messageId)).size).toBe(2);
+    for (const tick of ticks) expect(renderText(report)).toContain(`(${tick}): 3 attempts, kept, re-run ${run.day} 00:40 through reprocess (failedInvocations) -> planned (3 tasks); tasks started once 3, twice 0`);
+    expect(renderText(report)).toContain('failed-invocation records left 0');
     expect(report.unfinished).toEqual([]);
   });
 

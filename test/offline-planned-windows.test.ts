@@ -33,7 +33,7 @@ describe('offline run with the window planned in the config and no operator (2 s
     const e = expectedFromPlan(run);
     expect(report.window).toMatchObject({ hold: 'planned-windows', callsIntoWindow: 0, retriesDuringWindow: 0 });
     expect(report.api.maintenance).toBe(0);
-    expect(report.operator).toEqual({ holds: [], stops: [], reruns: [] });
+    expect(report.operator).toEqual({ holds: [], stops: [], failedInvocationRuns: [], reruns: [] });
     expect(report.replayRounds).toEqual([]);
     // 00:30-01:30 touches the hours 00 and 01.
     expect(report.hourly.map((h) => [h.hour.slice(11), h.held])).toEqual([

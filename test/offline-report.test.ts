@@ -49,8 +49,8 @@ const report = (over: Partial<OfflineReport> = {}): OfflineReport =>
       'example-fanout': { ...emptyCounts(), ticks: 3, tasks: 8, succeededFirstTry: 8 },
     },
     window: { dependencies: ['orders-api'], window: '01:00-04:00', hold: 'operator', callsIntoWindow: 0, retriesDuringWindow: 0, executionsInWindow: 36, heldHours: 1 },
-    outside: { stopped: 0, aborted: 0, timedOut: 0, captures: { alreadySpooled: 10 }, captureFailures: 0, failedTicks: [], producerErrors: 0 },
-    operator: { holds: [], stops: [], reruns: [] },
+    outside: { stopped: 0, aborted: 0, timedOut: 0, captures: { alreadySpooled: 10 }, captureFailures: 0, failedTicks: [], producerErrors: 0, failedInvocationsLeft: 0 },
+    operator: { holds: [], stops: [], failedInvocationRuns: [], reruns: [] },
     unfinished: [],
     ...over,
   }) as unknown as OfflineReport;

@@ -55,6 +55,8 @@ export interface AsyncInvocation {
   outcome: 'pending' | 'succeeded' | 'kept' | 'dropped';
   /** Error names of the failed attempts. */
   readonly errors: string[];
+  /** What the succeeding attempt returned (e.g. a producer's tick summary). */
+  result?: unknown;
 }
 
 export interface AsyncInvokerDeps {
@@ -95,6 +97,7 @@ export class AsyncInvoker {
     try {
       const value = await this.deps.invoke(inv.functionId, inv.event);
       inv.outcome = 'succeeded';
+      inv.result = value;
       this.deps.onAttempt?.(inv, { ok: true, value });
     } catch (e) {
       error = e;

@@ -1,15 +1,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ReprocessSummary } from '../../lambdas/reprocess/drain';
+import type { FailedInvocationItem, FailedInvocationsSummary } from '../../lambdas/reprocess/failed-invocations';
+import type { ReprocessResult } from '../../lambdas/reprocess/handler';
 import { writeSwitch } from '../../cli/holds';
+import type { AsyncInvocation } from './lambda-async';
 
 /**
  * The simulated on-call engineer of the offline day. Everything it does goes through what a person
  * has: the coordination table's hold item, written exactly as the operator CLI's `hold` / `unhold`
  * write it (cli/holds.ts `writeSwitch`); the reprocess Lambda with a normal payload
- * (docs/reprocess.md); StopExecution on the Step Functions API; and the failed-invocations queue
- * read and re-run as docs/big-ticks.md's runbook says. When it acts is the run's decision
+ * (docs/reprocess.md) to replay the spool and to re-run failed invocations (docs/runbook.md, "Re-run
+ * a failed invocation"); StopExecution on the Step Functions API. When it acts is the run's decision
  * (local/offline-day/run.ts); this module is how.
  */
 
@@ -25,15 +27,45 @@ export interface ReplayRound {
   readonly remaining: number | null;
 }
 
-/** A failed tick the operator re-ran from its on-failure record. */
+/** One reprocess run on the failed-invocations queue (the runbook's dry run, or its re-run), for the report. */
+export interface FailedInvocationsRun {
+  readonly at: string;
+  /** The payload given to reprocess (`source: "failedInvocations"`). */
+  readonly payload: Record<string, unknown>;
+  readonly dryRun: boolean;
+  readonly wouldReinvoke: number;
+  readonly reinvoked: number;
+  readonly invalid: number;
+  readonly failed: number;
+  readonly skipped: number;
+  /** Records left in the queue when reprocess answered. */
+  readonly remaining: number | null;
+}
+
+/** A failed invocation the operator re-ran through reprocess, and what the re-invoked function answered. */
 export interface TickRerun {
+  /** Reprocess's label of the function (`producer:<job>`, `executionCapture`, ...). */
+  readonly function: string;
+  /** The function's logical id (the function Lambda ran). */
   readonly functionId: string;
-  /** The record's requestPayload. */
+  /** A producer's tick, as reprocess's item shows it. */
+  readonly tick: string | null;
+  /** The event the function was invoked with again (the record's requestPayload). */
   readonly event: unknown;
   readonly at: string;
-  /** The producer's summary outcome (`planned`, `alreadyPlanned`, `busy`), or the error name. */
+  /** The reprocess run that re-invoked it and the record it came from. */
+  readonly via: { readonly source: 'failedInvocations'; readonly messageId: string | null };
+  /** Lambda's attempts of the re-invocation (its retries follow on the simulated clock). */
+  readonly attempts: number;
+  /** The producer's summary outcome (`planned`, `alreadyPlanned`, `busy`); else the error name and Lambda's state of the event. */
   readonly outcome: string;
   readonly tasks: number | null;
+}
+
+/** An asynchronous invocation Lambda ran for an Invoke it accepted, with reprocess's label of the function. */
+export interface AcceptedInvocation {
+  readonly label: string;
+  readonly invocation: AsyncInvocation;
 }
 
 export interface OperatorDeps {
@@ -43,18 +75,18 @@ export interface OperatorDeps {
   readonly progress: (line: string) => void;
   readonly ddb: DynamoDBClient;
   readonly coordinationTable: string;
-  readonly sqs: SQSClient;
   readonly sfn: SFNClient;
-  /** The spool's failed-invocations queue (the producers' on-failure destination), if any. */
-  readonly failedInvocationsUrl: string | null;
   /** What waits in the spool, by error (what the console or `scheduled-jobs status` shows). */
   readonly spoolErrors: () => Promise<ReadonlyMap<string, number>>;
-  /** Invokes the reprocess function (synchronously) with a payload. */
-  readonly reprocess: (payload: Record<string, unknown>) => Promise<ReprocessSummary>;
-  /** `aws lambda invoke`: runs a function synchronously with an event; throws its error. */
-  readonly invokeFunction: (functionId: string, event: unknown) => Promise<unknown>;
-  /** The function's logical id from the ARN in an on-failure record. */
-  readonly functionIdOfArn: (arn: string) => string | undefined;
+  /** Records in the failed-invocations queue (what `scheduled-jobs status` or the console shows); 0 without one. */
+  readonly failedInvocationsWaiting: () => Promise<number>;
+  /** Invokes the reprocess function (synchronously) with a payload; its summary. */
+  readonly reprocess: (payload: Record<string, unknown>) => Promise<ReprocessResult>;
+  /**
+   * Lets Lambda run the asynchronous invocations it accepted since the last call (reprocess's
+   * re-invokes) and settles what they started; resolves with them once run.
+   */
+  readonly runAcceptedInvocations: () => Promise<AcceptedInvocation[]>;
   /** Runs whatever the last action started (tick queue, executions, captures). */
   readonly settle: () => Promise<void>;
   /** Error names a replay can fix, in the order the operator replays them. */
@@ -69,6 +101,7 @@ export class Operator {
   readonly holdChanges: Array<{ readonly dependency: string; readonly on: boolean; readonly at: string }> = [];
   readonly stops: Array<{ readonly executionArn: string; readonly at: string }> = [];
   readonly reruns: TickRerun[] = [];
+  readonly failedInvocationRuns: FailedInvocationsRun[] = [];
 
   constructor(private readonly d: OperatorDeps) {}
 
@@ -94,39 +127,60 @@ export class Operator {
   }
 
   /**
-   * The failed-invocations runbook (docs/big-ticks.md, "Re-running a tick"): read each record,
-   * invoke its function with the record's requestPayload, and delete the record once the re-run
-   * answered. A re-run that fails leaves its record for the next look.
+   * docs/runbook.md, "Re-run a failed invocation", through reprocess: when records wait, look first
+   * (`{"source": "failedInvocations", "dryRun": true}`: each record's function, error and tick), then
+   * re-run the records of the functions the dry run would re-invoke (`"functions": [...]`, the CLI's
+   * `--function producer:<job>`). Reprocess invokes each one again ASYNCHRONOUSLY and deletes its
+   * record; a function that fails again is retried by Lambda and writes a new record, so nothing is
+   * lost. A record reprocess may not re-run (`invalid`) is left for a person. The caller decides when
+   * the cause is fixed (step 2). Returns how many records were re-invoked.
    */
   async rerunFailedInvocations(): Promise<number> {
-    if (!this.d.failedInvocationsUrl) return 0;
-    let rerun = 0;
-    for (;;) {
-      const res = await this.d.sqs.send(new ReceiveMessageCommand({ QueueUrl: this.d.failedInvocationsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 300 }));
-      const messages = res.Messages ?? [];
-      if (messages.length === 0) return rerun;
-      for (const m of messages) {
-        const record = JSON.parse(m.Body ?? '{}') as { requestContext?: { functionArn?: string }; requestPayload?: unknown };
-        const functionArn = (record.requestContext?.functionArn ?? '').replace(/:\$LATEST$/, '');
-        const functionId = this.d.functionIdOfArn(functionArn);
-        if (!functionId) {
-          this.d.progress(`  operator: a failed-invocation record of an unknown function ${functionArn}: left for a person`);
-          continue;
-        }
-        const at = this.d.localTime(this.d.now());
-        try {
-          const summary = (await this.d.invokeFunction(functionId, record.requestPayload)) as { outcome?: string; tasks?: number } | undefined;
-          await this.d.settle();
-          await this.d.sqs.send(new DeleteMessageCommand({ QueueUrl: this.d.failedInvocationsUrl, ReceiptHandle: m.ReceiptHandle }));
-          this.reruns.push({ functionId, event: record.requestPayload, at, outcome: summary?.outcome ?? 'done', tasks: summary?.tasks ?? null });
-          rerun += 1;
-          this.d.progress(`  operator: re-ran ${JSON.stringify(record.requestPayload)} on ${functionId} from its failed-invocation record: ${summary?.outcome ?? 'done'}, ${summary?.tasks ?? '?'} tasks`);
-        } catch (e) {
-          this.reruns.push({ functionId, event: record.requestPayload, at, outcome: e instanceof Error ? e.name : 'Error', tasks: null });
-          this.d.progress(`  operator: the re-run of ${JSON.stringify(record.requestPayload)} failed (${e instanceof Error ? e.name : 'Error'}): the record stays`);
-        }
-      }
+    const waiting = await this.d.failedInvocationsWaiting();
+    if (waiting === 0) return 0;
+    // `max` = what waits: the run stops at it instead of long-polling an empty queue.
+    const lookPayload = { source: 'failedInvocations', dryRun: true, max: Math.min(waiting, MAX_PER_INVOKE) };
+    const look = await this.failedInvocations(lookPayload);
+    for (const item of look.items) {
+      this.d.progress(`  operator: failed invocation ${describe(item)}: ${item.outcome === 'wouldReinvoke' ? 'to re-run' : `left for a person (${item.outcome}${item.reason ? `: ${item.reason}` : ''})`}`);
     }
+    const labels = [...new Set(look.items.filter((i) => i.outcome === 'wouldReinvoke').map((i) => i.function as string))];
+    if (labels.length === 0) return 0;
+    const payload = { source: 'failedInvocations', functions: labels, max: Math.min(look.wouldReinvoke, MAX_PER_INVOKE) };
+    const at = this.d.localTime(this.d.now());
+    const run = await this.failedInvocations(payload);
+    // Reprocess's invokes were accepted (202); Lambda now runs them, and what they start settles.
+    const ran = await this.d.runAcceptedInvocations();
+    const used = new Set<AcceptedInvocation>();
+    const note = (label: string, tick: string | null, messageId: string | null, inv: AsyncInvocation | undefined, what: string): void => {
+      const answer = inv?.result as { outcome?: unknown; tasks?: unknown } | undefined;
+      let outcome = 'notRun';
+      if (inv?.outcome === 'succeeded') outcome = typeof answer?.outcome === 'string' ? answer.outcome : 'succeeded';
+      else if (inv) outcome = `${inv.errors[inv.errors.length - 1] ?? 'Error'} (${inv.outcome === 'pending' ? 'Lambda retries it' : inv.outcome})`;
+      const tasks = inv?.outcome === 'succeeded' && typeof answer?.tasks === 'number' ? answer.tasks : null;
+      this.reruns.push({ function: label, functionId: inv?.functionId ?? '', tick, event: inv?.event ?? null, at, via: { source: 'failedInvocations', messageId }, attempts: inv?.attempts ?? 0, outcome, tasks });
+      this.d.progress(`  operator: re-ran ${what} through reprocess: ${outcome}, ${tasks ?? '?'} tasks`);
+    };
+    for (const item of run.items.filter((i) => i.outcome === 'reinvoked')) {
+      const match = ran.find((r) => !used.has(r) && r.label === item.function && (item.tick === undefined || tickOf(r.invocation.event) === item.tick));
+      if (match) used.add(match);
+      note(item.function as string, item.tick ?? null, item.messageId, match?.invocation, describe(item));
+    }
+    // Past the summary's item list (50): what Lambda ran, without the record's message id.
+    for (const r of ran.filter((x) => !used.has(x))) note(r.label, tickOf(r.invocation.event) ?? null, null, r.invocation, r.label);
+    return run.reinvoked;
+  }
+
+  /** One reprocess run on the failed-invocations queue, recorded for the report. */
+  private async failedInvocations(payload: Record<string, unknown>): Promise<FailedInvocationsSummary> {
+    const at = this.d.localTime(this.d.now());
+    const s = (await this.d.reprocess(payload)) as FailedInvocationsSummary;
+    if (s.source !== 'failedInvocations') throw new Error(`reprocess answered a ${String((s as { source?: unknown }).source)} summary to a failedInvocations payload`);
+    this.failedInvocationRuns.push({ at, payload, dryRun: s.dryRun, wouldReinvoke: s.wouldReinvoke, reinvoked: s.reinvoked, invalid: s.invalid, failed: s.failed, skipped: s.skipped, remaining: s.remaining });
+    this.d.progress(
+      `  reprocess ${JSON.stringify(payload)}: ${s.dryRun ? `would re-run ${s.wouldReinvoke}` : `re-invoked ${s.reinvoked}`}, invalid ${s.invalid}, failed ${s.failed}, left ~${s.remaining ?? '?'}`,
+    );
+    return s;
   }
 
   /**
@@ -143,7 +197,7 @@ export class Operator {
         let left = waiting.get(errorType)!;
         while (left > 0) {
           const max = Math.min(left, MAX_PER_INVOKE);
-          const s = await this.d.reprocess({ errorType, max, from: 'failed-step' });
+          const s = (await this.d.reprocess({ errorType, max, from: 'failed-step' })) as ReprocessSummary;
           await this.d.settle();
           this.replayRounds.push({
             at: this.d.localTime(this.d.now()),
@@ -167,4 +221,15 @@ export class Operator {
       if (startedThisPass === 0) return;
     }
   }
+}
+
+/** A record as the dry run lists it: function, tick, error and attempts (never a payload's values). */
+function describe(item: FailedInvocationItem): string {
+  return `${item.function ?? '?'}${item.tick ? ` tick ${item.tick}` : ''} (${item.errorType ?? 'no error'}, ${item.condition ?? '?'} after ${item.approximateInvokeCount ?? '?'} attempts)`;
+}
+
+/** A producer event's tick (`scheduledTime`), if any. */
+function tickOf(event: unknown): string | undefined {
+  const t = (event as { scheduledTime?: unknown } | null)?.scheduledTime;
+  return typeof t === 'string' ? t : undefined;
 }

@@ -85,11 +85,11 @@ export function outsideLines(r: OfflineReport): string[] {
   const kept = o.failedTicks.filter((t) => t.outcome === 'kept');
   const rerun = o.failedTicks.filter((t) => t.rerun && t.rerun.outcome === 'planned');
   lines.push(
-    `producer ticks that failed: ${o.failedTicks.length} (recovered by Lambda's retry ${o.failedTicks.filter((t) => t.outcome === 'succeeded').length}, kept in failed invocations ${kept.length}, re-run by the operator ${rerun.length})`,
+    `producer ticks that failed: ${o.failedTicks.length} (recovered by Lambda's retry ${o.failedTicks.filter((t) => t.outcome === 'succeeded').length}, kept in failed invocations ${kept.length}, re-run by the operator ${rerun.length}); failed-invocation records left ${o.failedInvocationsLeft}`,
   );
   for (const t of o.failedTicks) {
     lines.push(
-      `  ${t.job} tick ${formatRecordTime(new Date(t.tick), r.timeZone).slice(0, 16)} (${t.tick}): ${t.attempts} attempts, ${t.outcome}${t.rerun ? `, re-run ${t.rerun.at} -> ${t.rerun.outcome} (${t.rerun.tasks ?? '?'} tasks)` : ', not re-run'}; tasks started once ${t.startedOnce}, twice ${t.startedTwice}`,
+      `  ${t.job} tick ${formatRecordTime(new Date(t.tick), r.timeZone).slice(0, 16)} (${t.tick}): ${t.attempts} attempts, ${t.outcome}${t.rerun ? `, re-run ${t.rerun.at} through reprocess (${t.rerun.via.source}) -> ${t.rerun.outcome} (${t.rerun.tasks ?? '?'} tasks)` : ', not re-run'}; tasks started once ${t.startedOnce}, twice ${t.startedTwice}`,
     );
   }
   return lines;

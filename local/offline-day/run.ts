@@ -9,7 +9,8 @@ import { AppConfig, lambdaStepsOf, ResolvedAppConfig } from '../../lib/config/ty
 import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { resolveConfig } from '../../lib/config/validate';
 import type { CaptureResult } from '../../lambdas/execution-capture/logic';
-import type { ReprocessSummary } from '../../lambdas/reprocess/drain';
+import type { ReprocessResult } from '../../lambdas/reprocess/handler';
+import { readEnv as readReprocessEnv } from '../../lambdas/reprocess/env';
 import { parseEnvelope } from '../../lambdas/shared/envelope';
 import { activeWindow } from '../../lambdas/shared/holds';
 import { ParamLogRecord, parseJsonLines, zonedParts } from '../../lambdas/shared/param-log';
@@ -18,6 +19,7 @@ import { DAILY_COUNTS, LOST_TASK_COUNT_SQL, lostTaskParams, nextDay } from '../.
 import { ParamLogDb } from '../duckdb-sql';
 import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, producerBroken, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startFirehoseStandin } from '../firehose-standin';
+import { StandinFunction, startLambdaStandin } from '../lambda-standin';
 import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
 import { startSqsEmulator } from '../sqs-emulator';
 import { startLocalDynamo } from '../dynamodb-local';
@@ -40,7 +42,7 @@ import {
 import { matchesEventPattern } from './eventbridge';
 import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
-import { Operator, ReplayRound, TickRerun } from './operator';
+import { AcceptedInvocation, Operator, ReplayRound, TickRerun } from './operator';
 import { SimClock, Timeline } from './sim-clock';
 
 /**
@@ -171,6 +173,8 @@ export interface OutsideReport {
   readonly failedTicks: FailedTick[];
   /** Producer invocations that failed at least once. */
   readonly producerErrors: number;
+  /** Records left in the failed-invocations queue at the end (kept for a person, not lost). */
+  readonly failedInvocationsLeft: number;
 }
 
 /** The run's report (also written as report.json). */
@@ -204,7 +208,13 @@ export interface OfflineReport {
   readonly window: WindowReport | null;
   readonly outside: OutsideReport;
   /** What the operator did, when (local time). */
-  readonly operator: { readonly holds: Operator['holdChanges']; readonly stops: Operator['stops']; readonly reruns: TickRerun[] };
+  readonly operator: {
+    readonly holds: Operator['holdChanges'];
+    readonly stops: Operator['stops'];
+    /** Reprocess runs on the failed-invocations queue (dry runs and re-runs). */
+    readonly failedInvocationRuns: Operator['failedInvocationRuns'];
+    readonly reruns: TickRerun[];
+  };
   readonly records: { readonly client: number; readonly worker: number };
   /** Objects the Firehose stand-in wrote, per partition. */
   readonly filesPerPartition: Record<string, number>;
@@ -216,7 +226,7 @@ export interface OfflineReport {
   };
   readonly api: FakeApiStats;
   readonly hourly: HourRow[];
-  /** Simulated actions still scheduled at the end (Lambda retries past the period): should be none. */
+  /** Simulated actions still scheduled at the end (Lambda retries past the period, invokes never run): should be none. */
   readonly unfinished: string[];
 }
 
@@ -412,6 +422,12 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     onStatusChange: (e) => void statusEvents.push(statusChangeEvent(e)),
   });
 
+  // Lambda's Invoke API, for what reprocess invokes (a re-run of a failed invocation): the functions
+  // it may invoke, by the names its template environment gives (filled in below, once the template's
+  // reprocess environment is read).
+  const invocable: Record<string, StandinFunction> = {};
+  const lambdaEndpoint = await startLambdaStandin(region, invocable, LOCAL_ACCOUNT);
+
   // ---- environment of the handlers: only the standard endpoint variables and fake credentials.
   Object.assign(process.env, {
     AWS_REGION: region,
@@ -423,6 +439,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.endpoint,
     AWS_EC2_METADATA_DISABLED: 'true',
     POWERTOOLS_LOG_LEVEL: options.verbose ? 'INFO' : 'ERROR',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -567,6 +584,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     return c;
   };
   const failedInvocationsQueue = [...producerOf.values()].map((id) => asyncConfig(id).onFailureQueue).find((q) => q !== null) ?? null;
+  const failedInvocationsName = failedInvocationsQueue ? queueUrls.get(failedInvocationsQueue)!.split('/').pop()! : null;
 
   // ---- bookkeeping
   // What the books need of each execution, no params (a big tick runs 100,000s).
@@ -647,6 +665,30 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     }
   };
 
+  /**
+   * Asynchronous Invokes the Lambda stand-in accepted (reprocess's re-invokes), waiting for Lambda
+   * to run them. The stand-in is the Invoke API only (202 at once): what Lambda then does with the
+   * event is the same model Scheduler's invocations go through (lambda-async.ts: retries 1 and 2
+   * simulated minutes later, the record to the template's on-failure destination), so the re-invoke
+   * keeps the simulated clock, and it runs only when `runAcceptedInvocations` lets it, never in the
+   * middle of the reprocess call that invoked it (handlers share this process's environment).
+   */
+  const accepted: Array<{ label: string; functionId: string; event: unknown }> = [];
+  // The functions reprocess resolves from its template environment (INVOCABLE_FUNCTIONS +
+  // FUNCTION_ARN_PREFIX, read by its own env reader), each served under its name when the run has
+  // its handler (the producers, the status-change capture); any other answers 404 as an unknown
+  // function, and reprocess leaves its record (`failed`).
+  for (const [label, arn] of readReprocessEnv(envFor(reprocessFn)).invocableFunctions) {
+    const functionId = [...model.entries.keys()].find((id) => functionArn(id) === arn);
+    if (!functionId) continue;
+    invocable[arn.split(':')[6]] = {
+      load: async () => async (event) => void accepted.push({ label, functionId, event }),
+      environment: {},
+      // The hand-off never fails; Lambda's retries are the model's (above).
+      retryAttempts: 0,
+    };
+  }
+
   const asyncInvoker = new AsyncInvoker({
     timeline,
     now: () => clock.now(),
@@ -686,6 +728,14 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     throw new Error('the run did not settle after 1000 rounds');
   }
 
+  /** Lambda runs the invocations it accepted (each settles what it started); resolves with them. */
+  const runAcceptedInvocations = async (): Promise<AcceptedInvocation[]> => {
+    await lambdaEndpoint.idle();
+    const ran: AcceptedInvocation[] = [];
+    for (const a of accepted.splice(0, accepted.length)) ran.push({ label: a.label, invocation: await asyncInvoker.invoke(a.functionId, a.event) });
+    return ran;
+  };
+
   const spoolDepth = async (): Promise<number> => {
     const out = await runSqs.send(new GetQueueAttributesCommand({ QueueUrl: spoolUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
     return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
@@ -708,9 +758,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         progress,
         ddb: dynamo.client,
         coordinationTable: tables[0],
-        sqs: runSqs,
         sfn: runSfn,
-        failedInvocationsUrl: failedInvocationsQueue ? queueUrls.get(failedInvocationsQueue)! : null,
         spoolErrors: async () => {
           const waiting = new Map<string, number>();
           for (const m of (await sqsEmulator.inspectQueue(spoolName)).all) {
@@ -719,9 +767,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
           }
           return waiting;
         },
-        reprocess: async (payload) => (await invokeWithEnv(reprocessFn, payload)) as ReprocessSummary,
-        invokeFunction: invokeWithEnv,
-        functionIdOfArn: (arn) => [...model.entries.keys()].find((id) => functionArn(id) === arn),
+        failedInvocationsWaiting: async () => (failedInvocationsName ? (await sqsEmulator.inspectQueue(failedInvocationsName)).all.length : 0),
+        reprocess: async (payload) => (await invokeWithEnv(reprocessFn, payload)) as ReprocessResult,
+        runAcceptedInvocations,
         settle,
         replayable,
       })
@@ -742,7 +790,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await operator.replay();
   };
   // The producer's fix is deployed when its broken period ends; the operator then re-runs the failed
-  // ticks from their records (docs/big-ticks.md, "Re-running a tick").
+  // ticks through reprocess (docs/runbook.md, "Re-run a failed invocation").
   if (operator && plan.producerFailAt !== null) {
     const [h, m] = plan.producerFailAt.split(':').map(Number);
     for (let day = localDay(from, tz); localMidnight(day, tz).getTime() < to.getTime(); day = nextDay(day)) {
@@ -808,11 +856,13 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await api.close();
     await sfnEndpoint.stop();
     await firehose.close();
+    await lambdaEndpoint.stop();
   }
 
   // ---- the report
   const spoolSnapshot = await sqsEmulator.inspectQueue(spoolName);
   const quarantineSnapshot = await sqsEmulator.inspectQueue(quarantineUrl.split('/').pop()!);
+  const failedInvocationsLeft = failedInvocationsName ? (await sqsEmulator.inspectQueue(failedInvocationsName)).all.length : 0;
   await sqsEmulator.stop();
   runSqs.destroy();
   runSfn.destroy();
@@ -882,7 +932,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const job = jobOfFunction.get(inv.functionId)!;
       const tick = String((inv.event as { scheduledTime?: unknown }).scheduledTime ?? '');
       const counts = [...(startsOfTick.get(`${job}|${Date.parse(tick)}`)?.values() ?? [])];
-      const rerun = operator?.reruns.find((x) => x.functionId === inv.functionId && (x.event as { scheduledTime?: unknown })?.scheduledTime === tick) ?? null;
+      const rerun = operator?.reruns.find((x) => x.functionId === inv.functionId && x.tick === tick) ?? null;
       return { job, tick, attempts: inv.attempts, outcome: inv.outcome, rerun, startedOnce: counts.filter((n) => n === 1).length, startedTwice: counts.filter((n) => n > 1).length };
     });
   for (const t of failedTicks) total.duplicates += t.startedTwice;
@@ -955,13 +1005,15 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       captureFailures,
       failedTicks,
       producerErrors: failedTicks.length,
+      failedInvocationsLeft,
     },
-    operator: { holds: operator?.holdChanges ?? [], stops: operator?.stops ?? [], reruns: operator?.reruns ?? [] },
+    operator: { holds: operator?.holdChanges ?? [], stops: operator?.stops ?? [], failedInvocationRuns: operator?.failedInvocationRuns ?? [], reruns: operator?.reruns ?? [] },
     records: { client: client.length, worker: worker.length },
     filesPerPartition,
     queries: { lostTasksByDay, dailyCounts },
     api: { ...api.stats },
     hourly: hourRows,
-    unfinished: timeline.pending(),
+    // An Invoke reprocess made that Lambda never ran would be a tick silently dropped: it shows here.
+    unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
   };
 }
