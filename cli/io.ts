@@ -12,4 +12,9 @@ export interface CliDeps {
   readonly config: AppConfig;
   readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;
+  /** The process environment (SCHEDULED_JOBS_STAGE). */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
+
+/** The environment variable that names the stage when --stage is not given (set it once per shell). */
+export const STAGE_ENV = 'SCHEDULED_JOBS_STAGE';

@@ -4,8 +4,8 @@ import { hold, HoldOptions, unhold } from './commands/hold';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
-import { CliError, EXIT_FAILED, EXIT_USAGE } from './errors';
-import { CliDeps, CliIo } from './io';
+import { CliError, EXIT_FAILED, EXIT_USAGE, UsageError } from './errors';
+import { CliDeps, CliIo, STAGE_ENV } from './io';
 import { CommonOptions, Session } from './session';
 
 /**
@@ -17,7 +17,7 @@ import { CommonOptions, Session } from './session';
 /** Adds the options every command takes, so each command's --help lists them. */
 function common(cmd: Command): Command {
   return cmd
-    .option('--stage <stage>', 'stage of bin/config.ts (stack ScheduledJobs-<stage>); default: the config\'s defaultStage')
+    .option('--stage <stage>', `stage of bin/config.ts (stack ScheduledJobs-<stage>); default: $${STAGE_ENV}, else the config's defaultStage`)
     .option('--region <region>', 'AWS region; default: the stage\'s region in bin/config.ts, else AWS_REGION / the profile\'s region')
     .option('--profile <profile>', 'AWS shared-config profile; default: AWS_PROFILE, else the default credential chain')
     .option('--json', 'print JSON for scripts instead of tables');
@@ -121,11 +121,19 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo, deps: Parti
     config: deps.config ?? appConfig,
     now: deps.now ?? (() => new Date()),
     sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+    env: deps.env ?? process.env,
   };
   const run = async (fn: (session: Session) => Promise<number>, options: CommonOptions): Promise<number> => {
     let session: Session | undefined;
     try {
-      session = new Session(full.config, options);
+      // --stage, else the shell's SCHEDULED_JOBS_STAGE (an on-call shell sets it once, as AWS_PROFILE),
+      // else the config's defaultStage. Every command names the stack it acts on.
+      const stage = options.stage ?? (full.env[STAGE_ENV] || undefined);
+      const stages = Object.keys(full.config.stages ?? {});
+      if (options.stage === undefined && stage !== undefined && !stages.includes(stage)) {
+        throw new UsageError(`Unknown stage "${stage}" (from ${STAGE_ENV})`, `Stages in bin/config.ts: ${stages.join(', ')}. Fix ${STAGE_ENV} or pass --stage.`);
+      }
+      session = new Session(full.config, { ...options, stage });
       return await fn(session);
     } catch (e) {
       if (e instanceof CliError) {

@@ -562,6 +562,20 @@ describe('clear errors', () => {
     expect(world.sts.regions.length).toBe(calls);
   });
 
+  test('SCHEDULED_JOBS_STAGE names the stage when --stage is not given; --stage wins; a wrong one is named with its source (exit 2, no AWS call)', async () => {
+    const config: AppConfig = { ...appConfig, stages: { ...appConfig.stages, prod: { jobs: { 'example-fanout': { deploy: true } } } } };
+    const fromEnv = await cli(['status'], { config, env: { SCHEDULED_JOBS_STAGE: 'prod' } });
+    expect(fromEnv.code).toBe(1);
+    expect(fromEnv.err).toContain('Stack ScheduledJobs-prod not found');
+    const flagWins = await cli(['status', '--stage', 'dev', '--json'], { config, env: { SCHEDULED_JOBS_STAGE: 'prod' } });
+    expect(flagWins.code).toBe(0);
+    const calls = world.sts.regions.length;
+    const wrong = await cli(['replay', '--dry-run'], { env: { SCHEDULED_JOBS_STAGE: 'prdo' } });
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toBe('Error: Unknown stage "prdo" (from SCHEDULED_JOBS_STAGE)\nStages in bin/config.ts: dev. Fix SCHEDULED_JOBS_STAGE or pass --stage.\n');
+    expect(world.sts.regions.length).toBe(calls);
+  });
+
   test('stack not found: names the stack, account and region, and how to deploy it', async () => {
     const config: AppConfig = { ...appConfig, stages: { ...appConfig.stages, prod: { jobs: { 'example-fanout': { deploy: true } } } } };
     const r = await cli(['status', '--stage', 'prod'], { config });
