@@ -6,7 +6,8 @@ import { EXECUTION_END_ERRORS, InvalidTaskError, SPOOL_UNAVAILABLE } from '../sh
 import { JsonValue } from '../shared/json';
 import { lockKey, releaseLock } from '../shared/locks';
 import { buildWorkerRecord, ParamLogSink, WorkerResult } from '../shared/param-log';
-import { MAX_SQS_MESSAGE_BYTES, SPOOL_ATTR_ERROR, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND, SpoolMessage } from '../shared/spool-message';
+import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
+import { spoolMessageAttributes } from '../shared/spool-send';
 import { wasSpooledByWorkflow } from '../shared/workflow-contract';
 import { HistoryFacts, ReverseHistoryScan } from './history';
 
@@ -329,11 +330,7 @@ export async function captureExecutionEnd(executionArn: string, deps: CaptureDep
     new SendMessageCommand({
       QueueUrl: deps.spoolQueueUrl,
       MessageBody: JSON.stringify(message),
-      MessageAttributes: {
-        [SPOOL_ATTR_JOB]: { DataType: 'String', StringValue: envelope.job },
-        [SPOOL_ATTR_ERROR]: { DataType: 'String', StringValue: end.error },
-        [SPOOL_ATTR_KIND]: { DataType: 'String', StringValue: 'ExecutionEnded' },
-      },
+      MessageAttributes: spoolMessageAttributes(message),
     }),
   );
 

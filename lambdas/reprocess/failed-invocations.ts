@@ -3,7 +3,7 @@ import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, GetQueu
 import { errorMessage, errorName } from '../shared/errors';
 import { isThrottle, isTransient } from '../shared/start-execution';
 import { realSleep, Semaphore } from '../shared/rate-gate';
-import { ReceivedMessage, spooledAtMs } from './message';
+import { ReceivedMessage, selectedByIdAndTime } from './message';
 import { FailedInvocationsOptions } from './payload';
 
 /**
@@ -325,15 +325,4 @@ export async function handleFailedInvocations(deps: FailedInvocationsDeps, o: Fa
   }
   summary.durationMs = now() - t0;
   return summary;
-}
-
-/** The message-id and time filters (a record's age is its first send: the sweeper re-sends keep it). */
-function selectedByIdAndTime(m: ReceivedMessage, o: FailedInvocationsOptions): boolean {
-  if (o.messageIds !== undefined && (m.MessageId === undefined || !o.messageIds.has(m.MessageId))) return false;
-  const sent = spooledAtMs(m);
-  if (sent !== undefined) {
-    if (o.sentBeforeMs !== undefined && !(sent < o.sentBeforeMs)) return false;
-    if (o.sentAfterMs !== undefined && !(sent > o.sentAfterMs)) return false;
-  }
-  return true;
 }

@@ -114,17 +114,26 @@ export function spooledAtMs(m: ReceivedMessage): number | undefined {
 }
 
 /**
- * Filter on what is known without parsing the body: the first-spooled time and the `job` /
- * `errorType` message attributes. A message that fails here is skipped even if its body is
- * malformed: an operator replaying job A must not quarantine job B's messages.
+ * The message-id and time filters every source shares (a message's age is its first send: the
+ * sweeper's re-sends keep it).
  */
-function passesCheapFilter(m: ReceivedMessage, o: ReprocessOptions): boolean {
+export function selectedByIdAndTime(m: ReceivedMessage, o: Pick<ReprocessOptions, 'messageIds' | 'sentBeforeMs' | 'sentAfterMs'>): boolean {
   if (o.messageIds !== undefined && (m.MessageId === undefined || !o.messageIds.has(m.MessageId))) return false;
   const sent = spooledAtMs(m);
   if (sent !== undefined) {
     if (o.sentBeforeMs !== undefined && !(sent < o.sentBeforeMs)) return false;
     if (o.sentAfterMs !== undefined && !(sent > o.sentAfterMs)) return false;
   }
+  return true;
+}
+
+/**
+ * Filter on what is known without parsing the body: the first-spooled time and the `job` /
+ * `errorType` message attributes. A message that fails here is skipped even if its body is
+ * malformed: an operator replaying job A must not quarantine job B's messages.
+ */
+function passesCheapFilter(m: ReceivedMessage, o: ReprocessOptions): boolean {
+  if (!selectedByIdAndTime(m, o)) return false;
   const job = attr(m, SPOOL_ATTR_JOB);
   if (o.job !== undefined && job !== undefined && job !== o.job) return false;
   const error = attr(m, SPOOL_ATTR_ERROR);

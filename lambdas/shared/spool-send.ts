@@ -1,5 +1,5 @@
 import { sqsSendBatches } from './sqs-batches';
-import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import { MessageAttributeValue, SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { MAX_SQS_MESSAGE_BYTES, QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND, SpoolMessage } from './spool-message';
 
 /** Thrown when spool (or quarantine) messages could not be sent: the caller fails so its work is retried. */
@@ -14,6 +14,16 @@ export class SpoolSendError extends Error {
 export interface OutgoingSpoolMessage {
   readonly message: SpoolMessage;
   readonly reason?: string;
+}
+
+/** The attributes every spool and quarantine message carries (reprocess filters on them without reading bodies). */
+export function spoolMessageAttributes(m: Pick<SpoolMessage, 'job' | 'error' | 'kind'>, reason?: string): Record<string, MessageAttributeValue> {
+  return {
+    [SPOOL_ATTR_JOB]: { DataType: 'String', StringValue: m.job },
+    [SPOOL_ATTR_ERROR]: { DataType: 'String', StringValue: m.error },
+    [SPOOL_ATTR_KIND]: { DataType: 'String', StringValue: m.kind },
+    ...(reason ? { [QUARANTINE_ATTR_REASON]: { DataType: 'String', StringValue: reason.slice(0, 1000) } } : {}),
+  };
 }
 
 /**
@@ -36,12 +46,7 @@ export async function sendSpoolMessages(sqs: SQSClient, queueUrl: string, messag
     return {
       Id: String(i),
       MessageBody: JSON.stringify(m),
-      MessageAttributes: {
-        [SPOOL_ATTR_JOB]: { DataType: 'String', StringValue: m.job },
-        [SPOOL_ATTR_ERROR]: { DataType: 'String', StringValue: m.error },
-        [SPOOL_ATTR_KIND]: { DataType: 'String', StringValue: m.kind },
-        ...(reason ? { [QUARANTINE_ATTR_REASON]: { DataType: 'String', StringValue: reason.slice(0, 1000) } } : {}),
-      },
+      MessageAttributes: spoolMessageAttributes(m, reason),
     };
   });
   // The body plus room for its few short attributes.
