@@ -6,7 +6,6 @@
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
@@ -21,6 +20,7 @@ import { parsePayload, ReprocessPayload } from '../lambdas/reprocess/payload';
 import { AdaptiveRateGate } from '../lambdas/shared/rate-gate';
 import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { envelope, executionArnOf, FETCHED, JOBS, SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage } from './reprocess-fixtures';
+import { FakeQueueMessage, FakeSqs } from './support/fake-sqs';
 
 const SPOOL = 'https://sqs.us-east-1.amazonaws.com/123456789012/spool';
 const QUARANTINE = 'https://sqs.us-east-1.amazonaws.com/123456789012/quarantine';
@@ -29,85 +29,31 @@ const sfnMock = mockClient(SFNClient);
 const sqs = new SQSClient({ region: 'us-east-1' });
 const sfn = new SFNClient({ region: 'us-east-1' });
 
-interface FakeMessage {
-  id: string;
-  body: string;
-  attrs: Record<string, { DataType: string; StringValue: string }>;
-  sentAt: number;
-  visible: boolean;
-  receipt?: string;
-  receives: number;
-}
-
 let clock = 0;
-let queue: FakeMessage[];
-let quarantined: Array<{ body: string; reason: string | undefined }>;
+let fake: FakeSqs;
+let queue: FakeQueueMessage[];
+/** What reprocess sent to the quarantine: each body with its reason attribute. */
+const quarantined = () => fake.messages(QUARANTINE).map((m) => ({ body: m.body, reason: m.attrs[QUARANTINE_ATTR_REASON]?.StringValue }));
 /** The hold switches' state ('on' = held), read by the hold checks of the tests that pass `holds`. */
 let switches: Map<string, string>;
-let receiptSeq = 0;
 
-function spool(body: string | object, opts: { attrs?: FakeMessage['attrs']; sentAt?: number } = {}): FakeMessage {
-  const m: FakeMessage = {
-    id: `m${queue.length}`,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    attrs: opts.attrs ?? {},
-    sentAt: opts.sentAt ?? clock,
-    visible: true,
-    receives: 0,
-  };
-  queue.push(m);
-  return m;
+function spool(body: string | object, opts: { attrs?: FakeQueueMessage['attrs']; sentAt?: number } = {}): FakeQueueMessage {
+  return fake.add(SPOOL, body, { id: `m${queue.length}`, attrs: opts.attrs, sentAt: opts.sentAt });
 }
 
-function spoolTask(opts: Parameters<typeof spoolMessage>[0], extra: { firstSentAt?: number; sentAt?: number } = {}): FakeMessage {
+function spoolTask(opts: Parameters<typeof spoolMessage>[0], extra: { firstSentAt?: number; sentAt?: number } = {}): FakeQueueMessage {
   const s = spoolMessage(opts);
   return spool(s, { attrs: spoolAttributes(s, extra.firstSentAt), sentAt: extra.sentAt });
 }
 
-const visible = () => queue.filter((m) => m.visible).length;
-
 beforeEach(() => {
   clock = 1_800_000_000_000;
-  queue = [];
-  quarantined = [];
+  fake = new FakeSqs(() => clock);
+  queue = fake.messages(SPOOL);
   switches = new Map();
   sqsMock.reset();
   sfnMock.reset();
-  sqsMock.on(ReceiveMessageCommand).callsFake((input) => {
-    const out = queue.filter((m) => m.visible).slice(0, input.MaxNumberOfMessages ?? 1);
-    for (const m of out) {
-      m.visible = false;
-      m.receipt = `r${receiptSeq++}`;
-      m.receives++;
-    }
-    return {
-      Messages: out.map((m) => ({
-        MessageId: m.id,
-        ReceiptHandle: m.receipt,
-        Body: m.body,
-        Attributes: { SentTimestamp: String(m.sentAt), ApproximateReceiveCount: String(m.receives) },
-        MessageAttributes: m.attrs,
-      })),
-    };
-  });
-  sqsMock.on(DeleteMessageBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) queue = queue.filter((m) => m.receipt !== e.ReceiptHandle || m.visible);
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(ChangeMessageVisibilityBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) {
-      const m = queue.find((x) => x.receipt === e.ReceiptHandle);
-      if (m && e.VisibilityTimeout === 0) m.visible = true;
-    }
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(SendMessageBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) quarantined.push({ body: e.MessageBody!, reason: e.MessageAttributes?.[QUARANTINE_ATTR_REASON]?.StringValue });
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(GetQueueAttributesCommand).callsFake(() => ({
-    Attributes: { ApproximateNumberOfMessages: String(visible()), ApproximateNumberOfMessagesNotVisible: String(queue.length - visible()), ApproximateNumberOfMessagesDelayed: '0' },
-  }));
+  fake.install(sqsMock);
   sfnMock.on(StartExecutionCommand).callsFake((input: StartExecutionCommandInput) => ({
     executionArn: `${input.stateMachineArn!.replace(':stateMachine:', ':execution:')}:${input.name}`,
     startDate: new Date(clock),
@@ -301,7 +247,7 @@ describe('filters', () => {
     spool('not json {', { attrs: spoolAttributes({ job: 'job-a', error: 'X', kind: 'ExecutionFailed' }) });
     const s = await run({ job: 'job-b' });
     expect(s).toMatchObject({ started: 1, invalid: 0, skipped: 3 });
-    expect(quarantined).toHaveLength(0);
+    expect(quarantined()).toHaveLength(0);
   });
 });
 
@@ -311,12 +257,7 @@ test('a receive that fails (e.g. access denied) stops the run with the reason, h
   // First receive hands out one (skipped) message, then access is denied.
   sqsMock.on(ReceiveMessageCommand).callsFake(() => {
     if (n++ > 0) throw Object.assign(new Error('not authorized'), { name: 'AccessDenied' });
-    const out = queue.filter((m) => m.visible).slice(0, 1);
-    for (const m of out) {
-      m.visible = false;
-      m.receipt = `r${receiptSeq++}`;
-    }
-    return { Messages: out.map((m) => ({ MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body, Attributes: { SentTimestamp: String(m.sentAt) }, MessageAttributes: m.attrs })) };
+    return fake.receive(SPOOL, 1);
   });
   const s = await run({ job: 'other-job' });
   expect(s.stoppedBecause).toBe('receiveFailed');
@@ -357,14 +298,14 @@ describe('quarantine', () => {
     const s = await run({});
     expect(s).toMatchObject({ invalid: 1, started: 0, remaining: 0 });
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
-    expect(quarantined).toEqual([{ body: original, reason: expect.stringMatching(reason) }]);
+    expect(quarantined()).toEqual([{ body: original, reason: expect.stringMatching(reason) }]);
     expect(s.items[0].reason).toMatch(reason);
   });
 
   test('a Rejected message keeps the producer\'s cause in the quarantine reason, but not in the summary', async () => {
     spool({ ...spoolMessage({ key: 'x', kind: 'Rejected', error: 'InvalidTaskSpec' }), cause: 'params.orderId must be a string' });
     const s = await run({});
-    expect(quarantined[0].reason).toMatch(/^Rejected: .* -- params\.orderId must be a string$/);
+    expect(quarantined()[0].reason).toMatch(/^Rejected: .* -- params\.orderId must be a string$/);
     expect(s.items[0].reason).not.toContain('params.orderId');
   });
 
@@ -461,7 +402,7 @@ describe('forged replays (issue 9): quarantined, never started', () => {
     const s = await run({});
     expect(s).toMatchObject({ invalid: 1, started: 0 });
     expect(sfnMock.calls()).toHaveLength(0);
-    expect(quarantined).toEqual([{ body: JSON.stringify(m), reason: expect.stringMatching(reason) }]);
+    expect(quarantined()).toEqual([{ body: JSON.stringify(m), reason: expect.stringMatching(reason) }]);
   });
 
   test('a tick within the clock-skew allowance is replayed', async () => {

@@ -5,10 +5,11 @@
  * guide, "Capturing records of asynchronous invocations").
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { FailedInvocationsDeps, handleFailedInvocations, parseFailureRecord, unqualifiedFunctionArn } from '../lambdas/reprocess/failed-invocations';
 import { FailedInvocationsOptions, InvalidPayloadError, parseRequest, ReprocessPayload } from '../lambdas/reprocess/payload';
+import { FakeQueueMessage, FakeSqs } from './support/fake-sqs';
 
 const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/failed-invocations';
 const FN = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
@@ -20,13 +21,8 @@ const FUNCTIONS = new Map([
 const sqsMock = mockClient(SQSClient);
 const lambdaMock = mockClient(LambdaClient);
 
-interface FakeMessage {
-  id: string;
-  body: string;
-  visible: boolean;
-  receipt?: string;
-}
-let queue: FakeMessage[];
+let fake: FakeSqs;
+let queue: FakeQueueMessage[];
 let seq = 0;
 let clock = 0;
 
@@ -41,38 +37,17 @@ function record(functionName: string, requestPayload: unknown, extra: { conditio
     responsePayload: { errorType: extra.errorType ?? 'TickEnqueueError', errorMessage: 'secret detail jane@example.com', trace: [] },
   });
 }
-const put = (body: string): FakeMessage => {
-  const m = { id: `m${seq++}`, body, visible: true };
-  queue.push(m);
-  return m;
-};
+// Lambda wrote the record a minute ago.
+const put = (body: string): FakeQueueMessage => fake.add(QUEUE, body, { id: `m${seq++}`, sentAt: clock - 60_000 });
 
 beforeEach(() => {
-  queue = [];
   seq = 0;
   clock = 1_800_000_000_000;
+  fake = new FakeSqs(() => clock);
+  queue = fake.messages(QUEUE);
   sqsMock.reset();
   lambdaMock.reset();
-  sqsMock.on(ReceiveMessageCommand).callsFake((input) => {
-    const out = queue.filter((m) => m.visible).slice(0, input.MaxNumberOfMessages ?? 1);
-    for (const m of out) {
-      m.visible = false;
-      m.receipt = `r-${m.id}-${Math.random()}`;
-    }
-    return { Messages: out.map((m) => ({ MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body, Attributes: { SentTimestamp: String(clock - 60_000) } })) };
-  });
-  sqsMock.on(DeleteMessageBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) queue = queue.filter((m) => m.receipt !== e.ReceiptHandle || m.visible);
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(ChangeMessageVisibilityBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) {
-      const m = queue.find((x) => x.receipt === e.ReceiptHandle);
-      if (m && e.VisibilityTimeout === 0) m.visible = true;
-    }
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(GetQueueAttributesCommand).callsFake(() => ({ Attributes: { ApproximateNumberOfMessages: String(queue.length) } }));
+  fake.install(sqsMock);
   lambdaMock.on(InvokeCommand).resolves({ StatusCode: 202 });
 });
 

@@ -4,14 +4,7 @@
  * visible which queue was read, deleted from or sent to), a scripted StartExecution and
  * DescribeExecution, and a fake clock.
  */
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand, StartExecutionCommandInput } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { drain, DrainDeps } from '../lambdas/reprocess/drain';
@@ -20,6 +13,7 @@ import { parsePayload, ReprocessPayload } from '../lambdas/reprocess/payload';
 import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { QUARANTINE_ATTR_REASON, SpoolMessage } from '../lambdas/shared/spool-message';
 import { executionArnOf, JOBS, SM_A, spoolAttributes, spoolMessage } from './reprocess-fixtures';
+import { FakeQueueMessage, FakeSqs } from './support/fake-sqs';
 
 const SPOOL = 'https://sqs.us-east-1.amazonaws.com/123456789012/spool';
 const QUARANTINE = 'https://sqs.us-east-1.amazonaws.com/123456789012/quarantine';
@@ -28,38 +22,25 @@ const sfnMock = mockClient(SFNClient);
 const sqs = new SQSClient({ region: 'us-east-1' });
 const sfn = new SFNClient({ region: 'us-east-1' });
 
-interface FakeMessage {
-  id: string;
-  body: string;
-  attrs: Record<string, { DataType: string; StringValue: string }>;
-  visible: boolean;
-  receipt?: string;
-}
-
 let clock = 0;
-let queues: Map<string, FakeMessage[]>;
+let fake: FakeSqs;
 let seq = 0;
-let receipts = 0;
 let switches: Map<string, string>;
 
-const q = (url: string) => queues.get(url)!;
+const q = (url: string) => fake.messages(url);
 const taskOf = (key: string, job = 'job-a') => taskIdFor(job, new Date('2026-11-25T03:00:00Z'), key);
 
 /** A message in the quarantine, as reprocess or a producer put it there (body unchanged, reason attribute). */
-function quarantined(body: string | SpoolMessage, reason: string, attrs: Partial<Record<'job' | 'errorType' | 'kind', string>> = {}): FakeMessage {
+function quarantined(body: string | SpoolMessage, reason: string, attrs: Partial<Record<'job' | 'errorType' | 'kind', string>> = {}): FakeQueueMessage {
   const s = typeof body === 'string' ? null : body;
-  const m: FakeMessage = {
+  return fake.add(QUARANTINE, body, {
     id: `q${seq++}`,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
     attrs: {
       ...(s ? spoolAttributes(s) : {}),
       ...Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, { DataType: 'String', StringValue: v as string }])),
       [QUARANTINE_ATTR_REASON]: { DataType: 'String', StringValue: reason },
     },
-    visible: true,
-  };
-  q(QUARANTINE).push(m);
-  return m;
+  });
 }
 const tooMany = (key: string, attempt = 6, extra: Partial<Parameters<typeof spoolMessage>[0]> = {}) =>
   quarantined(spoolMessage({ key, attempt, ...extra }), `too many replays: attempt ${attempt} > MAX_REPLAYS 5; find the cause`);
@@ -67,37 +48,11 @@ const tooMany = (key: string, attempt = 6, extra: Partial<Parameters<typeof spoo
 beforeEach(() => {
   clock = 1_800_000_000_000;
   seq = 0;
-  queues = new Map([
-    [SPOOL, []],
-    [QUARANTINE, []],
-  ]);
+  fake = new FakeSqs(() => clock);
   switches = new Map();
   sqsMock.reset();
   sfnMock.reset();
-  sqsMock.on(ReceiveMessageCommand).callsFake((input) => {
-    const out = q(input.QueueUrl).filter((m) => m.visible).slice(0, input.MaxNumberOfMessages ?? 1);
-    for (const m of out) {
-      m.visible = false;
-      m.receipt = `r${receipts++}`;
-    }
-    return { Messages: out.map((m) => ({ MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body, Attributes: { SentTimestamp: String(clock) }, MessageAttributes: m.attrs })) };
-  });
-  sqsMock.on(DeleteMessageBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) queues.set(input.QueueUrl, q(input.QueueUrl).filter((m) => m.receipt !== e.ReceiptHandle || m.visible));
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(ChangeMessageVisibilityBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) {
-      const m = q(input.QueueUrl).find((x) => x.receipt === e.ReceiptHandle);
-      if (m && e.VisibilityTimeout === 0) m.visible = true;
-    }
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(SendMessageBatchCommand).callsFake((input) => {
-    for (const e of input.Entries) q(input.QueueUrl).push({ id: `sent${receipts++}`, body: e.MessageBody!, attrs: e.MessageAttributes ?? {}, visible: true });
-    return { Successful: input.Entries.map((e: { Id: string }) => ({ Id: e.Id })), Failed: [] };
-  });
-  sqsMock.on(GetQueueAttributesCommand).callsFake((input) => ({ Attributes: { ApproximateNumberOfMessages: String(q(input.QueueUrl).length), ApproximateNumberOfMessagesNotVisible: '0', ApproximateNumberOfMessagesDelayed: '0' } }));
+  fake.install(sqsMock);
   sfnMock.on(StartExecutionCommand).callsFake((input: StartExecutionCommandInput) => ({ executionArn: executionArnOf(input.stateMachineArn!, input.name!), startDate: new Date(clock) }));
 });
 
