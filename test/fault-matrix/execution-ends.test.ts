@@ -8,6 +8,7 @@ import { lockKey } from '../../lambdas/shared/locks';
 import { expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
+import { account, order } from './specs';
 
 let world: World;
 beforeAll(async () => {
@@ -15,8 +16,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => world?.close());
 
-const order = (key: string) => ({ key, params: { orderId: key, customer: { name: 'Jane Doe', email: 'jane@example.com' }, amount: 1200 } });
-const account = (acct: string, parts = 4) => ({ key: acct, params: { account: acct, parts } });
 const recordsOf = (id: string) => world.workerRecords().filter((r) => r.task_id === id);
 const lockOf = (acct: string) => world.coordinationItem(lockKey('example-fanout', { account: acct }, 'account'));
 

@@ -15,6 +15,7 @@ import { spoolAttributes } from '../reprocess-fixtures';
 import { expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
+import { order } from './specs';
 
 let world: World;
 beforeAll(async () => {
@@ -22,7 +23,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => world?.close());
 
-const order = (key: string) => ({ key, params: { orderId: key, customer: { name: 'Jane Doe', email: 'jane@example.com' }, amount: 1200 } });
 
 /** A task of the example job whose API call is refused (422, not retried): spooled as ExecutionFailed at CallApi. */
 async function failedTask(key: string): Promise<string> {

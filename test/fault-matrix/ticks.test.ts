@@ -13,6 +13,7 @@ import { tickLedgerKey } from '../../lambdas/shared/tick-batch';
 import { expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
+import { order } from './specs';
 
 let world: World;
 beforeAll(async () => {
@@ -20,7 +21,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => world?.close());
 
-const order = (key: string, extra: Record<string, unknown> = {}) => ({ key, params: { orderId: key, customer: { name: 'Jane Doe', email: 'jane@example.com' }, amount: 1200, ...extra } });
 /**
  * A tick of its own, an hour or more ago, for a case that re-plans it: a re-plan is refused for ticks
  * older than 30 days or in the future (the world's default ticks are on a fixed day).

@@ -11,6 +11,7 @@ import { synthApp } from '../support/synth-app';
 import { expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, TIME_SCALE, World } from './world';
+import { account, order } from './specs';
 
 let world: World;
 beforeAll(async () => {
@@ -18,10 +19,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => world?.close());
 
-/** An order of the example-api job (its producer's shape; the key is the order id). */
-const order = (key: string) => ({ key, params: { orderId: key, customer: { name: 'Jane Doe', email: 'jane@example.com' }, amount: 1200 } });
-/** An account of the example-fanout job. */
-const account = (key: string, account_: string, parts = 4) => ({ key, params: { account: account_, parts } });
 
 /** One task through a tick (producer, starter) and its execution(s) to their end. */
 async function runTask(job: string, spec: { key: string; params: unknown }): Promise<string> {
@@ -55,7 +52,7 @@ faultCase('non-retryable-error', async () => {
 });
 
 faultCase('map-item-failure', async () => {
-  const t = await world.tick('example-fanout', [account('acct-map', 'acct-map', 4) as never]);
+  const t = await world.tick('example-fanout', [account('acct-map', 4) as never]);
   const id = t.taskIds[0];
   // The store behind part 2 is down during the first attempt: every retry of that item fails.
   const removeFault = world.onStep({
@@ -139,14 +136,14 @@ faultCase('lock-busy', async () => {
   const slow = new Promise<void>((r) => (release = r));
   let aInListParts!: () => void;
   const aStarted = new Promise<void>((r) => (aInListParts = r));
-  const a = await world.tick('example-fanout', [account('acct-lock-a', 'acct-lock') as never], { drain: false });
+  const a = await world.tick('example-fanout', [account('acct-lock', 4, 'acct-lock-a') as never], { drain: false });
   world.onStep({ state: 'ListParts', task: a.taskIds[0], attempt: 1, handle: async (c) => (aInListParts(), await slow, c.real()) });
   await world.drainTicks();
   const settlingA = world.settle();
   await aStarted;
   expect((await world.coordinationItem(lockKey('example-fanout', { account: 'acct-lock' }, 'account')))?.owner).toBe(world.executionsOf(a.taskIds[0])[0].executionArn);
   // Task B of the same account waits for the lock up to exclusiveWaitSeconds, then is spooled.
-  const b = await world.tick('example-fanout', [account('acct-lock-b', 'acct-lock') as never]);
+  const b = await world.tick('example-fanout', [account('acct-lock', 4, 'acct-lock-b') as never]);
   await world.settle();
   const [bExecution] = world.executionsOf(b.taskIds[0]);
   expect(bExecution.status).toBe('FAILED');
