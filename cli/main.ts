@@ -4,7 +4,7 @@ import { hold, HoldOptions, unhold } from './commands/hold';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
-import { CliError, EXIT_FAILED, EXIT_USAGE, UsageError } from './errors';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from './errors';
 import { CliDeps, CliIo, STAGE_ENV } from './io';
 import { CommonOptions, Session } from './session';
 
@@ -126,14 +126,7 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo, deps: Parti
   const run = async (fn: (session: Session) => Promise<number>, options: CommonOptions): Promise<number> => {
     let session: Session | undefined;
     try {
-      // --stage, else the shell's SCHEDULED_JOBS_STAGE (an on-call shell sets it once, as AWS_PROFILE),
-      // else the config's defaultStage. Every command names the stack it acts on.
-      const stage = options.stage ?? (full.env[STAGE_ENV] || undefined);
-      const stages = Object.keys(full.config.stages ?? {});
-      if (options.stage === undefined && stage !== undefined && !stages.includes(stage)) {
-        throw new UsageError(`Unknown stage "${stage}" (from ${STAGE_ENV})`, `Stages in bin/config.ts: ${stages.join(', ')}. Fix ${STAGE_ENV} or pass --stage.`);
-      }
-      session = new Session(full.config, { ...options, stage });
+      session = new Session(full.config, options, full.env);
       return await fn(session);
     } catch (e) {
       if (e instanceof CliError) {

@@ -10,10 +10,11 @@ import { AppConfig, ResolvedAppConfig } from '../lib/config/types';
 import { ConfigError, resolveConfig } from '../lib/config/validate';
 import { OPERATOR_OUTPUTS, stateMachineOutputKey } from '../lib/operator-outputs';
 import { CliError, explain, UsageError } from './errors';
+import { STAGE_ENV } from './io';
 
 /** Options every command takes. */
 export interface CommonOptions {
-  /** Stage of bin/config.ts; the stack is `ScheduledJobs-<stage>`. @default the config's defaultStage */
+  /** Stage of bin/config.ts; the stack is `ScheduledJobs-<stage>`. @default SCHEDULED_JOBS_STAGE, else the config's defaultStage */
   readonly stage?: string;
   /** @default the stage's region in bin/config.ts, else the SDK's (AWS_REGION, the profile's region) */
   readonly region?: string;
@@ -65,13 +66,22 @@ export class Session {
   private identityPromise?: Promise<Identity>;
   private stackPromise?: Promise<StackInfo>;
 
-  constructor(appConfig: AppConfig, options: CommonOptions) {
+  /**
+   * The stage is --stage, else the shell's SCHEDULED_JOBS_STAGE (an on-call shell sets it once, as
+   * AWS_PROFILE), else the config's defaultStage. Every command names the stack it acts on.
+   */
+  constructor(appConfig: AppConfig, options: CommonOptions, env: Readonly<Record<string, string | undefined>> = {}) {
+    const fromEnv = options.stage === undefined && !!env[STAGE_ENV];
+    const stage = options.stage ?? (env[STAGE_ENV] || undefined);
     const stages = Object.keys(appConfig.stages ?? {});
-    if (options.stage !== undefined && stages.length > 0 && !stages.includes(options.stage)) {
-      throw new UsageError(`Unknown stage "${options.stage}"`, `Stages in bin/config.ts: ${stages.join(', ')}.`);
+    if (stage !== undefined && stages.length > 0 && !stages.includes(stage)) {
+      throw new UsageError(
+        `Unknown stage "${stage}"${fromEnv ? ` (from ${STAGE_ENV})` : ''}`,
+        `Stages in bin/config.ts: ${stages.join(', ')}.${fromEnv ? ` Fix ${STAGE_ENV} or pass --stage.` : ''}`,
+      );
     }
     try {
-      this.config = resolveConfig(appConfig, { stage: options.stage });
+      this.config = resolveConfig(appConfig, { stage });
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(e.message, 'Fix bin/config.ts (the same check `cdk synth` runs).');
       throw e;
