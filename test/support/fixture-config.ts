@@ -1,0 +1,120 @@
+import { AppConfig } from '../../lib/config/types';
+
+/**
+ * The platform tests' own config: the two example jobs, frozen here so that the shipped tests are
+ * about the platform, not about the config of the day. Teams edit bin/config.ts (add, change or
+ * remove jobs) and `npm test` stays green; test/user-config.test.ts covers whatever jobs they configure.
+ * Tests import this, never bin/config.ts (test/docs.test.ts checks it).
+ */
+export const fixtureConfig: AppConfig = {
+  timeZone: 'Asia/Tokyo',
+  spool: { retentionDays: 14, maxReplays: 5, alertAfterDays: 3 },
+  paramLog: {
+    readerRoleArnPatterns: ['arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SREReadOnly_*'],
+    retentionDays: 400,
+  },
+  // REPLACE before the first deploy: where alarms go (emails confirm once, or an existing SNS topic
+  // that Chatbot/Slack/PagerDuty already hang off). example.com mail goes nowhere.
+  alerts: { emails: ['oncall@example.com'] },
+  dependencies: {
+    'orders-api': {
+      description: 'The external orders API the example job calls (goes into maintenance now and then).',
+      // Planned maintenance: the dependency is on hold during each window with no operator, e.g.
+      // windows: [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }],
+    },
+  },
+  jobs: [
+    {
+      name: 'example-api',
+      description: 'Example: fetch work items, call a flaky external API, publish the result.',
+      schedule: 'cron(0/5 * * * ? *)',
+      // An example: deployed only to stages that opt in (it calls EXAMPLE_API_URL every five minutes).
+      optIn: true,
+      producer: { entry: 'lambdas/jobs/example-api/producer.ts' },
+      steps: [
+        {
+          name: 'Fetch',
+          entry: 'lambdas/jobs/example-api/fetch.ts',
+          timeoutSeconds: 30,
+          retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] },
+        },
+        {
+          name: 'CallApi',
+          entry: 'lambdas/jobs/example-api/call-api.ts',
+          timeoutSeconds: 20,
+          dependsOn: 'orders-api',
+          // The external API the example calls; the offline run points it at a local fake.
+          environment: { EXAMPLE_API_URL: 'https://api.example.com/v1/orders' },
+          retry: {
+            maxAttempts: 4,
+            intervalSeconds: 2,
+            backoffRate: 2,
+            maxDelaySeconds: 60,
+            retryableErrors: ['ExternalApiUnavailableError'],
+          },
+        },
+        {
+          name: 'Publish',
+          entry: 'lambdas/jobs/example-api/publish.ts',
+          timeoutSeconds: 30,
+          retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] },
+        },
+      ],
+    },
+    {
+      name: 'example-fanout',
+      description: 'Example: split an account\'s batch into parts, process them 5 at a time, then aggregate and audit in parallel.',
+      schedule: 'cron(15 * * * ? *)',
+      optIn: true,
+      // Two tasks of one account never run at once (a slow run and the next hour's run, say).
+      exclusiveBy: 'account',
+      exclusiveWaitSeconds: 900,
+      producer: { entry: 'lambdas/jobs/example-fanout/producer.ts' },
+      steps: [
+        {
+          name: 'ListParts',
+          entry: 'lambdas/jobs/example-fanout/list-parts.ts',
+          timeoutSeconds: 30,
+          retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] },
+        },
+        {
+          name: 'ProcessParts',
+          map: {
+            itemsField: 'parts',
+            maxItems: 50,
+            maxConcurrency: 5,
+            steps: [
+              {
+                name: 'ProcessPart',
+                entry: 'lambdas/jobs/example-fanout/process-part.ts',
+                timeoutSeconds: 30,
+                // A shared resource behind this step takes at most 10 callers at once.
+                maxConcurrency: 10,
+                retry: { maxAttempts: 3, intervalSeconds: 1, retryableErrors: ['TransientError'] },
+              },
+            ],
+          },
+        },
+        {
+          name: 'Summarize',
+          parallel: [
+            [{ name: 'Aggregate', entry: 'lambdas/jobs/example-fanout/aggregate.ts', timeoutSeconds: 30, retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] } }],
+            [{ name: 'Audit', entry: 'lambdas/jobs/example-fanout/audit.ts', timeoutSeconds: 30, retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] } }],
+          ],
+        },
+      ],
+    },
+  ],
+  defaultStage: 'dev',
+  stages: {
+    // A sandbox to try the app in: both examples deployed; the API example's schedule stays off
+    // until you point EXAMPLE_API_URL at something you own. Add a `prod` stage for real jobs, e.g.
+    // prod: { account: '111111111111', region: 'ap-northeast-1', alerts: { topicArn: 'arn:aws:sns:...' } },
+    dev: {
+      jobs: {
+        'example-api': { deploy: true, enabled: false },
+        'example-fanout': { deploy: true },
+      },
+    },
+  },
+};
