@@ -161,7 +161,7 @@ describe('resolveConfig: stages and alerts', () => {
   const withStages = (over: Partial<AppConfig>) => config({ jobs: [job(), job({ name: 'example', optIn: true })], ...over });
 
   it('selects the stage, deploys opt-in jobs only where enabled, and fails with the list of stages for an unknown one', () => {
-    const c = withStages({ stages: { dev: { jobs: { example: { deploy: true } } }, prod: { account: '111111111111', region: 'eu-west-1' } }, defaultStage: 'prod' });
+    const c = withStages({ stages: { dev: { jobs: { example: { deploy: true } } }, prod: { account: '111111111111', region: 'eu-west-1', readerRoleArnPatterns: ['arn:aws:iam::111111111111:role/Reader'] } }, defaultStage: 'prod' });
     expect(resolveConfig(c).jobs.map((j) => j.name)).toEqual(['nightly-sync']);
     expect(resolveConfig(c).account).toBe('111111111111');
     expect(resolveConfig(c, { stage: 'dev' }).jobs.map((j) => j.name)).toEqual(['nightly-sync', 'example']);

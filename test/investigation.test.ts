@@ -224,7 +224,7 @@ describe('parameter-log access', () => {
     expect(stmts.some((s) => s.Effect === 'Allow' && s.Action === 'kms:*')).toBe(true);
     expect(deny.Action.some((a: string) => /PutKeyPolicy|\*|ScheduleKeyDeletion/.test(a))).toBe(false);
     const allow = stmts.find((s) => s.Sid === 'AllowReaderRolesDecryptThroughS3')!;
-    expect(allow.Condition.StringEquals).toEqual({ 'aws:PrincipalAccount': '123456789012', 'kms:ViaService': 's3.ap-northeast-1.amazonaws.com' });
+    expect(allow.Condition.StringEquals).toEqual({ 'aws:PrincipalArn': [READER], 'aws:PrincipalAccount': '123456789012', 'kms:ViaService': 's3.ap-northeast-1.amazonaws.com' });
   });
 
   test('monitor role: athena only in its workgroup, glue read only, s3 read only on the log prefixes', () => {
