@@ -12,6 +12,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
 import { Alerts } from './alerts';
 import { acknowledgeOn, acknowledgeOnPolicyOf } from './nag';
+import { GUARDRAIL_OUTPUTS } from './tamper-outputs';
 import {
   changePattern,
   chunkValues,
@@ -27,11 +28,6 @@ import {
   WatchedChange,
 } from './tamper-patterns';
 
-/** Stack output keys the guardrails command reads (fixed, like lib/operator-outputs.ts). */
-export const GUARDRAIL_OUTPUTS = {
-  deployRoleArn: 'GuardrailDeployRoleArn',
-  reprocessFunctionArn: 'GuardrailReprocessFunctionArn',
-} as const;
 
 /** The app's resources whose change would let someone read params or run code as the app. */
 export interface AppResources {

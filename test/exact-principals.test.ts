@@ -13,7 +13,7 @@ const problemsOf = (edit: (c: AppConfig) => AppConfig): string[] => {
     resolveConfig(edit(fixtureConfig), { allJobs: true });
     return [];
   } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
+    if (e instanceof ConfigError) return [...e.problems];
     throw e;
   }
 };
