@@ -18,6 +18,7 @@ import { TickStarter } from './tick-starter';
 import { Reprocess } from './reprocess';
 import { Sweeper } from './sweeper';
 import { appResourcesOf, TamperAlarms } from './tamper-alarms';
+import { CodeSigning } from './code-signing';
 import { JobWorkflow, LockFunction, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
@@ -214,6 +215,9 @@ export class ScheduledJobsStack extends Stack {
         { name: 'Worker', stream: this.paramLog.workerStream },
       ],
     });
+    if (config.audit.codeSigningProfileVersionArn) {
+      new CodeSigning(this, 'CodeSigning', { signingProfileVersionArn: config.audit.codeSigningProfileVersionArn, functions: appResourcesOf(this).functions });
+    }
     // Last but one: it watches every function, role, key, bucket, queue and stream made above.
     this.tamperAlarms = new TamperAlarms(this, 'TamperAlarms', {
       alerts: this.alerts,

@@ -175,3 +175,28 @@ describe('patterns stay under the EventBridge size quota once deployed', () => {
     expect(names.length).toBe(Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function').length);
   });
 });
+
+describe('code signing (config audit.codeSigningProfileVersionArn)', () => {
+  const PROFILE = `arn:aws:signer:${REGION}:${ACC}:/signing-profiles/ScheduledJobs/abcdef0123`;
+  const signed = synthApp((c) => ({ ...c, audit: { codeSigningProfileVersionArn: PROFILE } }), 'SignedTest');
+
+  test('one configuration trusts exactly the profile and refuses unsigned or foreign code', () => {
+    Template.fromJSON(signed.template).resourcePropertiesCountIs('AWS::Lambda::CodeSigningConfig', { AllowedPublishers: { SigningProfileVersionArns: [PROFILE] }, CodeSigningPolicies: { UntrustedArtifactOnDeployment: 'Enforce' } }, 1);
+  });
+
+  test('every function of the stack requires it', () => {
+    const csc = Object.keys(signed.template.Resources).find((id) => signed.template.Resources[id].Type === 'AWS::Lambda::CodeSigningConfig')!;
+    const functions = Object.values(signed.template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(10);
+    for (const f of functions) expect(f.Properties!.CodeSigningConfigArn).toEqual({ 'Fn::GetAtt': [csc, 'CodeSigningConfigArn'] });
+  });
+
+  test('cdk-nag finds nothing unacknowledged with code signing', () => {
+    const report = new AwsSolutionsChecks().validateScope(signed.stack) as unknown as { violations: Array<{ ruleName: string; violatingResources: Array<{ constructPath: string }> }> };
+    expect(report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} @ ${r.constructPath}`))).toEqual([]);
+  });
+
+  test('without it no function requires signed code', () => {
+    expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties!.CodeSigningConfigArn)).toEqual([]);
+  });
+});
