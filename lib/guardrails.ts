@@ -30,6 +30,10 @@ export interface GuardrailTargets {
   readonly queueArns: ReadonlyArray<string>;
   readonly deliveryStreamArns: ReadonlyArray<string>;
   readonly stateMachineArns: ReadonlyArray<string>;
+  /** The stack's SNS topics (the alert topic: who may publish, where it goes). */
+  readonly topicArns: ReadonlyArray<string>;
+  /** The stage's own trail, when `audit.trail` made one. */
+  readonly trailArns: ReadonlyArray<string>;
   /** Name the boundary policy will have (so it can require itself on new roles). */
   readonly boundaryPolicyName: string;
 }
@@ -100,7 +104,14 @@ export const GUARDED_ACTIONS = {
   queues: ['sqs:SetQueueAttributes', 'sqs:AddPermission', 'sqs:RemovePermission', 'sqs:DeleteQueue'],
   deliveryStreams: ['firehose:UpdateDestination', 'firehose:DeleteDeliveryStream', 'firehose:StopDeliveryStreamEncryption', 'firehose:StartDeliveryStreamEncryption'],
   stateMachines: ['states:UpdateStateMachine', 'states:DeleteStateMachine', 'states:PublishStateMachineVersion', 'states:CreateStateMachineAlias', 'states:UpdateStateMachineAlias'],
+  // What would blind the tamper alarm: its rules, the topic it pages, the stage's trail.
+  alarmRules: ['events:DeleteRule', 'events:DisableRule', 'events:RemoveTargets', 'events:PutRule', 'events:PutTargets'],
+  topics: ['sns:SetTopicAttributes', 'sns:DeleteTopic', 'sns:AddPermission', 'sns:RemovePermission'],
+  trails: ['cloudtrail:StopLogging', 'cloudtrail:DeleteTrail', 'cloudtrail:UpdateTrail', 'cloudtrail:PutEventSelectors'],
 } as const;
+
+/** Construct id of the tamper alarm in the stack: its rules are named `<stack>-TamperAlarms...`. */
+export const TAMPER_ALARMS_ID = 'TamperAlarms';
 
 /** Invoking reprocess (replay, drop, re-run): operators only. */
 export const REPROCESS_INVOKE_ACTIONS = ['lambda:InvokeFunction', 'lambda:InvokeAsync'];
@@ -122,28 +133,36 @@ export function resourcesOf(arns: ReadonlyArray<string>, prefix: string | null, 
 /** The SCP, the boundary and the data-event selector for `t`. */
 export function buildGuardrails(t: GuardrailTargets): Guardrails {
   const exceptDeploy = { StringNotEquals: { 'aws:PrincipalArn': [t.deployRoleArn] } };
-  const qualified = (arns: ReadonlyArray<string>) => arns.flatMap((a) => [a, `${a}:*`]);
   const deny = (sid: string, actions: ReadonlyArray<string>, resources: ReadonlyArray<string>, condition: Record<string, unknown> = exceptDeploy) =>
     resources.length === 0 ? [] : [{ Sid: sid, Effect: 'Deny', Action: [...actions], Resource: [...resources], Condition: condition }];
   const { partition: p, region: r, account: a, stackName } = t;
   const bucketArns = t.bucketNames.map((b) => `arn:${p}:s3:::${b}`);
+  // One statement for every kind: an action only ever applies to its own resource type, so the
+  // union denies exactly the pairs of each kind, in a fraction of the SCP's limited size.
+  const kinds: Array<[keyof typeof GUARDED_ACTIONS, string[]]> = [
+    ['functions', resourcesOf(t.functionArns, `arn:${p}:lambda:${r}:${a}:function:${stackName}-`, true)],
+    ['roles', resourcesOf(t.roleArns, `arn:${p}:iam::${a}:role/${stackName}-`)],
+    ['keys', resourcesOf(t.keyArns, null)],
+    ['buckets', resourcesOf(bucketArns, `arn:${p}:s3:::${stackName.toLowerCase()}-`)],
+    ['queues', resourcesOf(t.queueArns, `arn:${p}:sqs:${r}:${a}:${stackName}-`)],
+    ['deliveryStreams', resourcesOf(t.deliveryStreamArns, `arn:${p}:firehose:${r}:${a}:deliverystream/${stackName}-`)],
+    ['stateMachines', resourcesOf(t.stateMachineArns, null, true)],
+    ['alarmRules', [`arn:${p}:events:${r}:${a}:rule/${stackName}-${TAMPER_ALARMS_ID}*`]],
+    ['topics', resourcesOf(t.topicArns, null)],
+    ['trails', resourcesOf(t.trailArns, null)],
+  ];
+  const present = kinds.filter(([, resources]) => resources.length > 0);
   const guards = [
-    ...deny('DenyAppFunctionChangesExceptDeployRole', GUARDED_ACTIONS.functions, resourcesOf(t.functionArns, `arn:${p}:lambda:${r}:${a}:function:${stackName}-`, true)),
-    ...deny('DenyAppRoleUseAndChangesExceptDeployRole', GUARDED_ACTIONS.roles, resourcesOf(t.roleArns, `arn:${p}:iam::${a}:role/${stackName}-`)),
-    ...deny('DenyAppKeyChangesExceptDeployRole', GUARDED_ACTIONS.keys, t.keyArns),
+    ...deny('DenyAppChangesExceptDeployRole', present.flatMap(([kind]) => GUARDED_ACTIONS[kind]), present.flatMap(([, resources]) => resources)),
     // Grants AWS services make for the caller (a CMK state machine or queue) are the deploy's or the
     // service's own: only grants a person makes directly are denied (kms:GrantIsForAWSResource).
     ...deny('DenyAppKeyGrantsExceptDeployRole', ['kms:CreateGrant'], t.keyArns, { ...exceptDeploy, Bool: { 'kms:GrantIsForAWSResource': 'false' } }),
-    ...deny('DenyAppBucketChangesExceptDeployRole', GUARDED_ACTIONS.buckets, resourcesOf(bucketArns, `arn:${p}:s3:::${stackName.toLowerCase()}-`)),
-    ...deny('DenyAppQueueChangesExceptDeployRole', GUARDED_ACTIONS.queues, resourcesOf(t.queueArns, `arn:${p}:sqs:${r}:${a}:${stackName}-`)),
-    ...deny('DenyAppStreamChangesExceptDeployRole', GUARDED_ACTIONS.deliveryStreams, resourcesOf(t.deliveryStreamArns, `arn:${p}:firehose:${r}:${a}:deliverystream/${stackName}-`)),
-    ...deny('DenyAppStateMachineChangesExceptDeployRole', GUARDED_ACTIONS.stateMachines, resourcesOf(t.stateMachineArns, null, true)),
     // With no operator configured nobody may invoke reprocess (the condition is left out).
     {
       Sid: 'DenyReprocessInvokeExceptOperators',
       Effect: 'Deny',
       Action: REPROCESS_INVOKE_ACTIONS,
-      Resource: qualified([t.reprocessFunctionArn]),
+      Resource: [t.reprocessFunctionArn, `${t.reprocessFunctionArn}:*`],
       ...(t.operatorRoleArns.length > 0 ? { Condition: { StringNotEquals: { 'aws:PrincipalArn': [...t.operatorRoleArns] } } } : {}),
     },
   ];

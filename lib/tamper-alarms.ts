@@ -25,6 +25,9 @@ import {
   SQS_QUEUE_CHANGES,
   STATES_MACHINE_CHANGES,
   STATES_ROLE_USES,
+  ALARM_RULE_CHANGES,
+  TOPIC_CHANGES,
+  TRAIL_CHANGES,
   WatchedChange,
 } from './tamper-patterns';
 
@@ -121,8 +124,15 @@ export class TamperAlarms extends Construct {
       // A data event: seen only with the trail's data-event selector on the reprocess function.
       { id: 'ReprocessInvoke', source: 'aws.lambda', eventSource: 'lambda.amazonaws.com', eventNames: ['Invoke'], field: 'functionName', match: 'suffix', values: [props.reprocessFunction.functionName], valueMaxLength: 64, exempt: [...props.operatorRoleArns] },
     ];
+    // What would blind the alarm: the trails it reads, its own rules, the topic it pages.
+    changes.push(
+      { id: 'Trails', source: 'aws.cloudtrail', eventSource: 'cloudtrail.amazonaws.com', eventNames: TRAIL_CHANGES, field: null, match: 'exact', values: [], valueMaxLength: 0, exempt: deploy },
+      // Rule names are generated from the stack's: `<stack>-TamperAlarms...` (this rule's own too).
+      { id: 'AlarmRules', source: 'aws.events', eventSource: 'events.amazonaws.com', eventNames: ALARM_RULE_CHANGES, field: 'name', match: 'prefix', values: [`${stack.stackName}-${this.node.id}`], valueMaxLength: 64, exempt: deploy },
+      { id: 'AlertTopic', source: 'aws.sns', eventSource: 'sns.amazonaws.com', eventNames: TOPIC_CHANGES, field: 'topicArn', match: 'exact', values: topics.map((x) => x.topicArn), valueMaxLength: 330, exempt: deploy },
+    );
     for (const change of changes) {
-      if (change.values.length === 0) continue;
+      if (change.values.length === 0 && change.field !== null) continue;
       chunkValues(change).forEach((values, i) => {
         const rule = new events.Rule(this, `${change.id}${i === 0 ? '' : i + 1}`, {
           description: `Tamper alarm: ${change.eventSource} ${change.id} changed by someone other than ${change.id === 'ReprocessInvoke' ? 'an operator role' : 'the deploy role'} (docs/security.md)`,
@@ -130,7 +140,7 @@ export class TamperAlarms extends Construct {
         });
         const message = events.RuleTargetInput.fromText(
           `Tamper alarm (${change.id}): ${events.EventField.fromPath('$.detail.userIdentity.arn')} called ${events.EventField.fromPath('$.detail.eventName')} ` +
-            `on ${events.EventField.fromPath(`$.detail.requestParameters.${change.field}`)} at ${events.EventField.fromPath('$.detail.eventTime')} ` +
+            `on ${change.field === null ? 'a trail' : events.EventField.fromPath(`$.detail.requestParameters.${change.field}`)} at ${events.EventField.fromPath('$.detail.eventTime')} ` +
             `(CloudTrail event ${events.EventField.fromPath('$.detail.eventID')}). Not the deploy role: find out who and why (docs/security.md, "Tamper alarms and guardrails").`,
         );
         for (const t of topics) rule.addTarget(new targets.SnsTopic(t, { role: this.publishRole, message }));

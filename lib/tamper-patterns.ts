@@ -20,10 +20,10 @@ export interface WatchedChange {
   readonly source: string;
   /** Event names; a name ending in `*` matches by prefix (Lambda appends API versions: `UpdateFunctionCode20150331v2`). */
   readonly eventNames: ReadonlyArray<string>;
-  /** The `requestParameters` field that names the resource. */
-  readonly field: string;
-  /** How values match: exactly, or as a suffix (a Lambda function may be named by name, ARN or partial ARN). */
-  readonly match: 'exact' | 'suffix';
+  /** The `requestParameters` field that names the resource; null: any resource (e.g. every trail of the account). */
+  readonly field: string | null;
+  /** How values match: exactly, as a suffix (a Lambda function may be named by name, ARN or partial ARN), or as a prefix (names CloudFormation generates from the stack's). */
+  readonly match: 'exact' | 'suffix' | 'prefix';
   /** The app's values of `field` (tokens in a stack). */
   readonly values: ReadonlyArray<string>;
   /** Longest length a value can have once deployed (to keep each pattern under EventBridge's size limit). */
@@ -85,6 +85,12 @@ export const STATES_MACHINE_CHANGES = ['UpdateStateMachine', 'DeleteStateMachine
 /** Creating a state machine that runs as an app role. */
 export const STATES_ROLE_USES = ['CreateStateMachine', 'UpdateStateMachine'];
 /** IAM changes to what an app role may do or who may assume it (IAM events reach EventBridge in us-east-1 only). */
+/** CloudTrail changes that would blind the alarm (on any trail: the one that logs may be the organization's). */
+export const TRAIL_CHANGES = ['StopLogging', 'DeleteTrail', 'UpdateTrail', 'PutEventSelectors'];
+/** EventBridge changes to the alarm's own rules. */
+export const ALARM_RULE_CHANGES = ['DisableRule', 'DeleteRule', 'RemoveTargets', 'PutRule', 'PutTargets'];
+/** SNS changes to the alert topic (who may publish, where it goes, its key). */
+export const TOPIC_CHANGES = ['SetTopicAttributes', 'DeleteTopic', 'AddPermission', 'RemovePermission'];
 export const IAM_ROLE_CHANGES = [
   'PutRolePolicy',
   'AttachRolePolicy',
@@ -119,7 +125,7 @@ export function changePattern(change: WatchedChange, values: ReadonlyArray<strin
     detail: {
       eventSource: [change.eventSource],
       eventName: names,
-      requestParameters: { [change.field]: values.map((v) => (change.match === 'suffix' ? { suffix: v } : v)) },
+      ...(change.field === null ? {} : { requestParameters: { [change.field]: values.map((v) => (change.match === 'exact' ? v : { [change.match]: v })) } }),
       userIdentity: callerOtherThan(change.exempt),
     },
   };
@@ -135,6 +141,7 @@ export function chunkValues(change: WatchedChange, exemptMaxLength = 120, limit 
     return JSON.stringify(changePattern({ ...change, exempt: change.exempt.map(() => 'x'.repeat(exemptMaxLength)) }, Array.from({ length: n }, () => pad))).length;
   };
   if (sized(1) > limit) throw new Error(`tamper alarm ${change.id}: one value already makes the pattern longer than ${limit} characters`);
+  if (change.field === null) return [[]];
   let per = 1;
   while (per < change.values.length && sized(per + 1) <= limit) per++;
   const chunks: string[][] = [];

@@ -40,6 +40,8 @@ const targets: GuardrailTargets = {
   queueArns: r.queues.map((q) => v(q.queueArn)),
   deliveryStreamArns: r.deliveryStreams.map((d) => v(d.deliveryStreamArn)),
   stateMachineArns: r.stateMachines.map((s) => v(s.stateMachineArn)),
+  topicArns: [v(stack.alerts.topic.topicArn)],
+  trailArns: [`arn:aws:cloudtrail:${REGION}:${ACC}:trail/StageTrail`],
   boundaryPolicyName: 'ScheduledJobsGuardrail-dev',
 };
 const g = buildGuardrails(targets);
@@ -88,6 +90,9 @@ const samples: Array<[keyof typeof GUARDED_ACTIONS, string]> = [
   ['queues', v(stack.spool.queue.queueArn)],
   ['deliveryStreams', v(stack.paramLog.clientStream.deliveryStreamArn)],
   ['stateMachines', v([...stack.workflows.values()][0].stateMachine.stateMachineArn)],
+  ['alarmRules', `arn:aws:events:${REGION}:${ACC}:rule/${stack.stackName}-TamperAlarmsKeys44FDAFA1-1A2B3C4D5E6F`],
+  ['topics', v(stack.alerts.topic.topicArn)],
+  ['trails', `arn:aws:cloudtrail:${REGION}:${ACC}:trail/StageTrail`],
 ];
 const guarded = samples.flatMap(([kind, resource]) => GUARDED_ACTIONS[kind].map((action) => [`${action} on the app's ${kind}`, action, resource] as const));
 
@@ -151,7 +156,7 @@ describe('size and shape', () => {
     };
     const scp = buildGuardrails(deployed).serviceControlPolicy;
     expect(JSON.stringify(scp).length).toBeLessThanOrEqual(SCP_MAX_CHARS);
-    expect(scp.Statement.find((s) => s.Sid === 'DenyAppFunctionChangesExceptDeployRole')!.Resource).toEqual([`arn:aws:lambda:${REGION}:${ACC}:function:ScheduledJobs-prod-*`]);
+    expect(scp.Statement.find((s) => s.Sid === 'DenyAppChangesExceptDeployRole')!.Resource).toEqual(expect.arrayContaining([`arn:aws:lambda:${REGION}:${ACC}:function:ScheduledJobs-prod-*`, `arn:aws:iam::${ACC}:role/ScheduledJobs-prod-*`]));
   });
 
   test('a name that does not carry the stack prefix is listed, never widened to match anything', () => {
@@ -197,6 +202,8 @@ describe('scheduled-jobs guardrails (CLI, mocked AWS)', () => {
         res('AWS::SQS::Queue', `https://sqs.ap-northeast-1.amazonaws.com/111111111111/${stackName}-ErrorSpoolQueue-AbC`),
         res('AWS::KinesisFirehose::DeliveryStream', `${stackName}-ClientStream-AbC`),
         res('AWS::StepFunctions::StateMachine', 'arn:aws:states:ap-northeast-1:111111111111:stateMachine:JobStateMachine-AbC'),
+        res('AWS::SNS::Topic', `arn:aws:sns:ap-northeast-1:111111111111:${stackName}-AlertsTopic-AbC`),
+        res('AWS::CloudTrail::Trail', `${stackName}-TamperAlarmsTrail-AbC`),
       ],
     });
     let out = '';
@@ -207,10 +214,20 @@ describe('scheduled-jobs guardrails (CLI, mocked AWS)', () => {
     const printed = JSON.parse(out);
     expect(printed.deployRoleArn).toBe(deploy);
     const byId = Object.fromEntries(printed.serviceControlPolicy.Statement.map((s: { Sid: string }) => [s.Sid, s]));
-    expect(byId.DenyAppFunctionChangesExceptDeployRole.Resource).toEqual([`arn:aws:lambda:ap-northeast-1:111111111111:function:${stackName}-*`]);
-    expect(byId.DenyAppFunctionChangesExceptDeployRole.Condition).toEqual({ StringNotEquals: { 'aws:PrincipalArn': [deploy] } });
-    expect(byId.DenyAppQueueChangesExceptDeployRole.Resource).toEqual([`arn:aws:sqs:ap-northeast-1:111111111111:${stackName}-*`]);
-    expect(byId.DenyAppKeyChangesExceptDeployRole.Resource).toEqual(['arn:aws:kms:ap-northeast-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab']);
+    expect(byId.DenyAppChangesExceptDeployRole.Condition).toEqual({ StringNotEquals: { 'aws:PrincipalArn': [deploy] } });
+    expect(byId.DenyAppChangesExceptDeployRole.Resource).toEqual([
+      `arn:aws:lambda:ap-northeast-1:111111111111:function:${stackName}-*`,
+      `arn:aws:iam::111111111111:role/${stackName}-*`,
+      'arn:aws:kms:ap-northeast-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      'arn:aws:s3:::scheduledjobs-dev-*',
+      `arn:aws:sqs:ap-northeast-1:111111111111:${stackName}-*`,
+      `arn:aws:firehose:ap-northeast-1:111111111111:deliverystream/${stackName}-*`,
+      'arn:aws:states:ap-northeast-1:111111111111:stateMachine:JobStateMachine-AbC',
+      'arn:aws:states:ap-northeast-1:111111111111:stateMachine:JobStateMachine-AbC:*',
+      `arn:aws:events:ap-northeast-1:111111111111:rule/${stackName}-TamperAlarms*`,
+      `arn:aws:sns:ap-northeast-1:111111111111:${stackName}-AlertsTopic-AbC`,
+      `arn:aws:cloudtrail:ap-northeast-1:111111111111:trail/${stackName}-TamperAlarmsTrail-AbC`,
+    ]);
     expect(byId.DenyReprocessInvokeExceptOperators).toEqual(expect.objectContaining({ Resource: [reprocessArn, `${reprocessArn}:*`], Condition: { StringNotEquals: { 'aws:PrincipalArn': ['arn:aws:iam::111111111111:role/Operator'] } } }));
     expect(printed.permissionsBoundary.Statement[0]).toEqual({ Sid: 'AllowWhatTheRolesOwnPoliciesAllow', Effect: 'Allow', Action: '*', Resource: '*' });
     expect(printed.dataEventSelector.FieldSelectors).toContainEqual({ Field: 'resources.ARN', Equals: [reprocessArn] });

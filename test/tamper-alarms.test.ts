@@ -75,6 +75,12 @@ describe('which changes page (sample CloudTrail events against the synthesized p
     ['an app role gets a new inline policy', call('iam', 'PutRolePolicy', { roleName: appRoleName, policyName: 'x' }, admin), ['Roles']],
     ['an app role trusts someone new', call('iam', 'UpdateAssumeRolePolicy', { roleName: appRoleName }, admin), ['Roles']],
     ['an administrator invokes reprocess', call('lambda', 'Invoke', { functionName: reprocessArn }, admin), ['ReprocessInvoke']],
+    // what would blind the alarm
+    ['someone stops the logging of a trail (any trail: it may be the organization\'s)', call('cloudtrail', 'StopLogging', { name: 'org-trail' }, admin), ['Trails']],
+    ['someone narrows a trail\'s event selectors', call('cloudtrail', 'PutEventSelectors', { trailName: 'org-trail' }, admin), ['Trails']],
+    ['someone deletes one of the alarm rules', call('events', 'DeleteRule', { name: `${stack.stackName}-TamperAlarmsKeys44FDAFA1-1A2B3C4D5E6F` }, admin), ['AlarmRules']],
+    ['someone removes the alert topic as a target', call('events', 'RemoveTargets', { rule: 'x', name: `${stack.stackName}-TamperAlarmsBuckets9B27ABA4-1A2B3C4D5E6F` }, admin), ['AlarmRules']],
+    ['someone rewrites the alert topic\'s policy', call('sns', 'SetTopicAttributes', { topicArn: value(stack.alerts.topic.topicArn), attributeName: 'Policy' }, admin), ['AlertTopic']],
   ])('%s: pages', (_what, event, expected) => {
     expect(matching(event)).toEqual(expected);
   });
@@ -83,6 +89,8 @@ describe('which changes page (sample CloudTrail events against the synthesized p
     ['CloudFormation (the deploy role) updates code', call('lambda', 'UpdateFunctionCode20150331v2', { functionName: reprocessName }, cloudFormation)],
     ['CloudFormation replaces the key policy', call('kms', 'PutKeyPolicy', { keyId: value(stack.paramsKey.key.keyId) }, cloudFormation)],
     ['CloudFormation changes a role policy', call('iam', 'PutRolePolicy', { roleName: appRoleName }, cloudFormation)],
+    ['CloudFormation updates the stage\'s trail', call('cloudtrail', 'PutEventSelectors', { trailName: 'x' }, cloudFormation)],
+    ['somebody deletes a rule that is not the alarm\'s', call('events', 'DeleteRule', { name: 'SomebodyElsesRule' }, admin)],
     ['an operator invokes reprocess', call('lambda', 'Invoke', { functionName: reprocessArn }, operator)],
     ['somebody changes a function that is not the app\'s', call('lambda', 'UpdateFunctionCode20150331v2', { functionName: 'SomebodyElses' }, admin)],
     ['somebody reads a function', call('lambda', 'GetFunction20150331v2', { functionName: reprocessName }, admin)],
@@ -98,6 +106,7 @@ describe('the rules (CDK assertions)', () => {
     expect(rules.length).toBeGreaterThanOrEqual(10);
     for (const r of rules) {
       const p = r.pattern as { 'detail-type': string[]; detail: { userIdentity: { $or: unknown[] } } };
+      expect(JSON.stringify(p).length).toBeLessThan(EVENT_PATTERN_MAX_CHARS);
       expect(p['detail-type']).toEqual(['AWS API Call via CloudTrail']);
       expect(p.detail.userIdentity.$or).toEqual([
         { type: [{ 'anything-but': ['AssumedRole'] }] },

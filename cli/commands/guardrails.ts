@@ -43,6 +43,9 @@ async function deployedTargets(session: Session, boundaryPolicyName: string): Pr
     queueArns: (await ids('AWS::SQS::Queue')).map((url) => arn('sqs', url.split('/').pop() as string)),
     deliveryStreamArns: (await ids('AWS::KinesisFirehose::DeliveryStream')).map((n) => arn('firehose', `deliverystream/${n}`)),
     stateMachineArns: await ids('AWS::StepFunctions::StateMachine'),
+    // A topic's physical id is its ARN; a trail's is its name.
+    topicArns: await ids('AWS::SNS::Topic'),
+    trailArns: (await ids('AWS::CloudTrail::Trail')).map((n) => arn('cloudtrail', `trail/${n}`)),
     boundaryPolicyName,
   };
 }
