@@ -104,7 +104,7 @@ describe.each([
     expect(await decide(ADMIN, action, resource, controls)).toEqual({ result: 'ExplicitlyDenied', ignored: [] });
     expect((await decide(DEPLOY_LOOK_ALIKE, action, resource, controls)).result).toBe('ExplicitlyDenied');
     // The deploy role is exempt from the guardrail: with the SCP alone it is Allowed.
-    if (controls.scp) expect((await decide(DEPLOY, action, resource, controls)).result).toBe('Allowed');
+    if ('scp' in controls) expect((await decide(DEPLOY, action, resource, controls)).result).toBe('Allowed');
   });
 
   test.each(REPROCESS_INVOKE_ACTIONS)('%s of reprocess: operators only', async (action) => {
