@@ -172,6 +172,10 @@ const ALLOWED: Arrow[] = [
   arrow('Firehose assumes the worker delivery role', firehose, 'sts:AssumeRole', arn(stack.paramLog.writerRoles[1].roleArn), { 'sts:ExternalId': ACC }),
   arrow('Firehose writes a worker record', workerDelivery, 's3:PutObject', object(logBucket, `worker/${day}/stream-2.gz`)),
   arrow('Firehose encrypts a worker record', workerDelivery, 'kms:GenerateDataKey', logKey, viaS3(logBucket)),
+  // EventBridge -> the alarm topic for the tamper alarm, with its own role
+  arrow('EventBridge assumes the tamper alarm\'s publish role', m.service('events.amazonaws.com', { account: ACC, arn: `arn:aws:events:${REGION}:${ACC}:rule/x` }), 'sts:AssumeRole', arn(stack.tamperAlarms.publishRole.roleArn)),
+  arrow('the tamper alarm publishes to the alarm topic', m.role(stack.tamperAlarms.publishRole), 'sns:Publish', topic),
+  arrow('the tamper alarm encrypts for the alarm topic', m.role(stack.tamperAlarms.publishRole), 'kms:GenerateDataKey', topicKey),
   // CloudWatch -> the alarm topic with its key
   arrow('CloudWatch publishes an alarm', cloudwatch, 'sns:Publish', topic),
   arrow('CloudWatch encrypts the alarm message', cloudwatch, 'kms:GenerateDataKey', topicKey),
@@ -360,6 +364,8 @@ const DENIED: Arrow[] = [
   arrow('CloudWatch publishes for an alarm of another account', m.service('cloudwatch.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:cloudwatch:${REGION}:${OTHER_ACCOUNT}:alarm:x` }), 'sns:Publish', topic),
   arrow('CloudWatch uses the topic key for another account', m.service('cloudwatch.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:cloudwatch:${REGION}:${OTHER_ACCOUNT}:alarm:x` }), 'kms:GenerateDataKey', topicKey),
   arrow('an account role publishes to the alarm topic without a grant', stranger, 'sns:Publish', topic),
+  arrow('EventBridge assumes the tamper alarm\'s publish role for another account', m.service('events.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:events:${REGION}:${OTHER_ACCOUNT}:rule/x` }), 'sts:AssumeRole', arn(stack.tamperAlarms.publishRole.roleArn)),
+  arrow('the tamper alarm\'s publish role reads a record', m.role(stack.tamperAlarms.publishRole), 's3:GetObject', object(logBucket, `client/${day}/a.gz`)),
   arrow('Scheduler assumes a schedule role for another account', m.service('scheduler.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:scheduler:${REGION}:${OTHER_ACCOUNT}:schedule-group/default` }), 'sts:AssumeRole', arn((producer(jobs[0]).node.findChild('ScheduleRole') as iam.Role).roleArn)),
   arrow('Scheduler assumes a schedule role for another schedule group', m.service('scheduler.amazonaws.com', { account: ACC, arn: `arn:aws:scheduler:${REGION}:${ACC}:schedule-group/theirs` }), 'sts:AssumeRole', arn((producer(jobs[0]).node.findChild('ScheduleRole') as iam.Role).roleArn)),
   arrow('Firehose assumes a delivery role for another account', firehose, 'sts:AssumeRole', arn(stack.paramLog.writerRoles[0].roleArn), { 'sts:ExternalId': OTHER_ACCOUNT }),
