@@ -26,6 +26,7 @@ import {
   STATES_MACHINE_CHANGES,
   STATES_ROLE_USES,
   ALARM_RULE_CHANGES,
+  ALARM_TARGET_CHANGES,
   TOPIC_CHANGES,
   TRAIL_CHANGES,
   WatchedChange,
@@ -129,6 +130,7 @@ export class TamperAlarms extends Construct {
       { id: 'Trails', source: 'aws.cloudtrail', eventSource: 'cloudtrail.amazonaws.com', eventNames: TRAIL_CHANGES, field: null, match: 'exact', values: [], valueMaxLength: 0, exempt: deploy },
       // Rule names are generated from the stack's: `<stack>-TamperAlarms...` (this rule's own too).
       { id: 'AlarmRules', source: 'aws.events', eventSource: 'events.amazonaws.com', eventNames: ALARM_RULE_CHANGES, field: 'name', match: 'prefix', values: [`${stack.stackName}-${this.node.id}`], valueMaxLength: 64, exempt: deploy },
+      { id: 'AlarmTargets', source: 'aws.events', eventSource: 'events.amazonaws.com', eventNames: ALARM_TARGET_CHANGES, field: 'rule', match: 'prefix', values: [`${stack.stackName}-${this.node.id}`], valueMaxLength: 64, exempt: deploy },
       { id: 'AlertTopic', source: 'aws.sns', eventSource: 'sns.amazonaws.com', eventNames: TOPIC_CHANGES, field: 'topicArn', match: 'exact', values: topics.map((x) => x.topicArn), valueMaxLength: 330, exempt: deploy },
     );
     for (const change of changes) {

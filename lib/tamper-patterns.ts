@@ -87,8 +87,10 @@ export const STATES_ROLE_USES = ['CreateStateMachine', 'UpdateStateMachine'];
 /** IAM changes to what an app role may do or who may assume it (IAM events reach EventBridge in us-east-1 only). */
 /** CloudTrail changes that would blind the alarm (on any trail: the one that logs may be the organization's). */
 export const TRAIL_CHANGES = ['StopLogging', 'DeleteTrail', 'UpdateTrail', 'PutEventSelectors'];
-/** EventBridge changes to the alarm's own rules. */
-export const ALARM_RULE_CHANGES = ['DisableRule', 'DeleteRule', 'RemoveTargets', 'PutRule', 'PutTargets'];
+/** EventBridge changes to the alarm's own rules (request parameter `name`). */
+export const ALARM_RULE_CHANGES = ['DisableRule', 'DeleteRule', 'PutRule'];
+/** EventBridge changes to the alarm rules' targets (request parameter `rule`). */
+export const ALARM_TARGET_CHANGES = ['RemoveTargets', 'PutTargets'];
 /** SNS changes to the alert topic (who may publish, where it goes, its key). */
 export const TOPIC_CHANGES = ['SetTopicAttributes', 'DeleteTopic', 'AddPermission', 'RemovePermission'];
 export const IAM_ROLE_CHANGES = [
@@ -116,7 +118,7 @@ export function callerOtherThan(exempt: ReadonlyArray<string>): Record<string, u
   };
 }
 
-/** The pattern of one watched change over `values` (a subset of `change.values`). */
+/** The pattern of one watched change over `values` (a subset of `change.values`); with nobody exempt, every caller matches. */
 export function changePattern(change: WatchedChange, values: ReadonlyArray<string>): Record<string, unknown> {
   const names = change.eventNames.map((n) => (n.endsWith('*') ? { prefix: n.slice(0, -1) } : n));
   return {
@@ -126,7 +128,8 @@ export function changePattern(change: WatchedChange, values: ReadonlyArray<strin
       eventSource: [change.eventSource],
       eventName: names,
       ...(change.field === null ? {} : { requestParameters: { [change.field]: values.map((v) => (change.match === 'exact' ? v : { [change.match]: v })) } }),
-      userIdentity: callerOtherThan(change.exempt),
+      // EventBridge refuses an empty anything-but list: with nobody exempt, leave the caller open.
+      ...(change.exempt.length > 0 ? { userIdentity: callerOtherThan(change.exempt) } : {}),
     },
   };
 }

@@ -79,7 +79,7 @@ describe('which changes page (sample CloudTrail events against the synthesized p
     ['someone stops the logging of a trail (any trail: it may be the organization\'s)', call('cloudtrail', 'StopLogging', { name: 'org-trail' }, admin), ['Trails']],
     ['someone narrows a trail\'s event selectors', call('cloudtrail', 'PutEventSelectors', { trailName: 'org-trail' }, admin), ['Trails']],
     ['someone deletes one of the alarm rules', call('events', 'DeleteRule', { name: `${stack.stackName}-TamperAlarmsKeys44FDAFA1-1A2B3C4D5E6F` }, admin), ['AlarmRules']],
-    ['someone removes the alert topic as a target', call('events', 'RemoveTargets', { rule: 'x', name: `${stack.stackName}-TamperAlarmsBuckets9B27ABA4-1A2B3C4D5E6F` }, admin), ['AlarmRules']],
+    ['someone removes the alert topic as a target', call('events', 'RemoveTargets', { rule: `${stack.stackName}-TamperAlarmsBuckets9B27ABA4-1A2B3C4D5E6F`, ids: ['Target0'] }, admin), ['AlarmTargets']],
     ['someone rewrites the alert topic\'s policy', call('sns', 'SetTopicAttributes', { topicArn: value(stack.alerts.topic.topicArn), attributeName: 'Policy' }, admin), ['AlertTopic']],
   ])('%s: pages', (_what, event, expected) => {
     expect(matching(event)).toEqual(expected);
@@ -154,6 +154,17 @@ describe('the rules (CDK assertions)', () => {
     const report = new AwsSolutionsChecks().validateScope(stack) as unknown as { violations: Array<{ ruleName: string; violatingResources: Array<{ constructPath: string }> }> };
     expect(report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} @ ${r.constructPath}`))).toEqual([]);
   });
+});
+
+test('with no operator configured, every invoke of reprocess pages (no empty anything-but, which EventBridge refuses)', () => {
+  const none = synthApp((c) => ({ ...c, operators: {} }), 'NoOperators');
+  const [id, rule] = Object.entries(none.template.Resources).find(([k, r]) => r.Type === 'AWS::Events::Rule' && k.includes('ReprocessInvoke'))!;
+  const pattern = resolveIntrinsics(rule.Properties!.EventPattern, none.template.Resources, placeholderRef(env), env) as { detail: Record<string, unknown> };
+  expect(id).toMatch(/^TamperAlarmsReprocessInvoke/);
+  expect(pattern.detail.userIdentity).toBeUndefined();
+  const name = new IamModel(none.stack, none.template).value(none.stack.reprocess.function.functionName);
+  expect(matchesPattern(pattern, call('lambda', 'Invoke', { functionName: name }, operator))).toBe(true);
+  expect(JSON.stringify(none.template)).not.toContain('"anything-but":[]');
 });
 
 describe('patterns stay under the EventBridge size quota once deployed', () => {
