@@ -10,12 +10,19 @@ export const appConfig: AppConfig = {
   timeZone: 'Asia/Tokyo',
   spool: { retentionDays: 14, maxReplays: 5, alertAfterDays: 3 },
   paramLog: {
-    readerRoleArnPatterns: ['arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SREReadOnly_*'],
+    // REPLACE before the first deploy: the exact role ARN of each reader (a pattern is refused: it
+    // would match roles created later). An IAM Identity Center permission set's role has a
+    // generated suffix; list them with:
+    //   aws iam list-roles --path-prefix /aws-reserved/sso.amazonaws.com/ --query "Roles[].Arn" --output text
+    readerRoleArnPatterns: ['arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/ap-northeast-1/AWSReservedSSO_SREReadOnly_0123456789abcdef'],
     retentionDays: 400,
   },
   // REPLACE before the first deploy: where alarms go (emails confirm once, or an existing SNS topic
   // that Chatbot/Slack/PagerDuty already hang off). example.com mail goes nowhere.
   alerts: { emails: ['oncall@example.com'] },
+  // REPLACE: the exact roles that may invoke reprocess (replay, drop); `scheduled-jobs guardrails`
+  // prints an SCP that denies it to everyone else (docs/security.md, "Who may operate").
+  operators: { roleArns: ['arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/ap-northeast-1/AWSReservedSSO_SREOperator_fedcba9876543210'] },
   dependencies: {
     'orders-api': {
       description: 'The external orders API the example job calls (goes into maintenance now and then).',

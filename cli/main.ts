@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { appConfig } from '../bin/config';
+import { guardrails, GuardrailsOptions } from './commands/guardrails';
 import { hold, HoldOptions, unhold } from './commands/hold';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
@@ -108,6 +109,14 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--scan <n>', 'messages to look at per queue, at most (default 1000)')
       .option('--no-peek', 'counts only: read no message (no grouping, no ages)'),
   ).action(action<StatusOptions, []>((s, o) => status(s, o, io, deps)));
+
+  common(
+    program
+      .command('guardrails')
+      .description('Print the SCP and permissions boundary that deny changing the app to all but the deploy role, and invoking reprocess to all but operators')
+      .addOption(new Option('--output <format>', 'text or json (as --json)').choices(['text', 'json']))
+      .option('--boundary-name <name>', 'name of the permissions-boundary managed policy (default ScheduledJobsGuardrail-<stage>)'),
+  ).action(action<GuardrailsOptions, []>((s, o) => guardrails(s, o, io)));
 
   return { program, result: () => code };
 }

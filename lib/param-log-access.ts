@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { assertExact } from './principals';
 
 /** Props of {@link ParamLogAccess}. */
 export interface ParamLogAccessProps {
@@ -13,8 +14,9 @@ export interface ParamLogAccessProps {
   /** The Athena query-results bucket (results hold params too). */
   readonly resultsBucket: s3.IBucket;
   /**
-   * Reader role ARN patterns (config `paramLog.readerRoleArnPatterns`, StringLike: `*`, `?`).
-   * Only roles of this account are granted; every non-matching principal is denied.
+   * Reader role ARNs (config `paramLog.readerRoleArnPatterns`), exact: compared with StringEquals,
+   * so no role created later can match. Only roles of this account are granted; every other
+   * principal is denied.
    */
   readonly readerRoleArnPatterns: ReadonlyArray<string>;
   /** The Firehose delivery roles (they write the log; exempt from the deny). */
@@ -31,7 +33,7 @@ export const KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:ReEncryptFrom'];
 /**
  * Locks reading of parameter logs (they may hold personal data) to named roles: the reader roles
  * from config, the Firehose writers and the app's own monitor. For the log bucket, the results
- * bucket and the key it adds a Deny for every other principal (`aws:PrincipalArn` StringNotLike)
+ * bucket and the key it adds a Deny for every other principal (`aws:PrincipalArn` StringNotEquals)
  * on the read/decrypt actions only, and an Allow for this account's reader roles, because those
  * roles live outside the stack and no identity policy can be attached to them here.
  * Readers still need Athena and Glue permissions in their own policy (docs/investigation.md).
@@ -48,12 +50,12 @@ export class ParamLogAccess extends Construct {
     if (problems.length > 0) throw new Error(`ParamLogAccess: ${problems.join('; ')}`);
 
     const account = Stack.of(this).account;
-    const allowed = [...props.readerRoleArnPatterns, ...props.writerRoles.map((r) => r.roleArn), ...props.serviceReaderRoles.map((r) => r.roleArn)];
+    const readers = assertExact('ParamLogAccess: readerRoleArnPatterns', props.readerRoleArnPatterns);
+    const allowed = [...readers, ...props.writerRoles.map((r) => r.roleArn), ...props.serviceReaderRoles.map((r) => r.roleArn)];
     this.allowedPrincipalArns = allowed;
-    const notAllowed = { StringNotLike: { 'aws:PrincipalArn': allowed } };
-    // Same-account reader roles only: the patterns allow any account id (`::*:`), a role of the
-    // same name in another account must not match.
-    const isReader = { ArnLike: { 'aws:PrincipalArn': [...props.readerRoleArnPatterns] }, StringEquals: { 'aws:PrincipalAccount': account } };
+    const notAllowed = { StringNotEquals: { 'aws:PrincipalArn': allowed } };
+    // Same-account reader roles only, by their exact ARNs.
+    const isReader = { StringEquals: { 'aws:PrincipalArn': readers, 'aws:PrincipalAccount': account } };
 
     for (const [bucket, label] of [
       [props.bucket, 'ParamLog'],
@@ -75,7 +77,9 @@ export class ParamLogAccess extends Construct {
         sid: 'AllowReaderRolesRead',
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'],
-        resources: [props.bucket.bucketArn, props.bucket.arnForObjects('client/*'), props.bucket.arnForObjects('worker/*')],
+        // errors/ holds the records Firehose could not deliver as is (params included): readers
+        // investigate those too (docs/security.md, data map).
+        resources: [props.bucket.bucketArn, props.bucket.arnForObjects('client/*'), props.bucket.arnForObjects('worker/*'), props.bucket.arnForObjects('errors/*')],
         conditions: isReader,
       }),
     );
@@ -107,7 +111,7 @@ export class ParamLogAccess extends Construct {
         actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
         resources: ['*'],
         // Readers use the key only through S3 (reading logs, Athena writing their results).
-        conditions: { ...isReader, StringEquals: { ...isReader.StringEquals, 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+        conditions: { StringEquals: { ...isReader.StringEquals, 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
       }),
     );
   }

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { DEFAULTS } from './config/validate';
 import { LOG_RETENTION } from './defaults';
 import { acknowledgeOn, nagResource } from './nag';
+import { assertExact } from './principals';
 import { firehoseDeliveryRole } from './service-roles';
 
 /** Props of {@link ParamLog}. */
@@ -25,7 +26,7 @@ export interface ParamLogProps {
    */
   readonly retentionDays?: number;
   /**
-   * Role ARN patterns that may delete records and record versions (config
+   * Exact role ARNs that may delete records and record versions (config
    * `paramLog.breakGlassRoleArnPatterns`, e.g. a data-protection officer's erasure role).
    * @default none: nobody can delete a record before it expires
    */
@@ -190,10 +191,10 @@ export class ParamLog extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:PutObject'],
         resources: [this.bucket.arnForObjects('*')],
-        conditions: { StringNotLike: { 'aws:PrincipalArn': writers } },
+        conditions: { StringNotEquals: { 'aws:PrincipalArn': writers } },
       }),
     );
-    const breakGlass = [...(props.breakGlassRoleArnPatterns ?? [])];
+    const breakGlass = assertExact('ParamLog: breakGlassRoleArnPatterns', props.breakGlassRoleArnPatterns ?? []);
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'DenyDeleteExceptBreakGlass',
@@ -201,7 +202,7 @@ export class ParamLog extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: RECORD_DELETE_ACTIONS,
         resources: [this.bucket.arnForObjects('*')],
-        ...(breakGlass.length > 0 ? { conditions: { StringNotLike: { 'aws:PrincipalArn': breakGlass } } } : {}),
+        ...(breakGlass.length > 0 ? { conditions: { StringNotEquals: { 'aws:PrincipalArn': breakGlass } } } : {}),
       }),
     );
 

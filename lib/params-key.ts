@@ -2,19 +2,20 @@ import { ArnFormat, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { assertExact, deployRoleArnOf } from './principals';
 
 /** Props of {@link ParamsKey}. */
 export interface ParamsKeyProps {
-  /** Config `paramLog.readerRoleArnPatterns`: people who may read task params. */
+  /** Config `paramLog.readerRoleArnPatterns` (exact role ARNs): people who may read task params. */
   readonly readerRoleArnPatterns: ReadonlyArray<string>;
   /**
-   * Role ARN patterns of the CloudFormation execution role that deploys the stack. Step Functions
+   * Exact ARN of the CloudFormation execution role that deploys the stack. Step Functions
    * encrypts a state machine's definition with the key too, and DescribeStateMachine (what
    * CloudFormation reads a state machine with) needs kms:Decrypt (AWS Step Functions developer
-   * guide, "Data at rest encryption"). These roles may decrypt through Step Functions only.
-   * @default the CDK bootstrap execution role of this account and region, any qualifier
+   * guide, "Data at rest encryption"). This role may decrypt through Step Functions only.
+   * @default the stack synthesizer's execution role, `cdk-<qualifier>-cfn-exec-role-<account>-<region>` (lib/principals.ts)
    */
-  readonly deployRoleArnPatterns?: ReadonlyArray<string>;
+  readonly deployRoleArn?: string;
 }
 
 /** Key uses that reveal plaintext; ReEncryptFrom would move data under a key the caller controls. Key administration is never denied. */
@@ -37,19 +38,16 @@ export class ParamsKey extends Construct {
   public readonly key: kms.Key;
   /** Roles allowed to decrypt (the key policy denies everyone else). */
   public readonly decrypters: iam.IRole[] = [];
-  /** Reader role patterns (config). */
+  /** Reader role ARNs (config), exact. */
   public readonly readerRoleArnPatterns: ReadonlyArray<string>;
-  /** Deploy (CloudFormation execution) role patterns. */
-  public readonly deployRoleArnPatterns: ReadonlyArray<string>;
+  /** The deploy (CloudFormation execution) role's exact ARN. */
+  public readonly deployRoleArn: string;
 
   constructor(scope: Construct, id: string, readonly props: ParamsKeyProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    this.readerRoleArnPatterns = [...props.readerRoleArnPatterns];
-    this.deployRoleArnPatterns = [
-      ...(props.deployRoleArnPatterns ??
-        [stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: `cdk-*-cfn-exec-role-${stack.account}-${stack.region}`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })]),
-    ];
+    this.readerRoleArnPatterns = assertExact('ParamsKey: readerRoleArnPatterns', props.readerRoleArnPatterns);
+    this.deployRoleArn = assertExact('ParamsKey: deployRoleArn', [props.deployRoleArn ?? deployRoleArnOf(this)])[0];
     this.key = new kms.Key(this, 'Key', {
       description: 'Task params outside the parameter log: spool, quarantine, tick queue, execution data',
       enableKeyRotation: true,
@@ -66,7 +64,8 @@ export class ParamsKey extends Construct {
         actions: PARAMS_KEY_DECRYPT_ACTIONS,
         resources: ['*'],
         conditions: {
-          StringNotLike: { 'aws:PrincipalArn': Lazy.list({ produce: () => this.exemptPrincipalArns() }) },
+          // StringNotEquals: exact ARNs, no wildcard a role created later could match.
+          StringNotEquals: { 'aws:PrincipalArn': Lazy.list({ produce: () => this.exemptPrincipalArns() }) },
           // A service principal has no aws:PrincipalArn, so the NotLike above would match it:
           // services acting as themselves are governed by the statements that name them.
           BoolIfExists: { 'aws:PrincipalIsAWSService': 'false' },
@@ -80,7 +79,7 @@ export class ParamsKey extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: PARAMS_KEY_DECRYPT_ACTIONS,
         resources: ['*'],
-        conditions: { StringLike: { 'aws:PrincipalArn': this.deployRoleArnPatterns }, StringNotEquals: { 'kms:ViaService': service('states') } },
+        conditions: { StringEquals: { 'aws:PrincipalArn': this.deployRoleArn }, StringNotEquals: { 'kms:ViaService': service('states') } },
       }),
     );
     if (this.readerRoleArnPatterns.length > 0) {
@@ -90,10 +89,9 @@ export class ParamsKey extends Construct {
           principals: [new iam.AnyPrincipal()],
           actions: ['kms:Decrypt'],
           resources: ['*'],
-          // Same-account reader roles only; the patterns allow any account id.
+          // Same-account reader roles only, by their exact ARNs.
           conditions: {
-            ArnLike: { 'aws:PrincipalArn': this.readerRoleArnPatterns },
-            StringEquals: { 'aws:PrincipalAccount': stack.account, 'kms:ViaService': [service('sqs'), service('states')] },
+            StringEquals: { 'aws:PrincipalArn': this.readerRoleArnPatterns, 'aws:PrincipalAccount': stack.account, 'kms:ViaService': [service('sqs'), service('states')] },
           },
         }),
       );
@@ -114,7 +112,7 @@ export class ParamsKey extends Construct {
     );
   }
 
-  /** Role ARNs and patterns the decrypt deny exempts: recorded roles, readers, deploy roles. */
+  /** Role ARNs the decrypt deny exempts: recorded roles, readers, the deploy role. */
   private exemptPrincipalArns(): string[] {
     const stack = Stack.of(this);
     const seen = new Set<string>();
@@ -126,7 +124,7 @@ export class ParamsKey extends Construct {
         roles.push(r.roleArn);
       }
     }
-    return [...roles, ...this.readerRoleArnPatterns, ...this.deployRoleArnPatterns];
+    return [...roles, ...this.readerRoleArnPatterns, this.deployRoleArn];
   }
 
   private record(role: iam.IRole): void {

@@ -1,6 +1,7 @@
 import { Lazy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { assertExact } from './principals';
 
 /** Who may use a queue that holds task params. The role lists are read at synth. */
 export interface ParamsQueueAccess {
@@ -8,7 +9,7 @@ export interface ParamsQueueAccess {
   readonly senders: () => ReadonlyArray<iam.IRole>;
   /** Roles that receive, delete and change visibility. */
   readonly consumers: () => ReadonlyArray<iam.IRole>;
-  /** Reader role patterns (config): they may receive (look), never delete. */
+  /** Reader role ARNs (config, exact): they may receive (look), never delete. */
   readonly readerRoleArnPatterns: ReadonlyArray<string>;
 }
 
@@ -25,12 +26,13 @@ function uniqueArns(scope: sqs.IQueue, roles: ReadonlyArray<iam.IRole>): string[
 }
 
 /**
- * `StringNotLike aws:PrincipalArn` over a list read at synth; with an empty list the condition is
- * left out, so the deny covers every IAM principal.
+ * `StringNotEquals aws:PrincipalArn` (exact ARNs: no wildcard a role created later could match)
+ * over a list read at synth; with an empty list the condition is left out, so the deny covers
+ * every IAM principal.
  */
 function notAmong(produce: () => string[]): Record<string, unknown> {
   return {
-    StringNotLike: Lazy.any({ produce: () => (produce().length > 0 ? { 'aws:PrincipalArn': produce() } : undefined) }),
+    StringNotEquals: Lazy.any({ produce: () => (produce().length > 0 ? { 'aws:PrincipalArn': produce() } : undefined) }),
     // A service principal has no aws:PrincipalArn; services get nothing from this policy unless a
     // statement names them, so they are left out of the deny rather than matched by it.
     BoolIfExists: { 'aws:PrincipalIsAWSService': 'false' },
@@ -49,7 +51,7 @@ function notAmong(produce: () => string[]): Record<string, unknown> {
  * denies; rewriting the policy does (docs/security.md).
  */
 export function lockParamsQueue(queue: sqs.Queue, access: ParamsQueueAccess): void {
-  const readers = [...access.readerRoleArnPatterns];
+  const readers = assertExact('lockParamsQueue: readerRoleArnPatterns', access.readerRoleArnPatterns);
   const deny = (sid: string, actions: string[], exempt: () => string[]) =>
     queue.addToResourcePolicy(
       new iam.PolicyStatement({ sid, effect: iam.Effect.DENY, principals: [new iam.AnyPrincipal()], actions, resources: [queue.queueArn], conditions: notAmong(exempt) }),
@@ -64,8 +66,8 @@ export function lockParamsQueue(queue: sqs.Queue, access: ParamsQueueAccess): vo
         principals: [new iam.AnyPrincipal()],
         actions: ['sqs:ReceiveMessage'],
         resources: [queue.queueArn],
-        // Same-account reader roles only; the patterns allow any account id.
-        conditions: { ArnLike: { 'aws:PrincipalArn': readers }, StringEquals: { 'aws:PrincipalAccount': Stack.of(queue).account } },
+        // Same-account reader roles only, by their exact ARNs.
+        conditions: { StringEquals: { 'aws:PrincipalArn': readers, 'aws:PrincipalAccount': Stack.of(queue).account } },
       }),
     );
   }

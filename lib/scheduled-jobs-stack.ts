@@ -17,6 +17,8 @@ import { ScheduledProducer } from './scheduled-producer';
 import { TickStarter } from './tick-starter';
 import { Reprocess } from './reprocess';
 import { Sweeper } from './sweeper';
+import { appResourcesOf, TamperAlarms } from './tamper-alarms';
+import { CodeSigning } from './code-signing';
 import { JobWorkflow, LockFunction, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
@@ -61,6 +63,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly dashboard: OperationsDashboard;
   /** Spools executions that end outside the workflow's Catch (aborted, timed out, uncatchable, spool unreachable). */
   public readonly executionCapture: ExecutionCapture;
+  /** Pages when anyone but the deploy role changes what runs as the app or where params go (docs/security.md). */
+  public readonly tamperAlarms: TamperAlarms;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -210,6 +214,18 @@ export class ScheduledJobsStack extends Stack {
         { name: 'Client', stream: this.paramLog.clientStream },
         { name: 'Worker', stream: this.paramLog.workerStream },
       ],
+    });
+    if (config.audit.codeSigningProfileVersionArn) {
+      new CodeSigning(this, 'CodeSigning', { signingProfileVersionArn: config.audit.codeSigningProfileVersionArn, functions: appResourcesOf(this).functions });
+    }
+    // Last but one: it watches every function, role, key, bucket, queue and stream made above.
+    this.tamperAlarms = new TamperAlarms(this, 'TamperAlarms', {
+      alerts: this.alerts,
+      deployRoleArn: this.paramsKey.deployRoleArn,
+      operatorRoleArns: config.operators.roleArns,
+      reprocessFunction: this.reprocess.function,
+      resources: appResourcesOf(this),
+      trail: config.audit.trail,
     });
     new OperatorOutputs(this, 'OperatorOutputs', { reprocessFunction: this.reprocess.function, spool: this.spool, coordinationTable: this.coordination.table, athena: this.investigation, stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])) });
   }

@@ -12,7 +12,7 @@ const job = (over: Partial<JobConfig> = {}): JobConfig => ({
 
 const config = (over: Partial<AppConfig> = {}): AppConfig => ({
   timeZone: 'Europe/Paris',
-  paramLog: { readerRoleArnPatterns: ['arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SRE_*'] },
+  paramLog: { readerRoleArnPatterns: ['arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/us-east-1/AWSReservedSSO_SRE_0123456789abcdef'] },
   alerts: { emails: ['oncall@example.com'] },
   jobs: [job()],
   ...over,
@@ -59,7 +59,7 @@ describe('resolveConfig', () => {
     ['a job with no steps', { jobs: [job({ steps: [] })] }, /steps is empty: a job needs at least one step/],
     ['an upper-case job name', { jobs: [job({ name: 'Nightly' })] }, /\.name must be lowercase/],
     ['no reader roles', { paramLog: { readerRoleArnPatterns: [] } }, /readerRoleArnPatterns must list at least one/],
-    ['a reader pattern that matches every role', { paramLog: { readerRoleArnPatterns: ['arn:aws:iam::*:role/*'] } }, /matches every role/],
+    ['a reader pattern that matches every role', { paramLog: { readerRoleArnPatterns: ['arn:aws:iam::*:role/*'] } }, /is a pattern: a pattern also matches roles created later/],
     ['a Firehose buffer out of range', { paramLog: { readerRoleArnPatterns: ['arn:aws:iam::123456789012:role/Reader'], bufferSeconds: 901 } }, /bufferSeconds must be an integer 0-900/],
     ['an Athena cutoff below the minimum', { investigation: { bytesScannedCutoffPerQuery: 1000 } }, /bytesScannedCutoffPerQuery must be an integer of at least 10000000/],
   ])('refuses %s, naming the field', (_what, over, message) => {
@@ -161,7 +161,7 @@ describe('resolveConfig: stages and alerts', () => {
   const withStages = (over: Partial<AppConfig>) => config({ jobs: [job(), job({ name: 'example', optIn: true })], ...over });
 
   it('selects the stage, deploys opt-in jobs only where enabled, and fails with the list of stages for an unknown one', () => {
-    const c = withStages({ stages: { dev: { jobs: { example: { deploy: true } } }, prod: { account: '111111111111', region: 'eu-west-1' } }, defaultStage: 'prod' });
+    const c = withStages({ stages: { dev: { jobs: { example: { deploy: true } } }, prod: { account: '111111111111', region: 'eu-west-1', readerRoleArnPatterns: ['arn:aws:iam::111111111111:role/Reader'] } }, defaultStage: 'prod' });
     expect(resolveConfig(c).jobs.map((j) => j.name)).toEqual(['nightly-sync']);
     expect(resolveConfig(c).account).toBe('111111111111');
     expect(resolveConfig(c, { stage: 'dev' }).jobs.map((j) => j.name)).toEqual(['nightly-sync', 'example']);

@@ -152,7 +152,7 @@ test('the local engine running the hand-written definition agrees with the walk 
 
 const base = {
   timeZone: 'Asia/Tokyo',
-  paramLog: { readerRoleArnPatterns: ['arn:aws:iam::*:role/reader-*'] },
+  paramLog: { readerRoleArnPatterns: ['arn:aws:iam::123456789012:role/reader'] },
   alerts: { emails: ['oncall@example.com'] },
 } as const;
 

@@ -96,6 +96,14 @@ const reinvocable: Array<[string, lambda.IFunction]> = [
 const admin = m.outsideRole(`arn:aws:iam::${ACC}:role/Admin`, ADMINISTRATOR_ACCESS, 'account administrator (AdministratorAccess)');
 const stranger = m.outsideRole(`arn:aws:iam::${ACC}:role/Stranger`, [{ Effect: 'Allow', Action: ['sqs:*', 'kms:*'], Resource: '*' }], 'stranger role with sqs:* and kms:*');
 const deployRole = m.outsideRole(`arn:aws:iam::${ACC}:role/cdk-hnb659fds-cfn-exec-role-${ACC}-${REGION}`, ADMINISTRATOR_ACCESS, 'CloudFormation execution role');
+// Look-alikes: roles an administrator could create later whose names the old patterns matched
+// (`cdk-*-cfn-exec-role-...`, `AWSReservedSSO_SREReadOnly_*`). Exact ARNs let neither in.
+const deployLookAlike = m.outsideRole(`arn:aws:iam::${ACC}:role/cdk-anything-cfn-exec-role-${ACC}-${REGION}`, ADMINISTRATOR_ACCESS, 'a role named like a deploy role');
+const readerLookAlike = m.outsideRole(
+  `arn:aws:iam::${ACC}:role/aws-reserved/sso.amazonaws.com/${REGION}/AWSReservedSSO_SREReadOnly_Admins_0123456789abcdef`,
+  [{ Effect: 'Allow', Action: ['states:GetExecutionHistory', 'states:DescribeExecution', 's3:GetObject', 's3:ListBucket', 'sqs:ReceiveMessage', 'kms:Decrypt'], Resource: '*' }],
+  'another permission set whose name starts like the reader\'s',
+);
 const alarm = `arn:aws:cloudwatch:${REGION}:${ACC}:alarm:${m.logicalId(stack.operations.spoolNotEmptyAlarm)}`;
 const cloudwatch = m.service('cloudwatch.amazonaws.com', { account: ACC, arn: alarm });
 const scheduler = m.service('scheduler.amazonaws.com', { account: ACC, arn: `arn:aws:scheduler:${REGION}:${ACC}:schedule-group/default` });
@@ -164,6 +172,10 @@ const ALLOWED: Arrow[] = [
   arrow('Firehose assumes the worker delivery role', firehose, 'sts:AssumeRole', arn(stack.paramLog.writerRoles[1].roleArn), { 'sts:ExternalId': ACC }),
   arrow('Firehose writes a worker record', workerDelivery, 's3:PutObject', object(logBucket, `worker/${day}/stream-2.gz`)),
   arrow('Firehose encrypts a worker record', workerDelivery, 'kms:GenerateDataKey', logKey, viaS3(logBucket)),
+  // EventBridge -> the alarm topic for the tamper alarm, with its own role
+  arrow('EventBridge assumes the tamper alarm\'s publish role', m.service('events.amazonaws.com', { account: ACC, arn: `arn:aws:events:${REGION}:${ACC}:rule/x` }), 'sts:AssumeRole', arn(stack.tamperAlarms.publishRole.roleArn)),
+  arrow('the tamper alarm publishes to the alarm topic', m.role(stack.tamperAlarms.publishRole), 'sns:Publish', topic),
+  arrow('the tamper alarm encrypts for the alarm topic', m.role(stack.tamperAlarms.publishRole), 'kms:GenerateDataKey', topicKey),
   // CloudWatch -> the alarm topic with its key
   arrow('CloudWatch publishes an alarm', cloudwatch, 'sns:Publish', topic),
   arrow('CloudWatch encrypts the alarm message', cloudwatch, 'kms:GenerateDataKey', topicKey),
@@ -202,6 +214,9 @@ const ALLOWED: Arrow[] = [
   // a reader role reads records, query results, the spool
   arrow('reader reads a client record', reader, 's3:GetObject', object(logBucket, `client/${day}/a.gz`)),
   arrow('reader reads a worker record', reader, 's3:GetObject', object(logBucket, `worker/${day}/a.gz`)),
+  // errors/ holds records Firehose could not deliver as is, params included: readers investigate them too
+  arrow('reader reads a client error record', reader, 's3:GetObject', object(logBucket, `errors/client/processing-failed/${day}/a.gz`)),
+  arrow('reader reads a worker error record', reader, 's3:GetObject', object(logBucket, `errors/worker/processing-failed/${day}/a.gz`)),
   arrow('reader lists the log', reader, 's3:ListBucket', logBucket),
   arrow('reader decrypts a record', reader, 'kms:Decrypt', logKey, viaS3(logBucket)),
   arrow('reader (through Athena) writes a query result', reader, 's3:PutObject', object(resultsBucket, 'athena/reader-1.csv')),
@@ -349,12 +364,28 @@ const DENIED: Arrow[] = [
   arrow('CloudWatch publishes for an alarm of another account', m.service('cloudwatch.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:cloudwatch:${REGION}:${OTHER_ACCOUNT}:alarm:x` }), 'sns:Publish', topic),
   arrow('CloudWatch uses the topic key for another account', m.service('cloudwatch.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:cloudwatch:${REGION}:${OTHER_ACCOUNT}:alarm:x` }), 'kms:GenerateDataKey', topicKey),
   arrow('an account role publishes to the alarm topic without a grant', stranger, 'sns:Publish', topic),
+  arrow('EventBridge assumes the tamper alarm\'s publish role for another account', m.service('events.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:events:${REGION}:${OTHER_ACCOUNT}:rule/x` }), 'sts:AssumeRole', arn(stack.tamperAlarms.publishRole.roleArn)),
+  arrow('the tamper alarm\'s publish role reads a record', m.role(stack.tamperAlarms.publishRole), 's3:GetObject', object(logBucket, `client/${day}/a.gz`)),
   arrow('Scheduler assumes a schedule role for another account', m.service('scheduler.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:scheduler:${REGION}:${OTHER_ACCOUNT}:schedule-group/default` }), 'sts:AssumeRole', arn((producer(jobs[0]).node.findChild('ScheduleRole') as iam.Role).roleArn)),
   arrow('Scheduler assumes a schedule role for another schedule group', m.service('scheduler.amazonaws.com', { account: ACC, arn: `arn:aws:scheduler:${REGION}:${ACC}:schedule-group/theirs` }), 'sts:AssumeRole', arn((producer(jobs[0]).node.findChild('ScheduleRole') as iam.Role).roleArn)),
   arrow('Firehose assumes a delivery role for another account', firehose, 'sts:AssumeRole', arn(stack.paramLog.writerRoles[0].roleArn), { 'sts:ExternalId': OTHER_ACCOUNT }),
   arrow('Firehose assumes a delivery role naming another source account', m.service('firehose.amazonaws.com', { account: OTHER_ACCOUNT }), 'sts:AssumeRole', arn(stack.paramLog.writerRoles[0].roleArn), { 'sts:ExternalId': ACC }),
   arrow('Step Functions assumes a state machine role for another account', m.service('states.amazonaws.com', { account: OTHER_ACCOUNT, arn: `arn:aws:states:${REGION}:${OTHER_ACCOUNT}:stateMachine:x` }), 'sts:AssumeRole', arn(workflow(jobs[0]).stateMachine.role.roleArn)),
   locked('CloudFormation\'s role decrypts a spooled message', deployRole, 'kms:Decrypt', paramsKey, viaSqs(spool)),
+  // look-alike roles (exact principals): neither the deploy role's nor the reader's exemption reaches them
+  ...jobs.map((job) => locked(`a role named like the deploy role decrypts a ${job} execution through Step Functions`, deployLookAlike, 'kms:Decrypt', paramsKey, viaStates(sm(job)))),
+  locked('a role named like the deploy role decrypts a spooled message', deployLookAlike, 'kms:Decrypt', paramsKey, viaSqs(spool)),
+  locked('a role named like the deploy role reads a record', deployLookAlike, 's3:GetObject', object(logBucket, `client/${day}/a.gz`)),
+  locked('a role named like the deploy role receives from the spool', deployLookAlike, 'sqs:ReceiveMessage', spool),
+  ...jobs.map((job) => locked(`a look-alike reader decrypts a ${job} execution's history`, readerLookAlike, 'kms:Decrypt', paramsKey, viaStates(sm(job)))),
+  locked('a look-alike reader decrypts a spooled message', readerLookAlike, 'kms:Decrypt', paramsKey, viaSqs(spool)),
+  locked('a look-alike reader reads a record', readerLookAlike, 's3:GetObject', object(logBucket, `client/${day}/a.gz`)),
+  locked('a look-alike reader reads an error record', readerLookAlike, 's3:GetObject', object(logBucket, `errors/client/processing-failed/${day}/a.gz`)),
+  locked('a look-alike reader decrypts with the log key', readerLookAlike, 'kms:Decrypt', logKey, viaS3(logBucket)),
+  locked('a look-alike reader reads a query result', readerLookAlike, 's3:GetObject', object(resultsBucket, 'athena/reader-1.csv')),
+  locked('a look-alike reader receives from the spool', readerLookAlike, 'sqs:ReceiveMessage', spool),
+  locked('a look-alike reader receives from the quarantine', readerLookAlike, 'sqs:ReceiveMessage', quarantine),
+  locked('a look-alike reader receives a tick batch', readerLookAlike, 'sqs:ReceiveMessage', tickQueue),
   locked('CloudWatch Logs delivery decrypts for another account', m.service('delivery.logs.amazonaws.com', { account: OTHER_ACCOUNT }), 'kms:Decrypt', paramsKey),
   // logs: each function its own group
   arrow('a step writes another function\'s log', m.role([...workflow(jobs[0]).stepFunctions.values()][0].role!), 'logs:PutLogEvents', logStreamOf(monitorFn)),
@@ -421,6 +452,25 @@ describe('each lock is what denies (the request is Allowed once that statement i
     expect((await model().evaluate(principal, action, resource, context)).result).toBe('Allowed');
   });
 
+  test('exact principals are what refuses the look-alikes: with the old patterns both get in', async () => {
+    const t = structuredClone(template);
+    const keyId = m.logicalId(stack.paramsKey.key);
+    const patterns = [`arn:aws:iam::${ACC}:role/cdk-*-cfn-exec-role-${ACC}-${REGION}`, `arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SREReadOnly_*`];
+    for (const st of t.Resources[keyId].Properties!.KeyPolicy.Statement as Array<{ Sid?: string; Condition?: Record<string, Record<string, unknown>> }>) {
+      if (st.Sid === 'DenyDecryptExceptNamedRoles') st.Condition = { StringNotLike: { 'aws:PrincipalArn': patterns }, BoolIfExists: st.Condition!.BoolIfExists };
+      if (st.Sid === 'AllowReaderRolesDecryptThroughSqsAndStepFunctions') {
+        const { 'aws:PrincipalArn': _exact, ...rest } = st.Condition!.StringEquals;
+        st.Condition = { ArnLike: { 'aws:PrincipalArn': patterns[1] }, StringEquals: rest };
+      }
+    }
+    const patterned = new IamModel(stack, t);
+    const history = viaStates(sm(jobs[0]));
+    expect((await m.evaluate(deployLookAlike, 'kms:Decrypt', paramsKey, history)).result).toBe('ExplicitlyDenied');
+    expect((await patterned.evaluate(deployLookAlike, 'kms:Decrypt', paramsKey, history)).result).toBe('Allowed');
+    expect((await m.evaluate(readerLookAlike, 'kms:Decrypt', paramsKey, history)).result).toBe('ExplicitlyDenied');
+    expect((await patterned.evaluate(readerLookAlike, 'kms:Decrypt', paramsKey, history)).result).toBe('Allowed');
+  });
+
   test('the encryption context is evaluated: the writer key grant is for this bucket only', async () => {
     // Same service, same key, only the encryption context differs.
     expect((await m.evaluate(clientDelivery, 'kms:GenerateDataKey', logKey, viaS3(logBucket))).result).toBe('Allowed');
@@ -434,7 +484,7 @@ describe('each lock is what denies (the request is Allowed once that statement i
 });
 
 describe('break glass (config paramLog.breakGlassRoleArnPatterns)', () => {
-  const GLASS = 'arn:aws:iam::*:role/DataProtectionErasure';
+  const GLASS = `arn:aws:iam::${ACC}:role/DataProtectionErasure`;
   const bg = synthApp((c) => ({ ...c, paramLog: { ...c.paramLog, breakGlassRoleArnPatterns: [GLASS] } }), 'BreakGlassTest');
   const model = new IamModel(bg.stack, bg.template);
   const bucket = model.value(bg.stack.paramLog.bucket.bucketArn);

@@ -8,7 +8,7 @@ import { PARAM_LOG_COLUMNS } from '../lambdas/shared/param-log';
 import { SAVED_QUERIES } from '../lambdas/shared/queries';
 import { KEY_DECRYPT_ACTIONS, OBJECT_READ_ACTIONS } from '../lib/param-log-access';
 
-const READER = 'arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SREReadOnly_*';
+const READER = 'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/us-east-1/AWSReservedSSO_SREReadOnly_0123456789abcdef';
 const SETTINGS = {
   bytesScannedCutoffPerQuery: 2_000_000_000,
   resultsExpirationDays: 9,
@@ -193,7 +193,7 @@ describe('parameter-log access', () => {
     // Only reads: CloudFormation must still manage the bucket and its policy.
     expect(deny.Action).not.toContain('s3:*');
     expect(deny.Action.some((a: string) => /Policy|Put|Delete/.test(a))).toBe(false);
-    const exempt = deny.Condition.StringNotLike['aws:PrincipalArn'];
+    const exempt = deny.Condition.StringNotEquals['aws:PrincipalArn'];
     expect(exempt).toEqual(expect.arrayContaining([READER, ...log.writerRoles.map(roleArn), monitorRoleArn()]));
     expect(exempt).toHaveLength(1 + log.writerRoles.length + 1);
   });
@@ -201,7 +201,7 @@ describe('parameter-log access', () => {
   test('reader roles get read on the log prefixes, only from this account', () => {
     const allow = policyOf(logBucketId).find((s) => s.Sid === 'AllowReaderRolesRead')!;
     expect(allow.Effect).toBe('Allow');
-    expect(allow.Condition).toEqual({ ArnLike: { 'aws:PrincipalArn': [READER] }, StringEquals: { 'aws:PrincipalAccount': '123456789012' } });
+    expect(allow.Condition).toEqual({ StringEquals: { 'aws:PrincipalArn': [READER], 'aws:PrincipalAccount': '123456789012' } });
   });
 
   test('results bucket: same deny (results hold params), readers may write and read their results', () => {
@@ -209,7 +209,7 @@ describe('parameter-log access', () => {
     const stmts = policyOf(id);
     const deny = stmts.find((s) => s.Sid === 'DenyReadResultsExceptNamedRoles')!;
     expect(deny.Action).toEqual(OBJECT_READ_ACTIONS);
-    expect(deny.Condition.StringNotLike['aws:PrincipalArn']).toEqual(expect.arrayContaining([READER, monitorRoleArn()]));
+    expect(deny.Condition.StringNotEquals['aws:PrincipalArn']).toEqual(expect.arrayContaining([READER, monitorRoleArn()]));
     expect(stmts.find((s) => s.Sid === 'AllowReaderRolesQueryResults')!.Action).toEqual(expect.arrayContaining(['s3:PutObject', 's3:GetObject']));
   });
 
@@ -219,12 +219,12 @@ describe('parameter-log access', () => {
     const deny = stmts.find((s) => s.Sid === 'DenyDecryptExceptNamedRoles')!;
     expect(deny.Effect).toBe('Deny');
     expect(deny.Action).toEqual(KEY_DECRYPT_ACTIONS);
-    expect(deny.Condition.StringNotLike['aws:PrincipalArn']).toEqual(expect.arrayContaining([READER, ...log.writerRoles.map(roleArn), monitorRoleArn()]));
+    expect(deny.Condition.StringNotEquals['aws:PrincipalArn']).toEqual(expect.arrayContaining([READER, ...log.writerRoles.map(roleArn), monitorRoleArn()]));
     // Root keeps kms:* (administration, CloudFormation updates) and the deny never covers admin actions.
     expect(stmts.some((s) => s.Effect === 'Allow' && s.Action === 'kms:*')).toBe(true);
     expect(deny.Action.some((a: string) => /PutKeyPolicy|\*|ScheduleKeyDeletion/.test(a))).toBe(false);
     const allow = stmts.find((s) => s.Sid === 'AllowReaderRolesDecryptThroughS3')!;
-    expect(allow.Condition.StringEquals).toEqual({ 'aws:PrincipalAccount': '123456789012', 'kms:ViaService': 's3.ap-northeast-1.amazonaws.com' });
+    expect(allow.Condition.StringEquals).toEqual({ 'aws:PrincipalArn': [READER], 'aws:PrincipalAccount': '123456789012', 'kms:ViaService': 's3.ap-northeast-1.amazonaws.com' });
   });
 
   test('monitor role: athena only in its workgroup, glue read only, s3 read only on the log prefixes', () => {

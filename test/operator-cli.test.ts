@@ -589,7 +589,8 @@ describe('clear errors', () => {
   });
 
   test('credentials for another account than the stage\'s are refused before anything is read', async () => {
-    const config: AppConfig = { ...appConfig, stages: { dev: { ...appConfig.stages!.dev, account: '999999999999' } } };
+    // Roles are per account: a stage of another account names its own readers (and operators).
+    const config: AppConfig = { ...appConfig, stages: { dev: { ...appConfig.stages!.dev, account: '999999999999', readerRoleArnPatterns: ['arn:aws:iam::999999999999:role/Reader'], operators: {} } } };
     const r = await cli(['status'], { config });
     expect(r.code).toBe(1);
     expect(r.err).toContain(`The credentials are for account ${ACCOUNT}, but stage "dev" is deployed to account 999999999999`);

@@ -9,7 +9,7 @@ import { synthApp } from './support/synth-app';
 
 /** Template-level facts of the locks that the IAM wiring test (test/iam-wiring.test.ts) does not see: lifecycle, lazily read lists, shapes. */
 
-const READER = 'arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SREReadOnly_*';
+const READER = 'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/us-east-1/AWSReservedSSO_SREReadOnly_0123456789abcdef';
 
 function bareStack(): Stack {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
@@ -39,9 +39,9 @@ describe('parameter log retention', () => {
 
   test('the delete deny names the break-glass patterns, or nobody', () => {
     const stack = bareStack();
-    new ParamLog(stack, 'ParamLog', { timeZone: 'UTC', bufferSeconds: 60, bufferMiB: 64, breakGlassRoleArnPatterns: ['arn:aws:iam::*:role/Erasure'] });
+    new ParamLog(stack, 'ParamLog', { timeZone: 'UTC', bufferSeconds: 60, bufferMiB: 64, breakGlassRoleArnPatterns: ['arn:aws:iam::123456789012:role/Erasure'] });
     Template.fromStack(stack).hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDeleteExceptBreakGlass', Effect: 'Deny', Condition: { StringNotLike: { 'aws:PrincipalArn': ['arn:aws:iam::*:role/Erasure'] } } })]) },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDeleteExceptBreakGlass', Effect: 'Deny', Condition: { StringNotEquals: { 'aws:PrincipalArn': ['arn:aws:iam::123456789012:role/Erasure'] } } })]) },
     });
   });
 
@@ -72,12 +72,12 @@ describe('lists read at synth: a role granted after the constructs were made is 
   test('the params key exempts it from the decrypt deny', () => {
     const keyPolicy = t.Resources[stack.getLogicalId(key.key.node.defaultChild as never)].Properties.KeyPolicy.Statement;
     const deny = keyPolicy.find((s: any) => s.Sid === 'DenyDecryptExceptNamedRoles');
-    expect(deny.Condition.StringNotLike['aws:PrincipalArn']).toContainEqual(lateArn);
+    expect(deny.Condition.StringNotEquals['aws:PrincipalArn']).toContainEqual(lateArn);
   });
 
   test('the spool lets it send, the failed-invocations queue lets it consume', () => {
-    expect(statement('queue', 'DenySendExceptSenders').Condition.StringNotLike['aws:PrincipalArn']).toEqual([lateArn]);
-    expect(statement('failedInvocations', 'DenyDeleteExceptConsumers').Condition.StringNotLike['aws:PrincipalArn']).toEqual([lateArn]);
+    expect(statement('queue', 'DenySendExceptSenders').Condition.StringNotEquals['aws:PrincipalArn']).toEqual([lateArn]);
+    expect(statement('failedInvocations', 'DenyDeleteExceptConsumers').Condition.StringNotEquals['aws:PrincipalArn']).toEqual([lateArn]);
   });
 
   test('with no recorded sender the send deny covers every principal (no empty list)', () => {

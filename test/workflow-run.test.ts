@@ -14,7 +14,7 @@ import { runLocal } from '../local/run-state-machine';
 // A test-only config: CallApi has a 1 s state timeout so the timeout path waits about a second.
 const testConfig: AppConfig = {
   timeZone: 'Asia/Tokyo',
-  paramLog: { readerRoleArnPatterns: ['arn:aws:iam::*:role/reader-*'] },
+  paramLog: { readerRoleArnPatterns: ['arn:aws:iam::123456789012:role/reader'] },
   alerts: { emails: ['oncall@example.com'] },
   jobs: [
     {

@@ -211,8 +211,39 @@ export interface StageConfig {
    * job out, `enabled` overrides the schedule state.
    */
   readonly jobs?: Readonly<Record<string, { readonly deploy?: boolean; readonly enabled?: boolean }>>;
-  /** Reader roles of this stage's parameter log (replace the app-level ones). */
+  /** Reader roles of this stage's parameter log (replace the app-level ones). Exact role ARNs, as `paramLog.readerRoleArnPatterns`. */
   readonly readerRoleArnPatterns?: ReadonlyArray<string>;
+  /** Operator roles of this stage (replace the app-level `operators`). */
+  readonly operators?: OperatorsConfig;
+  /** Audit settings of this stage (replace the app-level `audit`). */
+  readonly audit?: AuditConfig;
+}
+
+/** Who may operate: invoke reprocess (replay, drop, re-run). */
+export interface OperatorsConfig {
+  /**
+   * Exact role ARNs that may invoke the reprocess Lambda. The guardrails (`scheduled-jobs
+   * guardrails`) deny it to every other principal, and the tamper alarm pages on an invoke by
+   * anyone else (seen with `audit.trail`). @default none: nobody passes the guardrail
+   */
+  readonly roleArns?: ReadonlyArray<string>;
+}
+
+/** Audit of who changes or operates the app (docs/security.md, "Tamper alarms and guardrails"). */
+export interface AuditConfig {
+  /**
+   * Create a CloudTrail trail for this stage: management events (what the tamper alarm reads;
+   * EventBridge receives CloudTrail events only while a trail is logging) and Lambda data events
+   * of the reprocess function (who invoked it). Leave off when an organization trail already logs
+   * management events, and add the data-event selector to that trail instead. @default false
+   */
+  readonly trail?: boolean;
+  /**
+   * AWS Signer signing profile version ARN: every function of the stage must run code signed by it
+   * (Lambda code signing, untrusted artifacts refused). The deploy must then upload signed code
+   * (docs/security.md, "Code signing"). @default none: no code signing
+   */
+  readonly codeSigningProfileVersionArn?: string;
 }
 
 export interface AppConfig {
@@ -231,14 +262,15 @@ export interface AppConfig {
   };
   readonly paramLog: {
     /**
-     * IAM role ARN patterns (StringLike, `*` and `?`) allowed to read parameter logs, the spool
-     * and execution data, e.g.
-     * `arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*\/AWSReservedSSO_SREReadOnly_*`.
-     * Every other principal is denied, except the app's own roles. At least one.
+     * Exact IAM role ARNs allowed to read parameter logs, the spool and execution data, e.g. an
+     * IAM Identity Center permission set's role with its generated suffix:
+     * `arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/ap-northeast-1/AWSReservedSSO_SREReadOnly_0123456789abcdef`.
+     * A pattern (`*`, `?`) is refused: it would also match roles created later (the name is kept
+     * for existing configs). Every other principal is denied, except the app's own roles. At least one.
      */
     readonly readerRoleArnPatterns: ReadonlyArray<string>;
     /**
-     * Role ARN patterns that may delete record versions (break glass, e.g. a data-protection
+     * Exact role ARNs that may delete record versions (break glass, e.g. a data-protection
      * officer's erasure role). Nobody else can delete or overwrite a record. @default none
      */
     readonly breakGlassRoleArnPatterns?: ReadonlyArray<string>;
@@ -265,6 +297,10 @@ export interface AppConfig {
     /** Messages handled per invocation when the payload gives no `max`. 1-1000. @default 10 */
     readonly defaultMax?: number;
   };
+  /** Who may invoke reprocess (a stage's `operators` replace these). @default none */
+  readonly operators?: OperatorsConfig;
+  /** Trail and code signing (a stage's `audit` replaces this). @default no trail, no code signing */
+  readonly audit?: AuditConfig;
   /**
    * The account's StartExecution token bucket in the deployed region (Step Functions quotas:
    * 800 burst / 150 per second in most regions, 1300 / 300 in us-east-1, us-west-2, eu-west-1;
@@ -379,6 +415,8 @@ export interface ResolvedAppConfig {
   };
   readonly alerts: ResolvedAlerts;
   readonly reprocess: { readonly defaultMax: number };
+  readonly operators: { readonly roleArns: ReadonlyArray<string> };
+  readonly audit: { readonly trail: boolean; readonly codeSigningProfileVersionArn: string | null };
   readonly startExecutionQuota: { readonly burst: number; readonly refillPerSecond: number };
   readonly dependencies: ReadonlyArray<ResolvedDependency>;
   /** The jobs deployed to this stage. */

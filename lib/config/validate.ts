@@ -1,6 +1,8 @@
+import { exactRoleArnProblems } from './principals';
 import {
   AlertsConfig,
   AppConfig,
+  AuditConfig,
   FunctionSettings,
   JobConfig,
   LambdaStepConfig,
@@ -105,24 +107,17 @@ export function isValidTimeZone(tz: unknown): tz is string {
   }
 }
 
-const ROLE_PATTERN = /^arn:aws[\w-]*:(iam|sts)::[\d*?]*:(role|assumed-role)\/.+/;
-const MATCHES_EVERY_ROLE = /^arn:aws[\w-]*:(iam|sts)::[\d*?]*:(role|assumed-role)\/\*$/;
 const FIELD_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function checkRolePatterns(where: string, patterns: unknown, problems: string[], required: boolean): string[] {
+function checkRolePatterns(where: string, patterns: unknown, problems: string[], required: boolean, account: string | null = null): string[] {
   if (patterns === undefined && !required) return [];
   if (!Array.isArray(patterns) || (required && patterns.length === 0)) {
-    problems.push(`${where} must list at least one role ARN pattern (e.g. your SSO read-only role); everyone else is denied`);
+    problems.push(`${where} must list at least one exact role ARN (e.g. your SSO read-only role); everyone else is denied`);
     return [];
   }
-  for (const p of patterns) {
-    if (typeof p !== 'string' || !ROLE_PATTERN.test(p)) {
-      problems.push(`${where}: "${String(p)}" is not a role ARN pattern like arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SREReadOnly_*`);
-    } else if (MATCHES_EVERY_ROLE.test(p)) {
-      problems.push(`${where}: "${p}" matches every role; name the roles`);
-    }
-  }
+  // Exact ARNs only: a pattern would also let in a role created later (lib/principals.ts).
+  patterns.forEach((p, i) => problems.push(...exactRoleArnProblems(`${where}[${i}]`, p, account)));
   return [...patterns];
 }
 
@@ -405,6 +400,18 @@ function resolveAlerts(where: string, a: AlertsConfig | undefined, problems: str
   return { emails, topicArn, notifyOk: a?.notifyOk ?? true };
 }
 
+function resolveAudit(where: string, a: AuditConfig | undefined, problems: string[]): ResolvedAppConfig['audit'] {
+  if (a?.trail !== undefined && typeof a.trail !== 'boolean') problems.push(`${where}.trail must be true or false`);
+  const profile = a?.codeSigningProfileVersionArn ?? null;
+  if (profile !== null && (typeof profile !== 'string' || !/^arn:aws[\w-]*:signer:[a-z0-9-]+:\d{12}:\/signing-profiles\/[\w]+\/[\w]+$/.test(profile))) {
+    problems.push(
+      `${where}.codeSigningProfileVersionArn must be a signing profile version ARN (arn:aws:signer:<region>:<account>:/signing-profiles/<name>/<version>), got ${q(profile)}; ` +
+        'see aws signer get-signing-profile --profile-name <name> --query profileVersionArn',
+    );
+  }
+  return { trail: a?.trail ?? false, codeSigningProfileVersionArn: profile };
+}
+
 /**
  * Validates the operator's config, selects a stage and fills in defaults. Throws one ConfigError
  * listing every problem, each saying what to change.
@@ -447,13 +454,17 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
   const alertAfterDays = config.spool?.alertAfterDays ?? DEFAULTS.spoolAlertAfterDays;
   if (!isInt(alertAfterDays, 1, 60)) problems.push(`spool.alertAfterDays must be an integer 1-60, got ${q(alertAfterDays)}`);
 
+  const stageAccount = stageConfig.account ?? null;
   const readers = checkRolePatterns(
     stageConfig.readerRoleArnPatterns ? `stages.${stage}.readerRoleArnPatterns` : 'paramLog.readerRoleArnPatterns',
     stageConfig.readerRoleArnPatterns ?? config.paramLog?.readerRoleArnPatterns,
     problems,
     true,
+    stageAccount,
   );
-  const breakGlass = checkRolePatterns('paramLog.breakGlassRoleArnPatterns', config.paramLog?.breakGlassRoleArnPatterns, problems, false);
+  const breakGlass = checkRolePatterns('paramLog.breakGlassRoleArnPatterns', config.paramLog?.breakGlassRoleArnPatterns, problems, false, stageAccount);
+  const operators = checkRolePatterns(stageConfig.operators ? `stages.${stage}.operators.roleArns` : 'operators.roleArns', (stageConfig.operators ?? config.operators)?.roleArns, problems, false, stageAccount);
+  const audit = resolveAudit(stageConfig.audit ? `stages.${stage}.audit` : 'audit', stageConfig.audit ?? config.audit, problems);
   const logRetentionDays = config.paramLog?.retentionDays ?? DEFAULTS.paramLogRetentionDays;
   if (!isInt(logRetentionDays, 30, 3650)) problems.push(`paramLog.retentionDays must be an integer 30-3650, got ${q(logRetentionDays)}`);
   const bufferSeconds = config.paramLog?.bufferSeconds ?? DEFAULTS.bufferSeconds;
@@ -549,6 +560,8 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
     },
     alerts,
     reprocess: { defaultMax },
+    operators: { roleArns: operators },
+    audit,
     startExecutionQuota: { burst, refillPerSecond: refill },
     dependencies,
     jobs,

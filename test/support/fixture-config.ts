@@ -10,12 +10,14 @@ export const fixtureConfig: AppConfig = {
   timeZone: 'Asia/Tokyo',
   spool: { retentionDays: 14, maxReplays: 5, alertAfterDays: 3 },
   paramLog: {
-    readerRoleArnPatterns: ['arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SREReadOnly_*'],
+    // Exact role ARNs in the account the tests' templates resolve to (local/asl.ts PLACEHOLDER).
+    readerRoleArnPatterns: ['arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/us-east-1/AWSReservedSSO_SREReadOnly_0123456789abcdef'],
     retentionDays: 400,
   },
   // REPLACE before the first deploy: where alarms go (emails confirm once, or an existing SNS topic
   // that Chatbot/Slack/PagerDuty already hang off). example.com mail goes nowhere.
   alerts: { emails: ['oncall@example.com'] },
+  operators: { roleArns: ['arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/us-east-1/AWSReservedSSO_SREOperator_fedcba9876543210'] },
   dependencies: {
     'orders-api': {
       description: 'The external orders API the example job calls (goes into maintenance now and then).',
