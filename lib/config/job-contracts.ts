@@ -160,6 +160,8 @@ export interface JobContractOptions {
   /** The app's time zone (the job's default). */
   readonly appTimeZone: string;
   readonly isValidTimeZone: (tz: unknown) => boolean;
+  /** Names validate.ts already refuses (timeouts, catch-alls...): not reported twice. */
+  readonly alreadyRefused?: (name: string) => boolean;
 }
 
 function load(where: string, path: unknown, problems: string[], o: JobContractOptions, example: string): { ok: true; mod: unknown } | { ok: false } {
@@ -234,7 +236,7 @@ export function checkJobContracts(where: string, j: JobConfig, problems: string[
     const names = step?.retry?.retryableErrors;
     if (!Array.isArray(names)) continue;
     names.forEach((name, i) => {
-      if (typeof name !== 'string' || known.has(name)) return;
+      if (typeof name !== 'string' || known.has(name) || o.alreadyRefused?.(name) || !/^[A-Za-z][\w.]*$/.test(name)) return;
       const hint = nearMiss(name, candidates);
       const fix = j.errors === undefined ? `declare the job's errors module (errors: 'lambdas/jobs/${j.name ?? '<job>'}/errors.ts') exporting it` : `export it from ${j.errors}`;
       problems.push(

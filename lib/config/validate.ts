@@ -390,7 +390,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     problems.push(`${where}.executionTimeoutSeconds must be an integer 60-${MAX_EXECUTION_TIMEOUT_SECONDS} (one year, the Step Functions maximum), got ${q(j.executionTimeoutSeconds)}`);
   }
   if (j.optIn !== undefined && typeof j.optIn !== 'boolean') problems.push(`${where}.optIn must be true or false`);
-  const contracts = checkJobContracts(where, j, problems, { loadModule: opts.loadModule, fileExists: opts.fileExists, appTimeZone: opts.appTimeZone ?? 'UTC', isValidTimeZone });
+  const contracts = checkJobContracts(where, j, problems, { loadModule: opts.loadModule, fileExists: opts.fileExists, appTimeZone: opts.appTimeZone ?? 'UTC', isValidTimeZone, alreadyRefused: (n) => NEVER_RETRYABLE.has(n) });
   const exclusiveBy = j.exclusiveBy ?? null;
   const derived = problems.length === 0 ? deriveExecutionTimeoutSeconds({ steps, exclusiveBy, exclusiveWaitSeconds }) : 0;
   return {
