@@ -150,17 +150,28 @@ describe('vpcEndpoints', () => {
   const withVpcJob = (vpcEndpoints: AppConfig['vpcEndpoints']): AppConfig => ({ ...editJob('example-fanout', (j) => ({ ...j, producer: { ...j.producer, vpc } })), vpcEndpoints });
 
   test('ids are checked, each wrong field named', () => {
-    const p = problems(withVpcJob({ vpcId: 'vpc-1', subnetIds: [], securityGroupIds: ['sg-0123456789abcdef0'], routeTableIds: ['rtb-x'], existing: ['sns'] }));
+    const p = problems(
+      withVpcJob({
+        vpcId: 'vpc-1',
+        subnets: [
+          { subnetId: 'subnet-0123456789abcdef0', availabilityZone: 'ap-northeast-1a', routeTableId: 'rtb-x' },
+          { subnetId: 'subnet-0123456789abcdef1', availabilityZone: 'ap-northeast-1a', routeTableId: 'rtb-0123456789abcdef0' },
+        ],
+        securityGroupIds: [],
+        existing: ['sns'],
+      }),
+    );
     expect(p).toEqual([
       expect.stringContaining('vpcEndpoints.vpcId must be a VPC id'),
-      expect.stringContaining('vpcEndpoints.subnetIds must list at least one id'),
-      expect.stringContaining('vpcEndpoints.routeTableIds: "rtb-x" is not an id'),
+      expect.stringContaining('vpcEndpoints.securityGroupIds must list at least one id'),
+      expect.stringContaining('vpcEndpoints.subnets[0].routeTableId: "rtb-x" is not an id'),
+      expect.stringContaining('vpcEndpoints.subnets[1]: a second subnet in ap-northeast-1a'),
       expect.stringContaining('vpcEndpoints.existing: "sns" is not one of'),
     ]);
   });
 
   test('resolved only when a deployed job runs in a VPC', () => {
-    const ok = { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0123456789abcdef0'], securityGroupIds: ['sg-0123456789abcdef0'], routeTableIds: ['rtb-0123456789abcdef0'] };
+    const ok = { vpcId: 'vpc-0123456789abcdef0', subnets: [{ subnetId: 'subnet-0123456789abcdef0', availabilityZone: 'ap-northeast-1a', routeTableId: 'rtb-0123456789abcdef0' }], securityGroupIds: ['sg-0123456789abcdef0'] };
     expect(resolveConfig(withVpcJob(ok), { allJobs: true }).vpcEndpoints).toEqual({ ...ok, existing: [] });
     expect(resolveConfig({ ...fixtureConfig, vpcEndpoints: ok }, { allJobs: true }).vpcEndpoints).toBeNull();
   });

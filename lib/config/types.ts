@@ -246,12 +246,14 @@ export interface StageConfig {
 export interface VpcEndpointsConfig {
   /** The VPC of the jobs' subnets, e.g. `vpc-0123abcd`. */
   readonly vpcId: string;
-  /** Subnets of the interface endpoints (one per Availability Zone; each is billed per hour). */
-  readonly subnetIds: ReadonlyArray<string>;
+  /**
+   * The private subnets the jobs' functions run in, one per Availability Zone: the interface
+   * endpoints get a network interface in each (billed per AZ and hour), and the DynamoDB gateway
+   * endpoint (free) is added to their route tables.
+   */
+  readonly subnets: ReadonlyArray<{ readonly subnetId: string; readonly availabilityZone: string; readonly routeTableId: string }>;
   /** Security groups of the interface endpoints: they must allow HTTPS (443) in from the functions' security groups. */
   readonly securityGroupIds: ReadonlyArray<string>;
-  /** Route tables of the functions' subnets, for the DynamoDB gateway endpoint (free). */
-  readonly routeTableIds: ReadonlyArray<string>;
   /**
    * Services that already have an endpoint in this VPC (a shared one, or one with private DNS made
    * elsewhere): none is created for them, e.g. `['ssm']`. @default none
