@@ -115,7 +115,7 @@ describe('vpcEndpoints', () => {
         Effect: 'Allow',
         Principal: { AWS: callApiRole },
         Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        Resource: expect.objectContaining({ 'Fn::Join': expect.arrayContaining([expect.arrayContaining([':secret:orders/api-credentials-??????'])]) }),
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:ap-northeast-1:111122223333:secret:orders/api-credentials-??????']] },
       },
     ]);
     // No statement anywhere for a principal that is not one of the two roles.
