@@ -49,7 +49,7 @@ describe('per-job time zone', () => {
   });
 
   test("the producer is told the job's zone; parameter-log partitions and records stay in the app's", () => {
-    const fn = stack.resolve((stack.producers.get('example-api')!.function.node.defaultChild as { environment: unknown }).environment) as { variables: Record<string, string> };
+    const fn = stack.resolve((stack.producers.get('example-api')!.function.node.defaultChild as unknown as { environment: unknown }).environment) as { variables: Record<string, string> };
     expect(fn.variables).toMatchObject({ JOB_TIME_ZONE: 'Europe/Berlin', APP_TIME_ZONE: 'Asia/Tokyo' });
     template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', { ExtendedS3DestinationConfiguration: Match.objectLike({ CustomTimeZone: 'Asia/Tokyo' }) });
   });
