@@ -5,6 +5,8 @@ import { resolve } from 'node:path';
 import { AppConfig, JobConfig, VpcEndpointsConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
+import { parseSchedule, scheduleTicks } from '../lib/config/schedule';
+import { functionEnvironment, schedules, synthesizeApp } from '../local/offline-day/app-model';
 import { fixtureConfig } from './support/fixture-config';
 
 /**
@@ -52,6 +54,22 @@ describe('per-job time zone', () => {
     const fn = stack.resolve((stack.producers.get('example-api')!.function.node.defaultChild as unknown as { environment: unknown }).environment) as { variables: Record<string, string> };
     expect(fn.variables).toMatchObject({ JOB_TIME_ZONE: 'Europe/Berlin', APP_TIME_ZONE: 'Asia/Tokyo' });
     template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', { ExtendedS3DestinationConfiguration: Match.objectLike({ CustomTimeZone: 'Asia/Tokyo' }) });
+  });
+});
+
+describe('per-job time zone in the offline day', () => {
+  test("the offline day evaluates each schedule in its job's zone, read from the synthesized schedule", () => {
+    const config = resolveConfig(
+      editJobs((j) => (j.name === 'example-api' ? { ...j, timeZone: 'Europe/Berlin', schedule: 'cron(0 2 * * ? *)' } : { ...j, schedule: 'cron(0 2 * * ? *)' })),
+      { allJobs: true },
+    );
+    const model = synthesizeApp(config, resolve(__dirname, '..'));
+    const byJob = new Map(schedules(model).map((s) => [functionEnvironment(model, s.targetFunction, () => 'x').JOB_NAME, s]));
+    const day = [new Date('2027-01-15T00:00:00Z'), new Date('2027-01-16T00:00:00Z')] as const;
+    const ticks = (job: string) => scheduleTicks(parseSchedule(byJob.get(job)!.expression), byJob.get(job)!.timeZone, ...day).map((d) => d.toISOString());
+    // 02:00 in Berlin (UTC+1 in January) and 02:00 in Tokyo (UTC+9, the previous UTC day's 17:00 falls outside).
+    expect(ticks('example-api')).toEqual(['2027-01-15T01:00:00.000Z']);
+    expect(ticks('example-fanout')).toEqual(['2027-01-15T17:00:00.000Z']);
   });
 });
 
