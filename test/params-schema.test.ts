@@ -50,9 +50,12 @@ describe('checkParams: paths, never values', () => {
     expect(text).toContain('params.byEmail[?]: expected number');
   });
 
-  test('paths print identifiers and indexes, any other key as [?]', () => {
-    expect(paramsPath(['items', 3, 'id'])).toBe('params.items[3].id');
-    expect(paramsPath(['byEmail', 'a@b.c'])).toBe('params.byEmail[?]');
+  test('paths spell out only the fields the schema declares and indexes; a record key (data) is [?] even when it looks like a name', () => {
+    const schema = z.object({ items: z.array(z.object({ id: z.string() })), byName: z.record(z.string(), z.object({ n: z.number() })) });
+    expect(paramsPath(['items', 3, 'id'], schema)).toBe('params.items[3].id');
+    expect(paramsPath(['byName', 'Hanako', 'n'], schema)).toBe('params.byName[?].n');
+    expect(checkParams({ schema }, { items: [], byName: { Hanako: { n: 'x' } } })).toEqual({ ok: false, problems: ['params.byName[?].n: expected number'] });
+    expect(checkParams({ schema: z.strictObject({ a: z.string() }) }, { a: 'x', Hanako: 1 })).toEqual({ ok: false, problems: ['params: 1 field(s) the schema does not declare'] });
   });
 
   test('taskParams throws InvalidParamsError whose message holds the paths only', () => {

@@ -37,16 +37,43 @@ export type ParamsCheck<T> = { readonly ok: true; readonly value: T; readonly mi
 const MAX_PROBLEMS = 5;
 const IDENTIFIER = /^[A-Za-z_$][\w$]{0,63}$/;
 
+interface DefLike {
+  readonly _zod?: { readonly def?: Record<string, unknown> };
+}
+const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
+function defOf(s: DefLike | undefined): Record<string, unknown> | undefined {
+  let cur = s;
+  for (let i = 0; i < 20 && cur?._zod?.def; i++) {
+    const def: Record<string, unknown> = cur._zod.def;
+    if (WRAPPERS.has(def.type as string)) cur = def.innerType as DefLike;
+    else if (def.type === 'pipe') cur = def.in as DefLike;
+    else return def;
+  }
+  return undefined;
+}
+
 /**
- * `params.items[3].id`: a path that names fields and indexes only. A key that is not an identifier
- * (a record's key, which may be an email address) is shown as `[?]`, never spelled out.
+ * `params.items[3].id`: a path that names fields and indexes only. A key is spelled out only when
+ * the schema declares it (a field of a `z.object`): a record's key comes from the data (it may be an
+ * email address or a name) and is shown as `[?]`, as is every key below a shape the walk cannot follow
+ * (a union, say). Without a schema, identifier-like keys are shown.
  */
-export function paramsPath(path: ReadonlyArray<PropertyKey>): string {
+export function paramsPath(path: ReadonlyArray<PropertyKey>, schema?: unknown): string {
   let out = 'params';
+  let cur: DefLike | undefined = schema as DefLike | undefined;
+  const known = schema !== undefined;
   for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else if (typeof p === 'string' && IDENTIFIER.test(p)) out += `.${p}`;
-    else out += '[?]';
+    const def = known ? defOf(cur) : undefined;
+    if (typeof p === 'number') {
+      out += `[${p}]`;
+      cur = def?.type === 'array' ? (def.element as DefLike) : def?.type === 'tuple' ? ((def.items as DefLike[] | undefined)?.[p] as DefLike) : undefined;
+    } else if (typeof p === 'string' && IDENTIFIER.test(p) && (!known || (def?.type === 'object' && p in ((def.shape as object) ?? {})))) {
+      out += `.${p}`;
+      cur = known ? ((def!.shape as Record<string, DefLike>)[p] as DefLike) : undefined;
+    } else {
+      out += '[?]';
+      cur = def?.type === 'record' ? (def.valueType as DefLike) : undefined;
+    }
   }
   return out;
 }
@@ -66,8 +93,8 @@ interface IssueLike {
  * What is wrong, built from the issue's code and the schema's expectation only. zod's own messages
  * are not used: a custom refinement's message is the author's text, and some codes echo input.
  */
-function describeIssue(i: IssueLike): string {
-  const where = paramsPath(i.path);
+function describeIssue(i: IssueLike, schema?: unknown): string {
+  const where = paramsPath(i.path, schema);
   switch (i.code) {
     case 'invalid_type':
       return `${where}: expected ${String(i.expected)}`;
@@ -79,10 +106,9 @@ function describeIssue(i: IssueLike): string {
       return `${where}: not a valid ${String(i.format ?? 'format')}`;
     case 'invalid_value':
       return `${where}: not one of the allowed values`;
-    case 'unrecognized_keys': {
-      const keys = (i.keys ?? []).map((k) => (IDENTIFIER.test(k) ? k : '?'));
-      return `${where}: unknown field(s) ${keys.join(', ')}`;
-    }
+    case 'unrecognized_keys':
+      // The keys come from the data: only their number is told.
+      return `${where}: ${(i.keys ?? []).length} field(s) the schema does not declare`;
     case 'invalid_union':
       return `${where}: matches none of the allowed shapes`;
     case 'not_multiple_of':
@@ -93,8 +119,8 @@ function describeIssue(i: IssueLike): string {
 }
 
 /** The problems of a failed parse, as paths (at most five, then a count). */
-export function describeIssues(issues: ReadonlyArray<IssueLike>): string[] {
-  const out = issues.slice(0, MAX_PROBLEMS).map(describeIssue);
+export function describeIssues(issues: ReadonlyArray<IssueLike>, schema?: unknown): string[] {
+  const out = issues.slice(0, MAX_PROBLEMS).map((i) => describeIssue(i, schema));
   if (issues.length > MAX_PROBLEMS) out.push(`and ${issues.length - MAX_PROBLEMS} more problem(s)`);
   return out;
 }
@@ -126,7 +152,7 @@ export function checkParams<S extends z.ZodType>(m: ParamsModule<S>, params: Jso
   const r = m.schema.safeParse(input);
   if (!r.success) {
     const prefix = migratedFrom !== null ? [`(after migrate from version ${migratedFrom})`] : fromVersion < current ? [`(version ${fromVersion} params, no migrate declared)`] : [];
-    return { ok: false, problems: [...describeIssues(r.error.issues as unknown as IssueLike[]), ...prefix] };
+    return { ok: false, problems: [...describeIssues(r.error.issues as unknown as IssueLike[], m.schema), ...prefix] };
   }
   return { ok: true, value: r.data as z.output<S>, migratedFrom };
 }
