@@ -6,6 +6,9 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { appConfig } from './config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
+import { muteBundlingProgress } from './quiet-synth';
+
+muteBundlingProgress();
 
 const projectRoot = resolve(__dirname, '..');
 const app = new App();

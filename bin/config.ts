@@ -38,6 +38,10 @@ export const appConfig: AppConfig = {
       // An example: deployed only to stages that opt in (it calls EXAMPLE_API_URL every five minutes).
       optIn: true,
       producer: { entry: 'lambdas/jobs/example-api/producer.ts' },
+      // Checked by the producer, typed in the steps; synth reads it (docs/workflow.md).
+      params: { schema: 'lambdas/jobs/example-api/params.ts' },
+      // Its Error subclasses are the names retryableErrors may use (besides the platform's).
+      errors: 'lambdas/jobs/example-api/errors.ts',
       steps: [
         {
           name: 'Fetch',
@@ -77,6 +81,7 @@ export const appConfig: AppConfig = {
       exclusiveBy: 'account',
       exclusiveWaitSeconds: 900,
       producer: { entry: 'lambdas/jobs/example-fanout/producer.ts' },
+      params: { schema: 'lambdas/jobs/example-fanout/params.ts' },
       steps: [
         {
           name: 'ListParts',

@@ -19,6 +19,7 @@ import { Reprocess } from './reprocess';
 import { Sweeper } from './sweeper';
 import { appResourcesOf, TamperAlarms } from './tamper-alarms';
 import { CodeSigning } from './code-signing';
+import { appVpcFunctions, JobVpcEndpoints } from './vpc-endpoints';
 import { JobWorkflow, LockFunction, WorkerRecordFunction } from './workflow';
 
 export interface ScheduledJobsStackProps extends StackProps {
@@ -121,6 +122,12 @@ export class ScheduledJobsStack extends Stack {
     }
     this.workflows = workflows;
     this.producers = producers;
+    if (config.vpcEndpoints) {
+      new JobVpcEndpoints(this, 'VpcEndpoints', {
+        config: config.vpcEndpoints,
+        functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn }, this),
+      });
+    }
     this.executionCapture = new ExecutionCapture(this, 'ExecutionCapture', {
       projectRoot,
       jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),

@@ -22,7 +22,7 @@ import { TickStarter } from './tick-starter';
 export interface ScheduledProducerProps {
   readonly job: ResolvedJob;
   readonly projectRoot: string;
-  /** IANA time zone of the schedule (the app's). */
+  /** The app's IANA time zone (parameter-log partitions); the schedule uses the job's `timeZone`, which defaults to it. */
   readonly timeZone: string;
   /** The job's state machine (named in the batch messages; the starter starts it). */
   readonly stateMachine: sfn.IStateMachine;
@@ -77,6 +77,8 @@ export class ScheduledProducer extends Construct {
   constructor(scope: Construct, id: string, props: ScheduledProducerProps) {
     super(scope, id);
     const { job } = props;
+    // A job's own time zone moves its schedule (and what `produce` is told), never the log's partitions.
+    const scheduleTimeZone = job.timeZone ?? props.timeZone;
     this.function = new AppFunction(this, 'Function', {
       projectRoot: props.projectRoot,
       entry: job.producer.entry,
@@ -92,6 +94,9 @@ export class ScheduledProducer extends Construct {
         QUARANTINE_QUEUE_URL: props.spool.quarantine.queueUrl,
         CLIENT_LOG_STREAM: props.paramLog.clientStream.deliveryStreamName,
         APP_TIME_ZONE: props.timeZone,
+        JOB_TIME_ZONE: scheduleTimeZone,
+        // The producer refuses to plan unchecked params when the config declares a schema it was not given.
+        ...(job.params ? { JOB_PARAMS_VERSION: String(job.params.version) } : {}),
         COORDINATION_TABLE: props.coordination.table.tableName,
         TASKS_PER_BATCH: String(props.tickStarter.plan.tasksPerBatch),
         STARTER_CONCURRENCY: String(props.tickStarter.plan.starterConcurrency),
@@ -121,8 +126,8 @@ export class ScheduledProducer extends Construct {
     // Our own role (instead of the stack-wide one the target would create) so its findings stay here.
     const scheduleRole = schedulerRole(this, 'ScheduleRole', `Invokes the ${job.name} producer on its schedule`);
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: `${job.name}: ${job.schedule} (${props.timeZone})`,
-      schedule: scheduler.ScheduleExpression.expression(job.schedule, TimeZone.of(props.timeZone)),
+      description: `${job.name}: ${job.schedule} (${scheduleTimeZone})`,
+      schedule: scheduler.ScheduleExpression.expression(job.schedule, TimeZone.of(scheduleTimeZone)),
       // Ticks are the unit of idempotency; a flexible window would move them.
       timeWindow: scheduler.TimeWindow.off(),
       enabled: job.enabled,

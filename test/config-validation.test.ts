@@ -70,10 +70,10 @@ describe('resolveConfig', () => {
 
   const step = (retry: object, extra: object = {}) => job({ steps: [{ name: 'Sync', entry: 'lambdas/x.ts', timeoutSeconds: 60, retry: retry as never, ...extra }] });
   it.each<[string, JobConfig, RegExp]>([
-    ['too many attempts', step({ maxAttempts: 11, intervalSeconds: 1, retryableErrors: ['E'] }), /retry\.maxAttempts must be an integer 0-10/],
-    ['a zero interval', step({ maxAttempts: 1, intervalSeconds: 0, retryableErrors: ['E'] }), /retry\.intervalSeconds must be an integer 1-3600/],
-    ['a backoff below 1', step({ maxAttempts: 1, intervalSeconds: 1, backoffRate: 0.5, retryableErrors: ['E'] }), /retry\.backoffRate must be 1-10/],
-    ['a max delay below the interval', step({ maxAttempts: 1, intervalSeconds: 30, maxDelaySeconds: 10, retryableErrors: ['E'] }), /maxDelaySeconds \(10\) is below intervalSeconds \(30\)/],
+    ['too many attempts', step({ maxAttempts: 11, intervalSeconds: 1, retryableErrors: ['TransientError'] }), /retry\.maxAttempts must be an integer 0-10/],
+    ['a zero interval', step({ maxAttempts: 1, intervalSeconds: 0, retryableErrors: ['TransientError'] }), /retry\.intervalSeconds must be an integer 1-3600/],
+    ['a backoff below 1', step({ maxAttempts: 1, intervalSeconds: 1, backoffRate: 0.5, retryableErrors: ['TransientError'] }), /retry\.backoffRate must be 1-10/],
+    ['a max delay below the interval', step({ maxAttempts: 1, intervalSeconds: 30, maxDelaySeconds: 10, retryableErrors: ['TransientError'] }), /maxDelaySeconds \(10\) is below intervalSeconds \(30\)/],
     ['retrying timeouts', step({ maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['States.Timeout'] }), /must not list States\.Timeout/],
     ['a catch-all retry', step({ maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['States.ALL'] }), /must not list States\.ALL/],
     ['attempts without retryable errors', step({ maxAttempts: 2, intervalSeconds: 1, retryableErrors: [] }), /retryableErrors is empty: name the errors to retry, or set maxAttempts to 0/],

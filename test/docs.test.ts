@@ -153,7 +153,8 @@ describe('README "Adding a job"', () => {
     const job = new Function(`return (${code});`)() as (typeof appConfig.jobs)[number];
     const resolved = resolveConfig(
       { ...appConfig, dependencies: { ...appConfig.dependencies, 'orders-api': {} }, jobs: [...appConfig.jobs, job] },
-      { allJobs: true, fileExists: () => true },
+      // The snippet's errors module, as the job author would write it (synth loads it).
+      { allJobs: true, fileExists: () => true, loadModule: (p) => (p === job.errors ? { ExternalApiUnavailableError: class ExternalApiUnavailableError extends Error {} } : require(`../${p}`)) },
     );
     const added = resolved.jobs.find((j) => j.name === job.name);
     expect(added).toBeDefined();

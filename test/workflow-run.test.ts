@@ -21,6 +21,7 @@ const testConfig: AppConfig = {
       name: 'orders',
       schedule: 'rate(5 minutes)',
       producer: { entry: 'lambdas/jobs/example-api/producer.ts' },
+      errors: 'lambdas/jobs/example-api/errors.ts',
       steps: [
         { name: 'Fetch', entry: 'lambdas/jobs/example-api/fetch.ts', timeoutSeconds: 5, retry: { maxAttempts: 1, intervalSeconds: 1, retryableErrors: ['TransientError'] } },
         {

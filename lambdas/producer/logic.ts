@@ -2,6 +2,7 @@ import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from
 import { ENVELOPE_VERSION, envelopeBytes, MAX_EXECUTION_INPUT_BYTES, TaskEnvelope } from '../shared/envelope';
 import { errorName } from '../shared/errors';
 import { isPlainJson, JsonValue } from '../shared/json';
+import { checkParams, ParamsModule, versionOf } from '../shared/params';
 import { taskIdFor, tickStamp } from '../shared/names';
 import { buildClientRecord, ParamLogSink } from '../shared/param-log';
 import { sendSpoolMessages } from '../shared/spool-send';
@@ -29,7 +30,7 @@ export interface ProducerContext {
   readonly job: string;
   /** The schedule tick (from EventBridge Scheduler's `<aws.scheduler.scheduled-time>`). */
   readonly scheduledTime: Date;
-  /** The app's IANA time zone, for producers whose work depends on the local date. */
+  /** The job's IANA time zone (its `timeZone`, else the app's), for producers whose work depends on the local date. */
   readonly timeZone: string;
 }
 
@@ -56,6 +57,8 @@ export const PRODUCER_ERRORS = {
   invalidTask: 'InvalidTaskSpec',
   duplicateKey: 'DuplicateTaskKey',
   tooLarge: 'EnvelopeTooLarge',
+  /** The params fail the job's params schema (the reason names the paths, never a value). */
+  invalidParams: 'InvalidParams',
 } as const;
 
 /** Task keys: readable, bounded (they become part of execution names and S3-queried ids). */
@@ -118,10 +121,12 @@ export interface ValidatedTick {
  * Validates the producer's specs: each must be an object with a key (1-128 characters, unique in
  * the tick) and plain-JSON params whose envelope fits the workflow's input budget. Pure.
  */
-export function validateSpecs(specs: ReadonlyArray<unknown>, job: string, scheduledTime: Date): ValidatedTick {
+export function validateSpecs(specs: ReadonlyArray<unknown>, job: string, scheduledTime: Date, paramsModule?: ParamsModule): ValidatedTick {
   const tick = tickStamp(scheduledTime);
   const scheduledIso = scheduledTime.toISOString();
-  const envelopeOf = (taskId: string, key: string, params: JsonValue): TaskEnvelope => ({ v: ENVELOPE_VERSION, taskId, job, key, params, attempt: 1, scheduledTime: scheduledIso });
+  // Stamped so that a step reading these params after a schema change knows what to migrate from.
+  const stamp = paramsModule ? { paramsVersion: versionOf(paramsModule) } : {};
+  const envelopeOf = (taskId: string, key: string, params: JsonValue): TaskEnvelope => ({ v: ENVELOPE_VERSION, taskId, job, key, params, attempt: 1, scheduledTime: scheduledIso, ...stamp });
   const accepted: TaskEnvelope[] = [];
   const rejected: Rejection[] = [];
   const seen = new Set<string>();
@@ -150,6 +155,13 @@ export function validateSpecs(specs: ReadonlyArray<unknown>, job: string, schedu
       return;
     }
     const envelope = envelopeOf(taskId, s.key, params);
+    if (paramsModule) {
+      const checked = checkParams(paramsModule, params as JsonValue, versionOf(paramsModule));
+      if (!checked.ok) {
+        reject(envelope, PRODUCER_ERRORS.invalidParams, `task #${i}: ${checked.problems.join('; ')}`);
+        return;
+      }
+    }
     const size = envelopeBytes(envelope);
     if (size > MAX_EXECUTION_INPUT_BYTES) {
       reject(envelope, PRODUCER_ERRORS.tooLarge, `the task envelope is ${size} bytes; the workflow accepts at most ${MAX_EXECUTION_INPUT_BYTES}`);
@@ -166,7 +178,12 @@ export interface TickDeps {
   readonly stateMachineArn: string;
   readonly tickQueueUrl: string;
   readonly quarantineQueueUrl: string;
+  /** The app's time zone: parameter-log partitions and record times. */
   readonly timeZone: string;
+  /** The job's time zone, given to `produce`. @default timeZone */
+  readonly jobTimeZone?: string;
+  /** The job's params module: specs whose params fail it are quarantined. @default none (any plain JSON) */
+  readonly params?: ParamsModule;
   /** Tasks per batch message at most (lambdas/shared/start-plan.ts, from the quota). */
   readonly tasksPerBatch: number;
   /** Concurrent starters (the event source's maximum concurrency): a small tick is cut so that all of them get work. @default 2 */
@@ -267,7 +284,7 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     log('tick planning', { job: deps.job, tick, resumed: claim.item.planId !== null });
     let specs: unknown;
     try {
-      specs = await produce({ job: deps.job, scheduledTime, timeZone: deps.timeZone });
+      specs = await produce({ job: deps.job, scheduledTime, timeZone: deps.jobTimeZone ?? deps.timeZone });
     } catch (e) {
       metric('ProducerFailed', 1);
       log('produce failed', { job: deps.job, tick, error: errorName(e) });
@@ -277,7 +294,7 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
       metric('ProducerFailed', 1);
       throw new InvalidProducerOutputError(`the producer must return a list of {key, params}, got ${specs === null ? 'null' : typeof specs}`);
     }
-    const { accepted, rejected } = validateSpecs(specs, deps.job, scheduledTime);
+    const { accepted, rejected } = validateSpecs(specs, deps.job, scheduledTime, deps.params);
     // A re-opened tick's batches need ledger items of their own: the first plan's are done.
     const planId = claim.item.replans > 0 ? `${planIdOf(accepted)}r${claim.item.replans}` : planIdOf(accepted);
     const batches = splitIntoBatches(accepted, batchSizeFor(accepted.length, deps.tasksPerBatch, deps.starterConcurrency ?? 2));

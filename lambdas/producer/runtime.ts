@@ -7,6 +7,7 @@ import { intEnv, requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { TickLedger } from '../shared/tick-ledger';
+import { ParamsModule, paramsModuleProblems, versionOf } from '../shared/params';
 import { planTick, ProduceFn, TickEvent, TickSummary } from './logic';
 
 export type { ProduceFn, ProducerContext, TaskSpec } from './logic';
@@ -29,7 +30,7 @@ export type ProducerInvocationContext = Pick<Context, 'getRemainingTimeInMillis'
  * A `produce` that throws fails the invocation on purpose: Lambda retries it, then the function's
  * on-failure destination keeps the tick for a re-run (docs/big-ticks.md).
  */
-export function createProducerHandler(produce: ProduceFn): (event: TickEvent, context?: ProducerInvocationContext) => Promise<TickSummary> {
+export function createProducerHandler(produce: ProduceFn, options: ProducerHandlerOptions = {}): (event: TickEvent, context?: ProducerInvocationContext) => Promise<TickSummary> {
   let sink: FirehoseParamLogSink | undefined;
   let ledger: TickLedger | undefined;
   return async (event, context) => {
@@ -37,6 +38,7 @@ export function createProducerHandler(produce: ProduceFn): (event: TickEvent, co
     sink ??= new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM'));
     ledger ??= new TickLedger(ddb, requireEnv('COORDINATION_TABLE'));
     const job = requireEnv('JOB_NAME');
+    checkParamsWiring(options.params, process.env[PARAMS_VERSION_ENV]);
     metrics.addDimension('job', job);
     try {
       return await planTick(event, produce, {
@@ -45,6 +47,8 @@ export function createProducerHandler(produce: ProduceFn): (event: TickEvent, co
         tickQueueUrl: requireEnv('TICK_QUEUE_URL'),
         quarantineQueueUrl: requireEnv('QUARANTINE_QUEUE_URL'),
         timeZone: requireEnv('APP_TIME_ZONE'),
+        jobTimeZone: process.env.JOB_TIME_ZONE || undefined,
+        ...(options.params ? { params: options.params } : {}),
         tasksPerBatch: Math.max(1, intEnv('TASKS_PER_BATCH', 1000)),
         starterConcurrency: Math.max(1, intEnv('STARTER_CONCURRENCY', 2)),
         sqs,
@@ -60,4 +64,33 @@ export function createProducerHandler(produce: ProduceFn): (event: TickEvent, co
       metrics.publishStoredMetrics();
     }
   };
+}
+
+/** Options of {@link createProducerHandler}. */
+export interface ProducerHandlerOptions {
+  /**
+   * The job's params module (`import * as params from './params'`), the one its config names in
+   * `params.schema`: specs whose params fail it are quarantined with the path of the problem.
+   */
+  readonly params?: ParamsModule;
+}
+
+/** Env var the ScheduledProducer sets to the version of the schema synth read (absent: no schema declared). */
+export const PARAMS_VERSION_ENV = 'JOB_PARAMS_VERSION';
+
+/**
+ * The config declares a schema but the handler was not given it (or another version of it): the
+ * producer would let unchecked params through. Fails the invocation (Lambda retries, then the
+ * failed-invocations queue keeps the tick) with the fix, rather than plan unchecked tasks.
+ */
+export function checkParamsWiring(params: ParamsModule | undefined, declaredVersion: string | undefined): void {
+  if (declaredVersion === undefined || declaredVersion === '') return;
+  if (!params) {
+    throw new Error(`the job's config declares a params schema but its producer does not use it: pass it, createProducerHandler(produce, { params }) with import * as params from './params'`);
+  }
+  const problems = paramsModuleProblems(params);
+  if (problems.length > 0) throw new Error(`the producer's params module is not usable: ${problems.join('; ')}`);
+  if (String(versionOf(params)) !== declaredVersion) {
+    throw new Error(`the producer's params module is version ${versionOf(params)} but synth read version ${declaredVersion} from the module the config names: pass that module`);
+  }
 }

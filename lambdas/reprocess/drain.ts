@@ -91,7 +91,7 @@ export interface ReprocessSummary {
   /** Did not match the filter: released, still in the spool. */
   skipped: number;
   /**
-   * Never replayable (malformed, rejected spec, unknown job, may be forged, too many replays): moved
+   * Never replayable (malformed, rejected spec, params the schema refuses, unknown job, may be forged, too many replays): moved
    * to quarantine (dry run: would be). Quarantine runs: still not replayable, left in the quarantine.
    */
   invalid: number;

@@ -94,6 +94,11 @@ const REPLAYED: ReadonlySet<string> = new Set(['ExecutionFailed', 'ExecutionEnde
 const KINDS: ReadonlySet<string> = new Set<SpoolKind>(['ExecutionFailed', 'ExecutionEnded', 'StartFailed', 'Rejected', 'ProducerFailed']);
 /** Reason prefix of a message that does not hold together the way the app writes messages. */
 export const FORGED = 'may be forged';
+/**
+ * Reason prefix of a task whose params fail the job's schema (InvalidParamsError, raised by a step
+ * after the job's `migrate`): the same params fail again, so it is never replayed silently.
+ */
+export const PARAMS_REJECTED = 'params rejected by the schema';
 /** Reason prefix of a task replayed more than spool.maxReplays times. */
 export const TOO_MANY_REPLAYS = 'too many replays';
 
@@ -235,6 +240,14 @@ export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: Classif
   const forced = envelope.attempt > rules.maxReplays && o.force && o.taskIds?.has(taskId) === true;
   if (envelope.attempt > rules.maxReplays && !forced) {
     return q(`${TOO_MANY_REPLAYS}: attempt ${envelope.attempt} > MAX_REPLAYS ${rules.maxReplays}; find the cause, then replay it from the quarantine with force and its task id`);
+  }
+  // Replaying params the deployed schema refuses fails again: quarantined with the paths (the
+  // error's message, never a value) until a `migrate` is deployed and the operator forces it.
+  if (error === 'InvalidParamsError' && !(o.force && o.taskIds?.has(taskId) === true)) {
+    return q(
+      `${PARAMS_REJECTED}: the job's params schema (after its migrate) refuses this task's params; declare a version and migrate in the job's params module, deploy, then replay it from the quarantine with force and its task id`,
+      str(b, 'cause') ?? undefined,
+    );
   }
   if (envelopeBytes(withoutResume(envelope)) > MAX_EXECUTION_INPUT_BYTES) return q(`input exceeds the ${MAX_EXECUTION_INPUT_BYTES}-byte envelope limit`);
   const r = replayInput(

@@ -27,6 +27,12 @@ export interface TaskEnvelope {
    * (and their side effects) are not run again. Absent on scheduled runs and on replays that start over.
    */
   readonly resume?: ResumePoint;
+  /**
+   * Version of the job's params schema the producer validated `params` against (its params module's
+   * `version`); absent when the job declares no schema, or the task predates schemas (read as 1).
+   * A step given older params migrates them with the job's `migrate` (lambdas/shared/params.ts).
+   */
+  readonly paramsVersion?: number;
 }
 
 /** Where a resumed execution enters the workflow, and what the step is given. */
@@ -95,6 +101,9 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     }
     resume = { step: r.step, input: r.input as JsonValue };
   }
+  if (o.paramsVersion !== undefined && !(Number.isInteger(o.paramsVersion) && (o.paramsVersion as number) >= 1)) {
+    throw new EnvelopeError('paramsVersion', 'envelope field "paramsVersion" must be an integer >= 1');
+  }
   return {
     v: 1,
     taskId: o.taskId as string,
@@ -104,6 +113,7 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     attempt: o.attempt as number,
     scheduledTime: o.scheduledTime as string,
     ...(resume ? { resume } : {}),
+    ...(o.paramsVersion !== undefined ? { paramsVersion: o.paramsVersion as number } : {}),
   };
 }
 

@@ -67,6 +67,17 @@ export class InvalidStepOutputError extends TaskError {
   }
 }
 
+/**
+ * The task's params fail the job's params schema (after the job's `migrate`, on a replay of older
+ * params): retrying cannot help. The message holds the paths of the problems, never a value
+ * (lambdas/shared/params.ts). Reprocess quarantines a spooled task with this error, with the reason.
+ */
+export class InvalidParamsError extends TaskError {
+  constructor(readonly problems: ReadonlyArray<string>) {
+    super(`params fail the job's schema: ${problems.join('; ')}`);
+  }
+}
+
 /** Another task with the same exclusive key holds the lock. Retried by the lock state until `exclusiveWaitSeconds`, then spooled. */
 export class LockBusy extends TaskError {
   constructor(message: string) {

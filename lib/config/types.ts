@@ -176,6 +176,27 @@ export interface JobConfig {
    * (e.g. `'orderId'`; a dotted path such as `'file.path'` reaches into objects).
    */
   readonly exclusiveBy?: string;
+  /**
+   * The job's params schema (docs/workflow.md, "Params with a schema"): `schema` is a module,
+   * relative to the project root, that exports a zod `schema` (and optionally `version` and
+   * `migrate(params, fromVersion)`). Synth loads it (exclusiveBy must name one of its fields); the
+   * producer quarantines tasks whose params fail it, with the path of the problem; steps made with
+   * `createParamsStepHandler` get the parsed, typed params. @default no schema (params are any plain JSON)
+   */
+  readonly params?: { readonly schema: string };
+  /**
+   * The job's errors module, relative to the project root, e.g. `'lambdas/jobs/orders-sync/errors.ts'`:
+   * synth loads it and collects the names of its exported Error subclasses; every `retryableErrors`
+   * entry must be one of them or a platform error (lambdas/shared/errors.ts, Step Functions' and
+   * Lambda's retryable names). @default none (only the platform's names)
+   */
+  readonly errors?: string;
+  /**
+   * IANA time zone of this job's schedule, e.g. `'Europe/Berlin'`: overrides the app's `timeZone`
+   * for the schedule, the producer's `timeZone` and the offline day's evaluation of the schedule.
+   * Parameter-log partitions, record times and hold windows stay in the app's time zone. @default the app's
+   */
+  readonly timeZone?: string;
   /** How long a task waits for the exclusive lock before it is spooled with `LockBusy`, seconds. 0-86400. @default 600 */
   readonly exclusiveWaitSeconds?: number;
   /**
@@ -217,6 +238,8 @@ export interface StageConfig {
   readonly operators?: OperatorsConfig;
   /** Audit settings of this stage (replace the app-level `audit`). */
   readonly audit?: AuditConfig;
+  /** VPC endpoints for this stage's VPC-attached functions (replace the app-level setting; docs/vpc.md). */
+  readonly vpcEndpoints?: VpcEndpointsConfig;
 }
 
 /** Who may operate: invoke reprocess (replay, drop, re-run). */
@@ -244,6 +267,29 @@ export interface AuditConfig {
    * (docs/security.md, "Code signing"). @default none: no code signing
    */
   readonly codeSigningProfileVersionArn?: string;
+}
+
+/**
+ * VPC endpoints created for the functions that run in a VPC (a job's `vpc`), so that they reach
+ * the AWS services they call without a NAT gateway (docs/vpc.md). Each endpoint's policy allows
+ * only those functions' roles, only the actions and resources the app grants them.
+ */
+export interface VpcEndpointsConfig {
+  /** The VPC of the jobs' subnets, e.g. `vpc-0123abcd`. */
+  readonly vpcId: string;
+  /**
+   * The private subnets the jobs' functions run in, one per Availability Zone: the interface
+   * endpoints get a network interface in each (billed per AZ and hour), and the DynamoDB gateway
+   * endpoint (free) is added to their route tables.
+   */
+  readonly subnets: ReadonlyArray<{ readonly subnetId: string; readonly availabilityZone: string; readonly routeTableId: string }>;
+  /** Security groups of the interface endpoints: they must allow HTTPS (443) in from the functions' security groups. */
+  readonly securityGroupIds: ReadonlyArray<string>;
+  /**
+   * Services that already have an endpoint in this VPC (a shared one, or one with private DNS made
+   * elsewhere): none is created for them, e.g. `['ssm']`. @default none
+   */
+  readonly existing?: ReadonlyArray<string>;
 }
 
 export interface AppConfig {
@@ -316,6 +362,8 @@ export interface AppConfig {
   /** External dependencies steps may declare with `dependsOn` (hold switches). @default none */
   readonly dependencies?: Readonly<Record<string, DependencyConfig>>;
   readonly jobs: ReadonlyArray<JobConfig>;
+  /** VPC endpoints for the VPC-attached functions (docs/vpc.md); a stage's setting replaces it. @default none (a NAT gateway or your own endpoints) */
+  readonly vpcEndpoints?: VpcEndpointsConfig;
   /** Stage the CLI deploys when `-c stage=` is not given. @default the first stage */
   readonly defaultStage?: string;
   /** Stages (`cdk deploy -c stage=<name>`): names are lowercase letters and digits, 1-16. */
@@ -377,8 +425,22 @@ export interface ResolvedJob {
   readonly enabled: boolean;
   readonly exclusiveBy: string | null;
   readonly exclusiveWaitSeconds: number;
+  /** The job's time zone: its own `timeZone`, else the app's. */
+  readonly timeZone: string;
+  /** The params schema module and what synth read of it, or null when the job declares none. */
+  readonly params: ResolvedParamsSchema | null;
+  /** The job's errors module, or null. */
+  readonly errors: string | null;
   /** Configured or derived (see lib/config/timeouts.ts). */
   readonly executionTimeoutSeconds: number;
+}
+
+/** A job's params schema as synth read it. */
+export interface ResolvedParamsSchema {
+  /** Module path relative to the project root. */
+  readonly schema: string;
+  /** The module's `version` (1 when it exports none). */
+  readonly version: number;
 }
 
 export interface ResolvedAlerts {
@@ -419,6 +481,8 @@ export interface ResolvedAppConfig {
   readonly audit: { readonly trail: boolean; readonly codeSigningProfileVersionArn: string | null };
   readonly startExecutionQuota: { readonly burst: number; readonly refillPerSecond: number };
   readonly dependencies: ReadonlyArray<ResolvedDependency>;
+  /** VPC endpoints to create (the stage's, else the app's), or null. */
+  readonly vpcEndpoints: (Required<VpcEndpointsConfig>) | null;
   /** The jobs deployed to this stage. */
   readonly jobs: ReadonlyArray<ResolvedJob>;
 }

@@ -22,6 +22,8 @@ import {
 import { parseSchedule, ScheduleError } from './schedule';
 import { deriveExecutionTimeoutSeconds, MAX_EXECUTION_TIMEOUT_SECONDS } from './timeouts';
 import { RESERVED_STATE_NAMES } from '../../lambdas/shared/workflow-contract';
+import { checkJobContracts, ModuleLoader } from './job-contracts';
+import { resolveVpcEndpoints } from './vpc-endpoints';
 
 export { RESERVED_STATE_NAMES };
 
@@ -45,6 +47,7 @@ export const NEVER_RETRYABLE: ReadonlySet<string> = new Set([
   'Sandbox.Timedout',
   'DependencyOnHold',
   'InvalidStepOutputError',
+  'InvalidParamsError',
   'LockBusy',
   'Lambda.TooManyRequestsException',
 ]);
@@ -87,6 +90,13 @@ export interface ValidateOptions {
    * `enabled`): the offline run and tests, which exercise the example jobs. @default false
    */
   readonly allJobs?: boolean;
+  /**
+   * Loads a job's params schema and errors modules (paths relative to the project root) to check
+   * exclusiveBy and retryableErrors against them. @default require() from the project root
+   */
+  readonly loadModule?: ModuleLoader;
+  /** The app's time zone, the default of each job's (set by resolveConfig). */
+  readonly appTimeZone?: string;
 }
 
 function isInt(n: unknown, lo: number, hi: number): n is number {
@@ -375,6 +385,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     problems.push(`${where}.executionTimeoutSeconds must be an integer 60-${MAX_EXECUTION_TIMEOUT_SECONDS} (one year, the Step Functions maximum), got ${q(j.executionTimeoutSeconds)}`);
   }
   if (j.optIn !== undefined && typeof j.optIn !== 'boolean') problems.push(`${where}.optIn must be true or false`);
+  const contracts = checkJobContracts(where, j, problems, { loadModule: opts.loadModule, fileExists: opts.fileExists, appTimeZone: opts.appTimeZone ?? 'UTC', isValidTimeZone, alreadyRefused: (n) => NEVER_RETRYABLE.has(n) });
   const exclusiveBy = j.exclusiveBy ?? null;
   const derived = problems.length === 0 ? deriveExecutionTimeoutSeconds({ steps, exclusiveBy, exclusiveWaitSeconds }) : 0;
   return {
@@ -387,6 +398,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     exclusiveBy,
     exclusiveWaitSeconds,
     executionTimeoutSeconds: j.executionTimeoutSeconds ?? derived,
+    ...contracts,
   };
 }
 
@@ -534,7 +546,7 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
   (config.jobs ?? []).forEach((j, i) => {
     const sj = stageJobs[j?.name] ?? {};
     // Validated whether deployed or not: a broken job must not wait for the stage that enables it.
-    const resolved = resolveJob(`jobs[${i}]${j?.name ? ` (${j.name})` : ''}`, j, problems, opts, depNames, opts.allJobs ? undefined : sj.enabled);
+    const resolved = resolveJob(`jobs[${i}]${j?.name ? ` (${j.name})` : ''}`, j, problems, { ...opts, appTimeZone: config.timeZone }, depNames, opts.allJobs ? undefined : sj.enabled);
     if (jobNames.has(resolved.name)) problems.push(`jobs: two jobs are named "${resolved.name}"; job names must be unique (they are the log's module)`);
     jobNames.add(resolved.name);
     const deployed = opts.allJobs === true || (j?.optIn === true ? sj.deploy === true : sj.deploy !== false);
@@ -544,6 +556,7 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
     problems.push(`stage "${stage}" deploys no job: opt-in jobs need stages.${stage}.jobs: { '<job>': { deploy: true } }`);
   }
 
+  const vpcEndpoints = resolveVpcEndpoints(stageConfig.vpcEndpoints ? `stages.${stage}.vpcEndpoints` : 'vpcEndpoints', stageConfig.vpcEndpoints ?? config.vpcEndpoints, jobs, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     stage,
@@ -564,6 +577,7 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
     audit,
     startExecutionQuota: { burst, refillPerSecond: refill },
     dependencies,
+    vpcEndpoints,
     jobs,
   };
 }

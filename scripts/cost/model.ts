@@ -54,6 +54,8 @@ export interface DailyUsage {
   readonly schedulerInvocations: number;
   readonly logBytes: number;
   readonly traces: number;
+  /** Bytes through the interface VPC endpoints (0 without them). */
+  readonly endpointBytes: number;
 }
 
 /** One row of the table. */
@@ -73,6 +75,9 @@ export interface MonthlyCost {
 }
 
 const add = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
+
+/** Bytes of one X-Ray segment a traced function sends (an assumption: a segment with a few subsegments). */
+export const TRACE_SEGMENT_BYTES = 2 * 1024;
 
 /**
  * Tick-ledger writes (lambdas/shared/tick-ledger.ts): the producer claims a tick, records its plan,
@@ -258,6 +263,13 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   for (const [fn, n] of invocations) if (shape.functions.get(fn)?.readsHolds) dynamoReads += 0.5 * n; // eventually consistent GetItem, upper bound (cached 5 s)
 
   const totalInvocations = [...invocations.values()].reduce((s, n) => s + n, 0);
+  // Interface endpoints process what VPC functions send through them: a VPC producer's tasks to the
+  // tick queue (envelopes), and a trace segment per invocation of any VPC function. Secrets are cached.
+  let endpointBytes = 0;
+  if (shape.interfaceEndpointAzs > 0) {
+    for (const job of shape.jobs) if (shape.functions.get(job.producer)?.inVpc) endpointBytes += tasksPerDay * (a.mix.get(job.job) ?? 0) * sizes.envelopeBytes;
+    for (const [fn, n] of invocations) if (shape.functions.get(fn)?.inVpc) endpointBytes += n * TRACE_SEGMENT_BYTES;
+  }
   // X-Ray: executions are traced as one trace each (the Lambdas they call join it); other traced
   // functions start their own. Sampled at the default rule, at the day's average rate.
   let traces = 0;
@@ -287,6 +299,7 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     schedulerInvocations,
     logBytes: totalInvocations * a.logBytesPerInvocation,
     traces,
+    endpointBytes,
   };
 }
 
@@ -325,6 +338,16 @@ export function monthlyCost(shape: AppShape, sizes: RecordSizes, a: Assumptions,
     },
     { component: 'CloudWatch Logs ingestion*', usd: cost(PRICES.logsIngestGb, (u.logBytes * m) / GB), prices: ['logsIngestGb'] },
     { component: 'X-Ray traces*', usd: cost(PRICES.xrayTrace, u.traces * m), prices: ['xrayTrace'] },
+    // Only when the template has interface endpoints (vpcEndpoints in the config): hours dominate.
+    ...(shape.interfaceEndpointAzs > 0
+      ? [
+          {
+            component: 'VPC interface endpoints (hours per AZ + data)',
+            usd: cost(PRICES.vpcInterfaceEndpointHour, shape.interfaceEndpointAzs * 24 * m) + cost(PRICES.vpcEndpointDataGb, (u.endpointBytes * m) / GB),
+            prices: ['vpcInterfaceEndpointHour', 'vpcEndpointDataGb'] as PriceName[],
+          },
+        ]
+      : []),
   ];
   const total = components.reduce((s, c) => s + c.usd, 0);
   return { tasksPerDay, usage: u, components, total, perTask: tasksPerDay > 0 ? total / (tasksPerDay * m) : 0 };

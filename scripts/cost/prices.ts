@@ -56,6 +56,11 @@ export const PRICES = {
   logsIngestGb: { usd: 0.5, per: 1, unit: 'GB of CloudWatch Logs ingested', source: 'https://aws.amazon.com/cloudwatch/pricing/', confidence: 'not-in-notes' },
   dashboardMonth: { usd: 3, per: 1, unit: 'dashboards per month (3 free per account)', source: 'https://aws.amazon.com/cloudwatch/pricing/', confidence: 'not-in-notes' },
   xrayTrace: { usd: 5, per: 1_000_000, unit: 'traces recorded', source: 'https://aws.amazon.com/xray/pricing/', confidence: 'not-in-notes' },
+  // AWS PrivateLink pricing (https://aws.amazon.com/privatelink/pricing/), interface endpoints:
+  // billed per endpoint per Availability Zone per hour, plus per GB processed (first tier, the first
+  // PB a month); the DynamoDB gateway endpoint is free. us-east-1 list prices; verify for your region.
+  vpcInterfaceEndpointHour: { usd: 0.01, per: 1, unit: 'interface endpoint-hours per AZ', source: 'https://aws.amazon.com/privatelink/pricing/', confidence: 'verify' },
+  vpcEndpointDataGb: { usd: 0.01, per: 1, unit: 'GB processed by interface endpoints', source: 'https://aws.amazon.com/privatelink/pricing/', confidence: 'verify' },
 } as const satisfies Record<string, Price>;
 
 export type PriceName = keyof typeof PRICES;

@@ -53,6 +53,8 @@ export interface FunctionShape {
   /** Reads a dependency's hold switch from the coordination table (a step with `dependsOn`). */
   readonly readsHolds: boolean;
   readonly traced: boolean;
+  /** Runs in a VPC (its AWS calls go through the app's interface endpoints when they are configured). */
+  readonly inVpc: boolean;
 }
 
 /** A schedule that invokes a Lambda function (producers, the monitor, a sweeper...). */
@@ -94,6 +96,8 @@ export interface AppShape {
   /** Tasks per tick-queue message the producers are configured with (their `TASKS_PER_BATCH`), if any. */
   readonly tasksPerBatch: number | null;
   readonly kmsKeys: number;
+  /** Interface VPC endpoints times the Availability Zones each is in (each pair is billed an hour at a time). */
+  readonly interfaceEndpointAzs: number;
   /** CMK-encrypted queues and their data key reuse period, seconds. */
   readonly cmkQueues: ReadonlyArray<{ readonly id: string; readonly reuseSeconds: number }>;
   /** CMK-encrypted state machines and their data key reuse period, seconds. */
@@ -202,6 +206,7 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
       arch: Array.isArray(p.Architectures) && p.Architectures.includes('arm64') ? 'arm64' : 'x86_64',
       readsHolds: STEP_ENV.dependency in env,
       traced: (p.TracingConfig as { Mode?: string } | undefined)?.Mode === 'Active',
+      inVpc: p.VpcConfig !== undefined,
     });
   }
 
@@ -297,6 +302,9 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
     tickLedger,
     tasksPerBatch: producerBatch ?? null,
     kmsKeys: byType('AWS::KMS::Key').length,
+    interfaceEndpointAzs: byType('AWS::EC2::VPCEndpoint')
+      .filter(([, r]) => r.Properties?.VpcEndpointType === 'Interface')
+      .reduce((s, [, r]) => s + (Array.isArray(r.Properties?.SubnetIds) ? r.Properties.SubnetIds.length : 1), 0),
     cmkQueues,
     cmkStateMachines,
     stateMachinesTraced: machines.some(([, r]) => (r.Properties?.TracingConfiguration as { Enabled?: boolean } | undefined)?.Enabled === true),

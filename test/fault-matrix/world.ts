@@ -559,7 +559,10 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     const id = functions.producer(job);
     let handler = producers.get(id);
     // Loaded outside the call's withEnv: a load sets and restores the environment itself.
-    if (!handler) producers.set(id, (handler = loadModule<typeof import('../../lambdas/producer/runtime')>(id, 'lambdas/producer/runtime.ts').createProducerHandler(() => producerSpecs.get(job) ?? [])));
+    // With the job's params module, as its real producer passes it (the config names it; the runtime refuses to plan without it).
+    const schema = config.jobs.find((j) => j.name === job)?.params?.schema;
+    const params = schema ? { params: loadModule<import('../../lambdas/shared/params').ParamsModule>(id, schema) } : {};
+    if (!handler) producers.set(id, (handler = loadModule<typeof import('../../lambdas/producer/runtime')>(id, 'lambdas/producer/runtime.ts').createProducerHandler(() => producerSpecs.get(job) ?? [], params)));
     const h = handler;
     return withEnv(id, () => h(event as never, context as never));
   }

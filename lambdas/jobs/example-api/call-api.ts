@@ -1,6 +1,8 @@
 import { intEnv, requireEnv } from '../../shared/env';
-import { createStepHandler } from '../../shared/step';
+import { JsonValue } from '../../shared/json';
+import { createParamsStepHandler } from '../../shared/params-step';
 import { callApi } from './logic';
+import * as orderParams from './params';
 
 const url = requireEnv('EXAMPLE_API_URL');
 // The client's own timeout, a backstop: the step's deadline (its timeoutSeconds in bin/config.ts,
@@ -8,4 +10,4 @@ const url = requireEnv('EXAMPLE_API_URL');
 // below the step timeout to make slowness a retryable ExternalApiUnavailableError instead.
 const timeoutMs = intEnv('EXAMPLE_API_TIMEOUT_MS', 60_000);
 
-export const handler = createStepHandler(({ task, signal }) => callApi(task.params, { url, fetch, timeoutMs, signal }));
+export const handler = createParamsStepHandler(orderParams, ({ params, signal }) => callApi(params as JsonValue, { url, fetch, timeoutMs, signal }));

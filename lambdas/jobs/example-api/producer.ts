@@ -2,6 +2,7 @@ import { intEnv } from '../../shared/env';
 import { TransientError } from '../../shared/errors';
 import { createProducerHandler } from '../../producer/runtime';
 import { produceOrders } from './logic';
+import * as params from './params';
 
 /**
  * Example producer: EXAMPLE_TASKS_PER_TICK orders per tick (default 3); EXAMPLE_SIMULATE, a comma
@@ -12,4 +13,4 @@ import { produceOrders } from './logic';
 export const handler = createProducerHandler(({ scheduledTime }) => {
   if (process.env.EXAMPLE_FAIL_PRODUCER === 'true') throw new TransientError('the order source did not answer (EXAMPLE_FAIL_PRODUCER is set)');
   return produceOrders(scheduledTime, intEnv('EXAMPLE_TASKS_PER_TICK', 3), (process.env.EXAMPLE_SIMULATE ?? '').split(',').map((s) => s.trim()).filter((s, _, all) => all.length > 1 || s !== ''));
-});
+}, { params });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { InvalidTaskError, TransientError } from '../../shared/errors';
 import { JsonObject, JsonValue } from '../../shared/json';
 import { TaskSpec } from '../../producer/logic';
+import { MAX_PARTS } from './params';
 
 /**
  * The second example job: a fan-out and an aggregate (a Celery chord). Per account, ListParts
@@ -29,8 +30,8 @@ export interface PartItem extends JsonObject {
   fail: boolean;
 }
 
-/** Most parts a task may have (the map's maxItems in bin/config.ts). */
-export const MAX_PARTS = 50;
+/** Most parts a task may have (the map's maxItems in bin/config.ts); declared with the params schema. */
+export { MAX_PARTS };
 
 function unit(...xs: Array<string | number>): number {
   return createHash('sha256').update(xs.join('|')).digest().readUInt32BE(0) / 0x1_0000_0000;

@@ -1,6 +1,7 @@
 import { intEnv } from '../../shared/env';
 import { createProducerHandler } from '../../producer/runtime';
 import { produceAccounts } from './logic';
+import * as params from './params';
 
 /**
  * FANOUT_ACCOUNTS accounts per tick (default 3); FANOUT_FAIL_EVERY=n makes one part fail on ticks
@@ -9,4 +10,5 @@ import { produceAccounts } from './logic';
  */
 export const handler = createProducerHandler(({ scheduledTime }) =>
   produceAccounts(scheduledTime, intEnv('FANOUT_ACCOUNTS', 3), intEnv('FANOUT_FAIL_EVERY', 0), intEnv('FANOUT_FAIL_ATTEMPTS', 0)),
+  { params },
 );
