@@ -96,6 +96,8 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
         }),
         startedOnce: 3,
         startedTwice: 0,
+        // The profile broke them: the run is still OK (a tick failing on its own is not).
+        injected: true,
       })),
     );
     expect(new Set(report.operator.reruns.map((r) => r.via.messageId)).size).toBe(2);
