@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { appConfig } from '../bin/config';
+import { addAuthorCommands } from './commands/author';
 import { hold, HoldOptions, unhold } from './commands/hold';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
@@ -27,7 +28,7 @@ function common(cmd: Command): Command {
 export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<number>, options: CommonOptions) => Promise<number>, deps: CliDeps): { program: Command; result: () => number } {
   let code = 0;
   const program = new Command('scheduled-jobs')
-    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status.')
+    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status; scaffold a job and run it offline.')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
@@ -109,6 +110,8 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--no-peek', 'counts only: read no message (no grouping, no ages)'),
   ).action(action<StatusOptions, []>((s, o) => status(s, o, io, deps)));
 
+  addAuthorCommands(program, io, deps, (c) => (code = c), deps.projectRoot);
+
   return { program, result: () => code };
 }
 
@@ -122,6 +125,7 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo, deps: Parti
     now: deps.now ?? (() => new Date()),
     sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     env: deps.env ?? process.env,
+    projectRoot: deps.projectRoot,
   };
   const run = async (fn: (session: Session) => Promise<number>, options: CommonOptions): Promise<number> => {
     let session: Session | undefined;

@@ -98,6 +98,7 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
         startedTwice: 0,
         // The profile broke them: the run is still OK (a tick failing on its own is not).
         injected: true,
+        errors: ['TransientError', 'TransientError', 'TransientError'],
       })),
     );
     expect(new Set(report.operator.reruns.map((r) => r.via.messageId)).size).toBe(2);

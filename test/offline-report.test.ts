@@ -97,14 +97,14 @@ test('the window line says who held it and what reached the API', () => {
 });
 
 test('a tick Lambda dropped after its retries fails the run: its tasks never existed', () => {
-  const dropped = { job: 'example-api', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'dropped' as const, rerun: null, startedOnce: 0, startedTwice: 0, injected: true };
+  const dropped = { job: 'example-api', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'dropped' as const, rerun: null, startedOnce: 0, startedTwice: 0, injected: true, errors: ['TransientError', 'TransientError', 'TransientError'] };
   expect(reportOk(report())).toBe(true);
   expect(reportOk(report({ outside: { ...report().outside, failedTicks: [dropped] } }))).toBe(false);
   expect(reportOk(report({ outside: { ...report().outside, failedTicks: [{ ...dropped, outcome: 'kept' }] } }))).toBe(true);
 });
 
 test('a tick that failed on its own (not injected by the fault profile) fails the run, even kept for a re-run or recovered by a retry', () => {
-  const failed = { job: 'billing', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'kept' as const, rerun: null, startedOnce: 0, startedTwice: 0, injected: false };
+  const failed = { job: 'billing', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'kept' as const, rerun: null, startedOnce: 0, startedTwice: 0, injected: false, errors: ['GetParameterError', 'GetParameterError', 'GetParameterError'] };
   for (const outcome of ['kept', 'succeeded'] as const) {
     const r = report({ outside: { ...report().outside, failedTicks: [{ ...failed, outcome }] } });
     expect(reportOk(r)).toBe(false);

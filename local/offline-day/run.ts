@@ -168,6 +168,8 @@ export interface FailedTick {
   readonly startedTwice: number;
   /** The fault profile broke this tick on purpose (`outside`); any other failed tick fails the run. */
   readonly injected: boolean;
+  /** The error name of each failed attempt (names only: a message may quote params). */
+  readonly errors: string[];
 }
 
 /** Ends outside the workflow's Catch and what the status-change capture and the operator did about them. */
@@ -952,7 +954,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const counts = [...(startsOfTick.get(`${job}|${Date.parse(tick)}`)?.values() ?? [])];
       const rerun = operator?.reruns.find((x) => x.functionId === inv.functionId && x.tick === tick) ?? null;
       const injected = job === API_JOB && tick !== '' && producerBroken(plan, new Date(tick), tz);
-      return { job, tick, attempts: inv.attempts, outcome: inv.outcome, rerun, startedOnce: counts.filter((n) => n === 1).length, startedTwice: counts.filter((n) => n > 1).length, injected };
+      return { job, tick, attempts: inv.attempts, outcome: inv.outcome, rerun, startedOnce: counts.filter((n) => n === 1).length, startedTwice: counts.filter((n) => n > 1).length, injected, errors: [...inv.errors] };
     });
   for (const t of failedTicks) total.duplicates += t.startedTwice;
   const captureOutcomes: Record<string, number> = {};
