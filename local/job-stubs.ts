@@ -148,7 +148,8 @@ export async function startJobStubs(o: { projectRoot: string; config: ResolvedAp
   const handlers = [...byJob.values()].flatMap((s) => s.http ?? []);
   let closeMsw: (() => void) | undefined;
   if (handlers.length > 0) {
-    const { setupServer } = await import('msw/node');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { setupServer } = require('msw/node') as typeof import('msw/node');
     const server = setupServer(...handlers);
     server.events.on('request:match', ({ request }) => {
       const k = `${request.method} ${request.url}`;

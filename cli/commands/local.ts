@@ -100,10 +100,13 @@ export async function localJob(job: string, o: LocalOptions, io: CliIo, deps: Lo
     tasksPerTick = Number(o.tasks);
     if (!Number.isInteger(tasksPerTick) || tasksPerTick < 1 || tasksPerTick > 100_000) throw new UsageError(`--tasks must be an integer from 1 to 100000, got "${o.tasks}"`);
   }
-  // The engine needs Promise.withResolvers (Node 22); loaded only for this command.
-  await import('../../local/polyfills');
-  const { runOfflineDay } = await import('../../local/offline-day/run');
-  const { failureReasons } = await import('../../local/offline-day/report');
+  // Loaded only for this command (the offline machinery is heavy); the engine needs the polyfills
+  // on Node 20. require, not import(): cli/bin.js registers tsx for CommonJS only.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  require('../../local/polyfills');
+  const { runOfflineDay } = require('../../local/offline-day/run') as typeof import('../../local/offline-day/run');
+  const { failureReasons } = require('../../local/offline-day/report') as typeof import('../../local/offline-day/report');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const outDir = o.out ? resolve(o.out) : mkdtempSync(join(tmpdir(), `local-${job}-`));
   try {
     const report = await runOfflineDay({
