@@ -44,7 +44,9 @@ export function importsOfAppConfig(file: string, text: string): string[] {
 }
 
 test('the import check sees static, dynamic and require imports of bin/config', () => {
-  expect(importsOfAppConfig('t', "import { appConfig } from '../bin/config';\nconst x = await import('../../bin/config');\nrequire(\"../bin/config.ts\");")).toHaveLength(3);
+  // Spelled in parts, so this file does not match its own check.
+  const config = ['bin', 'config'].join('/');
+  expect(importsOfAppConfig('t', `import { appConfig } from '../${config}';\nconst x = await import('../../${config}');\nrequire("../${config}.ts");`)).toHaveLength(3);
   expect(importsOfAppConfig('t', "import { fixtureConfig } from './support/fixture-config';\n// bin/config.ts is yours")).toEqual([]);
 });
 

@@ -626,7 +626,7 @@ describe('the installed entry (cli/bin.js), as `npx scheduled-jobs` runs it', ()
     expect(r.stdout).toContain('--show-params');
   }, 30_000);
 
-  test('missing credentials: a clear error and how to log in, exit 1', async () => {
+  test('missing credentials, in a fresh process with no AWS settings: a clear error and how to log in, exit 1', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'no-aws-'));
     try {
       const env: NodeJS.ProcessEnv = {
@@ -639,7 +639,15 @@ describe('the installed entry (cli/bin.js), as `npx scheduled-jobs` runs it', ()
         AWS_ENDPOINT_URL_STS: process.env.AWS_ENDPOINT_URL_STS,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
-      const r = await run(process.execPath, [bin, 'status'], { env }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+      // The CLI as bin.js starts it (tsx, runCli, process.exitCode), on the fixture config: bin/config.ts
+      // is the team's (it may have no job yet, which the CLI would report before looking for credentials).
+      const script = [
+        "require('tsx/cjs/api').register();",
+        `const { runCli } = require(${JSON.stringify(resolve(__dirname, '..', 'cli', 'main.ts'))});`,
+        `const { fixtureConfig } = require(${JSON.stringify(resolve(__dirname, 'support', 'fixture-config.ts'))});`,
+        "runCli(['status'], { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }, { config: fixtureConfig }).then((c) => { process.exitCode = c; });",
+      ].join('\n');
+      const r = await run(process.execPath, ['-e', script], { env, cwd: resolve(__dirname, '..') }).catch((e: { code: number; stdout: string; stderr: string }) => e);
       expect((r as { code: number }).code).toBe(1);
       expect(r.stderr).toContain('Error: No AWS credentials');
       expect(r.stderr).toContain('aws sso login');
