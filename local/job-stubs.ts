@@ -74,8 +74,8 @@ export interface StubStats {
   readonly httpCalls: Record<string, number>;
   /** HTTP calls no stub matched (they failed): a stub is missing. */
   readonly unhandledHttp: string[];
-  /** Secret reads by outcome, e.g. `ssm:/demo/token:ok`. */
-  readonly secretReads: string[];
+  /** Secret reads (SDK attempts included) by name and outcome, e.g. `ssm:/demo/token:ok`. */
+  readonly secretReads: Record<string, number>;
 }
 
 /** The stubs of a run, started. */
@@ -172,7 +172,7 @@ export async function startJobStubs(o: { projectRoot: string; config: ResolvedAp
       const job = jobOf.get(functionId);
       return job ? { ...(byJob.get(job)?.environment ?? {}) } : {};
     },
-    stats: () => ({ jobs: [...byJob.keys()], httpCalls: { ...httpCalls }, unhandledHttp: [...unhandledHttp], secretReads: [...secretsEndpoint.reads] }),
+    stats: () => ({ jobs: [...byJob.keys()], httpCalls: { ...httpCalls }, unhandledHttp: [...unhandledHttp], secretReads: secretsEndpoint.reads.reduce<Record<string, number>>((o, r) => ({ ...o, [r]: (o[r] ?? 0) + 1 }), {}) }),
     stop: async () => {
       closeMsw?.();
       await secretsEndpoint.stop();

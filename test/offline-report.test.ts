@@ -116,7 +116,7 @@ test('a tick that failed on its own (not injected by the fault profile) fails th
 });
 
 test('an HTTP call no job stub answered fails the run and is named', () => {
-  const r = report({ stubs: { jobs: ['billing'], httpCalls: {}, unhandledHttp: ['GET https://api.example.com/x'], secretReads: [] } });
+  const r = report({ stubs: { jobs: ['billing'], httpCalls: {}, unhandledHttp: ['GET https://api.example.com/x'], secretReads: {} } });
   expect(reportOk(r)).toBe(false);
   expect(failureReasons(r)).toEqual(['HTTP call with no stub: GET https://api.example.com/x']);
 });

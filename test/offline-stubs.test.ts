@@ -36,7 +36,7 @@ describe('offline tick with per-job stubs', () => {
     expect(report.jobs.stubbed).toMatchObject({ ticks: 1, tasks: 2, succeededFirstTry: 2, lost: 0, stillSpooled: { total: 0 } });
     expect(report.stubs.jobs).toEqual(['stubbed']);
     expect(report.stubs.httpCalls).toEqual({ 'POST https://items.example.com/v1/items': 2 });
-    expect(report.stubs.secretReads).toEqual(expect.arrayContaining(['ssm:/stubbed/token:ok', 'secretsmanager:stubbed/key:ok']));
+    expect(report.stubs.secretReads).toMatchObject({ 'ssm:/stubbed/token:ok': expect.any(Number), 'secretsmanager:stubbed/key:ok': expect.any(Number) });
   });
 
   it('a producer whose parameter has no stub, or is granted to no function, fails its tick after Lambda\'s retries: not injected, so the run fails', () => {
@@ -45,7 +45,7 @@ describe('offline tick with per-job stubs', () => {
       expect(ticks).toEqual([expect.objectContaining({ attempts: 3, outcome: 'kept', injected: false, startedOnce: 0 })]);
       expect(report.jobs[job].tasks).toBe(0);
     }
-    expect(report.stubs.secretReads).toEqual(expect.arrayContaining(['ssm:/unstubbed/token:missing', 'ssm:/undeclared/token:denied']));
+    expect(report.stubs.secretReads).toMatchObject({ 'ssm:/unstubbed/token:missing': expect.any(Number), 'ssm:/undeclared/token:denied': expect.any(Number) });
     expect(reportOk(report)).toBe(false);
     const reasons = failureReasons(report);
     expect(reasons.filter((r) => /^(unstubbed|undeclared) tick .* failed \(3 attempts, kept\), not a fault the profile injected$/.test(r))).toHaveLength(2);

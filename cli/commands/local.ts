@@ -78,8 +78,8 @@ export function renderLocal(x: LocalResult): string {
     `  lost         ${x.lost}`,
     `  tick         ${x.failedTick ? `FAILED after ${x.failedTick.attempts} attempts (${x.failedTick.errors.join(', ')}), ${x.failedTick.outcome}` : 'planned'}`,
   ];
-  if (x.stubs.jobs.includes(x.job) || x.stubs.secretReads.length > 0) {
-    lines.push(`  stub calls   HTTP ${count(x.stubs.httpCalls)}; secrets ${x.stubs.secretReads.join(', ') || 'none'}`);
+  if (x.stubs.jobs.includes(x.job) || Object.keys(x.stubs.secretReads).length > 0) {
+    lines.push(`  stub calls   HTTP ${count(x.stubs.httpCalls)}; secrets ${count(x.stubs.secretReads)}`);
   }
   lines.push(x.ok ? 'RESULT: OK' : `RESULT: FAILED: ${x.reasons.join('; ')}`);
   return `${lines.join('\n')}\n`;

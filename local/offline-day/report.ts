@@ -144,8 +144,8 @@ export function renderText(r: OfflineReport): string {
   if (r.unfinished.length) lines.push(`  still scheduled at the end: ${r.unfinished.join('; ')}`);
   lines.push(`  wall time ${(r.wallMs / 1000).toFixed(1)} s`, '');
   const stubs = r.stubs;
-  if (stubs && stubs.jobs.length + stubs.secretReads.length > 0) {
-    lines.push(`  stubs (lambdas/jobs/<job>/stubs.ts) of ${stubs.jobs.join(', ') || 'no job'}: HTTP ${kv(stubs.httpCalls)}; secret reads ${stubs.secretReads.join(', ') || 'none'}`);
+  if (stubs && stubs.jobs.length + Object.keys(stubs.secretReads).length > 0) {
+    lines.push(`  stubs (lambdas/jobs/<job>/stubs.ts) of ${stubs.jobs.join(', ') || 'no job'}: HTTP ${kv(stubs.httpCalls)}; secret reads ${kv(stubs.secretReads)}`);
   }
   lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated, no tick failed)' : `  RESULT: FAILED: ${failureReasons(r).join('; ')} (see report.json)`, '');
   return lines.join('\n');
