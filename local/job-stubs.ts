@@ -10,32 +10,15 @@
  * it). See docs/job-authoring.md.
  */
 import { CfnElement } from 'aws-cdk-lib';
-import type { RequestHandler } from 'msw';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { lambdaStepsOf, ResolvedAppConfig, ResolvedJob } from '../lib/config/types';
 import type { SynthesizedApp } from './offline-day/app-model';
 import { SecretsStandin, startSecretsStandin } from './secrets-standin';
+import type { JobStubs } from './stubs-api';
 
-/** What a job's `stubs.ts` exports as `stubs`. */
-export interface JobStubs {
-  /** msw 2 handlers for the job's outgoing HTTP calls (a call no handler matches fails, never reaches the network). */
-  readonly http?: ReadonlyArray<RequestHandler>;
-  /** SSM parameter name -> value, for `getParameterValue(name)`. */
-  readonly ssmParameters?: Readonly<Record<string, string>>;
-  /** Secrets Manager secret name -> string value, for `getSecretValue(name)`. */
-  readonly secrets?: Readonly<Record<string, string>>;
-  /** Environment variables set on the job's functions in offline runs (not `AWS_*`). */
-  readonly environment?: Readonly<Record<string, string>>;
-}
-
-/** Typed identity, so a job's stubs.ts gets completion and checks: `export const stubs = defineStubs({ ... })`. */
-export function defineStubs(stubs: JobStubs): JobStubs {
-  return stubs;
-}
-
-/** The knob the scaffolded producers read for their tasks per tick (`local <job> --tasks N`). */
-export const TASKS_PER_TICK_ENV = 'TASKS_PER_TICK';
+export { defineStubs, TASKS_PER_TICK_ENV } from './stubs-api';
+export type { JobStubs } from './stubs-api';
 
 /** Where a job's stubs live: `stubs.ts` in its producer's folder. */
 export function stubsFileOf(job: Pick<ResolvedJob, 'producer'>): string {

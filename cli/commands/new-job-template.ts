@@ -84,7 +84,7 @@ export interface PreparedItem {
 }
 
 /** The tasks of one tick: one per item. Keys are unique within the tick and hold no personal data. */
-export function produceItems(scheduledTime: Date, count: number): TaskSpec[] {
+export function produceItems(count: number): TaskSpec[] {
   return Array.from({ length: count }, (_, i) => ({ key: \`item-\${i + 1}\`, params: { itemId: \`item-\${i + 1}\` } }));
 }
 
@@ -124,8 +124,11 @@ export async function deliverItem(previous: JsonValue, taskId: string, send: Sen
 import { intEnv } from '../../shared/env';
 import { produceItems } from './logic';
 
-/** Producer of job ${n.job}: TASKS_PER_TICK tasks per tick (default 3; \`npx scheduled-jobs local ${n.job} --tasks N\` sets it). */
-export const handler = createProducerHandler(({ scheduledTime }) => produceItems(scheduledTime, intEnv('TASKS_PER_TICK', 3)));
+/**
+ * Producer of job ${n.job}: TASKS_PER_TICK tasks per tick (default 3; \`npx scheduled-jobs local ${n.job} --tasks N\`
+ * sets it). The context also has \`scheduledTime\` (the tick) and \`timeZone\`, for work that depends on the date.
+ */
+export const handler = createProducerHandler(() => produceItems(intEnv('TASKS_PER_TICK', 3)));
 `,
     },
     {
@@ -149,7 +152,7 @@ export const handler = createStepHandler(({ task, previous, signal }) => deliver
     },
     {
       path: `${n.dir}/stubs.ts`,
-      text: `import { defineStubs } from '../../../local/job-stubs';
+      text: `import { defineStubs } from '../../../local/stubs-api';
 
 /**
  * What job ${n.job} meets in offline runs (\`npm start\`, \`npx scheduled-jobs local ${n.job}\`); never
@@ -178,7 +181,7 @@ import { validateSpecs } from '../../lambdas/producer/logic';
 
 /** Job ${n.job}: its producer's tasks pass the platform's checks, its steps chain, its errors keep their names. */
 const tick = new Date('2026-11-25T00:00:00Z');
-const tasks = (count: number) => validateSpecs(produceItems(tick, count), '${n.job}', tick);
+const tasks = (count: number) => validateSpecs(produceItems(count), '${n.job}', tick);
 
 test('the producer makes one task per item and the platform accepts each (unique key, plain-JSON params that fit)', () => {
   const { accepted, rejected } = tasks(3);

@@ -36,8 +36,11 @@ export function insertJobEntry(source: string, entry: (indent: string) => string
   const sf = ts.createSourceFile(fileName, source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const arrays: import('typescript').ArrayLiteralExpression[] = [];
   const visit = (node: import('typescript').Node): void => {
-    if (ts.isPropertyAssignment(node) && ts.isIdentifier(node.name) && node.name.text === 'jobs' && ts.isArrayLiteralExpression(node.initializer) && ts.isObjectLiteralExpression(node.parent) && ts.isVariableDeclaration(node.parent.parent)) {
-      arrays.push(node.initializer);
+    if (ts.isPropertyAssignment(node) && (ts.isIdentifier(node.name) || ts.isStringLiteral(node.name)) && node.name.text === 'jobs' && ts.isArrayLiteralExpression(node.initializer) && ts.isObjectLiteralExpression(node.parent)) {
+      // The config object itself: `const appConfig = { ... }`, also through `as` / `satisfies` / parentheses.
+      let up: import('typescript').Node = node.parent.parent;
+      while (ts.isAsExpression(up) || ts.isSatisfiesExpression(up) || ts.isParenthesizedExpression(up)) up = up.parent;
+      if (ts.isVariableDeclaration(up)) arrays.push(node.initializer);
     }
     ts.forEachChild(node, visit);
   };
