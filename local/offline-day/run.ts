@@ -103,7 +103,7 @@ export interface OfflineRunOptions {
   readonly faultPlanOverrides?: Partial<Omit<FaultPlan, 'profile' | 'seed'>>;
   /** Who holds the API during its maintenance window. @default 'operator' */
   readonly hold?: HoldMode;
-  /** Tasks per tick of the example job (its EXAMPLE_TASKS_PER_TICK knob). @default the job's own default */
+  /** Tasks per tick of the example job (its EXAMPLE_TASKS_PER_TICK knob), and TASKS_PER_TICK of every producer (new-job's knob). @default the job's own default */
   readonly tasksPerTick?: number;
   /** Delete the output folder before the run. @default true */
   readonly clean?: boolean;
