@@ -14,6 +14,8 @@ export interface CliDeps {
   readonly sleep: (ms: number) => Promise<void>;
   /** The process environment (SCHEDULED_JOBS_STAGE). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The project the author commands (new-job, local) work in. @default this CLI's project */
+  readonly projectRoot?: string;
 }
 
 /** The environment variable that names the stage when --stage is not given (set it once per shell). */

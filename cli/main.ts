@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { appConfig } from '../bin/config';
 import { guardrails, GuardrailsOptions } from './commands/guardrails';
+import { addAuthorCommands } from './commands/author';
 import { hold, HoldOptions, unhold } from './commands/hold';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
@@ -28,7 +29,7 @@ function common(cmd: Command): Command {
 export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<number>, options: CommonOptions) => Promise<number>, deps: CliDeps): { program: Command; result: () => number } {
   let code = 0;
   const program = new Command('scheduled-jobs')
-    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status.')
+    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status; scaffold a job and run it offline.')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
@@ -117,6 +118,7 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .addOption(new Option('--output <format>', 'text or json (as --json)').choices(['text', 'json']))
       .option('--boundary-name <name>', 'name of the permissions-boundary managed policy (default ScheduledJobsGuardrail-<stage>)'),
   ).action(action<GuardrailsOptions, []>((s, o) => guardrails(s, o, io)));
+  addAuthorCommands(program, io, deps, (c) => (code = c), deps.projectRoot);
 
   return { program, result: () => code };
 }
@@ -131,6 +133,7 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo, deps: Parti
     now: deps.now ?? (() => new Date()),
     sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     env: deps.env ?? process.env,
+    projectRoot: deps.projectRoot,
   };
   const run = async (fn: (session: Session) => Promise<number>, options: CommonOptions): Promise<number> => {
     let session: Session | undefined;

@@ -58,6 +58,11 @@ export function readJsonSource(root: string, prefix: 'client' | 'worker'): strin
   return `read_json(${sqlString(glob)}, format = 'newline_delimited', compression = 'gzip', hive_partitioning = true, hive_types = {${hiveTypes}}, columns = {${columns}}, timestampformat = '%Y-%m-%d %H:%M:%S.%g')`;
 }
 
+/** The columns of the log tables and their partition keys as typed NULLs (an empty table's select list). */
+function emptyColumns(): string {
+  return [...tableColumns().map((c) => `CAST(NULL AS ${DUCKDB_TYPES[c.type]}) AS "${c.name}"`), ...PARTITION_KEYS.map((k) => `CAST(NULL AS VARCHAR) AS "${k}"`)].join(', ');
+}
+
 /** An in-memory DuckDB with `client_log` and `worker_log` views over a local copy of the log bucket. */
 export class ParamLogDb {
   private constructor(
@@ -73,7 +78,11 @@ export class ParamLogDb {
       [CLIENT_TABLE, 'client'],
       [WORKER_TABLE, 'worker'],
     ] as const) {
-      await connection.run(`CREATE VIEW ${table} AS SELECT * FROM ${readJsonSource(root, prefix)}`);
+      // An empty prefix (no tick planned yet) is an empty table, as Athena reads it; read_json refuses a glob that matches nothing.
+      const glob = join(root, prefix, 'year=*', 'month=*', 'day=*', '*.gz');
+      const files = Number((await connection.runAndReadAll(`SELECT count(*) AS n FROM glob(${sqlString(glob)})`)).getRowObjectsJson()[0]?.n ?? 0);
+      const source = files > 0 ? readJsonSource(root, prefix) : `(SELECT ${emptyColumns()} WHERE false)`;
+      await connection.run(`CREATE VIEW ${table} AS SELECT * FROM ${source}`);
     }
     return new ParamLogDb(instance, connection);
   }

@@ -2,12 +2,12 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
 /** The whole app as bin/app.ts builds it, cdk-nag included (bundling skipped to stay fast). */
-const config = resolveConfig(appConfig, { allJobs: true });
+const config = resolveConfig(fixtureConfig, { allJobs: true });
 let stack: ScheduledJobsStack;
 let template: Template;
 let synthError: unknown;

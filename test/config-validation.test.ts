@@ -1,4 +1,4 @@
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { AppConfig, JobConfig } from '../lib/config/types';
 import { ConfigError, DEFAULTS, resolveConfig } from '../lib/config/validate';
 
@@ -31,13 +31,13 @@ function problems(c: AppConfig, fileExists?: (p: string) => boolean): string[] {
 
 describe('resolveConfig', () => {
   it('accepts the shipped config and fills defaults', () => {
-    const resolved = resolveConfig(appConfig);
+    const resolved = resolveConfig(fixtureConfig);
     expect(resolved.timeZone).toBe('Asia/Tokyo');
     expect(resolved.stage).toBe('dev');
     expect(resolved.jobs.map((j) => j.steps.map((s) => s.name))).toEqual([['Fetch', 'CallApi', 'Publish'], ['ListParts', 'ProcessParts', 'Summarize']]);
     // The dev stage deploys the API example with its schedule off (it calls an external URL).
     expect(resolved.jobs.map((j) => [j.name, j.enabled])).toEqual([['example-api', false], ['example-fanout', true]]);
-    expect(resolveConfig(appConfig, { allJobs: true }).jobs.map((j) => j.enabled)).toEqual([true, true]);
+    expect(resolveConfig(fixtureConfig, { allJobs: true }).jobs.map((j) => j.enabled)).toEqual([true, true]);
     const fetch = resolved.jobs[0].steps[0];
     if (fetch.kind !== 'lambda') throw new Error('Fetch is a Lambda step');
     expect(fetch.retry.jitter).toBe(true);

@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
@@ -91,7 +91,7 @@ describe.each(docs)('%s', (file) => {
 });
 
 describe('the dev stage as deployed', () => {
-  const config = resolveConfig(appConfig, { stage: 'dev', fileExists: (p) => existsSync(join(root, p)) });
+  const config = resolveConfig(fixtureConfig, { stage: 'dev', fileExists: (p) => existsSync(join(root, p)) });
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new ScheduledJobsStack(app, `ScheduledJobs-${config.stage}`, { config, projectRoot: root });
   const template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON() as {
@@ -150,9 +150,9 @@ describe('README "Adding a job"', () => {
 
   test('the job example is valid config: validation accepts it beside the shipped jobs, with its map, group, exclusive key and dependency', () => {
     expect(code).not.toBe('');
-    const job = new Function(`return (${code});`)() as (typeof appConfig.jobs)[number];
+    const job = new Function(`return (${code});`)() as (typeof fixtureConfig.jobs)[number];
     const resolved = resolveConfig(
-      { ...appConfig, dependencies: { ...appConfig.dependencies, 'orders-api': {} }, jobs: [...appConfig.jobs, job] },
+      { ...fixtureConfig, dependencies: { ...fixtureConfig.dependencies, 'orders-api': {} }, jobs: [...fixtureConfig.jobs, job] },
       // The snippet's errors module, as the job author would write it (synth loads it).
       { allJobs: true, fileExists: () => true, loadModule: (p) => (p === job.errors ? { ExternalApiUnavailableError: class ExternalApiUnavailableError extends Error {} } : require(`../${p}`)) },
     );

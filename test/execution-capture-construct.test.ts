@@ -1,12 +1,12 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ExecutionCapture, MAX_JOB_ENV_BYTES } from '../lib/execution-capture';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
-const config = resolveConfig(appConfig, { allJobs: true });
+const config = resolveConfig(fixtureConfig, { allJobs: true });
 let stack: ScheduledJobsStack;
 let template: Template;
 let fnId: string;

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import type { CaptureResult } from '../lambdas/execution-capture/logic';
@@ -39,7 +39,7 @@ import { matchesEventPattern } from './support/event-pattern';
 const REGION = 'us-east-1';
 const TABLE = 'coordination';
 const WORKER_STREAM = 'worker';
-const TZ = appConfig.timeZone;
+const TZ = fixtureConfig.timeZone;
 
 let template: CfnTemplate;
 let fanout: ResolvedStateMachine;
@@ -74,7 +74,7 @@ const matches = matchesEventPattern;
 
 beforeAll(async () => {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
-  const stack = new ScheduledJobsStack(app, 'CaptureRun', { config: resolveConfig(appConfig, { allJobs: true }), projectRoot: resolve(__dirname, '..') });
+  const stack = new ScheduledJobsStack(app, 'CaptureRun', { config: resolveConfig(fixtureConfig, { allJobs: true }), projectRoot: resolve(__dirname, '..') });
   template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON() as CfnTemplate;
   fanout = aslFromTemplate(template, { job: 'example-fanout' });
   api = aslFromTemplate(template, { job: 'example-api' });

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
 import { renderHtml, renderText, reportOk } from '../local/offline-day/report';
 import { asExpected, expectedFromPlan } from './support/fault-expectations';
+import { fixtureConfig } from './support/fixture-config';
 
 /**
  * The offline day, smaller: 00:00-05:00 of one day in the app time zone, both example jobs, default
@@ -18,7 +19,7 @@ describe('offline run (5 simulated hours, default faults, the operator holds the
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours: run.hours, seed: run.seed, faults: 'default', startDay: run.day, faultPlanOverrides: run.overrides });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, faults: 'default', startDay: run.day, faultPlanOverrides: run.overrides });
   }, 90_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
 import { asExpected, expectedFromPlan } from './support/fault-expectations';
+import { fixtureConfig } from './support/fixture-config';
 
 /**
  * A run that ends inside the maintenance window (00:00-02:00; the default window is 01:00-04:00):
@@ -18,7 +19,7 @@ describe('offline run ending in the maintenance window', () => {
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-maint-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours: run.hours, seed: run.seed, faults: 'default', startDay: run.day });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, faults: 'default', startDay: run.day });
   }, 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -42,6 +43,6 @@ describe('offline run ending in the maintenance window', () => {
   });
 
   it('refuses a second run in the same process instead of talking to the first run\'s endpoints', async () => {
-    await expect(runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours: 1 })).rejects.toThrow(/once per process/);
+    await expect(runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: 1 })).rejects.toThrow(/once per process/);
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
 import { asExpected, callApiAttempts, expectedFromPlan } from './support/fault-expectations';
+import { fixtureConfig } from './support/fixture-config';
 
 /**
  * `--no-hold`: the behaviour before holds, kept for comparison. The maintenance window is moved to
@@ -18,7 +19,7 @@ describe('offline run without a hold (2 simulated hours)', () => {
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-nohold-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours: run.hours, seed: run.seed, hold: run.hold, startDay: run.day, faultPlanOverrides: run.overrides });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, hold: run.hold, startDay: run.day, faultPlanOverrides: run.overrides });
   }, 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

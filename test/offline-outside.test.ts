@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
 import { renderText, reportOk } from '../local/offline-day/report';
 import { asExpected, expectedFromPlan } from './support/fault-expectations';
+import { fixtureConfig } from './support/fixture-config';
 
 /**
  * `--faults outside` over three simulated hours, its faults moved close together: the operator
@@ -25,7 +26,7 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-outside-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours: run.hours, seed: run.seed, faults: run.faults, startDay: run.day, faultPlanOverrides: run.overrides });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, faults: run.faults, startDay: run.day, faultPlanOverrides: run.overrides });
   }, 120_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -95,6 +96,9 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
         }),
         startedOnce: 3,
         startedTwice: 0,
+        // The profile broke them: the run is still OK (a tick failing on its own is not).
+        injected: true,
+        errors: ['TransientError', 'TransientError', 'TransientError'],
       })),
     );
     expect(new Set(report.operator.reruns.map((r) => r.via.messageId)).size).toBe(2);

@@ -2,7 +2,7 @@ import '../local/polyfills';
 import { DynamoDBProvider } from '@aws-lambda-powertools/parameters/dynamodb';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { writeSwitch } from '../cli/holds';
 import { resolveConfig } from '../lib/config/validate';
 import { dynamoHoldSwitch, HOLD_VALUE_ATTR, TABLE_KEY_ATTR } from '../lambdas/shared/holds';
@@ -225,7 +225,7 @@ describe('Lambda asynchronous invocation (AsyncInvoker)', () => {
 });
 
 describe('EventBridge matching of the synthesized status-change rule', () => {
-  const config = resolveConfig(appConfig, { allJobs: true });
+  const config = resolveConfig(fixtureConfig, { allJobs: true });
   const model = synthesizeApp(config, resolve(__dirname, '..'));
   const ref = placeholderRef(model.region);
   const rules = eventRules(model, ref);

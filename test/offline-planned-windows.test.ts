@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { appConfig } from '../bin/config';
 import { OfflineReport, runOfflineDay, withPlannedWindows } from '../local/offline-day/run';
 import { faultPlan } from '../local/fake-external-api';
 import { asExpected, expectedFromPlan } from './support/fault-expectations';
+import { fixtureConfig } from './support/fixture-config';
 
 /**
  * `--planned-windows`: the API's maintenance (moved to 00:30-01:30 of a two-hour run) is declared
@@ -20,13 +20,13 @@ describe('offline run with the window planned in the config and no operator (2 s
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-planned-'));
-    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), outDir: out, hours: run.hours, seed: run.seed, hold: run.hold, startDay: run.day, faultPlanOverrides: run.overrides });
+    report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, hold: run.hold, startDay: run.day, faultPlanOverrides: run.overrides });
   }, 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('declares the window as a cron in the app time zone', () => {
     const plan = { ...faultPlan('default', 5), ...run.overrides };
-    expect(withPlannedWindows(appConfig, ['orders-api'], plan).dependencies!['orders-api'].windows).toEqual([{ cron: 'cron(30 0 * * ? *)', durationMinutes: 60 }]);
+    expect(withPlannedWindows(fixtureConfig, ['orders-api'], plan).dependencies!['orders-api'].windows).toEqual([{ cron: 'cron(30 0 * * ? *)', durationMinutes: 60 }]);
   });
 
   it('makes no call into the window and no retry during it, with no operator at all', () => {

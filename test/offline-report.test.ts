@@ -1,5 +1,5 @@
 import { emptyCounts } from '../local/offline-day/accounting';
-import { renderHtml, renderText, reportOk, stillSpooledCell, windowLine } from '../local/offline-day/report';
+import { failureReasons, renderHtml, renderText, reportOk, stillSpooledCell, windowLine } from '../local/offline-day/report';
 import { OfflineReport } from '../local/offline-day/run';
 
 /** The offline report page: what a person reads after `npm start`. */
@@ -97,8 +97,26 @@ test('the window line says who held it and what reached the API', () => {
 });
 
 test('a tick Lambda dropped after its retries fails the run: its tasks never existed', () => {
-  const dropped = { job: 'example-api', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'dropped' as const, rerun: null, startedOnce: 0, startedTwice: 0 };
+  const dropped = { job: 'example-api', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'dropped' as const, rerun: null, startedOnce: 0, startedTwice: 0, injected: true, errors: ['TransientError', 'TransientError', 'TransientError'] };
   expect(reportOk(report())).toBe(true);
   expect(reportOk(report({ outside: { ...report().outside, failedTicks: [dropped] } }))).toBe(false);
   expect(reportOk(report({ outside: { ...report().outside, failedTicks: [{ ...dropped, outcome: 'kept' }] } }))).toBe(true);
+});
+
+test('a tick that failed on its own (not injected by the fault profile) fails the run, even kept for a re-run or recovered by a retry', () => {
+  const failed = { job: 'billing', tick: '2026-11-25T00:30:00Z', attempts: 3, outcome: 'kept' as const, rerun: null, startedOnce: 0, startedTwice: 0, injected: false, errors: ['GetParameterError', 'GetParameterError', 'GetParameterError'] };
+  for (const outcome of ['kept', 'succeeded'] as const) {
+    const r = report({ outside: { ...report().outside, failedTicks: [{ ...failed, outcome }] } });
+    expect(reportOk(r)).toBe(false);
+    expect(failureReasons(r)).toEqual([`billing tick 2026-11-25T00:30:00Z failed (3 attempts, ${outcome}), not a fault the profile injected`]);
+    expect(renderText(r)).toContain('RESULT: FAILED: billing tick 2026-11-25T00:30:00Z failed');
+    expect(renderHtml(r)).toContain('FAILED: billing tick');
+  }
+  expect(failureReasons(report())).toEqual([]);
+});
+
+test('an HTTP call no job stub answered fails the run and is named', () => {
+  const r = report({ stubs: { jobs: ['billing'], httpCalls: {}, unhandledHttp: ['GET https://api.example.com/x'], secretReads: {} } });
+  expect(reportOk(r)).toBe(false);
+  expect(failureReasons(r)).toEqual(['HTTP call with no stub: GET https://api.example.com/x']);
 });

@@ -174,11 +174,11 @@ describe('OperatorOutputs', () => {
   });
 
   test('the app stack declares every output the CLI reads, under its fixed key', async () => {
-    const { appConfig } = await import('../bin/config');
+    const { fixtureConfig } = await import('./support/fixture-config');
     const { resolveConfig } = await import('../lib/config/validate');
     const { ScheduledJobsStack } = await import('../lib/scheduled-jobs-stack');
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
-    const stack = new ScheduledJobsStack(app, 'OutputsTest', { config: resolveConfig(appConfig, { stage: 'dev' }), projectRoot: `${__dirname}/..` });
+    const stack = new ScheduledJobsStack(app, 'OutputsTest', { config: resolveConfig(fixtureConfig, { stage: 'dev' }), projectRoot: `${__dirname}/..` });
     const outputs = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON().Outputs as Record<string, { Value: unknown }>;
     for (const key of Object.values(OPERATOR_OUTPUTS)) expect(outputs).toHaveProperty(key);
     for (const job of ['example-api', 'example-fanout']) {

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { dynamoHoldSwitch, HoldChecker } from '../lambdas/shared/holds';
 import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
@@ -24,7 +24,7 @@ import { runCli } from '../cli/main';
 import { CliDeps } from '../cli/io';
 import { ACCOUNT, OPERATOR_ARN, OperatorWorld, REGION, REPROCESS_FUNCTION, STACK, startOperatorWorld, TABLE } from './support/operator-world';
 
-const TZ = appConfig.timeZone;
+const TZ = fixtureConfig.timeZone;
 const TASK = 'example-api-20261125T0305Z-order-42';
 const TASK_Q = 'example-api-20261125T0305Z-order-7';
 const SECRET = 'Jane Doe, 1-2-3 Shibuya';
@@ -36,11 +36,11 @@ let world: OperatorWorld;
 let logRoot: string;
 let sqs: SQSClient;
 
-/** Runs the CLI in-process and captures its output. */
+/** Runs the CLI in-process on the fixture config (unless `deps` names another) and captures its output. */
 async function cli(args: string[], deps: Partial<CliDeps> = {}): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runCli(args, { out: (s) => (out += s), err: (s) => (err += s) }, deps);
+  const code = await runCli(args, { out: (s) => (out += s), err: (s) => (err += s) }, { config: fixtureConfig, ...deps });
   return { code, out, err };
 }
 
@@ -468,7 +468,7 @@ describe('hold / unhold', () => {
 
   test('a planned window shows as such, and unhold says it still holds until its end', async () => {
     // Sundays 02:00 Tokyo for 3 hours; 2026-11-29 03:00 Tokyo is inside it.
-    const config: AppConfig = { ...appConfig, dependencies: { 'orders-api': { windows: [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] } } };
+    const config: AppConfig = { ...fixtureConfig, dependencies: { 'orders-api': { windows: [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] } } };
     const inWindow = new Date('2026-11-28T18:00:00.000Z');
     const list = await cli(['hold'], { config, now: () => inWindow });
     expect(list.code).toBe(0);
@@ -487,7 +487,7 @@ describe('hold / unhold', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain('Unknown dependency "payments-api"');
     expect(unknown.err).toContain('Dependencies in bin/config.ts: orders-api.');
-    const noDeps: AppConfig = { ...appConfig, dependencies: {}, jobs: appConfig.jobs.filter((j) => j.name === 'example-fanout'), stages: { dev: { jobs: { 'example-fanout': { deploy: true } } } } };
+    const noDeps: AppConfig = { ...fixtureConfig, dependencies: {}, jobs: fixtureConfig.jobs.filter((j) => j.name === 'example-fanout'), stages: { dev: { jobs: { 'example-fanout': { deploy: true } } } } };
     const none = await cli(['unhold', 'orders-api'], { config: noDeps });
     expect(none.code).toBe(2);
     expect(none.err).toContain('declares no dependencies');
@@ -563,7 +563,7 @@ describe('clear errors', () => {
   });
 
   test('SCHEDULED_JOBS_STAGE names the stage when --stage is not given; --stage wins; a wrong one is named with its source (exit 2, no AWS call)', async () => {
-    const config: AppConfig = { ...appConfig, stages: { ...appConfig.stages, prod: { jobs: { 'example-fanout': { deploy: true } } } } };
+    const config: AppConfig = { ...fixtureConfig, stages: { ...fixtureConfig.stages, prod: { jobs: { 'example-fanout': { deploy: true } } } } };
     const fromEnv = await cli(['status'], { config, env: { SCHEDULED_JOBS_STAGE: 'prod' } });
     expect(fromEnv.code).toBe(1);
     expect(fromEnv.err).toContain('Stack ScheduledJobs-prod not found');
@@ -577,7 +577,7 @@ describe('clear errors', () => {
   });
 
   test('stack not found: names the stack, account and region, and how to deploy it', async () => {
-    const config: AppConfig = { ...appConfig, stages: { ...appConfig.stages, prod: { jobs: { 'example-fanout': { deploy: true } } } } };
+    const config: AppConfig = { ...fixtureConfig, stages: { ...fixtureConfig.stages, prod: { jobs: { 'example-fanout': { deploy: true } } } } };
     const r = await cli(['status', '--stage', 'prod'], { config });
     expect(r.code).toBe(1);
     expect(r.err).toContain(`Stack ScheduledJobs-prod not found in account ${ACCOUNT}, region ${REGION}`);
@@ -590,7 +590,7 @@ describe('clear errors', () => {
 
   test('credentials for another account than the stage\'s are refused before anything is read', async () => {
     // Roles are per account: a stage of another account names its own readers (and operators).
-    const config: AppConfig = { ...appConfig, stages: { dev: { ...appConfig.stages!.dev, account: '999999999999', readerRoleArnPatterns: ['arn:aws:iam::999999999999:role/Reader'], operators: {} } } };
+    const config: AppConfig = { ...fixtureConfig, stages: { dev: { ...fixtureConfig.stages!.dev, account: '999999999999', readerRoleArnPatterns: ['arn:aws:iam::999999999999:role/Reader'], operators: {} } } };
     const r = await cli(['status'], { config });
     expect(r.code).toBe(1);
     expect(r.err).toContain(`The credentials are for account ${ACCOUNT}, but stage "dev" is deployed to account 999999999999`);
@@ -627,7 +627,7 @@ describe('the installed entry (cli/bin.js), as `npx scheduled-jobs` runs it', ()
     expect(r.stdout).toContain('--show-params');
   }, 30_000);
 
-  test('missing credentials: a clear error and how to log in, exit 1', async () => {
+  test('missing credentials, in a fresh process with no AWS settings: a clear error and how to log in, exit 1', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'no-aws-'));
     try {
       const env: NodeJS.ProcessEnv = {
@@ -640,7 +640,15 @@ describe('the installed entry (cli/bin.js), as `npx scheduled-jobs` runs it', ()
         AWS_ENDPOINT_URL_STS: process.env.AWS_ENDPOINT_URL_STS,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
-      const r = await run(process.execPath, [bin, 'status'], { env }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+      // The CLI as bin.js starts it (tsx, runCli, process.exitCode), on the fixture config: bin/config.ts
+      // is the team's (it may have no job yet, which the CLI would report before looking for credentials).
+      const script = [
+        "require('tsx/cjs/api').register();",
+        `const { runCli } = require(${JSON.stringify(resolve(__dirname, '..', 'cli', 'main.ts'))});`,
+        `const { fixtureConfig } = require(${JSON.stringify(resolve(__dirname, 'support', 'fixture-config.ts'))});`,
+        "runCli(['status'], { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }, { config: fixtureConfig }).then((c) => { process.exitCode = c; });",
+      ].join('\n');
+      const r = await run(process.execPath, ['-e', script], { env, cwd: resolve(__dirname, '..') }).catch((e: { code: number; stdout: string; stderr: string }) => e);
       expect((r as { code: number }).code).toBe(1);
       expect(r.stderr).toContain('Error: No AWS credentials');
       expect(r.stderr).toContain('aws sso login');

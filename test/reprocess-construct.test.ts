@@ -4,7 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { ResolvedDependency } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
 import { CoordinationTable } from '../lib/coordination-table';
@@ -17,7 +17,7 @@ import { placeholderRef, resolveIntrinsics } from '../local/asl';
 
 const projectRoot = resolve(__dirname, '..');
 /** The shipped jobs: example-api (Fetch -> CallApi[orders-api] -> Publish) and example-fanout (a map and a group). */
-const shipped = resolveConfig(appConfig, { allJobs: true });
+const shipped = resolveConfig(fixtureConfig, { allJobs: true });
 const windowed: ResolvedDependency[] = [{ name: 'orders-api', description: '', windows: [{ cron: 'cron(0 2 ? * SUN *)', durationMinutes: 180 }] }];
 
 function build(extra: Partial<ConstructorParameters<typeof Reprocess>[2]> = {}) {
@@ -231,7 +231,7 @@ describe('Reprocess construct', () => {
 });
 
 test('the app stack wires Reprocess to every job workflow and the spool', () => {
-  const config = resolveConfig(appConfig);
+  const config = resolveConfig(fixtureConfig);
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new ScheduledJobsStack(app, 'ReprocessWiring', { config, projectRoot });
   expect(stack.reprocess.node.id).toContain('Reprocess');
@@ -290,7 +290,7 @@ test('cdk-nag AwsSolutions: no unacknowledged finding inside Reprocess (each ack
 });
 
 test('every asynchronously invoked function of the app (schedules, the status-change rule) keeps its failures in the failed-invocations queue, and reprocess may re-invoke exactly those', () => {
-  const config = resolveConfig(appConfig, { allJobs: true });
+  const config = resolveConfig(fixtureConfig, { allJobs: true });
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new ScheduledJobsStack(app, 'AsyncWiring', { config, projectRoot });
   const t = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON() as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };

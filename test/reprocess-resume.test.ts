@@ -1,6 +1,6 @@
 /**
  * Resume at the failed step (issue 11), run in the local engine: the SHIPPED app synthesized
- * (bin/config.ts, every job), the example-api definition run by aws-local-stepfunctions with the
+ * (the test fixture config, every job), the example-api definition run by aws-local-stepfunctions with the
  * job's real step handlers (Fetch and Publish as deployed; CallApi's real logic over HTTP against a
  * local server), the spool message the definition itself sends, and the replay input reprocess
  * builds from it with the environment its construct writes into the same template.
@@ -10,7 +10,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { readEnv, ReprocessEnv } from '../lambdas/reprocess/env';
@@ -54,7 +54,7 @@ beforeAll(async () => {
   stepHandlers = { Fetch: fetchStep.handler as LocalLambda, CallApi: callApiStep.handler as LocalLambda, Publish: publishStep.handler as LocalLambda };
 
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
-  const stack = new ScheduledJobsStack(app, 'ResumeTest', { config: resolveConfig(appConfig, { allJobs: true }), projectRoot: resolve(__dirname, '..') });
+  const stack = new ScheduledJobsStack(app, 'ResumeTest', { config: resolveConfig(fixtureConfig, { allJobs: true }), projectRoot: resolve(__dirname, '..') });
   const template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON() as CfnTemplate;
   machine = aslFromTemplate(template, { job: JOB });
   // The reprocess Lambda's environment as deployed (state machine ARNs resolved as in the definition's run).

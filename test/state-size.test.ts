@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { envelopeBytes, TaskEnvelope } from '../lambdas/shared/envelope';
@@ -18,7 +18,7 @@ import { EngineEvent, LocalLambda, runLocal } from '../local/run-state-machine';
  * the success, failure and spool-unavailable paths; every state input/output and every Task's
  * payload must fit.
  */
-const config = resolveConfig(appConfig, { allJobs: true });
+const config = resolveConfig(fixtureConfig, { allJobs: true });
 const machines: Record<string, ResolvedStateMachine> = {};
 beforeAll(() => {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });

@@ -1,7 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { AppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
@@ -11,9 +11,9 @@ import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
  * (us-east-1's 1,300 / 300) and producer settings in the config. cdk-nag runs in app.test.ts.
  */
 const config: AppConfig = {
-  ...appConfig,
+  ...fixtureConfig,
   startExecutionQuota: { burst: 1300, refillPerSecond: 300 },
-  jobs: appConfig.jobs.map((j, i) =>
+  jobs: fixtureConfig.jobs.map((j, i) =>
     i === 0
       ? {
           ...j,

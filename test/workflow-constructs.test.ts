@@ -1,14 +1,14 @@
 import { App } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { aslFromTemplate } from '../local/asl';
 import { lambdaStepsOf } from '../lib/config/types';
 import { STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
 
-const config = resolveConfig(appConfig, { allJobs: true });
+const config = resolveConfig(fixtureConfig, { allJobs: true });
 let stack: ScheduledJobsStack;
 let template: Template;
 beforeAll(() => {

@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
-import { appConfig } from '../bin/config';
+import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { lockRetryAttempts } from '../lib/workflow';
@@ -21,7 +21,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
  * The shipped jobs' SYNTHESIZED definitions run in aws-local-stepfunctions: parallel groups, maps,
  * throttling, resume, holds and exclusive keys as the state machine really wires them.
  */
-const config = resolveConfig(appConfig, { allJobs: true });
+const config = resolveConfig(fixtureConfig, { allJobs: true });
 let fanout: ResolvedStateMachine;
 let api: ResolvedStateMachine;
 beforeAll(() => {

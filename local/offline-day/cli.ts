@@ -23,7 +23,8 @@ const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults n
   --no-hold           no hold at all: calls and retries go into the maintenance window (as before holds)
   --out DIR           output folder: parameter log, report.json, report.html (default offline-out)
   --clean / --keep    empty the output folder first (default) / keep what is there
-  --tasks-per-tick N  tasks per tick of the example job (default: the job's own, 3)
+  --tasks-per-tick N  tasks per tick of the example job (default: the job's own, 3), and TASKS_PER_TICK
+                      of every producer (the knob new-job's producers read)
   --date D            first simulated day in the app time zone (default 2026-11-25)
   --verbose           show the handlers' own logs`;
 

@@ -3,11 +3,34 @@ import { JobCounts } from './accounting';
 import { OfflineReport } from './run';
 
 /**
- * True when the run kept its promise: nothing lost, nothing run twice. A producer invocation Lambda
- * dropped after its retries (no on-failure destination) is a lost tick: its tasks never existed.
+ * True when the run kept its promise: nothing lost, nothing run twice, no tick failed but those the
+ * fault profile broke on purpose. A producer invocation Lambda dropped after its retries (no
+ * on-failure destination) is a lost tick: its tasks never existed. A tick that failed on its own (a
+ * secret it cannot read, a bug) is a failure even when its record is kept for a re-run: offline,
+ * nothing but the profile should fail.
  */
 export function reportOk(r: OfflineReport): boolean {
-  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0) && r.outside.failedTicks.every((t) => t.outcome !== 'dropped');
+  return (
+    r.lost === 0 &&
+    r.duplicates === 0 &&
+    r.queries.lostTasksByDay.every((d) => d.lost === 0) &&
+    r.outside.failedTicks.every((t) => t.outcome !== 'dropped' && t.injected !== false) &&
+    (r.stubs?.unhandledHttp.length ?? 0) === 0
+  );
+}
+
+/** Why `reportOk` is false, one reason a line (empty when it is true). */
+export function failureReasons(r: OfflineReport): string[] {
+  const out: string[] = [];
+  if (r.lost > 0) out.push(`${r.lost} task(s) lost: ${r.lostTaskIds.slice(0, 5).join(', ')}`);
+  if (r.duplicates > 0) out.push(`${r.duplicates} duplicate(s)`);
+  for (const d of r.queries.lostTasksByDay) if (d.lost > 0) out.push(`the lost-task query finds ${d.lost} on ${d.day}`);
+  for (const t of r.outside.failedTicks) {
+    if (t.outcome === 'dropped') out.push(`${t.job} tick ${t.tick} dropped after ${t.attempts} attempts`);
+    else if (t.injected === false) out.push(`${t.job} tick ${t.tick} failed (${t.attempts} attempts, ${t.outcome}), not a fault the profile injected`);
+  }
+  for (const u of r.stubs?.unhandledHttp ?? []) out.push(`HTTP call with no stub: ${u}`);
+  return out;
 }
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
@@ -89,7 +112,7 @@ export function outsideLines(r: OfflineReport): string[] {
   );
   for (const t of o.failedTicks) {
     lines.push(
-      `  ${t.job} tick ${formatRecordTime(new Date(t.tick), r.timeZone).slice(0, 16)} (${t.tick}): ${t.attempts} attempts, ${t.outcome}${t.rerun ? `, re-run ${t.rerun.at} through reprocess (${t.rerun.via.source}) -> ${t.rerun.outcome} (${t.rerun.tasks ?? '?'} tasks)` : ', not re-run'}; tasks started once ${t.startedOnce}, twice ${t.startedTwice}`,
+      `  ${t.job} tick ${formatRecordTime(new Date(t.tick), r.timeZone).slice(0, 16)} (${t.tick}): ${t.attempts} attempts, ${t.outcome}${t.rerun ? `, re-run ${t.rerun.at} through reprocess (${t.rerun.via.source}) -> ${t.rerun.outcome} (${t.rerun.tasks ?? '?'} tasks)` : ', not re-run'}; tasks started once ${t.startedOnce}, twice ${t.startedTwice}${t.injected === false ? '; NOT INJECTED by the fault profile: a failure of the run' : ''}`,
     );
   }
   return lines;
@@ -120,7 +143,11 @@ export function renderText(r: OfflineReport): string {
   lines.push('', `  fake API calls: ${kv(r.api as unknown as Record<string, number>)}`);
   if (r.unfinished.length) lines.push(`  still scheduled at the end: ${r.unfinished.join('; ')}`);
   lines.push(`  wall time ${(r.wallMs / 1000).toFixed(1)} s`, '');
-  lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated)' : '  RESULT: FAILED (something was lost or duplicated; see report.json)', '');
+  const stubs = r.stubs;
+  if (stubs && stubs.jobs.length + Object.keys(stubs.secretReads).length > 0) {
+    lines.push(`  stubs (lambdas/jobs/<job>/stubs.ts) of ${stubs.jobs.join(', ') || 'no job'}: HTTP ${kv(stubs.httpCalls)}; secret reads ${kv(stubs.secretReads)}`);
+  }
+  lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated, no tick failed)' : `  RESULT: FAILED: ${failureReasons(r).join('; ')} (see report.json)`, '');
   return lines.join('\n');
 }
 
@@ -197,7 +224,7 @@ export function renderHtml(r: OfflineReport): string {
 <h1>Scheduled jobs: offline run</h1>
 <p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, hold <b>${esc(r.hold)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
 Red band: the external API's maintenance window. Blue strip: a dependency on hold.</p>
-<h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated' : 'FAILED: something was lost or duplicated'}</h2>
+<h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated, no tick failed' : `FAILED: ${esc(failureReasons(r).join('; '))}`}</h2>
 <table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
     'spooled by error',
     Object.entries(r.spooledByError)

@@ -17,6 +17,7 @@ import { ParamLogRecord, parseJsonLines, zonedParts } from '../../lambdas/shared
 import { SPOOL_ATTR_ERROR } from '../../lambdas/shared/spool-message';
 import { DAILY_COUNTS, LOST_TASK_COUNT_SQL, lostTaskParams, nextDay } from '../../lambdas/shared/queries';
 import { ParamLogDb } from '../duckdb-sql';
+import { startJobStubs, StubStats, TASKS_PER_TICK_ENV } from '../job-stubs';
 import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, producerBroken, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startFirehoseStandin } from '../firehose-standin';
 import { StandinFunction, startLambdaStandin } from '../lambda-standin';
@@ -44,6 +45,7 @@ import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
 import { AcceptedInvocation, Operator, ReplayRound, TickRerun } from './operator';
 import { SimClock, Timeline } from './sim-clock';
+import { restrictToJobs } from './single-tick';
 
 /**
  * Every Task's TimeoutSeconds is capped at this in the offline run (time compression, like the
@@ -101,7 +103,7 @@ export interface OfflineRunOptions {
   readonly faultPlanOverrides?: Partial<Omit<FaultPlan, 'profile' | 'seed'>>;
   /** Who holds the API during its maintenance window. @default 'operator' */
   readonly hold?: HoldMode;
-  /** Tasks per tick of the example job (its EXAMPLE_TASKS_PER_TICK knob). @default the job's own default */
+  /** Tasks per tick of the example job (its EXAMPLE_TASKS_PER_TICK knob), and TASKS_PER_TICK of every producer (new-job's knob). @default the job's own default */
   readonly tasksPerTick?: number;
   /** Delete the output folder before the run. @default true */
   readonly clean?: boolean;
@@ -111,6 +113,12 @@ export interface OfflineRunOptions {
   readonly progress?: (line: string) => void;
   /** Keep the handlers' own (Powertools) logs. @default false (errors only) */
   readonly verbose?: boolean;
+  /**
+   * One tick of each job (of `jobs` only, when given) at the start of the period, and nothing else:
+   * no schedule, no operator (`npx scheduled-jobs local <job>`, test/user-config.test.ts).
+   * @default every tick of every job's schedule
+   */
+  readonly singleTick?: { readonly jobs?: ReadonlyArray<string> };
 }
 
 /** One hour of the picture. */
@@ -158,6 +166,10 @@ export interface FailedTick {
   /** Tasks of the tick with exactly one / more than one `Started` client record. */
   readonly startedOnce: number;
   readonly startedTwice: number;
+  /** The fault profile broke this tick on purpose (`outside`); any other failed tick fails the run. */
+  readonly injected: boolean;
+  /** The error name of each failed attempt (names only: a message may quote params). */
+  readonly errors: string[];
 }
 
 /** Ends outside the workflow's Catch and what the status-change capture and the operator did about them. */
@@ -228,6 +240,8 @@ export interface OfflineReport {
   readonly hourly: HourRow[];
   /** Simulated actions still scheduled at the end (Lambda retries past the period, invokes never run): should be none. */
   readonly unfinished: string[];
+  /** What the jobs' offline stubs (lambdas/jobs/<job>/stubs.ts) answered. */
+  readonly stubs: StubStats;
 }
 
 const DEFAULT_START_DAY = '2026-11-25';
@@ -316,7 +330,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const seed = options.seed ?? 1;
   const profile = options.faults ?? 'default';
   const holdMode = options.hold ?? 'operator';
-  const withOperator = holdMode !== 'planned-windows';
+  const withOperator = holdMode !== 'planned-windows' && !options.singleTick;
   const plan: FaultPlan = { ...faultPlan(profile, seed), ...options.faultPlanOverrides };
   const resolve = (c: AppConfig): ResolvedAppConfig =>
     resolveConfig(c, {
@@ -324,9 +338,10 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       // Every job of the config, the opt-in examples included, whatever the stages say.
       allJobs: true,
     });
-  let config = resolve(options.appConfig ?? defaultAppConfig);
+  const appConfig = restrictToJobs(options.appConfig ?? defaultAppConfig, options.singleTick?.jobs);
+  let config = resolve(appConfig);
   const heldDependencies = apiDependencies(config);
-  if (holdMode === 'planned-windows') config = resolve(withPlannedWindows(options.appConfig ?? defaultAppConfig, heldDependencies, plan));
+  if (holdMode === 'planned-windows') config = resolve(withPlannedWindows(appConfig, heldDependencies, plan));
   const tz = config.timeZone;
   const from = localMidnight(options.startDay ?? DEFAULT_START_DAY, tz);
   const to = new Date(from.getTime() + (options.hours ?? 24 * (options.days ?? 1)) * 3_600_000);
@@ -341,6 +356,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const model = synthesizeApp(config, options.projectRoot);
   const region = model.region;
   const resources = model.template.Resources;
+  // The jobs' own stubs (secrets always served locally, HTTP, environment): loaded first, so a bad stubs.ts stops the run before any service starts.
+  const stubs = await startJobStubs({ projectRoot: options.projectRoot, config, model, region });
 
   // ---- local services
   const clock = new SimClock(from);
@@ -430,6 +447,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   // ---- environment of the handlers: only the standard endpoint variables and fake credentials.
   Object.assign(process.env, {
+    ...stubs.endpoints,
     AWS_REGION: region,
     AWS_DEFAULT_REGION: region,
     AWS_ACCESS_KEY_ID: 'local',
@@ -465,8 +483,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   // Local overrides of settings (documented in docs/offline-day.md): the fake API instead of the
   // real one, the run's tasks per tick, the fan-out job's failing part.
   const overrides = (id: string, env: Record<string, string>): Record<string, string> => {
-    const out = { ...env };
+    const out = { ...env, ...stubs.environmentFor(id) };
     if ('EXAMPLE_API_URL' in out) out.EXAMPLE_API_URL = api.url;
+    if (jobOfFunction.has(id) && options.tasksPerTick !== undefined) out[TASKS_PER_TICK_ENV] = String(options.tasksPerTick);
     if (id === producerOf.get(API_JOB) && options.tasksPerTick !== undefined) out.EXAMPLE_TASKS_PER_TICK = String(options.tasksPerTick);
     if (id === producerOf.get(FANOUT_JOB) && plan.fanoutFailEvery > 0) {
       out.FANOUT_FAIL_EVERY = String(plan.fanoutFailEvery);
@@ -537,7 +556,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     const jobName = jobOfFunction.get(s.targetFunction);
     const job = config.jobs.find((j) => j.name === jobName);
     if (!job) continue;
-    for (const at of scheduleTicks(parseSchedule(s.expression), s.timeZone, from, to)) {
+    for (const at of options.singleTick ? [from] : scheduleTicks(parseSchedule(s.expression), s.timeZone, from, to)) {
       const iso = at.toISOString().replace(/\.000Z$/, 'Z');
       tickPlan.push({ at, fn: s.targetFunction, input: (s.input ?? '{}').replaceAll('<aws.scheduler.scheduled-time>', iso), job: job.name });
     }
@@ -857,6 +876,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await sfnEndpoint.stop();
     await firehose.close();
     await lambdaEndpoint.stop();
+    await stubs.stop();
   }
 
   // ---- the report
@@ -933,7 +953,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const tick = String((inv.event as { scheduledTime?: unknown }).scheduledTime ?? '');
       const counts = [...(startsOfTick.get(`${job}|${Date.parse(tick)}`)?.values() ?? [])];
       const rerun = operator?.reruns.find((x) => x.functionId === inv.functionId && x.tick === tick) ?? null;
-      return { job, tick, attempts: inv.attempts, outcome: inv.outcome, rerun, startedOnce: counts.filter((n) => n === 1).length, startedTwice: counts.filter((n) => n > 1).length };
+      const injected = job === API_JOB && tick !== '' && producerBroken(plan, new Date(tick), tz);
+      return { job, tick, attempts: inv.attempts, outcome: inv.outcome, rerun, startedOnce: counts.filter((n) => n === 1).length, startedTwice: counts.filter((n) => n > 1).length, injected, errors: [...inv.errors] };
     });
   for (const t of failedTicks) total.duplicates += t.startedTwice;
   const captureOutcomes: Record<string, number> = {};
@@ -1015,5 +1036,6 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     hourly: hourRows,
     // An Invoke reprocess made that Lambda never ran would be a tick silently dropped: it shows here.
     unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
+    stubs: stubs.stats(),
   };
 }

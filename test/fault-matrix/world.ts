@@ -1,5 +1,5 @@
 /**
- * The fault matrix's world: the SHIPPED app (bin/config.ts, every job) synthesized in-process and
+ * The fault matrix's world: the app of the test fixture config (test/support/fixture-config.ts, every job) synthesized in-process and
  * run on the local engines, so that every fault can be followed from where it happens to where the
  * task ends. Nothing here re-describes the app; each piece comes from the template or is the
  * project's own code:
@@ -38,7 +38,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { appConfig } from '../../bin/config';
+import { fixtureConfig } from '../support/fixture-config';
 import { AppConfig, ResolvedAppConfig } from '../../lib/config/types';
 import { resolveConfig } from '../../lib/config/validate';
 import type { CaptureResult } from '../../lambdas/execution-capture/logic';
@@ -221,7 +221,7 @@ function compressed(definition: AslDefinition, scale: number): AslDefinition {
 /** Starts the world (synth, services, handlers loaded with their environments). */
 export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig } = {}): Promise<World> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const resolveApp = (edit: (c: AppConfig) => AppConfig) => resolveConfig(edit(appConfig), { allJobs: true, fileExists: (p) => existsSync(join(ROOT, p)) });
+  const resolveApp = (edit: (c: AppConfig) => AppConfig) => resolveConfig(edit(fixtureConfig), { allJobs: true, fileExists: (p) => existsSync(join(ROOT, p)) });
   let config = resolveApp(options.edit ?? ((c) => c));
   let model = synthesizeApp(config, ROOT, REGION);
   const resources = (): Resources => model.template.Resources;

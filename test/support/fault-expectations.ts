@@ -1,4 +1,4 @@
-import { appConfig } from '../../bin/config';
+import { fixtureConfig } from './fixture-config';
 import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { produceOrders } from '../../lambdas/jobs/example-api/logic';
 import { produceAccounts } from '../../lambdas/jobs/example-fanout/logic';
@@ -35,8 +35,8 @@ export interface PlannedRun {
   readonly tasksPerTick?: number;
 }
 
-const job = (name: string) => appConfig.jobs.find((j) => j.name === name)!;
-const ticksOf = (name: string, from: Date, to: Date): Date[] => scheduleTicks(parseSchedule(job(name).schedule), appConfig.timeZone, from, to);
+const job = (name: string) => fixtureConfig.jobs.find((j) => j.name === name)!;
+const ticksOf = (name: string, from: Date, to: Date): Date[] => scheduleTicks(parseSchedule(job(name).schedule), fixtureConfig.timeZone, from, to);
 const empty = (): ExpectedJob => ({ ticks: 0, tasks: 0, firstTry: 0, recovered: 0, replayed: 0, stillSpooled: {}, aborted: 0, timedOut: 0 });
 const add = (o: Record<string, number>, k: string): void => void (o[k] = (o[k] ?? 0) + 1);
 const minuteOf = (hhmm: string): number => {
@@ -51,7 +51,7 @@ export function callApiAttempts(): number {
 }
 
 export function expectedFromPlan(o: PlannedRun) {
-  const tz = appConfig.timeZone;
+  const tz = fixtureConfig.timeZone;
   const plan: FaultPlan = { ...faultPlan(o.faults ?? 'default', o.seed), ...o.overrides };
   const hold = o.hold ?? 'operator';
   const operator = hold !== 'planned-windows';

@@ -4,7 +4,7 @@ import { AppConfig } from '../../lib/config/types';
  * The platform tests' own config: the two example jobs, frozen here so that the shipped tests are
  * about the platform, not about the config of the day. Teams edit bin/config.ts (add, change or
  * remove jobs) and `npm test` stays green; test/user-config.test.ts covers whatever jobs they configure.
- * Tests import this, never bin/config.ts (test/docs.test.ts checks it).
+ * Tests import this, never bin/config.ts (test/house.test.ts checks it).
  */
 export const fixtureConfig: AppConfig = {
   timeZone: 'Asia/Tokyo',

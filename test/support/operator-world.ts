@@ -1,6 +1,6 @@
 /**
  * The deployed app, offline, for the operator CLI's tests: the REAL stack is synthesized (dev stage
- * of bin/config.ts) and its outputs and resources are served by the CloudFormation stand-in with
+ * of the test fixture config) and its outputs and resources are served by the CloudFormation stand-in with
  * every Ref resolved to a local resource: the spool, quarantine, failed-invocations and tick queues
  * on fauxqs, the coordination table on dynalite, the reprocess function and the example-api producer
  * on the Lambda stand-in (running the real handlers with the environment their constructs
@@ -17,7 +17,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { appConfig } from '../../bin/config';
+import { fixtureConfig } from './fixture-config';
 import { resolveConfig } from '../../lib/config/validate';
 import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
 import { startAthenaStandin, AthenaStandin } from '../../local/athena-standin';
@@ -95,7 +95,7 @@ function resolveValue(v: unknown, resources: Record<string, { Type: string }>, p
 export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promise<OperatorWorld> {
   // Node 20 is this project's runtime; the SDK's notice about Node 22 would only clutter test output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const config = resolveConfig(appConfig, { stage: 'dev' });
+  const config = resolveConfig(fixtureConfig, { stage: 'dev' });
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new ScheduledJobsStack(app, STACK, { config, projectRoot: resolve(__dirname, '..', '..'), env: { account: ACCOUNT, region: REGION } });
   const template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true });
