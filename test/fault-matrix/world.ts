@@ -60,6 +60,9 @@ import { AslDefinition, resolveIntrinsics } from '../../local/asl';
 import { startLocalDynamo } from '../../local/dynamodb-local';
 import { ParamLogDb } from '../../local/duckdb-sql';
 import { startFirehoseStandin } from '../../local/firehose-standin';
+import { startKmsStandin } from '../../local/kms-standin';
+import { lockKey } from '../../lambdas/shared/locks';
+import type { JsonValue } from '../../lambdas/shared/json';
 import { LambdaStandin, StandinFunction, StandinHandler, startLambdaStandin } from '../../local/lambda-standin';
 import { functionEnvironment, LOCAL_ACCOUNT, placeholderRef, RefResolver, stateMachineDefinition, synthesizeApp, SynthesizedApp } from '../../local/offline-day/app-model';
 import { SimClock } from '../../local/offline-day/sim-clock';
@@ -180,6 +183,8 @@ export interface World {
   executionsOf(taskId: string): StandinExecution[];
   /** Lambda calls a state made for a task (every attempt and retry; faults included). */
   calls(state: string, taskId: string): number;
+  /** The partition key of an exclusive-key lock, as the lock function names it (HMAC with the stack's lock-key key, served by the world's KMS stand-in). */
+  lockKeyOf(job: string, params: JsonValue, field: string): Promise<string>;
   /** An item of the coordination table (locks, holds, tick ledger), or null. */
   coordinationItem(pk: string): Promise<Record<string, unknown> | null>;
   /** How many times each execution name was created (must never pass 1). */
@@ -253,6 +258,8 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   const firehose = await startFirehoseStandin({ outDir, streams, timeZone: config.timeZone });
   const sqsFaults = await startFaultProxy(sqsEmu.port, { sqsQueueUrls: true });
   const firehoseFaults = await startFaultProxy(Number(new URL(firehose.endpoint).port));
+  // KMS for the records' MACs and the lock keys' HMACs (the template's key ARNs are placeholders: any id is a key).
+  const kms = await startKmsStandin();
   const sqsEndpoint = `http://sqs.${REGION}.localhost:${sqsFaults.port}`;
 
   const queueUrls = new Map<string, string>();
@@ -317,6 +324,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     AWS_ENDPOINT_URL_SQS: sqsEndpoint,
     AWS_ENDPOINT_URL_SFN: sfn.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: `http://127.0.0.1:${firehoseFaults.port}`,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
     POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -695,6 +703,11 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       return [...sfn.executions.values()].filter((e) => (JSON.parse(e.input) as { taskId?: string }).taskId === taskId);
     },
     calls: (state, taskId) => callCounts.get(`${state}|${taskId}`) ?? 0,
+    lockKeyOf(job, params, field) {
+      const macKey = model.stack.coordination.lockKeyMac;
+      if (!macKey) throw new Error('no job has exclusiveBy: there is no lock-key HMAC key');
+      return lockKey(job, params, field, kms.keyOf(String(ref(logicalIdOf(model, macKey.key), 'AWS::KMS::Key', 'Arn'))));
+    },
     async coordinationItem(pk) {
       const out = await dynamo.client.send(new GetItemCommand({ TableName: tableName, Key: { [TABLE_KEY_ATTR]: { S: pk } }, ConsistentRead: true }));
       return out.Item ? Object.fromEntries(Object.entries(out.Item).map(([k, v]) => [k, v.S ?? v.N ?? v.BOOL ?? v])) : null;
@@ -731,7 +744,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       sqs.destroy();
       sfnClient.destroy();
       await Promise.all([sqsFaults.stop(), firehoseFaults.stop()]);
-      await Promise.all([sqsEmu.stop(), dynamo.stop(), sfn.stop(), firehose.close(), api.close(), lambda.stop()]);
+      await Promise.all([sqsEmu.stop(), dynamo.stop(), sfn.stop(), firehose.close(), api.close(), lambda.stop(), kms.stop()]);
       for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
       Object.assign(process.env, savedEnv);
       rmSync(outDir, { recursive: true, force: true });
