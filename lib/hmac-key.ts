@@ -55,9 +55,6 @@ export class HmacKey extends Construct {
         new iam.PolicyStatement({ sid: 'DenyVerifyMac', effect: iam.Effect.DENY, principals: [new iam.AnyPrincipal()], actions: ['kms:VerifyMac'], resources: ['*'] }),
       );
     }
-    this.node.addValidation({
-      validate: () => (this.generators.length === 0 ? [`HmacKey ${this.node.path}: no role may generate MACs; grant one with grantGenerate or remove the key`] : []),
-    });
   }
 
   private denyAllBut(sid: string, action: string, roles: iam.IRole[]): void {
@@ -69,7 +66,9 @@ export class HmacKey extends Construct {
         actions: [action],
         resources: ['*'],
         conditions: {
-          StringNotEquals: { 'aws:PrincipalArn': Lazy.list({ produce: () => uniqueArns(this, roles) }) },
+          // With no role recorded, a KMS ARN stands in: no principal ARN is one, so nobody is
+          // exempt (an empty list would make the policy malformed).
+          StringNotEquals: { 'aws:PrincipalArn': Lazy.list({ produce: () => (roles.length > 0 ? uniqueArns(this, roles) : [NO_PRINCIPAL(this)]) }) },
           // A service principal has no aws:PrincipalArn; no service is given this key.
           BoolIfExists: { 'aws:PrincipalIsAWSService': 'false' },
         },
@@ -104,6 +103,8 @@ export class HmacKey extends Construct {
     return this.grantVerify(fn.role);
   }
 }
+
+const NO_PRINCIPAL = (scope: Construct): string => Stack.of(scope).formatArn({ service: 'kms', resource: 'key', resourceName: 'no-principal' });
 
 function uniqueArns(scope: Construct, roles: ReadonlyArray<iam.IRole>): string[] {
   const stack = Stack.of(scope);
