@@ -19,6 +19,7 @@ import { DAILY_COUNTS, LOST_TASK_COUNT_SQL, lostTaskParams, nextDay } from '../.
 import { ParamLogDb } from '../duckdb-sql';
 import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, producerBroken, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startFirehoseStandin } from '../firehose-standin';
+import { startKmsStandin } from '../kms-standin';
 import { StandinFunction, startLambdaStandin } from '../lambda-standin';
 import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
 import { startSqsEmulator } from '../sqs-emulator';
@@ -382,6 +383,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     bufferSeconds,
     bufferBytes: bufferMiB * 1024 * 1024,
   });
+  // KMS HMAC keys: the record writers' MACs and the lock keys (docs/security.md, "Record MACs").
+  const kms = await startKmsStandin();
 
   // The fake API learns which task a call is about from the executions the run starts.
   const taskRefs = new Map<string, TaskRef>();
@@ -438,6 +441,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
     AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.endpoint,
     AWS_EC2_METADATA_DISABLED: 'true',
@@ -856,6 +860,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await api.close();
     await sfnEndpoint.stop();
     await firehose.close();
+    await kms.stop();
     await lambdaEndpoint.stop();
   }
 
