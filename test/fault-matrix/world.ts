@@ -61,6 +61,7 @@ import { startLocalDynamo } from '../../local/dynamodb-local';
 import { ParamLogDb } from '../../local/duckdb-sql';
 import { startFirehoseStandin } from '../../local/firehose-standin';
 import { startKmsStandin } from '../../local/kms-standin';
+import { verifiedLostTasksOf } from '../../local/verified-lost-tasks';
 import { lockKey } from '../../lambdas/shared/locks';
 import type { JsonValue } from '../../lambdas/shared/json';
 import { LambdaStandin, StandinFunction, StandinHandler, startLambdaStandin } from '../../local/lambda-standin';
@@ -196,7 +197,7 @@ export interface World {
   expireVisibility(queue: 'spool', receiptHandles: ReadonlyArray<string>): Promise<void>;
   workerRecords(): ParamLogRecord[];
   clientRecords(): ParamLogRecord[];
-  /** The saved lost-task query (LOST_TASK_COUNT_SQL) on DuckDB over the parameter log, per day of the client records. */
+  /** The saved lost-task query (LOST_TASK_COUNT_SQL) on DuckDB over the parameter log, per day of the client records; throws unless every record verifies and the monitor's verified count agrees. */
   lostTasks(): Promise<number>;
   /** Captures that failed (a case that expects none asserts this is empty). */
   readonly captureFailures: Array<AsyncInvokeResult<CaptureResult>>;
@@ -733,7 +734,16 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       const db = await ParamLogDb.open(outDir);
       try {
         let lost = 0;
-        for (const day of days) lost += Number((await db.query(LOST_TASK_COUNT_SQL, lostTaskParams(day)))[0]?.lost ?? 0);
+        // Every record of every fault path must verify, and the monitor's verified count must be the query's.
+        const recordKey = kms.keyOf(String(ref(logicalIdOf(model, model.stack.paramLog.macKey.key), 'AWS::KMS::Key', 'Arn')));
+        for (const day of days) {
+          const sql = Number((await db.query(LOST_TASK_COUNT_SQL, lostTaskParams(day)))[0]?.lost ?? 0);
+          const verified = await verifiedLostTasksOf(db, day, recordKey);
+          if (verified.forged > 0 || verified.lost !== sql) {
+            throw new Error(`${day}: the monitor's verified count (${verified.lost} lost, ${verified.forged} forged: ${verified.forgedTaskIds.join(', ')}) differs from the saved query's (${sql})`);
+          }
+          lost += sql;
+        }
         return lost;
       } finally {
         db.close();
