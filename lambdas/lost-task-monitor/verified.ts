@@ -71,8 +71,14 @@ export function candidateRows(rows: ReadonlyArray<ReadonlyArray<string | null>>)
   });
 }
 
-/** Verifies every candidate (at most `concurrency` KMS requests in flight) and counts lost tasks among the genuine ones. */
-export async function verifiedLostTasks(rows: ReadonlyArray<CandidateRow>, verifier: MacVerifier, concurrency = 32): Promise<VerifiedLostTasks> {
+/**
+ * Verifies every candidate (at most `concurrency` KMS requests in flight) and counts lost tasks
+ * among the genuine ones. VerifyMac shares the account's "Cryptographic operations (symmetric)"
+ * request quota with every Decrypt and GenerateDataKey of the account (AWS KMS developer guide,
+ * "Request quotas"; 5,500 a second or more by region): 10 in flight is about 1,000 a second at
+ * KMS's usual latency, leaving the rest to the app's queues, buckets and executions.
+ */
+export async function verifiedLostTasks(rows: ReadonlyArray<CandidateRow>, verifier: MacVerifier, concurrency = 10): Promise<VerifiedLostTasks> {
   const genuine = await mapLimit(rows, concurrency, async (r) => r.fields.type === r.source && (await verifyRecord(r.fields, verifier)));
   const ended = new Set<string>();
   const started = new Map<string, string>(); // group key -> task id
