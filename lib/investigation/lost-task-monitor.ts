@@ -54,9 +54,10 @@ const QUERY_DEADLINE = Duration.minutes(4);
 
 /**
  * The daily lost-task check: a Lambda run by EventBridge Scheduler in the app's time zone that
- * counts yesterday's lost tasks in Athena and publishes `LostTasks` (EMF). Least privilege: Athena
- * in its workgroup only, Glue read of the database and its tables, S3 read of the log prefixes,
- * write of the results prefix, the key for both.
+ * reads yesterday's candidate records in Athena, verifies each record's MAC, and publishes
+ * `LostTasks` and `ForgedRecords` (EMF). Least privilege: Athena in its workgroup only, Glue read
+ * of the database and its tables, S3 read of the log prefixes, write of the results prefix, the
+ * key for both, VerifyMac (only) on the records' HMAC key.
  */
 export class LostTaskMonitor extends Construct {
   public readonly function: AppFunction;
@@ -75,7 +76,7 @@ export class LostTaskMonitor extends Construct {
       projectRoot: props.projectRoot,
       entry: 'lambdas/lost-task-monitor/handler.ts',
       serviceName: 'lost-task-monitor',
-      description: 'Daily: counts yesterday\'s lost tasks (started, never ended) in Athena and publishes LostTasks',
+      description: 'Daily: counts yesterday\'s lost tasks (started, never ended) among records whose MAC verifies, and the forged records; publishes LostTasks and ForgedRecords',
       timeout: FUNCTION_TIMEOUT,
       environment: {
         WORKGROUP: props.workGroupName,
