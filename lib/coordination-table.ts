@@ -1,15 +1,18 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { LOCK_MAC_KEY_ENV } from '../lambdas/shared/mac-env';
+import { HmacKey } from './hmac-key';
 
 /**
  * Small shared state of the app in one DynamoDB table (key `pk`, TTL attribute `expiresAt`):
  * - `hold#<dependency>`: an operator's hold switch (`value` = `on`), see lambdas/shared/holds.ts;
- * - `lock#<job>#<key hash>`: exclusive-key locks, owner = execution ARN, expiry checked in the
+ * - `lock#<job>#<key HMAC>`: exclusive-key locks, owner = execution ARN, expiry checked in the
  *   condition (TTL only collects expired items days later);
  * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress.
- * No params are stored here (lock keys are hashed). Each grant is limited to its item kind with
+ * No params are stored here (lock keys are HMACs with a KMS key only the lock holders may use). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
 export class CoordinationTable extends Construct {
@@ -48,10 +51,26 @@ export class CoordinationTable extends Construct {
     return this.grantItems(grantee, ['hold#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
   }
 
-  /** Take and release exclusive-key locks (the lock function, the status-change capture). */
-  grantLocks(grantee: iam.IGrantable): iam.Grant {
-    return this.grantItems(grantee, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+  /**
+   * Take and release exclusive-key locks (the lock function, the status-change capture): the
+   * `lock#` items, and GenerateMac on the lock-key HMAC key ({@link lockKeyMac}, made with the
+   * first grant; its ARN goes into the function's environment as LOCK_MAC_KEY_ID), which names a
+   * lock by an HMAC of its exclusiveBy value (lambdas/shared/locks.ts).
+   */
+  grantLocks(fn: lambda.Function): iam.Grant {
+    this.lockKeyMac ??= new HmacKey(this, 'LockKeyMac', {
+      description: 'Names exclusive-key locks: HMAC of the exclusiveBy value (a dictionary of account numbers or e-mails cannot reverse it)',
+      verifiable: false,
+      // Nothing outlives the stack that needs it: a lock lives no longer than its execution.
+      removalPolicy: RemovalPolicy.DESTROY,
+      environmentVariable: LOCK_MAC_KEY_ENV,
+    });
+    this.lockKeyMac.grantGenerateTo(fn);
+    return this.grantItems(fn, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
   }
+
+  /** The lock-key HMAC key, once a function was granted locks. */
+  public lockKeyMac?: HmacKey;
 
   /** The tick ledger and batch progress (producers, starters). */
   grantTickLedger(grantee: iam.IGrantable): iam.Grant {

@@ -2,10 +2,13 @@ import { ArnFormat, Duration, RemovalPolicy, Size, Stack, TimeZone } from 'aws-c
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { RECORD_MAC_KEY_ENV } from '../lambdas/shared/mac-env';
 import { DEFAULTS } from './config/validate';
+import { HmacKey } from './hmac-key';
 import { LOG_RETENTION } from './defaults';
 import { acknowledgeOn, nagResource } from './nag';
 import { assertExact } from './principals';
@@ -77,6 +80,11 @@ export class ParamLog extends Construct {
   public readonly writerRoles: ReadonlyArray<iam.IRole>;
   /** Days a record is kept. */
   public readonly retentionDays: number;
+  /**
+   * The records' HMAC key: writers (granted through {@link grantWriteClient} / {@link grantWriteWorker})
+   * may GenerateMac, the lost-task monitor VerifyMac (lambdas/shared/record-mac.ts).
+   */
+  public readonly macKey: HmacKey;
 
   constructor(scope: Construct, id: string, props: ParamLogProps) {
     super(scope, id);
@@ -88,6 +96,13 @@ export class ParamLog extends Construct {
       enableKeyRotation: true,
       // The data outlives the stack, so the key that decrypts it must too.
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Retained with the log: records must still verify after a stack deletion.
+    this.macKey = new HmacKey(this, 'RecordMac', {
+      description: 'MACs of parameter-log records: only the record writers may make one (GenerateMac), the lost-task monitor checks them (VerifyMac)',
+      verifiable: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      environmentVariable: RECORD_MAC_KEY_ENV,
     });
     this.bucket = new s3.Bucket(this, 'Bucket', {
       encryption: s3.BucketEncryption.KMS,
@@ -212,13 +227,18 @@ export class ParamLog extends Construct {
     });
   }
 
-  /** Lets `grantee` put client records (PutRecord/PutRecordBatch on the client stream only). */
-  public grantWriteClient(grantee: iam.IGrantable): iam.Grant {
-    return this.clientStream.grantPutRecords(grantee);
+  /**
+   * Lets `fn` put client records (PutRecord/PutRecordBatch on the client stream only) and MAC them
+   * (GenerateMac on {@link macKey}, whose ARN goes into its environment as RECORD_MAC_KEY_ID).
+   */
+  public grantWriteClient(fn: lambda.Function): iam.Grant {
+    this.macKey.grantGenerateTo(fn);
+    return this.clientStream.grantPutRecords(fn);
   }
 
-  /** Lets `grantee` put worker records (PutRecord/PutRecordBatch on the worker stream only). */
-  public grantWriteWorker(grantee: iam.IGrantable): iam.Grant {
-    return this.workerStream.grantPutRecords(grantee);
+  /** Lets `fn` put worker records and MAC them (as {@link grantWriteClient}, on the worker stream). */
+  public grantWriteWorker(fn: lambda.Function): iam.Grant {
+    this.macKey.grantGenerateTo(fn);
+    return this.workerStream.grantPutRecords(fn);
   }
 }

@@ -143,6 +143,7 @@ export class ScheduledJobsStack extends Stack {
       timeZone: config.timeZone,
       bucket: this.paramLog.bucket,
       key: this.paramLog.key,
+      recordMacKey: this.paramLog.macKey,
       writerRoles: this.paramLog.writerRoles,
       clientPrefix: this.paramLog.clientPrefix,
       workerPrefix: this.paramLog.workerPrefix,

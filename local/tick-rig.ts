@@ -21,6 +21,7 @@ import type { TickDeps } from '../lambdas/producer/logic';
 import type { StarterDeps } from '../lambdas/starter/logic';
 import { startLocalDynamo, LocalDynamo } from './dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from './firehose-standin';
+import { KmsStandin, startKmsStandin } from './kms-standin';
 import { SfnStandin, SfnStandinOptions, startSfnStandin } from './sfn-standin';
 import { SqsEmulator, startSqsEmulator } from './sqs-emulator';
 
@@ -36,6 +37,8 @@ export interface TickRig {
   readonly dynamo: LocalDynamo;
   readonly firehose: FirehoseStandin;
   readonly outDir: string;
+  /** KMS (HMAC keys) for the records' MACs: set AWS_ENDPOINT_URL_KMS to its endpoint and RECORD_MAC_KEY_ID to {@link RIG_RECORD_MAC_KEY}. */
+  readonly kms: KmsStandin;
   readonly queues: { readonly tick: string; readonly deadLetter: string; readonly spool: string; readonly quarantine: string };
   readonly tableName: string;
   readonly sqs: SQSClient;
@@ -63,11 +66,19 @@ function listGz(dir: string): string[] {
   });
 }
 
+/** Key id of the records' HMAC key in the rig's KMS stand-in. */
+export const RIG_RECORD_MAC_KEY = 'arn:aws:kms:us-east-1:000000000000:key/rig-record-mac';
+
 /** Starts the services and creates the queues and the table. */
 export async function startTickRig(o: { sfn?: SfnStandinOptions; tasksPerBatch?: number; inFlight?: number } = {}): Promise<TickRig> {
   const [sqsEmulator, sfn, dynamo] = await Promise.all([startSqsEmulator({ region: RIG_REGION }), startSfnStandin(o.sfn ?? {}), startLocalDynamo(RIG_REGION)]);
   const outDir = mkdtempSync(join(tmpdir(), 'tick-rig-'));
   const firehose = await startFirehoseStandin({ outDir, streams: { clientStream: 'client' }, timeZone: RIG_TIME_ZONE, bufferSeconds: 900 });
+  const kms = await startKmsStandin();
+  // The deps' sinks MAC in memory with the stand-in's own key (the same HMAC): the rig measures the
+  // tick pipeline's timing with Lambda timeouts compressed to seconds, which an HTTP round trip per
+  // record on a loaded machine would distort. Handlers run through the rig's env use KMS over HTTP.
+  const recordMac = kms.keyOf(RIG_RECORD_MAC_KEY);
   const deadLetter = await sqsEmulator.createQueue('tick-dlq');
   const tick = await sqsEmulator.createQueue('tick', {
     VisibilityTimeout: '720',
@@ -90,6 +101,7 @@ export async function startTickRig(o: { sfn?: SfnStandinOptions; tasksPerBatch?:
     dynamo,
     firehose,
     outDir,
+    kms,
     queues,
     tableName,
     sqs,
@@ -105,14 +117,14 @@ export async function startTickRig(o: { sfn?: SfnStandinOptions; tasksPerBatch?:
       timeZone: RIG_TIME_ZONE,
       tasksPerBatch: o.tasksPerBatch ?? 100,
       sqs,
-      sink: new FirehoseParamLogSink(firehoseClient, 'clientStream'),
+      sink: new FirehoseParamLogSink(firehoseClient, 'clientStream', recordMac),
       ledger,
       ...overrides,
     }),
     starterDeps: (overrides = {}) => ({
       sfn: sfnClient,
       sqs,
-      sink: new FirehoseParamLogSink(firehoseClient, 'clientStream'),
+      sink: new FirehoseParamLogSink(firehoseClient, 'clientStream', recordMac),
       ledger,
       gate: new AdaptiveRateGate(),
       allowedStateMachineArns: new Set([RIG_STATE_MACHINE]),
@@ -135,7 +147,7 @@ export async function startTickRig(o: { sfn?: SfnStandinOptions; tasksPerBatch?:
       sqs.destroy();
       sfnClient.destroy();
       firehoseClient.destroy();
-      await Promise.all([sqsEmulator.stop(), sfn.stop(), dynamo.stop(), firehose.close()]);
+      await Promise.all([sqsEmulator.stop(), sfn.stop(), dynamo.stop(), firehose.close(), kms.stop()]);
       rmSync(outDir, { recursive: true, force: true });
     },
   };

@@ -29,7 +29,7 @@ import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { parseJsonLines } from '../lambdas/shared/param-log';
 import { bucketFloorSeconds, startPlan } from '../lambdas/shared/start-plan';
 import { driveEventSource } from '../local/sqs-esm';
-import { RIG_STATE_MACHINE, RIG_TIME_ZONE, startTickRig } from '../local/tick-rig';
+import { RIG_RECORD_MAC_KEY, RIG_STATE_MACHINE, RIG_TIME_ZONE, startTickRig } from '../local/tick-rig';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,6 +68,8 @@ async function main(): Promise<void> {
     AWS_ENDPOINT_URL_SFN: rig.sfn.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: rig.dynamo.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: rig.firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: rig.kms.endpoint,
+    RECORD_MAC_KEY_ID: RIG_RECORD_MAC_KEY,
     JOB_NAME: 'orders',
     STATE_MACHINE_ARN: RIG_STATE_MACHINE,
     ALLOWED_STATE_MACHINE_ARNS: RIG_STATE_MACHINE,

@@ -332,7 +332,7 @@ export function formatReport(model: CostModel): string {
   out.push('  Firehose          = 30 * (N client + worker records) * ceil(size/5 KB)*5 KB / GB * $0.029');
   out.push('  S3                = 30 * objects * ($0.005/1,000 PUT, $0.0004/1,000 GET) + raw bytes/day * gzip * retention days / GB * $0.023');
   out.push('  Athena            = 30 * max(10 MB, client day + 2 worker days compressed) / TB * $5');
-  out.push('  KMS               = keys * $1 + 30 * requests * $0.03/10,000 (requests: per data-key reuse period and per object, an upper bound)');
+  out.push('  KMS               = keys * $1 + 30 * requests * $0.03/10,000 (requests: per data-key reuse period and per object, an upper bound; a GenerateMac per record, a VerifyMac per record the monitor reads, a GenerateMac per lock action)');
   out.push('  DynamoDB          = 30 * (lock writes + ledger writes) * $0.625/1M + hold reads * $0.125/1M');
   out.push('  Scheduler         = 30 * schedule fires * $1/1M;  alarms = alarm metrics * $0.10;  dashboard $3');
   out.push('  Logs              = 30 * invocations * log bytes / GB * $0.50;  X-Ray = 30 * sampled traces * $5/1M');

@@ -28,6 +28,8 @@ import { startLocalDynamo } from '../local/dynamodb-local';
 import { createLocalRunner, LocalLambda } from '../local/run-state-machine';
 import { startSfnStandin } from '../local/sfn-standin';
 import { startSqsEmulator } from '../local/sqs-emulator';
+import { startKmsStandin } from '../local/kms-standin';
+import { LockKeys } from '../lambdas/shared/locks';
 
 const PARTS = 50;
 const PAGE = 100;
@@ -43,7 +45,9 @@ async function main(): Promise<void> {
     JSON.stringify(Object.fromEntries(config.jobs.filter((j) => j.exclusiveBy).map((j) => [j.name, j.exclusiveBy]))),
   );
 
-  const [sqsEmu, dynamo, standin] = await Promise.all([startSqsEmulator(), startLocalDynamo('us-east-1'), startSfnStandin()]);
+  const [sqsEmu, dynamo, standin, kms] = await Promise.all([startSqsEmulator(), startLocalDynamo('us-east-1'), startSfnStandin(), startKmsStandin()]);
+  // The lock-key HMAC key (any id is a key in the KMS stand-in).
+  const LOCK_KEY = 'arn:aws:kms:us-east-1:000000000000:key/lock-mac';
   await dynamo.createTable('coord');
   const spoolUrl = await sqsEmu.createQueue('spool');
   const creds = { region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } };
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
   );
   process.env.COORDINATION_TABLE = 'coord';
   process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
+  Object.assign(process.env, { AWS_ENDPOINT_URL_KMS: kms.endpoint, LOCK_MAC_KEY_ID: LOCK_KEY });
   Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'l', AWS_SECRET_ACCESS_KEY: 'l', POWERTOOLS_LOG_LEVEL: 'SILENT' });
   const lockHandler = (await import('../lambdas/lock/handler')).handler;
 
@@ -96,7 +101,7 @@ async function main(): Promise<void> {
     );
     historyBytes = 0;
     const before = { ...standin.counters.calls };
-    const r = await captureExecutionEnd(e.executionArn, { sfn, sqs, ddb, sink: { put: async () => undefined }, spoolQueueUrl: spoolUrl, coordinationTable: 'coord', timeZone: 'Asia/Tokyo', jobs, historyPageSize: PAGE });
+    const r = await captureExecutionEnd(e.executionArn, { sfn, sqs, ddb, sink: { put: async () => undefined }, spoolQueueUrl: spoolUrl, coordinationTable: 'coord', timeZone: 'Asia/Tokyo', jobs, lockKeys: new LockKeys(kms.keyOf(LOCK_KEY)), historyPageSize: PAGE });
     const calls = Object.entries(standin.counters.calls).reduce((t, [k, v]) => t + v - (before[k] ?? 0), 0);
     const q = await sqsEmu.inspectQueue('spool');
     const msg = q.all.find((m) => m.body.includes(e.executionArn));
@@ -114,7 +119,7 @@ async function main(): Promise<void> {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
   console.log(`\nexample-fanout with ${PARTS} parts; GetExecutionHistory page size ${PAGE}. SFN calls = 1 DescribeExecution + the history pages.`);
-  await Promise.all([sqsEmu.stop(), dynamo.stop(), standin.stop()]);
+  await Promise.all([sqsEmu.stop(), dynamo.stop(), standin.stop(), kms.stop()]);
   [sfn, sqs, ddb].forEach((c) => c.destroy());
 }
 

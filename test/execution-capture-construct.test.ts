@@ -80,7 +80,16 @@ test('least privilege: describe/history of the app\'s executions only, decrypt w
   expect(resources).toContain(':execution:');
   expect(all.some((s) => s.Resource === '*' && actionsOf(s).some((a) => !a.startsWith('xray:')))).toBe(false);
 
-  const kms = all.filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
+  // MACs: GenerateMac on the record key (it writes worker records) and on the lock-key key (it names locks), nothing else.
+  const macs = all.filter((s) => actionsOf(s).includes('kms:GenerateMac'));
+  expect(macs.map((s) => [actionsOf(s), s.Resource])).toEqual(
+    expect.arrayContaining([
+      [['kms:GenerateMac'], { 'Fn::GetAtt': [logicalId(stack.paramLog.macKey.key), 'Arn'] }],
+      [['kms:GenerateMac'], { 'Fn::GetAtt': [logicalId(stack.coordination.lockKeyMac!.key), 'Arn'] }],
+    ]),
+  );
+  expect(macs).toHaveLength(2);
+  const kms = all.filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')) && !actionsOf(s).includes('kms:GenerateMac'));
   expect(new Set(kms.flatMap(actionsOf))).toEqual(new Set(['kms:Decrypt', 'kms:GenerateDataKey']));
   for (const s of kms) expect(s.Resource).toEqual({ 'Fn::GetAtt': [logicalId(stack.paramsKey.key), 'Arn'] });
 

@@ -30,6 +30,8 @@ import { SpoolMessage } from '../lambdas/shared/spool-message';
 import { aslFromTemplate, CfnTemplate, placeholderRef, PLACEHOLDER, resolveIntrinsics, ResolvedStateMachine } from '../local/asl';
 import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from '../local/firehose-standin';
+import { KmsStandin, startKmsStandin } from '../local/kms-standin';
+import { KmsMac } from '../lambdas/shared/kms-mac';
 import { AslDefinition } from '../local/asl';
 import { createLocalRunner, LocalLambda, LocalRunResult } from '../local/run-state-machine';
 import { SfnStandin, StandinExecution, startSfnStandin, statusChangeEvent } from '../local/sfn-standin';
@@ -49,6 +51,10 @@ let sqsEmu: SqsEmulator;
 let dynamo: LocalDynamo;
 let firehose: FirehoseStandin;
 let sfnStandin: SfnStandin;
+let kms: KmsStandin;
+/** Key ids of the two HMAC keys in the functions' environments (any id is a key in the KMS stand-in). */
+const RECORD_MAC_KEY = 'arn:aws:kms:us-east-1:000000000000:key/record-mac';
+const LOCK_MAC_KEY = 'arn:aws:kms:us-east-1:000000000000:key/lock-mac';
 let outDir: string;
 let spoolUrl: string;
 let sqs: SQSClient;
@@ -82,11 +88,12 @@ beforeAll(async () => {
   rulePattern = resolveIntrinsics(rule.Properties!.EventPattern, template.Resources, placeholderRef(PLACEHOLDER), PLACEHOLDER) as Record<string, unknown>;
 
   outDir = mkdtempSync(join(tmpdir(), 'capture-'));
-  [sqsEmu, dynamo, firehose, sfnStandin] = await Promise.all([
+  [sqsEmu, dynamo, firehose, sfnStandin, kms] = await Promise.all([
     startSqsEmulator({ region: REGION }),
     startLocalDynamo(REGION),
     startFirehoseStandin({ outDir, streams: { [WORKER_STREAM]: 'worker' }, timeZone: TZ }),
     startSfnStandin({ onStatusChange: (e) => void statusChanges.push(statusChangeEvent(e)) }),
+    startKmsStandin(),
   ]);
   await dynamo.createTable(TABLE);
   spoolUrl = await sqsEmu.createQueue('spool');
@@ -98,6 +105,9 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SFN: sfnStandin.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
+    RECORD_MAC_KEY_ID: RECORD_MAC_KEY,
+    LOCK_MAC_KEY_ID: LOCK_MAC_KEY,
     SPOOL_QUEUE_URL: spoolUrl,
     WORKER_LOG_STREAM: WORKER_STREAM,
     COORDINATION_TABLE: TABLE,
@@ -116,7 +126,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([sqsEmu?.stop(), dynamo?.stop(), firehose?.close(), sfnStandin?.stop()]);
+  await Promise.all([sqsEmu?.stop(), dynamo?.stop(), firehose?.close(), sfnStandin?.stop(), kms?.stop()]);
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 
@@ -128,7 +138,7 @@ function envelopeOf(job: string, key: string, params: TaskEnvelope['params']): T
 
 /** Local Lambdas: the example's step logic, the real lock handler, the real record logic on the Firehose stand-in. */
 function lambdas(overrides: Record<string, LocalLambda> = {}): Record<string, LocalLambda> {
-  const sink = new FirehoseParamLogSink(new FirehoseClient({}), WORKER_STREAM);
+  const sink = new FirehoseParamLogSink(new FirehoseClient({}), WORKER_STREAM, new KmsMac(RECORD_MAC_KEY));
   const record: LocalLambda = (p) => recordOutcome(p as RecordOutcomeEvent, { sink, timeZone: TZ });
   const lock: LocalLambda = (p) => lockHandler.handler(p as never);
   type Step = { task: TaskEnvelope; previous: unknown; index?: number };
@@ -205,7 +215,7 @@ function workerRecordsFor(executionArn: string): ParamLogRecord[] {
 }
 
 async function lockOwner(job: string, params: TaskEnvelope['params'], field: string): Promise<string | null> {
-  const out = await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: lockKey(job, params, field) } }, ConsistentRead: true }));
+  const out = await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: await lockKey(job, params, field, kms.keyOf(LOCK_MAC_KEY)) } }, ConsistentRead: true }));
   return out.Item?.owner?.S ?? null;
 }
 

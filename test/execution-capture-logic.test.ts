@@ -15,7 +15,10 @@ import {
   UnreadableExecutionInputError,
 } from '../lambdas/execution-capture/logic';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
-import { lockKey } from '../lambdas/shared/locks';
+import { lockKey, LockKeys } from '../lambdas/shared/locks';
+import { LocalHmac } from '../lambdas/shared/record-mac';
+
+const LOCK_MAC = new LocalHmac(Buffer.alloc(32, 7));
 import { ParamLogRecord } from '../lambdas/shared/param-log';
 import { SpoolMessage } from '../lambdas/shared/spool-message';
 import { HistoryBuilder } from './support/history-builder';
@@ -57,6 +60,7 @@ beforeEach(() => {
     coordinationTable: 'coord',
     timeZone: 'Asia/Tokyo',
     jobs: JOBS,
+    lockKeys: new LockKeys(LOCK_MAC),
     now: () => new Date('2026-11-25T04:00:00.000Z'),
   };
 });
@@ -82,9 +86,9 @@ function spooledMessage(): { body: SpoolMessage; attributes: Record<string, stri
     attributes: Object.fromEntries(Object.entries(input.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue])),
   };
 }
-const lockDelete = () => ({
+const lockDelete = async () => ({
   TableName: 'coord',
-  Key: { pk: { S: lockKey('example-fanout', envelope.params, 'account') } },
+  Key: { pk: { S: await lockKey('example-fanout', envelope.params, 'account', LOCK_MAC) } },
   ConditionExpression: '#o = :me',
   ExpressionAttributeValues: { ':me': { S: ARN } },
 });
@@ -126,7 +130,7 @@ describe('not captured', () => {
     described({ status: 'FAILED', error: 'TransientError', cause: '[spooled m-9] part 1 failed' });
     const r = await captureExecutionEnd(ARN, deps);
     expect(r).toMatchObject({ outcome: 'alreadySpooled', lockReleased: true, workerRecord: null, historyEvents: 0, taskId: envelope.taskId });
-    expect(ddbMock).toHaveReceivedCommandWith(DeleteItemCommand, lockDelete());
+    expect(ddbMock).toHaveReceivedCommandWith(DeleteItemCommand, await lockDelete());
     expect(sfnMock).not.toHaveReceivedCommand(GetExecutionHistoryCommand);
     expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
     expect(records).toHaveLength(0);
@@ -196,7 +200,7 @@ describe('spooled', () => {
       expect.objectContaining({ type: 'worker', result: 'Aborted', error: 'ExecutionAborted', failed_state: 'ProcessParts', task_id: envelope.taskId, execution_arn: ARN, time: '2026-11-25 13:00:00.000' }),
     ]);
     expect(JSON.parse(records[0].params)).toEqual(envelope.params);
-    expect(ddbMock).toHaveReceivedCommandWith(DeleteItemCommand, lockDelete());
+    expect(ddbMock).toHaveReceivedCommandWith(DeleteItemCommand, await lockDelete());
     // History read newest first, with data, one page.
     expect(sfnMock).toHaveReceivedCommandTimes(GetExecutionHistoryCommand, 1);
     expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, { executionArn: ARN, reverseOrder: true, includeExecutionData: true });

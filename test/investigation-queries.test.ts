@@ -7,6 +7,7 @@ import { buildClientRecord, buildWorkerRecord, ClientResult, ParamLogRecord } fr
 import {
   DAILY_COUNTS,
   JOB_FAILURES,
+  LOST_TASK_CANDIDATES_SQL,
   LOST_TASK_COUNT_SQL,
   LOST_TASKS,
   lostTaskParams,
@@ -175,6 +176,7 @@ test('saved queries are valid Trino SQL and the table DDL is valid Hive SQL (dt-
   const items = [
     ...SAVED_QUERIES.map((q) => ({ dialect: 'trino', sql: q.sql })),
     { dialect: 'trino', sql: LOST_TASK_COUNT_SQL },
+    { dialect: 'trino', sql: LOST_TASK_CANDIDATES_SQL },
     { dialect: 'hive', sql: createTableDdl('client_log', 's3://bucket/client/', { firstYear: 2026 }) },
     { dialect: 'hive', sql: createTableDdl('worker_log', 's3://bucket/worker/', { firstYear: 2026 }) },
     // Controls: the validator must reject broken SQL, or the checks above prove nothing.

@@ -26,6 +26,7 @@ function synth(): { template: Template; stack: Stack; inv: Investigation; log: P
     timeZone: 'Asia/Tokyo',
     bucket: log.bucket,
     key: log.key,
+    recordMacKey: log.macKey,
     writerRoles: log.writerRoles,
     clientPrefix: log.clientPrefix,
     workerPrefix: log.workerPrefix,
@@ -133,7 +134,7 @@ test('monitor schedule runs in the app time zone with the configured cron and pa
     FlexibleTimeWindow: { Mode: 'OFF' },
   });
   template.hasResourceProperties('AWS::Lambda::Function', {
-    Timeout: 300,
+    Timeout: 900, // the query's 240 s deadline, then reading and verifying the day's records
     Environment: { Variables: Match.objectLike({ QUERY_DEADLINE_SECONDS: '240', APP_TIME_ZONE: 'Asia/Tokyo', WORKGROUP: 'InvTest-investigation', DATABASE: 'invtest_param_log' }) },
   });
 });
@@ -173,6 +174,51 @@ test('alarms: lost count > 0 on the metric the handler publishes, and monitor er
   });
   const emails = Object.values(template.findResources('AWS::SNS::Subscription')).map((s) => s.Properties.Endpoint);
   expect(emails.sort()).toEqual(['lead@example.com', 'oncall@example.com']);
+});
+
+describe('record MACs', () => {
+  const keyId = () => stack.getLogicalId(log.macKey.key.node.defaultChild as never);
+  const monitorRoleArn = () => stack.resolve(inv.monitor.function.role!.roleArn);
+
+  test('the record key is a KMS HMAC_256 key for GenerateMac/VerifyMac, retained with the log', () => {
+    template.hasResource('AWS::KMS::Key', {
+      Properties: Match.objectLike({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  test('the monitor may VerifyMac (never GenerateMac) on that key, and gets its ARN in its environment', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [stack.resolve(inv.monitor.function.role!.roleName)],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'kms:VerifyMac', Effect: 'Allow', Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] } })]) },
+    });
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([stack.resolve(inv.monitor.function.role!.roleName)]));
+    expect(JSON.stringify(policies)).not.toContain('kms:GenerateMac');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ RECORD_MAC_KEY_ID: { 'Fn::GetAtt': [keyId(), 'Arn'] } }) },
+    });
+  });
+
+  test('the key policy denies VerifyMac to every principal but the monitor role (exact ARN, no pattern)', () => {
+    const key = template.findResources('AWS::KMS::Key')[keyId()];
+    const deny = key.Properties.KeyPolicy.Statement.find((s: { Sid?: string }) => s.Sid === 'DenyVerifyMacExceptVerifiers');
+    expect(deny).toMatchObject({ Effect: 'Deny', Action: 'kms:VerifyMac', Principal: { AWS: '*' } });
+    expect(deny.Condition.StringNotEquals['aws:PrincipalArn']).toEqual([monitorRoleArn()]);
+    // No writer function in this stack: nobody is exempt from the GenerateMac deny.
+    const gen = key.Properties.KeyPolicy.Statement.find((s: { Sid?: string }) => s.Sid === 'DenyGenerateMacExceptWriters');
+    expect(JSON.stringify(gen.Condition.StringNotEquals['aws:PrincipalArn'])).toContain('key/no-principal');
+  });
+
+  test('forged records page: ForgedRecords > 0 on the metric the handler publishes, to the alert topic', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ForgedRecords',
+      Namespace: 'ScheduledJobs/ParamLog',
+      Dimensions: Match.arrayWith([{ Name: 'WorkGroup', Value: 'InvTest-investigation' }, { Name: 'service', Value: 'lost-task-monitor' }]),
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      AlarmActions: [{ Ref: stack.getLogicalId(alerts.topic.node.defaultChild as never) }],
+    });
+  });
 });
 
 describe('parameter-log access', () => {

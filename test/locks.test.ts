@@ -1,6 +1,8 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvalidTaskError, LockBusy } from '../lambdas/shared/errors';
-import { acquireLock, lockKey, releaseLock } from '../lambdas/shared/locks';
+import { createHash, randomBytes } from 'node:crypto';
+import { acquireLock, lockKey, LockKeys, releaseLock } from '../lambdas/shared/locks';
+import { LocalHmac, MacSigner } from '../lambdas/shared/record-mac';
 import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
 
 /** The exclusive-key lock against a real DynamoDB engine (dynalite): conditional writes decide. */
@@ -8,6 +10,8 @@ let db: LocalDynamo;
 const TABLE = 'Coordination';
 let clock = new Date('2026-11-25T00:00:00Z');
 const deps = () => ({ ddb: db.client, tableName: TABLE, now: () => clock });
+/** The lock-key HMAC key (KMS in Lambda; the same HMAC-SHA-256 in memory here). */
+const mac = new LocalHmac(randomBytes(32));
 
 beforeAll(async () => {
   db = await startLocalDynamo();
@@ -15,18 +19,50 @@ beforeAll(async () => {
 });
 afterAll(() => db.stop());
 
-test('the key is per job and per value, and holds a hash, never the value (it may be personal)', () => {
-  const a = lockKey('sync', { customer: { email: 'hanako@example.com' } }, 'customer.email');
-  expect(a).toMatch(/^lock#sync#[0-9a-f]{40}$/);
+test('the key is per job and per value, and holds an HMAC, never the value (it may be personal)', async () => {
+  const a = await lockKey('sync', { customer: { email: 'hanako@example.com' } }, 'customer.email', mac);
+  expect(a).toMatch(/^lock#sync#[0-9a-f]{64}$/);
   expect(a).not.toContain('hanako');
-  expect(lockKey('other', { customer: { email: 'hanako@example.com' } }, 'customer.email')).not.toBe(a);
-  expect(lockKey('sync', { customer: { email: 'taro@example.com' } }, 'customer.email')).not.toBe(a);
-  expect(() => lockKey('sync', { customer: {} }, 'customer.email')).toThrow(InvalidTaskError);
-  expect(() => lockKey('sync', { id: { nested: 1 } }, 'id')).toThrow(/must be a string, number or boolean/);
+  expect(await lockKey('other', { customer: { email: 'hanako@example.com' } }, 'customer.email', mac)).not.toBe(a);
+  expect(await lockKey('sync', { customer: { email: 'taro@example.com' } }, 'customer.email', mac)).not.toBe(a);
+  expect(await lockKey('sync', { customer: { email: 'hanako@example.com' } }, 'customer.email', mac)).toBe(a);
+  await expect(lockKey('sync', { customer: {} }, 'customer.email', mac)).rejects.toThrow(InvalidTaskError);
+  await expect(lockKey('sync', { id: { nested: 1 } }, 'id', mac)).rejects.toThrow(/must be a string, number or boolean/);
+});
+
+test('a dictionary of values does not reverse a lock key without the HMAC key', async () => {
+  const emails = Array.from({ length: 200 }, (_, i) => `user${i}@example.com`);
+  const stored = await lockKey('sync', { email: emails[137] }, 'email', mac);
+  const hex = stored.split('#')[2];
+  // The old scheme (unsalted SHA-256 of the value) and any other key find nothing.
+  const unsalted = new Set(emails.map((e) => createHash('sha256').update(JSON.stringify(e)).digest('hex')));
+  expect([...unsalted].some((h) => hex.startsWith(h.slice(0, 40)))).toBe(false);
+  const otherKey = new LocalHmac(randomBytes(32));
+  const guesses = await Promise.all(emails.map((e) => lockKey('sync', { email: e }, 'email', otherKey)));
+  expect(guesses).not.toContain(stored);
+  // With the key (what only the lock function and the capture may use) it is found: the control.
+  const withKey = await Promise.all(emails.map((e) => lockKey('sync', { email: e }, 'email', mac)));
+  expect(withKey.indexOf(stored)).toBe(137);
+});
+
+test('LockKeys asks the key once per value in a container (acquire and release of a task share it), and bounds its cache', async () => {
+  let calls = 0;
+  const counting: MacSigner = { generateMac: async (m) => (calls++, mac.generateMac(m)) };
+  const keys = new LockKeys(counting, 2);
+  const k1 = await keys.keyOf('sync', { id: 'v-1' }, 'id');
+  expect(await keys.keyOf('sync', { id: 'v-1' }, 'id')).toBe(k1);
+  expect(calls).toBe(1);
+  await keys.keyOf('sync', { id: 'v-2' }, 'id');
+  await keys.keyOf('sync', { id: 'v-3' }, 'id'); // evicts v-1
+  expect(calls).toBe(3);
+  expect(await keys.keyOf('sync', { id: 'v-1' }, 'id')).toBe(k1);
+  expect(calls).toBe(4);
+  // A number and its string are different values, as before (the value is JSON-typed).
+  expect(await keys.keyOf('sync', { id: 1 }, 'id')).not.toBe(await keys.keyOf('sync', { id: '1' }, 'id'));
 });
 
 test('one owner at a time; the same owner may take it again; another waits with LockBusy', async () => {
-  const key = lockKey('sync', { id: 'a-1' }, 'id');
+  const key = await lockKey('sync', { id: 'a-1' }, 'id', mac);
   await acquireLock(deps(), key, 'exec-1', 600);
   await expect(acquireLock(deps(), key, 'exec-2', 600)).rejects.toBeInstanceOf(LockBusy);
   // A retried acquire of the holder (e.g. the Lambda answered late) is not blocked by itself.
@@ -36,7 +72,7 @@ test('one owner at a time; the same owner may take it again; another waits with 
 });
 
 test('a release by someone else leaves the lock; the owner releases it; then another takes it', async () => {
-  const key = lockKey('sync', { id: 'b-1' }, 'id');
+  const key = await lockKey('sync', { id: 'b-1' }, 'id', mac);
   await acquireLock(deps(), key, 'exec-1', 600);
   expect(await releaseLock(deps(), key, 'exec-2')).toBe(false);
   await expect(acquireLock(deps(), key, 'exec-2', 600)).rejects.toBeInstanceOf(LockBusy);
@@ -46,7 +82,7 @@ test('a release by someone else leaves the lock; the owner releases it; then ano
 });
 
 test('an expired lock is taken over (expiry is checked in the condition; TTL only collects garbage later)', async () => {
-  const key = lockKey('sync', { id: 'c-1' }, 'id');
+  const key = await lockKey('sync', { id: 'c-1' }, 'id', mac);
   await acquireLock(deps(), key, 'exec-1', 60);
   clock = new Date(clock.getTime() + 59_000);
   await expect(acquireLock(deps(), key, 'exec-2', 60)).rejects.toBeInstanceOf(LockBusy);

@@ -8,7 +8,10 @@ import {
 } from '@aws-sdk/client-athena';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { LOST_TASK_COUNT_SQL } from '../lambdas/shared/queries';
+import { LOST_TASK_CANDIDATES_SQL, LOST_TASK_COUNT_SQL } from '../lambdas/shared/queries';
+import { buildClientRecord, buildWorkerRecord, ParamLogRecord } from '../lambdas/shared/param-log';
+import { signRecord } from '../lambdas/shared/record-mac';
+import { KmsStandin, startKmsStandin } from '../local/kms-standin';
 import {
   Clock,
   countLostTasks,
@@ -116,16 +119,43 @@ describe('day to check', () => {
 });
 
 describe('handler', () => {
-  const ENV = { WORKGROUP: 'stack-investigation', DATABASE: 'db', APP_TIME_ZONE: 'Asia/Tokyo', METRIC_NAMESPACE: 'ScheduledJobs/ParamLog', POWERTOOLS_SERVICE_NAME: 'lost-task-monitor', QUERY_DEADLINE_SECONDS: '5', AWS_REGION: 'ap-northeast-1' };
+  const KEY = 'arn:aws:kms:ap-northeast-1:123456789012:key/record-mac';
+  const ENV = {
+    WORKGROUP: 'stack-investigation',
+    DATABASE: 'db',
+    APP_TIME_ZONE: 'Asia/Tokyo',
+    METRIC_NAMESPACE: 'ScheduledJobs/ParamLog',
+    POWERTOOLS_SERVICE_NAME: 'lost-task-monitor',
+    QUERY_DEADLINE_SECONDS: '5',
+    AWS_REGION: 'ap-northeast-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    RECORD_MAC_KEY_ID: KEY,
+  };
   let handler: typeof import('../lambdas/lost-task-monitor/handler').handler;
+  let kms: KmsStandin;
   const saved = { ...process.env };
-  beforeAll(() => {
-    Object.assign(process.env, ENV);
+  /** Candidate rows as Athena returns them: header, then text (the monitor verifies each with VerifyMac). */
+  const HEADER = ['source', 'type', 'time', 'task_id', 'module', 'params', 'result', 'error', 'cause', 'execution_arn', 'attempt', 'scheduled_time', 'failed_state', 'mac'];
+  const datum = (v: string | null | undefined) => (v === null || v === undefined ? {} : { VarCharValue: v });
+  const candidateResult = (records: Array<[string, ParamLogRecord]>) => ({
+    ResultSet: {
+      Rows: [
+        { Data: HEADER.map((h) => ({ VarCharValue: h })) },
+        ...records.map(([source, r]) => ({ Data: [source, r.type, r.time, r.task_id, r.module, r.params, r.result, r.error, r.cause, r.execution_arn, String(r.attempt), r.scheduled_time, r.failed_state, r.mac].map(datum) })),
+      ],
+    },
+  });
+  const envelopeOf = (taskId: string) => ({ v: 1 as const, taskId, job: 'example-api', key: taskId, params: { a: 1 }, attempt: 1, scheduledTime: '2026-04-01T00:00:00.000Z' });
+  beforeAll(async () => {
+    kms = await startKmsStandin();
+    Object.assign(process.env, ENV, { AWS_ENDPOINT_URL_KMS: kms.endpoint });
     // Plain require (not isolateModules) so the handler shares the mocked Athena client class.
     handler = require('../lambdas/lost-task-monitor/handler').handler;
   });
-  afterAll(() => {
+  afterAll(async () => {
     process.env = saved;
+    await kms.stop();
   });
 
   function captureStdout(): { lines: () => string[]; restore: () => void } {
@@ -134,12 +164,17 @@ describe('handler', () => {
     return { lines: () => out.join('').split('\n').filter(Boolean), restore: () => spy.mockRestore() };
   }
 
-  test('publishes LostTasks with exactly the dimensions the alarm watches', async () => {
+  test('publishes LostTasks and ForgedRecords with exactly the dimensions the alarms watch', async () => {
     athena.on(GetQueryExecutionCommand).resolves(state(QueryExecutionState.SUCCEEDED));
-    athena.on(GetQueryResultsCommand).resolves(rows('2'));
+    const now = new Date('2026-04-01T03:00:00Z');
+    const key = kms.keyOf(KEY);
+    const started = await Promise.all(['t-1', 't-2', 't-3'].map((t) => signRecord(buildClientRecord({ envelope: envelopeOf(t), result: 'Started', now, timeZone: 'Asia/Tokyo' }), key)));
+    const genuineEnd = await signRecord(buildWorkerRecord({ envelope: envelopeOf('t-1'), now, timeZone: 'Asia/Tokyo', executionArn: null }), key);
+    const forgedEnd = buildWorkerRecord({ envelope: envelopeOf('t-2'), now, timeZone: 'Asia/Tokyo', executionArn: null });
+    athena.on(GetQueryResultsCommand).resolves(candidateResult([...started.map((r): [string, ParamLogRecord] => ['client', r]), ['worker', genuineEnd], ['worker', forgedEnd]]));
     const cap = captureStdout();
     try {
-      await expect(handler({ scheduledTime: '2026-04-01T21:30:00Z' })).resolves.toEqual({ day: '2026-04-01', lost: 2 });
+      await expect(handler({ scheduledTime: '2026-04-01T21:30:00Z' })).resolves.toEqual({ day: '2026-04-01', lost: 2, forged: 1 });
     } finally {
       cap.restore();
     }
@@ -147,12 +182,14 @@ describe('handler', () => {
     expect(emf).toBeDefined();
     const m = emf._aws.CloudWatchMetrics[0];
     expect(m.Namespace).toBe('ScheduledJobs/ParamLog');
-    expect(m.Metrics).toEqual([expect.objectContaining({ Name: 'LostTasks' })]);
+    expect(m.Metrics).toEqual([expect.objectContaining({ Name: 'LostTasks' }), expect.objectContaining({ Name: 'ForgedRecords' })]);
     // The alarm (lib/investigation/lost-task-monitor.ts) uses { service, WorkGroup }: they must match exactly.
     expect([...m.Dimensions[0]].sort()).toEqual(['WorkGroup', 'service']);
     expect(emf.service).toBe('lost-task-monitor');
     expect(emf.WorkGroup).toBe('stack-investigation');
     expect(emf.LostTasks).toBe(2);
+    expect(emf.ForgedRecords).toBe(1);
+    expect(athena).toHaveReceivedCommandWith(StartQueryExecutionCommand, { QueryString: LOST_TASK_CANDIDATES_SQL, ExecutionParameters: ["'2026-04-01'", "'2026-04-01'", "'2026-04-02'", "'2026-04-01'"] });
   });
 
   test('a failed query makes the invocation fail and publishes no metric', async () => {
@@ -163,6 +200,6 @@ describe('handler', () => {
     } finally {
       cap.restore();
     }
-    expect(cap.lines().some((l) => l.includes('"LostTasks"'))).toBe(false);
+    expect(cap.lines().some((l) => l.includes('"LostTasks"') || l.includes('"ForgedRecords"'))).toBe(false);
   });
 });

@@ -23,7 +23,7 @@ import { tickLedgerKey } from '../lambdas/shared/tick-batch';
 import { createStarterHandler } from '../lambdas/starter/logic';
 import { LambdaStandin, StandinHandler, startLambdaStandin } from '../local/lambda-standin';
 import { driveEventSource } from '../local/sqs-esm';
-import { RIG_REGION, RIG_STATE_MACHINE, RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
+import { RIG_RECORD_MAC_KEY, RIG_REGION, RIG_STATE_MACHINE, RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
 
 jest.setTimeout(60_000);
 
@@ -57,6 +57,7 @@ beforeAll(async () => {
           TICK_QUEUE_URL: rig.queues.tick,
           QUARANTINE_QUEUE_URL: rig.queues.quarantine,
           CLIENT_LOG_STREAM: 'clientStream',
+          RECORD_MAC_KEY_ID: RIG_RECORD_MAC_KEY,
           APP_TIME_ZONE: RIG_TIME_ZONE,
           COORDINATION_TABLE: rig.tableName,
           TASKS_PER_BATCH: '50',
@@ -94,6 +95,7 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SFN: rig.sfn.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: rig.dynamo.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: rig.firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: rig.kms.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',

@@ -14,7 +14,7 @@ import { TickLedger } from '../lambdas/shared/tick-ledger';
 import { createStarterHandler, startBatch, StarterDeps } from '../lambdas/starter/logic';
 import { ParamLogDb } from '../local/duckdb-sql';
 import { driveEventSource } from '../local/sqs-esm';
-import { RIG_MAX_RECEIVES, RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
+import { RIG_MAX_RECEIVES, RIG_RECORD_MAC_KEY, RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
 import { redriveDeadLetters } from '../lambdas/starter/redrive';
 
 /**
@@ -192,7 +192,7 @@ test('a Firehose failure after starts: the retried batch records Duplicate, and 
   );
   // One checkpoint at the end (none on a timer), so the first invocation makes all 60 starts.
   // The failed message comes back after its visibility timeout (compressed to 2 s here; 12 min in AWS).
-  const esm = await drain({ starter: { sink: new FirehoseParamLogSink(firehose, 'clientStream'), checkpointEveryMs: 60_000 }, retryAfterSeconds: 2 });
+  const esm = await drain({ starter: { sink: new FirehoseParamLogSink(firehose, 'clientStream', rig.kms.keyOf(RIG_RECORD_MAC_KEY)), checkpointEveryMs: 60_000 }, retryAfterSeconds: 2 });
   expect(esm.invocations.map((i) => i.failed)).toEqual([true, false]); // failed, then its retry
   expectEachStartedOnce(keysOf(60));
   const recs = recordsOfTick();

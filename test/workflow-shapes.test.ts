@@ -9,6 +9,7 @@ import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { DependencyOnHold, PermanentError, TransientError } from '../lambdas/shared/errors';
 import { HoldChecker } from '../lambdas/shared/holds';
 import { acquireLock, lockKey, releaseLock } from '../lambdas/shared/locks';
+import { LocalHmac } from '../lambdas/shared/record-mac';
 import { createStepHandler } from '../lambdas/shared/step';
 import { aggregate, audit, listParts, processPart } from '../lambdas/jobs/example-fanout/logic';
 import { callApi, fetchOrder, publishSummary } from '../lambdas/jobs/example-api/logic';
@@ -204,6 +205,7 @@ describe('holds', () => {
 
 describe('exclusive key (real locks in a local DynamoDB engine)', () => {
   let db: LocalDynamo;
+  const lockMac = new LocalHmac(Buffer.alloc(32, 3));
   beforeAll(async () => {
     db = await startLocalDynamo();
     await db.createTable('Coordination');
@@ -215,7 +217,7 @@ describe('exclusive key (real locks in a local DynamoDB engine)', () => {
     const deps = { ddb: db.client, tableName: 'Coordination' };
     const act = async (x: unknown) => {
       const p = x as { action: string; task: TaskEnvelope; job: string; field: string; owner: string; ttlSeconds: number };
-      const key = lockKey(p.job, p.task.params, p.field);
+      const key = await lockKey(p.job, p.task.params, p.field, lockMac);
       if (p.action === 'acquire') await acquireLock(deps, key, p.owner, p.ttlSeconds);
       else await releaseLock(deps, key, p.owner);
       return {};
@@ -253,7 +255,7 @@ describe('exclusive key (real locks in a local DynamoDB engine)', () => {
 
   test('a task that cannot get the lock waits up to its limit, then is spooled with LockBusy (never dropped)', async () => {
     const params = { account: 'acct-011', parts: 2 };
-    await acquireLock({ ddb: db.client, tableName: 'Coordination' }, lockKey('example-fanout', params, 'account'), 'someone-else', 3600);
+    await acquireLock({ ddb: db.client, tableName: 'Coordination' }, await lockKey('example-fanout', params, 'account', lockMac), 'someone-else', 3600);
     const h = fanoutLambdas(lockLambdas());
     const r = await runLocal({ definition: fanout.definition, input: envelope('example-fanout', 'acct-011', params), stateMachineArn: fanout.arn, ...h });
     expect(r.status).toBe('FAILED');

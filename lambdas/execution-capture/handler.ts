@@ -6,6 +6,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
+import { KmsMac } from '../shared/kms-mac';
+import { LOCK_MAC_KEY_ENV, RECORD_MAC_KEY_ENV } from '../shared/mac-env';
+import { LockKeys } from '../shared/locks';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { CAPTURE_ENV, CaptureDeps, CaptureResult, captureExecutionEnd, executionArnOf, metricsOf, parseJobsEnv } from './logic';
 
@@ -28,10 +31,11 @@ const deps: CaptureDeps = {
   sfn: sfnClient,
   sqs: sqsClient,
   ddb: ddbClient,
-  sink: new FirehoseParamLogSink(firehoseClient, requireEnv(CAPTURE_ENV.workerStream)),
+  sink: new FirehoseParamLogSink(firehoseClient, requireEnv(CAPTURE_ENV.workerStream), new KmsMac(requireEnv(RECORD_MAC_KEY_ENV))),
   spoolQueueUrl: requireEnv(CAPTURE_ENV.spoolQueueUrl),
   coordinationTable: requireEnv(CAPTURE_ENV.coordinationTable),
   timeZone: requireEnv(CAPTURE_ENV.timeZone),
+  lockKeys: process.env[LOCK_MAC_KEY_ENV] ? new LockKeys(new KmsMac(process.env[LOCK_MAC_KEY_ENV])) : undefined,
   jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive]),
 };
 

@@ -4,7 +4,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { parseEnvelope, TaskEnvelope } from '../shared/envelope';
 import { EXECUTION_END_ERRORS, InvalidTaskError, SPOOL_UNAVAILABLE } from '../shared/errors';
 import { JsonValue } from '../shared/json';
-import { lockKey, releaseLock } from '../shared/locks';
+import { LockKeys, releaseLock } from '../shared/locks';
 import { buildWorkerRecord, ParamLogSink, WorkerResult } from '../shared/param-log';
 import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
 import { spoolMessageAttributes } from '../shared/spool-send';
@@ -129,6 +129,8 @@ export interface CaptureDeps {
   readonly coordinationTable: string;
   readonly timeZone: string;
   readonly jobs: ReadonlyMap<string, CaptureJob>;
+  /** Names exclusive-key locks (the lock-key HMAC key); needed when a job has `exclusiveBy`. */
+  readonly lockKeys?: LockKeys;
   /**
    * History events per GetExecutionHistory page. Each event may carry a state's input (up to
    * 256 KiB), so pages are kept small; most captures need one. @default 100
@@ -222,7 +224,8 @@ async function releaseJobLock(deps: CaptureDeps, job: CaptureJob, jobName: strin
   if (!job.exclusiveBy) return null;
   let key: string;
   try {
-    key = lockKey(jobName, envelope.params, job.exclusiveBy);
+    if (!deps.lockKeys) throw new Error(`job ${jobName} has exclusiveBy but the capture has no lock-key HMAC key: set LOCK_MAC_KEY_ID (the stack does)`);
+    key = await deps.lockKeys.keyOf(jobName, envelope.params, job.exclusiveBy);
   } catch (e) {
     // Such a task never took a lock: AcquireLock failed on the same check.
     if (e instanceof InvalidTaskError) return null;

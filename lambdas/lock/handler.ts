@@ -2,7 +2,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from '../shared/env';
 import { parseEnvelope } from '../shared/envelope';
-import { acquireLock, lockKey, releaseLock } from '../shared/locks';
+import { KmsMac } from '../shared/kms-mac';
+import { acquireLock, LockKeys, releaseLock } from '../shared/locks';
+import { LOCK_MAC_KEY_ENV } from '../shared/mac-env';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { errorName, LockBusy } from '../shared/errors';
 import { logger, metrics, tracer } from '../shared/powertools';
@@ -25,6 +27,8 @@ export interface LockEvent {
 
 const ddb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const tableName = requireEnv('COORDINATION_TABLE');
+// One per container: its cache saves the KMS request when the same task releases what it acquired.
+const lockKeys = new LockKeys(new KmsMac(requireEnv(LOCK_MAC_KEY_ENV)));
 
 
 export async function handler(event: LockEvent, context?: Context): Promise<{ locked?: true; released?: boolean }> {
@@ -44,7 +48,7 @@ export async function handler(event: LockEvent, context?: Context): Promise<{ lo
 
 async function handle(event: LockEvent): Promise<{ locked?: true; released?: boolean }> {
   const task = parseEnvelope(event.task);
-  const key = lockKey(event.job, task.params, event.field);
+  const key = await lockKeys.keyOf(event.job, task.params, event.field);
   if (event.action === 'acquire') {
     await acquireLock({ ddb, tableName }, key, event.owner, event.ttlSeconds ?? 86_400);
     logger.info('lock acquired', { taskId: task.taskId, job: event.job });

@@ -7,7 +7,9 @@ import {
   StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
 import { zonedParts } from '../shared/param-log';
-import { LOST_TASK_COUNT_SQL, lostTaskParams, parseDay, previousDay, sqlStringLiteral } from '../shared/queries';
+import { LOST_TASK_CANDIDATES_SQL, LOST_TASK_COUNT_SQL, lostTaskCandidateParams, lostTaskParams, parseDay, previousDay, sqlStringLiteral } from '../shared/queries';
+import { MacVerifier } from '../shared/record-mac';
+import { candidateRows, verifiedLostTasks } from './verified';
 
 /**
  * The lost-task monitor's logic: which day to check, running the saved lost-task query (counted)
@@ -121,18 +123,19 @@ export interface LostTaskCount {
 }
 
 /**
- * Runs the lost-task count for `day` and waits for it with a bounded, backing-off poll.
- * Throws (never returns 0) when the query fails, is cancelled, times out or returns no count.
+ * Runs `sql` with `params` in the workgroup and waits for it with a bounded, backing-off poll;
+ * returns the query execution id once it SUCCEEDED. Throws when the query fails, is cancelled or
+ * times out (then it is stopped).
  */
-export async function countLostTasks(athena: AthenaClient, settings: MonitorSettings, day: string, clock: Clock = realClock): Promise<LostTaskCount> {
+export async function runQuery(athena: AthenaClient, settings: MonitorSettings, sql: string, params: ReadonlyArray<string>, clock: Clock = realClock): Promise<string> {
   const started = clock.now();
   const start = await athena.send(
     new StartQueryExecutionCommand({
-      QueryString: LOST_TASK_COUNT_SQL,
+      QueryString: sql,
       QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: settings.database },
       WorkGroup: settings.workGroup,
       // Athena substitutes parameters as SQL literals: strings go quoted.
-      ExecutionParameters: lostTaskParams(day).map(sqlStringLiteral),
+      ExecutionParameters: params.map(sqlStringLiteral),
     }),
   );
   const id = start.QueryExecutionId;
@@ -142,7 +145,7 @@ export async function countLostTasks(athena: AthenaClient, settings: MonitorSett
   for (;;) {
     const { QueryExecution: qe } = await athena.send(new GetQueryExecutionCommand({ QueryExecutionId: id }));
     const state = qe?.Status?.State;
-    if (state === QueryExecutionState.SUCCEEDED) break;
+    if (state === QueryExecutionState.SUCCEEDED) return id;
     if (state === QueryExecutionState.FAILED || state === QueryExecutionState.CANCELLED) {
       throw new LostTaskQueryFailedError(id, state, qe?.Status?.AthenaError?.ErrorMessage ?? qe?.Status?.StateChangeReason ?? 'no reason given');
     }
@@ -155,7 +158,47 @@ export async function countLostTasks(athena: AthenaClient, settings: MonitorSett
     await clock.sleep(Math.min(wait, left));
     wait = Math.min(wait * 2, settings.maxPollMs);
   }
+}
 
+/**
+ * Runs the lost-task count for `day` (the saved query, counted in SQL: it does not check MACs).
+ * Throws (never returns 0) when the query fails, is cancelled, times out or returns no count.
+ */
+export async function countLostTasks(athena: AthenaClient, settings: MonitorSettings, day: string, clock: Clock = realClock): Promise<LostTaskCount> {
+  const id = await runQuery(athena, settings, LOST_TASK_COUNT_SQL, lostTaskParams(day), clock);
   const results = await athena.send(new GetQueryResultsCommand({ QueryExecutionId: id, MaxResults: 10 }));
   return { day, lost: parseCount(results.ResultSet?.Rows), queryExecutionId: id };
+}
+
+/** Every row of a finished query (header first), page by page; a null is null. */
+export async function readAllRows(athena: AthenaClient, queryExecutionId: string): Promise<Array<Array<string | null>>> {
+  const rows: Array<Array<string | null>> = [];
+  let token: string | undefined;
+  do {
+    const page = await athena.send(new GetQueryResultsCommand({ QueryExecutionId: queryExecutionId, MaxResults: 1000, NextToken: token }));
+    for (const r of page.ResultSet?.Rows ?? []) rows.push((r.Data ?? []).map((d) => d.VarCharValue ?? null));
+    token = page.NextToken;
+  } while (token);
+  return rows;
+}
+
+/** Result of a verified check. */
+export interface VerifiedLostTaskCount extends LostTaskCount {
+  /** Records with a missing or bad MAC (treated as absent). */
+  readonly forged: number;
+  /** Records checked with VerifyMac. */
+  readonly checked: number;
+  readonly forgedTaskIds: ReadonlyArray<string>;
+}
+
+/**
+ * The monitor's check of `day`: reads the candidate records (LOST_TASK_CANDIDATES_SQL), verifies
+ * each record's MAC with `verifier` (KMS VerifyMac) and counts lost tasks among the genuine ones
+ * (./verified.ts). The count is authoritative; the saved query's count is not (it cannot check MACs).
+ */
+export async function checkLostTasks(athena: AthenaClient, verifier: MacVerifier, settings: MonitorSettings, day: string, clock: Clock = realClock): Promise<VerifiedLostTaskCount> {
+  const id = await runQuery(athena, settings, LOST_TASK_CANDIDATES_SQL, lostTaskCandidateParams(day), clock);
+  const rows = candidateRows(await readAllRows(athena, id));
+  const v = await verifiedLostTasks(rows, verifier);
+  return { day, lost: v.lost, forged: v.forged, checked: v.checked, forgedTaskIds: v.forgedTaskIds, queryExecutionId: id };
 }

@@ -5,6 +5,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { intEnv, requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
+import { KmsMac } from '../shared/kms-mac';
+import { RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { TickLedger } from '../shared/tick-ledger';
 import { ParamsModule, paramsModuleProblems, versionOf } from '../shared/params';
@@ -26,7 +28,7 @@ export type ProducerInvocationContext = Pick<Context, 'getRemainingTimeInMillis'
  * `export const handler = createProducerHandler(({ scheduledTime }) => [...tasks]);`
  * Env (set by the ScheduledProducer construct): JOB_NAME, STATE_MACHINE_ARN, TICK_QUEUE_URL,
  * QUARANTINE_QUEUE_URL, CLIENT_LOG_STREAM, APP_TIME_ZONE, COORDINATION_TABLE, TASKS_PER_BATCH,
- * STARTER_CONCURRENCY.
+ * STARTER_CONCURRENCY, RECORD_MAC_KEY_ID.
  * A `produce` that throws fails the invocation on purpose: Lambda retries it, then the function's
  * on-failure destination keeps the tick for a re-run (docs/big-ticks.md).
  */
@@ -35,7 +37,7 @@ export function createProducerHandler(produce: ProduceFn, options: ProducerHandl
   let ledger: TickLedger | undefined;
   return async (event, context) => {
     if (context) logger.addContext(context as Context);
-    sink ??= new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM'));
+    sink ??= new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM'), new KmsMac(requireEnv(RECORD_MAC_KEY_ENV)));
     ledger ??= new TickLedger(ddb, requireEnv('COORDINATION_TABLE'));
     const job = requireEnv('JOB_NAME');
     checkParamsWiring(options.params, process.env[PARAMS_VERSION_ENV]);

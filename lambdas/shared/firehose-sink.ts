@@ -1,5 +1,6 @@
 import { FirehoseClient, PutRecordBatchCommand, _Record } from '@aws-sdk/client-firehose';
 import { ParamLogRecord, ParamLogSink, toJsonLine } from './param-log';
+import { MacSigner, signRecords } from './record-mac';
 
 /** PutRecordBatch limits: 500 records and 4 MiB per call. */
 export const MAX_BATCH_RECORDS = 500;
@@ -47,7 +48,9 @@ export function chunkRecords(data: ReadonlyArray<Uint8Array>): Uint8Array[][] {
 }
 
 /**
- * Writes parameter-log records to a Firehose stream as JSON lines. PutRecordBatch can succeed
+ * Writes parameter-log records to a Firehose stream as JSON lines, each with its MAC made by
+ * `signer` (the log's KMS HMAC key; one GenerateMac per record, since a record must verify on its
+ * own: lambdas/shared/record-mac.ts). PutRecordBatch can succeed
  * while refusing some records (FailedPutCount): those, and only those, are sent again with
  * backoff; if some are still refused, it throws so the caller fails loudly instead of losing them.
  */
@@ -59,6 +62,7 @@ export class FirehoseParamLogSink implements ParamLogSink {
   constructor(
     private readonly client: FirehoseClient,
     private readonly streamName: string,
+    private readonly signer: MacSigner,
     options: FirehoseSinkOptions = {},
   ) {
     this.maxRetries = options.maxRetries ?? 4;
@@ -67,7 +71,9 @@ export class FirehoseParamLogSink implements ParamLogSink {
   }
 
   async put(records: ReadonlyArray<ParamLogRecord>): Promise<void> {
-    const encoded = records.map((r) => Buffer.from(toJsonLine(r), 'utf8'));
+    // Signed before anything is sent: a record that cannot be MACed is never written unsigned.
+    const signed = await signRecords(records, this.signer);
+    const encoded = signed.map((r) => Buffer.from(toJsonLine(r), 'utf8'));
     // A record over Firehose's limit can never be written; write the others, then fail loudly.
     const fitting = encoded.filter((d) => d.byteLength <= MAX_RECORD_BYTES);
     for (const chunk of chunkRecords(fitting)) await this.putChunk(chunk);

@@ -40,6 +40,11 @@ export interface ParamLogRecord {
   scheduled_time: string;
   /** Worker records of failures: the state that failed. Null otherwise. */
   failed_state: string | null;
+  /**
+   * Base64 HMAC of the other fields (lambdas/shared/record-mac.ts), made by the writer with the
+   * log's KMS HMAC key as the record is sent. The builders leave it out; the sink adds it.
+   */
+  mac?: string;
 }
 
 /** Column names in order, for DDL and tests that must follow the record format. */
@@ -56,6 +61,7 @@ export const PARAM_LOG_COLUMNS: ReadonlyArray<keyof ParamLogRecord> = [
   'attempt',
   'scheduled_time',
   'failed_state',
+  'mac',
 ];
 
 const formatters = new Map<string, Intl.DateTimeFormat>();

@@ -57,7 +57,7 @@ export const TASK_BY_ID: SavedQuery = {
   name: 'param-log: task by id',
   description:
     'Params and outcome of one task: all its client (start) and worker (end) records. Parameters: task_id, first_day, last_day (yyyy-MM-dd, app time zone).',
-  sql: `SELECT "time", type, result, attempt, module AS job, task_id, error, cause, failed_state, execution_arn, scheduled_time, params
+  sql: `SELECT "time", type, result, attempt, module AS job, task_id, error, cause, failed_state, execution_arn, scheduled_time, params, mac
 FROM ${BOTH_TABLES} AS r
 WHERE task_id = ?
   AND ${PARTITION_DAY} BETWEEN ? AND ?
@@ -71,7 +71,7 @@ export const JOB_FAILURES: SavedQuery = {
   name: 'param-log: failures of a job',
   description:
     'Failures of one job over a day range: worker Failure/TimedOut/Aborted and client StartFailed/Rejected records. Parameters: job, first_day, last_day (yyyy-MM-dd).',
-  sql: `SELECT "time", type, result, task_id, attempt, error, failed_state, cause, execution_arn, params
+  sql: `SELECT "time", type, result, task_id, attempt, error, failed_state, cause, execution_arn, params, mac
 FROM ${BOTH_TABLES} AS r
 WHERE module = ?
   AND ${PARTITION_DAY} BETWEEN ? AND ?
@@ -98,7 +98,7 @@ export const START_FAILURES: SavedQuery = {
   id: 'StartFailures',
   name: 'param-log: tasks that failed to start',
   description: 'Client StartFailed records (they were spooled for replay). Parameters: first_day, last_day (yyyy-MM-dd).',
-  sql: `SELECT "time", module AS job, task_id, attempt, error, cause, scheduled_time, params
+  sql: `SELECT "time", module AS job, task_id, attempt, error, cause, scheduled_time, params, mac
 FROM ${CLIENT_TABLE}
 WHERE ${PARTITION_DAY} BETWEEN ? AND ?
   AND result = 'StartFailed'
@@ -137,6 +137,38 @@ ORDER BY 1`,
 
 /** The lost-task count the monitor runs: the same query, counted. */
 export const LOST_TASK_COUNT_SQL = `SELECT count(*) AS lost FROM (\n${LOST_TASKS.sql.replace(/\nORDER BY[^\n]*$/, '')}\n) AS lost_tasks`;
+
+/** Every record column, in record order (the MAC covers all but `mac`): what a verifier must read. */
+const RECORD_COLUMNS = 'type, "time", task_id, module, params, result, error, cause, execution_arn, attempt, scheduled_time, failed_state, mac';
+
+/**
+ * What the lost-task monitor reads to decide lost tasks itself, since Athena cannot check a MAC
+ * (lambdas/shared/record-mac.ts): every client `Started`/`Duplicate` record of the day, and every
+ * worker record of that day or the next of those tasks, each with all its fields and its `mac`,
+ * as `source` ('client' or 'worker': the table it was read from) and the record columns. The
+ * monitor verifies each record (KMS VerifyMac), drops those that fail (counting them as forged)
+ * and applies {@link LOST_TASKS}'s rule to the rest (lambdas/lost-task-monitor/verified.ts); a
+ * test runs both over the same log and requires the same count. Not a console query (it returns
+ * params of a whole day); parameters: day, day, next_day, day.
+ */
+export const LOST_TASK_CANDIDATES_SQL = `SELECT 'client' AS source, ${RECORD_COLUMNS}
+FROM ${CLIENT_TABLE} AS c
+WHERE concat(c.year, '-', c.month, '-', c.day) = ?
+  AND c.result IN ('Started', 'Duplicate')
+UNION ALL
+SELECT 'worker' AS source, ${RECORD_COLUMNS}
+FROM ${WORKER_TABLE} AS w
+WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?)
+  AND w.task_id IN (
+    SELECT c2.task_id FROM ${CLIENT_TABLE} AS c2
+    WHERE concat(c2.year, '-', c2.month, '-', c2.day) = ?
+      AND c2.result IN ('Started', 'Duplicate')
+  )`;
+
+/** Raw parameter values of {@link LOST_TASK_CANDIDATES_SQL} for `day`, in `?` order. */
+export function lostTaskCandidateParams(day: string): string[] {
+  return [parseDay(day), day, nextDay(day), day];
+}
 
 /** Every saved query, in console order. */
 export const SAVED_QUERIES: ReadonlyArray<SavedQuery> = [TASK_BY_ID, JOB_FAILURES, DAILY_COUNTS, START_FAILURES, LOST_TASKS];

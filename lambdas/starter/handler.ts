@@ -6,6 +6,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { intEnv, requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
+import { KmsMac } from '../shared/kms-mac';
+import { RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { AdaptiveRateGate } from '../shared/rate-gate';
 import { TickLedger } from '../shared/tick-ledger';
@@ -16,7 +18,8 @@ import { isRedriveRequest, redriveDeadLetters, RedriveRequest, RedriveSummary } 
  * The tick starter Lambda (lib/tick-starter.ts): the SQS event source of the tick queue invokes it
  * with one batch message at a time. Thin: builds the clients and the pacing once per container.
  * Env: TICK_QUEUE_URL, SPOOL_QUEUE_URL, QUARANTINE_QUEUE_URL, CLIENT_LOG_STREAM, APP_TIME_ZONE,
- * COORDINATION_TABLE, ALLOWED_STATE_MACHINE_ARNS, IN_FLIGHT, PACE_HINT, DEAD_LETTER_QUEUE_URL.
+ * COORDINATION_TABLE, ALLOWED_STATE_MACHINE_ARNS, IN_FLIGHT, PACE_HINT, DEAD_LETTER_QUEUE_URL,
+ * RECORD_MAC_KEY_ID.
  * An operator's `{"redriveDeadLetters": true}` moves the dead-letter queue back (./redrive.ts).
  */
 
@@ -75,7 +78,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): StarterDeps {
   return {
     sfn: sfnClient,
     sqs: sqsClient,
-    sink: new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM', env)),
+    sink: new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM', env), new KmsMac(requireEnv(RECORD_MAC_KEY_ENV, env), { endpoint: env.AWS_ENDPOINT_URL_KMS })),
     ledger: new TickLedger(ddb, requireEnv('COORDINATION_TABLE', env)),
     // The quota's share of this starter as the first pace; the gate measures the real one.
     gate: new AdaptiveRateGate({ hintRate: intEnv('PACE_HINT', 0, env) }),

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { CLIENT_TABLE, SAVED_QUERIES, WORKER_TABLE } from '../../lambdas/shared/queries';
 import { Alerts } from '../alerts';
 import { ErrorSpool } from '../error-spool';
+import { HmacKey } from '../hmac-key';
 import { acknowledgeOn } from '../nag';
 import { ParamLogAccess } from '../param-log-access';
 import { LostTaskMonitor } from './lost-task-monitor';
@@ -25,6 +26,8 @@ export interface InvestigationProps {
   readonly bucket: s3.IBucket;
   /** Its KMS key (ParamLog.key); also encrypts query results. */
   readonly key: kms.IKey;
+  /** The records' HMAC key (ParamLog.macKey): the monitor verifies every record it counts with it. */
+  readonly recordMacKey: HmacKey;
   /** Firehose delivery roles (ParamLog.writerRoles). */
   readonly writerRoles: ReadonlyArray<iam.IRole>;
   /** @default 'client/' */
@@ -71,6 +74,8 @@ export class Investigation extends Construct {
   public readonly monitor: LostTaskMonitor;
   public readonly lostTasksAlarm: cloudwatch.Alarm;
   public readonly monitorErrorsAlarm: cloudwatch.Alarm;
+  /** Records whose MAC is missing or wrong: someone wrote to the log without the writers' key. */
+  public readonly forgedRecordsAlarm: cloudwatch.Alarm;
   /** The monitor did not run at all (schedule disabled, deleted, or deliveries dead-lettered). */
   public readonly monitorSilentAlarm: cloudwatch.Alarm;
   public readonly access: ParamLogAccess;
@@ -182,6 +187,7 @@ export class Investigation extends Construct {
       resultsPrefix: RESULTS_PREFIX,
       metricNamespace: METRIC_NAMESPACE,
       spool: props.spool,
+      recordMacKey: props.recordMacKey,
     });
     // The first scheduled run needs the workgroup and tables. Only the schedule waits for them:
     // the monitor's role must not (the log key's policy names that role: a cycle).
@@ -215,7 +221,16 @@ export class Investigation extends Construct {
       evaluationPeriods: 2,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
-    for (const a of [this.lostTasksAlarm, this.monitorErrorsAlarm, this.monitorSilentAlarm]) props.alerts.notify(a);
+    this.forgedRecordsAlarm = new cloudwatch.Alarm(this, 'ForgedRecordsAlarm', {
+      alarmDescription:
+        'Parameter-log records of yesterday whose MAC is missing or wrong: someone wrote to a delivery stream without the record writers\' key (firehose:PutRecord alone). They were treated as absent; the monitor\'s log names their task ids. See docs/security.md, "Record MACs".',
+      metric: this.monitor.forgedRecordsMetric,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const a of [this.lostTasksAlarm, this.monitorErrorsAlarm, this.monitorSilentAlarm, this.forgedRecordsAlarm]) props.alerts.notify(a);
 
     this.access = new ParamLogAccess(this, 'Access', {
       bucket: props.bucket,

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { AppFunction } from '../app-function';
 import { secureQueueProps } from '../defaults';
 import { ErrorSpool } from '../error-spool';
+import { HmacKey } from '../hmac-key';
 import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from '../nag';
 import { schedulerRole } from '../service-roles';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -39,17 +40,24 @@ export interface LostTaskMonitorProps {
    * @default none: a failed check is only in the logs and the errors alarm
    */
   readonly spool?: ErrorSpool;
+  /** The records' HMAC key: the monitor may VerifyMac with it (never GenerateMac). */
+  readonly recordMacKey: HmacKey;
 }
 
-/** Lambda timeout; the query deadline is kept below it so the function reports a timeout itself. */
-const FUNCTION_TIMEOUT = Duration.minutes(5);
+/**
+ * Lambda timeout; the query deadline is kept below it so the function reports a timeout itself.
+ * The rest is for reading the candidates and verifying each record's MAC (one VerifyMac each, 32
+ * in flight): a day of 100,000 tasks is about 200,000 requests.
+ */
+const FUNCTION_TIMEOUT = Duration.minutes(15);
 const QUERY_DEADLINE = Duration.minutes(4);
 
 /**
  * The daily lost-task check: a Lambda run by EventBridge Scheduler in the app's time zone that
- * counts yesterday's lost tasks in Athena and publishes `LostTasks` (EMF). Least privilege: Athena
- * in its workgroup only, Glue read of the database and its tables, S3 read of the log prefixes,
- * write of the results prefix, the key for both.
+ * reads yesterday's candidate records in Athena, verifies each record's MAC, and publishes
+ * `LostTasks` and `ForgedRecords` (EMF). Least privilege: Athena in its workgroup only, Glue read
+ * of the database and its tables, S3 read of the log prefixes, write of the results prefix, the
+ * key for both, VerifyMac (only) on the records' HMAC key.
  */
 export class LostTaskMonitor extends Construct {
   public readonly function: AppFunction;
@@ -58,6 +66,8 @@ export class LostTaskMonitor extends Construct {
   public readonly deadLetterQueue: sqs.Queue;
   /** The published count (Maximum over a day). */
   public readonly lostTasksMetric: cloudwatch.Metric;
+  /** Records of the checked day whose MAC did not verify (Maximum over a day). */
+  public readonly forgedRecordsMetric: cloudwatch.Metric;
 
   constructor(scope: Construct, id: string, props: LostTaskMonitorProps) {
     super(scope, id);
@@ -66,7 +76,7 @@ export class LostTaskMonitor extends Construct {
       projectRoot: props.projectRoot,
       entry: 'lambdas/lost-task-monitor/handler.ts',
       serviceName: 'lost-task-monitor',
-      description: 'Daily: counts yesterday\'s lost tasks (started, never ended) in Athena and publishes LostTasks',
+      description: 'Daily: counts yesterday\'s lost tasks (started, never ended) among records whose MAC verifies, and the forged records; publishes LostTasks and ForgedRecords',
       timeout: FUNCTION_TIMEOUT,
       environment: {
         WORKGROUP: props.workGroupName,
@@ -77,6 +87,7 @@ export class LostTaskMonitor extends Construct {
       },
     });
     const role = this.function.role!;
+    props.recordMacKey.grantVerifyTo(this.function);
     if (props.spool) {
       // Every scheduled function keeps what failed after Lambda's two retries (AWS Lambda developer
       // guide, "Capturing records of asynchronous invocations"); a check is safe to run again (it
@@ -163,6 +174,13 @@ export class LostTaskMonitor extends Construct {
       namespace: props.metricNamespace,
       metricName: 'LostTasks',
       // Powertools adds `service` (POWERTOOLS_SERVICE_NAME) to the handler's WorkGroup dimension.
+      dimensionsMap: { service: 'lost-task-monitor', WorkGroup: props.workGroupName },
+      statistic: cloudwatch.Stats.MAXIMUM,
+      period: Duration.days(1),
+    });
+    this.forgedRecordsMetric = new cloudwatch.Metric({
+      namespace: props.metricNamespace,
+      metricName: 'ForgedRecords',
       dimensionsMap: { service: 'lost-task-monitor', WorkGroup: props.workGroupName },
       statistic: cloudwatch.Stats.MAXIMUM,
       period: Duration.days(1),

@@ -22,6 +22,7 @@ export const PARAM_LOG_COLUMN_TYPES: Readonly<Record<keyof ParamLogRecord, HiveT
   attempt: 'int',
   scheduled_time: 'string',
   failed_state: 'string',
+  mac: 'string',
 };
 
 /** Table columns in record order: `{ name, type }`. */

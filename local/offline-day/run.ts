@@ -20,6 +20,7 @@ import { ParamLogDb } from '../duckdb-sql';
 import { startJobStubs, StubStats, TASKS_PER_TICK_ENV } from '../job-stubs';
 import { FakeApiStats, faultPlan, FaultPlan, FaultProfile, inMaintenance, producerBroken, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startFirehoseStandin } from '../firehose-standin';
+import { startKmsStandin } from '../kms-standin';
 import { StandinFunction, startLambdaStandin } from '../lambda-standin';
 import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
 import { startSqsEmulator } from '../sqs-emulator';
@@ -399,6 +400,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     bufferSeconds,
     bufferBytes: bufferMiB * 1024 * 1024,
   });
+  // KMS HMAC keys: the record writers' MACs and the lock keys (docs/security.md, "Record MACs").
+  const kms = await startKmsStandin();
 
   // The fake API learns which task a call is about from the executions the run starts.
   const taskRefs = new Map<string, TaskRef>();
@@ -456,6 +459,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
     AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.endpoint,
     AWS_EC2_METADATA_DISABLED: 'true',
@@ -875,6 +879,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await api.close();
     await sfnEndpoint.stop();
     await firehose.close();
+    await kms.stop();
     await lambdaEndpoint.stop();
     await stubs.stop();
   }

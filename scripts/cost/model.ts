@@ -256,6 +256,11 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     if (busy) kmsRequests += 3 * (86_400 / q.reuseSeconds);
   }
   if (executions > 0) for (const m of shape.cmkStateMachines) kmsRequests += 2 * (86_400 / m.reuseSeconds);
+  // Record MACs (lambdas/shared/record-mac.ts): one GenerateMac per record written, and the
+  // monitor's one VerifyMac per record it reads (the day's client records and their ends).
+  kmsRequests += (clientRecords + workerRecords) * (1 + Math.min(1, monitorQueries));
+  // Lock keys: one GenerateMac per lock action, an upper bound (the container caches a value's key).
+  kmsRequests += shape.lockFunction ? (invocations.get(shape.lockFunction) ?? 0) : 0;
 
   const lockWrites = shape.lockFunction ? (invocations.get(shape.lockFunction) ?? 0) : 0;
   const ledgerWrites = shape.tickLedger ? LEDGER_WRITES_PER_TICK * ticks + LEDGER_WRITES_PER_BATCH * tickMessages : 0;

@@ -4,7 +4,6 @@
  * synthesized rule and delivered to the REAL status-change capture (asynchronously, with Lambda's
  * retries), which spools them for the real reprocess handler to replay (./world.ts).
  */
-import { lockKey } from '../../lambdas/shared/locks';
 import { expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
@@ -17,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => world?.close());
 
 const recordsOf = (id: string) => world.workerRecords().filter((r) => r.task_id === id);
-const lockOf = (acct: string) => world.coordinationItem(lockKey('example-fanout', { account: acct }, 'account'));
+const lockOf = async (acct: string) => world.coordinationItem(await world.lockKeyOf('example-fanout', { account: acct }, 'account'));
 
 faultCase('execution-aborted', async () => {
   const t = await world.tick('example-fanout', [account('acct-stop')], { drain: false });

@@ -5,7 +5,6 @@
  */
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { TransientError } from '../../lambdas/shared/errors';
-import { lockKey } from '../../lambdas/shared/locks';
 import { IamModel } from '../support/iam-harness';
 import { synthApp } from '../support/synth-app';
 import { expectNothingLost, expectTaskEnd } from './expect-end';
@@ -141,7 +140,7 @@ faultCase('lock-busy', async () => {
   await world.drainTicks();
   const settlingA = world.settle();
   await aStarted;
-  expect((await world.coordinationItem(lockKey('example-fanout', { account: 'acct-lock' }, 'account')))?.owner).toBe(world.executionsOf(a.taskIds[0])[0].executionArn);
+  expect((await world.coordinationItem(await world.lockKeyOf('example-fanout', { account: 'acct-lock' }, 'account')))?.owner).toBe(world.executionsOf(a.taskIds[0])[0].executionArn);
   // Task B of the same account waits for the lock up to exclusiveWaitSeconds, then is spooled.
   const b = await world.tick('example-fanout', [account('acct-lock', 4, 'acct-lock-b') as never]);
   await world.settle();
@@ -154,7 +153,7 @@ faultCase('lock-busy', async () => {
   await settlingA;
   await expectTaskEnd(world, a.taskIds[0], { succeeded: true });
   await expectTaskEnd(world, b.taskIds[0], { spooled: { error: 'LockBusy', failedState: 'AcquireLock' } });
-  expect(await world.coordinationItem(lockKey('example-fanout', { account: 'acct-lock' }, 'account'))).toBeNull();
+  expect(await world.coordinationItem(await world.lockKeyOf('example-fanout', { account: 'acct-lock' }, 'account'))).toBeNull();
 });
 
 faultCase('spool-unreachable', async () => {

@@ -60,6 +60,10 @@ import { AslDefinition, resolveIntrinsics } from '../../local/asl';
 import { startLocalDynamo } from '../../local/dynamodb-local';
 import { ParamLogDb } from '../../local/duckdb-sql';
 import { startFirehoseStandin } from '../../local/firehose-standin';
+import { startKmsStandin } from '../../local/kms-standin';
+import { verifiedLostTasksOf } from '../../local/verified-lost-tasks';
+import { lockKey } from '../../lambdas/shared/locks';
+import type { JsonValue } from '../../lambdas/shared/json';
 import { LambdaStandin, StandinFunction, StandinHandler, startLambdaStandin } from '../../local/lambda-standin';
 import { functionEnvironment, LOCAL_ACCOUNT, placeholderRef, RefResolver, stateMachineDefinition, synthesizeApp, SynthesizedApp } from '../../local/offline-day/app-model';
 import { SimClock } from '../../local/offline-day/sim-clock';
@@ -180,6 +184,8 @@ export interface World {
   executionsOf(taskId: string): StandinExecution[];
   /** Lambda calls a state made for a task (every attempt and retry; faults included). */
   calls(state: string, taskId: string): number;
+  /** The partition key of an exclusive-key lock, as the lock function names it (HMAC with the stack's lock-key key, served by the world's KMS stand-in). */
+  lockKeyOf(job: string, params: JsonValue, field: string): Promise<string>;
   /** An item of the coordination table (locks, holds, tick ledger), or null. */
   coordinationItem(pk: string): Promise<Record<string, unknown> | null>;
   /** How many times each execution name was created (must never pass 1). */
@@ -191,7 +197,7 @@ export interface World {
   expireVisibility(queue: 'spool', receiptHandles: ReadonlyArray<string>): Promise<void>;
   workerRecords(): ParamLogRecord[];
   clientRecords(): ParamLogRecord[];
-  /** The saved lost-task query (LOST_TASK_COUNT_SQL) on DuckDB over the parameter log, per day of the client records. */
+  /** The saved lost-task query (LOST_TASK_COUNT_SQL) on DuckDB over the parameter log, per day of the client records; throws unless every record verifies and the monitor's verified count agrees. */
   lostTasks(): Promise<number>;
   /** Captures that failed (a case that expects none asserts this is empty). */
   readonly captureFailures: Array<AsyncInvokeResult<CaptureResult>>;
@@ -253,6 +259,8 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
   const firehose = await startFirehoseStandin({ outDir, streams, timeZone: config.timeZone });
   const sqsFaults = await startFaultProxy(sqsEmu.port, { sqsQueueUrls: true });
   const firehoseFaults = await startFaultProxy(Number(new URL(firehose.endpoint).port));
+  // KMS for the records' MACs and the lock keys' HMACs (the template's key ARNs are placeholders: any id is a key).
+  const kms = await startKmsStandin();
   const sqsEndpoint = `http://sqs.${REGION}.localhost:${sqsFaults.port}`;
 
   const queueUrls = new Map<string, string>();
@@ -317,6 +325,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     AWS_ENDPOINT_URL_SQS: sqsEndpoint,
     AWS_ENDPOINT_URL_SFN: sfn.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: `http://127.0.0.1:${firehoseFaults.port}`,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
     POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -698,6 +707,11 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       return [...sfn.executions.values()].filter((e) => (JSON.parse(e.input) as { taskId?: string }).taskId === taskId);
     },
     calls: (state, taskId) => callCounts.get(`${state}|${taskId}`) ?? 0,
+    lockKeyOf(job, params, field) {
+      const macKey = model.stack.coordination.lockKeyMac;
+      if (!macKey) throw new Error('no job has exclusiveBy: there is no lock-key HMAC key');
+      return lockKey(job, params, field, kms.keyOf(String(ref(logicalIdOf(model, macKey.key), 'AWS::KMS::Key', 'Arn'))));
+    },
     async coordinationItem(pk) {
       const out = await dynamo.client.send(new GetItemCommand({ TableName: tableName, Key: { [TABLE_KEY_ATTR]: { S: pk } }, ConsistentRead: true }));
       return out.Item ? Object.fromEntries(Object.entries(out.Item).map(([k, v]) => [k, v.S ?? v.N ?? v.BOOL ?? v])) : null;
@@ -723,7 +737,16 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       const db = await ParamLogDb.open(outDir);
       try {
         let lost = 0;
-        for (const day of days) lost += Number((await db.query(LOST_TASK_COUNT_SQL, lostTaskParams(day)))[0]?.lost ?? 0);
+        // Every record of every fault path must verify, and the monitor's verified count must be the query's.
+        const recordKey = kms.keyOf(String(ref(logicalIdOf(model, model.stack.paramLog.macKey.key), 'AWS::KMS::Key', 'Arn')));
+        for (const day of days) {
+          const sql = Number((await db.query(LOST_TASK_COUNT_SQL, lostTaskParams(day)))[0]?.lost ?? 0);
+          const verified = await verifiedLostTasksOf(db, day, recordKey);
+          if (verified.forged > 0 || verified.lost !== sql) {
+            throw new Error(`${day}: the monitor's verified count (${verified.lost} lost, ${verified.forged} forged: ${verified.forgedTaskIds.join(', ')}) differs from the saved query's (${sql})`);
+          }
+          lost += sql;
+        }
         return lost;
       } finally {
         db.close();
@@ -734,7 +757,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       sqs.destroy();
       sfnClient.destroy();
       await Promise.all([sqsFaults.stop(), firehoseFaults.stop()]);
-      await Promise.all([sqsEmu.stop(), dynamo.stop(), sfn.stop(), firehose.close(), api.close(), lambda.stop()]);
+      await Promise.all([sqsEmu.stop(), dynamo.stop(), sfn.stop(), firehose.close(), api.close(), lambda.stop(), kms.stop()]);
       for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
       Object.assign(process.env, savedEnv);
       rmSync(outDir, { recursive: true, force: true });

@@ -25,6 +25,7 @@ import { startCloudFormationStandin, CloudFormationStandin, StandinStackOutput, 
 import { startCloudWatchStandin, CloudWatchStandin } from '../../local/cloudwatch-standin';
 import { LocalDynamo, startLocalDynamo } from '../../local/dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from '../../local/firehose-standin';
+import { startKmsStandin } from '../../local/kms-standin';
 import { LambdaStandin, startLambdaStandin, StandinHandler } from '../../local/lambda-standin';
 import { SfnStandin, startSfnStandin } from '../../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../../local/sqs-emulator';
@@ -151,6 +152,8 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
   const clientStream = physical(idOf(stack.paramLog.clientStream), 'AWS::KinesisFirehose::DeliveryStream');
   const firehoseOut = mkdtempSync(join(tmpdir(), 'operator-firehose-'));
   const firehose = await startFirehoseStandin({ outDir: firehoseOut, streams: { [clientStream]: 'client' }, timeZone: config.timeZone, bufferSeconds: 900 });
+  // The producer MACs the records it writes (the template's key ARN: any id is a key here).
+  const kms = await startKmsStandin();
   // The on-failure destination sends with the producer's role; here, with the stand-in's own client.
   const destination = new SQSClient({ region: REGION, endpoint: sqs.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const functionRuntime = { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: REGION };
@@ -196,6 +199,7 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
     AWS_ENDPOINT_URL_CLOUDWATCH: cloudWatch.endpoint,
     AWS_ENDPOINT_URL_STS: sts.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
   return {
@@ -216,7 +220,7 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
     logRoot,
     async stop() {
       destination.destroy();
-      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), firehose.close()]);
+      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), firehose.close(), kms.stop()]);
       if (!opts.logRoot) rmSync(logRoot, { recursive: true, force: true });
       rmSync(firehoseOut, { recursive: true, force: true });
     },
