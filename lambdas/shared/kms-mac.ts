@@ -1,73 +1,43 @@
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
-import { createHash, createHmac } from 'node:crypto';
+import { GenerateMacCommand, GenerateMacCommandOutput, KMSClient, KMSInvalidMacException, VerifyMacCommand, VerifyMacCommandOutput } from '@aws-sdk/client-kms';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { MacSigner, MacVerifier } from './record-mac';
 
 /**
- * KMS `GenerateMac` / `VerifyMac` with an HMAC_256 key (algorithm HMAC_SHA_256), over the KMS JSON
- * API (AWS JSON 1.1, target `TrentService.<Operation>`; AWS KMS API reference), SigV4-signed with
- * the standard credential chain, at the standard endpoint or `AWS_ENDPOINT_URL_KMS` (as every SDK
- * client honours it; the offline runs point it at local/kms-standin.ts).
- *
- * Why not `@aws-sdk/client-kms`: it is not among this project's installed dependencies (the SDK
- * clients are bundled, not taken from the Lambda runtime). This class is the one place that talks
- * to KMS: swapping it for the SDK client's `GenerateMacCommand` / `VerifyMacCommand` changes
- * nothing else. Throttling and 5xx answers are retried with full-jitter backoff as the SDK would.
+ * KMS `GenerateMac` / `VerifyMac` with an HMAC_256 key (algorithm HMAC_SHA_256) through the AWS SDK's
+ * KMS client: the standard credential chain, retries (throttling, 5xx) and `AWS_ENDPOINT_URL_KMS`
+ * (the offline runs point it at local/kms-standin.ts). The IAM grant decides which of the two
+ * operations a role may use; this is the one place that talks to KMS.
  */
 
-/** A KMS error answer (its `__type`, e.g. `AccessDeniedException`, `KMSInvalidMacException`). */
+/** A KMS error answer, named by its exception (e.g. `AccessDeniedException`, `ValidationException`). */
 export class KmsRequestError extends Error {
   constructor(
     readonly type: string,
-    readonly status: number,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(`KMS ${type} (HTTP ${status}): ${message}`);
+    super(`KMS ${type}: ${message}`, options);
     this.name = 'KmsRequestError';
   }
-}
-
-/** SigV4 wants a Checksum constructor; node:crypto gives SHA-256 and its HMAC. */
-class NodeSha256 implements Checksum {
-  private hash;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
-  }
-  reset(): void {
-    throw new Error('not used by SigV4');
-  }
-}
-
-function toBytes(d: SourceData): Uint8Array {
-  if (typeof d === 'string') return Buffer.from(d, 'utf8');
-  if (ArrayBuffer.isView(d)) return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-  return new Uint8Array(d);
 }
 
 /** Options of {@link KmsMac}. */
 export interface KmsMacOptions {
   /** @default AWS_REGION */
   readonly region?: string;
-  /** @default AWS_ENDPOINT_URL_KMS, else https://kms.<region>.amazonaws.com */
+  /** @default AWS_ENDPOINT_URL_KMS, else the regional endpoint */
   readonly endpoint?: string;
   /** @default the standard credential chain */
   readonly credentials?: AwsCredentialIdentityProvider;
-  /** Attempts on throttling and 5xx. @default 4 */
+  /** Attempts on throttling and 5xx (the SDK's standard retry strategy). @default 4 */
   readonly maxAttempts?: number;
+  /** A client built elsewhere (tests, or one shared per container). */
+  readonly client?: KMSClient;
 }
 
-/** A KMS HMAC key as {@link MacSigner} and {@link MacVerifier}. The IAM grant decides which of the two a role may use. */
+/** A KMS HMAC key as {@link MacSigner} and {@link MacVerifier}. */
 export class KmsMac implements MacSigner, MacVerifier {
-  private readonly signer: SignatureV4;
-  private readonly url: URL;
-  private readonly maxAttempts: number;
+  private readonly client: KMSClient;
   /** Requests sent (a figure for cost: $0.03 per 10,000). */
   requests = 0;
 
@@ -75,57 +45,43 @@ export class KmsMac implements MacSigner, MacVerifier {
     readonly keyId: string,
     options: KmsMacOptions = {},
   ) {
-    const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-    if (!region) throw new Error('KmsMac: no region (set AWS_REGION)');
     if (!keyId) throw new Error('KmsMac: no key id: pass the HMAC key ARN (the stack sets it in the function environment)');
-    this.url = new URL(options.endpoint ?? process.env.AWS_ENDPOINT_URL_KMS ?? `https://kms.${region}.amazonaws.com`);
-    this.signer = new SignatureV4({ service: 'kms', region, credentials: options.credentials ?? defaultProvider(), sha256: NodeSha256 });
-    this.maxAttempts = options.maxAttempts ?? 4;
+    const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    if (!options.client && !region) throw new Error('KmsMac: no region (set AWS_REGION)');
+    this.client =
+      options.client ??
+      new KMSClient({
+        region,
+        maxAttempts: options.maxAttempts ?? 4,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+      });
   }
 
   async generateMac(message: Uint8Array): Promise<Uint8Array> {
-    const out = await this.call('GenerateMac', { KeyId: this.keyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from(message).toString('base64') });
-    if (typeof out.Mac !== 'string') throw new KmsRequestError('InvalidResponse', 200, 'GenerateMac returned no Mac');
-    return Buffer.from(out.Mac, 'base64');
+    const out = await this.send<GenerateMacCommandOutput>(new GenerateMacCommand({ KeyId: this.keyId, MacAlgorithm: 'HMAC_SHA_256', Message: message }));
+    if (!out.Mac) throw new KmsRequestError('InvalidResponse', 'GenerateMac returned no Mac');
+    return out.Mac;
   }
 
   async verifyMac(message: Uint8Array, mac: Uint8Array): Promise<boolean> {
     try {
-      const out = await this.call('VerifyMac', {
-        KeyId: this.keyId,
-        MacAlgorithm: 'HMAC_SHA_256',
-        Message: Buffer.from(message).toString('base64'),
-        Mac: Buffer.from(mac).toString('base64'),
-      });
+      const out = await this.send<VerifyMacCommandOutput>(new VerifyMacCommand({ KeyId: this.keyId, MacAlgorithm: 'HMAC_SHA_256', Message: message, Mac: mac }));
       return out.MacValid === true;
     } catch (e) {
       // KMS answers a wrong MAC with this exception, not MacValid: false (API reference, VerifyMac).
-      if (e instanceof KmsRequestError && e.type === 'KMSInvalidMacException') return false;
+      if (e instanceof KmsRequestError && e.cause instanceof KMSInvalidMacException) return false;
       throw e;
     }
   }
 
-  private async call(operation: string, payload: object): Promise<Record<string, unknown>> {
-    const body = JSON.stringify(payload);
-    for (let attempt = 1; ; attempt++) {
-      const signed = await this.signer.sign({
-        method: 'POST',
-        protocol: this.url.protocol,
-        hostname: this.url.hostname,
-        port: this.url.port ? Number(this.url.port) : undefined,
-        path: this.url.pathname || '/',
-        headers: { host: this.url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${operation}` },
-        body,
-      });
-      this.requests += 1;
-      const res = await fetch(this.url, { method: 'POST', headers: signed.headers, body });
-      const text = await res.text();
-      const json = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
-      if (res.ok) return json;
-      const type = String(json.__type ?? res.headers.get('x-amzn-errortype') ?? 'UnknownError').split('#').pop()!.split(':')[0];
-      const retryable = res.status >= 500 || type === 'ThrottlingException' || type === 'KMSInternalException';
-      if (!retryable || attempt >= this.maxAttempts) throw new KmsRequestError(type, res.status, String(json.message ?? json.Message ?? ''));
-      await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
+  private async send<T>(command: GenerateMacCommand | VerifyMacCommand): Promise<T> {
+    this.requests += 1;
+    try {
+      return (await this.client.send(command as never)) as T;
+    } catch (e) {
+      const type = e instanceof Error ? e.name : 'UnknownError';
+      throw new KmsRequestError(type, e instanceof Error ? e.message : String(e), { cause: e });
     }
   }
 }
