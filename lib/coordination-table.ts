@@ -8,7 +8,9 @@ import { Construct } from 'constructs';
  * - `hold#<dependency>`: an operator's hold switch (`value` = `on`), see lambdas/shared/holds.ts;
  * - `lock#<job>#<key hash>`: exclusive-key locks, owner = execution ARN, expiry checked in the
  *   condition (TTL only collects expired items days later);
- * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress.
+ * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress;
+ * - `pause#<job>`: an operator's pause of a job (`value` = `on`), read by its producer at each tick
+ *   (lambdas/shared/pauses.ts).
  * No params are stored here (lock keys are hashed). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
@@ -51,6 +53,11 @@ export class CoordinationTable extends Construct {
   /** Take and release exclusive-key locks (the lock function, the status-change capture). */
   grantLocks(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+  }
+
+  /** Read job pause switches (producers). */
+  grantReadPauses(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, ['pause#'], ['dynamodb:GetItem']);
   }
 
   /** The tick ledger and batch progress (producers, starters). */

@@ -6,6 +6,7 @@ import type { Context } from 'aws-lambda';
 import { intEnv, requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
 import { logger, metrics, tracer } from '../shared/powertools';
+import { readPause } from '../shared/pauses';
 import { TickLedger } from '../shared/tick-ledger';
 import { planTick, ProduceFn, TickEvent, TickSummary } from './logic';
 
@@ -37,6 +38,7 @@ export function createProducerHandler(produce: ProduceFn): (event: TickEvent, co
     sink ??= new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM'));
     ledger ??= new TickLedger(ddb, requireEnv('COORDINATION_TABLE'));
     const job = requireEnv('JOB_NAME');
+    const table = requireEnv('COORDINATION_TABLE');
     metrics.addDimension('job', job);
     try {
       return await planTick(event, produce, {
@@ -55,6 +57,8 @@ export function createProducerHandler(produce: ProduceFn): (event: TickEvent, co
         remainingMs: context?.getRemainingTimeInMillis() ?? 60_000,
         log: (message, fields) => logger.info(message, fields),
         metric: (name, value) => metrics.addMetric(name, MetricUnit.Count, value),
+        // One GetItem per tick (scheduled-jobs pause): a failed read fails the tick, which Lambda retries.
+        isPaused: async () => (await readPause(ddb, table, job)).paused,
       });
     } finally {
       metrics.publishStoredMetrics();
