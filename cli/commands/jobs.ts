@@ -42,13 +42,13 @@ export interface JobView {
 }
 
 /** The `jobs` view of one job (reads: its pause item, then its recent ticks' ledger items newest first). */
-async function viewOf(session: Session, table: string, job: ResolvedJob, deployed: boolean, now: Date): Promise<JobView> {
+async function viewOf(session: Session, tableName: string, job: ResolvedJob, deployed: boolean, now: Date): Promise<JobView> {
   const tz = jobTimeZone(session.config, job);
   const pause = await getPause(session.clients.dynamo, tableName, job.name);
   let last: TickState | null = null;
   let missed = 0;
   for (const t of recentTicks(job, tz, now, LAST_TICK_LOOKBACK)) {
-    const [s] = await tickStates(session.clients.dynamo, table, job.name, [t]);
+    const [s] = await tickStates(session.clients.dynamo, tableName, job.name, [t]);
     if (s.ledger) {
       last = s;
       break;
