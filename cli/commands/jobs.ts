@@ -150,7 +150,9 @@ export async function resume(session: Session, name: string | undefined, o: Paus
   // The ticks fired while it was paused (within the ledger's memory), so the operator can decide on a backfill.
   let skipped: TickState[] = [];
   if (was.paused && was.since) {
-    const from = new Date(Math.max(Date.parse(was.since), now.getTime() - 30 * 86_400_000));
+    // From 6 hours before the pause: a tick due before it can still be delivered during it (Scheduler
+    // retries for up to maxEventAge, Lambda keeps an async event up to 6 hours). Only `paused` items count.
+    const from = new Date(Math.max(Date.parse(was.since) - 6 * 3_600_000, now.getTime() - 30 * 86_400_000));
     const { ticks, anchored } = ticksBetween(job, tz, from, now, 1000);
     if (anchored) skipped = (await tickStates(session.clients.dynamo, tableName, job.name, ticks)).filter((t) => t.ledger?.state === 'paused');
   }
