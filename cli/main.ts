@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { appConfig } from '../bin/config';
 import { hold, HoldOptions, unhold } from './commands/hold';
+import { importCrontabCommand, ImportCrontabOptions } from './commands/import-crontab';
 import { jobs, JobsOptions, pause, PauseOptions, resume } from './commands/jobs';
 import { backfill, BackfillOptions, run as runTickNow, RunOptions } from './commands/run';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
@@ -112,6 +113,23 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
   ).action(action<StatusOptions, []>((s, o) => status(s, o, io, deps)));
 
   addOperatorCommands(program, action, io, deps);
+
+  // Reads a file only: no stage, no session, no AWS.
+  program
+    .command('import-crontab')
+    .argument('<file>', 'a crontab file (crontab -l > my.crontab), or - for stdin')
+    .description('Turn crontab lines into job config entries (AWS cron, day-of-week mapped, time zone from CRON_TZ/TZ lines); a warning for each line it cannot map')
+    .addOption(new Option('--output <format>', 'ts (entries to paste into bin/config.ts) or json').choices(['ts', 'json']))
+    .option('--json', 'same as --output json')
+    .action((file: string, o: ImportCrontabOptions) => {
+      try {
+        code = importCrontabCommand(file, o, io);
+      } catch (e) {
+        if (!(e instanceof CliError)) throw e;
+        io.err(`Error: ${e.message}\n${e.hint ? `${e.hint}\n` : ''}`);
+        code = e.exitCode;
+      }
+    });
   return { program, result: () => code };
 }
 
