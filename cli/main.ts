@@ -4,6 +4,7 @@ import { hold, HoldOptions, unhold } from './commands/hold';
 import { importCrontabCommand, ImportCrontabOptions } from './commands/import-crontab';
 import { jobs, JobsOptions, pause, PauseOptions, resume } from './commands/jobs';
 import { backfill, BackfillOptions, run as runTickNow, RunOptions } from './commands/run';
+import { report, ReportOptions } from './commands/report';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
@@ -184,6 +185,15 @@ function addOperatorCommands(
       .option('--pace <seconds>', 'seconds between two ticks (0-300, default 2)')
       .option('--ignore-pause', 'run them although the job is paused'),
   ).action(action<BackfillOptions, [string]>((s, o, job) => backfill(s, job, o, io, deps)));
+
+  common(
+    program
+      .command('report')
+      .description('The offline report\'s HTML page from the live system: saved Athena queries (daily counts, lost tasks), CloudWatch alarms, error queues, jobs')
+      .option('--since <time>', 'start of the period: an age (24h, 7d) or an ISO time with a zone (default 24h; at most 31 days)')
+      .option('--out <file>', 'write the HTML here and print a summary (default: the HTML to stdout)')
+      .option('--athena-timeout <seconds>', 'give up on each Athena query after this long (default 120)'),
+  ).action(action<ReportOptions, []>((s, o) => report(s, o, io, deps)));
 }
 
 /**

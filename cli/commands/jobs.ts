@@ -69,6 +69,13 @@ async function viewOf(session: Session, tableName: string, job: ResolvedJob, dep
   };
 }
 
+/** The view of every job of the stage's config (the `jobs` command, the report). */
+export async function jobViews(session: Session, tableName: string, deployed: ReadonlyMap<string, string>, now: Date): Promise<JobView[]> {
+  const views: JobView[] = [];
+  for (const job of session.config.jobs) views.push(await viewOf(session, tableName, job, deployed.has(job.name), now));
+  return views;
+}
+
 function stateCell(v: JobView): string {
   if (!v.deployed) return 'not deployed';
   if (v.pause.paused) return 'PAUSED';
@@ -103,8 +110,7 @@ export async function jobs(session: Session, o: JobsOptions, io: CliIo, deps: Cl
   const stack = await session.stack();
   const tableName = stack.need(OPERATOR_OUTPUTS.coordinationTableName);
   const now = deps.now();
-  const views: JobView[] = [];
-  for (const job of session.config.jobs) views.push(await viewOf(session, tableName, job, stack.stateMachines.has(job.name), now));
+  const views = await jobViews(session, tableName, stack.stateMachines, now);
   if (json) io.out(`${JSON.stringify({ stack: stack.name, at: now.toISOString(), jobs: views }, null, 2)}\n`);
   else io.out(`Jobs of ${stack.name} at ${localTime(now, session.config.timeZone)}\n\n${formatJobs(views)}`);
   return 0;
