@@ -31,7 +31,7 @@ function common(cmd: Command): Command {
 export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<number>, options: CommonOptions) => Promise<number>, deps: CliDeps): { program: Command; result: () => number } {
   let code = 0;
   const program = new Command('scheduled-jobs')
-    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status.')
+    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status; pause, run and backfill a job; import a crontab; report on the live system.')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });

@@ -94,6 +94,9 @@ describe('arguments are checked before any AWS request (exit 2)', () => {
 
 describe('pause, resume, jobs, backfill', () => {
   test('pause records who, when and why; the real producer then plans nothing and records the tick paused; resume lists it; backfill runs it once', async () => {
+    // One base for the ticks below, so a 5-minute boundary passing during the test moves none of them.
+    const base = tickAgo(0).getTime();
+    const at = (n: number) => new Date(base - n * FIVE_MIN);
     const paused = await cli(['pause', JOB, '--reason', 'orders DB migration, INC-42']);
     expect(paused.code).toBe(0);
     expect(paused.out).toContain(`${JOB} is paused`);
@@ -115,7 +118,7 @@ describe('pause, resume, jobs, backfill', () => {
     expect(text.out).toContain('orders DB migration, INC-42');
 
     // The schedule's tick while paused, as Scheduler would deliver it (here through reprocess, the same event to the producer).
-    const t = tickAgo(2);
+    const t = at(2);
     const during = await cli(['tick', 'rerun', '--job', JOB, '--tick', tickStamp(t), '--json']);
     expect(JSON.parse(during.out)).toMatchObject({ outcome: 'invoked', producer: { outcome: 'paused', tasks: 0 } });
     expect(await ledgerState(t)).toBe('paused');
@@ -136,8 +139,8 @@ describe('pause, resume, jobs, backfill', () => {
     expect(resumed.out).toContain(`scheduled-jobs backfill ${JOB} --from ${t.toISOString()}`);
 
     // A dry run: the paused tick would run, the others too (none of them ran: the dev stage's schedule is off).
-    const from = tickAgo(3);
-    const to = tickAgo(1);
+    const from = at(3);
+    const to = at(1);
     const dry = await cli(['backfill', JOB, '--from', from.toISOString(), '--to', to.toISOString(), '--dry-run', '--json']);
     expect(dry.code).toBe(0);
     const dryRows = JSON.parse(dry.out).ticks as Array<{ tick: string; before: string; outcome: string }>;
@@ -181,7 +184,7 @@ describe('pause, resume, jobs, backfill', () => {
 
   test('--max runs the first n ticks of a long range and says where to continue', async () => {
     const from = tickAgo(70);
-    const to = tickAgo(60);
+    const to = new Date(from.getTime() + 10 * FIVE_MIN);
     const r = await cli(['backfill', JOB, '--from', from.toISOString(), '--to', to.toISOString(), '--max', '4', '--pace', '0', '--json']);
     expect(r.code).toBe(0);
     const body = JSON.parse(r.out);
@@ -226,7 +229,22 @@ describe('run', () => {
   });
 });
 
-test('--help lists the new commands', async () => {
-  const r = await cli(['--help']);
-  for (const c of ['jobs', 'pause', 'resume', 'run', 'backfill']) expect(r.out).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
+describe('--help', () => {
+  test('the program lists the new commands', async () => {
+    const r = await cli(['--help']);
+    for (const c of ['jobs', 'pause', 'resume', 'run', 'backfill', 'report', 'import-crontab']) expect(r.out).toMatch(new RegExp(`\\n  ${c} `));
+  });
+
+  test.each(['jobs', 'pause', 'resume', 'run', 'backfill', 'report'])('%s --help lists its own and the common options, exit 0', async (cmd) => {
+    const r = await cli([cmd, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`Usage: scheduled-jobs ${cmd}`);
+    for (const opt of ['--stage <stage>', '--region <region>', '--profile <profile>', '--json']) expect(r.out).toContain(opt);
+  });
+
+  test('a missing job argument is a usage error (exit 2) before any AWS request', async () => {
+    const before = awsRequests();
+    for (const cmd of ['pause', 'resume', 'run', 'backfill']) expect((await cli([cmd])).code).toBe(2);
+    expect(awsRequests()).toBe(before);
+  });
 });
