@@ -47,13 +47,14 @@ async function viewOf(session: Session, tableName: string, job: ResolvedJob, dep
   const pause = await getPause(session.clients.dynamo, tableName, job.name);
   let last: TickState | null = null;
   let missed = 0;
-  for (const t of recentTicks(job, tz, now, LAST_TICK_LOOKBACK)) {
+  // A job not deployed has no ledger; one whose schedule is off in the config fires no ticks to miss.
+  for (const t of deployed ? recentTicks(job, tz, now, LAST_TICK_LOOKBACK) : []) {
     const [s] = await tickStates(session.clients.dynamo, tableName, job.name, [t]);
     if (s.ledger) {
       last = s;
       break;
     }
-    if (now.getTime() - t.getTime() > MISSING_GRACE_MS) missed++;
+    if (job.enabled && now.getTime() - t.getTime() > MISSING_GRACE_MS) missed++;
   }
   const next = nextRun(job, tz, now);
   return {
