@@ -70,7 +70,8 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--job <job>', 'the job whose producer plans the tick (required)')
       .option('--tick <tick>', 'the tick, as in task ids (20261125T1800Z, UTC) or an ISO time with a zone (required)')
       .option('--replan', 'plan it again although it is planned: every task of the tick is attempted once more (started ones answer "already exists"), specs rejected before start if valid now')
-      .option('--dry-run', 'say what would be sent; invoke nothing'),
+      .option('--dry-run', 'say what would be sent; invoke nothing')
+      .option('--ignore-pause', 'plan it although the job is paused (scheduled-jobs pause)'),
   ).action(action<TickRerunOptions, []>((s, o) => tickRerun(s, o, io)));
 
   common(

@@ -123,6 +123,13 @@ describe('pause, resume, jobs, backfill', () => {
     expect(JSON.parse(during.out)).toMatchObject({ outcome: 'invoked', producer: { outcome: 'paused', tasks: 0 } });
     expect(await ledgerState(t)).toBe('paused');
     expect(await drainTickQueue()).toBe(0);
+    const rerunText = await cli(['tick', 'rerun', '--job', JOB, '--tick', tickStamp(t)]);
+    expect(rerunText.out).toContain('The job is paused');
+    // tick rerun --ignore-pause: reprocess accepts the field (a dry run validates the payload, invokes no producer).
+    const dryIgnore = await cli(['tick', 'rerun', '--job', JOB, '--tick', tickStamp(t), '--ignore-pause', '--dry-run']);
+    expect(dryIgnore.code).toBe(0);
+    expect(dryIgnore.err).toContain('"ignorePause":true');
+    expect(await ledgerState(t)).toBe('paused');
 
     // run and backfill refuse while paused (exit 1) unless --ignore-pause; a dry run still shows the plan.
     const n = world.lambda.invocations.length;

@@ -31,6 +31,8 @@ export interface TickRerunOptions extends CommonOptions {
   readonly tick?: string;
   readonly replan?: boolean;
   readonly dryRun?: boolean;
+  /** Plan it although the job is paused (`scheduled-jobs pause`). */
+  readonly ignorePause?: boolean;
 }
 
 function int(flag: string, v: string | undefined): number | undefined {
@@ -110,7 +112,7 @@ export function tickPayload(o: TickRerunOptions, knownJobs: ReadonlySet<string>)
   if (o.job === undefined) throw new UsageError('tick rerun needs --job', `Jobs of this stage: ${[...knownJobs].join(', ') || '(none)'}.`);
   checkJob(o.job, knownJobs);
   if (o.tick === undefined) throw new UsageError('tick rerun needs --tick', 'The tick as in task ids (e.g. 20261125T1800Z, UTC) or an ISO time with a zone (the failed-invocations dry run lists it).');
-  return { source: 'tick', job: o.job, tick: o.tick, ...(o.replan ? { replan: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
+  return { source: 'tick', job: o.job, tick: o.tick, ...(o.replan ? { replan: true } : {}), ...(o.ignorePause ? { ignorePause: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
 }
 
 /** `replay`: invokes the reprocess Lambda with the filters and prints its summary. */
