@@ -203,8 +203,21 @@ function validTimeZone(tz: string): boolean {
   }
 }
 
+/** How the file is read. */
+export interface ImportOptions {
+  /**
+   * A system crontab (/etc/crontab, /etc/cron.d/*): a user column follows the schedule. The user
+   * is dropped (a job runs as its function's role), with a note in the description.
+   * @default false
+   */
+  readonly system?: boolean;
+}
+
+/** Users a system crontab names in its sixth column: a user crontab with one of these as its command is probably a system one. */
+const SYSTEM_USERS = new Set(['root', 'www-data', 'nobody', 'daemon', 'postgres', 'mysql', 'nginx', 'apache']);
+
 /** Parses a crontab file's text. A line that is not mapped gives a warning and no job. */
-export function importCrontab(text: string): ImportResult {
+export function importCrontab(text: string, options: ImportOptions = {}): ImportResult {
   const jobs: ImportedJob[] = [];
   const warnings: ImportWarning[] = [];
   const names = new Set<string>();
@@ -238,10 +251,11 @@ export function importCrontab(text: string): ImportResult {
     }
     let fields: string[];
     let command: string;
+    let rest: string[];
     let cron: string;
     if (trimmed.startsWith('@')) {
-      const [macro, ...rest] = trimmed.split(/\s+/);
-      command = rest.join(' ');
+      const [macro, ...args] = trimmed.split(/\s+/);
+      command = args.join(' ');
       cron = macro;
       if (macro.toLowerCase() === '@reboot') {
         warn('@reboot runs at boot, which has no schedule equivalent: run it from your deployment instead');
@@ -261,6 +275,13 @@ export function importCrontab(text: string): ImportResult {
       command = parts.slice(5).join(' ');
       cron = fields.join(' ');
     }
+    let user: string | null = null;
+    if (options.system) {
+      [user, ...rest] = command.split(/\s+/);
+      command = rest.join(' ');
+    } else if (SYSTEM_USERS.has(command.split(/\s+/)[0]) && command.split(/\s+/).length > 1) {
+      warn(`the command starts with "${command.split(/\s+/)[0]}": if this is a system crontab (/etc/crontab, /etc/cron.d), import it with --system`);
+    }
     if (command === '') {
       warn('no command after the schedule');
       comment = null;
@@ -279,7 +300,8 @@ export function importCrontab(text: string): ImportResult {
     for (let n = 2; names.has(name); n++) name = `${nameFromCommand(command).slice(0, 32 - String(n).length - 1)}-${n}`;
     names.add(name);
     if (command.includes('%')) warn(`the command holds "%", which crontab turns into a newline (stdin): check ${name}'s port`);
-    jobs.push({ name, schedule, timeZone, description: comment ?? `From crontab line ${line}: ${command}`.slice(0, 200), command, line, cron });
+    const description = (comment ?? `From crontab line ${line}: ${command}`) + (user ? ` (ran as ${user})` : '');
+    jobs.push({ name, schedule, timeZone, description: description.slice(0, 200), command, line, cron });
     comment = null;
   });
   return { jobs, warnings };

@@ -86,6 +86,7 @@ export function addOperatorCommands(program: Command, kit: CommandKit): void {
     .description('Turn crontab lines into job config entries (AWS cron, day-of-week mapped, time zone from CRON_TZ/TZ lines); a warning for each line it cannot map')
     .addOption(new Option('--output <format>', 'ts (entries to paste into bin/config.ts) or json').choices(['ts', 'json']))
     .option('--json', 'same as --output json')
+    .option('--system', 'a system crontab (/etc/crontab, /etc/cron.d): a user column follows the five schedule fields')
     .action((file: string, o: ImportCrontabOptions) => {
       try {
         kit.setCode(importCrontabCommand(file, o, io));

@@ -138,6 +138,19 @@ test('a whole crontab: macros, CRON_TZ/TZ, comments as descriptions, unique name
   expect(ts).toContain('// WARNING line 11 (@reboot /opt/warm-cache)');
 });
 
+test('a system crontab (--system): the user column is dropped and noted; without --system such a line is flagged', () => {
+  const text = '0 2 * * * root /usr/local/bin/backup-db.sh\n@daily www-data /srv/app/cleanup.sh\n';
+  const sys = importCrontab(text, { system: true });
+  expect(sys.jobs.map((j) => [j.name, j.schedule, j.command, j.description])).toEqual([
+    ['backup-db', 'cron(0 2 * * ? *)', '/usr/local/bin/backup-db.sh', 'From crontab line 1: /usr/local/bin/backup-db.sh (ran as root)'],
+    ['cleanup', 'cron(0 0 * * ? *)', '/srv/app/cleanup.sh', 'From crontab line 2: /srv/app/cleanup.sh (ran as www-data)'],
+  ]);
+  expect(sys.warnings).toEqual([]);
+  const user = importCrontab(text);
+  expect(user.warnings.map((w) => w.line)).toEqual([1, 2]);
+  expect(user.warnings[0].message).toContain('--system');
+});
+
 test('the command: file in, entries on stdout, warnings on stderr; json; an unreadable file is exit 2; no AWS', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'crontab-'));
   try {

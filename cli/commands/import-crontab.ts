@@ -8,6 +8,8 @@ export interface ImportCrontabOptions {
   /** `ts` (default: entries to paste into bin/config.ts) or `json`. */
   readonly output?: string;
   readonly json?: boolean;
+  /** A system crontab: the sixth field is the user. */
+  readonly system?: boolean;
 }
 
 /**
@@ -23,7 +25,7 @@ export function importCrontabCommand(file: string, o: ImportCrontabOptions, io: 
   } catch (e) {
     throw new UsageError(`Cannot read ${file}: ${(e as Error).message}`, 'Give a crontab file, e.g. `crontab -l > my.crontab`, or - to read stdin.');
   }
-  const result = importCrontab(text);
+  const result = importCrontab(text, { system: o.system === true });
   if (format === 'json') io.out(`${JSON.stringify(result, null, 2)}\n`);
   else io.out(renderTs(result));
   for (const w of result.warnings) io.err(`Warning: line ${w.line}: ${w.message}\n  ${w.text}\n`);
