@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { pauseKey } from '../lambdas/shared/pauses';
 
 /**
  * Small shared state of the app in one DynamoDB table (key `pk`, TTL attribute `expiresAt`):
@@ -55,9 +56,14 @@ export class CoordinationTable extends Construct {
     return this.grantItems(grantee, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
   }
 
-  /** Read job pause switches (producers). */
-  grantReadPauses(grantee: iam.IGrantable): iam.Grant {
-    return this.grantItems(grantee, ['pause#'], ['dynamodb:GetItem']);
+  /** Read one job's pause switch, `pause#<job>` exactly (its producer). */
+  grantReadPause(grantee: iam.IGrantable, job: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [pauseKey(job)] } },
+    });
   }
 
   /** The tick ledger and batch progress (producers, starters). */

@@ -304,6 +304,7 @@ const DENIED: Arrow[] = [
   // the producer plans, the starter starts: a producer starts nothing and spools nothing
   ...jobs.map((job) => arrow(`${job} producer starts its state machine`, producerRole(job), 'states:StartExecution', sm(job))),
   ...jobs.map((job) => arrow(`${job} producer sends to the spool`, producerRole(job), 'sqs:SendMessage', spool)),
+  ...jobs.map((job) => arrow(`${job} producer reads another job's pause`, producerRole(job), 'dynamodb:GetItem', table, { 'dynamodb:LeadingKeys': [`pause#${job}-2`] })),
   ...jobs.map((job) => arrow(`${job} producer sets a pause (operators pause, producers only read)`, producerRole(job), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': [`pause#${job}`] })),
   ...jobs.map((job) => arrow(`${job} producer receives from the tick queue`, producerRole(job), 'sqs:ReceiveMessage', tickQueue)),
   arrow('tick starter starts a state machine that is not the app\'s', starter, 'states:StartExecution', otherStateMachine),

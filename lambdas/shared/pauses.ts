@@ -1,5 +1,5 @@
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { HOLD_VALUE_ATTR, TABLE_KEY_ATTR } from './holds';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 
 /**
  * Job pauses: an operator's switch per job (`scheduled-jobs pause <job>`), an item of the
@@ -16,8 +16,10 @@ export function pauseKey(job: string): string {
   return `pause#${job}`;
 }
 
-/** Same attribute as the hold switch: the string `on` means paused. */
-export const PAUSE_VALUE_ATTR = HOLD_VALUE_ATTR;
+/** Key attribute of the coordination table (as holds.ts TABLE_KEY_ATTR; not imported, so lib/ can use pauseKey without Powertools). */
+const TABLE_KEY_ATTR = 'pk';
+/** Same attribute as the hold switch (holds.ts HOLD_VALUE_ATTR): the string `on` means paused. */
+export const PAUSE_VALUE_ATTR = 'value';
 /** Who paused (the CLI writes the caller's ARN), since when (ISO-8601), why. */
 export const PAUSE_BY_ATTR = 'by';
 export const PAUSE_SINCE_ATTR = 'since';
