@@ -147,24 +147,40 @@ export function dailyCountsTable(rows: ReadonlyArray<Record<string, unknown>>): 
   return `<table><tr><th>day</th><th>job</th><th>type</th><th>result</th><th>records</th></tr>${body}</table>`;
 }
 
-/**
- * One SVG bar chart per series, one bar per hour of the simulated period. Maintenance hours get a
- * translucent band over the bars and a solid strip along the top (so they show even where the bars
- * fill the chart); hours with a dependency on hold get a strip of their own.
- */
+/** One bar of {@link hourlyChart}: the hour (`yyyy-MM-dd HH`, local), its value, and the hour's bands. */
+export interface HourBar {
+  readonly hour: string;
+  readonly value: number;
+  readonly maintenance?: boolean;
+  readonly held?: boolean;
+}
+
+/** One series of the offline run, per hour. */
 function chart(r: OfflineReport, key: 'tasks' | 'retries' | 'spooled' | 'spoolDepth' | 'replayed', title: string, color: string): string {
-  const rows = r.hourly;
+  return hourlyChart(
+    r.hourly.map((x) => ({ hour: x.hour, value: x[key], maintenance: x.maintenance, held: x.held })),
+    title,
+    color,
+  );
+}
+
+/**
+ * An SVG bar chart, one bar per hour (the offline run's series, and the live report's CloudWatch
+ * metrics). Maintenance hours get a translucent band over the bars and a solid strip along the top
+ * (so they show even where the bars fill the chart); hours with a dependency on hold get a strip of their own.
+ */
+export function hourlyChart(rows: ReadonlyArray<HourBar>, title: string, color: string): string {
   const w = 900;
   const h = 130;
   const left = 40;
   const top = 14;
   const bw = (w - left - 10) / Math.max(1, rows.length);
-  const max = Math.max(1, ...rows.map((x) => x[key]));
+  const max = Math.max(1, ...rows.map((x) => x.value));
   const plot = h - 20 - top;
   const bars = rows
     .map((x, i) => {
-      const bh = (plot * x[key]) / max;
-      return `<rect x="${(left + i * bw + 1).toFixed(1)}" y="${(h - 20 - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${esc(x.hour)}:00  ${x[key]}</title></rect>`;
+      const bh = (plot * x.value) / max;
+      return `<rect x="${(left + i * bw + 1).toFixed(1)}" y="${(h - 20 - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${esc(x.hour)}:00  ${x.value}</title></rect>`;
     })
     .join('');
   const bands = rows
