@@ -1,4 +1,4 @@
-import { dailyCountsTable, esc, REPORT_STYLE } from '../local/offline-day/report';
+import { dailyCountsTable, esc, HourBar, hourlyChart, REPORT_STYLE } from '../local/offline-day/report';
 import { localTime } from './format';
 import type { JobView } from './commands/jobs';
 
@@ -6,7 +6,8 @@ import type { JobView } from './commands/jobs';
  * The live system's report (`scheduled-jobs report`): the offline report's page (its stylesheet,
  * escaping and saved-query table from local/offline-day/report.ts) filled from the deployed stack:
  * the saved Athena queries over the parameter log (daily counts, lost tasks per day), the stack's
- * CloudWatch alarms, the error queues' depths, and each job's pause, next run and last tick.
+ * CloudWatch alarms and the spool's hourly metrics (drawn with the offline report's chart), the
+ * error queues' depths, and each job's pause, next run and last tick.
  * Counts and ids only: no params (the saved queries used here select none).
  */
 
@@ -28,6 +29,8 @@ export interface LiveReport {
   readonly queues: ReadonlyArray<{ readonly queue: string; readonly visible: number; readonly inFlight: number }>;
   readonly alarms: { readonly total: number; readonly inAlarm: ReadonlyArray<{ readonly name: string; readonly since: string | null; readonly reason: string | null }> };
   readonly jobs: ReadonlyArray<JobView>;
+  /** CloudWatch series per hour, drawn as the offline report's charts. */
+  readonly charts: ReadonlyArray<{ readonly title: string; readonly color: string; readonly bars: ReadonlyArray<HourBar> }>;
 }
 
 /** Records per job and result, summed over the days (client: Started, Rejected...; worker: Success, Failure...). */
@@ -84,6 +87,8 @@ ${alarms ? `<table><tr><th>alarm</th><th>since</th><th>reason</th></tr>${alarms}
 <table><tr><th>queue</th><th>waiting</th><th>in flight</th></tr>${r.queues.map((q) => `<tr><td>${esc(q.queue)}</td><td${q.visible && q.queue !== 'spool' ? ' class="bad"' : ''}>${q.visible}</td><td>${q.inFlight}</td></tr>`).join('')}</table>
 <h2>Jobs</h2>
 <table><tr><th>job</th><th>schedule</th><th>time zone</th><th>state</th><th>next run</th><th>last tick</th><th>due ticks not run since</th></tr>${jobRows}</table>
+<h2>The period, per hour (CloudWatch)</h2>
+${r.charts.map((c) => hourlyChart(c.bars, c.title, c.color)).join('\n')}
 <h2>Per job (parameter log, ${esc(r.days.first)} to ${esc(r.days.last)})</h2>
 ${perJob}
 <h2>Saved Athena queries</h2>

@@ -49,6 +49,16 @@ beforeAll(async () => {
   const t = new Date('2026-11-26T01:15:00Z');
   put(buildClientRecord({ envelope: envelope('example-fanout', t, 'acct-1'), result: 'Started', now: t, timeZone: TZ, executionArn: null }), t, 'c3');
   put(buildWorkerRecord({ envelope: envelope('example-fanout', t, 'acct-1'), now: new Date(t.getTime() + 60_000), timeZone: TZ, executionArn: null, error: 'TransientError', cause: 'x', failedState: 'Audit' }), t, 'w3');
+  // The spool's SQS metrics as CloudWatch keeps them (and another queue's, which must not count).
+  const spoolName = world.queues.urls.spool.split('/').pop()!;
+  const sqsPoint = (metricName: string, queue: string, at: string, value: number) =>
+    world.cloudWatch.datapoints.push({ namespace: 'AWS/SQS', metricName, dimensions: { QueueName: queue }, timestamp: new Date(at), value });
+  sqsPoint('NumberOfMessagesSent', spoolName, '2026-11-26T01:10:00Z', 2);
+  sqsPoint('NumberOfMessagesSent', spoolName, '2026-11-26T01:40:00Z', 3);
+  sqsPoint('NumberOfMessagesSent', spoolName, '2026-11-25T23:05:00Z', 1);
+  sqsPoint('NumberOfMessagesSent', 'some-other-queue', '2026-11-26T01:10:00Z', 50);
+  sqsPoint('ApproximateNumberOfMessagesVisible', spoolName, '2026-11-26T01:05:00Z', 4);
+  sqsPoint('ApproximateNumberOfMessagesVisible', spoolName, '2026-11-26T01:50:00Z', 7);
   // One alarm in ALARM, one quarantined message.
   world.cloudWatch.alarms.get(world.alarmNames[0])!.StateValue = 'ALARM';
   const sqs = new SQSClient({});
@@ -88,6 +98,15 @@ test('--json: the saved queries over the days of --since (app time zone), alarms
   expect(body.alarms.inAlarm.map((a: { name: string }) => a.name)).toEqual([world.alarmNames[0]]);
   expect(body.queues.find((q: { queue: string }) => q.queue === 'quarantine').visible).toBe(1);
   expect(body.jobs.map((j: { job: string }) => j.job)).toEqual(['example-api', 'example-fanout']);
+  // CloudWatch per hour (Tokyo hours): the spool's sends summed, its depth at the hour's highest; 30 hours, 0 where no data.
+  const [sent, depth] = body.charts as Array<{ bars: Array<{ hour: string; value: number }> }>;
+  expect(sent.bars).toHaveLength(30);
+  expect(sent.bars[0].hour).toBe('2026-11-25 06');
+  expect(sent.bars.filter((b) => b.value > 0)).toEqual([
+    { hour: '2026-11-26 08', value: 1 },
+    { hour: '2026-11-26 10', value: 5 },
+  ]);
+  expect(depth.bars.filter((b) => b.value > 0)).toEqual([{ hour: '2026-11-26 10', value: 7 }]);
   expect(r.out).not.toContain(SECRET);
 });
 
@@ -102,6 +121,8 @@ test('--out writes the self-contained HTML page and prints a summary; it says AT
   expect(html).not.toMatch(/<script|src=|href=/);
   expect(html).toContain('Alarms: 1 of');
   expect(html).toContain('<th>example-fanout</th>');
+  expect(html).toContain('<h3>Spool depth (messages), highest in the hour</h3><svg');
+  expect(html).toContain('<title>2026-11-26 10:00  5</title>');
   expect(html).toContain('<td>2026-11-26</td><td>example-fanout</td><td>worker</td><td>Failure</td><td>1</td>');
   expect(html).not.toContain(SECRET);
   // Without --out the page goes to stdout.

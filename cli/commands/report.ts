@@ -7,6 +7,7 @@ import { CliError, UsageError } from '../errors';
 import { CliDeps, CliIo } from '../io';
 import { parseTimeArg } from '../job-schedule';
 import { LiveReport, renderLiveHtml, renderLiveText } from '../live-report';
+import { hourlySeries } from '../metrics';
 import { queueCounts } from '../queues';
 import { CommonOptions, Session } from '../session';
 import { jobViews } from './jobs';
@@ -66,6 +67,20 @@ export async function report(session: Session, o: ReportOptions, io: CliIo, deps
     queues.push({ queue, visible: c.visible, inFlight: c.inFlight });
   }
   const alarms = await alarmsInAlarm(session);
+  // The spool's SQS metrics (AWS/SQS, dimension QueueName: SQS developer guide, "Available CloudWatch metrics for Amazon SQS").
+  const spoolQueue = { QueueName: stack.need(OPERATOR_OUTPUTS.spoolQueueUrl).split('/').pop() ?? '' };
+  const charts = [
+    {
+      title: 'Messages sent to the spool per hour (failed tasks, and the sweeper\'s re-sends)',
+      color: '#c0392b',
+      bars: await hourlySeries(session.clients.cloudWatch, { namespace: 'AWS/SQS', metricName: 'NumberOfMessagesSent', dimensions: spoolQueue, stat: 'Sum' }, since, now, tz),
+    },
+    {
+      title: 'Spool depth (messages), highest in the hour',
+      color: '#7a4fa0',
+      bars: await hourlySeries(session.clients.cloudWatch, { namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions: spoolQueue, stat: 'Maximum' }, since, now, tz),
+    },
+  ];
   const jobs = await jobViews(session, stack.need(OPERATOR_OUTPUTS.coordinationTableName), stack.stateMachines, now);
   const r: LiveReport = {
     stack: stack.name,
@@ -80,6 +95,7 @@ export async function report(session: Session, o: ReportOptions, io: CliIo, deps
     queues,
     alarms,
     jobs,
+    charts,
   };
   if (o.json) {
     io.out(`${JSON.stringify(r, null, 2)}\n`);
