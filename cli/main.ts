@@ -3,6 +3,7 @@ import { appConfig } from '../bin/config';
 import { guardrails, GuardrailsOptions } from './commands/guardrails';
 import { addAuthorCommands } from './commands/author';
 import { hold, HoldOptions, unhold } from './commands/hold';
+import { addOperatorCommands } from './operator-commands';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
@@ -29,7 +30,7 @@ function common(cmd: Command): Command {
 export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<number>, options: CommonOptions) => Promise<number>, deps: CliDeps): { program: Command; result: () => number } {
   let code = 0;
   const program = new Command('scheduled-jobs')
-    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status; scaffold a job and run it offline.')
+    .description('Operate the scheduled jobs: replay the error spool, hold dependencies, follow one task, see the status; pause, run and backfill a job; import a crontab; report on the live system; scaffold a job and run it offline; print the guardrails.')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
@@ -71,7 +72,8 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--job <job>', 'the job whose producer plans the tick (required)')
       .option('--tick <tick>', 'the tick, as in task ids (20261125T1800Z, UTC) or an ISO time with a zone (required)')
       .option('--replan', 'plan it again although it is planned: every task of the tick is attempted once more (started ones answer "already exists"), specs rejected before start if valid now')
-      .option('--dry-run', 'say what would be sent; invoke nothing'),
+      .option('--dry-run', 'say what would be sent; invoke nothing')
+      .option('--ignore-pause', 'plan it although the job is paused (scheduled-jobs pause)'),
   ).action(action<TickRerunOptions, []>((s, o) => tickRerun(s, o, io)));
 
   common(
@@ -119,7 +121,7 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--boundary-name <name>', 'name of the permissions-boundary managed policy (default ScheduledJobsGuardrail-<stage>)'),
   ).action(action<GuardrailsOptions, []>((s, o) => guardrails(s, o, io)));
   addAuthorCommands(program, io, deps, (c) => (code = c), deps.projectRoot);
-
+  addOperatorCommands(program, { common, action, io, deps, setCode: (c) => void (code = c) });
   return { program, result: () => code };
 }
 

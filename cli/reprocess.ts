@@ -141,6 +141,7 @@ export function formatTickSummary(s: Summary): string {
     out += '\n' + table(['PRODUCER', 'ANSWER'], rows);
     if (p.outcome === 'alreadyPlanned') out += '\nThe tick was planned already: nothing was started. To attempt every task of it again (e.g. specs rejected before are valid now), add --replan.\n';
     if (p.outcome === 'busy') out += '\nAnother invocation is planning this tick right now: wait for it, then look again.\n';
+    if (p.outcome === 'paused') out += '\nThe job is paused (scheduled-jobs jobs shows by whom and why): nothing was planned and the tick is recorded as paused. Resume it, or add --ignore-pause.\n';
   }
   return out;
 }

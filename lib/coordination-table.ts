@@ -5,13 +5,16 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { LOCK_MAC_KEY_ENV } from '../lambdas/shared/mac-env';
 import { HmacKey } from './hmac-key';
+import { pauseKey } from '../lambdas/shared/pauses';
 
 /**
  * Small shared state of the app in one DynamoDB table (key `pk`, TTL attribute `expiresAt`):
  * - `hold#<dependency>`: an operator's hold switch (`value` = `on`), see lambdas/shared/holds.ts;
  * - `lock#<job>#<key HMAC>`: exclusive-key locks, owner = execution ARN, expiry checked in the
  *   condition (TTL only collects expired items days later);
- * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress.
+ * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress;
+ * - `pause#<job>`: an operator's pause of a job (`value` = `on`), read by its producer at each tick
+ *   (lambdas/shared/pauses.ts).
  * No params are stored here (lock keys are HMACs with a KMS key only the lock holders may use). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
@@ -71,6 +74,16 @@ export class CoordinationTable extends Construct {
 
   /** The lock-key HMAC key, once a function was granted locks. */
   public lockKeyMac?: HmacKey;
+
+  /** Read one job's pause switch, `pause#<job>` exactly (its producer). */
+  grantReadPause(grantee: iam.IGrantable, job: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [pauseKey(job)] } },
+    });
+  }
 
   /** The tick ledger and batch progress (producers, starters). */
   grantTickLedger(grantee: iam.IGrantable): iam.Grant {

@@ -109,6 +109,7 @@ export class ScheduledProducer extends Construct {
     props.spool.grantSend(role, 'failedInvocations');
     props.paramLog.grantWriteClient(this.function);
     props.coordination.grantTickLedger(this.function);
+    props.coordination.grantReadPause(this.function, job.name);
 
     // The destination sends with the function's role (AWS Lambda developer guide, "Capturing records
     // of asynchronous invocations"), granted above through the spool. Not the L2 SqsDestination: it

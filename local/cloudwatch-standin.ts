@@ -1,5 +1,6 @@
 /**
- * A CloudWatch stand-in for the operator CLI's tests: DescribeAlarms over AWS JSON 1.0 (the protocol
+ * A CloudWatch stand-in for the operator CLI's tests: DescribeAlarms and GetMetricData (see
+ * getMetricData below for what of it is modelled) over AWS JSON 1.0 (the protocol
  * of the current `@aws-sdk/client-cloudwatch`, target `GraniteServiceVersion20100801`), for the real
  * client pointed at it (AWS_ENDPOINT_URL_CLOUDWATCH). Filters as the API does: `AlarmNames` (at most
  * 100), `AlarmNamePrefix` (not with AlarmNames), `StateValue`, pages of `MaxRecords` (1-100, default
@@ -19,9 +20,20 @@ export interface StandinAlarm {
   readonly AlarmDescription?: string;
 }
 
+/** One datapoint of a metric as the stand-in stores it (what PutMetricData would have sent). */
+export interface StandinDatapoint {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: Readonly<Record<string, string>>;
+  readonly timestamp: Date;
+  readonly value: number;
+}
+
 export interface CloudWatchStandin extends StandinServer {
   /** Alarms by name (change `StateValue` to move one into ALARM). */
   readonly alarms: Map<string, StandinAlarm>;
+  /** Datapoints served by GetMetricData (push to seed a metric). */
+  readonly datapoints: StandinDatapoint[];
   /** Requests per operation. */
   readonly calls: Record<string, number>;
 }
@@ -29,6 +41,7 @@ export interface CloudWatchStandin extends StandinServer {
 /** Starts the stand-in with `alarms` in `region`. */
 export async function startCloudWatchStandin(region: string, alarms: ReadonlyArray<StandinAlarm> = []): Promise<CloudWatchStandin> {
   const byName = new Map(alarms.map((a) => [a.AlarmName, a]));
+  const datapoints: StandinDatapoint[] = [];
   const calls: Record<string, number> = {};
   const started = new Date();
   const server = await startStandinServer(async ({ req, body, scope }, res) => {
@@ -36,6 +49,13 @@ export async function startCloudWatchStandin(region: string, alarms: ReadonlyArr
     calls[op] = (calls[op] ?? 0) + 1;
     const fail = (type: string, message: string, status = 400) => sendJsonError(res, status, CONTENT_TYPE, type, message, { 'x-amzn-query-error': `${type};Sender` });
     if (!scope) return fail('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
+    if (op === 'GetMetricData') {
+      const p = JSON.parse(body || '{}') as GetMetricDataInput;
+      const r = getMetricData(scope.region === region ? datapoints : [], p);
+      if ('error' in r) return fail('ValidationError', r.error);
+      res.writeHead(200, { 'content-type': CONTENT_TYPE }).end(JSON.stringify(r));
+      return;
+    }
     if (op !== 'DescribeAlarms') return fail('UnknownOperationException', `not served by the stand-in: ${op}`);
     const p = JSON.parse(body || '{}') as { AlarmNames?: string[]; AlarmNamePrefix?: string; StateValue?: string; MaxRecords?: number; NextToken?: string };
     if (p.AlarmNames && p.AlarmNames.length > 100) return fail('ValidationError', 'AlarmNames: at most 100 names');
@@ -66,5 +86,62 @@ export async function startCloudWatchStandin(region: string, alarms: ReadonlyArr
       }),
     );
   });
-  return { ...server, alarms: byName, calls };
+  return { ...server, alarms: byName, datapoints, calls };
+}
+
+interface GetMetricDataInput {
+  MetricDataQueries?: Array<{
+    Id: string;
+    Label?: string;
+    ReturnData?: boolean;
+    MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: string }> }; Period: number; Stat: string };
+    Expression?: string;
+  }>;
+  StartTime?: number;
+  EndTime?: number;
+  ScanBy?: 'TimestampAscending' | 'TimestampDescending';
+}
+
+const STATS: Record<string, (v: number[]) => number> = {
+  Sum: (v) => v.reduce((a, b) => a + b, 0),
+  Maximum: (v) => Math.max(...v),
+  Minimum: (v) => Math.min(...v),
+  Average: (v) => v.reduce((a, b) => a + b, 0) / v.length,
+  SampleCount: (v) => v.length,
+};
+
+/**
+ * GetMetricData over the stored datapoints, as the API reference describes it: metric queries only
+ * (MetricStat; math expressions are not modelled and refused), at most 500 queries; a metric matches
+ * on namespace, name and exactly its dimensions; datapoints in [StartTime, EndTime) are grouped into
+ * periods counted from StartTime, and only periods with data are returned; newest first unless ScanBy
+ * is TimestampAscending.
+ */
+function getMetricData(points: ReadonlyArray<StandinDatapoint>, p: GetMetricDataInput): { MetricDataResults: unknown[]; Messages: [] } | { error: string } {
+  const queries = p.MetricDataQueries ?? [];
+  if (queries.length === 0 || queries.length > 500) return { error: 'MetricDataQueries: 1-500 queries' };
+  if (p.StartTime === undefined || p.EndTime === undefined || p.EndTime <= p.StartTime) return { error: 'StartTime must be before EndTime' };
+  const start = p.StartTime * 1000;
+  const end = p.EndTime * 1000;
+  const results: unknown[] = [];
+  for (const q of queries) {
+    if (!q.MetricStat) return { error: `query ${q.Id}: only MetricStat queries are served by the stand-in` };
+    const { Metric: m, Period, Stat } = q.MetricStat;
+    const stat = STATS[Stat];
+    if (!stat) return { error: `query ${q.Id}: statistic ${Stat} not served by the stand-in` };
+    if (!Number.isInteger(Period) || Period < 1 || (Period >= 60 && Period % 60 !== 0)) return { error: `query ${q.Id}: Period must be 1, 5, 10, 30 or a multiple of 60` };
+    const dims = Object.fromEntries((m.Dimensions ?? []).map((d) => [d.Name, d.Value]));
+    const same = (d: Readonly<Record<string, string>>) => Object.keys(d).length === Object.keys(dims).length && Object.entries(dims).every(([k, v]) => d[k] === v);
+    const buckets = new Map<number, number[]>();
+    for (const dp of points) {
+      const t = dp.timestamp.getTime();
+      if (dp.namespace !== m.Namespace || dp.metricName !== m.MetricName || !same(dp.dimensions) || t < start || t >= end) continue;
+      const b = start + Math.floor((t - start) / (Period * 1000)) * Period * 1000;
+      buckets.set(b, [...(buckets.get(b) ?? []), dp.value]);
+    }
+    const times = [...buckets.keys()].sort((a, b) => (p.ScanBy === 'TimestampAscending' ? a - b : b - a));
+    if (q.ReturnData === false) continue;
+    results.push({ Id: q.Id, Label: q.Label ?? m.MetricName, Timestamps: times.map((t) => t / 1000), Values: times.map((t) => stat(buckets.get(t)!)), StatusCode: 'Complete' });
+  }
+  return { MetricDataResults: results, Messages: [] };
 }

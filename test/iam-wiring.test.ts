@@ -134,6 +134,7 @@ const ALLOWED: Arrow[] = [
     arrow(`${job} producer quarantines a rejected spec`, producerRole(job), 'sqs:SendMessage', quarantine),
     arrow(`${job} producer keeps a failed tick (on-failure destination)`, producerRole(job), 'sqs:SendMessage', failedInvocations),
     arrow(`${job} producer records its tick in the ledger`, producerRole(job), 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': [`tick#${job}#20260101T0000Z`] }),
+    arrow(`${job} producer reads its pause switch`, producerRole(job), 'dynamodb:GetItem', table, { 'dynamodb:LeadingKeys': [`pause#${job}`] }),
     arrow(`${job} producer writes client records to Firehose`, producerRole(job), 'firehose:PutRecordBatch', arn(stack.paramLog.clientStream.deliveryStreamArn)),
     arrow(`tick starter starts ${job}`, starter, 'states:StartExecution', sm(job)),
     arrow(`Step Functions assumes the ${job} state machine role`, states(job), 'sts:AssumeRole', arn(workflow(job).stateMachine.role.roleArn)),
@@ -318,6 +319,8 @@ const DENIED: Arrow[] = [
   // the producer plans, the starter starts: a producer starts nothing and spools nothing
   ...jobs.map((job) => arrow(`${job} producer starts its state machine`, producerRole(job), 'states:StartExecution', sm(job))),
   ...jobs.map((job) => arrow(`${job} producer sends to the spool`, producerRole(job), 'sqs:SendMessage', spool)),
+  ...jobs.map((job) => arrow(`${job} producer reads another job's pause`, producerRole(job), 'dynamodb:GetItem', table, { 'dynamodb:LeadingKeys': [`pause#${job}-2`] })),
+  ...jobs.map((job) => arrow(`${job} producer sets a pause (operators pause, producers only read)`, producerRole(job), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': [`pause#${job}`] })),
   ...jobs.map((job) => arrow(`${job} producer receives from the tick queue`, producerRole(job), 'sqs:ReceiveMessage', tickQueue)),
   arrow('tick starter starts a state machine that is not the app\'s', starter, 'states:StartExecution', otherStateMachine),
   arrow('tick starter takes a lock', starter, 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),

@@ -307,3 +307,40 @@ describe('planTick with replan (an operator re-plans a planned tick)', () => {
     await expect(planTick({ scheduledTime: tick.toISOString(), replan: 'yes' as never }, tasks(1), soon())).rejects.toMatchObject({ name: 'InvalidTickEventError' });
   });
 });
+
+describe('planTick while the job is paused (scheduled-jobs pause)', () => {
+  const paused = () => deps({ isPaused: async () => true });
+
+  test('a scheduled tick is recorded paused in the ledger: produce is not called, nothing is sent', async () => {
+    const produce = jest.fn(tasks(3));
+    expect(await planTick({ scheduledTime: tick.toISOString() }, produce, paused())).toMatchObject({ outcome: 'paused', tasks: 0, enqueued: 0 });
+    expect(produce).not.toHaveBeenCalled();
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(await ledger.getTick(tickLedgerKey('orders', tickStamp(tick)))).toMatchObject({ state: 'paused', owner: null });
+    expect(metrics).toMatchObject({ TickPaused: 1 });
+    // A redelivery during the pause is paused again; nothing changes.
+    expect(await planTick({ scheduledTime: tick.toISOString() }, produce, paused())).toMatchObject({ outcome: 'paused' });
+  });
+
+  test('after resume, the paused tick runs like a new one (what a backfill does)', async () => {
+    await planTick({ scheduledTime: tick.toISOString() }, tasks(3), paused());
+    const later = await planTick({ scheduledTime: tick.toISOString() }, tasks(3), deps({ isPaused: async () => false }));
+    expect(later).toMatchObject({ outcome: 'planned', tasks: 3 });
+    expect(await ledger.getTick(tickLedgerKey('orders', tickStamp(tick)))).toMatchObject({ state: 'planned', tasks: 3 });
+  });
+
+  test('ignorePause (an operator\'s explicit run) plans the tick although the job is paused', async () => {
+    expect(await planTick({ scheduledTime: tick.toISOString(), ignorePause: true }, tasks(2), paused())).toMatchObject({ outcome: 'planned', tasks: 2 });
+  });
+
+  test('a tick planned before the pause stays planned: a redelivery during the pause answers alreadyPlanned', async () => {
+    await planTick({ scheduledTime: tick.toISOString() }, tasks(2), deps());
+    expect(await planTick({ scheduledTime: tick.toISOString() }, tasks(2), paused())).toMatchObject({ outcome: 'alreadyPlanned', tasks: 2 });
+    expect(await ledger.getTick(tickLedgerKey('orders', tickStamp(tick)))).toMatchObject({ state: 'planned' });
+  });
+
+  test('a failed pause read fails the tick (Lambda retries it; the on-failure destination keeps it)', async () => {
+    await expect(planTick({ scheduledTime: tick.toISOString() }, tasks(2), deps({ isPaused: async () => Promise.reject(new Error('throttled')) }))).rejects.toThrow('throttled');
+    expect(await ledger.getTick(tickLedgerKey('orders', tickStamp(tick)))).toBeNull();
+  });
+});

@@ -162,7 +162,11 @@ describe('parseRequest: sources', () => {
       job: 'example-api',
       scheduledTime: '2026-11-25T03:00:00.000Z',
       replan: false,
+      ignorePause: false,
     });
+    expect(parseRequest({ source: 'tick', job: 'example-api', tick: '20261125T0300Z', ignorePause: true }, 10, NOW, known)).toMatchObject({ ignorePause: true });
+    expect(field({ source: 'tick', job: 'example-api', tick: '20261125T0300Z', ignorePause: 'yes' }, known)).toBe('ignorePause');
+    expect(field({ source: 'spool', ignorePause: true }, known)).toBe('ignorePause');
     expect(parseRequest({ source: 'tick', job: 'example-api', tick: '2026-11-25T12:00:00+09:00', replan: true }, 10, NOW, known)).toMatchObject({ scheduledTime: '2026-11-25T03:00:00.000Z', replan: true });
     expect(field({ source: 'tick', tick: '20261125T0300Z' }, known)).toBe('job');
     expect(field({ source: 'tick', job: 'nope', tick: '20261125T0300Z' }, known)).toBe('job');

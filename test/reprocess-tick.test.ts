@@ -38,6 +38,12 @@ test('a plain re-run sends the tick alone (what the schedule sends)', async () =
   expect(s.producer).toEqual({ outcome: 'alreadyPlanned' });
 });
 
+test('ignorePause (scheduled-jobs run/backfill --ignore-pause) is passed to the producer; without it the event does not carry it', async () => {
+  lambdaMock.on(InvokeCommand).resolves(answer({ outcome: 'planned' }) as never);
+  await run({ ignorePause: true });
+  expect(JSON.parse(Buffer.from(lambdaMock.commandCalls(InvokeCommand)[0].args[0].input.Payload as Uint8Array).toString())).toEqual({ scheduledTime: '2026-11-25T03:00:00.000Z', ignorePause: true });
+});
+
 test('a producer that fails: outcome failed with its error NAME only (its message may hold what produce read)', async () => {
   lambdaMock.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(JSON.stringify({ errorType: 'InvalidProducerOutput', errorMessage: 'customer jane@example.com broke it' })) } as never);
   const s = await run({ replan: true });

@@ -1,5 +1,5 @@
 import { OPERATOR_OUTPUTS } from '../../lib/operator-outputs';
-import { EXIT_FAILED, UsageError } from '../errors';
+import { CliError, EXIT_FAILED, UsageError } from '../errors';
 import { formatSummary, invokeReprocess } from '../reprocess';
 import { CommonOptions, Session } from '../session';
 import { CliIo } from '../io';
@@ -31,6 +31,8 @@ export interface TickRerunOptions extends CommonOptions {
   readonly tick?: string;
   readonly replan?: boolean;
   readonly dryRun?: boolean;
+  /** Plan it although the job is paused (`scheduled-jobs pause`). */
+  readonly ignorePause?: boolean;
 }
 
 function int(flag: string, v: string | undefined): number | undefined {
@@ -46,7 +48,19 @@ function list(v: string[] | undefined): string[] {
 
 function checkJob(job: string | undefined, knownJobs: ReadonlySet<string>): void {
   if (job !== undefined && !knownJobs.has(job)) {
-    throw new UsageError(`Unknown job "${job}"`, `Jobs of this stack: ${[...knownJobs].join(', ') || '(none)'}.`);
+    throw new UsageError(`Unknown job "${job}"`, `Jobs in bin/config.ts for this stage: ${[...knownJobs].join(', ') || '(none)'}.`);
+  }
+}
+
+/** The jobs of the stage's config: what the command line is checked against before any AWS call. */
+export function configJobs(session: Pick<Session, 'config'>): ReadonlySet<string> {
+  return new Set(session.config.jobs.map((j) => j.name));
+}
+
+/** A job of the config that the deployed stack does not have (deployed from an older commit, or `deploy: false`). */
+export function checkDeployed(job: string | undefined, stackName: string, stateMachines: ReadonlyMap<string, string>): void {
+  if (job !== undefined && !stateMachines.has(job)) {
+    throw new CliError(`Job "${job}" is in bin/config.ts but not deployed in ${stackName}`, `Jobs of this stack: ${[...stateMachines.keys()].join(', ') || '(none)'}. Deploy the stack, or check out the commit that was deployed.`);
   }
 }
 
@@ -95,16 +109,18 @@ export function replayPayload(o: ReplayOptions, knownJobs: ReadonlySet<string>):
 
 /** The reprocess payload of `tick rerun`. */
 export function tickPayload(o: TickRerunOptions, knownJobs: ReadonlySet<string>): Record<string, unknown> {
-  if (o.job === undefined) throw new UsageError('tick rerun needs --job', `Jobs of this stack: ${[...knownJobs].join(', ') || '(none)'}.`);
+  if (o.job === undefined) throw new UsageError('tick rerun needs --job', `Jobs of this stage: ${[...knownJobs].join(', ') || '(none)'}.`);
   checkJob(o.job, knownJobs);
   if (o.tick === undefined) throw new UsageError('tick rerun needs --tick', 'The tick as in task ids (e.g. 20261125T1800Z, UTC) or an ISO time with a zone (the failed-invocations dry run lists it).');
-  return { source: 'tick', job: o.job, tick: o.tick, ...(o.replan ? { replan: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
+  return { source: 'tick', job: o.job, tick: o.tick, ...(o.replan ? { replan: true } : {}), ...(o.ignorePause ? { ignorePause: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
 }
 
 /** `replay`: invokes the reprocess Lambda with the filters and prints its summary. */
 export async function replay(session: Session, o: ReplayOptions, io: CliIo): Promise<number> {
+  // Every flag is checked against the stage's config before AWS is called; then the job against the stack.
+  const payload = replayPayload(o, configJobs(session));
   const stack = await session.stack();
-  const payload = replayPayload(o, new Set(stack.stateMachines.keys()));
+  checkDeployed(o.job, stack.name, stack.stateMachines);
   const fn = stack.need(OPERATOR_OUTPUTS.reprocessFunctionName);
   const verb = o.dryRun ? 'Dry run' : o.drop ? 'Dropping' : o.source === 'failed-invocations' ? 'Re-running' : 'Replaying';
   if (!o.json) io.err(`${verb} on ${stack.name} with ${JSON.stringify(payload)} ...\n`);
@@ -115,8 +131,9 @@ export async function replay(session: Session, o: ReplayOptions, io: CliIo): Pro
 
 /** `tick rerun`: runs one tick again (or replans it) through the reprocess Lambda, which invokes the job's producer. */
 export async function tickRerun(session: Session, o: TickRerunOptions, io: CliIo): Promise<number> {
+  const payload = tickPayload(o, configJobs(session));
   const stack = await session.stack();
-  const payload = tickPayload(o, new Set(stack.stateMachines.keys()));
+  checkDeployed(o.job, stack.name, stack.stateMachines);
   const fn = stack.need(OPERATOR_OUTPUTS.reprocessFunctionName);
   if (!o.json) io.err(`${o.dryRun ? 'Dry run' : o.replan ? 'Re-planning' : 'Re-running'} on ${stack.name} with ${JSON.stringify(payload)} ...\n`);
   const summary = await invokeReprocess(session.clients.lambda, fn, payload);

@@ -46,6 +46,11 @@ export interface TickEvent {
   readonly scheduledTime?: string;
   /** Plan the tick again even if the ledger says it is planned. @default false */
   readonly replan?: boolean;
+  /**
+   * Plan the tick although the job is paused: set only by an operator's explicit `run` or
+   * `backfill --ignore-pause` (through reprocess). A scheduled tick never carries it. @default false
+   */
+  readonly ignorePause?: boolean;
 }
 
 export { REPLAN_MAX_AGE_DAYS };
@@ -200,6 +205,12 @@ export interface TickDeps {
   readonly log?: (message: string, fields: Record<string, unknown>) => void;
   /** Count metrics (Powertools in the handler). */
   readonly metric?: (name: string, value: number) => void;
+  /**
+   * Whether the job is paused now (lambdas/shared/pauses.ts): read once per tick, before the
+   * ledger claim. A paused tick is recorded `paused` in the ledger and nothing is planned.
+   * @default never paused
+   */
+  readonly isPaused?: () => Promise<boolean>;
 }
 
 /** What one invocation did with a tick. */
@@ -208,9 +219,11 @@ export interface TickSummary {
   /**
    * `planned`: this invocation planned (or finished planning) the tick; `alreadyPlanned`: an earlier
    * delivery did, nothing was done; `busy`: another live invocation is planning it (that one
-   * finishes, or fails and is retried and kept by the on-failure destination).
+   * finishes, or fails and is retried and kept by the on-failure destination); `paused`: the job
+   * is paused (`scheduled-jobs pause`), the tick is recorded `paused` in the ledger and nothing
+   * was planned (`scheduled-jobs backfill` runs it later if wanted).
    */
-  readonly outcome: 'planned' | 'alreadyPlanned' | 'busy';
+  readonly outcome: 'planned' | 'alreadyPlanned' | 'busy' | 'paused';
   /**
    * Present when the event asked for a replan and this invocation re-planned the tick: how often
    * the tick has been re-opened (1 for the first replan). Its batches carry a new plan id.
@@ -256,12 +269,24 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     throw new InvalidTickEventError('the event must be {"scheduledTime": "<ISO-8601>"} as sent by the schedule');
   }
   if (event.replan !== undefined && typeof event.replan !== 'boolean') throw new InvalidTickEventError('"replan" must be true or false');
+  if (event.ignorePause !== undefined && typeof event.ignorePause !== 'boolean') throw new InvalidTickEventError('"ignorePause" must be true or false');
   const replan = event.replan === true;
   if (replan) checkReplanTime(scheduledTime, now());
   const tick = tickStamp(scheduledTime);
   const tickId = tickLedgerKey(deps.job, tick);
   const deadlineMs = now().getTime() + deps.remainingMs - PLANNING_SAFETY_MS;
-  const skipped = (outcome: 'alreadyPlanned' | 'busy', tasks = 0, batches = 0): TickSummary => ({ tick, outcome, tasks, rejected: 0, batches, enqueued: 0, planChanged: false });
+  const skipped = (outcome: 'alreadyPlanned' | 'busy' | 'paused', tasks = 0, batches = 0): TickSummary => ({ tick, outcome, tasks, rejected: 0, batches, enqueued: 0, planChanged: false });
+
+  if (event.ignorePause !== true && deps.isPaused && (await deps.isPaused())) {
+    // Recorded so that `jobs` and `backfill` see the tick was skipped on purpose, not lost. A tick
+    // already planned stays planned (a redelivery after the pause changes nothing).
+    const recorded = await deps.ledger.markPaused(tickId);
+    const item = recorded ? null : await deps.ledger.getTick(tickId);
+    if (item?.state === 'planned') return skipped('alreadyPlanned', item.tasks, item.batches);
+    metric('TickPaused', 1);
+    log('job paused: tick recorded as paused, nothing planned', { job: deps.job, tick });
+    return skipped('paused');
+  }
 
   const leaseUntilMs = now().getTime() + deps.remainingMs + LEASE_MARGIN_MS;
   let claim = await deps.ledger.claimTick(tickId, deps.owner, leaseUntilMs);

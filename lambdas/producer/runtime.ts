@@ -8,6 +8,7 @@ import { FirehoseParamLogSink } from '../shared/firehose-sink';
 import { KmsMac } from '../shared/kms-mac';
 import { RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { logger, metrics, tracer } from '../shared/powertools';
+import { readPause } from '../shared/pauses';
 import { TickLedger } from '../shared/tick-ledger';
 import { ParamsModule, paramsModuleProblems, versionOf } from '../shared/params';
 import { planTick, ProduceFn, TickEvent, TickSummary } from './logic';
@@ -41,6 +42,7 @@ export function createProducerHandler(produce: ProduceFn, options: ProducerHandl
     ledger ??= new TickLedger(ddb, requireEnv('COORDINATION_TABLE'));
     const job = requireEnv('JOB_NAME');
     checkParamsWiring(options.params, process.env[PARAMS_VERSION_ENV]);
+    const table = requireEnv('COORDINATION_TABLE');
     metrics.addDimension('job', job);
     try {
       return await planTick(event, produce, {
@@ -61,6 +63,8 @@ export function createProducerHandler(produce: ProduceFn, options: ProducerHandl
         remainingMs: context?.getRemainingTimeInMillis() ?? 60_000,
         log: (message, fields) => logger.info(message, fields),
         metric: (name, value) => metrics.addMetric(name, MetricUnit.Count, value),
+        // One GetItem per tick (scheduled-jobs pause): a failed read fails the tick, which Lambda retries.
+        isPaused: async () => (await readPause(ddb, table, job)).paused,
       });
     } finally {
       metrics.publishStoredMetrics();

@@ -81,6 +81,8 @@ export interface ReprocessPayload {
   readonly tick?: string;
   /** Tick: plan it again although the ledger says it is planned. @default false */
   readonly replan?: boolean;
+  /** Tick: plan it although the job is paused (`scheduled-jobs run|backfill --ignore-pause`). @default false */
+  readonly ignorePause?: boolean;
 }
 
 /** A validated spool or quarantine payload with defaults filled in; times resolved to epoch milliseconds. */
@@ -128,6 +130,8 @@ export interface TickOptions {
   /** The tick as the schedule sends it (ISO-8601, UTC). */
   readonly scheduledTime: string;
   readonly replan: boolean;
+  /** Plan it although the job is paused. */
+  readonly ignorePause: boolean;
 }
 
 /** Any validated payload. */
@@ -163,7 +167,7 @@ const FIELDS: Record<Source, ReadonlySet<string>> = {
   spool: new Set(SPOOL_FIELDS),
   quarantine: new Set([...SPOOL_FIELDS, 'messageIds', 'drop', 'force']),
   failedInvocations: new Set(['max', 'dryRun', 'job', 'functions', 'messageIds', 'drop', 'olderThan', 'newerThan', 'concurrency']),
-  tick: new Set(['dryRun', 'job', 'tick', 'replan']),
+  tick: new Set(['dryRun', 'job', 'tick', 'replan', 'ignorePause']),
 };
 
 /**
@@ -331,12 +335,13 @@ function parseTickPayload(p: Record<string, unknown>, dryRun: boolean, nowMs: nu
   if (p.tick === undefined) throw new InvalidPayloadError('tick', 'source "tick" needs the tick, e.g. "20261125T1800Z" (as in task ids) or "2026-11-26T03:00:00+09:00"');
   const tickMs = parseTick(p.tick);
   const replan = bool('replan', p.replan);
+  const ignorePause = bool('ignorePause', p.ignorePause);
   if (tickMs > nowMs + TICK_FUTURE_ALLOWANCE_MS) throw new InvalidPayloadError('tick', `${new Date(tickMs).toISOString()} is in the future: its tasks would run before their tick`);
   // Mirrors the producer's own refusal (execution names are unique for 90 days only).
   if (replan && nowMs - tickMs > REPLAN_MAX_AGE_DAYS * 86_400_000) {
     throw new InvalidPayloadError('tick', `a replan of a tick older than ${REPLAN_MAX_AGE_DAYS} days is refused: execution names are unique for 90 days only, so tasks of it could run a second time`);
   }
-  return { source: 'tick', dryRun, job, scheduledTime: new Date(tickMs).toISOString(), replan };
+  return { source: 'tick', dryRun, job, scheduledTime: new Date(tickMs).toISOString(), replan, ignorePause };
 }
 
 /**

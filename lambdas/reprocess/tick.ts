@@ -57,7 +57,7 @@ export async function rerunTick(deps: TickRunDeps, o: TickOptions): Promise<Tick
   // The payload parser checked the job against the same list; this is the construct's contract.
   if (!arn) return done({ outcome: 'failed', producer: null, error: `NoProducer: ${label} is not in INVOCABLE_FUNCTIONS` });
   if (o.dryRun) return done({ outcome: 'wouldInvoke', producer: null });
-  const payload = { scheduledTime: o.scheduledTime, ...(o.replan ? { replan: true } : {}) };
+  const payload = { scheduledTime: o.scheduledTime, ...(o.replan ? { replan: true } : {}), ...(o.ignorePause ? { ignorePause: true } : {}) };
   let r;
   try {
     r = await deps.lambda.send(new InvokeCommand({ FunctionName: arn, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(payload)) }));

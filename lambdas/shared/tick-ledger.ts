@@ -6,7 +6,8 @@ import { AttributeValue, ConditionalCheckFailedException, DynamoDBClient, GetIte
  * lets a crashed producer or starter resume. No params are stored here: ids and counters only.
  *
  * `tick#<job>#<tick>` (written by the producer):
- *   state `planning` | `planned`; owner + leaseUntilMs while a producer plans it; planId, tasks,
+ *   state `planning` | `planned` | `paused` (the job was paused at the tick: nothing planned; a later
+ *   run of the tick, e.g. a backfill, claims and plans it like a new one); owner + leaseUntilMs while a producer plans it; planId, tasks,
  *   batches, rejected, rejectedDone; enqueued (batches of the plan already in the tick queue, a
  *   prefix); batchesDone (counted by the starters); replans (how often an operator re-opened the
  *   planned tick, {@link TickLedger.reopenTick}).
@@ -36,7 +37,7 @@ export const MAX_DONE_ABOVE = 2_000;
 
 /** The tick item as read. */
 export interface TickItem {
-  readonly state: 'planning' | 'planned';
+  readonly state: 'planning' | 'planned' | 'paused';
   readonly owner: string | null;
   readonly leaseUntilMs: number;
   readonly planId: string | null;
@@ -81,7 +82,7 @@ const isConditionFailure = (e: unknown): boolean => e instanceof ConditionalChec
 
 function tickItemOf(a: Record<string, AttributeValue>): TickItem {
   return {
-    state: s(a.state) === 'planned' ? 'planned' : 'planning',
+    state: s(a.state) === 'planned' ? 'planned' : s(a.state) === 'paused' ? 'paused' : 'planning',
     owner: s(a.owner),
     leaseUntilMs: n(a.leaseUntilMs),
     planId: s(a.planId),
@@ -175,6 +176,21 @@ export class TickLedger {
     if (a) return { claimed: true, item: tickItemOf(a) };
     const item = await this.getTick(key);
     return { claimed: false, reason: item?.state === 'planned' ? 'planned' : 'busy', item };
+  }
+
+  /**
+   * Records that the tick fired while its job was paused: a new item in state `paused` (or the
+   * same one again, for a redelivery). A tick that is planned or being planned is left as it is
+   * (false): a pause does not undo work. A `paused` item holds no lease, so {@link claimTick} takes
+   * it like a new tick when the tick is run later (backfill).
+   */
+  async markPaused(key: string): Promise<boolean> {
+    const a = await this.update(key, {
+      update: 'SET #state = :paused, pausedAt = :now, createdAt = if_not_exists(createdAt, :now), expiresAt = if_not_exists(expiresAt, :ttl)',
+      condition: 'attribute_not_exists(pk) OR #state = :paused',
+      values: { ':paused': { S: 'paused' }, ':now': { N: String(this.now()) }, ':ttl': this.ttl() },
+    });
+    return a !== null;
   }
 
   /**

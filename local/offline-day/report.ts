@@ -1,6 +1,6 @@
 import { formatRecordTime } from '../../lambdas/shared/param-log';
-import { JobCounts } from './accounting';
-import { OfflineReport } from './run';
+import type { JobCounts } from './accounting';
+import type { OfflineReport } from './run';
 
 /**
  * True when the run kept its promise: nothing lost, nothing run twice, no tick failed but those the
@@ -159,26 +159,55 @@ export function stillSpooledCell(r: Pick<OfflineReport, 'stillSpooled'>): string
   return `${r.stillSpooled.total} (${detail})`;
 }
 
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+/** HTML-escapes text (the live report, cli/live-report.ts, renders with the same helpers). */
+export const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** The report pages' stylesheet. */
+export const REPORT_STYLE =
+  'body{font-family:system-ui,sans-serif;margin:24px;max-width:960px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f6f6f6}.ok{color:#156a15}.bad{color:#b00}h3{margin:14px 0 2px}';
+
+/** The saved query "daily counts by job and result" as an HTML table. */
+export function dailyCountsTable(rows: ReadonlyArray<Record<string, unknown>>): string {
+  const body = rows
+    .map((x) => `<tr><td>${esc(String(x.log_day))}</td><td>${esc(String(x.job))}</td><td>${esc(String(x.type))}</td><td>${esc(String(x.result))}</td><td>${esc(String(x.records))}</td></tr>`)
+    .join('');
+  return `<table><tr><th>day</th><th>job</th><th>type</th><th>result</th><th>records</th></tr>${body}</table>`;
+}
+
+/** One bar of {@link hourlyChart}: the hour (`yyyy-MM-dd HH`, local), its value, and the hour's bands. */
+export interface HourBar {
+  readonly hour: string;
+  readonly value: number;
+  readonly maintenance?: boolean;
+  readonly held?: boolean;
+}
+
+/** One series of the offline run, per hour. */
+function chart(r: OfflineReport, key: 'tasks' | 'retries' | 'spooled' | 'spoolDepth' | 'replayed', title: string, color: string): string {
+  return hourlyChart(
+    r.hourly.map((x) => ({ hour: x.hour, value: x[key], maintenance: x.maintenance, held: x.held })),
+    title,
+    color,
+  );
+}
 
 /**
- * One SVG bar chart per series, one bar per hour of the simulated period. Maintenance hours get a
- * translucent band over the bars and a solid strip along the top (so they show even where the bars
- * fill the chart); hours with a dependency on hold get a strip of their own.
+ * An SVG bar chart, one bar per hour (the offline run's series, and the live report's CloudWatch
+ * metrics). Maintenance hours get a translucent band over the bars and a solid strip along the top
+ * (so they show even where the bars fill the chart); hours with a dependency on hold get a strip of their own.
  */
-function chart(r: OfflineReport, key: 'tasks' | 'retries' | 'spooled' | 'spoolDepth' | 'replayed', title: string, color: string): string {
-  const rows = r.hourly;
+export function hourlyChart(rows: ReadonlyArray<HourBar>, title: string, color: string): string {
   const w = 900;
   const h = 130;
   const left = 40;
   const top = 14;
   const bw = (w - left - 10) / Math.max(1, rows.length);
-  const max = Math.max(1, ...rows.map((x) => x[key]));
+  const max = Math.max(1, ...rows.map((x) => x.value));
   const plot = h - 20 - top;
   const bars = rows
     .map((x, i) => {
-      const bh = (plot * x[key]) / max;
-      return `<rect x="${(left + i * bw + 1).toFixed(1)}" y="${(h - 20 - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${esc(x.hour)}:00  ${x[key]}</title></rect>`;
+      const bh = (plot * x.value) / max;
+      return `<rect x="${(left + i * bw + 1).toFixed(1)}" y="${(h - 20 - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${esc(x.hour)}:00  ${x.value}</title></rect>`;
     })
     .join('');
   const bands = rows
@@ -212,15 +241,12 @@ export function renderHtml(r: OfflineReport): string {
   const ok = reportOk(r);
   const cell = (label: string, value: string | number, strong = false): string =>
     `<tr><th>${esc(label)}</th><td>${strong ? `<b>${esc(String(value))}</b>` : esc(String(value))}</td></tr>`;
-  const counts = r.queries.dailyCounts
-    .map((x) => `<tr><td>${esc(String(x.log_day))}</td><td>${esc(String(x.job))}</td><td>${esc(String(x.type))}</td><td>${esc(String(x.result))}</td><td>${esc(String(x.records))}</td></tr>`)
-    .join('');
   const files = Object.entries(r.filesPerPartition)
     .sort()
     .map(([p, n]) => `<tr><td>${esc(p)}</td><td>${n}</td></tr>`)
     .join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline run ${esc(period(r))}</title>
-<style>body{font-family:system-ui,sans-serif;margin:24px;max-width:960px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f6f6f6}.ok{color:#156a15}.bad{color:#b00}h3{margin:14px 0 2px}</style></head><body>
+<style>${REPORT_STYLE}</style></head><body>
 <h1>Scheduled jobs: offline run</h1>
 <p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, hold <b>${esc(r.hold)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
 Red band: the external API's maintenance window. Blue strip: a dependency on hold.</p>
@@ -246,7 +272,7 @@ ${chart(r, 'replayed', 'Replays that succeeded per hour', '#2e8b57')}
 ${chart(r, 'spoolDepth', 'Spool depth (messages) at the end of the hour', '#7a4fa0')}
 <h2>Saved Athena queries (run on DuckDB over the output folder)</h2>
 <p>Lost tasks: ${r.queries.lostTasksByDay.map((d) => `${esc(d.day)}: <b>${d.lost}</b>`).join(', ')}</p>
-<table><tr><th>day</th><th>job</th><th>type</th><th>result</th><th>records</th></tr>${counts}</table>
+${dailyCountsTable(r.queries.dailyCounts)}
 <h2>Parameter log files per partition</h2>
 <table><tr><th>partition</th><th>files</th></tr>${files}</table>
 </body></html>
