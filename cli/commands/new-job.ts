@@ -5,6 +5,7 @@ import { ConfigError, resolveConfig } from '../../lib/config/validate';
 import { UsageError } from '../errors';
 import { CliIo } from '../io';
 import { configEntry, configEntryValue, GeneratedFile, jobFiles, jobNames } from './new-job-template';
+import { plannedModuleLoader } from './planned-modules';
 
 /** Options of `new-job <name>`. */
 export interface NewJobOptions {
@@ -72,7 +73,11 @@ export interface NewJobPlan {
   readonly entryText: string;
 }
 
-/** Checks the name and the project, validates the new job beside the configured ones; writes nothing. */
+/**
+ * Checks the name and the project, validates the new job beside the configured ones; writes nothing.
+ * The validation loads the job's planned errors and params modules from their generated sources (the
+ * contract checks synth runs need them), and every other job's from the project.
+ */
 export function planNewJob(name: string, deps: NewJobDeps): NewJobPlan {
   const root = deps.projectRoot ?? resolve(__dirname, '..', '..');
   const configFile = deps.configFile ?? 'bin/config.ts';
@@ -87,7 +92,10 @@ export function planNewJob(name: string, deps: NewJobDeps): NewJobPlan {
   const value = configEntryValue(n) as JobConfig;
   const planned = new Set(files.map((f) => f.path));
   try {
-    resolveConfig({ ...deps.config, jobs: [...deps.config.jobs, value] }, { allJobs: true, fileExists: (p) => planned.has(p) || existsSync(join(root, p)) });
+    resolveConfig(
+      { ...deps.config, jobs: [...deps.config.jobs, value] },
+      { allJobs: true, fileExists: (p) => planned.has(p) || existsSync(join(root, p)), loadModule: plannedModuleLoader(root, files) },
+    );
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(`The new job does not validate beside the configured ones: ${e.message}`, `Fix ${configFile} first (\`npx cdk synth\` lists the same problems).`);
     throw e;
@@ -105,7 +113,7 @@ export function planNewJob(name: string, deps: NewJobDeps): NewJobPlan {
 
 /**
  * `npx scheduled-jobs new-job <name>`: scaffolds lambdas/jobs/<name>/ (producer, steps Prepare and
- * Deliver, typed errors, offline stubs) and test/jobs/<name>.test.ts, and adds the job to
+ * Deliver, params schema, typed errors, offline stubs) and test/jobs/<name>.test.ts, and adds the job to
  * bin/config.ts. Everything is checked before the first file is written. See docs/job-authoring.md.
  */
 export async function newJob(name: string, o: NewJobOptions, io: CliIo, deps: NewJobDeps): Promise<number> {
