@@ -107,7 +107,9 @@ describe('the entry added to the config text', () => {
     const dir = mkdtempSync(join(tmpdir(), 'new-job-nojobs-'));
     try {
       mkdirSync(join(dir, 'bin'));
-      cpSync(join(root, 'lambdas', 'jobs'), join(dir, 'lambdas', 'jobs'), { recursive: true });
+      // A project but for its config: the jobs' errors and params modules load (they import lambdas/shared and zod).
+      cpSync(join(root, 'lambdas'), join(dir, 'lambdas'), { recursive: true });
+      symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
       writeFileSync(join(dir, 'bin', 'config.ts'), 'export const appConfig = loadFromSomewhere();\n');
       expect(() => planNewJob('demo', { config: fixtureConfig, projectRoot: dir })).toThrow(expect.objectContaining({ message: expect.stringContaining('Cannot add the job to bin/config.ts'), hint: expect.stringContaining("name: 'demo',") }));
     } finally {
