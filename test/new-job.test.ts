@@ -151,6 +151,7 @@ describe('scaffolded into a copy of the project', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toContain('added job demo to bin/config.ts');
+    expect(r.out).toContain("Next:\n  npx jest test/jobs/demo.test.ts   the job's own test\n  npx scheduled-jobs local demo     one tick offline");
     const config = evalConfig(readFileSync(join(dir, 'bin', 'config.ts'), 'utf8'));
     expect(config.jobs.map((j) => j.name)).toEqual(['example-api', 'example-fanout', 'demo']);
     // The job's contracts, as synth checks them, on the files as written (required from the copy).

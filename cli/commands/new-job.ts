@@ -130,12 +130,12 @@ export async function newJob(name: string, o: NewJobOptions, io: CliIo, deps: Ne
     io.out(`wrote ${f.path}\n`);
   }
   writeFileSync(join(root, plan.configFile), plan.configText);
-  io.out(
-    `added job ${name} to ${plan.configFile}\n\nNext:\n` +
-      `  npx jest test/jobs/${name}.test.ts     the job's own test\n` +
-      `  npx scheduled-jobs local ${name}        one tick offline, on the stand-ins, with lambdas/jobs/${name}/stubs.ts\n` +
-      `  npm start                               the offline day, ${name} beside the other jobs\n` +
-      `See docs/job-authoring.md.\n`,
-  );
+  const next: Array<[string, string]> = [
+    [`npx jest test/jobs/${name}.test.ts`, "the job's own test"],
+    [`npx scheduled-jobs local ${name}`, `one tick offline, on the stand-ins, with lambdas/jobs/${name}/stubs.ts`],
+    ['npm start', `the offline day, ${name} beside the other jobs`],
+  ];
+  const width = Math.max(...next.map(([c]) => c.length)) + 3;
+  io.out(`added job ${name} to ${plan.configFile}\n\nNext:\n${next.map(([c, what]) => `  ${c.padEnd(width)}${what}\n`).join('')}See docs/job-authoring.md.\n`);
   return 0;
 }
