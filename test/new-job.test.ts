@@ -5,9 +5,13 @@ import { join, resolve } from 'node:path';
 import * as ts from 'typescript';
 import { insertJobEntry, planNewJob } from '../cli/commands/new-job';
 import { configEntry, configEntryValue, jobNames, pascalCase } from '../cli/commands/new-job-template';
+import { plannedModuleLoader } from '../cli/commands/planned-modules';
 import { runCli } from '../cli/main';
 import { AppConfig } from '../lib/config/types';
+import { declaredErrorNames } from '../lib/config/job-contracts';
 import { resolveConfig } from '../lib/config/validate';
+import * as exampleApiErrors from '../lambdas/jobs/example-api/errors';
+import { TransientError } from '../lambdas/shared/errors';
 import { fixtureConfig } from './support/fixture-config';
 
 /**
@@ -59,6 +63,23 @@ test('refuses a job the config has, and a folder that exists although the config
   expect(r.err).toContain('Error: lambdas/jobs/example-api already exists');
 });
 
+test('the check before writing loads planned modules from their sources: imports of planned neighbours from memory, the rest from the project', () => {
+  const dir = 'lambdas/jobs/planned-only';
+  const load = plannedModuleLoader(root, [
+    { path: `${dir}/errors.ts`, text: "import { TransientError } from '../../shared/errors';\nexport class PlannedDownError extends TransientError {}\n" },
+    { path: `${dir}/params.ts`, text: "import { z } from 'zod';\nimport { MAX } from './limits';\nexport const schema = z.object({ n: z.number().max(MAX) });\nexport const version = 2;\n" },
+    { path: `${dir}/limits.ts`, text: 'export const MAX = 3;\n' },
+  ]);
+  const errors = load(`${dir}/errors.ts`) as Record<string, new (m: string) => Error>;
+  expect(declaredErrorNames(errors)).toEqual(['PlannedDownError']);
+  expect(new errors.PlannedDownError('x')).toBeInstanceOf(TransientError); // the project's platform class, not a copy
+  const params = load(`${dir}/params.ts`) as typeof import('../lambdas/jobs/example-api/params');
+  expect(params.version).toBe(2);
+  expect([params.schema.safeParse({ n: 3 }).success, params.schema.safeParse({ n: 4 }).success]).toEqual([true, false]);
+  expect(load('lambdas/jobs/example-api/errors.ts')).toBe(exampleApiErrors);
+  expect(existsSync(join(root, dir))).toBe(false);
+});
+
 describe('the entry added to the config text', () => {
   const entry = (indent: string) => configEntry(jobNames('demo'), indent);
 
@@ -86,7 +107,9 @@ describe('the entry added to the config text', () => {
     const dir = mkdtempSync(join(tmpdir(), 'new-job-nojobs-'));
     try {
       mkdirSync(join(dir, 'bin'));
-      cpSync(join(root, 'lambdas', 'jobs'), join(dir, 'lambdas', 'jobs'), { recursive: true });
+      // A project but for its config: the jobs' errors and params modules load (they import lambdas/shared and zod).
+      cpSync(join(root, 'lambdas'), join(dir, 'lambdas'), { recursive: true });
+      symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
       writeFileSync(join(dir, 'bin', 'config.ts'), 'export const appConfig = loadFromSomewhere();\n');
       expect(() => planNewJob('demo', { config: fixtureConfig, projectRoot: dir })).toThrow(expect.objectContaining({ message: expect.stringContaining('Cannot add the job to bin/config.ts'), hint: expect.stringContaining("name: 'demo',") }));
     } finally {
@@ -113,9 +136,12 @@ describe('scaffolded into a copy of the project', () => {
     const before = readFileSync(join(dir, 'bin', 'config.ts'), 'utf8');
     const r = await cli(['new-job', 'demo', '--dry-run'], dir);
     expect(r.code).toBe(0);
-    for (const f of ['errors.ts', 'logic.ts', 'producer.ts', 'prepare.ts', 'deliver.ts', 'stubs.ts']) expect(r.out).toContain(`--- would write lambdas/jobs/demo/${f}\n`);
+    for (const f of ['params.ts', 'errors.ts', 'logic.ts', 'producer.ts', 'prepare.ts', 'deliver.ts', 'stubs.ts']) expect(r.out).toContain(`--- would write lambdas/jobs/demo/${f}\n`);
     expect(r.out).toContain('--- would write test/jobs/demo.test.ts\n');
     expect(r.out).toContain("--- would add to `jobs` in bin/config.ts:\n    {\n      name: 'demo',");
+    expect(r.out).toContain("      errors: 'lambdas/jobs/demo/errors.ts',\n");
+    expect(r.out).toContain("      params: { schema: 'lambdas/jobs/demo/params.ts' },\n");
+    expect(r.out).toContain("      // exclusiveBy: 'itemId',");
     expect(existsSync(join(dir, 'lambdas', 'jobs', 'demo'))).toBe(false);
     expect(readFileSync(join(dir, 'bin', 'config.ts'), 'utf8')).toBe(before);
   });
@@ -125,10 +151,16 @@ describe('scaffolded into a copy of the project', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toContain('added job demo to bin/config.ts');
+    expect(r.out).toContain("Next:\n  npx jest test/jobs/demo.test.ts   the job's own test\n  npx scheduled-jobs local demo     one tick offline");
     const config = evalConfig(readFileSync(join(dir, 'bin', 'config.ts'), 'utf8'));
     expect(config.jobs.map((j) => j.name)).toEqual(['example-api', 'example-fanout', 'demo']);
-    const resolved = resolveConfig(config, { allJobs: true, fileExists: (p) => existsSync(join(dir, p)) });
-    expect(resolved.jobs.find((j) => j.name === 'demo')!.steps.map((s) => s.name)).toEqual(['Prepare', 'Deliver']);
+    // The job's contracts, as synth checks them, on the files as written (required from the copy).
+    const resolved = resolveConfig(config, { allJobs: true, fileExists: (p) => existsSync(join(dir, p)), loadModule: (p) => require(join(dir, p)) });
+    const demo = resolved.jobs.find((j) => j.name === 'demo')!;
+    expect(demo.steps.map((s) => s.name)).toEqual(['Prepare', 'Deliver']);
+    expect(demo.errors).toBe('lambdas/jobs/demo/errors.ts');
+    expect(demo.params).toEqual({ schema: 'lambdas/jobs/demo/params.ts', version: 1 });
+    expect(demo.exclusiveBy).toBeNull();
     // Run again: refused, nothing overwritten.
     const again = await cli(['new-job', 'demo'], dir, config);
     expect(again.code).toBe(2);
@@ -138,13 +170,13 @@ describe('scaffolded into a copy of the project', () => {
   test('the generated test passes as generated (jest, in the copy)', () => {
     const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
     const r = spawnSync(process.execPath, [jest, '--ci', '--rootDir', dir, 'test/jobs/demo.test.ts'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
-    expect(`${r.stdout}${r.stderr}`).toMatch(/Tests:\s+4 passed, 4 total/);
+    expect(`${r.stdout}${r.stderr}`).toMatch(/Tests:\s+5 passed, 5 total/);
     expect(r.status).toBe(0);
   }, 150_000);
 
   test('the generated files and the edited config type-check (tsc rules of the project)', () => {
     const parsed = ts.parseJsonConfigFileContent(JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8')), ts.sys, dir);
-    const files = ['errors', 'logic', 'producer', 'prepare', 'deliver', 'stubs'].map((f) => join(dir, 'lambdas', 'jobs', 'demo', `${f}.ts`));
+    const files = ['params', 'errors', 'logic', 'producer', 'prepare', 'deliver', 'stubs'].map((f) => join(dir, 'lambdas', 'jobs', 'demo', `${f}.ts`));
     const program = ts.createProgram([...files, join(dir, 'test', 'jobs', 'demo.test.ts'), join(dir, 'bin', 'config.ts')], { ...parsed.options, noEmit: true });
     const problems = ts.getPreEmitDiagnostics(program).map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
     expect(problems).toEqual([]);

@@ -25,7 +25,7 @@ export function addAuthorCommands(program: Command, io: CliIo, deps: CliDeps, se
   program
     .command('new-job')
     .argument('<name>', 'job name: lowercase letters, digits and dashes, e.g. invoice-reminder')
-    .description('Scaffold a job: lambdas/jobs/<name>/ (producer, two steps, typed errors, offline stubs), test/jobs/<name>.test.ts, and its entry in bin/config.ts')
+    .description('Scaffold a job: lambdas/jobs/<name>/ (producer, two steps, params schema, typed errors, offline stubs), test/jobs/<name>.test.ts, and its entry in bin/config.ts')
     .option('--dry-run', 'print what would be written; write nothing')
     .action((name: string, o: NewJobOptions) => guarded(() => newJob(name, o, io, { config: deps.config, projectRoot }))());
   program

@@ -5,6 +5,7 @@ import { ConfigError, resolveConfig } from '../../lib/config/validate';
 import { UsageError } from '../errors';
 import { CliIo } from '../io';
 import { configEntry, configEntryValue, GeneratedFile, jobFiles, jobNames } from './new-job-template';
+import { plannedModuleLoader } from './planned-modules';
 
 /** Options of `new-job <name>`. */
 export interface NewJobOptions {
@@ -72,7 +73,11 @@ export interface NewJobPlan {
   readonly entryText: string;
 }
 
-/** Checks the name and the project, validates the new job beside the configured ones; writes nothing. */
+/**
+ * Checks the name and the project, validates the new job beside the configured ones; writes nothing.
+ * The validation loads the job's planned errors and params modules from their generated sources (the
+ * contract checks synth runs need them), and every other job's from the project.
+ */
 export function planNewJob(name: string, deps: NewJobDeps): NewJobPlan {
   const root = deps.projectRoot ?? resolve(__dirname, '..', '..');
   const configFile = deps.configFile ?? 'bin/config.ts';
@@ -87,7 +92,10 @@ export function planNewJob(name: string, deps: NewJobDeps): NewJobPlan {
   const value = configEntryValue(n) as JobConfig;
   const planned = new Set(files.map((f) => f.path));
   try {
-    resolveConfig({ ...deps.config, jobs: [...deps.config.jobs, value] }, { allJobs: true, fileExists: (p) => planned.has(p) || existsSync(join(root, p)) });
+    resolveConfig(
+      { ...deps.config, jobs: [...deps.config.jobs, value] },
+      { allJobs: true, fileExists: (p) => planned.has(p) || existsSync(join(root, p)), loadModule: plannedModuleLoader(root, files) },
+    );
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(`The new job does not validate beside the configured ones: ${e.message}`, `Fix ${configFile} first (\`npx cdk synth\` lists the same problems).`);
     throw e;
@@ -105,7 +113,7 @@ export function planNewJob(name: string, deps: NewJobDeps): NewJobPlan {
 
 /**
  * `npx scheduled-jobs new-job <name>`: scaffolds lambdas/jobs/<name>/ (producer, steps Prepare and
- * Deliver, typed errors, offline stubs) and test/jobs/<name>.test.ts, and adds the job to
+ * Deliver, params schema, typed errors, offline stubs) and test/jobs/<name>.test.ts, and adds the job to
  * bin/config.ts. Everything is checked before the first file is written. See docs/job-authoring.md.
  */
 export async function newJob(name: string, o: NewJobOptions, io: CliIo, deps: NewJobDeps): Promise<number> {
@@ -122,12 +130,12 @@ export async function newJob(name: string, o: NewJobOptions, io: CliIo, deps: Ne
     io.out(`wrote ${f.path}\n`);
   }
   writeFileSync(join(root, plan.configFile), plan.configText);
-  io.out(
-    `added job ${name} to ${plan.configFile}\n\nNext:\n` +
-      `  npx jest test/jobs/${name}.test.ts     the job's own test\n` +
-      `  npx scheduled-jobs local ${name}        one tick offline, on the stand-ins, with lambdas/jobs/${name}/stubs.ts\n` +
-      `  npm start                               the offline day, ${name} beside the other jobs\n` +
-      `See docs/job-authoring.md.\n`,
-  );
+  const next: Array<[string, string]> = [
+    [`npx jest test/jobs/${name}.test.ts`, "the job's own test"],
+    [`npx scheduled-jobs local ${name}`, `one tick offline, on the stand-ins, with lambdas/jobs/${name}/stubs.ts`],
+    ['npm start', `the offline day, ${name} beside the other jobs`],
+  ];
+  const width = Math.max(...next.map(([c]) => c.length)) + 3;
+  io.out(`added job ${name} to ${plan.configFile}\n\nNext:\n${next.map(([c, what]) => `  ${c.padEnd(width)}${what}\n`).join('')}See docs/job-authoring.md.\n`);
   return 0;
 }
