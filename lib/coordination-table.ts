@@ -8,7 +8,9 @@ import { Construct } from 'constructs';
  * - `hold#<dependency>`: an operator's hold switch (`value` = `on`), see lambdas/shared/holds.ts;
  * - `lock#<job>#<key hash>`: exclusive-key locks, owner = execution ARN, expiry checked in the
  *   condition (TTL only collects expired items days later);
- * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress.
+ * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress;
+ * - `capture#<execution ARN>`: the status-change capture's mark (one capture per ended execution);
+ * - `reconcile#<state machine name>`: the reconciler's watermark.
  * No params are stored here (lock keys are hashed). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
@@ -51,6 +53,16 @@ export class CoordinationTable extends Construct {
   /** Take and release exclusive-key locks (the lock function, the status-change capture). */
   grantLocks(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+  }
+
+  /** Capture marks (the status-change capture, the reconciler): lambdas/execution-capture/marker.ts. */
+  grantCaptureMarks(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, ['capture#'], ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  }
+
+  /** The reconciler's watermarks (lambdas/reconciler). */
+  grantReconcileWatermarks(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, ['reconcile#'], ['dynamodb:GetItem', 'dynamodb:PutItem']);
   }
 
   /** The tick ledger and batch progress (producers, starters). */

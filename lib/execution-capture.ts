@@ -119,6 +119,7 @@ export class ExecutionCapture extends Construct {
     props.spool.grantSend(role);
     props.paramLog.grantWriteWorker(this.function);
     props.coordination.grantLocks(this.function);
+    props.coordination.grantCaptureMarks(this.function);
     // Execution data is encrypted with the params key: DescribeExecution and GetExecutionHistory
     // callers need kms:Decrypt (AWS Step Functions developer guide, "Data at rest encryption").
     props.paramsKey.grantDecrypt(role);
