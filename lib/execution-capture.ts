@@ -72,6 +72,8 @@ export class ExecutionCapture extends Construct {
   public readonly function: AppFunction;
   public readonly rule: events.Rule;
   public readonly undeliveredAlarm: cloudwatch.Alarm;
+  /** The function's capture settings (CAPTURE_ENV), shared with the reconciler so both capture alike. */
+  public readonly environment: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: ExecutionCaptureProps) {
     super(scope, id);
@@ -87,6 +89,14 @@ export class ExecutionCapture extends Construct {
     if (reserved !== null && (!Number.isInteger(reserved) || reserved < 1)) problems.push(`reservedConcurrency: must be an integer >= 1 or null, got ${reserved}`);
     if (problems.length) throw new Error(`ExecutionCapture ${id}: ${problems.join('; ')}`);
 
+    this.environment = {
+      [CAPTURE_ENV.spoolQueueUrl]: props.spool.queue.queueUrl,
+      [CAPTURE_ENV.workerStream]: props.paramLog.workerStream.deliveryStreamName,
+      [CAPTURE_ENV.coordinationTable]: props.coordination.table.tableName,
+      [CAPTURE_ENV.timeZone]: props.timeZone,
+      [CAPTURE_ENV.jobSteps]: jobSteps,
+      [CAPTURE_ENV.jobExclusive]: jobExclusive,
+    };
     this.function = new AppFunction(this, 'Function', {
       projectRoot: props.projectRoot,
       entry: 'lambdas/execution-capture/handler.ts',
@@ -96,14 +106,7 @@ export class ExecutionCapture extends Construct {
       timeout: Duration.minutes(2),
       memorySize: 512,
       ...(reserved === null ? {} : { reservedConcurrentExecutions: reserved }),
-      environment: {
-        [CAPTURE_ENV.spoolQueueUrl]: props.spool.queue.queueUrl,
-        [CAPTURE_ENV.workerStream]: props.paramLog.workerStream.deliveryStreamName,
-        [CAPTURE_ENV.coordinationTable]: props.coordination.table.tableName,
-        [CAPTURE_ENV.timeZone]: props.timeZone,
-        [CAPTURE_ENV.jobSteps]: jobSteps,
-        [CAPTURE_ENV.jobExclusive]: jobExclusive,
-      },
+      environment: { ...this.environment },
     });
     const role = this.function.role!;
 

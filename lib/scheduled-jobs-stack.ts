@@ -6,6 +6,7 @@ import { ResolvedAppConfig } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { ExecutionCapture } from './execution-capture';
+import { Reconciler } from './reconciler';
 import { Investigation } from './investigation';
 import { watchErrors } from './error-watch';
 import { FunctionAlarms, OperationsDashboard } from './observability';
@@ -61,6 +62,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly dashboard: OperationsDashboard;
   /** Spools executions that end outside the workflow's Catch (aborted, timed out, uncatchable, spool unreachable). */
   public readonly executionCapture: ExecutionCapture;
+  /** Captures ended executions whose status-change event was lost (docs/execution-capture.md, "Reconciler"). */
+  public readonly reconciler: Reconciler;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -126,6 +129,16 @@ export class ScheduledJobsStack extends Stack {
       paramsKey: this.paramsKey,
       alerts: this.alerts,
       timeZone: config.timeZone,
+    });
+    this.reconciler = new Reconciler(this, 'Reconciler', {
+      projectRoot,
+      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      capture: this.executionCapture,
+      spool: this.spool,
+      paramLog: this.paramLog,
+      coordination: this.coordination,
+      paramsKey: this.paramsKey,
+      alerts: this.alerts,
     });
     this.investigation = new Investigation(this, 'Investigation', {
       projectRoot,

@@ -102,7 +102,7 @@ describe('status-change events dropped: the reconciler alone spools the ended ex
       ['ExecutionEnded', aborted, 'ABORTED'],
       ['ExecutionEnded', timedOut, 'TIMED_OUT'],
     ]);
-    expect(messages.every((m) => m.input.taskId.startsWith('orders-'))).toBe(true);
+    expect(messages.every((m) => m.input?.taskId.startsWith('orders-'))).toBe(true);
     expect(summary).toMatchObject({ ended: 3, captured: { spooled: 2, alreadySpooled: 1 }, failed: 0 });
     expect(records.map((r) => r.result).sort()).toEqual(['Aborted', 'TimedOut'].sort());
     expect((await new CaptureMarks(dynamo.client, TABLE).get(byWorkflow))?.state).toBe('done');
