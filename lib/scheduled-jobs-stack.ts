@@ -181,6 +181,7 @@ export class ScheduledJobsStack extends Stack {
       dependencies: config.dependencies,
       coordination: this.coordination,
       timeZone: config.timeZone,
+      paramLog: this.paramLog,
       defaultMax: config.reprocess.defaultMax,
       maxReplays: config.spool.maxReplays,
       invocableFunctions: [

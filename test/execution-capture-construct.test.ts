@@ -98,8 +98,13 @@ test('least privilege: describe/history of the app\'s executions only, decrypt w
   expect(firehose[0].Resource).toEqual({ 'Fn::GetAtt': [logicalId(stack.paramLog.workerStream), 'Arn'] });
 
   const ddb = all.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-  expect(ddb).toHaveLength(1);
-  expect(ddb[0].Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } });
+  // Locks, and the capture marks (one capture per ended execution): each by its leading key.
+  expect(ddb).toHaveLength(2);
+  expect(ddb.map((s) => s.Condition)).toEqual([
+    { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } },
+    { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['capture#*'] } },
+  ]);
+  expect(actionsOf(ddb[1]).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
 });
 
 test('alarms: the function\'s errors with every function\'s (once), events EventBridge could not deliver here; all notify the alerts', () => {
