@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -17,6 +17,7 @@ import { LOG_RETENTION } from './defaults';
 import { acknowledgeOn, acknowledgeOnPolicyOf } from './nag';
 import { applyFunctionSettings, functionSettingsProps } from './function-settings';
 import { THROTTLE_RETRY } from './config/timeouts';
+import { historyBudgetFindings } from './config/history-budget';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { LAMBDA_THROTTLED, SPOOL_UNAVAILABLE } from '../lambdas/shared/errors';
@@ -190,6 +191,8 @@ export class JobWorkflow extends Construct {
     const { job } = props;
     this.recordFunction = props.recordFunction;
     if (job.exclusiveBy && !props.lockFunction) throw new Error(`JobWorkflow ${job.name}: exclusiveBy needs the lock function (props.lockFunction)`);
+    // A history that overflows only when steps retry a lot is allowed, with the numbers at synth.
+    for (const w of historyBudgetFindings(`job ${job.name}`, job).warnings) Annotations.of(this).addWarningV2('scheduled-jobs:history-budget', w);
 
     // ---- step Lambdas
     job.steps.forEach((step, i) => {

@@ -18,6 +18,7 @@ import {
   StepConfig,
 } from './types';
 import { parseSchedule, ScheduleError } from './schedule';
+import { historyBudgetFindings } from './history-budget';
 import { deriveExecutionTimeoutSeconds, MAX_EXECUTION_TIMEOUT_SECONDS } from './timeouts';
 import { RESERVED_STATE_NAMES } from '../../lambdas/shared/workflow-contract';
 
@@ -381,6 +382,8 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
   }
   if (j.optIn !== undefined && typeof j.optIn !== 'boolean') problems.push(`${where}.optIn must be true or false`);
   const exclusiveBy = j.exclusiveBy ?? null;
+  // The 25,000-event history limit (lib/config/history-budget.ts): a map that overflows it on every run is refused.
+  if (problems.length === 0) problems.push(...historyBudgetFindings(where, { steps }).problems);
   const derived = problems.length === 0 ? deriveExecutionTimeoutSeconds({ steps, exclusiveBy, exclusiveWaitSeconds }) : 0;
   return {
     name: j.name,
