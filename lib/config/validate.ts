@@ -18,6 +18,7 @@ import {
   StepConfig,
 } from './types';
 import { parseSchedule, ScheduleError } from './schedule';
+import { DeployedJobsRecord, removalProblems } from './deployed-jobs';
 import { historyBudgetFindings } from './history-budget';
 import { deriveExecutionTimeoutSeconds, MAX_EXECUTION_TIMEOUT_SECONDS } from './timeouts';
 import { RESERVED_STATE_NAMES } from '../../lambdas/shared/workflow-contract';
@@ -86,6 +87,14 @@ export interface ValidateOptions {
    * `enabled`): the offline run and tests, which exercise the example jobs. @default false
    */
   readonly allJobs?: boolean;
+  /**
+   * What the last deploys recorded (deployed-jobs.json, lib/config/deployed-jobs.ts): a job of the
+   * stage recorded as deployed that the config no longer deploys is refused unless it has retired.
+   * @default no check
+   */
+  readonly deployedJobs?: DeployedJobsRecord;
+  /** The time of the removal check. @default now */
+  readonly now?: Date;
 }
 
 function isInt(n: unknown, lo: number, hi: number): n is number {
@@ -381,6 +390,8 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     problems.push(`${where}.executionTimeoutSeconds must be an integer 60-${MAX_EXECUTION_TIMEOUT_SECONDS} (one year, the Step Functions maximum), got ${q(j.executionTimeoutSeconds)}`);
   }
   if (j.optIn !== undefined && typeof j.optIn !== 'boolean') problems.push(`${where}.optIn must be true or false`);
+  if (j.retire !== undefined && typeof j.retire !== 'boolean') problems.push(`${where}.retire must be true or false`);
+  const retiring = j.retire === true;
   const exclusiveBy = j.exclusiveBy ?? null;
   // The 25,000-event history limit (lib/config/history-budget.ts): a map that overflows it on every run is refused.
   if (problems.length === 0) problems.push(...historyBudgetFindings(where, { steps }).problems);
@@ -391,10 +402,12 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     schedule: j.schedule,
     producer: { entry: j.producer?.entry, timeoutSeconds: producerTimeout, ...producerSettings },
     steps,
-    enabled: enabledOverride ?? j.enabled ?? true,
+    // A retiring job never fires again, whatever the stage says.
+    enabled: retiring ? false : (enabledOverride ?? j.enabled ?? true),
     exclusiveBy,
     exclusiveWaitSeconds,
     executionTimeoutSeconds: j.executionTimeoutSeconds ?? derived,
+    retiring,
   };
 }
 
@@ -535,6 +548,9 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
   if (problems.length === 0 && jobs.length === 0) {
     problems.push(`stage "${stage}" deploys no job: opt-in jobs need stages.${stage}.jobs: { '<job>': { deploy: true } }`);
   }
+
+  // A deployed job removed without retiring first would lose its running executions.
+  if (opts.deployedJobs && !opts.allJobs) problems.push(...removalProblems(stage, opts.deployedJobs[stage], jobs, opts.now ?? new Date()));
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
