@@ -69,6 +69,7 @@ export class Reconciler extends Construct {
       reservedConcurrentExecutions: 1,
       environment: {
         ...captureEnv,
+        [RECONCILE_ENV.captureFailuresQueueUrl]: props.capture.failuresQueue.queueUrl,
         [RECONCILE_ENV.machines]: stack.toJsonString(props.jobs.map(({ job, stateMachine }) => ({ arn: stateMachine.stateMachineArn, maxRunSeconds: job.executionTimeoutSeconds }))),
       },
     });
@@ -76,6 +77,8 @@ export class Reconciler extends Construct {
     // A failed run is not retried: the next run starts from the same watermark.
     this.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(Math.max(1, interval.toMinutes() - 1)) });
     props.spool.grantSend(role);
+    // Batch actions are authorized by the single ones (AWS SQS developer guide, "Amazon SQS batch actions").
+    props.capture.failuresQueue.grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility');
     props.paramLog.grantWriteWorker(this.function);
     props.coordination.grantLocks(this.function);
     props.coordination.grantCaptureMarks(this.function);

@@ -7,6 +7,7 @@ import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { ExecutionCapture } from './execution-capture';
 import { Reconciler } from './reconciler';
+import { DestinationAlarms } from './destination-alarms';
 import { Investigation } from './investigation';
 import { watchErrors } from './error-watch';
 import { FunctionAlarms, OperationsDashboard } from './observability';
@@ -202,6 +203,8 @@ export class ScheduledJobsStack extends Stack {
     watchErrors(this.sweeper.function, 'own');
     watchErrors(this.investigation.monitor.function, 'own');
     watchErrors(this.reprocess.function, 'caller');
+    // Every function with an on-failure destination (the producers' have their own).
+    new DestinationAlarms(this, 'DestinationAlarms', { alerts: this.alerts, alreadyWatched: [...this.producers.values()].map((p) => p.function) });
     // Last: it watches every function created above.
     this.functionAlarms = new FunctionAlarms(this, 'FunctionAlarms', {
       alerts: this.alerts,

@@ -1,7 +1,8 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CaptureDeps, captureExecutionEnd } from '../lambdas/execution-capture/logic';
 import { CaptureMarks } from '../lambdas/execution-capture/marker';
+import { drainCaptureFailures } from '../lambdas/reconciler/capture-failures';
 import { reconcile, ReconcileDeps, watermarkKey } from '../lambdas/reconciler/logic';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
@@ -193,5 +194,26 @@ describe('events duplicated and the reconciler: one spool message per ended exec
     expect(await spooled()).toEqual([]);
     expect(records).toHaveLength(1);
     expect((await marks.get(arn))?.state).toBe('done');
+  });
+});
+
+describe('the capture\'s last resort: ARN-only on-failure records, drained by the reconciler', () => {
+  test('a record of a failed capture (its event as requestPayload) is captured again and deleted; one without an ARN stays', async () => {
+    const sm = machine();
+    const arn = ended(sm, 'lr', 'TIMED_OUT');
+    const ev = events.find((e) => (e.detail as { executionArn: string }).executionArn === arn && (e.detail as { status: string }).status === 'TIMED_OUT')!;
+    const failuresName = `capture-failures-${queueSeq}`;
+    const failuresUrl = await sqsEmu.createQueue(failuresName);
+    // As Lambda writes it after the retries (AWS Lambda developer guide, "Capturing records of asynchronous invocations").
+    const record = { version: '1.0', requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3 }, requestPayload: ev, responsePayload: { errorType: 'KMSAccessDeniedException', errorMessage: 'denied' } };
+    await sqs.send(new SendMessageCommand({ QueueUrl: failuresUrl, MessageBody: JSON.stringify(record) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: failuresUrl, MessageBody: '{"requestPayload":{"hello":1}}' }));
+    // The record holds no params: the event of a CMK state machine has no input.
+    expect(JSON.stringify(record)).not.toContain('customer');
+
+    const out = await drainCaptureFailures({ sqs, queueUrl: failuresUrl, capture: (a) => captureExecutionEnd(a, captureDeps), visibilitySeconds: 1 });
+    expect(out).toMatchObject({ received: 2, captured: 1, invalid: 1, left: 0 });
+    expect((await spooled()).map((m) => m.executionArn)).toEqual([arn]);
+    expect((await sqsEmu.inspectQueue(failuresName)).all).toHaveLength(1);
   });
 });

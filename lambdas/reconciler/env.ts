@@ -4,6 +4,8 @@ import { ReconciledMachine } from './logic';
 export const RECONCILE_ENV = {
   /** JSON `[{ "arn": "<state machine ARN>", "maxRunSeconds": <execution timeout> }, ...]`. */
   machines: 'RECONCILE_MACHINES',
+  /** The capture's failures queue (ARN-only on-failure records), drained each run. Unset: not drained. */
+  captureFailuresQueueUrl: 'CAPTURE_FAILURES_QUEUE_URL',
 } as const;
 
 /** Parses RECONCILE_MACHINES; the message names the variable. */

@@ -8,6 +8,7 @@ import { requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { CAPTURE_ENV, CaptureDeps, captureExecutionEnd, parseJobsEnv } from '../execution-capture/logic';
+import { drainCaptureFailures } from './capture-failures';
 import { parseMachinesEnv, RECONCILE_ENV } from './env';
 import { reconcile, reconcileMetrics, ReconcileSummary } from './logic';
 
@@ -34,6 +35,7 @@ const captureDeps: CaptureDeps = {
   jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive]),
 };
 const machines = parseMachinesEnv(requireEnv(RECONCILE_ENV.machines));
+const captureFailuresQueueUrl = process.env[RECONCILE_ENV.captureFailuresQueueUrl]?.trim() || null;
 
 /** Thrown after a run in which some ended executions could not be captured (they are tried again next run). */
 export class ReconcileIncompleteError extends Error {
@@ -56,8 +58,11 @@ export async function handler(_event: unknown, context?: Context): Promise<Recon
       log: (message, fields) => logger.info(message, fields),
     });
     for (const [name, n] of reconcileMetrics(summary)) metrics.addMetric(name, MetricUnit.Count, n);
-    logger.info('reconciled', { ...summary });
-    if (summary.failed + summary.gaveUp > 0) throw new ReconcileIncompleteError(summary);
+    // The capture's last resort: ARN-only records of captures that failed after Lambda's retries.
+    const failures = captureFailuresQueueUrl ? await drainCaptureFailures({ sqs, queueUrl: captureFailuresQueueUrl, capture: (arn) => captureExecutionEnd(arn, captureDeps) }) : null;
+    if (failures) metrics.addMetric('CaptureFailuresRecaptured', MetricUnit.Count, failures.captured);
+    logger.info('reconciled', { ...summary, captureFailures: failures ?? undefined });
+    if (summary.failed + summary.gaveUp + (failures?.left ?? 0) > 0) throw new ReconcileIncompleteError(summary);
     return summary;
   } finally {
     metrics.publishStoredMetrics();
