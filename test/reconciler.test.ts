@@ -1,4 +1,4 @@
-import { SFNClient } from '@aws-sdk/client-sfn';
+import { RedriveExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CaptureDeps, captureExecutionEnd } from '../lambdas/execution-capture/logic';
 import { CaptureMarks } from '../lambdas/execution-capture/marker';
@@ -179,6 +179,18 @@ describe('events duplicated and the reconciler: one spool message per ended exec
     // Whatever was busy is done by the next run, with nothing sent again.
     await reconcile(reconcilerDeps(sm));
     expect(await spooled()).toHaveLength(3);
+  });
+
+  test('a redriven execution that ends again is captured again (each redrive has its own mark); the reconciler finds it too', async () => {
+    const sm = machine();
+    const arn = ended(sm, 'rd', 'ABORTED');
+    expect((await captureExecutionEnd(arn, captureDeps)).outcome).toBe('spooled');
+    await sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
+    sfnStandin.complete(arn, 'TIMED_OUT');
+    expect((await captureExecutionEnd(arn, captureDeps)).outcome).toBe('spooled');
+    expect((await captureExecutionEnd(arn, captureDeps)).outcome).toBe('alreadyCaptured');
+    expect(await reconcile(reconcilerDeps(sm))).toMatchObject({ ended: 1, alreadyCaptured: 1 });
+    expect((await spooled()).map((m) => m.status)).toEqual(['ABORTED', 'TIMED_OUT']);
   });
 
   test('a capture that died after sending (mark "sent", lease expired) is finished without a second message', async () => {

@@ -280,10 +280,11 @@ export async function captureExecutionEnd(executionArn: string, deps: CaptureDep
   // late, twice or never, so the reconciler asks too).
   const marks = new CaptureMarks(deps.ddb, deps.coordinationTable, () => (deps.now ?? (() => new Date()))().getTime());
   const owner = deps.owner ?? randomUUID();
-  const claim = await marks.claim(executionArn, owner, (deps.now ?? (() => new Date()))().getTime() + (deps.markLeaseMs ?? 180_000));
+  const redrives = d.redriveCount ?? 0;
+  const claim = await marks.claim(executionArn, owner, (deps.now ?? (() => new Date()))().getTime() + (deps.markLeaseMs ?? 180_000), redrives);
   if (!claim.claimed) return { ...base, ...ids, outcome: claim.reason === 'done' ? 'alreadyCaptured' : 'busy', lockReleased: null };
-  const result = await captureClaimed(executionArn, deps, d, ended, raw, envelope, job, ids, claim.resumeSent ? { messageId: claim.messageId } : null, (messageId) => marks.markSent(executionArn, owner, messageId));
-  await marks.markDone(executionArn, owner, result.outcome);
+  const result = await captureClaimed(executionArn, deps, d, ended, raw, envelope, job, ids, claim.resumeSent ? { messageId: claim.messageId } : null, (messageId) => marks.markSent(executionArn, owner, messageId, redrives));
+  await marks.markDone(executionArn, owner, result.outcome, redrives);
   return result;
 }
 

@@ -21,9 +21,12 @@ export const CAPTURE_MARK_PREFIX = 'capture#';
 /** How long a mark is kept: longer than the reconciler ever looks back. */
 export const CAPTURE_MARK_TTL_SECONDS = 35 * 86_400;
 
-/** Key of an execution's mark. */
-export function captureMarkKey(executionArn: string): string {
-  return `${CAPTURE_MARK_PREFIX}${executionArn}`;
+/**
+ * Key of an execution's mark. A redriven execution ends again and must be captured again: each
+ * redrive has its own mark (`redriveCount` from DescribeExecution / ListExecutions).
+ */
+export function captureMarkKey(executionArn: string, redriveCount = 0): string {
+  return redriveCount > 0 ? `${CAPTURE_MARK_PREFIX}${executionArn}#r${redriveCount}` : `${CAPTURE_MARK_PREFIX}${executionArn}`;
 }
 
 /** The mark as read. */
@@ -64,19 +67,19 @@ export class CaptureMarks {
   ) {}
 
   /** The mark, or null. */
-  async get(executionArn: string): Promise<CaptureMark | null> {
-    const out = await this.ddb.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: captureMarkKey(executionArn) } }, ConsistentRead: true }));
+  async get(executionArn: string, redriveCount = 0): Promise<CaptureMark | null> {
+    const out = await this.ddb.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: captureMarkKey(executionArn, redriveCount) } }, ConsistentRead: true }));
     return out?.Item ? markOf(out.Item) : null;
   }
 
   /** Takes the execution for `owner` until `leaseUntilMs` (see the module's states). */
-  async claim(executionArn: string, owner: string, leaseUntilMs: number): Promise<MarkClaim> {
+  async claim(executionArn: string, owner: string, leaseUntilMs: number, redriveCount = 0): Promise<MarkClaim> {
     const nowMs = this.now();
     try {
       const out = await this.ddb.send(
         new UpdateItemCommand({
           TableName: this.tableName,
-          Key: { pk: { S: captureMarkKey(executionArn) } },
+          Key: { pk: { S: captureMarkKey(executionArn, redriveCount) } },
           UpdateExpression: 'SET #state = if_not_exists(#state, :claimed), #owner = :me, leaseUntilMs = :until, claimedAt = :now, expiresAt = if_not_exists(expiresAt, :ttl) ADD claims :one',
           ConditionExpression: 'attribute_not_exists(pk) OR (#state <> :done AND (leaseUntilMs < :now OR #owner = :me))',
           ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
@@ -96,33 +99,33 @@ export class CaptureMarks {
       return m.state === 'sent' ? { claimed: true, resumeSent: true, messageId: m.messageId } : { claimed: true, resumeSent: false };
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
-      const mark = await this.get(executionArn);
+      const mark = await this.get(executionArn, redriveCount);
       return { claimed: false, reason: mark?.state === 'done' ? 'done' : 'busy', mark };
     }
   }
 
   /** The spool message is written (under the owner's claim). */
-  async markSent(executionArn: string, owner: string, messageId: string | null): Promise<void> {
-    await this.set(executionArn, owner, 'SET #state = :sent, messageId = :mid', { ':sent': { S: 'sent' }, ':mid': { S: messageId ?? '' } });
+  async markSent(executionArn: string, owner: string, messageId: string | null, redriveCount = 0): Promise<void> {
+    await this.set(captureMarkKey(executionArn, redriveCount), owner, 'SET #state = :sent, messageId = :mid', { ':sent': { S: 'sent' }, ':mid': { S: messageId ?? '' } });
   }
 
   /** The capture is complete: later captures of the execution do nothing. */
-  async markDone(executionArn: string, owner: string, outcome: string): Promise<void> {
-    await this.set(executionArn, owner, 'SET #state = :done, outcome = :outcome, doneAt = :now REMOVE leaseUntilMs', {
+  async markDone(executionArn: string, owner: string, outcome: string, redriveCount = 0): Promise<void> {
+    await this.set(captureMarkKey(executionArn, redriveCount), owner, 'SET #state = :done, outcome = :outcome, doneAt = :now REMOVE leaseUntilMs', {
       ':done': { S: 'done' },
       ':outcome': { S: outcome },
       ':now': { N: String(this.now()) },
     });
   }
 
-  private async set(executionArn: string, owner: string, update: string, values: Record<string, AttributeValue>): Promise<void> {
+  private async set(key: string, owner: string, update: string, values: Record<string, AttributeValue>): Promise<void> {
     // Conditioned on the owner: a capture that outlived its lease must not overwrite its successor.
     // Losing it is harmless here: the successor finishes the same capture.
     try {
       await this.ddb.send(
         new UpdateItemCommand({
           TableName: this.tableName,
-          Key: { pk: { S: captureMarkKey(executionArn) } },
+          Key: { pk: { S: key } },
           UpdateExpression: update,
           ConditionExpression: '#owner = :me',
           ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },

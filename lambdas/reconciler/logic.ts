@@ -161,7 +161,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
         hold = Math.min(hold, stop);
         continue;
       }
-      const mark = await marks.get(arn);
+      const mark = await marks.get(arn, e.redriveCount ?? 0);
       if (mark?.state === 'done') {
         summary.alreadyCaptured++;
         continue;
