@@ -165,6 +165,11 @@ export class ScheduledJobsStack extends Stack {
         ...Sweeper.spoolQueues(),
         ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
         {
+          label: 'CaptureFailures',
+          queue: this.executionCapture.failuresQueue,
+          action: 'A status-change capture that failed has waited that long in the capture\'s failures queue: the reconciler could not capture it again. Fix the cause, capture the execution by hand, then let the next reconciler run delete the record (docs/execution-capture.md, "When the capture fails").',
+        },
+        {
           label: TICK_DEAD_LETTERS,
           queue: this.tickStarter.deadLetterQueue,
           action: 'Tick batches have waited that long in the tick dead-letter queue: their tasks have not started. Fix the cause, then invoke the tick starter with {"redriveDeadLetters": true} (docs/big-ticks.md, "Runbook").',
@@ -221,6 +226,7 @@ export class ScheduledJobsStack extends Stack {
         ...(['spool', 'quarantine', 'failedInvocations'] as const).map((name) => ({ label: name, queue: this.spool.queueOf(name) })),
         ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
         { label: TICK_DEAD_LETTERS, queue: this.tickStarter.deadLetterQueue },
+        { label: 'CaptureFailures', queue: this.executionCapture.failuresQueue },
       ].map((q) => ({ ...q, oldestAge: this.sweeper.oldestFailureAlarms.get(q.label)?.metric })),
       functions: this.functionAlarms.watched,
       deliveryStreams: [
