@@ -59,7 +59,9 @@ export async function handler(_event: unknown, context?: Context): Promise<Recon
     });
     for (const [name, n] of reconcileMetrics(summary)) metrics.addMetric(name, MetricUnit.Count, n);
     // The capture's last resort: ARN-only records of captures that failed after Lambda's retries.
-    const failures = captureFailuresQueueUrl ? await drainCaptureFailures({ sqs, queueUrl: captureFailuresQueueUrl, capture: (arn) => captureExecutionEnd(arn, captureDeps) }) : null;
+    // Only with time left for a few captures (each up to a long history read); else the next run drains it.
+    const timeLeft = context ? context.getRemainingTimeInMillis() > 60_000 : true;
+    const failures = captureFailuresQueueUrl && timeLeft ? await drainCaptureFailures({ sqs, queueUrl: captureFailuresQueueUrl, capture: (arn) => captureExecutionEnd(arn, captureDeps), maxMessages: 50 }) : null;
     if (failures) metrics.addMetric('CaptureFailuresRecaptured', MetricUnit.Count, failures.captured);
     logger.info('reconciled', { ...summary, captureFailures: failures ?? undefined });
     if (summary.failed + summary.gaveUp + (failures?.left ?? 0) > 0) throw new ReconcileIncompleteError(summary);
