@@ -1,6 +1,7 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { CloudFormationClient, DescribeStacksCommand, ListStackResourcesCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -28,6 +29,7 @@ export interface CommonOptions {
 export interface Clients {
   readonly cloudFormation: CloudFormationClient;
   readonly cloudWatch: CloudWatchClient;
+  readonly sns: SNSClient;
   readonly sts: STSClient;
   readonly lambda: LambdaClient;
   readonly athena: AthenaClient;
@@ -103,6 +105,9 @@ export class Session {
       },
       get cloudWatch() {
         return lazy('cloudWatch', () => new CloudWatchClient(cfg));
+      },
+      get sns() {
+        return lazy('sns', () => new SNSClient(cfg));
       },
       get sts() {
         return lazy('sts', () => new STSClient(cfg));

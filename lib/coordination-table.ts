@@ -14,7 +14,9 @@ import { pauseKey } from '../lambdas/shared/pauses';
  *   condition (TTL only collects expired items days later);
  * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress;
  * - `pause#<job>`: an operator's pause of a job (`value` = `on`), read by its producer at each tick
- *   (lambdas/shared/pauses.ts).
+ *   (lambdas/shared/pauses.ts);
+ * - `capture#<execution ARN>`: the status-change capture's mark (one capture per ended execution);
+ * - `reconcile#<state machine name>`: the reconciler's watermark.
  * No params are stored here (lock keys are HMACs with a KMS key only the lock holders may use). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
@@ -83,6 +85,16 @@ export class CoordinationTable extends Construct {
       resourceArns: [this.table.tableArn],
       conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [pauseKey(job)] } },
     });
+  }
+
+  /** Capture marks (the status-change capture, the reconciler): lambdas/execution-capture/marker.ts. */
+  grantCaptureMarks(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, ['capture#'], ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  }
+
+  /** The reconciler's watermarks (lambdas/reconciler). */
+  grantReconcileWatermarks(grantee: iam.IGrantable): iam.Grant {
+    return this.grantItems(grantee, ['reconcile#'], ['dynamodb:GetItem', 'dynamodb:PutItem']);
   }
 
   /** The tick ledger and batch progress (producers, starters). */

@@ -4,14 +4,16 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { Alerts } from './alerts';
 import { AppFunction } from './app-function';
 import { ResolvedJob } from './config/types';
 import { CoordinationTable } from './coordination-table';
+import { secureQueueProps } from './defaults';
 import { ErrorSpool } from './error-spool';
 import { ParamLog } from './param-log';
-import { acknowledgeOnPolicyOf, nagResource } from './nag';
+import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from './nag';
 import { ParamsKey } from './params-key';
 import { CAPTURE_ENV, CAPTURED_STATUSES, STATES_EVENT_SOURCE, STATUS_CHANGE_DETAIL_TYPE } from '../lambdas/execution-capture/logic';
 
@@ -64,14 +66,25 @@ export const MAX_JOB_ENV_BYTES = 3_000;
  * Status Change" events with status FAILED, TIMED_OUT or ABORTED of the app's state machines, and
  * the Lambda (lambdas/execution-capture) that spools each end the workflow's Catch path did not
  * (see docs/execution-capture.md). EventBridge invokes it asynchronously: Lambda retries a failed
- * invocation twice, then sends the event to the spool's failed-invocations queue (AWS Lambda,
- * "Configuring destinations for asynchronous invocation"). Alarm: events EventBridge could not
+ * invocation twice, then sends the event to the capture's failures queue (AWS Lambda, "Configuring
+ * destinations for asynchronous invocation"), which the reconciler drains (lib/reconciler.ts). Alarm: events EventBridge could not
  * deliver at all (the function's own errors are watched by FunctionAlarms with every function's).
  */
 export class ExecutionCapture extends Construct {
   public readonly function: AppFunction;
   public readonly rule: events.Rule;
   public readonly undeliveredAlarm: cloudwatch.Alarm;
+  /**
+   * The capture's last resort: on-failure records of captures that failed after Lambda's retries.
+   * SQS-managed encryption, not the params key: a record holds the status-change event (the
+   * execution ARN; no input or output with a customer managed key), so a params-key problem cannot
+   * drop it. The reconciler drains it (lambdas/reconciler/capture-failures.ts).
+   */
+  public readonly failuresQueue: sqs.Queue;
+  /** Failures that stayed in {@link failuresQueue} for an hour (the reconciler could not capture them). */
+  public readonly failuresWaitingAlarm: cloudwatch.Alarm;
+  /** The function's capture settings (CAPTURE_ENV), shared with the reconciler so both capture alike. */
+  public readonly environment: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: ExecutionCaptureProps) {
     super(scope, id);
@@ -87,6 +100,14 @@ export class ExecutionCapture extends Construct {
     if (reserved !== null && (!Number.isInteger(reserved) || reserved < 1)) problems.push(`reservedConcurrency: must be an integer >= 1 or null, got ${reserved}`);
     if (problems.length) throw new Error(`ExecutionCapture ${id}: ${problems.join('; ')}`);
 
+    this.environment = {
+      [CAPTURE_ENV.spoolQueueUrl]: props.spool.queue.queueUrl,
+      [CAPTURE_ENV.workerStream]: props.paramLog.workerStream.deliveryStreamName,
+      [CAPTURE_ENV.coordinationTable]: props.coordination.table.tableName,
+      [CAPTURE_ENV.timeZone]: props.timeZone,
+      [CAPTURE_ENV.jobSteps]: jobSteps,
+      [CAPTURE_ENV.jobExclusive]: jobExclusive,
+    };
     this.function = new AppFunction(this, 'Function', {
       projectRoot: props.projectRoot,
       entry: 'lambdas/execution-capture/handler.ts',
@@ -96,29 +117,26 @@ export class ExecutionCapture extends Construct {
       timeout: Duration.minutes(2),
       memorySize: 512,
       ...(reserved === null ? {} : { reservedConcurrentExecutions: reserved }),
-      environment: {
-        [CAPTURE_ENV.spoolQueueUrl]: props.spool.queue.queueUrl,
-        [CAPTURE_ENV.workerStream]: props.paramLog.workerStream.deliveryStreamName,
-        [CAPTURE_ENV.coordinationTable]: props.coordination.table.tableName,
-        [CAPTURE_ENV.timeZone]: props.timeZone,
-        [CAPTURE_ENV.jobSteps]: jobSteps,
-        [CAPTURE_ENV.jobExclusive]: jobExclusive,
-      },
+      environment: { ...this.environment },
     });
     const role = this.function.role!;
 
-    // Not SqsDestination: its bind calls queue.grantSendMessages, which grants more than SendMessage;
-    // ErrorSpool.grantSend grants exactly what a destination needs (sent with the function's role).
-    const failedInvocations = props.spool.failedInvocations;
+    // Not SqsDestination: its bind calls queue.grantSendMessages, which grants more than SendMessage
+    // (the destination sends with the function's role). Not the failed-invocations queue either: it
+    // is encrypted with the params key, the very key whose failure may be why the capture failed.
+    this.failuresQueue = new sqs.Queue(this, 'Failures', secureQueueProps());
+    acknowledgeOn(this.failuresQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the last resort (the capture function\'s on-failure destination); the reconciler drains it every run.' });
+    const failuresQueue = this.failuresQueue;
     this.function.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: props.maxEventAge ?? Duration.hours(6),
-      onFailure: { bind: () => ({ destination: failedInvocations.queueArn }) },
+      onFailure: { bind: () => ({ destination: failuresQueue.queueArn }) },
     });
-    props.spool.grantSend(role, 'failedInvocations');
+    failuresQueue.grant(role, 'sqs:SendMessage');
     props.spool.grantSend(role);
     props.paramLog.grantWriteWorker(this.function);
     props.coordination.grantLocks(this.function);
+    props.coordination.grantCaptureMarks(this.function);
     // Execution data is encrypted with the params key: DescribeExecution and GetExecutionHistory
     // callers need kms:Decrypt (AWS Step Functions developer guide, "Data at rest encryption").
     props.paramsKey.grantDecrypt(role);
@@ -162,6 +180,21 @@ export class ExecutionCapture extends Construct {
       'UndeliveredAlarm',
       new cloudwatch.Metric({ namespace: 'AWS/Events', metricName: 'FailedInvocations', dimensionsMap: { RuleName: this.rule.ruleName }, period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
       'EventBridge gave up invoking the status-change capture: some ended executions were not captured. Find them and capture each by hand: see "Lost events" in docs/execution-capture.md.',
+    );
+
+    // The reconciler drains the queue every 15 minutes: a record visible through four periods in a
+    // row is one it could not capture. (Not ApproximateAgeOfOldestMessage: it skips messages received
+    // three times or more, which every reconciler run does: AWS SQS developer guide, CloudWatch metrics.)
+    this.failuresWaitingAlarm = props.alerts.notify(
+      new cloudwatch.Alarm(this, 'FailuresWaitingAlarm', {
+        alarmDescription: 'A status-change capture failed and the reconciler could not capture it again for an hour: that execution is not spooled. Read the reconciler\'s log ("reconciled", captureFailures) and capture it by hand (docs/runbook.md, "Capture an execution by hand").',
+        metric: this.failuresQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(15), statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 4,
+        datapointsToAlarm: 4,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
     );
 
     new CfnOutput(this, 'FunctionName', {

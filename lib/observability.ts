@@ -39,8 +39,11 @@ export interface WatchedFunction {
  *   an error RATE above half the invocations for 15 minutes.
  * - Throttles alarm for every function without reserved concurrency (with it they are the design:
  *   a step's maxConcurrency waits on its own retrier; the capture's events wait in Lambda's queue).
- * - Firehose: delivery to S3 failing, or data older than the buffer plus 15 minutes (records that
- *   cannot be delivered are kept under errors/ in the bucket, never dropped).
+ * - Firehose: delivery to S3 failing, or data older than the buffer plus 15 minutes. For S3
+ *   delivery failures Firehose retries for up to 24 hours, then DISCARDS the data (Amazon Data
+ *   Firehose developer guide, "Handle data delivery failures", Amazon S3 destination); the bucket's
+ *   error prefix holds only records that failed processing or format conversion. So the late alarm
+ *   pages within the first half hour, far inside those 24 hours.
  */
 export class FunctionAlarms extends Construct {
   public readonly watched: ReadonlyArray<WatchedFunction>;
@@ -108,7 +111,7 @@ export class FunctionAlarms extends Construct {
 
     for (const { name, stream } of props.deliveryStreams) {
       alarm(`${name}DeliveryFailing`, {
-        alarmDescription: `Firehose ${name} stream: delivery to S3 failed. Records it cannot deliver are kept under errors/ in the parameter-log bucket; check the delivery role and the bucket key.`,
+        alarmDescription: `Firehose ${name} stream: delivery to S3 failed. Firehose retries S3 delivery for up to 24 hours, then DISCARDS the records: fix the delivery role or the bucket key before then (docs/runbook.md).`,
         metric: stream.metric('DeliveryToS3.Success', { period, statistic: cloudwatch.Stats.MINIMUM }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -116,7 +119,7 @@ export class FunctionAlarms extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
       alarm(`${name}DeliveryLate`, {
-        alarmDescription: `Firehose ${name} stream: the oldest record waiting is older than the buffer plus 15 minutes (delivery stuck). Records stay in Firehose up to 24 hours.`,
+        alarmDescription: `Firehose ${name} stream: the oldest record waiting is older than the buffer plus 15 minutes (delivery stuck). Firehose retries S3 delivery for up to 24 hours, then discards the records.`,
         metric: stream.metric('DeliveryToS3.DataFreshness', { period, statistic: cloudwatch.Stats.MAXIMUM }),
         threshold: props.bufferSeconds + 900,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

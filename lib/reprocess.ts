@@ -8,6 +8,7 @@ import { AppFunction } from './app-function';
 import { ResolvedDependency, ResolvedJob, ResolvedStep } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
+import { ParamLog } from './param-log';
 import { acknowledgeOnPolicyOf, nagResource } from './nag';
 import { REPROCESS_ENV } from '../lambdas/reprocess/env';
 import { MAX_MAX, producerLabel } from '../lambdas/reprocess/payload';
@@ -42,6 +43,11 @@ export interface ReprocessProps {
   readonly coordination: CoordinationTable;
   /** IANA time zone of the hold windows (config `timeZone`). */
   readonly timeZone: string;
+  /**
+   * The parameter log: each replay writes its client record to the client stream (attempt N+1), so
+   * the lost-task monitor counts a replay that never ends. @default none (no client records for replays)
+   */
+  readonly paramLog?: ParamLog;
   /** Messages per invocation when the payload gives no `max` (config `reprocess.defaultMax`). */
   readonly defaultMax: number;
   /** Replays of one task before it is quarantined instead (config `spool.maxReplays`). */
@@ -174,6 +180,7 @@ export class Reprocess extends Construct {
       [REPROCESS_ENV.timeZone]: props.timeZone,
       [REPROCESS_ENV.defaultMax]: String(props.defaultMax),
       [REPROCESS_ENV.maxReplays]: String(props.maxReplays),
+      ...(props.paramLog ? { [REPROCESS_ENV.clientStream]: props.paramLog.clientStream.deliveryStreamName } : {}),
     };
     // Lambda refuses a deploy whose variables pass 4 KB; tokens (ARNs, URLs) are counted at their
     // largest deployed length, so an app with very many jobs fails here, at synth, with the reason.
@@ -227,6 +234,7 @@ export class Reprocess extends Construct {
       this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: invocable.map((f) => f.function.functionArn) }));
     }
     props.coordination.grantReadHolds(this.function);
+    props.paramLog?.grantWriteClient(this.function);
     const stateMachines = props.jobs.map((j) => j.stateMachine);
     const executionArns = stateMachines.map((sm) =>
       stack.formatArn({

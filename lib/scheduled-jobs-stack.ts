@@ -6,6 +6,8 @@ import { ResolvedAppConfig } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { ErrorSpool } from './error-spool';
 import { ExecutionCapture } from './execution-capture';
+import { Reconciler } from './reconciler';
+import { DestinationAlarms } from './destination-alarms';
 import { Investigation } from './investigation';
 import { watchErrors } from './error-watch';
 import { FunctionAlarms, OperationsDashboard } from './observability';
@@ -66,6 +68,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly executionCapture: ExecutionCapture;
   /** Pages when anyone but the deploy role changes what runs as the app or where params go (docs/security.md). */
   public readonly tamperAlarms: TamperAlarms;
+  /** Captures ended executions whose status-change event was lost (docs/execution-capture.md, "Reconciler"). */
+  public readonly reconciler: Reconciler;
 
   constructor(scope: Construct, id: string, props: ScheduledJobsStackProps) {
     super(scope, id, props);
@@ -138,6 +142,16 @@ export class ScheduledJobsStack extends Stack {
       alerts: this.alerts,
       timeZone: config.timeZone,
     });
+    this.reconciler = new Reconciler(this, 'Reconciler', {
+      projectRoot,
+      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      capture: this.executionCapture,
+      spool: this.spool,
+      paramLog: this.paramLog,
+      coordination: this.coordination,
+      paramsKey: this.paramsKey,
+      alerts: this.alerts,
+    });
     this.investigation = new Investigation(this, 'Investigation', {
       projectRoot,
       timeZone: config.timeZone,
@@ -163,6 +177,11 @@ export class ScheduledJobsStack extends Stack {
         ...Sweeper.spoolQueues(),
         ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
         {
+          label: 'CaptureFailures',
+          queue: this.executionCapture.failuresQueue,
+          action: 'A status-change capture that failed has waited that long in the capture\'s failures queue: the reconciler could not capture it again. Fix the cause, capture the execution by hand, then let the next reconciler run delete the record (docs/execution-capture.md, "When the capture fails").',
+        },
+        {
           label: TICK_DEAD_LETTERS,
           queue: this.tickStarter.deadLetterQueue,
           action: 'Tick batches have waited that long in the tick dead-letter queue: their tasks have not started. Fix the cause, then invoke the tick starter with {"redriveDeadLetters": true} (docs/big-ticks.md, "Runbook").',
@@ -180,6 +199,7 @@ export class ScheduledJobsStack extends Stack {
       dependencies: config.dependencies,
       coordination: this.coordination,
       timeZone: config.timeZone,
+      paramLog: this.paramLog,
       defaultMax: config.reprocess.defaultMax,
       maxReplays: config.spool.maxReplays,
       invocableFunctions: [
@@ -200,6 +220,8 @@ export class ScheduledJobsStack extends Stack {
     watchErrors(this.sweeper.function, 'own');
     watchErrors(this.investigation.monitor.function, 'own');
     watchErrors(this.reprocess.function, 'caller');
+    // Every function with an on-failure destination (the producers' have their own).
+    new DestinationAlarms(this, 'DestinationAlarms', { alerts: this.alerts, alreadyWatched: [...this.producers.values()].map((p) => p.function) });
     // Last: it watches every function created above.
     this.functionAlarms = new FunctionAlarms(this, 'FunctionAlarms', {
       alerts: this.alerts,
@@ -216,6 +238,7 @@ export class ScheduledJobsStack extends Stack {
         ...(['spool', 'quarantine', 'failedInvocations'] as const).map((name) => ({ label: name, queue: this.spool.queueOf(name) })),
         ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
         { label: TICK_DEAD_LETTERS, queue: this.tickStarter.deadLetterQueue },
+        { label: 'CaptureFailures', queue: this.executionCapture.failuresQueue },
       ].map((q) => ({ ...q, oldestAge: this.sweeper.oldestFailureAlarms.get(q.label)?.metric })),
       functions: this.functionAlarms.watched,
       deliveryStreams: [

@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -16,6 +16,8 @@ import { ErrorSpool } from './error-spool';
 import { LOG_RETENTION } from './defaults';
 import { acknowledgeOn, acknowledgeOnPolicyOf } from './nag';
 import { applyFunctionSettings, functionSettingsProps } from './function-settings';
+import { THROTTLE_RETRY } from './config/timeouts';
+import { historyBudgetFindings } from './config/history-budget';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { LAMBDA_THROTTLED, SPOOL_UNAVAILABLE } from '../lambdas/shared/errors';
@@ -29,9 +31,10 @@ export { caughtStateName, STATE_NAMES };
  * step's `maxConcurrency`): its own attempt count, so throttling never uses the step's retry budget;
  * about 18 minutes of waiting before the task would be spooled. The CDK's LambdaInvoke service
  * retrier does not cover `Lambda.TooManyRequestsException` (AWS Step Functions developer guide,
- * "Handling Lambda service exceptions"; CDK LambdaInvoke `retryOnServiceExceptions`).
+ * "Handling Lambda service exceptions"; CDK LambdaInvoke `retryOnServiceExceptions`). Defined with
+ * the execution timeouts (lib/config/timeouts.ts), which allow for it.
  */
-export const THROTTLE_RETRY = { intervalSeconds: 1, backoffRate: 2, maxDelaySeconds: 30, maxAttempts: 40 } as const;
+export { THROTTLE_RETRY };
 
 /** A JSONPath value that is JSON null (the CDK drops literal nulls from Parameters). */
 const JSON_NULL = "States.StringToJson('null')";
@@ -188,6 +191,8 @@ export class JobWorkflow extends Construct {
     const { job } = props;
     this.recordFunction = props.recordFunction;
     if (job.exclusiveBy && !props.lockFunction) throw new Error(`JobWorkflow ${job.name}: exclusiveBy needs the lock function (props.lockFunction)`);
+    // A history that overflows only when steps retry a lot is allowed, with the numbers at synth.
+    for (const w of historyBudgetFindings(`job ${job.name}`, job).warnings) Annotations.of(this).addWarningV2('scheduled-jobs:history-budget', w);
 
     // ---- step Lambdas
     job.steps.forEach((step, i) => {

@@ -1,7 +1,7 @@
 /**
  * A small Step Functions stand-in for tests, benchmarks and the offline run: an HTTP server that
  * speaks the AWS JSON 1.0 protocol for StartExecution, RedriveExecution, DescribeExecution,
- * StopExecution and GetExecutionHistory, enough for the real `@aws-sdk/client-sfn` pointed at it
+ * StopExecution, GetExecutionHistory and ListExecutions, enough for the real `@aws-sdk/client-sfn` pointed at it
  * (AWS_ENDPOINT_URL_SFN). No package serves the Step Functions API locally (TOOLING.md), hence this.
  *
  * What it models, because reprocess depends on it:
@@ -124,7 +124,7 @@ export interface SfnStandin {
    */
   dropHistory(executionArn: string): void;
   /** Pre-creates an execution, e.g. to simulate one started before a crash. */
-  seed(execution: { stateMachineArn: string; name: string; input: string; status?: ExecutionStatus }): StandinExecution;
+  seed(execution: { stateMachineArn: string; name: string; input: string; status?: ExecutionStatus; startDate?: Date }): StandinExecution;
   /** Changes the throttle (null: off); the bucket starts full. */
   setThrottle(throttle: { burst: number; refillPerSecond: number } | null): void;
   stop(): Promise<void>;
@@ -181,8 +181,8 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
     changed(e);
   };
 
-  const create = (stateMachineArn: string, name: string, input: string, status: ExecutionStatus): StandinExecution => {
-    const execution: StandinExecution = { executionArn: executionArnFor(stateMachineArn, name), stateMachineArn, name, input, startDate: new Date(), status, redriveCount: 0, history: [] };
+  const create = (stateMachineArn: string, name: string, input: string, status: ExecutionStatus, startDate = new Date()): StandinExecution => {
+    const execution: StandinExecution = { executionArn: executionArnFor(stateMachineArn, name), stateMachineArn, name, input, startDate, status, redriveCount: 0, history: [] };
     append(execution, 'ExecutionStarted', { executionStartedEventDetails: { input, inputDetails: { truncated: false } } });
     executions.set(execution.executionArn, execution);
     const n = (created.get(execution.executionArn) ?? 0) + 1;
@@ -252,6 +252,34 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
       const ordered = body.reverseOrder === true ? [...e.history].reverse() : e.history;
       const events = ordered.slice(start, start + max).map((ev) => (body.includeExecutionData === false ? withoutData(ev) : ev));
       return { events, ...(start + max < ordered.length ? { nextToken: String(start + max) } : {}) };
+    },
+    // ListExecutions: newest start first ("Results are sorted by time, with the most recent execution
+    // first": AWS Step Functions API reference, "ListExecutions"), statusFilter, redriveFilter,
+    // maxResults (1-1000, default 100) and nextToken. Like AWS, it promises no more: the reconciler
+    // must page and look back itself.
+    async ListExecutions(body) {
+      const sm = String(body.stateMachineArn ?? '');
+      const status = typeof body.statusFilter === 'string' ? body.statusFilter : null;
+      const redrive = typeof body.redriveFilter === 'string' ? body.redriveFilter : null;
+      const max = typeof body.maxResults === 'number' && body.maxResults > 0 ? Math.min(body.maxResults, 1000) : 100;
+      const start = body.nextToken === undefined || body.nextToken === null ? 0 : Number(body.nextToken);
+      const all = [...executions.values()]
+        .filter((e) => e.stateMachineArn === sm && (status === null || e.status === status))
+        .filter((e) => redrive === null || (redrive === 'REDRIVEN' ? e.redriveCount > 0 : e.redriveCount === 0))
+        .reverse()
+        .sort((a, b) => b.startDate.getTime() - a.startDate.getTime());
+      if (!Number.isInteger(start) || start < 0 || start > all.length) throw new AwsError('InvalidToken', 'Invalid Token');
+      const page = all.slice(start, start + max).map((e) => ({
+        executionArn: e.executionArn,
+        stateMachineArn: e.stateMachineArn,
+        name: e.name,
+        status: e.status,
+        startDate: e.startDate.getTime() / 1000,
+        redriveCount: e.redriveCount,
+        ...(e.redriveDate ? { redriveDate: e.redriveDate.getTime() / 1000 } : {}),
+        ...(e.stopDate ? { stopDate: e.stopDate.getTime() / 1000 } : {}),
+      }));
+      return { executions: page, ...(start + max < all.length ? { nextToken: String(start + max) } : {}) };
     },
     async DescribeExecution(body) {
       const e = executions.get(String(body.executionArn ?? ''));
@@ -337,8 +365,8 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
       const e = executions.get(executionArn);
       if (e && e.status !== 'RUNNING') e.history.splice(0, e.history.length);
     },
-    seed({ stateMachineArn, name, input, status }) {
-      return create(stateMachineArn, name, input, status ?? 'RUNNING');
+    seed({ stateMachineArn, name, input, status, startDate }) {
+      return create(stateMachineArn, name, input, status ?? 'RUNNING', startDate);
     },
     setThrottle(throttle) {
       bucket = throttle ? { ...throttle, tokens: throttle.burst, at: Date.now() } : null;

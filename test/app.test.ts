@@ -110,6 +110,7 @@ describe('operations alarms', () => {
       stack.sweeper.deadLetterQueue,
       stack.tickStarter.deadLetterQueue,
       stack.tickStarter.tickQueue, // its backlog: not emptied for an hour
+      stack.executionCapture.failuresQueue, // captures the reconciler could not redo for an hour
       ...config.jobs.map((j) => (stack.node.findChild(`Producer-${j.name}`) as import('../lib/scheduled-producer').ScheduledProducer).deadLetterQueue),
     ].map((q) => stack.getLogicalId(q.node.defaultChild as never));
     expect(watched.sort()).toEqual(expected.sort());

@@ -194,7 +194,7 @@ test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the fi
   // Invocations a day: A 1,100 (once on each path: 0.9 + 0.1 + 0.1), B 1,200 (0.9 + 0.1 x 2 + 0.1),
   // record 1,100 (one per execution), producer 24, tick starter 24 (41.7 tasks a tick: one batch
   // message), reprocess ceil(100/10) = 10, monitor 1, status-change capture 100 (one per failed
-  // execution), sweeper 24 (hourly) = 3,583.
+  // execution), sweeper 24 (hourly), reconciler 96 (every 15 minutes) = 3,679.
   expect(month.usage.invocations.get(model.shape.recordFunction)).toBeCloseTo(1100, 6);
   const [tickQueue] = model.shape.polledQueues;
   expect(tickQueue).toMatchObject({ batchSize: 1, cmk: true });
@@ -202,10 +202,10 @@ test('tiny config: transitions, Lambda, SQS, Firehose and Scheduler match the fi
   // GB-s a day at 200 ms: A 1,100 x 0.2 x 0.5 = 110; B 1,200 x 0.2 x 1 = 240; record 1,100 x 0.2 x 0.25 = 55;
   // producer 24 x 0.2 x 0.25 = 1.2; starter 24 x 0.2 x 0.5 = 2.4 + 1,000/150 s of paced starts x 0.5;
   // reprocess 10 x 0.2 x 0.5 = 1 + 100/150 s x 0.5; monitor 0.2 x 0.25 = 0.05; capture 100 x 0.2 x 0.5 = 10;
-  // sweeper 24 x 0.2 x 0.25 = 1.2.
-  const gbs = 110 + 240 + 55 + 1.2 + 2.4 + (1000 / 150) * 0.5 + 1 + (100 / 150) * 0.5 + 0.05 + 10 + 1.2;
+  // sweeper 24 x 0.2 x 0.25 = 1.2; reconciler 96 x 0.2 x 0.5 = 9.6.
+  const gbs = 110 + 240 + 55 + 1.2 + 2.4 + (1000 / 150) * 0.5 + 1 + (100 / 150) * 0.5 + 0.05 + 10 + 1.2 + 9.6;
   expect(month.usage.gbSecondsArm).toBeCloseTo(gbs, 6);
-  expect(row('Lambda')).toBeCloseTo((3583 * 30 * 0.2) / 1e6 + gbs * 30 * 0.0000133334, 9);
+  expect(row('Lambda')).toBeCloseTo((3679 * 30 * 0.2) / 1e6 + gbs * 30 * 0.0000133334, 9);
 
   // SQS: 100 failures a day: 100 sends + 10 receives + 10 batch deletes + 2 calls per reprocess run (10 runs);
   // the tick queue: per tick 1 send, 1 receive, 1 delete, plus the event source's idle polls.

@@ -46,14 +46,17 @@ test('the rule matches status changes FAILED / TIMED_OUT / ABORTED of exactly th
   template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] } });
 });
 
-test('failed invocations go to the spool\'s FailedInvocations queue after two Lambda retries', () => {
+test('failed invocations go to the capture\'s own failures queue (SQS-managed key, not the params key) after two Lambda retries', () => {
   template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
     FunctionName: { Ref: fnId },
     MaximumRetryAttempts: 2,
     MaximumEventAgeInSeconds: 6 * 3600,
-    DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack.spool.failedInvocations), 'Arn'] } } },
+    DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack.executionCapture.failuresQueue), 'Arn'] } } },
   });
-  expect(stack.spool.senders.failedInvocations).toContain(stack.executionCapture.function.role);
+  const q = template.toJSON().Resources[logicalId(stack.executionCapture.failuresQueue)].Properties;
+  expect(q).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+  expect(q.KmsMasterKeyId).toBeUndefined();
+  expect(stack.spool.senders.failedInvocations).not.toContain(stack.executionCapture.function.role);
   expect(stack.spool.senders.spool).toContain(stack.executionCapture.function.role);
 });
 
@@ -96,7 +99,7 @@ test('least privilege: describe/history of the app\'s executions only, decrypt w
   const sqsResources = all.filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:'))).map((s) => [actionsOf(s), s.Resource]);
   expect(sqsResources).toEqual(
     expect.arrayContaining([
-      [['sqs:SendMessage'], { 'Fn::GetAtt': [logicalId(stack.spool.failedInvocations), 'Arn'] }],
+      [['sqs:SendMessage'], { 'Fn::GetAtt': [logicalId(stack.executionCapture.failuresQueue), 'Arn'] }],
       [['sqs:SendMessage'], { 'Fn::GetAtt': [logicalId(stack.spool.queue), 'Arn'] }],
     ]),
   );
@@ -107,8 +110,13 @@ test('least privilege: describe/history of the app\'s executions only, decrypt w
   expect(firehose[0].Resource).toEqual({ 'Fn::GetAtt': [logicalId(stack.paramLog.workerStream), 'Arn'] });
 
   const ddb = all.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-  expect(ddb).toHaveLength(1);
-  expect(ddb[0].Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } });
+  // Locks, and the capture marks (one capture per ended execution): each by its leading key.
+  expect(ddb).toHaveLength(2);
+  expect(ddb.map((s) => s.Condition)).toEqual([
+    { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } },
+    { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['capture#*'] } },
+  ]);
+  expect(actionsOf(ddb[1]).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
 });
 
 test('alarms: the function\'s errors with every function\'s (once), events EventBridge could not deliver here; all notify the alerts', () => {

@@ -64,6 +64,10 @@ const monitorFn = stack.investigation.monitor.function;
 const captureFn = stack.executionCapture.function;
 const capture = m.role(captureFn.role!);
 const captureRule = arn(stack.executionCapture.rule.ruleArn);
+const captureFailures = arn(stack.executionCapture.failuresQueue.queueArn);
+const reconcilerFn = stack.reconciler.function;
+const reconciler = m.role(reconcilerFn.role!);
+const reconcilerRule = arn(stack.reconciler.rule.ruleArn);
 const starter = m.role(stack.tickStarter.function.role!);
 const sweeperFn = stack.sweeper.function;
 const sweeper = m.role(sweeperFn.role!);
@@ -238,7 +242,26 @@ const ALLOWED: Arrow[] = [
   ]),
   arrow('capture spools an ended execution', capture, 'sqs:SendMessage', spool),
   arrow('capture encrypts for the spool', capture, 'kms:GenerateDataKey', paramsKey, viaSqs(spool)),
-  arrow('capture keeps an event it failed on (on-failure destination)', capture, 'sqs:SendMessage', failedInvocations),
+  arrow('capture keeps an event it failed on in its failures queue (on-failure destination)', capture, 'sqs:SendMessage', captureFailures),
+  arrow('capture marks an execution captured', capture, 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': ['capture#arn:aws:states:x:1:execution:sm:name'] }),
+  // the reconciler: lists ended executions, captures them as the capture does, drains the capture's failures
+  arrow('EventBridge invokes the reconciler for its schedule', m.service('events.amazonaws.com', { account: ACC, arn: reconcilerRule }), 'lambda:InvokeFunction', fnArn(reconcilerFn)),
+  ...jobs.flatMap((job) => [
+    arrow(`reconciler lists ended ${job} executions`, reconciler, 'states:ListExecutions', sm(job)),
+    arrow(`reconciler describes an ended ${job} execution`, reconciler, 'states:DescribeExecution', execution(job)),
+    arrow(`reconciler reads an ended ${job} execution's history`, reconciler, 'states:GetExecutionHistory', execution(job)),
+    arrow(`reconciler decrypts a ${job} execution's data`, reconciler, 'kms:Decrypt', paramsKey, viaStates(sm(job))),
+  ]),
+  arrow('reconciler spools an ended execution', reconciler, 'sqs:SendMessage', spool),
+  arrow('reconciler encrypts for the spool', reconciler, 'kms:GenerateDataKey', paramsKey, viaSqs(spool)),
+  arrow('reconciler receives a capture failure', reconciler, 'sqs:ReceiveMessage', captureFailures),
+  arrow('reconciler deletes a capture failure it captured', reconciler, 'sqs:DeleteMessage', captureFailures),
+  arrow('reconciler writes a worker record', reconciler, 'firehose:PutRecordBatch', arn(stack.paramLog.workerStream.deliveryStreamArn)),
+  arrow('reconciler reads a capture mark', reconciler, 'dynamodb:GetItem', table, { 'dynamodb:LeadingKeys': ['capture#arn:aws:states:x:1:execution:sm:name'] }),
+  arrow('reconciler writes its watermark', reconciler, 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': ['reconcile#arn:aws:states:x:1:stateMachine:sm'] }),
+  arrow('reconciler releases an ended execution\'s lock', reconciler, 'dynamodb:DeleteItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
+  // reprocess records each replay it starts (attempt N+1) for the lost-task monitor
+  arrow('reprocess writes a replay\'s client record', reprocess, 'firehose:PutRecordBatch', arn(stack.paramLog.clientStream.deliveryStreamArn)),
   arrow('capture writes a worker record', capture, 'firehose:PutRecordBatch', arn(stack.paramLog.workerStream.deliveryStreamArn)),
   arrow('capture releases an ended execution\'s lock', capture, 'dynamodb:DeleteItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
   // the tick starter: its event source reads the tick queue with its role
@@ -356,6 +379,12 @@ const DENIED: Arrow[] = [
   // a caught failure is replayed as a new execution: a redrive would re-enter its Fail state
   ...jobs.map((job) => arrow(`reprocess redrives a ${job} execution`, reprocess, 'states:RedriveExecution', execution(job))),
   arrow('capture receives from the spool', capture, 'sqs:ReceiveMessage', spool),
+  arrow('capture keeps a failure in the params-key failed-invocations queue', capture, 'sqs:SendMessage', failedInvocations),
+  arrow('reconciler lists executions of a state machine that is not the app\'s', reconciler, 'states:ListExecutions', otherStateMachine),
+  arrow('reconciler starts an execution', reconciler, 'states:StartExecution', sm(jobs[0])),
+  arrow('reconciler stops an execution', reconciler, 'states:StopExecution', execution(jobs[0])),
+  arrow('reconciler writes a tick ledger item', reconciler, 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': ['tick#example-api#20260101T0000Z'] }),
+  arrow('reconciler receives from the spool', reconciler, 'sqs:ReceiveMessage', spool),
   arrow('capture describes an execution of a state machine that is not the app\'s', capture, 'states:DescribeExecution', `${otherStateMachine.replace(':stateMachine:', ':execution:')}:x`),
   arrow('EventBridge invokes the capture for another rule', m.service('events.amazonaws.com', { account: ACC, arn: `${captureRule}-other` }), 'lambda:InvokeFunction', fnArn(captureFn)),
   arrow('sweeper starts an execution', sweeper, 'states:StartExecution', sm(jobs[0])),

@@ -212,6 +212,24 @@ describe('status', () => {
     expect(r.out).not.toContain(SECRET);
   });
 
+  test('flags alarm subscriptions nobody confirmed (SNS lists them PendingConfirmation), and says nothing when all are confirmed', async () => {
+    const [topic, subs] = [...world.sns.topics][0];
+    const ok = await cli(['status']);
+    expect(ok.out).not.toContain('Alarm subscriptions');
+    expect(JSON.parse((await cli(['status', '--json'])).out).subscriptions).toEqual([{ topicArn: topic, confirmed: 1, pending: [], error: null }]);
+    subs.push({ Protocol: 'email', Endpoint: 'new-oncall@example.com', SubscriptionArn: 'PendingConfirmation' });
+    try {
+      const r = await cli(['status']);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`UNCONFIRMED: email new-oncall@example.com on ${topic}`);
+      subs[0].SubscriptionArn = 'PendingConfirmation';
+      expect((await cli(['status'])).out).toContain(`NOBODY: ${topic} has no confirmed subscription`);
+    } finally {
+      subs.pop();
+      subs[0].SubscriptionArn = `${topic}:confirmed`;
+    }
+  });
+
   test('--no-peek reads no message: counts only', async () => {
     const before = world.sqs.inspectQueue(world.queues.spool);
     const r = await cli(['status', '--no-peek', '--json']);

@@ -304,6 +304,10 @@ test('every asynchronously invoked function of the app (schedules, the status-ch
     if (r.Type === 'AWS::Events::Rule') for (const target of r.Properties.Targets ?? []) if (fnOf(target.Arn)) targets.add(fnOf(target.Arn)!);
   }
   targets.delete(null as never);
+  // The reconciler keeps nothing: a failed run leaves its watermark where it was, and the next run
+  // (15 minutes later) does the same work again.
+  const reconciler = stack.getLogicalId(stack.reconciler.function.node.defaultChild as never);
+  expect(targets.delete(reconciler)).toBe(true);
   // Producers, the lost-task monitor, the sweeper, the capture.
   expect(targets.size).toBe(config.jobs.length + 3);
   const failedInvocations = { 'Fn::GetAtt': [stack.getLogicalId(stack.spool.failedInvocations.node.defaultChild as never), 'Arn'] };
@@ -312,6 +316,11 @@ test('every asynchronously invoked function of the app (schedules, the status-ch
       .filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && JSON.stringify(r.Properties.DestinationConfig?.OnFailure?.Destination) === JSON.stringify(failedInvocations))
       .map((r) => (r.Properties.FunctionName as { Ref: string }).Ref),
   );
+  // The capture keeps its failures in its own ARN-only queue (SQS-managed key), drained by the reconciler.
+  const capture = stack.getLogicalId(stack.executionCapture.function.node.defaultChild as never);
+  const captureConfig = Object.values(t.Resources).find((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && r.Properties.FunctionName?.Ref === capture)!;
+  expect(captureConfig.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': [stack.getLogicalId(stack.executionCapture.failuresQueue.node.defaultChild as never), 'Arn'] });
+  kept.add(capture);
   expect([...targets].filter((f) => !kept.has(f))).toEqual([]);
   const reprocessEnv = t.Resources[stack.getLogicalId(stack.reprocess.function.node.defaultChild as never)].Properties.Environment.Variables;
   const allowed = JSON.stringify(reprocessEnv.INVOCABLE_FUNCTIONS);

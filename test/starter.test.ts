@@ -94,7 +94,7 @@ test('starts every task under its deterministic name with the envelope as input,
 test('the last batch of a tick completes the tick', async () => {
   const m = batch(2, { batches: 1 });
   await ledgerEnv.ledger.claimTick(m.tickId, 'producer', t + 60_000);
-  await ledgerEnv.ledger.setPlan(m.tickId, 'producer', { planId: 'plan', tasks: 2, batches: 1, rejected: 0 }, true);
+  await ledgerEnv.ledger.setPlan(m.tickId, 'producer', { planId: 'plan', tasks: 2, batches: 1, batchSize: 2, rejected: 0 }, true);
   await ledgerEnv.ledger.markPlanned(m.tickId, 'producer');
   expect(await startBatch(m, deps(), inv())).toMatchObject({ outcome: 'completed', tickCompleted: true });
   expect(await ledgerEnv.ledger.getTick(m.tickId)).toMatchObject({ batchesDone: 1, batches: 1 });

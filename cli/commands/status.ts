@@ -8,6 +8,7 @@ import { holdStates, HoldState } from '../holds';
 import { CliDeps, CliIo } from '../io';
 import { Peeked, peek, queueCounts, QueueCounts } from '../queues';
 import { CommonOptions, Session } from '../session';
+import { checkSubscriptions, subscriptionWarnings } from '../subscriptions';
 import { formatHolds } from './hold';
 
 export interface StatusOptions extends CommonOptions {
@@ -130,7 +131,10 @@ export async function status(session: Session, o: StatusOptions, io: CliIo, deps
     ? await holdStates(session.clients.dynamo, stack.need(OPERATOR_OUTPUTS.coordinationTableName), session.config.dependencies, session.config.timeZone, deps.now())
     : [];
   const alarms = await alarmsInAlarm(session);
-  const result = { stack: stack.name, region: await session.region(), account: who.account, caller: who.arn, at: new Date(nowMs).toISOString(), queues, holds, alarms };
+  // An alarm pages nobody through a subscription that was never confirmed: the app's topic, and the configured one.
+  const topics = [...(await session.stackResources('AWS::SNS::Topic')), ...(session.config.alerts.topicArn ? [session.config.alerts.topicArn] : [])];
+  const subscriptions = await checkSubscriptions(session.clients.sns, topics);
+  const result = { stack: stack.name, region: await session.region(), account: who.account, caller: who.arn, at: new Date(nowMs).toISOString(), queues, holds, alarms, subscriptions };
   if (o.json) {
     io.out(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
@@ -151,6 +155,8 @@ export async function status(session: Session, o: StatusOptions, io: CliIo, deps
   if (holds.length) out += '\nHolds:\n' + formatHolds(holds, session.config.timeZone);
   out += `\nAlarms: ${alarms.inAlarm.length} of ${alarms.total} in ALARM\n`;
   if (alarms.inAlarm.length) out += table(['ALARM', 'SINCE', 'REASON'], alarms.inAlarm.map((a) => [a.name, a.since ? isoMinute(new Date(a.since)) : null, a.reason]));
+  const warnings = subscriptionWarnings(subscriptions);
+  if (warnings.length) out += `\nAlarm subscriptions:\n${warnings.map((w) => `  ${w}\n`).join('')}`;
   if (spool.counts.visible > 0) out += '\nNext: scheduled-jobs replay --dry-run (what a replay would do), then scheduled-jobs replay --job <job>.\n';
   io.out(out);
   return 0;

@@ -9,7 +9,9 @@ import { buildWorkerRecord, ParamLogSink, WorkerResult } from '../shared/param-l
 import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
 import { spoolMessageAttributes } from '../shared/spool-send';
 import { wasSpooledByWorkflow } from '../shared/workflow-contract';
+import { randomUUID } from 'node:crypto';
 import { HistoryFacts, ReverseHistoryScan } from './history';
+import { CaptureMarks } from './marker';
 
 /**
  * The status-change capture: spools every execution of the app's state machines that ended
@@ -139,6 +141,10 @@ export interface CaptureDeps {
   /** Pages read at most (a history holds at most 25,000 events, AWS Step Functions quotas). @default 250 */
   readonly maxHistoryPages?: number;
   readonly now?: () => Date;
+  /** Owner of the capture mark (lambdas/execution-capture/marker.ts). @default a random id per capture */
+  readonly owner?: string;
+  /** How long a capture holds the execution's mark: past the function's 2-minute timeout. @default 180,000 */
+  readonly markLeaseMs?: number;
 }
 
 /**
@@ -148,9 +154,13 @@ export interface CaptureDeps {
  * - `alreadySpooled`: the Catch path spooled it (the marker, or SpoolFailure succeeded before the
  *   execution was stopped); only the lock was released;
  * - `spooled`: spooled now as `ExecutionEnded`;
- * - `endedAfterSuccess`: stopped or timed out after every step had succeeded: nothing to replay, recorded only.
+ * - `endedAfterSuccess`: stopped or timed out after every step had succeeded: nothing to replay, recorded only;
+ * - `alreadyCaptured`: an earlier capture of this execution completed (a duplicated event, the
+ *   event and the reconciler): nothing done (the capture mark, lambdas/execution-capture/marker.ts);
+ * - `busy`: another capture of this execution holds its mark now; it finishes, or its lease
+ *   expires and the next capture (Lambda's retry, the reconciler) takes over.
  */
-export type CaptureOutcome = 'ignored' | 'alreadySpooled' | 'spooled' | 'endedAfterSuccess';
+export type CaptureOutcome = 'ignored' | 'alreadySpooled' | 'spooled' | 'endedAfterSuccess' | 'alreadyCaptured' | 'busy';
 
 /** Result of one capture (ids and names only: safe to log). */
 export interface CaptureResult {
@@ -235,11 +245,12 @@ async function releaseJobLock(deps: CaptureDeps, job: CaptureJob, jobName: strin
 }
 
 /**
- * Captures one execution end. Order: lock, spool, worker record. A retried invocation (Lambda
- * retries a failed async invocation twice) repeats only what is idempotent or deduplicated: the
- * lock release is conditional on the owner, and a second spool message of the same execution
- * replays under the same deterministic execution name (attempt + 1), which Step Functions refuses
- * twice, so reprocess counts it `alreadyStarted`. A worker record may be written twice in that case.
+ * Captures one execution end. Order: mark claim, lock, spool, `sent` mark, worker record, `done`
+ * mark. A second capture of the same execution (a duplicated event, the event and the reconciler,
+ * Lambda's retry) finds the mark: `done` does nothing, `sent` under an expired lease writes only
+ * the record, a live claim is `busy`. The lock release is conditional on the owner. Only a capture
+ * that dies between SendMessage and the `sent` mark can spool twice (lambdas/execution-capture/marker.ts);
+ * that message replays under the same deterministic execution name, which Step Functions refuses.
  */
 export async function captureExecutionEnd(executionArn: string, deps: CaptureDeps): Promise<CaptureResult> {
   const d = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }));
@@ -268,6 +279,33 @@ export async function captureExecutionEnd(executionArn: string, deps: CaptureDep
   if (!job) throw new UnknownJobError(envelope.job);
   const ids = { taskId: envelope.taskId, job: envelope.job };
 
+  // One capture per execution, however often it is asked for (events are best effort: delivered
+  // late, twice or never, so the reconciler asks too).
+  const marks = new CaptureMarks(deps.ddb, deps.coordinationTable, () => (deps.now ?? (() => new Date()))().getTime());
+  const owner = deps.owner ?? randomUUID();
+  const redrives = d.redriveCount ?? 0;
+  const claim = await marks.claim(executionArn, owner, (deps.now ?? (() => new Date()))().getTime() + (deps.markLeaseMs ?? 180_000), redrives);
+  if (!claim.claimed) return { ...base, ...ids, outcome: claim.reason === 'done' ? 'alreadyCaptured' : 'busy', lockReleased: null };
+  const result = await captureClaimed(executionArn, deps, d, ended, raw, envelope, job, ids, claim.resumeSent ? { messageId: claim.messageId } : null, (messageId) => marks.markSent(executionArn, owner, messageId, redrives));
+  await marks.markDone(executionArn, owner, result.outcome, redrives);
+  return result;
+}
+
+/** The capture proper, under the execution's mark. `sent`: a previous capture already wrote the spool message. */
+async function captureClaimed(
+  executionArn: string,
+  deps: CaptureDeps,
+  d: DescribeExecutionCommandOutput,
+  ended: CapturedStatus,
+  raw: unknown,
+  envelope: TaskEnvelope,
+  job: CaptureJob,
+  ids: { taskId: string; job: string },
+  sentBefore: { messageId: string | null } | null,
+  markSent: (messageId: string | null) => Promise<void>,
+): Promise<CaptureResult> {
+  const status: string = ended;
+  const base = { executionArn, status, error: null, failedState: null, messageId: null, workerRecord: null, historyEvents: 0, historyPages: 0 };
   if (ended === 'FAILED' && wasSpooledByWorkflow(d.cause)) {
     const lockReleased = await releaseJobLock(deps, job, envelope.job, envelope, executionArn);
     return { ...base, ...ids, outcome: 'alreadySpooled', error: d.error ?? null, lockReleased };
@@ -329,13 +367,16 @@ export async function captureExecutionEnd(executionArn: string, deps: CaptureDep
     cause = clip(`${cause} [step input dropped: the message would exceed the SQS limit; replay from the first step]`);
     message = { ...message, stepInput, cause };
   }
-  const sent = await deps.sqs.send(
-    new SendMessageCommand({
-      QueueUrl: deps.spoolQueueUrl,
-      MessageBody: JSON.stringify(message),
-      MessageAttributes: spoolMessageAttributes(message),
-    }),
-  );
+  const sent = sentBefore
+    ? { MessageId: sentBefore.messageId ?? undefined }
+    : await deps.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: deps.spoolQueueUrl,
+          MessageBody: JSON.stringify(message),
+          MessageAttributes: spoolMessageAttributes(message),
+        }),
+      );
+  if (!sentBefore) await markSent(sent.MessageId ?? null);
 
   // The SpoolUnavailable path recorded the failure itself (RecordSpoolUnavailable), unless that failed too.
   const recordedByWorkflow = ended === 'FAILED' && d.error === SPOOL_UNAVAILABLE && facts.spoolUnavailableRecorded;
@@ -364,6 +405,8 @@ export function metricsOf(result: CaptureResult): Array<[name: string, count: nu
   if (result.outcome === 'ignored') out.push(['IgnoredNotEnded', 1]);
   if (result.outcome === 'alreadySpooled') out.push(['AlreadySpooled', 1]);
   if (result.outcome === 'endedAfterSuccess') out.push(['EndedAfterSuccess', 1]);
+  if (result.outcome === 'alreadyCaptured') out.push(['AlreadyCaptured', 1]);
+  if (result.outcome === 'busy') out.push(['CaptureBusy', 1]);
   if (result.outcome === 'spooled') {
     out.push(['Spooled', 1]);
     const byStatus = result.status === 'TIMED_OUT' ? 'SpooledTimedOut' : result.status === 'ABORTED' ? 'SpooledAborted' : 'SpooledFailed';

@@ -8,7 +8,8 @@ import { mapLimit, MacVerifier, normalizeRecordTime, RecordFields, verifyRecord 
  * - a record whose `mac` is missing or does not verify, or that sits in the other record type's
  *   table, is treated as ABSENT and counted as forged;
  * - lost = the started records (grouped as the saved lost-task query groups them: job, task,
- *   attempt, tick) of tasks with no genuine worker record.
+ *   attempt, tick) with no genuine worker record of the same task and attempt (a replay, attempt
+ *   N+1, that never ends is lost even when attempt N's failure was recorded).
  * So a `Success` worker record put with `firehose:PutRecord` by someone without `kms:GenerateMac`
  * hides nothing: the task is still lost, and the forgery is counted.
  */
@@ -81,7 +82,7 @@ export function candidateRows(rows: ReadonlyArray<ReadonlyArray<string | null>>)
 export async function verifiedLostTasks(rows: ReadonlyArray<CandidateRow>, verifier: MacVerifier, concurrency = 10): Promise<VerifiedLostTasks> {
   const genuine = await mapLimit(rows, concurrency, async (r) => r.fields.type === r.source && (await verifyRecord(r.fields, verifier)));
   const ended = new Set<string>();
-  const started = new Map<string, string>(); // group key -> task id
+  const started = new Map<string, string>(); // group key -> task id + attempt
   const forgedTaskIds = new Set<string>();
   let forged = 0;
   rows.forEach((r, i) => {
@@ -91,9 +92,10 @@ export async function verifiedLostTasks(rows: ReadonlyArray<CandidateRow>, verif
       forgedTaskIds.add(taskId);
       return;
     }
-    if (r.source === 'worker') ended.add(taskId);
+    const attemptKey = JSON.stringify([taskId, r.fields.attempt]);
+    if (r.source === 'worker') ended.add(attemptKey);
     else if (r.fields.result === 'Started' || r.fields.result === 'Duplicate') {
-      started.set(JSON.stringify([r.fields.module, taskId, r.fields.attempt, r.fields.scheduled_time]), taskId);
+      started.set(JSON.stringify([r.fields.module, taskId, r.fields.attempt, r.fields.scheduled_time]), attemptKey);
     }
   });
   const lost = [...started.values()].filter((t) => !ended.has(t)).length;

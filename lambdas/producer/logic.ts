@@ -322,10 +322,15 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     const { accepted, rejected } = validateSpecs(specs, deps.job, scheduledTime, deps.params);
     // A re-opened tick's batches need ledger items of their own: the first plan's are done.
     const planId = claim.item.replans > 0 ? `${planIdOf(accepted)}r${claim.item.replans}` : planIdOf(accepted);
-    const batches = splitIntoBatches(accepted, batchSizeFor(accepted.length, deps.tasksPerBatch, deps.starterConcurrency ?? 2));
     const planChanged = claim.item.planId !== null && claim.item.planId !== planId;
     if (planChanged) log('the producer returned another task list than the earlier attempt: enqueueing the new plan', { job: deps.job, tick });
-    await deps.ledger.setPlan(tickId, deps.owner, { planId, tasks: accepted.length, batches: batches.length, rejected: rejected.length }, planChanged || claim.item.planId === null);
+    const batchSize = planBatchSize(claim.item, planId, accepted.length, deps);
+    if (batchSize !== batchSizeFor(accepted.length, deps.tasksPerBatch, deps.starterConcurrency ?? 2)) {
+      metric('TickPlanKept', 1);
+      log('the batch size changed since the plan was made: resuming with the plan\'s', { job: deps.job, tick, batchSize });
+    }
+    const batches = splitIntoBatches(accepted, batchSize);
+    await deps.ledger.setPlan(tickId, deps.owner, { planId, tasks: accepted.length, batches: batches.length, batchSize, rejected: rejected.length }, planChanged || claim.item.planId === null);
 
     if (rejected.length > 0 && !claim.item.rejectedDone) {
       await quarantineRejected(rejected, deps, now());
@@ -370,6 +375,21 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     await deps.ledger.releaseTick(tickId, deps.owner).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * The batch size of the tick's plan: the one recorded when this plan was first cut (a retry or a
+ * resumed planning of the same list), else the one this deployment computes. A retry that re-cut
+ * with a new size (a changed `startExecutionQuota` or starter concurrency) and resumed at the old
+ * batch index would skip or repeat tasks; the ledger's `enqueued` counts batches of the recorded cut.
+ * The byte limit of a message also cuts ({@link splitIntoBatches}) where a batch's envelopes pass
+ * ~1 MiB; that cut depends on the envelopes' sizes, which the plan id (a digest of task ids) does not
+ * fix: a producer that returns the same keys with params of other sizes on a retry is the one case
+ * left (docs/big-ticks.md, "The plan is kept").
+ */
+export function planBatchSize(recorded: { readonly planId: string | null; readonly batchSize: number | null }, planId: string, tasks: number, deps: Pick<TickDeps, 'tasksPerBatch' | 'starterConcurrency'>): number {
+  if (recorded.planId === planId && recorded.batchSize !== null && recorded.batchSize > 0) return recorded.batchSize;
+  return batchSizeFor(tasks, deps.tasksPerBatch, deps.starterConcurrency ?? 2);
 }
 
 /** A replan of a tick older than the name-uniqueness window, or in the future, is refused before anything is touched. */

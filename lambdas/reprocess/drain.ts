@@ -18,6 +18,7 @@ import { classify, ClassifyRules, dropPlan, Plan, PlanBase, ReceivedMessage, Rep
 import { ReplayFrom, ReprocessOptions } from './payload';
 import { AdaptiveRateGate, realSleep, Semaphore } from '../shared/rate-gate';
 import { startPaced } from '../shared/start-execution';
+import { buildClientRecord, ParamLogSink } from '../shared/param-log';
 
 /** Items listed in the summary without a reason (the first ones handled), so out.json stays readable. */
 export const SUMMARY_ITEMS = 20;
@@ -141,6 +142,13 @@ export interface DrainDeps {
   readonly gate?: AdaptiveRateGate;
   /** DescribeExecution pacing (its own, much smaller quota). @default a new DescribePacer */
   readonly describePacer?: DescribePacer;
+  /**
+   * The client stream: each replay started writes its client record (attempt N+1, `Started`, or
+   * `Duplicate` when the name already existed) as the tick starter does, so the lost-task monitor
+   * sees the replay (docs/investigation.md). A record that cannot be written keeps the message in
+   * the spool; the next drain finds the execution and records it `Duplicate`.
+   */
+  readonly clientLog?: { readonly sink: ParamLogSink; readonly timeZone: string };
 }
 
 interface ToRelease {
@@ -287,6 +295,15 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     switch (r.outcome) {
       case 'started':
       case 'alreadyStarted':
+        if (deps.clientLog) {
+          try {
+            const at = new Date(now());
+            await deps.clientLog.sink.put([buildClientRecord({ envelope: plan.input, result: r.outcome === 'started' ? 'Started' : 'Duplicate', now: at, timeZone: deps.clientLog.timeZone, executionArn: r.executionArn })]);
+          } catch (e) {
+            return { outcome: 'failed', reason: `started, but its client record was not written (${errorName(e)}): left in the spool, the next run records it` };
+          }
+        }
+        return { outcome: r.outcome };
       case 'notAttempted':
         return { outcome: r.outcome };
       case 'refused':

@@ -35,6 +35,8 @@ export const REPROCESS_ENV = {
   timeZone: 'APP_TIME_ZONE',
   maxReplays: 'MAX_REPLAYS',
   defaultMax: 'MAX_REPROCESS',
+  /** The client stream: a replay writes its client record there (attempt N+1). Unset: none written (an older construct). */
+  clientStream: 'CLIENT_LOG_STREAM',
 } as const;
 
 /** What reprocess knows of one job of the deployed app. */
@@ -62,6 +64,8 @@ export interface ReprocessEnv {
   readonly timeZone: string;
   readonly maxReplays: number;
   readonly defaultMax: number;
+  /** The client stream of the parameter log, or null (no client records for replays). */
+  readonly clientStream: string | null;
 }
 
 function jsonEnv(name: string, env: NodeJS.ProcessEnv, fallback?: unknown): unknown {
@@ -141,5 +145,6 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): ReprocessEnv {
     timeZone: env[E.timeZone]?.trim() || 'UTC',
     maxReplays: intEnv(E.maxReplays, 5, env),
     defaultMax: intEnv(E.defaultMax, 10, env),
+    clientStream: env[E.clientStream]?.trim() || null,
   };
 }

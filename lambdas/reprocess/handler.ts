@@ -3,9 +3,14 @@ import { DynamoDBProvider } from '@aws-lambda-powertools/parameters/dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { errorName } from '../shared/errors';
+import { FirehoseParamLogSink } from '../shared/firehose-sink';
+import { requireEnv } from '../shared/env';
+import { KmsMac } from '../shared/kms-mac';
+import { RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { HOLD_VALUE_ATTR, holdKey, TABLE_KEY_ATTR } from '../shared/holds';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { drain, ReprocessSummary } from './drain';
@@ -35,6 +40,7 @@ export const dynamoClient = tracer.captureAWSv3Client(new DynamoDBClient({}));
 // One attempt per call: a tick re-run is synchronous and a network retry would run the producer
 // twice; asynchronous re-invokes retry throttling themselves (failed-invocations.ts). No request
 // timeout: a producer may run up to its own timeout (at most 15 minutes, as this function).
+const firehoseClient = tracer.captureAWSv3Client(new FirehoseClient({}));
 export const lambdaClient = tracer.captureAWSv3Client(new LambdaClient({ maxAttempts: 1 }));
 
 let providers: { table: string; provider: DynamoDBProvider } | null = null;
@@ -143,6 +149,8 @@ async function drainQueue(env: ReprocessEnv, options: ReprocessOptions, context:
       rules: { jobs: env.jobs, maxReplays: env.maxReplays },
       holds: holdsFor(env),
       remainingMs: context.getRemainingTimeInMillis(),
+      // Each replay is a new attempt of its task: its client record lets the lost-task monitor see it.
+      clientLog: env.clientStream ? { sink: new FirehoseParamLogSink(firehoseClient, env.clientStream, new KmsMac(requireEnv(RECORD_MAC_KEY_ENV))), timeZone: env.timeZone } : undefined,
     },
     options,
   );

@@ -107,8 +107,10 @@ ORDER BY "time"`,
 };
 
 /**
- * Lost tasks of one day: tasks with a client record of that day saying they were started, and no
- * worker record on that day or the next (an execution that ends after midnight, or whose record
+ * Lost tasks of one day, per attempt: (task, attempt) pairs with a client record of that day saying
+ * they were started (the starter's for attempt 1, reprocess's for each replay, attempt N+1), and no
+ * worker record of that attempt on that day or the next (a replay that never ends is lost even when
+ * the first attempt's failure was recorded) (an execution that ends after midnight, or whose record
  * Firehose delivers after midnight, lands in the next day's partition). "Started" includes
  * `Duplicate`: when a starter's checkpoint fails after its starts went through (e.g. Firehose
  * refused the records), the retried batch finds those executions existing and records them as
@@ -129,6 +131,7 @@ WHERE concat(c.year, '-', c.month, '-', c.day) = ?
     SELECT 1 FROM ${WORKER_TABLE} AS w
     WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?)
       AND w.task_id = c.task_id
+      AND w.attempt = c.attempt
   )
 GROUP BY c.module, c.task_id, c.attempt, c.scheduled_time
 ORDER BY 1`,

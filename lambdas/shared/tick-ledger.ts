@@ -8,7 +8,8 @@ import { AttributeValue, ConditionalCheckFailedException, DynamoDBClient, GetIte
  * `tick#<job>#<tick>` (written by the producer):
  *   state `planning` | `planned` | `paused` (the job was paused at the tick: nothing planned; a later
  *   run of the tick, e.g. a backfill, claims and plans it like a new one); owner + leaseUntilMs while a producer plans it; planId, tasks,
- *   batches, rejected, rejectedDone; enqueued (batches of the plan already in the tick queue, a
+ *   batches, batchSize (tasks per batch the plan was cut with: a retry cuts the same list the same
+ *   way, whatever the deployment computes by then), rejected, rejectedDone; enqueued (batches of the plan already in the tick queue, a
  *   prefix); batchesDone (counted by the starters); replans (how often an operator re-opened the
  *   planned tick, {@link TickLedger.reopenTick}).
  * `batch#<job>#<tick>#<plan>#<index>` (written by the starters):
@@ -43,6 +44,12 @@ export interface TickItem {
   readonly planId: string | null;
   readonly tasks: number;
   readonly batches: number;
+  /**
+   * Tasks per batch the plan was cut with, fixed at planning (null on items written before it was
+   * recorded). A resumed planning of the same plan reuses it, so the batches already in the tick
+   * queue and the ones still to write are cut from one set of boundaries.
+   */
+  readonly batchSize: number | null;
   readonly rejected: number;
   readonly rejectedDone: boolean;
   readonly enqueued: number;
@@ -88,6 +95,7 @@ function tickItemOf(a: Record<string, AttributeValue>): TickItem {
     planId: s(a.planId),
     tasks: n(a.tasks),
     batches: n(a.batches),
+    batchSize: a.batchSize?.N !== undefined ? Number(a.batchSize.N) : null,
     rejected: n(a.rejected),
     rejectedDone: a.rejectedDone?.BOOL === true,
     enqueued: n(a.enqueued),
@@ -205,7 +213,7 @@ export class TickLedger {
   async reopenTick(key: string, owner: string, leaseUntilMs: number): Promise<TickClaim> {
     const a = await this.update(key, {
       update:
-        'SET #state = :planning, #owner = :me, leaseUntilMs = :until, enqueued = :zero, batchesDone = :zero, rejectedDone = :f, reopenedAt = :now, expiresAt = :ttl ADD replans :one REMOVE planId, plannedAt',
+        'SET #state = :planning, #owner = :me, leaseUntilMs = :until, enqueued = :zero, batchesDone = :zero, rejectedDone = :f, reopenedAt = :now, expiresAt = :ttl ADD replans :one REMOVE planId, plannedAt, batchSize',
       // Planned items hold no lease (markPlanned removes it), so the state alone decides.
       condition: '#state = :planned',
       values: {
@@ -225,15 +233,16 @@ export class TickLedger {
     return { claimed: false, reason: item?.state === 'planned' ? 'planned' : 'busy', item };
   }
 
-  /** Records the plan; a plan other than the recorded one starts enqueueing from 0 again. */
-  async setPlan(key: string, owner: string, plan: { planId: string; tasks: number; batches: number; rejected: number }, resetEnqueued: boolean): Promise<void> {
+  /** Records the plan (with the batch size it was cut with); a plan other than the recorded one starts enqueueing from 0 again. */
+  async setPlan(key: string, owner: string, plan: { planId: string; tasks: number; batches: number; batchSize: number; rejected: number }, resetEnqueued: boolean): Promise<void> {
     const ok = await this.update(key, {
-      update: `SET planId = :plan, tasks = :tasks, batches = :batches, rejected = :rejected${resetEnqueued ? ', enqueued = :zero' : ''}`,
+      update: `SET planId = :plan, tasks = :tasks, batches = :batches, batchSize = :size, rejected = :rejected${resetEnqueued ? ', enqueued = :zero' : ''}`,
       condition: '#owner = :me',
       values: {
         ':plan': { S: plan.planId },
         ':tasks': { N: String(plan.tasks) },
         ':batches': { N: String(plan.batches) },
+        ':size': { N: String(plan.batchSize) },
         ':rejected': { N: String(plan.rejected) },
         ':me': { S: owner },
         ...(resetEnqueued ? { ':zero': { N: '0' } } : {}),

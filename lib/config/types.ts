@@ -167,6 +167,12 @@ export interface JobConfig {
   /** Schedule state; a disabled job deploys but does not fire. @default true */
   readonly enabled?: boolean;
   /**
+   * Step 1 of removing the job (docs/deploy.md, "Retiring a job"): the schedule stops, the state
+   * machine and functions stay until its executions have ended. Remove the job in a later deploy;
+   * synth refuses a removal that skips this step (deployed-jobs.json). @default false
+   */
+  readonly retire?: boolean;
+  /**
    * Deploy this job only to stages that enable it in `stages.<stage>.jobs` (the example jobs are
    * opt-in, so a real stage never calls their fake endpoints). @default false
    */
@@ -433,6 +439,8 @@ export interface ResolvedJob {
   readonly errors: string | null;
   /** Configured or derived (see lib/config/timeouts.ts). */
   readonly executionTimeoutSeconds: number;
+  /** Retiring (config `retire`): the schedule is off, everything else stays until its executions end. */
+  readonly retiring: boolean;
 }
 
 /** A job's params schema as synth read it. */

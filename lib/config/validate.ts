@@ -20,6 +20,8 @@ import {
   StepConfig,
 } from './types';
 import { parseSchedule, ScheduleError } from './schedule';
+import { DeployedJobsRecord, removalProblems } from './deployed-jobs';
+import { historyBudgetFindings } from './history-budget';
 import { deriveExecutionTimeoutSeconds, MAX_EXECUTION_TIMEOUT_SECONDS } from './timeouts';
 import { RESERVED_STATE_NAMES } from '../../lambdas/shared/workflow-contract';
 import { checkJobContracts, ModuleLoader } from './job-contracts';
@@ -97,6 +99,14 @@ export interface ValidateOptions {
   readonly loadModule?: ModuleLoader;
   /** The app's time zone, the default of each job's (set by resolveConfig). */
   readonly appTimeZone?: string;
+  /**
+   * What the last deploys recorded (deployed-jobs.json, lib/config/deployed-jobs.ts): a job of the
+   * stage recorded as deployed that the config no longer deploys is refused unless it has retired.
+   * @default no check
+   */
+  readonly deployedJobs?: DeployedJobsRecord;
+  /** The time of the removal check. @default now */
+  readonly now?: Date;
 }
 
 function isInt(n: unknown, lo: number, hi: number): n is number {
@@ -386,7 +396,11 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
   }
   if (j.optIn !== undefined && typeof j.optIn !== 'boolean') problems.push(`${where}.optIn must be true or false`);
   const contracts = checkJobContracts(where, j, problems, { loadModule: opts.loadModule, fileExists: opts.fileExists, appTimeZone: opts.appTimeZone ?? 'UTC', isValidTimeZone, alreadyRefused: (n) => NEVER_RETRYABLE.has(n) });
+  if (j.retire !== undefined && typeof j.retire !== 'boolean') problems.push(`${where}.retire must be true or false`);
+  const retiring = j.retire === true;
   const exclusiveBy = j.exclusiveBy ?? null;
+  // The 25,000-event history limit (lib/config/history-budget.ts): a map that overflows it on every run is refused.
+  if (problems.length === 0) problems.push(...historyBudgetFindings(where, { steps }).problems);
   const derived = problems.length === 0 ? deriveExecutionTimeoutSeconds({ steps, exclusiveBy, exclusiveWaitSeconds }) : 0;
   return {
     name: j.name,
@@ -394,11 +408,13 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     schedule: j.schedule,
     producer: { entry: j.producer?.entry, timeoutSeconds: producerTimeout, ...producerSettings },
     steps,
-    enabled: enabledOverride ?? j.enabled ?? true,
+    // A retiring job never fires again, whatever the stage says.
+    enabled: retiring ? false : (enabledOverride ?? j.enabled ?? true),
     exclusiveBy,
     exclusiveWaitSeconds,
     executionTimeoutSeconds: j.executionTimeoutSeconds ?? derived,
     ...contracts,
+    retiring,
   };
 }
 
@@ -557,6 +573,9 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
   }
 
   const vpcEndpoints = resolveVpcEndpoints(stageConfig.vpcEndpoints ? `stages.${stage}.vpcEndpoints` : 'vpcEndpoints', stageConfig.vpcEndpoints ?? config.vpcEndpoints, jobs, problems);
+  // A deployed job removed without retiring first would lose its running executions.
+  if (opts.deployedJobs && !opts.allJobs) problems.push(...removalProblems(stage, opts.deployedJobs[stage], jobs, opts.now ?? new Date()));
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     stage,

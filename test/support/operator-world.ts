@@ -30,6 +30,7 @@ import { LambdaStandin, startLambdaStandin, StandinHandler } from '../../local/l
 import { SfnStandin, startSfnStandin } from '../../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../../local/sqs-emulator';
 import { startStsStandin, StsStandin } from '../../local/sts-standin';
+import { SnsStandin, startSnsStandin } from '../../local/sns-standin';
 
 export const REGION = 'us-east-1';
 export const ACCOUNT = '111111111111';
@@ -52,6 +53,8 @@ export interface OperatorWorld {
   readonly cloudWatch: CloudWatchStandin;
   readonly sts: StsStandin;
   readonly firehose: FirehoseStandin;
+  /** The stack's alarm topic with one confirmed email subscription (status reads it). */
+  readonly sns: SnsStandin;
   /** Queue names on fauxqs (for inspectQueue) and URLs. */
   readonly queues: { spool: string; quarantine: string; failedInvocations: string; tick: string; urls: { spool: string; quarantine: string; failedInvocations: string; tick: string } };
   /** The example-api producer as deployed: its function name and ARN (what its failed-invocation records name). */
@@ -185,7 +188,11 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
     ),
     startStsStandin({ [OPERATOR_KEY]: { Arn: OPERATOR_ARN, Account: ACCOUNT, UserId: 'AROAOPERATOR:jane' } }),
   ]);
+  const sns = await startSnsStandin(
+    Object.fromEntries(resources.filter((r) => r.ResourceType === 'AWS::SNS::Topic').map((r) => [r.PhysicalResourceId, [{ Protocol: 'email', Endpoint: 'oncall@example.com', SubscriptionArn: `${r.PhysicalResourceId}:confirmed` }]])),
+  );
   Object.assign(process.env, {
+    AWS_ENDPOINT_URL_SNS: sns.endpoint,
     AWS_REGION: REGION,
     AWS_ACCESS_KEY_ID: OPERATOR_KEY,
     AWS_SECRET_ACCESS_KEY: 'local',
@@ -212,6 +219,7 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
     cloudWatch,
     sts,
     firehose,
+    sns,
     producer,
     queues: { ...queues, urls },
     stateMachines,
@@ -220,7 +228,7 @@ export async function startOperatorWorld(opts: { logRoot?: string } = {}): Promi
     logRoot,
     async stop() {
       destination.destroy();
-      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), firehose.close(), kms.stop()]);
+      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close(), kms.stop()]);
       if (!opts.logRoot) rmSync(logRoot, { recursive: true, force: true });
       rmSync(firehoseOut, { recursive: true, force: true });
     },
