@@ -26,9 +26,10 @@ const roleOf = (fn: lambda.Function): Principal => m.role(fn.role!);
 const recordFn = [...stack.workflows.values()][0].recordFunction;
 const lockFn = stack.node.tryFindChild('Lock') as lambda.Function | undefined;
 /** The record writers: every function that puts records on a delivery stream. */
-const writers = new Set<lambda.Function>([...[...stack.producers.values()].map((p) => p.function), stack.tickStarter.function, recordFn, stack.executionCapture.function]);
+const writers = new Set<lambda.Function>([...[...stack.producers.values()].map((p) => p.function), stack.tickStarter.function, recordFn, stack.executionCapture.function, stack.reconciler.function, stack.reprocess.function]);
 const monitorFn = stack.investigation.monitor.function;
-const lockHolders = new Set<lambda.Function>([...(lockFn ? [lockFn] : []), stack.executionCapture.function]);
+// The reconciler captures with the capture's logic (it releases or leases locks of ended executions).
+const lockHolders = new Set<lambda.Function>([...(lockFn ? [lockFn] : []), stack.executionCapture.function, stack.reconciler.function]);
 
 test('the fixture has writers, a monitor and lock holders to evaluate', () => {
   expect(writers.size).toBeGreaterThanOrEqual(4);

@@ -7,6 +7,7 @@ import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { SpoolMessage } from '../lambdas/shared/spool-message';
 import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from '../local/firehose-standin';
+import { KmsStandin, startKmsStandin } from '../local/kms-standin';
 import { SfnStandin, startSfnStandin, statusChangeEvent } from '../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../local/sqs-emulator';
 
@@ -22,6 +23,7 @@ let sfn: SfnStandin;
 let sqsEmu: SqsEmulator;
 let dynamo: LocalDynamo;
 let firehose: FirehoseStandin;
+let kms: KmsStandin;
 let outDir: string;
 let failuresUrl: string;
 let handler: typeof import('../lambdas/reconciler/handler').handler;
@@ -30,11 +32,12 @@ const context = (ms: number) => ({ getRemainingTimeInMillis: () => ms, awsReques
 
 beforeAll(async () => {
   outDir = mkdtempSync(join(tmpdir(), 'reconciler-handler-'));
-  [sfn, sqsEmu, dynamo, firehose] = await Promise.all([
+  [sfn, sqsEmu, dynamo, firehose, kms] = await Promise.all([
     startSfnStandin({ onStatusChange: (e) => void events.push(statusChangeEvent(e)) }),
     startSqsEmulator({ region: REGION }),
     startLocalDynamo(REGION),
     startFirehoseStandin({ outDir, streams: { worker: 'worker' }, timeZone: 'Asia/Tokyo' }),
+    startKmsStandin(),
   ]);
   await dynamo.createTable('coordination');
   const spoolUrl = await sqsEmu.createQueue('spool');
@@ -47,6 +50,8 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SFN: sfn.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
+    RECORD_MAC_KEY_ID: 'record-key',
     SPOOL_QUEUE_URL: spoolUrl,
     WORKER_LOG_STREAM: 'worker',
     COORDINATION_TABLE: 'coordination',
@@ -62,7 +67,7 @@ beforeAll(async () => {
   ({ handler } = await import('../lambdas/reconciler/handler'));
 });
 afterAll(async () => {
-  await Promise.all([sfn?.stop(), sqsEmu?.stop(), dynamo?.stop(), firehose?.close()]);
+  await Promise.all([sfn?.stop(), sqsEmu?.stop(), dynamo?.stop(), firehose?.close(), kms?.stop()]);
   rmSync(outDir, { recursive: true, force: true });
 });
 
