@@ -1,3 +1,4 @@
+import { withSafeErrors } from '../shared/safe-error';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
@@ -28,7 +29,7 @@ const metrics = new Metrics({
  * Daily: counts yesterday's lost tasks and publishes the count (EMF). Any failure throws, so the
  * errors alarm fires; the count is published only when it is known. Logs ids and counts, never params.
  */
-export async function handler(event: MonitorEvent, context?: Context): Promise<{ day: string; lost: number }> {
+async function handle(event: MonitorEvent, context?: Context): Promise<{ day: string; lost: number }> {
   if (context) logger.addContext(context);
   const day = dayToCheck(event, new Date(), settings.timeZone);
   const { lost, queryExecutionId } = await countLostTasks(athena, settings, day);
@@ -38,3 +39,6 @@ export async function handler(event: MonitorEvent, context?: Context): Promise<{
   logger.info('lost-task check done', { day, lost, queryExecutionId });
   return { day, lost };
 }
+
+/** The handler: what it throws leaves without its message (lambdas/shared/safe-error.ts). */
+export const handler = withSafeErrors(handle);

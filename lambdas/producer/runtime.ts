@@ -6,6 +6,7 @@ import type { Context } from 'aws-lambda';
 import { intEnv, requireEnv } from '../shared/env';
 import { FirehoseParamLogSink } from '../shared/firehose-sink';
 import { logger, metrics, tracer } from '../shared/powertools';
+import { withSafeErrors } from '../shared/safe-error';
 import { TickLedger } from '../shared/tick-ledger';
 import { planTick, ProduceFn, TickEvent, TickSummary } from './logic';
 
@@ -32,7 +33,9 @@ export type ProducerInvocationContext = Pick<Context, 'getRemainingTimeInMillis'
 export function createProducerHandler(produce: ProduceFn): (event: TickEvent, context?: ProducerInvocationContext) => Promise<TickSummary> {
   let sink: FirehoseParamLogSink | undefined;
   let ledger: TickLedger | undefined;
-  return async (event, context) => {
+  // `produce` is the job author's code: its errors may quote the data it read. Lambda logs what
+  // leaves and keeps it in the on-failure record, so it leaves without its message.
+  return withSafeErrors(async (event: TickEvent, context?: ProducerInvocationContext) => {
     if (context) logger.addContext(context as Context);
     sink ??= new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM'));
     ledger ??= new TickLedger(ddb, requireEnv('COORDINATION_TABLE'));
@@ -59,5 +62,5 @@ export function createProducerHandler(produce: ProduceFn): (event: TickEvent, co
     } finally {
       metrics.publishStoredMetrics();
     }
-  };
+  });
 }

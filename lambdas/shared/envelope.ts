@@ -27,6 +27,12 @@ export interface TaskEnvelope {
    * (and their side effects) are not run again. Absent on scheduled runs and on replays that start over.
    */
   readonly resume?: ResumePoint;
+  /**
+   * The task's seal key (32 random bytes, base64url; lambdas/shared/safe-error.ts): a step's error
+   * message leaves the Lambda sealed under it, and only a reader of the envelope (inside the lock)
+   * can open it. Set by the producer; absent in envelopes written before it existed.
+   */
+  readonly seal?: string;
 }
 
 /** Where a resumed execution enters the workflow, and what the step is given. */
@@ -104,6 +110,7 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     attempt: o.attempt as number,
     scheduledTime: o.scheduledTime as string,
     ...(resume ? { resume } : {}),
+    ...(typeof o.seal === 'string' && o.seal !== '' ? { seal: o.seal } : {}),
   };
 }
 
