@@ -1,5 +1,6 @@
 import { isPlainJson, JsonValue } from './json';
 import { MAX_ENVELOPE_BYTES } from './limits';
+import { markParamFree } from './safe-error';
 
 /**
  * The task envelope: the input of every execution and the payload the spool keeps for replay.
@@ -64,6 +65,8 @@ export class EnvelopeError extends Error {
   ) {
     super(message);
     this.name = 'EnvelopeError';
+    // Field names only, never a value (the messages below): kept when the error leaves a Lambda.
+    markParamFree(this);
   }
 }
 
@@ -78,7 +81,7 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
   }
   const o = value as Record<string, unknown>;
   const v = o.v ?? 1;
-  if (v !== 1) throw new EnvelopeError('v', `unsupported envelope version ${JSON.stringify(v)}`);
+  if (v !== 1) throw new EnvelopeError('v', `unsupported envelope version (${typeof v}); this code reads version 1`);
   for (const field of ['taskId', 'job', 'key', 'scheduledTime'] as const) {
     if (typeof o[field] !== 'string' || (o[field] as string).length === 0) {
       throw new EnvelopeError(field, `envelope field "${field}" must be a non-empty string`);

@@ -140,16 +140,14 @@ export function safeError(e: unknown, options: SafeErrorOptions = {}): Error {
       ? `[${fp}] message withheld (may hold params); full text sealed with the task's key, opened in the worker record and from the spool message: ${sealText(text, options.sealKey)}`
       : `[${fp}] message withheld (may hold params)`;
   }
-  const out = new Error(message);
-  // Own, non-enumerable like Error's: the runtime's log line takes enumerable properties too.
-  Object.defineProperty(out, 'name', { value: name, enumerable: false, writable: true, configurable: true });
+  // The original's class (instanceof still holds for callers in the same process), none of its own
+  // properties: the runtime's log line takes every enumerable one. Own ones are non-enumerable, as Error's.
+  const out = Object.create(e instanceof Error ? Object.getPrototypeOf(e) : Error.prototype) as Error;
+  const own = (k: string, value: string): void => void Object.defineProperty(out, k, { value, enumerable: false, writable: true, configurable: true });
+  own('message', message);
+  own('name', name);
   const frames = stackLocations(e instanceof Error ? e.stack : undefined);
-  Object.defineProperty(out, 'stack', {
-    value: [`${name}: ${message}`, ...frames.map((f) => `    at ${f}`)].join('\n'),
-    enumerable: false,
-    writable: true,
-    configurable: true,
-  });
+  own('stack', [`${name}: ${message}`, ...frames.map((f) => `    at ${f}`)].join('\n'));
   return markParamFree(out);
 }
 
