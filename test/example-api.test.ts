@@ -51,7 +51,7 @@ test('step handler logs task keys but never params, and rethrows errors under th
   const task: TaskEnvelope = { v: 1, taskId: 't-1', job: 'j', key: 'k', params, attempt: 2, scheduledTime: '2026-01-01T00:00:00.000Z' };
   const boom = new ExternalApiUnavailableError('503');
   const h = createStepHandler(() => { throw boom; }, { logger, stepName: 'CallApi' });
-  const err = await h({ task, previous: null }).catch((e: Error) => e);
+  const err = (await h({ task, previous: null }).catch((e: Error) => e)) as Error;
   expect(err).toBeInstanceOf(ExternalApiUnavailableError);
   expect(err.name).toBe('ExternalApiUnavailableError');
   expect(err.message).not.toContain('503');
