@@ -142,9 +142,9 @@ export function safeError(e: unknown, options: SafeErrorOptions = {}): Error {
   }
   // The original's class (instanceof still holds for callers in the same process), none of its own
   // properties: the runtime's log line takes every enumerable one. Own ones are non-enumerable, as Error's.
-  const out = Object.create(e instanceof Error ? Object.getPrototypeOf(e) : Error.prototype) as Error;
+  const out = new Error(message);
+  if (e instanceof Error) Object.setPrototypeOf(out, Object.getPrototypeOf(e));
   const own = (k: string, value: string): void => void Object.defineProperty(out, k, { value, enumerable: false, writable: true, configurable: true });
-  own('message', message);
   own('name', name);
   const frames = stackLocations(e instanceof Error ? e.stack : undefined);
   own('stack', [`${name}: ${message}`, ...frames.map((f) => `    at ${f}`)].join('\n'));
