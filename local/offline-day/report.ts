@@ -1,3 +1,4 @@
+import { canaryOk, renderCanary } from './canary';
 import { formatRecordTime } from '../../lambdas/shared/param-log';
 import { JobCounts } from './accounting';
 import { OfflineReport } from './run';
@@ -7,7 +8,14 @@ import { OfflineReport } from './run';
  * dropped after its retries (no on-failure destination) is a lost tick: its tasks never existed.
  */
 export function reportOk(r: OfflineReport): boolean {
-  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0) && r.outside.failedTicks.every((t) => t.outcome !== 'dropped');
+  return (
+    r.lost === 0 &&
+    r.duplicates === 0 &&
+    r.queries.lostTasksByDay.every((d) => d.lost === 0) &&
+    r.outside.failedTicks.every((t) => t.outcome !== 'dropped') &&
+    // With --canary: params never outside the lock (local/offline-day/canary.ts).
+    (r.canary === undefined || canaryOk(r.canary))
+  );
 }
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
@@ -120,7 +128,13 @@ export function renderText(r: OfflineReport): string {
   lines.push('', `  fake API calls: ${kv(r.api as unknown as Record<string, number>)}`);
   if (r.unfinished.length) lines.push(`  still scheduled at the end: ${r.unfinished.join('; ')}`);
   lines.push(`  wall time ${(r.wallMs / 1000).toFixed(1)} s`, '');
-  lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated)' : '  RESULT: FAILED (something was lost or duplicated; see report.json)', '');
+  if (r.canary) lines.push(...renderCanary(r.canary), '');
+  lines.push(
+    reportOk(r)
+      ? `  RESULT: OK (nothing lost, nothing duplicated${r.canary ? ', the canary stayed inside the lock' : ''})`
+      : `  RESULT: FAILED (something was lost or duplicated${r.canary ? ', or the canary left the lock' : ''}; see report.json)`,
+    '',
+  );
   return lines.join('\n');
 }
 
