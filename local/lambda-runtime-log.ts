@@ -13,8 +13,13 @@
  * stack) is recorded on the invocation's X-Ray segment. Never bundled into Lambda code.
  */
 
+import { types } from 'node:util';
+
+/** As the runtime tells an error: a native error of any realm (jest runs tests in another one), or an Error. */
+const isError = (v: unknown): v is Error => v instanceof Error || types.isNativeError(v);
+
 function withEnumerableProperties(v: unknown): unknown {
-  if (!(v instanceof Error)) return v;
+  if (!isError(v)) return v;
   const out: Record<string, unknown> = { errorType: v.name, errorMessage: v.message, code: (v as { code?: unknown }).code, ...v };
   if (typeof v.stack === 'string') out.stack = v.stack.split('\n');
   return out;
@@ -22,7 +27,7 @@ function withEnumerableProperties(v: unknown): unknown {
 
 /** The JSON part of the runtime's `Invoke Error` log line for a thrown value. */
 export function invokeErrorJson(thrown: unknown): string {
-  const e = thrown instanceof Error ? thrown : new Error(String(thrown));
+  const e = isError(thrown) ? thrown : new Error(String(thrown));
   try {
     return JSON.stringify(e, (_k, v: unknown) => withEnumerableProperties(v));
   } catch {
@@ -37,7 +42,7 @@ export function invokeErrorLogLine(thrown: unknown, requestId: string, at: Date 
 
 /** The invocation's error payload: Step Functions' Cause of a Lambda task, the on-failure record's responsePayload. */
 export function invokeErrorPayload(thrown: unknown): { errorType: string; errorMessage: string; trace: string[] } {
-  if (thrown instanceof Error) return { errorType: thrown.name, errorMessage: thrown.message, trace: typeof thrown.stack === 'string' ? thrown.stack.split('\n') : [] };
+  if (isError(thrown)) return { errorType: thrown.name, errorMessage: thrown.message, trace: typeof thrown.stack === 'string' ? thrown.stack.split('\n') : [] };
   return { errorType: typeof thrown, errorMessage: String(thrown), trace: [] };
 }
 

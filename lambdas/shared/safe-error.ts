@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { types } from 'node:util';
 import { MAX_ERROR_MESSAGE_CHARS } from './limits';
 
 /**
@@ -39,7 +40,7 @@ export function markParamFree<E extends Error>(e: E): E {
 
 /** True when the error's message was marked param-free by the platform. */
 export function isParamFree(e: unknown): boolean {
-  return e instanceof Error && (e as unknown as Record<symbol, unknown>)[PARAM_FREE] === true;
+  return e !== null && typeof e === 'object' && (e as Record<symbol, unknown>)[PARAM_FREE] === true;
 }
 
 /** Prefix of a sealed message in an error message or a Cause. */
@@ -108,6 +109,16 @@ export function stackLocations(stack: string | undefined): string[] {
   return out;
 }
 
+/**
+ * The thrown value as an error, as the Lambda runtime recognises one (a native error of any realm,
+ * or anything with string name, message and stack), else null.
+ */
+function asError(v: unknown): Error | null {
+  if (v instanceof Error || types.isNativeError(v)) return v as Error;
+  const o = v as { name?: unknown; message?: unknown; stack?: unknown } | null;
+  return o && typeof o === 'object' && typeof o.name === 'string' && typeof o.message === 'string' && typeof o.stack === 'string' ? (o as Error) : null;
+}
+
 /** Bytes of the original message kept (sealed): with the stack's locations the Cause stays within MAX_ERROR_CAUSE_BYTES. */
 export const MAX_SEALED_TEXT_BYTES = 2_000;
 
@@ -127,11 +138,12 @@ export interface SafeErrorOptions {
  * The error to throw instead of `e`: same `name`, a message without the original text (kept only
  * when {@link markParamFree} marked it), a stack of code locations only, no other properties.
  */
-export function safeError(e: unknown, options: SafeErrorOptions = {}): Error {
-  const name = e instanceof Error ? e.name : typeof e === 'object' && e !== null ? 'Error' : typeof e;
-  const original = e instanceof Error ? e.message : String(e);
+export function safeError(thrown: unknown, options: SafeErrorOptions = {}): Error {
+  const e = asError(thrown);
+  const name = e ? e.name : typeof thrown === 'object' && thrown !== null ? 'Error' : typeof thrown;
+  const original = e ? e.message : String(thrown);
   let message: string;
-  if (isParamFree(e)) {
+  if (isParamFree(thrown)) {
     message = original;
   } else {
     const text = cutText(original);
@@ -143,10 +155,10 @@ export function safeError(e: unknown, options: SafeErrorOptions = {}): Error {
   // The original's class (instanceof still holds for callers in the same process), none of its own
   // properties: the runtime's log line takes every enumerable one. Own ones are non-enumerable, as Error's.
   const out = new Error(message);
-  if (e instanceof Error) Object.setPrototypeOf(out, Object.getPrototypeOf(e));
+  if (e) Object.setPrototypeOf(out, Object.getPrototypeOf(e));
   const own = (k: string, value: string): void => void Object.defineProperty(out, k, { value, enumerable: false, writable: true, configurable: true });
   own('name', name);
-  const frames = stackLocations(e instanceof Error ? e.stack : undefined);
+  const frames = stackLocations(e?.stack);
   own('stack', [`${name}: ${message}`, ...frames.map((f) => `    at ${f}`)].join('\n'));
   return markParamFree(out);
 }

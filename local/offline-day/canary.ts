@@ -120,14 +120,7 @@ export class CanaryRecorder {
       }) as typeof stream.write;
       this.restore.push(() => void (stream.write = original as typeof stream.write));
       // Lines that are not the handlers' (the run's progress) still reach the terminal.
-      this.passThrough[name] = (line) => {
-        this.passing = true;
-        try {
-          original(`${line}\n`);
-        } finally {
-          this.passing = false;
-        }
-      };
+      this.passThrough[name] = (line) => void original(`${line}\n`);
     }
     // Under jest the global console is jest's own (not process.stdout): take its lines here too.
     for (const m of CONSOLE_METHODS) {
@@ -178,7 +171,12 @@ export class CanaryRecorder {
     }
     // The run's own lines (progress, the engines' warnings): what a person at the terminal reads.
     this.append(`logs/_process-${stream}.log`, line);
-    show();
+    this.passing = true;
+    try {
+      show();
+    } finally {
+      this.passing = false;
+    }
   }
 
   private append(file: string, line: string): void {
