@@ -113,7 +113,7 @@ describe('the canary detector', () => {
       // The step's log line (1), the runtime's Invoke Error line of RawFunction (its message, and the
       // stack's first line that repeats it: 2).
       expect(c.outside.logs).toBe(3);
-      expect(c.outside['traces.ndjson']).toBe(1);
+      expect(c.outside['traces.ndjson']).toBe(2); // message and stack[0] of RawFunction's error
       expect(c.leaks.sort()).toEqual(['outside/logs/RawFunction.log', 'outside/logs/leaky-step.log', 'outside/state-machine-logs.ndjson', 'outside/traces.ndjson']);
       // The safe step failed too: its lines are there, without the canary.
       expect(readFileSync(join(dir, 'outside', 'logs', 'SafeStep.log'), 'utf8')).toMatch(/Invoke Error/);
