@@ -135,23 +135,25 @@ export interface SafeErrorOptions {
 }
 
 /**
- * The error to throw instead of `e`: same `name`, a message without the original text (kept only
- * when {@link markParamFree} marked it), a stack of code locations only, no other properties.
+ * The error to throw instead of `e`: same `name` and class, a message without the original text, a
+ * stack of code locations only, no other properties. An error {@link markParamFree} marked is
+ * returned itself, its stack rebuilt the same way.
  */
 export function safeError(thrown: unknown, options: SafeErrorOptions = {}): Error {
   const e = asError(thrown);
   const name = e ? e.name : typeof thrown === 'object' && thrown !== null ? 'Error' : typeof thrown;
   const original = e ? e.message : String(thrown);
-  let message: string;
-  if (isParamFree(thrown)) {
-    message = original;
-  } else {
-    const text = cutText(original);
-    const fp = fingerprint(text, options.sealKey);
-    message = options.sealKey
-      ? `[${fp}] message withheld (may hold params); full text sealed with the task's key, opened in the worker record and from the spool message: ${sealText(text, options.sealKey)}`
-      : `[${fp}] message withheld (may hold params)`;
+  if (e && isParamFree(e)) {
+    // The platform's own error: kept, properties and all (they name fields, queues, counts), with a
+    // stack of code locations only (a frame's function name can be computed from input).
+    Object.defineProperty(e, 'stack', { value: [`${name}: ${original}`, ...stackLocations(e.stack).map((f) => `    at ${f}`)].join('\n'), enumerable: false, writable: true, configurable: true });
+    return e;
   }
+  const text = cutText(original);
+  const fp = fingerprint(text, options.sealKey);
+  const message = options.sealKey
+    ? `[${fp}] message withheld (may hold params); full text sealed with the task's key, opened in the worker record and from the spool message: ${sealText(text, options.sealKey)}`
+    : `[${fp}] message withheld (may hold params)`;
   // The original's class (instanceof still holds for callers in the same process), none of its own
   // properties: the runtime's log line takes every enumerable one. Own ones are non-enumerable, as Error's.
   const out = new Error(message);
@@ -161,11 +163,6 @@ export function safeError(thrown: unknown, options: SafeErrorOptions = {}): Erro
   const frames = stackLocations(e?.stack);
   own('stack', [`${name}: ${message}`, ...frames.map((f) => `    at ${f}`)].join('\n'));
   return markParamFree(out);
-}
-
-/** The safe error's message as a worker record or the spool shows it, opened with the task's key when sealed. */
-export function openedMessage(s: string | null | undefined, key: string | null | undefined): string | null {
-  return openSealedText(s, key);
 }
 
 /**
