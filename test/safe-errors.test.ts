@@ -140,3 +140,14 @@ test('stackLocations keeps file:line:col only', () => {
     'native',
   ]);
 });
+
+test('the Cause stays within its budget for the longest message, multibyte included (the sealed text is cut first)', () => {
+  const { MAX_ERROR_CAUSE_BYTES } = jest.requireActual<typeof import('../lambdas/shared/limits')>('../lambdas/shared/limits');
+  for (const text of ['x'.repeat(50_000), '漢'.repeat(50_000), '😀'.repeat(50_000)]) {
+    const e = new Error(text);
+    e.stack = [`Error: ${text}`, ...Array.from({ length: 50 }, (_, i) => `    at f${i} (/var/task/node_modules/some-long-package-name/dist/cjs/module-${i}.js:12345:67)`)].join('\n');
+    const s = safeError(e, { sealKey: seal });
+    expect(Buffer.byteLength(JSON.stringify(invokeErrorPayload(s)))).toBeLessThan(MAX_ERROR_CAUSE_BYTES);
+    expect(openSealedText(s.message, seal)).toMatch(/\.\.\. \(truncated\)$/);
+  }
+});

@@ -120,7 +120,7 @@ function asError(v: unknown): Error | null {
 }
 
 /** Bytes of the original message kept (sealed): with the stack's locations the Cause stays within MAX_ERROR_CAUSE_BYTES. */
-export const MAX_SEALED_TEXT_BYTES = 2_000;
+export const MAX_SEALED_TEXT_BYTES = 1_500;
 
 function cutText(s: string): string {
   let t = s.length > MAX_ERROR_MESSAGE_CHARS ? s.slice(0, MAX_ERROR_MESSAGE_CHARS) : s;

@@ -5,7 +5,7 @@ import { parseEnvelope, TaskEnvelope, withoutResume } from './envelope';
 import { DependencyOnHold, errorName, InvalidStepOutputError, StepTimeoutError } from './errors';
 import { dynamoHoldSwitch, HoldChecker, HoldWindow } from './holds';
 import { JsonValue } from './json';
-import { jsonBytes, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_STEP_OUTPUT_BYTES } from './limits';
+import { jsonBytes, MAX_STEP_OUTPUT_BYTES } from './limits';
 import { tracer } from './powertools';
 import { markParamFree, safeError, withSafeErrors } from './safe-error';
 import { STEP_ENV } from './workflow-contract';
@@ -84,14 +84,6 @@ export function holdCheckerFromEnv(env: NodeJS.ProcessEnv, logger: Logger): Hold
     timeZone: env[STEP_ENV.timeZone] ?? 'UTC',
     onReadError: (dep, e) => logger.error('hold switch unreadable: treated as off', { dependency: dep, errorName: errorName(e) }),
   });
-}
-
-/** Cuts an error's message and stack so the Lambda error Cause stays within the state budget (limits.ts). */
-export function truncateError(e: unknown): unknown {
-  if (!(e instanceof Error)) return e;
-  if (e.message.length > MAX_ERROR_MESSAGE_CHARS) e.message = `${e.message.slice(0, MAX_ERROR_MESSAGE_CHARS)}... (truncated)`;
-  if (typeof e.stack === 'string' && e.stack.length > MAX_ERROR_STACK_CHARS) e.stack = `${e.stack.slice(0, MAX_ERROR_STACK_CHARS)}\n    ... (truncated)`;
-  return e;
 }
 
 /** Checks a step's output against its budget and, before a map, its items. Throws InvalidStepOutputError. */
