@@ -330,8 +330,10 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     AWS_ENDPOINT_URL_FIREHOSE: `http://127.0.0.1:${firehoseFaults.port}`,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
+    // Every level and the metrics on: all the functions write is recorded (not shown) and searched
+    // for the params canary (World.canary).
+    POWERTOOLS_LOG_LEVEL: 'DEBUG',
+    POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_TRACE_ENABLED: 'false',
   });
   delete process.env.AWS_PROFILE;
