@@ -1,6 +1,6 @@
 import { parseEnvelope } from '../shared/envelope';
 import { buildWorkerRecord, ParamLogRecord, ParamLogSink } from '../shared/param-log';
-import { openSealedText } from '../shared/safe-error';
+import { OPENED_MARK, openSealedText } from '../shared/safe-error';
 
 /** Input of the record-outcome Lambda, built by the state machine (RecordSuccess / RecordFailure). */
 export interface RecordOutcomeEvent {
@@ -30,7 +30,7 @@ export async function recordOutcome(
   // A step's message left its Lambda sealed under the task's key (lambdas/shared/safe-error.ts): the
   // worker record, inside the lock, keeps the full text in clear after the Cause as it came.
   const opened = openSealedText(event.cause, envelope.seal);
-  const cause = opened === null ? (event.cause ?? null) : `${event.cause ?? ''}\n[opened] ${opened}`;
+  const cause = opened === null ? (event.cause ?? null) : `${event.cause ?? ''}${OPENED_MARK}${opened}`;
   const record = buildWorkerRecord({
     envelope,
     now: (deps.now ?? (() => new Date()))(),

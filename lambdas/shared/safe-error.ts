@@ -84,6 +84,19 @@ export function openSealedText(s: string | null | undefined, key: string | null 
   }
 }
 
+/**
+ * Where a worker record's cause holds the opened (full) text of a sealed message: after this mark.
+ * Whoever shows a record without `--show-params` cuts it off ({@link withoutOpenedText}).
+ */
+export const OPENED_MARK = '\n[opened] ';
+
+/** A worker record's cause without its opened text (what may be shown where params may not). */
+export function withoutOpenedText(cause: string | null | undefined): string | null {
+  if (cause === null || cause === undefined) return null;
+  const i = cause.indexOf(OPENED_MARK);
+  return i === -1 ? cause : cause.slice(0, i);
+}
+
 /** Key of fingerprints when no task key is known: random per container, so a fingerprint cannot be tested against a guess. */
 const containerKey = randomBytes(32);
 
