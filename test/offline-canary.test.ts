@@ -121,4 +121,23 @@ describe('the canary detector', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('catches an envelope outside (its seal key opens the task\'s error texts) even without the canary in it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'canary-seal-'));
+    try {
+      const rec = new CanaryRecorder('LEAK-d3t3ct', dir);
+      rec.start();
+      try {
+        new Logger({ serviceName: 'envelope-logger' }).info('task', { task: { ...task, params: {}, seal: 'k'.repeat(43) } });
+      } finally {
+        rec.stop();
+      }
+      const c = rec.finish({});
+      expect(c.outside['seal keys (any sink)']).toBe(1);
+      expect(canaryOk(c)).toBe(false);
+      expect(c.leaks).toEqual(['outside/logs/envelope-logger.log']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -32,6 +32,8 @@ import type { SqsEmulator } from '../sqs-emulator';
  * `sqs-attributes.ndjson`: message attrs    |
  * `cli-output.json`: the run's report (what |
  *   an operator reads without --show-params)|
+ * and in all of them: a task's seal key     |
+ *   (`"seal":"`: an envelope outside)       |
  *
  * Not modelled: messages deleted during the run are seen only through the logs (their attributes are
  * built by the same code as those left at the end); Powertools Tracer runs disabled (no X-Ray daemon),
@@ -244,11 +246,17 @@ export class CanaryRecorder {
     this.counts['cli-output.json'] = 1;
     const outside: Record<string, number> = {};
     const leaks: string[] = [];
+    // A task's seal key opens its error texts: an envelope (which carries it) must not be outside either.
+    const SEAL_KEY = 'seal keys (any sink)';
+    outside[SEAL_KEY] = 0;
     for (const f of listFiles(this.outsideDir)) {
       const sink = relative(this.outsideDir, f).split(/[\\/]/)[0];
-      const n = occurrences(readFileSync(f, 'utf8'), this.text);
+      const text = readFileSync(f, 'utf8');
+      const n = occurrences(text, this.text);
+      const seals = occurrences(text, '"seal":"') + occurrences(text, '\\"seal\\":\\"');
       outside[sink] = (outside[sink] ?? 0) + n;
-      if (n > 0) leaks.push(relative(this.outDir, f));
+      outside[SEAL_KEY] += seals;
+      if (n + seals > 0) leaks.push(relative(this.outDir, f));
     }
     for (const sink of ['logs', 'metrics.ndjson', 'traces.ndjson', 'state-machine-logs.ndjson', 'events.ndjson', 'dynamodb.ndjson', 'sqs-attributes.ndjson', 'cli-output.json']) outside[sink] ??= 0;
 
