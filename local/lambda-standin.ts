@@ -19,6 +19,7 @@
  * profile) are not changed by it. Handlers are loaded on first invoke, after that environment is set,
  * as Lambda loads them. Never bundled into Lambda code.
  */
+import { invokeErrorLogLine } from './lambda-runtime-log';
 import { StandinServer, startStandinServer } from './standin-http';
 
 /** The part of the Lambda context the app's handlers use. */
@@ -41,6 +42,11 @@ export interface StandinFunction {
   readonly retryAttempts?: number;
   /** The on-failure destination of asynchronous invocations (e.g. send the record to a queue). @default the record is dropped, as without a destination */
   readonly onFailure?: (record: AsyncFailureRecord) => Promise<void>;
+  /**
+   * The function's log group, for the runtime's own line about an uncaught error
+   * (local/lambda-runtime-log.ts: type, message, every enumerable property, stack). @default not kept
+   */
+  readonly runtimeLog?: (line: string) => void;
 }
 
 /** Lambda's on-failure record of an asynchronous invocation. */
@@ -76,15 +82,18 @@ export async function startLambdaStandin(region: string, functions: Record<strin
       process.env[k] = v;
     }
     const deadline = Date.now() + (fn.timeoutMs ?? 900_000);
+    const requestId = `standin-${++seq}`;
     try {
       let handler = loaded.get(name);
       if (!handler) {
         handler = await fn.load();
         loaded.set(name, handler);
       }
-      const result = await handler(payload, { functionName: name, awsRequestId: `standin-${++seq}`, getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) });
+      const result = await handler(payload, { functionName: name, awsRequestId: requestId, getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) });
       return { result, failed: null };
     } catch (e) {
+      // What the Node.js runtime writes to the log group for an uncaught error, before answering.
+      fn.runtimeLog?.(invokeErrorLogLine(e, requestId));
       return { failed: e instanceof Error ? e : new Error(String(e)) };
     } finally {
       for (const [k, v] of Object.entries(saved)) {

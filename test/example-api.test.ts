@@ -43,7 +43,7 @@ test('Fetch and Publish validate params with InvalidTaskError', () => {
   expect(publishSummary(params, { orderId: 'o-1', confirmation: 'c' })).toEqual({ orderId: 'o-1', confirmation: 'c', published: true });
 });
 
-test('step handler logs task keys but never params, and rethrows errors unchanged', async () => {
+test('step handler logs task keys but never params, and rethrows errors under their name without their message', async () => {
   const lines: string[] = [];
   const spy = jest.spyOn(process.stdout, 'write').mockImplementation((s) => (lines.push(String(s)), true));
   const spyErr = jest.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
@@ -51,7 +51,10 @@ test('step handler logs task keys but never params, and rethrows errors unchange
   const task: TaskEnvelope = { v: 1, taskId: 't-1', job: 'j', key: 'k', params, attempt: 2, scheduledTime: '2026-01-01T00:00:00.000Z' };
   const boom = new ExternalApiUnavailableError('503');
   const h = createStepHandler(() => { throw boom; }, { logger, stepName: 'CallApi' });
-  await expect(h({ task, previous: null })).rejects.toBe(boom);
+  const err = (await h({ task, previous: null }).catch((e: Error) => e)) as Error;
+  expect(err).toBeInstanceOf(ExternalApiUnavailableError);
+  expect(err.name).toBe('ExternalApiUnavailableError');
+  expect(err.message).not.toContain('503');
   spy.mockRestore();
   spyErr.mockRestore();
   const all = lines.join('');

@@ -20,6 +20,7 @@ import { TASK_BY_ID } from '../lambdas/shared/queries';
 import { SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND, SpoolMessage } from '../lambdas/shared/spool-message';
 import { AppConfig } from '../lib/config/types';
 import { writeLogObject } from '../local/param-log-fixture';
+import { OPENED_MARK } from '../lambdas/shared/safe-error';
 import { runCli } from '../cli/main';
 import { CliDeps } from '../cli/io';
 import { ACCOUNT, OPERATOR_ARN, OperatorWorld, REGION, REPROCESS_FUNCTION, STACK, startOperatorWorld, TABLE } from './support/operator-world';
@@ -93,7 +94,7 @@ beforeAll(async () => {
   // Execution ARNs as the workflow records them: the job's state machine, deterministic names.
   const arn = (attempt: number) => `${sm.replace(':stateMachine:', ':execution:')}:${executionNameFor(TASK, attempt)}`;
   put(buildClientRecord({ envelope: envelope(TASK, 'example-api'), result: 'Started', now: t0, timeZone: TZ, executionArn: arn(1) }), t0, 'c1');
-  put(buildWorkerRecord({ envelope: envelope(TASK, 'example-api'), now: new Date(t0.getTime() + 60_000), timeZone: TZ, executionArn: arn(1), error: 'ExternalApiUnavailableError', cause: '503', failedState: 'CallApi' }), t0, 'w1');
+  put(buildWorkerRecord({ envelope: envelope(TASK, 'example-api'), now: new Date(t0.getTime() + 60_000), timeZone: TZ, executionArn: arn(1), error: 'ExternalApiUnavailableError', cause: `503${OPENED_MARK}API down for ${SECRET}`, failedState: 'CallApi' }), t0, 'w1');
   put(buildWorkerRecord({ envelope: envelope(TASK, 'example-api', 2), now: new Date(t0.getTime() + 3_600_000), timeZone: TZ, executionArn: arn(2), error: 'States.Timeout', cause: 'timeout', failedState: 'Publish' }), t0, 'w2');
   put(buildClientRecord({ envelope: envelope('example-api-20261125T0305Z-other', 'example-api'), result: 'Started', now: t0, timeZone: TZ, executionArn: null }), t0, 'c-other');
   sqs = new SQSClient({});
@@ -541,10 +542,20 @@ describe('task <id>', () => {
     expect((await world.sqs.inspectQueue(world.queues.quarantine)).ready).toBe(1);
   });
 
+  test('--json without --show-params: no params, and a worker record\'s cause without the opened error text', async () => {
+    const r = await cli(['task', TASK, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain(SECRET);
+    const t = JSON.parse(r.out) as { paramLog: { records: Array<{ cause: string | null; params?: string }> } };
+    expect(t.paramLog.records.map((x) => x.cause)).toContain('503');
+    expect(t.paramLog.records.every((x) => x.params === undefined)).toBe(true);
+  });
+
   test('--json --show-params: the params only when asked for', async () => {
     const r = await cli(['task', TASK, '--json', '--show-params']);
     expect(r.code).toBe(0);
     const t = JSON.parse(r.out);
+    expect(t.paramLog.records.map((x: { cause: string | null }) => x.cause)).toContain(`503${OPENED_MARK}API down for ${SECRET}`);
     expect(t.paramLog.records).toHaveLength(3);
     expect(t.paramLog.records[0].params).toContain(SECRET);
     expect(t.spool).toEqual({ waiting: true, messages: 1, outcome: 'wouldStart', error: 'States.Timeout', reason: null });

@@ -85,7 +85,7 @@ describe('validateSpecs', () => {
       new Date('2026-03-01T00:05:00Z'),
     );
     expect(accepted.map((e) => e.key)).toEqual(['ok', 'null-params']);
-    expect(accepted[0]).toEqual({ v: 1, taskId: 'orders-20260301T0005Z-ok', job: 'orders', key: 'ok', params: { a: 1 }, attempt: 1, scheduledTime: '2026-03-01T00:05:00.000Z' });
+    expect(accepted[0]).toEqual({ v: 1, taskId: 'orders-20260301T0005Z-ok', job: 'orders', key: 'ok', params: { a: 1 }, attempt: 1, scheduledTime: '2026-03-01T00:05:00.000Z', seal: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     expect(rejected.map((r) => [r.envelope.key, r.error])).toEqual([
       ['#1', PRODUCER_ERRORS.invalidTask],
       ['#2', PRODUCER_ERRORS.invalidTask],
@@ -251,8 +251,11 @@ describe('planTick with replan (an operator re-plans a planned tick)', () => {
     // New ledger items for the new plan's batches: the first plan's are done and would be skipped.
     expect(batch.batchId).not.toBe(firstBatch.batchId);
     expect(batch.batchId).toMatch(/r1#0$/);
-    // Same names and inputs as the first plan for the tasks started then: Step Functions refuses them as existing.
-    expect(batch.tasks[0]).toEqual(firstBatch.tasks[0]);
+    // Same names as the first plan for the tasks started then: Step Functions refuses them as existing
+    // (a new plan draws new seal keys, so the input differs: ExecutionAlreadyExists even while running).
+    const { seal: _s1, ...again0 } = batch.tasks[0];
+    const { seal: _s2, ...first0 } = firstBatch.tasks[0];
+    expect(again0).toEqual(first0);
     expect(await ledger.getTick(tickLedgerKey('orders', again.tick))).toMatchObject({ state: 'planned', replans: 1, tasks: 3, rejected: 0, owner: null });
     expect(metrics.TickReplanned).toBe(1);
   });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { DependencyOnHold, InvalidStepOutputError, StepTimeoutError, TransientError } from '../lambdas/shared/errors';
 import { HoldChecker } from '../lambdas/shared/holds';
-import { MAX_ERROR_MESSAGE_CHARS } from '../lambdas/shared/limits';
+import { MAX_ERROR_CAUSE_BYTES, MAX_ERROR_MESSAGE_CHARS } from '../lambdas/shared/limits';
+import { newSealKey } from '../lambdas/shared/safe-error';
 import { createStepHandler } from '../lambdas/shared/step';
 
 const task: TaskEnvelope = { v: 1, taskId: 'j-20260101T0000Z-k', job: 'j', key: 'k', params: { secret: 'hanako@example.com' }, attempt: 1, scheduledTime: '2026-01-01T00:00:00.000Z' };
@@ -106,10 +107,14 @@ describe('errors and logs', () => {
     const h = createStepHandler(() => {
       throw boom;
     }, base);
-    const err = await h({ task, previous: null }).catch((e) => e);
-    expect(err).toBe(boom);
+    const err = await h({ task: { ...task, seal: newSealKey() }, previous: null }).catch((e) => e);
+    // A copy without the original text (lambdas/shared/safe-error.ts; test/safe-errors.test.ts).
+    expect(err).not.toBe(boom);
+    expect(err).toBeInstanceOf(TransientError);
     expect(err.name).toBe('TransientError');
-    expect(err.message.length).toBeLessThan(MAX_ERROR_MESSAGE_CHARS + 50);
+    expect(err.message).not.toContain('x'.repeat(MAX_ERROR_MESSAGE_CHARS));
+    const cause = JSON.stringify({ errorType: err.name, errorMessage: err.message, trace: String(err.stack).split('\n') });
+    expect(Buffer.byteLength(cause)).toBeLessThan(MAX_ERROR_CAUSE_BYTES);
   });
 
   test('the step gets the envelope without a resume point, and logs carry ids but never params', async () => {

@@ -1,3 +1,4 @@
+import { withoutOpenedText } from '../../lambdas/shared/safe-error';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import { QUARANTINE_ATTR_REASON } from '../../lambdas/reprocess/drain';
 import { executionNameFor } from '../../lambdas/shared/names';
@@ -141,8 +142,9 @@ export async function task(session: Session, taskId: string, o: TaskOptions, io:
   });
   const records = rows.map((r) => {
     if (o.showParams) return r;
+    // A worker record's cause may end in the full text of the step's error (params in it): cut off.
     const { params: _params, ...rest } = r;
-    return rest;
+    return 'cause' in rest ? { ...rest, cause: withoutOpenedText(rest.cause as string | null) } : rest;
   });
 
   // 2. Where it waits now: the spool through a reprocess dry run (no params leave AWS), the quarantine by looking.

@@ -1,3 +1,4 @@
+import { withSafeErrors } from '../shared/safe-error';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
@@ -39,7 +40,7 @@ const deps: CaptureDeps = {
   jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive]),
 };
 
-export async function handler(event: unknown, context?: Context): Promise<CaptureResult> {
+async function handle(event: unknown, context?: Context): Promise<CaptureResult> {
   if (context) logger.addContext(context);
   try {
     const executionArn = executionArnOf(event);
@@ -69,3 +70,6 @@ export async function handler(event: unknown, context?: Context): Promise<Captur
     metrics.publishStoredMetrics();
   }
 }
+
+/** The handler: what it throws leaves without its message (lambdas/shared/safe-error.ts). */
+export const handler = withSafeErrors(handle);

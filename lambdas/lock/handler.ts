@@ -1,3 +1,4 @@
+import { safeError } from '../shared/safe-error';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from '../shared/env';
@@ -42,7 +43,9 @@ export async function handler(event: LockEvent, context?: Context): Promise<{ lo
       metrics.publishStoredMetrics();
       logger.error('lock action failed', { action: event?.action, job: event?.job, errorName: errorName(e) });
     }
-    throw e;
+    // The task's params are hashed into the key here: a raw error could echo them.
+    const seal = (event?.task as { seal?: unknown } | undefined)?.seal;
+    throw safeError(e, { sealKey: typeof seal === 'string' ? seal : null });
   }
 }
 

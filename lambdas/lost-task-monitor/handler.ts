@@ -1,3 +1,4 @@
+import { withSafeErrors } from '../shared/safe-error';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
@@ -34,7 +35,7 @@ const metrics = new Metrics({
  * not (forged), and publishes both (EMF). Any failure throws, so the errors alarm fires; counts are
  * published only when known. Logs ids and counts, never params.
  */
-export async function handler(event: MonitorEvent, context?: Context): Promise<{ day: string; lost: number; forged: number }> {
+async function handle(event: MonitorEvent, context?: Context): Promise<{ day: string; lost: number; forged: number }> {
   if (context) logger.addContext(context);
   const day = dayToCheck(event, new Date(), settings.timeZone);
   const { lost, forged, checked, forgedTaskIds, queryExecutionId } = await checkLostTasks(athena, verifier, settings, day);
@@ -45,3 +46,6 @@ export async function handler(event: MonitorEvent, context?: Context): Promise<{
   logger.info('lost-task check done', { day, lost, forged, checked, queryExecutionId, forgedTaskIds: forgedTaskIds.slice(0, 50) });
   return { day, lost, forged };
 }
+
+/** The handler: what it throws leaves without its message (lambdas/shared/safe-error.ts). */
+export const handler = withSafeErrors(handle);

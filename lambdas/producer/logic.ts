@@ -5,6 +5,7 @@ import { isPlainJson, JsonValue } from '../shared/json';
 import { checkParams, ParamsModule, versionOf } from '../shared/params';
 import { taskIdFor, tickStamp } from '../shared/names';
 import { buildClientRecord, ParamLogSink } from '../shared/param-log';
+import { markParamFree, newSealKey } from '../shared/safe-error';
 import { sendSpoolMessages } from '../shared/spool-send';
 import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
 import { batchLedgerKey, planIdOf, splitIntoBatches, TICK_ATTR_BATCH, TICK_ATTR_JOB, TickBatchMessage, tickLedgerKey } from '../shared/tick-batch';
@@ -74,6 +75,7 @@ export class InvalidTickEventError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidTickEventError';
+    markParamFree(this);
   }
 }
 
@@ -82,6 +84,7 @@ export class InvalidProducerOutputError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidProducerOutput';
+    markParamFree(this);
   }
 }
 
@@ -90,6 +93,7 @@ export class TickEnqueueError extends Error {
   constructor(readonly failed: number) {
     super(`${failed} batch message(s) could not be written to the tick queue`);
     this.name = 'TickEnqueueError';
+    markParamFree(this);
   }
 }
 
@@ -103,6 +107,7 @@ export class PlanningDeadlineError extends Error {
   constructor(readonly enqueued: number, readonly batches: number) {
     super(`the producer ran out of time after ${enqueued} of ${batches} batches; the retry resumes there`);
     this.name = 'PlanningDeadlineError';
+    markParamFree(this);
   }
 }
 
@@ -126,7 +131,7 @@ export interface ValidatedTick {
  * Validates the producer's specs: each must be an object with a key (1-128 characters, unique in
  * the tick) and plain-JSON params whose envelope fits the workflow's input budget. Pure.
  */
-export function validateSpecs(specs: ReadonlyArray<unknown>, job: string, scheduledTime: Date, paramsModule?: ParamsModule): ValidatedTick {
+export function validateSpecs(specs: ReadonlyArray<unknown>, job: string, scheduledTime: Date, paramsModule?: ParamsModule, sealKey: () => string = newSealKey): ValidatedTick {
   const tick = tickStamp(scheduledTime);
   const scheduledIso = scheduledTime.toISOString();
   // Stamped so that a step reading these params after a schema change knows what to migrate from.
@@ -172,7 +177,9 @@ export function validateSpecs(specs: ReadonlyArray<unknown>, job: string, schedu
       reject(envelope, PRODUCER_ERRORS.tooLarge, `the task envelope is ${size} bytes; the workflow accepts at most ${MAX_EXECUTION_INPUT_BYTES}`);
       return;
     }
-    accepted.push(envelope);
+    // A random key per task seals its steps' error messages (lambdas/shared/safe-error.ts); not part
+    // of the size check's margin worth mentioning (43 bytes).
+    accepted.push({ ...envelope, seal: sealKey() });
   });
   return { accepted, rejected };
 }

@@ -9,6 +9,7 @@ import { KmsMac } from '../shared/kms-mac';
 import { RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { readPause } from '../shared/pauses';
+import { withSafeErrors } from '../shared/safe-error';
 import { TickLedger } from '../shared/tick-ledger';
 import { ParamsModule, paramsModuleProblems, versionOf } from '../shared/params';
 import { planTick, ProduceFn, TickEvent, TickSummary } from './logic';
@@ -36,7 +37,9 @@ export type ProducerInvocationContext = Pick<Context, 'getRemainingTimeInMillis'
 export function createProducerHandler(produce: ProduceFn, options: ProducerHandlerOptions = {}): (event: TickEvent, context?: ProducerInvocationContext) => Promise<TickSummary> {
   let sink: FirehoseParamLogSink | undefined;
   let ledger: TickLedger | undefined;
-  return async (event, context) => {
+  // `produce` is the job author's code: its errors may quote the data it read. Lambda logs what
+  // leaves and keeps it in the on-failure record, so it leaves without its message.
+  return withSafeErrors(async (event: TickEvent, context?: ProducerInvocationContext) => {
     if (context) logger.addContext(context as Context);
     sink ??= new FirehoseParamLogSink(firehose, requireEnv('CLIENT_LOG_STREAM'), new KmsMac(requireEnv(RECORD_MAC_KEY_ENV)));
     ledger ??= new TickLedger(ddb, requireEnv('COORDINATION_TABLE'));
@@ -69,7 +72,7 @@ export function createProducerHandler(produce: ProduceFn, options: ProducerHandl
     } finally {
       metrics.publishStoredMetrics();
     }
-  };
+  });
 }
 
 /** Options of {@link createProducerHandler}. */

@@ -1,3 +1,4 @@
+import { withSafeErrors } from '../shared/safe-error';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from '../shared/env';
@@ -11,9 +12,12 @@ const sink = new FirehoseParamLogSink(tracer.captureAWSv3Client(new FirehoseClie
 const timeZone = requireEnv('APP_TIME_ZONE');
 
 /** Writes the worker record of a finished execution. Logs the task id and result only. */
-export async function handler(event: RecordOutcomeEvent, context?: Context): Promise<RecordOutcomeResult> {
+async function handle(event: RecordOutcomeEvent, context?: Context): Promise<RecordOutcomeResult> {
   if (context) logger.addContext(context);
   const out = await recordOutcome(event, { sink, timeZone });
   logger.info('worker record written', { taskId: out.taskId, result: out.result, failedState: event.failedState ?? undefined });
   return out;
 }
+
+/** The handler: what it throws leaves without its message (lambdas/shared/safe-error.ts). */
+export const handler = withSafeErrors(handle);

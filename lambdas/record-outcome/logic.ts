@@ -1,5 +1,6 @@
 import { parseEnvelope } from '../shared/envelope';
 import { buildWorkerRecord, ParamLogRecord, ParamLogSink } from '../shared/param-log';
+import { OPENED_MARK, openSealedText } from '../shared/safe-error';
 
 /** Input of the record-outcome Lambda, built by the state machine (RecordSuccess / RecordFailure). */
 export interface RecordOutcomeEvent {
@@ -26,13 +27,17 @@ export async function recordOutcome(
   deps: { sink: ParamLogSink; timeZone: string; now?: () => Date },
 ): Promise<RecordOutcomeResult> {
   const envelope = parseEnvelope(event.task);
+  // A step's message left its Lambda sealed under the task's key (lambdas/shared/safe-error.ts): the
+  // worker record, inside the lock, keeps the full text in clear after the Cause as it came.
+  const opened = openSealedText(event.cause, envelope.seal);
+  const cause = opened === null ? (event.cause ?? null) : `${event.cause ?? ''}${OPENED_MARK}${opened}`;
   const record = buildWorkerRecord({
     envelope,
     now: (deps.now ?? (() => new Date()))(),
     timeZone: deps.timeZone,
     executionArn: event.executionArn ?? null,
     error: event.error ?? null,
-    cause: event.spoolError ? `${event.cause ?? ''} [not spooled: ${event.spoolError}; the status-change capture spools it]` : (event.cause ?? null),
+    cause: event.spoolError ? `${cause ?? ''} [not spooled: ${event.spoolError}; the status-change capture spools it]` : cause,
     failedState: event.failedState ?? null,
   });
   await deps.sink.put([record]);

@@ -319,8 +319,11 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     const groups = sqsSendBatches(entries, (e) => Buffer.byteLength(e.m.Body ?? '', 'utf8') + 4_096);
     for (const group of groups) {
       const batch: SendMessageBatchRequestEntry[] = group.map((e, i) => {
-        // The quarantine is encrypted with the params key like the spool: a producer's cause may go there.
-        const reason = e.detail ? `${e.reason} -- ${e.detail}` : e.reason;
+        // The reason only, never its detail (a producer's or a Lambda's cause, which may hold params):
+        // SQS server-side encryption covers the body, not the message attributes (Amazon SQS developer
+        // guide, "Encryption at rest": message metadata, attributes included, is not encrypted). The
+        // detail stays in the body, which the quarantine keeps unchanged.
+        const reason = e.reason;
         const attrs: Record<string, MessageAttributeValue> = {
           [QUARANTINE_ATTR_REASON]: { DataType: 'String', StringValue: reason.slice(0, 2_000) },
           [QUARANTINE_ATTR_SOURCE_ID]: { DataType: 'String', StringValue: e.m.MessageId ?? 'unknown' },

@@ -1,3 +1,4 @@
+import { withSafeErrors } from '../shared/safe-error';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBProvider } from '@aws-lambda-powertools/parameters/dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -90,7 +91,7 @@ const FAILED_INVOCATION_METRICS = ['reinvoked', 'dropped', 'invalid', 'failed', 
 /** What one invocation returns: the summary of its source. */
 export type ReprocessResult = ReprocessSummary | FailedInvocationsSummary | TickRunSummary;
 
-export const handler = async (event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Context>): Promise<ReprocessResult> => {
+export const handler = withSafeErrors(async (event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Context>): Promise<ReprocessResult> => {
   if (context.awsRequestId) logger.addContext(context as Context);
   const env = readEnv();
   const producerJobs = new Set([...env.invocableFunctions.keys()].filter((l) => l.startsWith('producer:')).map((l) => l.slice('producer:'.length)));
@@ -121,7 +122,7 @@ export const handler = async (event: unknown, context: Pick<Context, 'getRemaini
     return summary;
   }
   return drainQueue(env, request, context);
-};
+});
 
 /** The spool or the quarantine (their messages are spool messages). */
 async function drainQueue(env: ReprocessEnv, options: ReprocessOptions, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<ReprocessSummary> {

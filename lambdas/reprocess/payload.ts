@@ -1,3 +1,4 @@
+import { markParamFree } from '../shared/safe-error';
 import { REPLAN_MAX_AGE_DAYS } from '../shared/tick-ledger';
 
 /**
@@ -158,6 +159,8 @@ export class InvalidPayloadError extends Error {
   ) {
     super(`payload field "${field}": ${message}`);
     this.name = 'InvalidPayloadError';
+    // The operator's own request is echoed (so the error says how to fix it), never a task's params.
+    markParamFree(this);
   }
 }
 

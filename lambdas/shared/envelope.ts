@@ -1,5 +1,6 @@
 import { isPlainJson, JsonValue } from './json';
 import { MAX_ENVELOPE_BYTES } from './limits';
+import { markParamFree } from './safe-error';
 
 /**
  * The task envelope: the input of every execution and the payload the spool keeps for replay.
@@ -33,6 +34,12 @@ export interface TaskEnvelope {
    * A step given older params migrates them with the job's `migrate` (lambdas/shared/params.ts).
    */
   readonly paramsVersion?: number;
+  /**
+   * The task's seal key (32 random bytes, base64url; lambdas/shared/safe-error.ts): a step's error
+   * message leaves the Lambda sealed under it, and only a reader of the envelope (inside the lock)
+   * can open it. Set by the producer; absent in envelopes written before it existed.
+   */
+  readonly seal?: string;
 }
 
 /** Where a resumed execution enters the workflow, and what the step is given. */
@@ -64,6 +71,8 @@ export class EnvelopeError extends Error {
   ) {
     super(message);
     this.name = 'EnvelopeError';
+    // Field names only, never a value (the messages below): kept when the error leaves a Lambda.
+    markParamFree(this);
   }
 }
 
@@ -78,7 +87,7 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
   }
   const o = value as Record<string, unknown>;
   const v = o.v ?? 1;
-  if (v !== 1) throw new EnvelopeError('v', `unsupported envelope version ${JSON.stringify(v)}`);
+  if (v !== 1) throw new EnvelopeError('v', `unsupported envelope version (${typeof v}); this code reads version 1`);
   for (const field of ['taskId', 'job', 'key', 'scheduledTime'] as const) {
     if (typeof o[field] !== 'string' || (o[field] as string).length === 0) {
       throw new EnvelopeError(field, `envelope field "${field}" must be a non-empty string`);
@@ -114,6 +123,7 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     scheduledTime: o.scheduledTime as string,
     ...(resume ? { resume } : {}),
     ...(o.paramsVersion !== undefined ? { paramsVersion: o.paramsVersion as number } : {}),
+    ...(typeof o.seal === 'string' && o.seal !== '' ? { seal: o.seal } : {}),
   };
 }
 

@@ -25,10 +25,8 @@ export const MAX_STEP_OUTPUT_BYTES = 64 * 1024;
 
 /** A Lambda error's Cause (errorType + errorMessage + trace, JSON) after the step wrapper's truncation. */
 export const MAX_ERROR_CAUSE_BYTES = 8 * 1024;
-/** Error messages are cut to this many characters by the step wrapper. */
+/** Error messages are cut to this many characters before they are sealed (lambdas/shared/safe-error.ts, which also keeps at most 20 stack locations). */
 export const MAX_ERROR_MESSAGE_CHARS = 1_000;
-/** Stack traces are cut to this many characters by the step wrapper. */
-export const MAX_ERROR_STACK_CHARS = 4_000;
 
 /** Metadata of the spool message (ids, ARNs, names, attributes) and JSON framing. */
 export const SPOOL_OVERHEAD_BYTES = 16 * 1024;

@@ -1,3 +1,4 @@
+import { markParamFree } from './safe-error';
 import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createHash } from 'node:crypto';
 import { InvalidTaskError, LockBusy } from './errors';
@@ -102,7 +103,7 @@ export async function acquireLock(deps: LockDeps, key: string, owner: string, tt
     );
   } catch (e) {
     if (e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException') {
-      throw new LockBusy('another task of this job holds the exclusive key; waiting');
+      throw markParamFree(new LockBusy('another task of this job holds the exclusive key; waiting'));
     }
     throw e;
   }

@@ -5,8 +5,9 @@ import { parseEnvelope, TaskEnvelope, withoutResume } from './envelope';
 import { DependencyOnHold, errorName, InvalidStepOutputError, StepTimeoutError } from './errors';
 import { dynamoHoldSwitch, HoldChecker, HoldWindow } from './holds';
 import { JsonValue } from './json';
-import { jsonBytes, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_STEP_OUTPUT_BYTES } from './limits';
+import { jsonBytes, MAX_STEP_OUTPUT_BYTES } from './limits';
 import { tracer } from './powertools';
+import { markParamFree, safeError, withSafeErrors } from './safe-error';
 import { STEP_ENV } from './workflow-contract';
 
 /**
@@ -85,14 +86,6 @@ export function holdCheckerFromEnv(env: NodeJS.ProcessEnv, logger: Logger): Hold
   });
 }
 
-/** Cuts an error's message and stack so the Lambda error Cause stays within the state budget (limits.ts). */
-export function truncateError(e: unknown): unknown {
-  if (!(e instanceof Error)) return e;
-  if (e.message.length > MAX_ERROR_MESSAGE_CHARS) e.message = `${e.message.slice(0, MAX_ERROR_MESSAGE_CHARS)}... (truncated)`;
-  if (typeof e.stack === 'string' && e.stack.length > MAX_ERROR_STACK_CHARS) e.stack = `${e.stack.slice(0, MAX_ERROR_STACK_CHARS)}\n    ... (truncated)`;
-  return e;
-}
-
 /** Checks a step's output against its budget and, before a map, its items. Throws InvalidStepOutputError. */
 export function checkStepOutput(output: JsonValue, maxBytes: number, items: { field: string; max: number } | null): void {
   const size = jsonBytes(output);
@@ -113,7 +106,8 @@ export function checkStepOutput(output: JsonValue, maxBytes: number, items: { fi
  * its timeout (an AbortSignal, then `StepTimeoutError`); checks the output against the state budget
  * (`InvalidStepOutputError`); logs start and end with task id, job, attempt and step (never params
  * or results, which may hold personal data); and rethrows errors with their name unchanged, so that
- * it reaches Step Functions' Retry and Catch (messages and stacks are cut to bound the Cause).
+ * it reaches Step Functions' Retry and Catch, but with their message sealed under the task's key and
+ * a stack of code locations only (lambdas/shared/safe-error.ts): the Lambda runtime logs what leaves.
  */
 export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}): (event: StepEvent, context?: StepLambdaContext) => Promise<JsonValue> {
   const env = options.env ?? process.env;
@@ -126,9 +120,15 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
     options.items !== undefined ? options.items : env[STEP_ENV.itemsField] !== undefined ? { field: env[STEP_ENV.itemsField] as string, max: Number(env[STEP_ENV.maxItems] ?? 1000) } : null;
   const margin = options.deadlineMarginMs ?? ((ms: number) => Math.min(1_000, Math.floor(ms * 0.1)));
 
-  return async (event: StepEvent, context?: StepLambdaContext): Promise<JsonValue> => {
+  return withSafeErrors(async (event: StepEvent, context?: StepLambdaContext): Promise<JsonValue> => {
     if (context && typeof context.getRemainingTimeInMillis === 'function' && context.awsRequestId) logger.addContext(context as Context);
-    const envelope = parseEnvelope(event?.task);
+    let envelope: TaskEnvelope;
+    try {
+      envelope = parseEnvelope(event?.task);
+    } catch (e) {
+      // No key to seal with: the envelope itself is what is wrong. Its message may echo a value.
+      throw safeError(e);
+    }
     const task = withoutResume(envelope);
     const keys = { taskId: task.taskId, job: task.job, attempt: task.attempt, step: stepName, ...(event?.index !== undefined ? { index: event.index } : {}) };
     const child = logger.createChild({ persistentKeys: keys });
@@ -139,7 +139,7 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
       const reason = holds ? await holds.reason(dependency) : null;
       if (reason) {
         child.warn('step end', { outcome: 'held', dependency, holdSource: reason.source });
-        throw new DependencyOnHold(dependency);
+        throw markParamFree(new DependencyOnHold(dependency));
       }
     }
 
@@ -152,7 +152,7 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
       const budget = Math.max(0, remaining - margin(remaining));
       deadlineMs = started + budget;
       timer = setTimeout(() => {
-        const err = new StepTimeoutError(`the step gave up at its deadline (${budget} ms) before its timeout`);
+        const err = markParamFree(new StepTimeoutError(`the step gave up at its deadline (${budget} ms) before its timeout`));
         controller.abort(err);
         reject(err);
       }, budget);
@@ -167,17 +167,23 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
         timedOut,
       ]);
       const result = output === undefined ? null : output;
-      checkStepOutput(result, maxOutputBytes, items);
+      try {
+        checkStepOutput(result, maxOutputBytes, items);
+      } catch (e) {
+        // Sizes and the configured field name only: the platform's own text.
+        throw markParamFree(e as Error);
+      }
       child.info('step end', { outcome: 'ok', durationMs: Date.now() - started });
       return result;
     } catch (e) {
       // An abort surfaces from fetch/SDK as AbortError or similar: report it as the timeout it is.
       const err = controller.signal.aborted && !(e instanceof StepTimeoutError) ? (controller.signal.reason as Error) : e;
-      // The error name is the retry contract; messages of our typed errors never carry params.
+      // The error name is the retry contract. The message may hold params (job code, Node's own
+      // errors echo input): it leaves sealed under the task's key (lambdas/shared/safe-error.ts).
       child.warn('step end', { outcome: 'error', errorName: errorName(err), durationMs: Date.now() - started });
-      throw truncateError(err);
+      throw safeError(err, { sealKey: envelope.seal });
     } finally {
       if (timer) clearTimeout(timer);
     }
-  };
+  });
 }

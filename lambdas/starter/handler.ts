@@ -1,3 +1,4 @@
+import { withSafeErrors } from '../shared/safe-error';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
@@ -41,7 +42,8 @@ export function newContainer(
 ): (event: SQSEvent | RedriveRequest, context: Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>) => Promise<SQSBatchResponse | RedriveSummary> {
   let run: ReturnType<typeof createStarterHandler> | undefined;
   let dimensionJob: string | null = null;
-  return async (event, context) => {
+  // A batch body that does not parse, a task that cannot start: what leaves carries no params.
+  return withSafeErrors(async (event: SQSEvent | RedriveRequest, context: Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>) => {
     logger.addContext(context as Context);
     if (isRedriveRequest(event)) {
       // An operator's request (docs/big-ticks.md, "Runbook"), not the event source.
@@ -70,7 +72,7 @@ export function newContainer(
       metrics.publishStoredMetrics();
       dimensionJob = null;
     }
-  };
+  });
 }
 
 /** Reads the environment into the starter's dependencies (a new gate: one per container). */

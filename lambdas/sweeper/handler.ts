@@ -1,3 +1,4 @@
+import { withSafeErrors } from '../shared/safe-error';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { intEnv, requireEnv } from '../shared/env';
@@ -19,7 +20,7 @@ export const sqsClient = tracer.captureAWSv3Client(new SQSClient({}));
 const queues = parseQueues(requireEnv(SWEEPER_ENV.queues));
 const settings: SweepSettings = { ...DEFAULT_SWEEP_SETTINGS, marginSeconds: intEnv(SWEEPER_ENV.marginSeconds, 86_400) };
 
-export const handler = async (_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Context>): Promise<SweepSummary> => {
+export const handler = withSafeErrors(async (_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Context>): Promise<SweepSummary> => {
   if (context.awsRequestId) logger.addContext(context as Context);
   const summary = await sweep({ sqs: sqsClient, now: () => Date.now(), remainingMs: () => context.getRemainingTimeInMillis() }, settings, queues);
   publishSweepMetrics(metrics, summary);
@@ -30,4 +31,4 @@ export const handler = async (_event: unknown, context: Pick<Context, 'getRemain
   const incomplete = summary.queues.filter((q) => !q.complete);
   if (incomplete.length) throw new SweepIncompleteError(incomplete);
   return summary;
-};
+});

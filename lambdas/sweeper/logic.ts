@@ -1,3 +1,4 @@
+import { markParamFree } from '../shared/safe-error';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -150,6 +151,8 @@ export class SweepIncompleteError extends Error {
           .join(', '),
     );
     this.name = 'SweepIncompleteError';
+    // Queue names, counts and the SDK's own error text: never a message body.
+    markParamFree(this);
   }
 }
 

@@ -1,7 +1,9 @@
+import './canary-env';
 import '../polyfills';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FAULT_PROFILES, FaultProfile } from '../fake-external-api';
+import { checkCanary } from './canary';
 import { renderHtml, renderText, reportOk } from './report';
 import { HoldMode, runOfflineDay } from './run';
 
@@ -11,7 +13,7 @@ import { HoldMode, runOfflineDay } from './run';
  */
 const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults none|default|heavy|outside]
                     [--planned-windows | --no-hold] [--out DIR] [--keep|--clean]
-                    [--tasks-per-tick N] [--date yyyy-MM-dd] [--verbose]
+                    [--tasks-per-tick N] [--date yyyy-MM-dd] [--verbose] [--canary TEXT]
   --days N            simulated days (default 1)
   --hours N           simulated hours instead (from 00:00 of --date)
   --seed N            random seed of the fault plan: same seed, same run (default 1)
@@ -26,7 +28,10 @@ const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults n
   --tasks-per-tick N  tasks per tick of the example job (default: the job's own, 3), and TASKS_PER_TICK
                       of every producer (the knob new-job's producers read)
   --date D            first simulated day in the app time zone (default 2026-11-25)
-  --verbose           show the handlers' own logs`;
+  --verbose           show the handlers' own logs
+  --canary TEXT       put TEXT into every task's params (and so into the example steps' error
+                      messages), record every sink outside the read lock under OUT/outside/ and
+                      fail the run if TEXT occurs there (docs/offline-day.md, "The canary")`;
 
 function parseArgs(argv: string[]): Record<string, string | boolean> {
   const out: Record<string, string | boolean> = {};
@@ -60,7 +65,7 @@ async function main(): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const known = new Set(['days', 'hours', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help', 'planned-windows', 'no-hold']);
+    const known = new Set(['days', 'hours', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help', 'planned-windows', 'no-hold', 'canary']);
     for (const k of Object.keys(args)) if (!known.has(k)) throw new Error(`unknown flag --${k}`);
     const faults = (args.faults ?? 'default') as FaultProfile;
     if (!FAULT_PROFILES.includes(faults)) throw new Error(`--faults must be one of ${FAULT_PROFILES.join(', ')}`);
@@ -81,6 +86,7 @@ async function main(): Promise<number> {
       clean: !args.keep,
       startDay: args.date as string | undefined,
       verbose: !!args.verbose,
+      ...(args.canary !== undefined ? { canary: checkCanary(String(args.canary)) } : {}),
     };
     if (Number.isNaN(opts.seed)) throw new Error('--seed must be an integer');
   } catch (e) {

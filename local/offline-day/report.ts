@@ -1,3 +1,4 @@
+import { canaryOk, renderCanary } from './canary';
 import { formatRecordTime } from '../../lambdas/shared/param-log';
 import type { JobCounts } from './accounting';
 import type { OfflineReport } from './run';
@@ -15,7 +16,9 @@ export function reportOk(r: OfflineReport): boolean {
     r.duplicates === 0 &&
     r.queries.lostTasksByDay.every((d) => d.lost === 0) &&
     r.outside.failedTicks.every((t) => t.outcome !== 'dropped' && t.injected !== false) &&
-    (r.stubs?.unhandledHttp.length ?? 0) === 0
+    (r.stubs?.unhandledHttp.length ?? 0) === 0 &&
+    // With --canary: params never outside the lock (local/offline-day/canary.ts).
+    (r.canary === undefined || canaryOk(r.canary))
   );
 }
 
@@ -30,6 +33,7 @@ export function failureReasons(r: OfflineReport): string[] {
     else if (t.injected === false) out.push(`${t.job} tick ${t.tick} failed (${t.attempts} attempts, ${t.outcome}), not a fault the profile injected`);
   }
   for (const u of r.stubs?.unhandledHttp ?? []) out.push(`HTTP call with no stub: ${u}`);
+  if (r.canary && !canaryOk(r.canary)) out.push('the canary left the lock (see the canary section)');
   return out;
 }
 
@@ -147,7 +151,8 @@ export function renderText(r: OfflineReport): string {
   if (stubs && stubs.jobs.length + Object.keys(stubs.secretReads).length > 0) {
     lines.push(`  stubs (lambdas/jobs/<job>/stubs.ts) of ${stubs.jobs.join(', ') || 'no job'}: HTTP ${kv(stubs.httpCalls)}; secret reads ${kv(stubs.secretReads)}`);
   }
-  lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated, no tick failed)' : `  RESULT: FAILED: ${failureReasons(r).join('; ')} (see report.json)`, '');
+  if (r.canary) lines.push(...renderCanary(r.canary), '');
+  lines.push(reportOk(r) ? `  RESULT: OK (nothing lost, nothing duplicated, no tick failed${r.canary ? ', the canary stayed inside the lock' : ''})` : `  RESULT: FAILED: ${failureReasons(r).join('; ')} (see report.json)`, '');
   return lines.join('\n');
 }
 

@@ -41,6 +41,7 @@ import {
   stateMachineDefinition,
   synthesizeApp,
 } from './app-model';
+import { CANARY_PROCESS_ENV, CanaryRecorder, CanaryReport } from './canary';
 import { matchesEventPattern } from './eventbridge';
 import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
@@ -120,6 +121,8 @@ export interface OfflineRunOptions {
    * @default every tick of every job's schedule
    */
   readonly singleTick?: { readonly jobs?: ReadonlyArray<string> };
+  /** Canary text: put into every task's params, searched for in every sink outside the lock (./canary.ts). */
+  readonly canary?: string;
 }
 
 /** One hour of the picture. */
@@ -243,6 +246,8 @@ export interface OfflineReport {
   readonly unfinished: string[];
   /** What the jobs' offline stubs (lambdas/jobs/<job>/stubs.ts) answered. */
   readonly stubs: StubStats;
+  /** With `canary`: its occurrences outside the lock (must be 0) and inside. */
+  readonly canary?: CanaryReport;
 }
 
 const DEFAULT_START_DAY = '2026-11-25';
@@ -352,6 +357,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   if (options.clean ?? true) rmSync(options.outDir, { recursive: true, force: true });
   mkdirSync(options.outDir, { recursive: true });
+  const canary = options.canary ? new CanaryRecorder(options.canary, options.outDir) : null;
+  canary?.start();
 
   progress(`synthesizing the app (bundling and template validation skipped) ...`);
   const model = synthesizeApp(config, options.projectRoot);
@@ -466,6 +473,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     POWERTOOLS_LOG_LEVEL: options.verbose ? 'INFO' : 'ERROR',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
+    ...(canary ? CANARY_PROCESS_ENV : {}),
   });
   delete process.env.AWS_PROFILE;
   // Each handler sees exactly its own function's environment on top of this (as in its own Lambda):
@@ -487,7 +495,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   // Local overrides of settings (documented in docs/offline-day.md): the fake API instead of the
   // real one, the run's tasks per tick, the fan-out job's failing part.
   const overrides = (id: string, env: Record<string, string>): Record<string, string> => {
-    const out = { ...env, ...stubs.environmentFor(id) };
+    const out = { ...env, ...stubs.environmentFor(id), ...(canary ? canary.functionEnv() : {}) };
     if ('EXAMPLE_API_URL' in out) out.EXAMPLE_API_URL = api.url;
     if (jobOfFunction.has(id) && options.tasksPerTick !== undefined) out[TASKS_PER_TICK_ENV] = String(options.tasksPerTick);
     if (id === producerOf.get(API_JOB) && options.tasksPerTick !== undefined) out.EXAMPLE_TASKS_PER_TICK = String(options.tasksPerTick);
@@ -526,7 +534,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(join(options.projectRoot, entry)) as { handler?: LocalHandler };
       if (typeof mod.handler !== 'function') throw new Error(`${entry} does not export a handler`);
-      h = mod.handler;
+      h = canary ? canary.wrap(logicalId, mod.handler) : mod.handler;
       handlers.set(logicalId, h);
     }
     return h;
@@ -869,7 +877,16 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     // Let Firehose deliver what it holds (its buffer interval passes).
     clock.set(new Date(to.getTime() + bufferSeconds * 1000));
     firehose.flushAll();
+    await canary?.snapshot({
+      dynamo: dynamo.client,
+      tables,
+      sqs: sqsEmulator,
+      queueNames: [...queueUrls.values()].map((u) => u.split('/').pop()!),
+      executions: [...outcomes.values()],
+      events: asyncInvoker.invocations.map((i) => ({ functionId: i.functionId, event: i.event })),
+    });
   } catch (e) {
+    canary?.stop();
     // Do not leave the emulator's worker thread running (a test process would hang on it).
     await sqsEmulator.stop().catch(() => undefined);
     throw e;
@@ -987,7 +1004,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   // Spool depth is sampled at ticks; carry it through hours without ticks.
   for (let i = 1; i < hourRows.length; i++) if (hourRows[i].tasks === 0 && hourRows[i].spoolDepth === 0) hourRows[i].spoolDepth = hourRows[i - 1].spoolDepth;
 
-  return {
+  const report: OfflineReport = {
     from: from.toISOString(),
     to: to.toISOString(),
     timeZone: tz,
@@ -1043,4 +1060,6 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
     stubs: stubs.stats(),
   };
+  // The report is what the operator reads (report.json, the text): searched for the canary too.
+  return canary ? { ...report, canary: canary.finish(report) } : report;
 }

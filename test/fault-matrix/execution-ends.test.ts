@@ -4,7 +4,7 @@
  * synthesized rule and delivered to the REAL status-change capture (asynchronously, with Lambda's
  * retries), which spools them for the real reprocess handler to replay (./world.ts).
  */
-import { expectNothingLost, expectTaskEnd } from './expect-end';
+import { expectCanaryInside, expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
 import { account, order } from './specs';
@@ -150,3 +150,5 @@ faultCase('replay-next-to-redrive', async () => {
 });
 
 test('after every case above: the lost-task query finds nothing, no execution name was created twice, no task succeeded twice', () => expectNothingLost(world));
+
+test('after every case above: the params canary occurs in no line outside the lock (logs, the runtime\'s uncaught-error lines, traces, task failures)', () => expectCanaryInside(world));

@@ -113,3 +113,16 @@ export async function expectNothingLost(world: World): Promise<void> {
   expect([...successes.entries()].filter(([, n]) => n > 1)).toEqual([]);
   expect(await world.lostTasks()).toBe(0);
 }
+
+/**
+ * The specs' canary (./specs.ts, in every case's params and so in the example steps' error messages)
+ * in no line the functions wrote: their logs, the runtime's line for each uncaught error, the errors'
+ * traces and task failures (local/offline-day/canary.ts). Some line was written, so the search had
+ * something to search.
+ */
+export function expectCanaryInside(world: World): void {
+  const c = world.canary();
+  expect(c.leaks).toEqual([]);
+  expect(c.outsideTotal).toBe(0);
+  expect((c.recorded.logs ?? 0) + (c.recorded['traces.ndjson'] ?? 0)).toBeGreaterThan(0);
+}

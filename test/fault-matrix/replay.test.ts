@@ -12,7 +12,7 @@ import { executionNameFor, taskIdFor } from '../../lambdas/shared/names';
 import { SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_SWEEPS, SpoolMessage } from '../../lambdas/shared/spool-message';
 import { AppConfig } from '../../lib/config/types';
 import { spoolAttributes } from '../reprocess-fixtures';
-import { expectNothingLost, expectTaskEnd } from './expect-end';
+import { expectCanaryInside, expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
 import { order } from './specs';
@@ -248,3 +248,5 @@ faultCase('step-removed-by-deploy', async () => {
 });
 
 test('after every case above: the lost-task query finds nothing, no execution name was created twice, no task succeeded twice', () => expectNothingLost(world));
+
+test('after every case above: the params canary occurs in no line outside the lock (logs, the runtime\'s uncaught-error lines, traces, task failures)', () => expectCanaryInside(world));

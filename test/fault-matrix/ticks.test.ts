@@ -10,7 +10,7 @@
 import { MAX_EXECUTION_INPUT_BYTES } from '../../lambdas/shared/envelope';
 import { executionNameFor, tickStamp } from '../../lambdas/shared/names';
 import { tickLedgerKey } from '../../lambdas/shared/tick-batch';
-import { expectNothingLost, expectTaskEnd } from './expect-end';
+import { expectCanaryInside, expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, World } from './world';
 import { order } from './specs';
@@ -206,3 +206,5 @@ faultCase('envelope-too-large', async () => {
 });
 
 test('after every case above: the lost-task query finds nothing, no execution name was created twice, no task succeeded twice', () => expectNothingLost(world));
+
+test('after every case above: the params canary occurs in no line outside the lock (logs, the runtime\'s uncaught-error lines, traces, task failures)', () => expectCanaryInside(world));

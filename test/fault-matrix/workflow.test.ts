@@ -7,7 +7,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { TransientError } from '../../lambdas/shared/errors';
 import { IamModel } from '../support/iam-harness';
 import { synthApp } from '../support/synth-app';
-import { expectNothingLost, expectTaskEnd } from './expect-end';
+import { expectCanaryInside, expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { startWorld, TIME_SCALE, World } from './world';
 import { account, order } from './specs';
@@ -207,3 +207,5 @@ faultCase('alarm-reaches-nobody', async () => {
 });
 
 test('after every case above: the lost-task query finds nothing, no execution name was created twice, no task succeeded twice', () => expectNothingLost(world));
+
+test('after every case above: the params canary occurs in no line outside the lock (logs, the runtime\'s uncaught-error lines, traces, task failures)', () => expectCanaryInside(world));

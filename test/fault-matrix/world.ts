@@ -66,6 +66,7 @@ import { lockKey } from '../../lambdas/shared/locks';
 import type { JsonValue } from '../../lambdas/shared/json';
 import { LambdaStandin, StandinFunction, StandinHandler, startLambdaStandin } from '../../local/lambda-standin';
 import { functionEnvironment, LOCAL_ACCOUNT, placeholderRef, RefResolver, stateMachineDefinition, synthesizeApp, SynthesizedApp } from '../../local/offline-day/app-model';
+import { CanaryRecorder, CanaryReport } from '../../local/offline-day/canary';
 import { SimClock } from '../../local/offline-day/sim-clock';
 import { createLocalRunner, EngineEvent, LAMBDA_INVOKE, LocalLambda, LocalRunResult, taskStatesOf } from '../../local/run-state-machine';
 import { SfnStandin, StandinExecution, startSfnStandin, statusChangeEvent } from '../../local/sfn-standin';
@@ -75,6 +76,7 @@ import { matchesEventPattern } from '../support/event-pattern';
 import { asyncConfigOf, AsyncInvokeResult, invokeAsync } from './async-invoke';
 import { FaultProxy, startFaultProxy } from './fault-proxy';
 import { ScriptedApi, startScriptedApi } from './scripted-api';
+import { FM_CANARY } from './specs';
 
 /** The time compression cases use for an execution whose step must time out (see ExecutionOverride.timeScale). */
 export const TIME_SCALE = 0.05;
@@ -201,6 +203,12 @@ export interface World {
   lostTasks(): Promise<number>;
   /** Captures that failed (a case that expects none asserts this is empty). */
   readonly captureFailures: Array<AsyncInvokeResult<CaptureResult>>;
+  /**
+   * Stops recording and searches what every function wrote since the world started (its log lines,
+   * the runtime's line for each uncaught error, the errors' traces and task failures) for the
+   * specs' canary ({@link FM_CANARY}, in every case's params): local/offline-day/canary.ts.
+   */
+  canary(): CanaryReport;
   close(): Promise<void>;
 }
 
@@ -235,6 +243,9 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
 
   // ---- services
   const outDir = mkdtempSync(join(tmpdir(), 'fault-matrix-'));
+  // Every function runs as the Lambda runtime would run it (its uncaught errors logged): ./specs.ts's
+  // canary rides in every case's params, and no line outside the lock may hold it.
+  const canary = new CanaryRecorder(FM_CANARY, join(outDir, 'canary'));
   const pending: StandinExecution[] = [];
   const starts = new Map<string, number>();
   const statusChanges: Array<ReturnType<typeof statusChangeEvent>> = [];
@@ -328,8 +339,10 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
+    // Every level and the metrics on: all the functions write is recorded (not shown) and searched
+    // for the params canary (World.canary).
+    POWERTOOLS_LOG_LEVEL: 'DEBUG',
+    POWERTOOLS_METRICS_DISABLED: 'false',
     POWERTOOLS_TRACE_ENABLED: 'false',
   });
   delete process.env.AWS_PROFILE;
@@ -387,7 +400,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     if (!entry) throw new Error(`no handler entry for function ${id}`);
     const mod = loadModule<{ handler?: Handler }>(id, entry, env);
     if (typeof mod.handler !== 'function') throw new Error(`${entry} exports no handler`);
-    return mod.handler;
+    return canary.wrap(id, mod.handler) as Handler;
   };
   // Each job's producer handler (the real runtime in the function's container, returning the case's
   // current specs), and the starter module (one each).
@@ -572,7 +585,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     const schema = config.jobs.find((j) => j.name === job)?.params?.schema;
     const params = schema ? { params: loadModule<import('../../lambdas/shared/params').ParamsModule>(id, schema) } : {};
     if (!handler) producers.set(id, (handler = loadModule<typeof import('../../lambdas/producer/runtime')>(id, 'lambdas/producer/runtime.ts').createProducerHandler(() => producerSpecs.get(job) ?? [], params)));
-    const h = handler;
+    const h = canary.wrap(id, handler as never) as typeof handler;
     return withEnv(id, () => h(event as never, context as never));
   }
   /** The schedule's asynchronous invoke of a job's producer. */
@@ -595,7 +608,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       region: REGION,
       functionName: functions.starter,
       // Each poller is a container of its own (its own rate gate), as the mapping's concurrency is.
-      container: () => starter.newContainer(starterEnv) as never,
+      container: () => canary.wrap(functions.starter, starter.newContainer(starterEnv) as never) as never,
     });
   };
   const tick = async (job: string, specs: ReadonlyArray<TaskSpec>, opts: { scheduledTime?: Date; drain?: boolean; retryAfterSeconds?: number } = {}): Promise<TickRun> => {
@@ -621,6 +634,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       return { raw: m.body, body, attributes: m.attributes };
     });
 
+  canary.start();
   const world: World = {
     get config() {
       return config;
@@ -753,7 +767,9 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       }
     },
     captureFailures,
+    canary: () => canary.finish({}),
     async close() {
+      canary.stop();
       sqs.destroy();
       sfnClient.destroy();
       await Promise.all([sqsFaults.stop(), firehoseFaults.stop()]);

@@ -20,19 +20,27 @@ export interface OrderParams {
  * `simulate` (e.g. `['', 'transient', 'permanent']`) is cycled over the tasks so that every path of
  * the workflow can be exercised against the fake API; an empty entry means a normal order.
  */
-export function produceOrders(scheduledTime: Date, count: number, simulate: ReadonlyArray<string> = []): TaskSpec[] {
+export function produceOrders(scheduledTime: Date, count: number, simulate: ReadonlyArray<string> = [], canary = ''): TaskSpec[] {
   const stamp = scheduledTime.toISOString().slice(0, 16).replace(/\D/g, '');
   return Array.from({ length: count }, (_, i) => {
     const orderId = `ord-${stamp}-${String(i + 1).padStart(3, '0')}`;
     const params: JsonObject = {
       orderId,
-      customer: { name: `Customer ${i + 1}`, email: `customer${i + 1}@example.com` },
+      customer: { name: customerName(i + 1, canary), email: `customer${i + 1}@example.com` },
       amount: 1000 + i * 250,
     };
     const mode = simulate.length > 0 ? simulate[i % simulate.length] : '';
     if (mode) params.simulate = mode;
     return { key: orderId, params };
   });
+}
+
+/**
+ * The example customer's name; `canary` (the offline day's `--canary`, docs/offline-day.md) is put
+ * into it so that every place the name reaches can be searched for.
+ */
+export function customerName(n: number, canary = ''): string {
+  return canary ? `Customer ${n} ${canary}` : `Customer ${n}`;
 }
 
 /** Validates params; throws InvalidTaskError (never retried) naming the field, never echoing values. */
@@ -83,10 +91,12 @@ export async function callApi(
   } catch (e) {
     // The step's deadline passed: let the wrapper report it as the StepTimeoutError it is.
     if (deps.signal?.aborted) throw deps.signal.reason;
-    throw new ExternalApiUnavailableError(`request failed: ${e instanceof Error ? e.name : 'error'}`, { cause: e });
+    throw new ExternalApiUnavailableError(`request for the order of ${order.customer.name} failed: ${e instanceof Error ? e.name : 'error'}`, { cause: e });
   }
-  if (res.status === 429 || res.status >= 500) throw new ExternalApiUnavailableError(`API answered ${res.status}`);
-  if (res.status >= 400) throw new ExternalApiRejectedError(`API refused the order with ${res.status}`);
+  // The messages name the customer, as real code often does: the step wrapper seals them
+  // (lambdas/shared/safe-error.ts), so the name never reaches a log.
+  if (res.status === 429 || res.status >= 500) throw new ExternalApiUnavailableError(`API answered ${res.status} for the order of ${order.customer.name}`);
+  if (res.status >= 400) throw new ExternalApiRejectedError(`API refused the order of ${order.customer.name} with ${res.status}`);
   let confirmation = '';
   try {
     const body = (await res.json()) as { confirmation?: unknown };

@@ -1,7 +1,7 @@
 import { intEnv } from '../../shared/env';
 import { TransientError } from '../../shared/errors';
 import { createProducerHandler } from '../../producer/runtime';
-import { produceOrders } from './logic';
+import { customerName, produceOrders } from './logic';
 import * as params from './params';
 
 /**
@@ -9,8 +9,10 @@ import * as params from './params';
  * list such as `,transient,permanent,slow`, is cycled over them to drive the fake API's paths.
  * EXAMPLE_FAIL_PRODUCER=true makes every tick fail before any task exists (a broken source of
  * orders): the offline day uses it to show Lambda's retries, the on-failure record and the re-run.
+ * EXAMPLE_CANARY (the offline day's `--canary`) is put into every customer's name.
  */
 export const handler = createProducerHandler(({ scheduledTime }) => {
-  if (process.env.EXAMPLE_FAIL_PRODUCER === 'true') throw new TransientError('the order source did not answer (EXAMPLE_FAIL_PRODUCER is set)');
-  return produceOrders(scheduledTime, intEnv('EXAMPLE_TASKS_PER_TICK', 3), (process.env.EXAMPLE_SIMULATE ?? '').split(',').map((s) => s.trim()).filter((s, _, all) => all.length > 1 || s !== ''));
+  const canary = process.env.EXAMPLE_CANARY ?? '';
+  if (process.env.EXAMPLE_FAIL_PRODUCER === 'true') throw new TransientError(`the order source did not answer after ${customerName(1, canary)} (EXAMPLE_FAIL_PRODUCER is set)`);
+  return produceOrders(scheduledTime, intEnv('EXAMPLE_TASKS_PER_TICK', 3), (process.env.EXAMPLE_SIMULATE ?? '').split(',').map((s) => s.trim()).filter((s, _, all) => all.length > 1 || s !== ''), canary);
 }, { params });

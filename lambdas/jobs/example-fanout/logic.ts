@@ -21,6 +21,8 @@ export interface AccountParams {
   readonly parts: number;
   readonly failPart?: number;
   readonly failAttempts?: number;
+  /** The account holder's name (personal data: it must never leave the lock). */
+  readonly holder?: string;
 }
 
 /** One item of the map. */
@@ -41,11 +43,11 @@ function unit(...xs: Array<string | number>): number {
  * Producer: one task per account per tick, keyed by account (the same keys every tick: the
  * exclusive key makes a slow task and the next tick's task of one account run one after the other).
  */
-export function produceAccounts(scheduledTime: Date, accounts: number, failEvery = 0, failAttempts = 0): TaskSpec[] {
+export function produceAccounts(scheduledTime: Date, accounts: number, failEvery = 0, failAttempts = 0, canary = ''): TaskSpec[] {
   return Array.from({ length: accounts }, (_, i) => {
     const account = `acct-${String(i + 1).padStart(3, '0')}`;
     const parts = 3 + Math.floor(unit(account, scheduledTime.toISOString()) * 10);
-    const params: JsonObject = { account, parts };
+    const params: JsonObject = { account, parts, holder: canary ? `Holder ${i + 1} ${canary}` : `Holder ${i + 1}` };
     if (failEvery > 0 && Math.floor(scheduledTime.getTime() / 60_000) % failEvery === 0 && i === 0) {
       params.failPart = parts - 1;
       if (failAttempts > 0) params.failAttempts = failAttempts;
@@ -69,6 +71,7 @@ export function parseAccount(params: JsonValue): AccountParams {
     parts: p.parts,
     ...(typeof p.failPart === 'number' ? { failPart: p.failPart } : {}),
     ...(typeof p.failAttempts === 'number' ? { failAttempts: p.failAttempts } : {}),
+    ...(typeof p.holder === 'string' ? { holder: p.holder } : {}),
   };
 }
 
@@ -83,11 +86,11 @@ export function listParts(params: JsonValue): { parts: PartItem[] } {
  * spooled after the retries), or, when the task's params say `failAttempts`, only on those first
  * attempts of the task (`attempt` is the envelope's: 1, then 2 for the first replay, ...).
  */
-export function processPart(item: JsonValue, index: number | undefined, task: { attempt: number; failAttempts?: number } = { attempt: 1 }): JsonObject {
+export function processPart(item: JsonValue, index: number | undefined, task: { attempt: number; failAttempts?: number; holder?: string } = { attempt: 1 }): JsonObject {
   const it = item as Partial<PartItem> | null;
   if (!it || typeof it !== 'object' || typeof it.part !== 'number' || typeof it.account !== 'string') throw new InvalidTaskError('the item must be {account, part}');
   if (index !== undefined && index !== it.part) throw new InvalidTaskError('the item index does not match its part');
-  if (it.fail && (task.failAttempts === undefined || task.attempt <= task.failAttempts)) throw new TransientError(`part ${it.part} could not be processed`);
+  if (it.fail && (task.failAttempts === undefined || task.attempt <= task.failAttempts)) throw new TransientError(`part ${it.part} of ${task.holder ?? it.account} could not be processed`);
   return { part: it.part, checksum: createHash('sha256').update(`${it.account}|${it.part}`).digest('hex').slice(0, 12) };
 }
 
