@@ -8,7 +8,9 @@ import { Construct } from 'constructs';
  * - `hold#<dependency>`: an operator's hold switch (`value` = `on`), see lambdas/shared/holds.ts;
  * - `lock#<job>#<key hash>`: exclusive-key locks, owner = execution ARN, expiry checked in the
  *   condition (TTL only collects expired items days later);
- * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress.
+ * - `tick#<job>#<tick>` and `batch#...`: the producers' tick ledger and the starters' progress;
+ * - `idem#<job>#<hash>`: a step call's recorded result (idempotent steps,
+ *   lambdas/shared/step-idempotency.ts), expiring after the replay window.
  * No params are stored here (lock keys are hashed). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
@@ -51,6 +53,14 @@ export class CoordinationTable extends Construct {
   /** Take and release exclusive-key locks (the lock function, the status-change capture). */
   grantLocks(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+  }
+
+  /**
+   * A job's step records (Powertools Idempotency: get, conditional put, update, delete), and only
+   * that job's: the key prefix is `stepRecordPrefix(job)` of lambdas/shared/step-idempotency.ts.
+   */
+  grantStepResults(grantee: iam.IGrantable, job: string): iam.Grant {
+    return this.grantItems(grantee, [`idem#${job}#`], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
   }
 
   /** The tick ledger and batch progress (producers, starters). */
