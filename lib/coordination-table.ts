@@ -50,9 +50,9 @@ export class CoordinationTable extends Construct {
     return this.grantItems(grantee, ['hold#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
   }
 
-  /** Take and release exclusive-key locks (the lock function, the status-change capture). */
+  /** Take, release and keep (an ended execution's, until its step Lambdas ran out) exclusive-key locks (the lock function, the status-change capture). */
   grantLocks(grantee: iam.IGrantable): iam.Grant {
-    return this.grantItems(grantee, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+    return this.grantItems(grantee, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
   }
 
   /**

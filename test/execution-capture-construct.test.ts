@@ -3,7 +3,8 @@ import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
 import { appConfig } from '../bin/config';
 import { resolveConfig } from '../lib/config/validate';
-import { ExecutionCapture, MAX_JOB_ENV_BYTES } from '../lib/execution-capture';
+import { ExecutionCapture, MAX_JOB_ENV_BYTES, maxStepTimeoutSeconds } from '../lib/execution-capture';
+import { STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
 const config = resolveConfig(appConfig, { allJobs: true });
@@ -63,6 +64,10 @@ test('the function: job shapes and endpoints in its environment, reserved concur
   const vars = env.asObject();
   expect(JSON.parse(vars.JOB_STEPS)).toEqual({ 'example-api': ['Fetch', 'CallApi', 'Publish'], 'example-fanout': ['ListParts', 'ProcessParts', 'Summarize'] });
   expect(JSON.parse(vars.JOB_EXCLUSIVE)).toEqual({ 'example-fanout': 'account' });
+  // The lock of an execution stopped in a step is kept this long after the end: its longest step timeout + the cold-start margin.
+  const fanout = config.jobs.find((j) => j.name === 'example-fanout')!;
+  expect(JSON.parse(vars.JOB_LOCK_LEASE)).toEqual({ 'example-fanout': maxStepTimeoutSeconds(fanout) + STATE_TIMEOUT_MARGIN_SECONDS });
+  expect(maxStepTimeoutSeconds(fanout)).toBe(30);
   expect(vars.SPOOL_QUEUE_URL).toEqual({ Ref: logicalId(stack.spool.queue) });
   expect(vars.WORKER_LOG_STREAM).toEqual({ Ref: logicalId(stack.paramLog.workerStream) });
   expect(vars.COORDINATION_TABLE).toEqual({ Ref: logicalId(stack.coordination.table) });
@@ -100,6 +105,7 @@ test('least privilege: describe/history of the app\'s executions only, decrypt w
   const ddb = all.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
   expect(ddb).toHaveLength(1);
   expect(ddb[0].Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } });
+  expect(actionsOf(ddb[0]).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
 });
 
 test('alarms: the function\'s errors with every function\'s (once), events EventBridge could not deliver here; all notify the alerts', () => {

@@ -233,6 +233,7 @@ const ALLOWED: Arrow[] = [
   arrow('capture keeps an event it failed on (on-failure destination)', capture, 'sqs:SendMessage', failedInvocations),
   arrow('capture writes a worker record', capture, 'firehose:PutRecordBatch', arn(stack.paramLog.workerStream.deliveryStreamArn)),
   arrow('capture releases an ended execution\'s lock', capture, 'dynamodb:DeleteItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
+  arrow('capture keeps the lock of an execution stopped in a step', capture, 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
   // the tick starter: its event source reads the tick queue with its role
   arrow('tick starter receives a batch', starter, 'sqs:ReceiveMessage', tickQueue),
   arrow('tick starter decrypts a batch', starter, 'kms:Decrypt', paramsKey, viaSqs(tickQueue)),

@@ -32,7 +32,7 @@ const deps: CaptureDeps = {
   spoolQueueUrl: requireEnv(CAPTURE_ENV.spoolQueueUrl),
   coordinationTable: requireEnv(CAPTURE_ENV.coordinationTable),
   timeZone: requireEnv(CAPTURE_ENV.timeZone),
-  jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive]),
+  jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive], process.env[CAPTURE_ENV.jobLockLease]),
 };
 
 export async function handler(event: unknown, context?: Context): Promise<CaptureResult> {
@@ -52,6 +52,7 @@ export async function handler(event: unknown, context?: Context): Promise<Captur
       messageId: result.messageId ?? undefined,
       workerRecord: result.workerRecord ?? undefined,
       lockReleased: result.lockReleased ?? undefined,
+      lockKeptUntil: result.lockKeptUntil ?? undefined,
       historyEvents: result.historyEvents,
       historyPages: result.historyPages,
     });
