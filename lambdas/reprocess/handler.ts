@@ -62,6 +62,7 @@ const METRIC_FIELDS = [
   'alreadyStarted',
   'alreadyHandled',
   'held',
+  'unknownResumeStep',
   'skipped',
   'invalid',
   'failed',
