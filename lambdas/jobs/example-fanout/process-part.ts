@@ -1,4 +1,10 @@
+import { sideEffectApplied } from '../../shared/side-effects';
 import { createStepHandler } from '../../shared/step';
 import { parseAccount, processPart } from './logic';
 
-export const handler = createStepHandler(({ previous, index, task }) => processPart(previous, index, { attempt: task.attempt, failAttempts: parseAccount(task.params).failAttempts }));
+export const handler = createStepHandler(({ previous, index, task, idempotencyKey }) => {
+  const result = processPart(previous, index, { attempt: task.attempt, failAttempts: parseAccount(task.params).failAttempts });
+  // The part is applied (a real job writes it to its store under idempotencyKey): counted where a user would see it twice.
+  sideEffectApplied(idempotencyKey);
+  return result;
+});
