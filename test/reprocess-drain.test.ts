@@ -426,7 +426,8 @@ describe('where a replay starts (`from`)', () => {
     spoolTask({ key: 'r', attempt: 1 });
     const s = await run({ from: 'start' });
     expect(s).toMatchObject({ started: 1, resumed: 0 });
-    expect(inputOf()).toEqual(envelope('job-a', 'r', 2));
+    // rerunFrom: the operator asked for every step again, so no earlier step record is reused.
+    expect(inputOf()).toEqual({ ...envelope('job-a', 'r', 2), rerunFrom: 2 });
     expect(starts()[0].name).toBe(executionNameFor(taskOf('job-a', 'r'), 2));
   });
 
@@ -484,7 +485,7 @@ describe('where a replay starts (`from`)', () => {
     spoolTask({ key: 'g', failedState: 'OldCallApi' });
     const s = await run({ from: 'start' });
     expect(s).toMatchObject({ started: 1, resumed: 0, unknownResumeStep: 0 });
-    expect(inputOf()).toEqual(envelope('job-a', 'g', 2));
+    expect(inputOf()).toEqual({ ...envelope('job-a', 'g', 2), rerunFrom: 2 });
   });
 
   test('a step input larger than the step budget starts over instead of risking the state quota', async () => {

@@ -157,7 +157,7 @@ test('from "start": the same message runs every step again, under the same name'
   const { task, message } = await failedAtCallApi(2);
   const plan = replayOf(message, { from: 'start' });
   expect(plan).toMatchObject({ name: executionNameFor(task.taskId, 2), resumeAt: null });
-  expect(plan.input).toEqual({ ...task, attempt: 2 });
+  expect(plan.input).toEqual({ ...task, attempt: 2, rerunFrom: 2 });
   api = 'up';
   const second = await execute(plan.input, plan.name);
   expect(second.result.status).toBe('SUCCEEDED');

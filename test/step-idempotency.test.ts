@@ -85,6 +85,17 @@ test('a resume inside a map: items that succeeded return their records, only the
   expect([...runs.entries()].sort()).toEqual([[0, 1], [1, 1], [2, 2], [3, 1]]);
 });
 
+test("an operator's start-over (rerunFrom) runs the step again; later replays of that attempt find its new record", async () => {
+  const task = newTask();
+  let runs = 0;
+  const seen: string[] = [];
+  const h = handlerOf(({ idempotencyKey }) => (seen.push(idempotencyKey), { run: ++runs }));
+  await h({ task, previous: null }, lambdaContext(5_000));
+  expect(await h({ task: { ...task, attempt: 2, rerunFrom: 2 }, previous: null }, lambdaContext(5_000))).toEqual({ run: 2 });
+  expect(await h({ task: { ...task, attempt: 3, rerunFrom: 2 }, previous: null }, lambdaContext(5_000))).toEqual({ run: 2 });
+  expect(seen).toEqual([`${task.taskId}#CallApi`, `${task.taskId}#r2#CallApi`]);
+});
+
 test('the same key with other input is an error (IdempotencyValidationError), not a silent replay', async () => {
   const task = newTask();
   let runs = 0;

@@ -57,7 +57,8 @@ export function replayInput(src: ReplaySource, from: ReplayFrom, job: Pick<JobRu
   if (src.kind === 'StartFailed') return { input: src.envelope, resumeAt: src.envelope.resume?.step ?? null, fallback: null };
   const base: TaskEnvelope = { ...withoutResume(src.envelope), attempt: src.envelope.attempt + 1 };
   const over = (fallback: string | null): ReplayInput => ({ input: base, resumeAt: null, fallback });
-  if (from === 'start') return over(null);
+  // The operator asked for every step to run again: earlier step records are not reused (envelope.ts).
+  if (from === 'start') return { input: { ...base, rerunFrom: base.attempt }, resumeAt: null, fallback: null };
   const step = src.failedState;
   if (step === null || step === '') return over('the message does not name the failed step: started over');
   if (NOTHING_BEFORE.has(step) || step === job.steps[0]) return over(null);

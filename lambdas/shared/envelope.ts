@@ -27,6 +27,12 @@ export interface TaskEnvelope {
    * (and their side effects) are not run again. Absent on scheduled runs and on replays that start over.
    */
   readonly resume?: ResumePoint;
+  /**
+   * Set by a replay that an operator started over (`from: "start"`): the attempt from which every
+   * step runs afresh. Step records (idempotent steps) of earlier attempts are not reused, so steps
+   * whose output was wrong really run again; later replays keep it. Absent: no start-over yet.
+   */
+  readonly rerunFrom?: number;
 }
 
 /** Where a resumed execution enters the workflow, and what the step is given. */
@@ -95,6 +101,9 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     }
     resume = { step: r.step, input: r.input as JsonValue };
   }
+  if (o.rerunFrom !== undefined && (!Number.isInteger(o.rerunFrom) || (o.rerunFrom as number) < 1 || (o.rerunFrom as number) > (o.attempt as number))) {
+    throw new EnvelopeError('rerunFrom', 'envelope field "rerunFrom" must be an integer from 1 to the attempt');
+  }
   return {
     v: 1,
     taskId: o.taskId as string,
@@ -104,6 +113,7 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     attempt: o.attempt as number,
     scheduledTime: o.scheduledTime as string,
     ...(resume ? { resume } : {}),
+    ...(o.rerunFrom !== undefined ? { rerunFrom: o.rerunFrom as number } : {}),
   };
 }
 

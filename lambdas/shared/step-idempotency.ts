@@ -43,10 +43,13 @@ export function stepRecordPrefix(job: string): string {
 /**
  * The idempotency key of one step call: `<taskId>#<step>` and, inside a map, `#<item index>`. A
  * branch of a parallel group is told apart by its step's name (step names are unique in a job).
- * Stable across attempts, replays, redeliveries and deploys that keep the step's name.
+ * Stable across attempts, replays, redeliveries and deploys that keep the step's name. After an
+ * operator's start-over (`rerunFrom`, envelope.ts) the task id is followed by `#r<attempt>`: the
+ * operator asked for every step to run again, so earlier records are not reused.
  */
-export function stepIdempotencyKey(taskId: string, step: string, index?: number): string {
-  return index === undefined ? `${taskId}#${step}` : `${taskId}#${step}#${index}`;
+export function stepIdempotencyKey(taskId: string, step: string, index?: number, rerunFrom?: number): string {
+  const task = rerunFrom === undefined ? taskId : `${taskId}#r${rerunFrom}`;
+  return index === undefined ? `${task}#${step}` : `${task}#${step}#${index}`;
 }
 
 /**

@@ -170,7 +170,7 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
     });
     timedOut.catch(() => undefined);
     child.info('step start');
-    const idempotencyKey = stepIdempotencyKey(task.taskId, stepName, event.index);
+    const idempotencyKey = stepIdempotencyKey(task.taskId, stepName, event.index, task.rerunFrom);
     const remainingMs = () => deadlineMs - Date.now();
     // The output is checked before it is recorded: a result that fails its check is no result.
     const runStep = async (): Promise<JsonValue> => {
