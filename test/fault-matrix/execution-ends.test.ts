@@ -59,8 +59,9 @@ faultCase('execution-aborted', async () => {
   await expectTaskEnd(world, id, {
     spooled: { error: 'ExecutionAborted', kind: 'ExecutionEnded', failedState: 'ProcessParts', replayed: (s) => expect(s.resumed).toBe(1) },
   });
-  // Resumed at the map: ListParts ran once in all.
+  // Resumed at the map: ListParts ran once in all; the parts that had finished answered from their records.
   expect(world.calls('ListParts', id)).toBe(1);
+  expect(world.sideEffects.duplicatedSideEffects(id)).toBe(0);
 });
 
 faultCase('execution-timed-out', async () => {
@@ -88,6 +89,8 @@ faultCase('execution-timed-out', async () => {
   // Resumed at the group: the map did not run again.
   expect(world.calls('ListParts', id)).toBe(1);
   expect(world.calls('ProcessPart', id)).toBe(3);
+  // Aggregate's Lambda ran on after the timeout and recorded its result: the replay got it, not a second aggregate.
+  expect([world.sideEffects.count(`${id}#Aggregate`), world.sideEffects.count(`${id}#Audit`)]).toEqual([1, 1]);
 });
 
 faultCase('uncatchable-error', async () => {
