@@ -64,6 +64,7 @@ const KNOWN_COUNTS = [
   'alreadyStarted',
   'alreadyHandled',
   'held',
+  'unknownResumeStep',
   'invalid',
   'skipped',
   'failed',

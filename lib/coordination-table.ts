@@ -17,6 +17,8 @@ import { pauseKey } from '../lambdas/shared/pauses';
  *   (lambdas/shared/pauses.ts);
  * - `capture#<execution ARN>`: the status-change capture's mark (one capture per ended execution);
  * - `reconcile#<state machine name>`: the reconciler's watermark.
+ * - `idem#<job>#<hash>`: a step call's recorded result (idempotent steps,
+ *   lambdas/shared/step-idempotency.ts), expiring after the replay window.
  * No params are stored here (lock keys are HMACs with a KMS key only the lock holders may use). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
@@ -57,7 +59,8 @@ export class CoordinationTable extends Construct {
   }
 
   /**
-   * Take and release exclusive-key locks (the lock function, the status-change capture): the
+   * Take, release and keep (an ended execution's, until its step Lambdas ran out) exclusive-key
+   * locks (the lock function, the status-change capture, the reconciler): the
    * `lock#` items, and GenerateMac on the lock-key HMAC key ({@link lockKeyMac}, made with the
    * first grant; its ARN goes into the function's environment as LOCK_MAC_KEY_ID), which names a
    * lock by an HMAC of its exclusiveBy value (lambdas/shared/locks.ts).
@@ -71,7 +74,7 @@ export class CoordinationTable extends Construct {
       environmentVariable: LOCK_MAC_KEY_ENV,
     });
     this.lockKeyMac.grantGenerateTo(fn);
-    return this.grantItems(fn, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+    return this.grantItems(fn, ['lock#'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
   }
 
   /** The lock-key HMAC key, once a function was granted locks. */
@@ -95,6 +98,14 @@ export class CoordinationTable extends Construct {
   /** The reconciler's watermarks (lambdas/reconciler). */
   grantReconcileWatermarks(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, ['reconcile#'], ['dynamodb:GetItem', 'dynamodb:PutItem']);
+  }
+
+  /**
+   * A job's step records (Powertools Idempotency: get, conditional put, update, delete), and only
+   * that job's: the key prefix is `stepRecordPrefix(job)` of lambdas/shared/step-idempotency.ts.
+   */
+  grantStepResults(grantee: iam.IGrantable, job: string): iam.Grant {
+    return this.grantItems(grantee, [`idem#${job}#`], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
   }
 
   /** The tick ledger and batch progress (producers, starters). */

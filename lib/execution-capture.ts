@@ -8,7 +8,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { Alerts } from './alerts';
 import { AppFunction } from './app-function';
-import { ResolvedJob } from './config/types';
+import { lambdaStepsOf, ResolvedJob } from './config/types';
 import { CoordinationTable } from './coordination-table';
 import { secureQueueProps } from './defaults';
 import { ErrorSpool } from './error-spool';
@@ -16,6 +16,12 @@ import { ParamLog } from './param-log';
 import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from './nag';
 import { ParamsKey } from './params-key';
 import { CAPTURE_ENV, CAPTURED_STATUSES, STATES_EVENT_SOURCE, STATUS_CHANGE_DETAIL_TYPE } from '../lambdas/execution-capture/logic';
+import { STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
+
+/** The longest Lambda timeout of a job's steps (groups and maps included). */
+export function maxStepTimeoutSeconds(job: Pick<ResolvedJob, 'steps'>): number {
+  return Math.max(0, ...lambdaStepsOf(job).map((s) => s.timeoutSeconds));
+}
 
 /** One job and its state machine. */
 export interface CapturedJob {
@@ -92,7 +98,12 @@ export class ExecutionCapture extends Construct {
     if (props.jobs.length === 0) problems.push('jobs: pass the app\'s jobs and state machines (at least one)');
     const jobSteps = JSON.stringify(Object.fromEntries(props.jobs.map(({ job }) => [job.name, job.steps.map((s) => s.name)])));
     const jobExclusive = JSON.stringify(Object.fromEntries(props.jobs.filter(({ job }) => job.exclusiveBy).map(({ job }) => [job.name, job.exclusiveBy])));
-    const envBytes = Buffer.byteLength(jobSteps + jobExclusive, 'utf8');
+    // How long a step Lambda may run on after its execution ended: the longest step timeout, plus
+    // the cold start the state's own timeout allows for (lambdas/shared/workflow-contract.ts).
+    const jobLockLease = JSON.stringify(
+      Object.fromEntries(props.jobs.filter(({ job }) => job.exclusiveBy).map(({ job }) => [job.name, maxStepTimeoutSeconds(job) + STATE_TIMEOUT_MARGIN_SECONDS])),
+    );
+    const envBytes = Buffer.byteLength(jobSteps + jobExclusive + jobLockLease, 'utf8');
     if (envBytes > MAX_JOB_ENV_BYTES) {
       problems.push(`the jobs' step names take ${envBytes} bytes of the capture function's environment (at most ${MAX_JOB_ENV_BYTES}; Lambda allows 4 KB in all): shorten job and step names, or split the jobs over two stages`);
     }
@@ -107,6 +118,7 @@ export class ExecutionCapture extends Construct {
       [CAPTURE_ENV.timeZone]: props.timeZone,
       [CAPTURE_ENV.jobSteps]: jobSteps,
       [CAPTURE_ENV.jobExclusive]: jobExclusive,
+      [CAPTURE_ENV.jobLockLease]: jobLockLease,
     };
     this.function = new AppFunction(this, 'Function', {
       projectRoot: props.projectRoot,

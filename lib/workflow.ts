@@ -412,6 +412,8 @@ export class JobWorkflow extends Construct {
       [STEP_ENV.step]: step.name,
       [STEP_ENV.timeZone]: this.props.timeZone,
       [STEP_ENV.maxOutputBytes]: String(maxOutputBytes),
+      // Every step call's completed result is recorded there (idempotent steps, lambdas/shared/step-idempotency.ts).
+      [STEP_ENV.stepResultsTable]: this.props.coordination.table.tableName,
     };
     if (items) {
       env[STEP_ENV.itemsField] = items.field;
@@ -436,6 +438,7 @@ export class JobWorkflow extends Construct {
     });
     applyFunctionSettings(fn, step);
     if (step.dependsOn) this.props.coordination.grantReadHolds(fn);
+    this.props.coordination.grantStepResults(fn, job.name);
     if (step.maxConcurrency) this.throttledSteps.add(step.name);
     this.fns.set(step.name, fn);
     return fn;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { zonedParts } from '../lambdas/shared/param-log';
+import { SideEffectLedger } from './side-effects';
 
 /**
  * The example job's external API as a local HTTP server, with faults that follow a seeded plan.
@@ -213,18 +214,30 @@ export interface FakeApiStats {
   hung: number;
   /** Slow 503s of a stalling API. */
   stalled: number;
+  /** Requests answered with the stored answer of their Idempotency-Key: nothing applied again. */
+  idempotentReplays: number;
+  /** Requests refused (409) while a request with the same Idempotency-Key was still being answered. */
+  idempotencyConflicts: number;
 }
 
 export interface FakeExternalApi {
   /** `http://127.0.0.1:<port>/v1/orders`: the example's EXAMPLE_API_URL. */
   readonly url: string;
   readonly stats: FakeApiStats;
+  /** Orders applied (accepted), per Idempotency-Key (or tick|key when a request has none). */
+  readonly sideEffects: SideEffectLedger;
   close(): Promise<void>;
 }
 
 /** Starts the fake API on 127.0.0.1. */
 export async function startFakeExternalApi(options: FakeExternalApiOptions): Promise<FakeExternalApi> {
-  const stats: FakeApiStats = { ok: 0, maintenance: 0, transient: 0, permanent: 0, slow: 0, hung: 0, stalled: 0 };
+  const stats: FakeApiStats = { ok: 0, maintenance: 0, transient: 0, permanent: 0, slow: 0, hung: 0, stalled: 0, idempotentReplays: 0, idempotencyConflicts: 0 };
+  const sideEffects = new SideEffectLedger();
+  // Idempotency-Key, as payment APIs implement it: the first accepted answer is stored and given to
+  // every later request with the key, which applies nothing; a request while the first is still
+  // being answered gets 409 (Stripe's documented behaviour for concurrent requests with one key).
+  const stored = new Map<string, unknown>();
+  const inFlight = new Set<string>();
   const answered = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -249,9 +262,27 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
         send(503, { message: 'scheduled maintenance' }, { 'retry-after': '3600' });
         return;
       }
+      const header = req.headers['idempotency-key'];
+      const idemKey = typeof header === 'string' && header !== '' ? header : null;
+      if (idemKey && stored.has(idemKey)) {
+        stats.idempotentReplays += 1;
+        send(200, stored.get(idemKey), { 'idempotent-replayed': 'true' });
+        return;
+      }
+      if (idemKey && inFlight.has(idemKey)) {
+        stats.idempotencyConflicts += 1;
+        send(409, { message: 'a request with this Idempotency-Key is in progress' });
+        return;
+      }
       const ref = options.taskOf(body);
+      /** The order is applied: stored under its key, counted once per application. */
+      const accept = (payload: unknown): void => {
+        if (idemKey) stored.set(idemKey, payload);
+        sideEffects.apply(idemKey ?? (ref ? `${ref.tick.toISOString()}|${ref.key}` : 'unknown'));
+      };
       if (!ref) {
         stats.ok += 1;
+        accept({ accepted: true });
         send(200, { accepted: true });
         return;
       }
@@ -260,8 +291,12 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
       answered.set(id, n + 1);
       const fault = taskFault(options.plan, ref.tick, ref.key, options.timeZone, ref.tickKeys);
       const later = (ms: number, status: number, payload: unknown): void => {
+        if (idemKey) inFlight.add(idemKey);
         const t = setTimeout(() => {
           timers.delete(t);
+          if (idemKey) inFlight.delete(idemKey);
+          // Applied when answered, whether or not the caller is still there to read it.
+          if (status === 200) accept(payload);
           send(status, payload);
         }, ms);
         timers.add(t);
@@ -286,6 +321,7 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
         else send(429, { message: 'slow down' }, { 'retry-after': '1' });
       } else {
         stats.ok += 1;
+        accept({ accepted: true });
         send(200, { accepted: true });
       }
     });
@@ -295,6 +331,7 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
   return {
     url: `http://127.0.0.1:${port}/v1/orders`,
     stats,
+    sideEffects,
     close: async () => {
       for (const t of timers) clearTimeout(t);
       server.closeAllConnections();

@@ -46,6 +46,11 @@ describe('task envelope', () => {
     expect(parseEnvelope(JSON.parse(JSON.stringify(envelope)))).toEqual(envelope);
   });
 
+  it("keeps an operator's start-over (rerunFrom) through JSON", () => {
+    const over = { ...envelope, attempt: 3, rerunFrom: 2 };
+    expect(parseEnvelope(JSON.parse(JSON.stringify(over)))).toEqual(over);
+  });
+
   it('reads an envelope without a version as version 1 (old payloads still run)', () => {
     const { v: _v, ...old } = envelope;
     expect(parseEnvelope(old).v).toBe(1);
@@ -57,6 +62,8 @@ describe('task envelope', () => {
     ['params', { ...envelope, params: undefined }],
     ['scheduledTime', { ...envelope, scheduledTime: 'yesterday' }],
     ['v', { ...envelope, v: 2 }],
+    ['rerunFrom', { ...envelope, rerunFrom: envelope.attempt + 1 }],
+    ['rerunFrom', { ...envelope, rerunFrom: 0 }],
   ])('names the bad field %s', (field, value) => {
     expect(() => parseEnvelope(value)).toThrow(EnvelopeError);
     try {

@@ -36,6 +36,14 @@ test('CallApi posts the params with simulate and returns ids only', async () => 
   expect(sent).toEqual(params);
 });
 
+test("CallApi sends the step call's idempotency key as the API's Idempotency-Key (the same on every attempt and replay)", async () => {
+  const keys: Array<string | null> = [];
+  const f = (async (_: string, init: RequestInit) => (keys.push(new Headers(init.headers).get('idempotency-key')), new Response('{}', { status: 200 }))) as never;
+  await callApi(params, { url: 'http://x', fetch: f, timeoutMs: 100, idempotencyKey: 'example-api-20261125T0305Z-o-1#CallApi' });
+  await callApi(params, { url: 'http://x', fetch: f, timeoutMs: 100 });
+  expect(keys).toEqual(['example-api-20261125T0305Z-o-1#CallApi', 'o-1']);
+});
+
 test('Fetch and Publish validate params with InvalidTaskError', () => {
   expect(() => fetchOrder({ orderId: 'o-1' })).toThrow(InvalidTaskError);
   expect(fetchOrder(params)).toEqual({ orderId: 'o-1', amountMinor: 1250, currency: 'JPY' });

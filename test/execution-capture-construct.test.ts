@@ -3,7 +3,8 @@ import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { resolve } from 'node:path';
 import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
-import { ExecutionCapture, MAX_JOB_ENV_BYTES } from '../lib/execution-capture';
+import { ExecutionCapture, MAX_JOB_ENV_BYTES, maxStepTimeoutSeconds } from '../lib/execution-capture';
+import { STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 
 const config = resolveConfig(fixtureConfig, { allJobs: true });
@@ -66,6 +67,10 @@ test('the function: job shapes and endpoints in its environment, reserved concur
   const vars = env.asObject();
   expect(JSON.parse(vars.JOB_STEPS)).toEqual({ 'example-api': ['Fetch', 'CallApi', 'Publish'], 'example-fanout': ['ListParts', 'ProcessParts', 'Summarize'] });
   expect(JSON.parse(vars.JOB_EXCLUSIVE)).toEqual({ 'example-fanout': 'account' });
+  // The lock of an execution stopped in a step is kept this long after the end: its longest step timeout + the cold-start margin.
+  const fanout = config.jobs.find((j) => j.name === 'example-fanout')!;
+  expect(JSON.parse(vars.JOB_LOCK_LEASE)).toEqual({ 'example-fanout': maxStepTimeoutSeconds(fanout) + STATE_TIMEOUT_MARGIN_SECONDS });
+  expect(maxStepTimeoutSeconds(fanout)).toBe(30);
   expect(vars.SPOOL_QUEUE_URL).toEqual({ Ref: logicalId(stack.spool.queue) });
   expect(vars.WORKER_LOG_STREAM).toEqual({ Ref: logicalId(stack.paramLog.workerStream) });
   expect(vars.COORDINATION_TABLE).toEqual({ Ref: logicalId(stack.coordination.table) });
@@ -116,6 +121,7 @@ test('least privilege: describe/history of the app\'s executions only, decrypt w
     { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } },
     { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['capture#*'] } },
   ]);
+  expect(actionsOf(ddb[0]).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
   expect(actionsOf(ddb[1]).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
 });
 

@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand, DescribeExecutionCommandOutput, GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -107,8 +107,10 @@ describe('the invocation', () => {
   });
 
   test('job shapes from the environment; a broken value names the variable', () => {
-    expect(JOBS.get('example-fanout')).toEqual({ steps: ['ListParts', 'ProcessParts', 'Summarize'], exclusiveBy: 'account' });
-    expect(JOBS.get('example-api')).toEqual({ steps: ['Fetch', 'CallApi', 'Publish'], exclusiveBy: null });
+    expect(JOBS.get('example-fanout')).toEqual({ steps: ['ListParts', 'ProcessParts', 'Summarize'], exclusiveBy: 'account', lockLeaseSeconds: 0 });
+    expect(JOBS.get('example-api')).toEqual({ steps: ['Fetch', 'CallApi', 'Publish'], exclusiveBy: null, lockLeaseSeconds: 0 });
+    expect(parseJobsEnv('{"a":["S"]}', '{"a":"f"}', '{"a":45}').get('a')).toEqual({ steps: ['S'], exclusiveBy: 'f', lockLeaseSeconds: 45 });
+    expect(() => parseJobsEnv('{"a":["S"]}', '{"a":"f"}', '{"a":-1}')).toThrow(/JOB_LOCK_LEASE\.a/);
     expect(() => parseJobsEnv('{', undefined)).toThrow(/JOB_STEPS/);
     expect(() => parseJobsEnv('{"a":[]}', undefined)).toThrow(/JOB_STEPS\.a/);
     expect(() => parseJobsEnv('{"a":["S"]}', '{"a":3}')).toThrow(/JOB_EXCLUSIVE\.a/);
@@ -340,6 +342,36 @@ describe('spooled', () => {
   });
 });
 
+describe('the lock of an execution that ended while a step ran', () => {
+  const leased = parseJobsEnv(JSON.stringify({ 'example-fanout': ['ListParts', 'ProcessParts', 'Summarize'] }), JSON.stringify({ 'example-fanout': 'account' }), JSON.stringify({ 'example-fanout': 45 }));
+  const stopDate = new Date('2026-11-25T03:59:30.000Z');
+
+  test('ABORTED inside a map: the lock is kept until the end + the longest step timeout, not released (its Lambda runs on)', async () => {
+    ddbMock.on(UpdateItemCommand).resolves({});
+    described({ status: 'ABORTED', stopDate });
+    history(inTheMap());
+    const r = await captureExecutionEnd(ARN, { ...deps, jobs: leased });
+    expect(r).toMatchObject({ outcome: 'spooled', lockReleased: false, lockKeptUntil: '2026-11-25T04:00:15.000Z' });
+    expect(ddbMock).not.toHaveReceivedCommand(DeleteItemCommand);
+    expect(ddbMock).toHaveReceivedCommandWith(UpdateItemCommand, {
+      Key: (await lockDelete()).Key,
+      ConditionExpression: '#o = :me',
+      ExpressionAttributeValues: expect.objectContaining({ ':me': { S: ARN }, ':until': { N: String(Date.parse('2026-11-25T04:00:15.000Z') / 1000) } }),
+    });
+  });
+
+  test('a lease already past (the capture ran late) releases it; an end outside a step (the Catch spooled it) releases it at once', async () => {
+    described({ status: 'ABORTED', stopDate: new Date('2026-11-25T03:00:00.000Z') });
+    history(inTheMap());
+    expect(await captureExecutionEnd(ARN, { ...deps, jobs: leased })).toMatchObject({ lockReleased: true, lockKeptUntil: null });
+    expect(ddbMock).not.toHaveReceivedCommand(UpdateItemCommand);
+    ddbMock.resetHistory();
+    described({ status: 'FAILED', stopDate, cause: '[spooled msg-0] TransientError' });
+    expect(await captureExecutionEnd(ARN, { ...deps, jobs: leased })).toMatchObject({ outcome: 'alreadySpooled', lockReleased: true, lockKeptUntil: null });
+    expect(ddbMock).toHaveReceivedCommandWith(DeleteItemCommand, await lockDelete());
+  });
+});
+
 describe('failures', () => {
   test('an input that is not JSON: typed error, and the message quotes nothing of it', async () => {
     described({ status: 'ABORTED', input: 'personal-data-xyz not json' });
@@ -379,9 +411,10 @@ describe('failures', () => {
 });
 
 test('metrics: one count per outcome, per spooled status, per record and per released lock', () => {
-  const base: CaptureResult = { outcome: 'spooled', executionArn: ARN, status: 'TIMED_OUT', taskId: 't', job: 'j', error: 'ExecutionTimedOut', failedState: 'S', messageId: 'm', workerRecord: 'TimedOut', lockReleased: true, historyEvents: 3, historyPages: 1 };
+  const base: CaptureResult = { outcome: 'spooled', executionArn: ARN, status: 'TIMED_OUT', taskId: 't', job: 'j', error: 'ExecutionTimedOut', failedState: 'S', messageId: 'm', workerRecord: 'TimedOut', lockReleased: true, lockKeptUntil: null, historyEvents: 3, historyPages: 1 };
   expect(metricsOf(base)).toEqual([['Spooled', 1], ['SpooledTimedOut', 1], ['WorkerRecordsWritten', 1], ['LocksReleased', 1]]);
   expect(metricsOf({ ...base, status: 'ABORTED', workerRecord: null, lockReleased: false })).toEqual([['Spooled', 1], ['SpooledAborted', 1]]);
+  expect(metricsOf({ ...base, lockReleased: false, lockKeptUntil: '2026-11-25T04:00:45.000Z' })).toEqual([['Spooled', 1], ['SpooledTimedOut', 1], ['WorkerRecordsWritten', 1], ['LocksKeptAfterEnd', 1]]);
   expect(metricsOf({ ...base, status: 'FAILED', lockReleased: null })).toEqual([['Spooled', 1], ['SpooledFailed', 1], ['WorkerRecordsWritten', 1]]);
   expect(metricsOf({ ...base, outcome: 'alreadySpooled', workerRecord: null })).toEqual([['AlreadySpooled', 1], ['LocksReleased', 1]]);
   expect(metricsOf({ ...base, outcome: 'ignored', workerRecord: null, lockReleased: null })).toEqual([['IgnoredNotEnded', 1]]);

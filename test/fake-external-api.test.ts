@@ -134,4 +134,34 @@ describe('fake external API server', () => {
       await api.close();
     }
   });
+
+  it('honours Idempotency-Key: the stored answer for a repeat (nothing applied again), 409 while the first is still being answered', async () => {
+    const plan = faultPlan('outside', 42);
+    const tick = new Date('2024-11-18T21:00:00Z'); // 06:00 Tokyo: one task's first call hangs (answered after slowMs)
+    const keys = ['a', 'b', 'c'];
+    const hangKey = keys.find((k) => taskFault(plan, tick, k, TZ, keys).hang)!;
+    const ref: TaskRef = { tick, key: hangKey, tickKeys: keys };
+    const api = await startFakeExternalApi({ plan, timeZone: TZ, now: () => new Date('2024-11-19T06:00:00Z'), taskOf: () => ref, slowMs: 200 });
+    const call = async (key?: string) => {
+      const res = await fetch(api.url, { method: 'POST', body: '{}', headers: key ? { 'idempotency-key': key } : {} });
+      return [res.status, res.headers.get('idempotent-replayed')];
+    };
+    try {
+      const first = call('t#CallApi');
+      await new Promise((r) => setTimeout(r, 50));
+      // The first request of the key is still being answered: a concurrent one is refused, not applied.
+      expect(await call('t#CallApi')).toEqual([409, null]);
+      expect(await first).toEqual([200, null]);
+      // A replay's request with the same key: the stored answer, applied once in all.
+      expect(await call('t#CallApi')).toEqual([200, 'true']);
+      expect(api.sideEffects.count('t#CallApi')).toBe(1);
+      // Without the key the API cannot tell a repeat: applied again, a duplicated side effect.
+      await call();
+      await call();
+      expect(api.sideEffects.duplicatedSideEffects()).toBe(1);
+      expect(api.stats).toMatchObject({ idempotentReplays: 1, idempotencyConflicts: 1, hung: 1, ok: 2 });
+    } finally {
+      await api.close();
+    }
+  });
 });

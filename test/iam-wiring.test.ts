@@ -167,6 +167,14 @@ const ALLOWED: Arrow[] = [
   ...[...stack.workflows.values()].flatMap((w) => [...w.stepFunctions.entries()])
     .filter(([step]) => config.jobs.some((j) => j.steps.some((s) => s.kind === 'lambda' && s.name === step && s.dependsOn)))
     .map(([step, fn]) => arrow(`step ${step} reads its dependency's hold switch`, m.role(fn.role!), 'dynamodb:GetItem', table, { 'dynamodb:LeadingKeys': ['hold#orders-api'] })),
+  // Idempotent steps: each step records its own job's calls (lambdas/shared/step-idempotency.ts).
+  ...[...stack.workflows.entries()].flatMap(([job, w]) =>
+    [...w.stepFunctions.entries()].flatMap(([step, fn]) =>
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].map((action) =>
+        arrow(`step ${step} of ${job} keeps its record (${action})`, m.role(fn.role!), action, table, { 'dynamodb:LeadingKeys': [`idem#${job}#AbC+/0=`] }),
+      ),
+    ),
+  ),
   // Firehose -> S3 with the key
   arrow('Firehose assumes the client delivery role', firehose, 'sts:AssumeRole', arn(stack.paramLog.writerRoles[0].roleArn), { 'sts:ExternalId': ACC }),
   arrow('Firehose writes a client record', clientDelivery, 's3:PutObject', object(logBucket, `client/${day}/stream-1-2026-01-01-00-00-00-abc.gz`)),
@@ -264,6 +272,7 @@ const ALLOWED: Arrow[] = [
   arrow('reprocess writes a replay\'s client record', reprocess, 'firehose:PutRecordBatch', arn(stack.paramLog.clientStream.deliveryStreamArn)),
   arrow('capture writes a worker record', capture, 'firehose:PutRecordBatch', arn(stack.paramLog.workerStream.deliveryStreamArn)),
   arrow('capture releases an ended execution\'s lock', capture, 'dynamodb:DeleteItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
+  arrow('capture keeps the lock of an execution stopped in a step', capture, 'dynamodb:UpdateItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
   // the tick starter: its event source reads the tick queue with its role
   arrow('tick starter receives a batch', starter, 'sqs:ReceiveMessage', tickQueue),
   arrow('tick starter decrypts a batch', starter, 'kms:Decrypt', paramsKey, viaSqs(tickQueue)),
@@ -308,6 +317,14 @@ const ALLOWED: Arrow[] = [
 ];
 
 const DENIED: Arrow[] = [
+  // A step's records are its own job's, and a step writes no lock, ledger or hold.
+  ...[...stack.workflows.entries()].flatMap(([job, w]) =>
+    [...w.stepFunctions.entries()].flatMap(([step, fn]) => [
+      arrow(`step ${step} of ${job} writes another job's record`, m.role(fn.role!), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': [`idem#${job === 'example-api' ? 'example-fanout' : 'example-api'}#AbC+/0=`] }),
+      arrow(`step ${step} of ${job} takes a lock`, m.role(fn.role!), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
+      arrow(`step ${step} of ${job} writes a hold switch`, m.role(fn.role!), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': ['hold#orders-api'] }),
+    ]),
+  ),
   // an account administrator reading params
   locked('administrator reads a record from the bucket', admin, 's3:GetObject', object(logBucket, `client/${day}/a.gz`)),
   locked('administrator reads an old version of a record', admin, 's3:GetObjectVersion', object(logBucket, `client/${day}/a.gz`)),

@@ -1,7 +1,7 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvalidTaskError, LockBusy } from '../lambdas/shared/errors';
 import { createHash, randomBytes } from 'node:crypto';
-import { acquireLock, lockKey, LockKeys, releaseLock } from '../lambdas/shared/locks';
+import { acquireLock, leaseLock, lockKey, LockKeys, releaseLock } from '../lambdas/shared/locks';
 import { LocalHmac, MacSigner } from '../lambdas/shared/record-mac';
 import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
 
@@ -91,4 +91,35 @@ test('an expired lock is taken over (expiry is checked in the condition; TTL onl
   // The stale owner's late release must not free the new owner's lock.
   expect(await releaseLock(deps(), key, 'exec-1')).toBe(false);
   await expect(acquireLock(deps(), key, 'exec-3', 60)).rejects.toBeInstanceOf(LockBusy);
+});
+
+test("an ended execution's lock is kept until its step Lambdas may have run out: a replay waits (LockBusy), then takes it", async () => {
+  const key = await lockKey('sync', { id: 'lease-1' }, 'id', mac);
+  await acquireLock(deps(), key, 'exec-stopped', 7200);
+  const endS = Math.floor(clock.getTime() / 1000);
+  // Stopped now; its longest step may run 45 s more (StopExecution does not stop a running Lambda).
+  expect(await leaseLock(deps(), key, 'exec-stopped', endS + 45)).toBe('leased');
+  const item = await db.client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: key } }, ConsistentRead: true }));
+  expect(item.Item?.expiresAt.N).toBe(String(endS + 45));
+  await expect(acquireLock(deps(), key, 'exec-replay', 600)).rejects.toBeInstanceOf(LockBusy);
+  const saved = clock;
+  try {
+    clock = new Date(saved.getTime() + 44_000);
+    await expect(acquireLock(deps(), key, 'exec-replay', 600)).rejects.toBeInstanceOf(LockBusy);
+    clock = new Date(saved.getTime() + 46_000);
+    await acquireLock(deps(), key, 'exec-replay', 600);
+  } finally {
+    clock = saved;
+  }
+  // The stopped execution no longer owns it: a late lease of it changes nothing.
+  expect(await leaseLock(deps(), key, 'exec-stopped', endS + 90)).toBe('notHeld');
+});
+
+test('a lease whose time has already passed releases the lock; a lease of a lock held by another owner is refused', async () => {
+  const key = await lockKey('sync', { id: 'lease-2' }, 'id', mac);
+  await acquireLock(deps(), key, 'exec-a', 600);
+  const nowS = Math.floor(clock.getTime() / 1000);
+  expect(await leaseLock(deps(), key, 'exec-b', nowS + 45)).toBe('notHeld');
+  expect(await leaseLock(deps(), key, 'exec-a', nowS - 1)).toBe('released');
+  await acquireLock(deps(), key, 'exec-c', 600);
 });

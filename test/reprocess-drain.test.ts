@@ -428,7 +428,8 @@ describe('where a replay starts (`from`)', () => {
     spoolTask({ key: 'r', attempt: 1 });
     const s = await run({ from: 'start' });
     expect(s).toMatchObject({ started: 1, resumed: 0 });
-    expect(inputOf()).toEqual(envelope('job-a', 'r', 2));
+    // rerunFrom: the operator asked for every step again, so no earlier step record is reused.
+    expect(inputOf()).toEqual({ ...envelope('job-a', 'r', 2), rerunFrom: 2 });
     expect(starts()[0].name).toBe(executionNameFor(taskOf('job-a', 'r'), 2));
   });
 
@@ -457,7 +458,6 @@ describe('where a replay starts (`from`)', () => {
   test.each<[string, Parameters<typeof spoolMessage>[0], RegExp | null]>([
     ['failed in the first step: starting over is the same thing, no reason', { key: 'f', failedState: 'Fetch', stepInput: null }, null],
     ['failed taking the lock', { key: 'l', failedState: 'AcquireLock', stepInput: null }, null],
-    ['the step no longer exists after a deploy', { key: 'g', failedState: 'OldCallApi' }, /step "OldCallApi" is not a top-level step of job "job-a" now .*started over/],
     ['a message from before resume existed (no stepInput field)', { key: 'o', stepInput: undefined }, /does not carry what step "CallApi" was given/],
     ['an ExecutionEnded whose step input the capture could not read', { key: 'e', kind: 'ExecutionEnded', stepInput: null }, /what step "CallApi" was given is unknown/],
   ])('starts over when it cannot resume: %s', async (_name, opts, reason) => {
@@ -468,6 +468,26 @@ describe('where a replay starts (`from`)', () => {
     expect(inputOf().attempt).toBe(2);
     if (reason) expect(s.items[0]).toMatchObject({ outcome: 'started', reason: expect.stringMatching(reason) });
     else expect(s.items[0].reason).toBeUndefined();
+  });
+
+  test('a failed step that no longer exists (renamed or removed by a deploy) is not replayed: left in the spool, counted, not toward max', async () => {
+    spoolTask({ key: 'g', failedState: 'OldCallApi' });
+    spoolTask({ key: 'ok' });
+    const s = await run({ max: 1 });
+    expect(s).toMatchObject({ started: 1, unknownResumeStep: 1, resumeFallbacks: 0 });
+    expect(starts()).toHaveLength(1);
+    expect(inputOf()).toMatchObject({ key: 'ok' });
+    const item = s.items.find((i) => i.outcome === 'unknownResumeStep')!;
+    expect(item).toMatchObject({ taskId: taskOf('job-a', 'g'), unknownResumeStep: 'OldCallApi', reason: expect.stringMatching(/step "OldCallApi" is not a top-level step of job "job-a" now .*from "start"/) });
+    // Still in the spool, visible again for the next run.
+    expect(queue.filter((m) => m.visible && m.body.includes('"key":"g"'))).toHaveLength(1);
+  });
+
+  test('...and with from "start" it runs from the first step (the operator asked for it)', async () => {
+    spoolTask({ key: 'g', failedState: 'OldCallApi' });
+    const s = await run({ from: 'start' });
+    expect(s).toMatchObject({ started: 1, resumed: 0, unknownResumeStep: 0 });
+    expect(inputOf()).toEqual({ ...envelope('job-a', 'g', 2), rerunFrom: 2 });
   });
 
   test('a step input larger than the step budget starts over instead of risking the state quota', async () => {
@@ -487,12 +507,15 @@ describe('where a replay starts (`from`)', () => {
   test('dry run reports where each replay would enter', async () => {
     spoolTask({ key: 'a' });
     spoolTask({ key: 'b', failedState: 'Gone' });
+    spoolTask({ key: 'c', stepInput: undefined });
     const s = await run({ dryRun: true });
-    expect(s).toMatchObject({ wouldStart: 2, resumed: 1, resumeFallbacks: 1 });
-    expect(s.items.map((i) => [i.outcome, i.resumeAt ?? null, Boolean(i.reason)])).toEqual([
-      ['wouldStart', 'CallApi', false],
-      ['wouldStart', null, true],
+    expect(s).toMatchObject({ wouldStart: 2, resumed: 1, resumeFallbacks: 1, unknownResumeStep: 1 });
+    expect(s.items.map((i) => [i.outcome, i.resumeAt ?? null, i.unknownResumeStep ?? null, Boolean(i.reason)])).toEqual([
+      ['wouldStart', 'CallApi', null, false],
+      ['unknownResumeStep', null, 'Gone', true],
+      ['wouldStart', null, null, true],
     ]);
+    expect(starts()).toHaveLength(0);
   });
 });
 

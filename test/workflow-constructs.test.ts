@@ -152,6 +152,15 @@ describe('JobWorkflow', () => {
     }
   });
 
+  test('every step records its calls in the coordination table (idempotent steps), under its own job\'s keys only', () => {
+    for (const w of [...stack.workflows.values()]) {
+      for (const fn of w.stepFunctions.values()) {
+        const props = template.toJSON().Resources[stack.getLogicalId(fn.node.defaultChild as never)].Properties;
+        expect(props.Environment.Variables.STEP_RESULTS_TABLE).toEqual({ Ref: stack.getLogicalId(stack.coordination.table.node.defaultChild as never) });
+      }
+    }
+  });
+
   test('every execution has a timeout derived from its steps', () => {
     const { definition } = aslFromTemplate(template.toJSON() as never, { job: job.name });
     expect(definition.TimeoutSeconds).toBe(job.executionTimeoutSeconds);

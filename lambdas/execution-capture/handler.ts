@@ -37,7 +37,7 @@ const deps: CaptureDeps = {
   coordinationTable: requireEnv(CAPTURE_ENV.coordinationTable),
   timeZone: requireEnv(CAPTURE_ENV.timeZone),
   lockKeys: process.env[LOCK_MAC_KEY_ENV] ? new LockKeys(new KmsMac(process.env[LOCK_MAC_KEY_ENV])) : undefined,
-  jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive]),
+  jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive], process.env[CAPTURE_ENV.jobLockLease]),
 };
 
 async function handle(event: unknown, context?: Context): Promise<CaptureResult> {
@@ -57,6 +57,7 @@ async function handle(event: unknown, context?: Context): Promise<CaptureResult>
       messageId: result.messageId ?? undefined,
       workerRecord: result.workerRecord ?? undefined,
       lockReleased: result.lockReleased ?? undefined,
+      lockKeptUntil: result.lockKeptUntil ?? undefined,
       historyEvents: result.historyEvents,
       historyPages: result.historyPages,
     });

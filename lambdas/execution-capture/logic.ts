@@ -4,7 +4,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { parseEnvelope, TaskEnvelope } from '../shared/envelope';
 import { EXECUTION_END_ERRORS, InvalidTaskError, SPOOL_UNAVAILABLE } from '../shared/errors';
 import { JsonValue } from '../shared/json';
-import { LockKeys, releaseLock } from '../shared/locks';
+import { leaseLock, LockKeys, releaseLock } from '../shared/locks';
 import { buildWorkerRecord, ParamLogSink, WorkerResult } from '../shared/param-log';
 import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
 import { spoolMessageAttributes } from '../shared/spool-send';
@@ -43,6 +43,8 @@ export const CAPTURE_ENV = {
   jobSteps: 'JOB_STEPS',
   /** JSON `{ "<job>": "<exclusiveBy field>" }` for the jobs that have one. */
   jobExclusive: 'JOB_EXCLUSIVE',
+  /** JSON `{ "<job>": <seconds> }`: how long a step Lambda of the job may run on after its execution ended (lock lease). */
+  jobLockLease: 'JOB_LOCK_LEASE',
 } as const;
 
 /** What the capture knows of one job. */
@@ -51,6 +53,11 @@ export interface CaptureJob {
   readonly steps: ReadonlyArray<string>;
   /** The params field of the job's exclusive lock, or null. */
   readonly exclusiveBy: string | null;
+  /**
+   * Seconds a step Lambda of the job may still run after its execution was stopped or timed out (its
+   * longest step timeout and the cold-start margin): the lock is kept that long after the end. @default 0
+   */
+  readonly lockLeaseSeconds?: number;
 }
 
 /** The execution's input is not a task envelope: nothing can be spooled or recorded for it. */
@@ -78,7 +85,13 @@ export class InvalidCaptureEventError extends Error {
 }
 
 /** Parses JOB_STEPS and JOB_EXCLUSIVE; throws a message that names the variable. */
-export function parseJobsEnv(stepsJson: string, exclusiveJson: string | undefined): ReadonlyMap<string, CaptureJob> {
+export function parseJobsEnv(stepsJson: string, exclusiveJson: string | undefined, leaseJson?: string): ReadonlyMap<string, CaptureJob> {
+  let lease: unknown;
+  try {
+    lease = JSON.parse(leaseJson && leaseJson.trim() !== '' ? leaseJson : '{}');
+  } catch {
+    throw new Error(`${CAPTURE_ENV.jobLockLease} must be a JSON object; redeploy the stack`);
+  }
   let steps: unknown;
   let exclusive: unknown;
   try {
@@ -96,7 +109,9 @@ export function parseJobsEnv(stepsJson: string, exclusiveJson: string | undefine
     }
     const field = exclusive[job];
     if (field !== undefined && (typeof field !== 'string' || field === '')) throw new Error(`${CAPTURE_ENV.jobExclusive}.${job} must be a field name`);
-    jobs.set(job, { steps: names as string[], exclusiveBy: (field as string | undefined) ?? null });
+    const seconds = (lease as Record<string, unknown> | null)?.[job];
+    if (seconds !== undefined && (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0)) throw new Error(`${CAPTURE_ENV.jobLockLease}.${job} must be a whole number of seconds`);
+    jobs.set(job, { steps: names as string[], exclusiveBy: (field as string | undefined) ?? null, lockLeaseSeconds: (seconds as number | undefined) ?? 0 });
   }
   return jobs;
 }
@@ -177,8 +192,13 @@ export interface CaptureResult {
   readonly messageId: string | null;
   /** The worker result written, or null when none was written (the workflow wrote it). */
   readonly workerRecord: WorkerResult | null;
-  /** Whether the exclusive lock was released (null: the job has none). */
+  /** Whether the exclusive lock was released (null: the job has none; false: not held, or kept, see lockKeptUntil). */
   readonly lockReleased: boolean | null;
+  /**
+   * When a step Lambda of the ended execution may still be running (it was in a step when stopped
+   * or timed out): the lock is kept until then (ISO time), so a replay cannot overlap it. Else null.
+   */
+  readonly lockKeptUntil: string | null;
   /** History events read (0 when the history was not needed). */
   readonly historyEvents: number;
   /** Pages of history read. */
@@ -229,8 +249,20 @@ function endError(status: CapturedStatus, d: DescribeExecutionCommandOutput, fac
   return { error, cause: `execution ${status}${where}${after}${own ? `: ${own}` : ''}`, failedState: facts.failedState, stepInput: facts.stepInput };
 }
 
-/** Releases the execution's exclusive lock (owner = its ARN). Null when the job has none or params lack the key. */
-async function releaseJobLock(deps: CaptureDeps, job: CaptureJob, jobName: string, envelope: TaskEnvelope, executionArn: string): Promise<boolean | null> {
+type LockOutcome = { lockReleased: boolean | null; lockKeptUntil: string | null };
+
+/**
+ * Releases the execution's exclusive lock (owner = its ARN); lockReleased null when the job has none
+ * or params lack the key. `endedAt`: the execution ended while in a step, whose Lambda StopExecution
+ * and the execution timeout do not stop (AWS Step Functions API reference, "StopExecution"): the lock
+ * is then kept until `endedAt` + the job's lease (its longest step timeout), not released.
+ */
+async function releaseJobLock(deps: CaptureDeps, job: CaptureJob, jobName: string, envelope: TaskEnvelope, executionArn: string, endedAt: Date | null = null): Promise<LockOutcome> {
+  const released = await releaseJobLockNow(deps, job, jobName, envelope, executionArn, endedAt);
+  return typeof released === 'object' && released !== null ? released : { lockReleased: released, lockKeptUntil: null };
+}
+
+async function releaseJobLockNow(deps: CaptureDeps, job: CaptureJob, jobName: string, envelope: TaskEnvelope, executionArn: string, endedAt: Date | null): Promise<boolean | null | LockOutcome> {
   if (!job.exclusiveBy) return null;
   let key: string;
   try {
@@ -241,7 +273,15 @@ async function releaseJobLock(deps: CaptureDeps, job: CaptureJob, jobName: strin
     if (e instanceof InvalidTaskError) return null;
     throw e;
   }
-  return releaseLock({ ddb: deps.ddb, tableName: deps.coordinationTable, now: deps.now }, key, executionArn);
+  const lockDeps = { ddb: deps.ddb, tableName: deps.coordinationTable, now: deps.now };
+  const lease = job.lockLeaseSeconds ?? 0;
+  if (endedAt && lease > 0) {
+    const untilS = Math.ceil(endedAt.getTime() / 1000) + lease;
+    const kept = await leaseLock(lockDeps, key, executionArn, untilS);
+    if (kept === 'leased') return { lockReleased: false, lockKeptUntil: new Date(untilS * 1000).toISOString() };
+    return kept === 'released';
+  }
+  return releaseLock(lockDeps, key, executionArn);
 }
 
 /**
@@ -255,7 +295,7 @@ async function releaseJobLock(deps: CaptureDeps, job: CaptureJob, jobName: strin
 export async function captureExecutionEnd(executionArn: string, deps: CaptureDeps): Promise<CaptureResult> {
   const d = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }));
   const status = d.status ?? 'UNKNOWN';
-  const base = { executionArn, status, error: null, failedState: null, messageId: null, workerRecord: null, historyEvents: 0, historyPages: 0 };
+  const base = { executionArn, status, error: null, failedState: null, messageId: null, workerRecord: null, historyEvents: 0, historyPages: 0, lockKeptUntil: null };
   if (!(CAPTURED_STATUSES as ReadonlyArray<string>).includes(status)) {
     return { ...base, outcome: 'ignored', taskId: null, job: null, lockReleased: null };
   }
@@ -307,19 +347,20 @@ async function captureClaimed(
   const status: string = ended;
   const base = { executionArn, status, error: null, failedState: null, messageId: null, workerRecord: null, historyEvents: 0, historyPages: 0 };
   if (ended === 'FAILED' && wasSpooledByWorkflow(d.cause)) {
-    const lockReleased = await releaseJobLock(deps, job, envelope.job, envelope, executionArn);
-    return { ...base, ...ids, outcome: 'alreadySpooled', error: d.error ?? null, lockReleased };
+    const lock = await releaseJobLock(deps, job, envelope.job, envelope, executionArn);
+    return { ...base, ...ids, outcome: 'alreadySpooled', error: d.error ?? null, ...lock };
   }
 
   const { facts, pages } = await readHistory(deps, executionArn, job);
   const read = { historyEvents: facts.eventsRead, historyPages: pages };
   const now = (deps.now ?? (() => new Date()))();
-  const lockReleased = await releaseJobLock(deps, job, envelope.job, envelope, executionArn);
+  // Ended while a step ran: its Lambda runs on to its own timeout; keep the lock until then.
+  const lock = await releaseJobLock(deps, job, envelope.job, envelope, executionArn, facts.phase === 'inStep' ? (d.stopDate ?? now) : null);
 
   if (facts.spooledByWorkflow) {
     // Stopped or timed out after SpoolFailure succeeded, before the marked Fail state: the task is
     // in the spool, and RecordFailure writes (or wrote) its record.
-    return { ...base, ...ids, ...read, outcome: 'alreadySpooled', failedState: facts.caught?.failedState ?? null, lockReleased };
+    return { ...base, ...ids, ...read, outcome: 'alreadySpooled', failedState: facts.caught?.failedState ?? null, ...lock };
   }
 
   if (facts.phase === 'afterSteps') {
@@ -339,7 +380,7 @@ async function captureClaimed(
       await deps.sink.put([record]);
       workerRecord = record.result as WorkerResult;
     }
-    return { ...base, ...ids, ...read, outcome: 'endedAfterSuccess', error, failedState: facts.lastState, workerRecord, lockReleased };
+    return { ...base, ...ids, ...read, outcome: 'endedAfterSuccess', error, failedState: facts.lastState, workerRecord, ...lock };
   }
 
   const end = endError(ended, d, facts);
@@ -395,7 +436,7 @@ async function captureClaimed(
     failedState,
     messageId: sent.MessageId ?? null,
     workerRecord,
-    lockReleased,
+    ...lock,
   };
 }
 
@@ -414,5 +455,6 @@ export function metricsOf(result: CaptureResult): Array<[name: string, count: nu
   }
   if (result.workerRecord) out.push(['WorkerRecordsWritten', 1]);
   if (result.lockReleased) out.push(['LocksReleased', 1]);
+  if (result.lockKeptUntil) out.push(['LocksKeptAfterEnd', 1]);
   return out;
 }

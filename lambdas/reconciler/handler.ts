@@ -36,7 +36,7 @@ const captureDeps: CaptureDeps = {
   spoolQueueUrl: requireEnv(CAPTURE_ENV.spoolQueueUrl),
   coordinationTable: requireEnv(CAPTURE_ENV.coordinationTable),
   timeZone: requireEnv(CAPTURE_ENV.timeZone),
-  jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive]),
+  jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive], process.env[CAPTURE_ENV.jobLockLease]),
 };
 const machines = parseMachinesEnv(requireEnv(RECONCILE_ENV.machines));
 const captureFailuresQueueUrl = process.env[RECONCILE_ENV.captureFailuresQueueUrl]?.trim() || null;

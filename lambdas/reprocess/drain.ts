@@ -41,6 +41,7 @@ export type Outcome =
   | 'alreadyStarted'
   | 'alreadyHandled'
   | 'held'
+  | 'unknownResumeStep'
   | 'skipped'
   | 'invalid'
   | 'failed'
@@ -65,6 +66,8 @@ export interface SummaryItem {
   readonly spooledAt?: string;
   /** Replayed past spool.maxReplays (quarantine, `force`). */
   readonly forced?: true;
+  /** The failed step, no longer a step of the job (outcome `unknownResumeStep`). */
+  readonly unknownResumeStep?: string;
 }
 
 /** Why the run stopped. */
@@ -89,6 +92,12 @@ export interface ReprocessSummary {
   alreadyHandled: number;
   /** A step the replay would run depends on a held dependency: released, still in the spool, does not count toward `max`. */
   held: number;
+  /**
+   * The failed step no longer exists in the job (renamed or removed by a deploy): not replayed (dry
+   * run: would not be), left in the queue, not counted toward `max`; `items` name the step. Replay
+   * them with `from: "start"` once you have decided the earlier steps may run again.
+   */
+  unknownResumeStep: number;
   /** Did not match the filter: released, still in the spool. */
   skipped: number;
   /**
@@ -178,6 +187,11 @@ function chunks<T>(xs: ReadonlyArray<T>, n: number): T[][] {
   return out;
 }
 
+/** Why a message whose failed step is gone was left in the queue, and what the operator can do. */
+export function unknownStepReason(step: string, job: string): string {
+  return `step "${step}" is not a top-level step of job "${job}" now (renamed or removed by a deploy): not replayed, left in the queue; replay it with from "start" (CLI --from start) to run every step again`;
+}
+
 /** Receive visibility: until the Lambda's end plus a margin, so nothing reappears mid-work, and a crash frees it soon after. */
 export function visibilitySeconds(msLeft: number): number {
   return Math.min(43_200, Math.max(30, Math.ceil(msLeft / 1000) + 30));
@@ -218,6 +232,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     alreadyStarted: 0,
     alreadyHandled: 0,
     held: 0,
+    unknownResumeStep: 0,
     skipped: 0,
     invalid: 0,
     failed: 0,
@@ -266,6 +281,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
       ...(resumeAt ? { resumeAt } : {}),
       ...(plan.spooledAtMs !== null ? { spooledAt: new Date(plan.spooledAtMs).toISOString() } : {}),
       ...(plan.action === 'replay' && plan.forced ? { forced: true as const } : {}),
+      ...(plan.action === 'replay' && plan.unknownResumeStep ? { unknownResumeStep: plan.unknownResumeStep } : {}),
     });
   };
 
@@ -350,7 +366,7 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
     if (!holds) return plans;
     return Promise.all(
       plans.map(async (p): Promise<Decided> => {
-        if (p.action !== 'replay' || p.dependencies.length === 0) return p;
+        if (p.action !== 'replay' || p.dependencies.length === 0 || p.unknownResumeStep) return p;
         try {
           const h = await holds.heldBy(p.dependencies);
           return h ? { ...p, action: 'held', reason: h.reason, resumeAt: p.resumeAt } : p;
@@ -375,6 +391,9 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
       } else if (plan.action === 'held') {
         release();
         note(plan, 'held', plan.reason, id);
+      } else if (plan.action === 'replay' && plan.unknownResumeStep) {
+        release();
+        note(plan, 'unknownResumeStep', unknownStepReason(plan.unknownResumeStep, plan.job), id);
       } else if (plan.action === 'drop') {
         // Dropped only after a person read it: the summary says what it was (ids, names, the reason).
         if (o.dryRun) release();
@@ -481,8 +500,8 @@ export async function drain(deps: DrainDeps, o: ReprocessOptions): Promise<Repro
       }
       scanned += msgs.length;
       const plans = o.drop ? msgs.map((m) => dropPlan(m, o)) : await applyHolds(msgs.map((m) => classify(m, o, deps.rules, now())));
-      const counted = plans.filter((p) => p.action !== 'skip' && p.action !== 'held').length;
-      reserved -= want - counted; // skipped and held messages do not use up `max`
+      const counted = plans.filter((p) => p.action !== 'skip' && p.action !== 'held' && !(p.action === 'replay' && p.unknownResumeStep)).length;
+      reserved -= want - counted; // skipped, held and unknown-step messages do not use up `max`
       pendingReceives--;
       settled();
       await processBatch(msgs, plans);

@@ -69,6 +69,7 @@ const METRIC_FIELDS = [
   'alreadyStarted',
   'alreadyHandled',
   'held',
+  'unknownResumeStep',
   'skipped',
   'invalid',
   'failed',

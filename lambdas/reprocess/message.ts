@@ -41,6 +41,8 @@ export interface ReplayPlan extends PlanBase {
   readonly resumeAt: string | null;
   /** Why it starts over although `from` is `failed-step`, or null. */
   readonly fallback: string | null;
+  /** The failed step no longer exists in the job: not replayed unless `from: "start"` (left in the queue, counted). */
+  readonly unknownResumeStep?: string | null;
   /** Dependencies of the steps it would run: none may be on hold. */
   readonly dependencies: ReadonlyArray<string>;
   /**
@@ -267,6 +269,7 @@ export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: Classif
     input: r.input,
     resumeAt: r.resumeAt,
     fallback: r.fallback,
+    ...(r.unknownResumeStep ? { unknownResumeStep: r.unknownResumeStep } : {}),
     dependencies: dependenciesToRun(jobRules, r.resumeAt),
     // Only an execution that ended outside the Catch can be running again: a redrive reruns its
     // unsuccessful step. One whose error was caught ended in the Fail state, which a redrive

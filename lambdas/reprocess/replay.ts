@@ -34,6 +34,12 @@ export interface ReplayInput {
   readonly resumeAt: string | null;
   /** Why a replay asked to resume starts over instead (listed in the summary), or null. */
   readonly fallback: string | null;
+  /**
+   * The failed step, when it is no longer a top-level step of the job (renamed or removed by a
+   * deploy): such a replay is not started (neither resumed, nor silently started over) unless the
+   * operator asks for `from: "start"`. Null otherwise.
+   */
+  readonly unknownResumeStep?: string | null;
 }
 
 /** Failed states where resuming makes no sense: there is nothing before them to skip. */
@@ -51,13 +57,14 @@ export function replayInput(src: ReplaySource, from: ReplayFrom, job: Pick<JobRu
   if (src.kind === 'StartFailed') return { input: src.envelope, resumeAt: src.envelope.resume?.step ?? null, fallback: null };
   const base: TaskEnvelope = { ...withoutResume(src.envelope), attempt: src.envelope.attempt + 1 };
   const over = (fallback: string | null): ReplayInput => ({ input: base, resumeAt: null, fallback });
-  if (from === 'start') return over(null);
+  // The operator asked for every step to run again: earlier step records are not reused (envelope.ts).
+  if (from === 'start') return { input: { ...base, rerunFrom: base.attempt }, resumeAt: null, fallback: null };
   const step = src.failedState;
   if (step === null || step === '') return over('the message does not name the failed step: started over');
   if (NOTHING_BEFORE.has(step) || step === job.steps[0]) return over(null);
-  if (!job.steps.includes(step)) {
-    return over(`step "${step}" is not a top-level step of job "${src.envelope.job}" now (removed or renamed by a deploy, or a step inside a group or map): started over`);
-  }
+  // Renamed or removed by a deploy: starting over would run again every step before it (their side
+  // effects too, where a step's record has expired or its name changed); the operator decides.
+  if (!job.steps.includes(step)) return { input: base, resumeAt: null, fallback: null, unknownResumeStep: step };
   if (src.stepInput === undefined) return over(`the message does not carry what step "${step}" was given (spooled by an older version): started over`);
   // The capture writes null for a step input it could not read; the Catch path always writes the
   // real value (a step's output, which is never absent).

@@ -40,6 +40,12 @@ export interface TaskEnvelope {
    * can open it. Set by the producer; absent in envelopes written before it existed.
    */
   readonly seal?: string;
+  /**
+   * Set by a replay that an operator started over (`from: "start"`): the attempt from which every
+   * step runs afresh. Step records (idempotent steps) of earlier attempts are not reused, so steps
+   * whose output was wrong really run again; later replays keep it. Absent: no start-over yet.
+   */
+  readonly rerunFrom?: number;
 }
 
 /** Where a resumed execution enters the workflow, and what the step is given. */
@@ -113,6 +119,9 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
   if (o.paramsVersion !== undefined && !(Number.isInteger(o.paramsVersion) && (o.paramsVersion as number) >= 1)) {
     throw new EnvelopeError('paramsVersion', 'envelope field "paramsVersion" must be an integer >= 1');
   }
+  if (o.rerunFrom !== undefined && (!Number.isInteger(o.rerunFrom) || (o.rerunFrom as number) < 1 || (o.rerunFrom as number) > (o.attempt as number))) {
+    throw new EnvelopeError('rerunFrom', 'envelope field "rerunFrom" must be an integer from 1 to the attempt');
+  }
   return {
     v: 1,
     taskId: o.taskId as string,
@@ -124,6 +133,7 @@ export function parseEnvelope(value: unknown): TaskEnvelope {
     ...(resume ? { resume } : {}),
     ...(o.paramsVersion !== undefined ? { paramsVersion: o.paramsVersion as number } : {}),
     ...(typeof o.seal === 'string' && o.seal !== '' ? { seal: o.seal } : {}),
+    ...(o.rerunFrom !== undefined ? { rerunFrom: o.rerunFrom as number } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import { markParamFree } from './safe-error';
-import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { createHash } from 'node:crypto';
 import { InvalidTaskError, LockBusy } from './errors';
 import { JsonValue } from './json';
@@ -124,6 +124,36 @@ export async function releaseLock(deps: LockDeps, key: string, owner: string): P
     return true;
   } catch (e) {
     if (e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException') return false;
+    throw e;
+  }
+}
+
+/**
+ * Keeps the lock of an ended execution held by `owner` until `untilS` (epoch seconds) instead of
+ * releasing it: `StopExecution` and an execution timeout end the execution, not a step Lambda it
+ * already invoked, which runs on to its own timeout (AWS Step Functions API reference,
+ * "StopExecution"; developer guide, "Handling errors": a Task's Lambda is not stopped). A replay
+ * that takes the lock before then would overlap that Lambda. The item expires at `untilS` (checked
+ * in the acquire condition, as every expiry). Returns 'leased', 'released' (the time has passed
+ * already) or 'notHeld' (another owner, or none).
+ */
+export async function leaseLock(deps: LockDeps, key: string, owner: string, untilS: number): Promise<'leased' | 'released' | 'notHeld'> {
+  const nowS = Math.floor((deps.now ?? (() => new Date()))().getTime() / 1000);
+  if (untilS <= nowS) return (await releaseLock(deps, key, owner)) ? 'released' : 'notHeld';
+  try {
+    await deps.ddb.send(
+      new UpdateItemCommand({
+        TableName: deps.tableName,
+        Key: { pk: { S: key } },
+        UpdateExpression: 'SET expiresAt = :until, leasedAfterEnd = :t',
+        ConditionExpression: '#o = :me',
+        ExpressionAttributeNames: { '#o': 'owner' },
+        ExpressionAttributeValues: { ':me': { S: owner }, ':until': { N: String(untilS) }, ':t': { BOOL: true } },
+      }),
+    );
+    return 'leased';
+  } catch (e) {
+    if (e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException') return 'notHeld';
     throw e;
   }
 }

@@ -8,6 +8,7 @@ import { JsonValue } from './json';
 import { jsonBytes, MAX_STEP_OUTPUT_BYTES } from './limits';
 import { tracer } from './powertools';
 import { markParamFree, safeError, withSafeErrors } from './safe-error';
+import { StepIdempotency, stepIdempotencyFromEnv, stepIdempotencyKey } from './step-idempotency';
 import { STEP_ENV } from './workflow-contract';
 
 /**
@@ -43,6 +44,13 @@ export interface StepContext {
   readonly signal: AbortSignal;
   /** Milliseconds left before the step's deadline. */
   readonly remainingMs: () => number;
+  /**
+   * This call's idempotency key: `<taskId>#<step>[#<map item index>]`, the same on every attempt,
+   * replay and redelivery of this step of this task. The wrapper records the step's result under it
+   * (lambdas/shared/step-idempotency.ts); pass it to a dependency that takes one (an
+   * `Idempotency-Key` header) so the dependency too applies the change once (docs/workflow.md).
+   */
+  readonly idempotencyKey: string;
 }
 
 /** A job step: returns plain JSON (kept small: see lambdas/shared/limits.ts) or throws a typed error. */
@@ -66,6 +74,8 @@ export interface StepHandlerOptions {
   readonly items?: { readonly field: string; readonly max: number } | null;
   /** Margin kept before the Lambda's end: the step's deadline is the remaining time minus this. @default min(1 s, 10%) */
   readonly deadlineMarginMs?: (remainingMs: number) => number;
+  /** The step records (idempotency); null: none. @default from env STEP_RESULTS_TABLE */
+  readonly idempotency?: StepIdempotency | null;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -119,6 +129,7 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
   const items =
     options.items !== undefined ? options.items : env[STEP_ENV.itemsField] !== undefined ? { field: env[STEP_ENV.itemsField] as string, max: Number(env[STEP_ENV.maxItems] ?? 1000) } : null;
   const margin = options.deadlineMarginMs ?? ((ms: number) => Math.min(1_000, Math.floor(ms * 0.1)));
+  const idempotency = options.idempotency !== undefined ? options.idempotency : stepIdempotencyFromEnv(env, tracer.captureAWSv3Client(new DynamoDBClient({})));
 
   return withSafeErrors(async (event: StepEvent, context?: StepLambdaContext): Promise<JsonValue> => {
     if (context && typeof context.getRemainingTimeInMillis === 'function' && context.awsRequestId) logger.addContext(context as Context);
@@ -159,13 +170,11 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
     });
     timedOut.catch(() => undefined);
     child.info('step start');
-    try {
-      const output = await Promise.race([
-        Promise.resolve().then(() =>
-          fn({ task, previous: event.previous ?? null, ...(event.index !== undefined ? { index: event.index } : {}), logger: child, signal: controller.signal, remainingMs: () => deadlineMs - Date.now() }),
-        ),
-        timedOut,
-      ]);
+    const idempotencyKey = stepIdempotencyKey(task.taskId, stepName, event.index, task.rerunFrom);
+    const remainingMs = () => deadlineMs - Date.now();
+    // The output is checked before it is recorded: a result that fails its check is no result.
+    const runStep = async (): Promise<JsonValue> => {
+      const output = await fn({ task, previous: event.previous ?? null, ...(event.index !== undefined ? { index: event.index } : {}), logger: child, signal: controller.signal, remainingMs, idempotencyKey });
       const result = output === undefined ? null : output;
       try {
         checkStepOutput(result, maxOutputBytes, items);
@@ -173,7 +182,18 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
         // Sizes and the configured field name only: the platform's own text.
         throw markParamFree(e as Error);
       }
-      child.info('step end', { outcome: 'ok', durationMs: Date.now() - started });
+      return result;
+    };
+    try {
+      const { result, replayed } = await Promise.race([
+        Promise.resolve().then(() =>
+          idempotency
+            ? idempotency.run({ job: task.job, key: idempotencyKey, input: { previous: event.previous ?? null, index: event.index ?? null }, remainingMs, lambdaContext: remaining === undefined ? undefined : (context as Context) }, runStep)
+            : runStep().then((r) => ({ result: r, replayed: false })),
+        ),
+        timedOut,
+      ]);
+      child.info('step end', { outcome: replayed ? 'recorded' : 'ok', durationMs: Date.now() - started });
       return result;
     } catch (e) {
       // An abort surfaces from fetch/SDK as AbortError or similar: report it as the timeout it is.

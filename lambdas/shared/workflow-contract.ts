@@ -86,4 +86,8 @@ export const STEP_ENV = {
   holdWindows: 'HOLD_WINDOWS',
   /** The coordination table (holds, locks, tick ledger). */
   coordinationTable: 'COORDINATION_TABLE',
+  /** The table of the step records (idempotency, lambdas/shared/step-idempotency.ts): the coordination table. */
+  stepResultsTable: 'STEP_RESULTS_TABLE',
+  /** Days a completed step's record is kept (optional). */
+  stepResultsDays: 'STEP_RESULTS_DAYS',
 } as const;

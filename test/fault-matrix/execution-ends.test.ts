@@ -17,6 +17,21 @@ afterAll(() => world?.close());
 
 const recordsOf = (id: string) => world.workerRecords().filter((r) => r.task_id === id);
 const lockOf = async (acct: string) => world.coordinationItem(await world.lockKeyOf('example-fanout', { account: acct }, 'account'));
+/**
+ * The lock of an execution that ended in a step is kept, not released: its step Lambda runs on to its
+ * own timeout (StopExecution and the execution timeout do not stop it), so the lock expires at the
+ * end + the job's longest step timeout + the cold-start margin (the capture's JOB_LOCK_LEASE). Then
+ * that time passes (the world compresses it), and the replay can take the lock.
+ */
+async function expectLockKeptThenPass(acct: string, executionArn: string): Promise<void> {
+  const lock = await lockOf(acct);
+  const lease = (JSON.parse(world.functionEnv(world.functions.capture).JOB_LOCK_LEASE) as Record<string, number>)['example-fanout'];
+  const stoppedS = Math.floor(world.sfn.executions.get(executionArn)!.stopDate!.getTime() / 1000);
+  expect(lock).toMatchObject({ owner: executionArn, leasedAfterEnd: true });
+  expect(Number(lock!.expiresAt) - stoppedS).toBeGreaterThanOrEqual(lease);
+  expect(Number(lock!.expiresAt) - stoppedS).toBeLessThanOrEqual(lease + 1);
+  expect(await world.passLockLeases()).toBe(1);
+}
 
 faultCase('execution-aborted', async () => {
   const t = await world.tick('example-fanout', [account('acct-stop')], { drain: false });
@@ -37,14 +52,15 @@ faultCase('execution-aborted', async () => {
   await world.settle();
   const [stopped] = world.executionsOf(id);
   expect(stopped.status).toBe('ABORTED');
-  // The capture released the stopped execution's lock and wrote its Aborted record.
-  expect(await lockOf('acct-stop')).toBeNull();
+  // The capture kept the stopped execution's lock (its part's Lambda may still run) and wrote its Aborted record.
+  await expectLockKeptThenPass('acct-stop', stopped.executionArn);
   expect(recordsOf(id).map((r) => [r.result, r.failed_state])).toEqual([['Aborted', 'ProcessParts']]);
   await expectTaskEnd(world, id, {
     spooled: { error: 'ExecutionAborted', kind: 'ExecutionEnded', failedState: 'ProcessParts', replayed: (s) => expect(s.resumed).toBe(1) },
   });
-  // Resumed at the map: ListParts ran once in all.
+  // Resumed at the map: ListParts ran once in all; the parts that had finished answered from their records.
   expect(world.calls('ListParts', id)).toBe(1);
+  expect(world.sideEffects.duplicatedSideEffects(id)).toBe(0);
 });
 
 faultCase('execution-timed-out', async () => {
@@ -66,12 +82,14 @@ faultCase('execution-timed-out', async () => {
   await world.drainTicks();
   await world.settle();
   expect(world.executionsOf(id)[0].status).toBe('TIMED_OUT');
-  expect(await lockOf('acct-slow')).toBeNull();
+  await expectLockKeptThenPass('acct-slow', world.executionsOf(id)[0].executionArn);
   expect(recordsOf(id).map((r) => [r.result, r.failed_state])).toEqual([['TimedOut', 'Summarize']]);
   await expectTaskEnd(world, id, { spooled: { error: 'ExecutionTimedOut', kind: 'ExecutionEnded', failedState: 'Summarize' } });
   // Resumed at the group: the map did not run again.
   expect(world.calls('ListParts', id)).toBe(1);
   expect(world.calls('ProcessPart', id)).toBe(3);
+  // Aggregate's Lambda ran on after the timeout and recorded its result: the replay got it, not a second aggregate.
+  expect([world.sideEffects.count(`${id}#Aggregate`), world.sideEffects.count(`${id}#Audit`)]).toEqual([1, 1]);
 });
 
 faultCase('uncatchable-error', async () => {
@@ -85,7 +103,7 @@ faultCase('uncatchable-error', async () => {
   const [failed] = world.executionsOf(id);
   expect(failed).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
   expect(failed.cause?.startsWith('[spooled ')).toBe(false);
-  expect(await lockOf('acct-runtime')).toBeNull();
+  await expectLockKeptThenPass('acct-runtime', failed.executionArn);
   // The step's own output was wrong, so the replay starts over (`from: start`), as the runbook says.
   const end = await expectTaskEnd(world, id, {
     spooled: { error: 'States.Runtime', kind: 'ExecutionEnded', failedState: 'ProcessParts', replay: { from: 'start' }, replayed: (s) => expect(s.resumed).toBe(0) },

@@ -112,6 +112,9 @@ export async function expectNothingLost(world: World): Promise<void> {
   for (const r of world.workerRecords()) if (r.result === 'Success') successes.set(r.task_id, (successes.get(r.task_id) ?? 0) + 1);
   expect([...successes.entries()].filter(([, n]) => n > 1)).toEqual([]);
   expect(await world.lostTasks()).toBe(0);
+  // What users feel: no side effect applied twice for one task, step and item (the example steps'
+  // own and the orders the API accepted), whatever ran twice underneath.
+  expect(world.sideEffects.duplicated()).toEqual([]);
 }
 
 /**

@@ -31,6 +31,7 @@ const W = 'workflow.test.ts';
 const E = 'execution-ends.test.ts';
 const R = 'replay.test.ts';
 const T = 'ticks.test.ts';
+const S = 'side-effects.test.ts';
 
 const REPLAY = 'Fix the cause, then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
 /** Deleting a quarantined message for good, through reprocess (docs/runbook.md, "Read the quarantine"); a `--dry-run` lists the ids. */
@@ -136,7 +137,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'Someone stops an execution (StopExecution, console)',
     listed: '8.1',
     outcome: 'spooled',
-    detail: 'ABORTED; the capture spools ExecutionEnded (ExecutionAborted) at the step it was in, writes an Aborted record and releases its lock; the replay resumes there',
+    detail: 'ABORTED; the capture spools ExecutionEnded (ExecutionAborted) at the step it was in, writes an Aborted record and keeps its lock until the step\'s Lambda may have run out (end + longest step timeout); the replay resumes there',
     seen: 'SpoolNotEmpty alarm; worker record Aborted',
     action: REPLAY,
     file: E,
@@ -146,7 +147,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'An execution passes its execution timeout',
     listed: '8.1',
     outcome: 'spooled',
-    detail: 'TIMED_OUT; the capture spools ExecutionEnded (ExecutionTimedOut) at the step it was in, TimedOut record, lock released',
+    detail: 'TIMED_OUT; the capture spools ExecutionEnded (ExecutionTimedOut) at the step it was in, TimedOut record, lock kept until the step\'s Lambda may have run out',
     seen: 'SpoolNotEmpty alarm; worker record TimedOut',
     action: `Find what was slow and fix it, ${THEN_REPLAY}`,
     file: E,
@@ -266,9 +267,9 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'The failed step no longer exists after a deploy (renamed or removed)',
     listed: 'feature',
     outcome: 'spooled',
-    detail: 'the replay starts over from the first step, counted in resumeFallbacks with the reason',
-    seen: 'reprocess summary `resumeFallbacks` and `items[].reason`',
-    action: 'Dry run first; replay (or leave those tasks spooled if the earlier steps must not run again)',
+    detail: 'not started silently: the dry run and the run count it `unknownResumeStep` (the step named in `items`) and leave it spooled; replayed `from: start` on request, every step runs again (new step records)',
+    seen: 'reprocess summary `unknownResumeStep` and `items[].unknownResumeStep`',
+    action: 'Decide whether the earlier steps may run again; if so `scheduled-jobs replay --task-id <id> --from start`, else leave it spooled',
     file: R,
   },
   {
@@ -320,6 +321,46 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     seen: 'QuarantineNotEmpty alarm; Rejected client record',
     action: `Make the producer pass references (S3 keys), not the data, then ${REPLAN}`,
     file: T,
+  },
+  {
+    id: 'replay-resumed-at-map',
+    fault: 'A replay resumed at a map whose other items had succeeded',
+    listed: 'feature',
+    outcome: 'spooled',
+    detail: 'every item\'s Lambda is called again; the items that succeeded answer from their step records, only the failed item runs: 4 parts applied once each (duplicatedSideEffects 0)',
+    seen: 'SpoolNotEmpty alarm; worker record Failure (failed state = the map); step logs `outcome: recorded`',
+    action: REPLAY,
+    file: S,
+  },
+  {
+    id: 'replay-resumed-at-group',
+    fault: 'A replay resumed at a parallel group one of whose branches had succeeded',
+    listed: 'feature',
+    outcome: 'spooled',
+    detail: 'both branches\' Lambdas run again; the branch that succeeded answers from its record, the failed one runs (duplicatedSideEffects 0)',
+    seen: 'SpoolNotEmpty alarm; worker record Failure (failed state = the group)',
+    action: REPLAY,
+    file: S,
+  },
+  {
+    id: 'step-redelivered',
+    fault: 'A step invocation delivered twice (at once, or again after a lost answer)',
+    listed: 'feature',
+    outcome: 'succeeded',
+    detail: 'the second call waits for the first one\'s record (or finds it) and returns its result; each part applied once (duplicatedSideEffects 0)',
+    seen: 'nothing pages; step logs `outcome: recorded`',
+    action: 'Nothing',
+    file: S,
+  },
+  {
+    id: 'stopped-step-overlaps-replay',
+    fault: 'An execution stopped while its step Lambda keeps running, replayed at once (overlap)',
+    listed: 'feature',
+    outcome: 'spooled',
+    detail: 'ABORTED, spooled by the capture at the step; the replay\'s step finds the running call\'s record in progress, waits for it and returns its result: the order is accepted once (an exclusive job\'s lock is kept until then as well)',
+    seen: 'SpoolNotEmpty alarm; worker record Aborted',
+    action: REPLAY,
+    file: S,
   },
 ];
 

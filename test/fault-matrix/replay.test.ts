@@ -233,18 +233,19 @@ faultCase('step-removed-by-deploy', async () => {
   // A deploy renames CallApi while the failure waits: its failed step no longer exists.
   world.deploy(renamedCallApi);
   expect(Object.keys(world.definition('example-api').States)).not.toContain('CallApi');
+  // The dry run names the step; a real run does not start it over silently: left in the spool, counted.
+  const look = await world.reprocess({ taskIds: [id], dryRun: true });
+  expect(look).toMatchObject({ wouldStart: 0, unknownResumeStep: 1 });
+  expect(look.items[0]).toMatchObject({ taskId: id, outcome: 'unknownResumeStep', unknownResumeStep: 'CallApi', reason: expect.stringMatching(/step "CallApi" is not a top-level step of job "example-api" now/) });
+  expect(await world.reprocess({ taskIds: [id] })).toMatchObject({ started: 0, unknownResumeStep: 1 });
+  expect(world.executionsOf(id)).toHaveLength(1);
+  // The operator decides the earlier steps may run again: from start.
   await expectTaskEnd(world, id, {
-    spooled: {
-      error: 'ExternalApiRejectedError',
-      failedState: 'CallApi',
-      replayed: (s) => {
-        expect(s).toMatchObject({ resumed: 0, resumeFallbacks: 1 });
-        expect(s.items[0].reason).toMatch(/step "CallApi" is not a top-level step of job "example-api" now/);
-      },
-    },
+    spooled: { error: 'ExternalApiRejectedError', failedState: 'CallApi', replay: { from: 'start' }, replayed: (s) => expect(s).toMatchObject({ resumed: 0, unknownResumeStep: 0 }) },
   });
-  // Started over: Fetch ran again, then the renamed step.
+  // Started over as asked: Fetch ran again (a new run of every step, not its old record), then the renamed step.
   expect([world.calls('Fetch', id), world.calls('CallApi', id), world.calls('CallOrdersApi', id)]).toEqual([2, 1, 1]);
+  expect(world.api.accepted('ord-renamed')).toBe(1);
 });
 
 test('after every case above: the lost-task query finds nothing, no execution name was created twice, no task succeeded twice', () => expectNothingLost(world));

@@ -5,13 +5,17 @@
  * seeded day of faults for the offline run; a matrix case needs one fault for one order instead.
  *
  * It counts what matters for "never duplicated": orders ACCEPTED (a 200 answered), and calls whose
- * connection the client closed before an answer (work the step's own deadline stopped).
+ * connection the client closed before an answer (work the step's own deadline stopped). Each accepted
+ * order is a side effect in the world's ledger under the request's Idempotency-Key (the step call's
+ * key): this API does NOT deduplicate by it (the matrix assumes a dependency no kinder than the
+ * weakest), so an order applied twice for one task and step shows as a duplicated side effect.
  */
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { SideEffectLedger } from '../../local/side-effects';
 
-/** One answer: an HTTP status, or `hang` (no answer until the caller gives up). */
-export type ApiAnswer = number | 'hang';
+/** One answer: an HTTP status, `hang` (no answer until the caller gives up), or a status answered after `afterMs`. */
+export type ApiAnswer = number | 'hang' | { readonly status: number; readonly afterMs: number };
 
 export interface ScriptedApi {
   /** The example's EXAMPLE_API_URL. */
@@ -27,7 +31,7 @@ export interface ScriptedApi {
   close(): Promise<void>;
 }
 
-export async function startScriptedApi(): Promise<ScriptedApi> {
+export async function startScriptedApi(ledger: SideEffectLedger = new SideEffectLedger()): Promise<ScriptedApi> {
   const scripts = new Map<string, ApiAnswer[]>();
   const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const calls = new Map<string, number>();
@@ -45,6 +49,7 @@ export async function startScriptedApi(): Promise<ScriptedApi> {
         return;
       }
       count(calls, orderId);
+      const header = req.headers['idempotency-key'];
       const answer = scripts.get(orderId)?.shift() ?? 200;
       if (answer === 'hang') {
         res.on('close', () => {
@@ -52,8 +57,16 @@ export async function startScriptedApi(): Promise<ScriptedApi> {
         });
         return;
       }
-      if (answer === 200) count(accepted, orderId);
-      res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify(answer === 200 ? { confirmation: `c-${orderId}` } : { message: `answered ${answer}` }));
+      const reply = (status: number) => {
+        if (status === 200) {
+          count(accepted, orderId);
+          ledger.apply(typeof header === 'string' && header !== '' ? header : `order:${orderId}`);
+        }
+        if (!res.destroyed) res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status === 200 ? { confirmation: `c-${orderId}` } : { message: `answered ${status}` }));
+      };
+      // A slow answer is applied when it is answered, whether or not the caller still waits.
+      if (typeof answer === 'object') setTimeout(() => reply(answer.status), answer.afterMs);
+      else reply(answer);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

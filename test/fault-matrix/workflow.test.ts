@@ -68,8 +68,9 @@ faultCase('map-item-failure', async () => {
   await expectTaskEnd(world, id, {
     spooled: { error: 'TransientError', failedState: 'ProcessParts', replayed: (s) => expect(s.resumed).toBe(1) },
   });
-  // Spooled once, resumed at the map: ListParts ran once in all.
+  // Spooled once, resumed at the map: ListParts ran once in all, and each part was applied once.
   expect(world.calls('ListParts', id)).toBe(1);
+  expect([0, 1, 2, 3].map((i) => world.sideEffects.count(`${id}#ProcessPart#${i}`))).toEqual([1, 1, 1, 1]);
 });
 
 faultCase('step-timeout', async () => {

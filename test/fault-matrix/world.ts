@@ -30,7 +30,7 @@
  * deadline, then the Lambda's timeout, then the state's timeout" keeps its order while a step
  * timeout costs a second or two instead of minutes.
  */
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { RedriveExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { ChangeMessageVisibilityCommand, MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { CfnElement } from 'aws-cdk-lib';
@@ -77,6 +77,14 @@ import { asyncConfigOf, AsyncInvokeResult, invokeAsync } from './async-invoke';
 import { FaultProxy, startFaultProxy } from './fault-proxy';
 import { ScriptedApi, startScriptedApi } from './scripted-api';
 import { FM_CANARY } from './specs';
+import { SideEffectLedger } from '../../local/side-effects';
+import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
+
+/**
+ * `FAULT_MATRIX_STEP_RECORDS=off` runs the world with the step wrapper WITHOUT its records
+ * (idempotent steps): the side-effect rows must then fail (docs/fault-matrix.md says which).
+ */
+export const STEP_RECORDS_OFF = process.env.FAULT_MATRIX_STEP_RECORDS === 'off';
 
 /** The time compression cases use for an execution whose step must time out (see ExecutionOverride.timeScale). */
 export const TIME_SCALE = 0.05;
@@ -128,6 +136,11 @@ export interface World {
   readonly model: SynthesizedApp;
   readonly sfn: SfnStandin;
   readonly api: ScriptedApi;
+  /**
+   * Side effects as users count them: the example steps' own (lambdas/shared/side-effects.ts) and
+   * orders the API accepted, per (task, step, map item / branch) key.
+   */
+  readonly sideEffects: SideEffectLedger;
   /** Faults at the SQS API (every handler's SQS calls and the workflow's SpoolFailure go through it). */
   readonly sqsFaults: FaultProxy;
   /** Faults at the Firehose API. */
@@ -190,6 +203,12 @@ export interface World {
   lockKeyOf(job: string, params: JsonValue, field: string): Promise<string>;
   /** An item of the coordination table (locks, holds, tick ledger), or null. */
   coordinationItem(pk: string): Promise<Record<string, unknown> | null>;
+  /**
+   * Time passes for the locks kept after an execution ended in a step (lambdas/shared/locks.ts,
+   * leaseLock): their step Lambdas' timeouts are over. The world compresses waits, not the clock,
+   * so the kept locks' expiry is moved to now. Returns how many.
+   */
+  passLockLeases(): Promise<number>;
   /** How many times each execution name was created (must never pass 1). */
   readonly starts: ReadonlyMap<string, number>;
   spool(): Promise<QueuedMessage[]>;
@@ -233,7 +252,10 @@ function compressed(definition: AslDefinition, scale: number): AslDefinition {
 }
 
 /** Starts the world (synth, services, handlers loaded with their environments). */
-export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig } = {}): Promise<World> {
+export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; stepRecords?: boolean } = {}): Promise<World> {
+  const stepRecords = options.stepRecords ?? !STEP_RECORDS_OFF;
+  const sideEffects = new SideEffectLedger();
+  const unobserve = sideEffects.observeSteps();
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const resolveApp = (edit: (c: AppConfig) => AppConfig) => resolveConfig(edit(fixtureConfig), { allJobs: true, fileExists: (p) => existsSync(join(ROOT, p)) });
   let config = resolveApp(options.edit ?? ((c) => c));
@@ -259,7 +281,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       },
       onStatusChange: (e) => void statusChanges.push(statusChangeEvent(e)),
     }),
-    startScriptedApi(),
+    startScriptedApi(sideEffects),
   ]);
   const streams: Record<string, string> = {};
   for (const [id, r] of Object.entries(resources())) {
@@ -360,6 +382,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       delete env.NODE_OPTIONS;
       // The example's external API is the scripted one (as the offline run points it at its fake).
       if ('EXAMPLE_API_URL' in env) env.EXAMPLE_API_URL = api.url;
+      if (!stepRecords) delete env[STEP_ENV.stepResultsTable];
       envs.set(id, env);
     }
     return env;
@@ -644,6 +667,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     },
     sfn,
     api,
+    sideEffects,
     sqsFaults,
     firehoseFaults,
     sqs,
@@ -730,6 +754,14 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
       const out = await dynamo.client.send(new GetItemCommand({ TableName: tableName, Key: { [TABLE_KEY_ATTR]: { S: pk } }, ConsistentRead: true }));
       return out.Item ? Object.fromEntries(Object.entries(out.Item).map(([k, v]) => [k, v.S ?? v.N ?? v.BOOL ?? v])) : null;
     },
+    async passLockLeases() {
+      const out = await dynamo.client.send(new ScanCommand({ TableName: tableName, FilterExpression: 'leasedAfterEnd = :t', ExpressionAttributeValues: { ':t': { BOOL: true } } }));
+      const past = String(Math.floor(Date.now() / 1000) - 1);
+      for (const item of out.Items ?? []) {
+        await dynamo.client.send(new UpdateItemCommand({ TableName: tableName, Key: { [TABLE_KEY_ATTR]: item[TABLE_KEY_ATTR] }, UpdateExpression: 'SET expiresAt = :p', ExpressionAttributeValues: { ':p': { N: past } } }));
+      }
+      return out.Items?.length ?? 0;
+    },
     starts,
     spool: () => messages(queues.spool.name),
     quarantine: () => messages(queues.quarantine.name),
@@ -770,6 +802,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig }
     canary: () => canary.finish({}),
     async close() {
       canary.stop();
+      unobserve();
       sqs.destroy();
       sfnClient.destroy();
       await Promise.all([sqsFaults.stop(), firehoseFaults.stop()]);

@@ -10,4 +10,7 @@ const url = requireEnv('EXAMPLE_API_URL');
 // below the step timeout to make slowness a retryable ExternalApiUnavailableError instead.
 const timeoutMs = intEnv('EXAMPLE_API_TIMEOUT_MS', 60_000);
 
-export const handler = createParamsStepHandler(orderParams, ({ params, signal }) => callApi(params as JsonValue, { url, fetch, timeoutMs, signal }));
+// The step's idempotency key goes to the API as its Idempotency-Key: a call repeated after the API
+// applied the order but before the step's result was recorded (a crash, a timeout) is recognised by
+// the API itself (docs/workflow.md, "The idempotency a step must have").
+export const handler = createParamsStepHandler(orderParams, ({ params, signal, idempotencyKey }) => callApi(params as JsonValue, { url, fetch, timeoutMs, signal, idempotencyKey }));

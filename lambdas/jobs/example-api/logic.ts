@@ -76,14 +76,15 @@ export interface CallResult extends JsonObject {
  */
 export async function callApi(
   params: JsonValue,
-  deps: { url: string; fetch: typeof fetch; timeoutMs: number; signal?: AbortSignal },
+  deps: { url: string; fetch: typeof fetch; timeoutMs: number; signal?: AbortSignal; idempotencyKey?: string },
 ): Promise<CallResult> {
   const order = parseOrder(params);
   let res: Response;
   try {
     res = await deps.fetch(deps.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': order.orderId },
+      // The step call's key (task, step: the same on every attempt and replay); the order id without one.
+      headers: { 'content-type': 'application/json', 'idempotency-key': deps.idempotencyKey ?? order.orderId },
       body: JSON.stringify(params),
       // The step's own deadline (StepContext.signal) or the client timeout, whichever comes first.
       signal: deps.signal ? AbortSignal.any([deps.signal, AbortSignal.timeout(deps.timeoutMs)]) : AbortSignal.timeout(deps.timeoutMs),
