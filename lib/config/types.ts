@@ -217,6 +217,12 @@ export interface StageConfig {
   readonly operators?: OperatorsConfig;
   /** Audit settings of this stage (replace the app-level `audit`). */
   readonly audit?: AuditConfig;
+  /**
+   * A sandbox stage: it also deploys the built-in proof job that `scheduled-jobs prove` drives
+   * (docs/prove.md). `prove` refuses every stage without it. Never set it on a stage with real jobs'
+   * data you care about. @default false
+   */
+  readonly sandbox?: boolean;
 }
 
 /** Who may operate: invoke reprocess (replay, drop, re-run). */
@@ -421,6 +427,8 @@ export interface ResolvedAppConfig {
   readonly dependencies: ReadonlyArray<ResolvedDependency>;
   /** The jobs deployed to this stage. */
   readonly jobs: ReadonlyArray<ResolvedJob>;
+  /** A sandbox stage (with the proof job, lib/config/proof-job.ts). @default false */
+  readonly sandbox?: boolean;
 }
 
 /** Every Lambda step of a job, top-level and inside groups and maps, in definition order. */
