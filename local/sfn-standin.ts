@@ -1,6 +1,6 @@
 /**
  * A small Step Functions stand-in for tests, benchmarks and the offline run: an HTTP server that
- * speaks the AWS JSON 1.0 protocol for StartExecution, RedriveExecution, DescribeExecution,
+ * speaks the AWS JSON 1.0 protocol for StartExecution, RedriveExecution, DescribeExecution, ListExecutions,
  * StopExecution and GetExecutionHistory, enough for the real `@aws-sdk/client-sfn` pointed at it
  * (AWS_ENDPOINT_URL_SFN). No package serves the Step Functions API locally (TOOLING.md), hence this.
  *
@@ -252,6 +252,23 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
       const ordered = body.reverseOrder === true ? [...e.history].reverse() : e.history;
       const events = ordered.slice(start, start + max).map((ev) => (body.includeExecutionData === false ? withoutData(ev) : ev));
       return { events, ...(start + max < ordered.length ? { nextToken: String(start + max) } : {}) };
+    },
+    // One page holds every match (no nextToken): the prover's and tests' state machines hold a few dozen.
+    async ListExecutions(body) {
+      const arn = String(body.stateMachineArn ?? '');
+      const status = body.statusFilter === undefined ? undefined : String(body.statusFilter);
+      const list = [...executions.values()].filter((e) => e.stateMachineArn === arn && (status === undefined || e.status === status));
+      list.sort((a, b) => b.startDate.getTime() - a.startDate.getTime());
+      return {
+        executions: list.map((e) => ({
+          executionArn: e.executionArn,
+          stateMachineArn: e.stateMachineArn,
+          name: e.name,
+          status: e.status,
+          startDate: e.startDate.getTime() / 1000,
+          ...(e.stopDate ? { stopDate: e.stopDate.getTime() / 1000 } : {}),
+        })),
+      };
     },
     async DescribeExecution(body) {
       const e = executions.get(String(body.executionArn ?? ''));
