@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { appConfig } from '../bin/config';
 import { guardrails, GuardrailsOptions } from './commands/guardrails';
 import { hold, HoldOptions, unhold } from './commands/hold';
+import { prove, ProveOptions } from './commands/prove';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
@@ -117,6 +118,16 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .addOption(new Option('--output <format>', 'text or json (as --json)').choices(['text', 'json']))
       .option('--boundary-name <name>', 'name of the permissions-boundary managed policy (default ScheduledJobsGuardrail-<stage>)'),
   ).action(action<GuardrailsOptions, []>((s, o) => guardrails(s, o, io)));
+
+  common(
+    program
+      .command('prove')
+      .description('Drive the proof job of a sandbox stage (sandbox: true) through the guarantees and print PASS/FAIL with evidence (docs/prove.md)')
+      .option('--scenario <names...>', 'only these scenarios (default: all)')
+      .option('--wait-seconds <n>', 'longest wait for one execution or message (default 180)')
+      .option('--poll-ms <n>', 'between polls (default 1000)')
+      .option('--settle-seconds <n>', 'wait before the lost-task query (default: paramLog.bufferSeconds + 60)'),
+  ).action(action<ProveOptions, []>((s, o) => prove(s, o, io, deps)));
 
   return { program, result: () => code };
 }
