@@ -248,7 +248,8 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
       timeoutMs: Number(resources[id]?.Properties?.Timeout ?? 60) * 1000,
       retryAttempts: 2,
       load: async () => async (event, context) => {
-        if (entry === REPROCESS_ENTRY && breaks.ignoreResume && event && typeof event === 'object') event = { ...(event as object), from: 'start' };
+        const replay = event && typeof event === 'object' && ((event as { source?: string }).source ?? 'spool') === 'spool';
+        if (entry === REPROCESS_ENTRY && breaks.ignoreResume && replay) event = { ...(event as object), from: 'start' };
         const out = await call(id, event, context);
         if (isProducer) await drainTicks();
         return out;

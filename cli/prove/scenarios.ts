@@ -187,12 +187,12 @@ const duplicate: Scenario = {
     const tick = tasks[0].tick;
     const first = await d.runTick(tick);
     const second = await d.runTick(tick);
-    const s1 = first.producer as { status?: string; tasks?: number } | null;
-    const s2 = second.producer as { status?: string; tasks?: number } | null;
+    const s1 = first.producer as { outcome?: string; tasks?: number } | null;
+    const s2 = second.producer as { outcome?: string; enqueued?: number } | null;
     r.note('deliveries', [JSON.stringify(s1), JSON.stringify(s2)]);
     for (const t of tasks) await d.waitEnded(t.executionArn(1));
     await d.waitEnded(tasks[1].executionArn(1));
-    r.check('the second delivery found the tick planned', s2?.status === 'alreadyPlanned', String(s2?.status));
+    r.check('the second delivery found the tick planned and enqueued nothing', s2?.outcome === 'alreadyPlanned' && s2?.enqueued === 0, `${s2?.outcome}, enqueued ${s2?.enqueued}`);
     const executions = await d.executionsOf(tasks.map((t) => t.taskId));
     r.note('executions', executions);
     r.check('one execution per task', executions.length === tasks.length, `${executions.length} executions for ${tasks.length} tasks`);
