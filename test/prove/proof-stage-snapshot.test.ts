@@ -1,0 +1,66 @@
+/**
+ * The synthesized sandbox stage, committed in the style of integ-runner's snapshots
+ * (test/snapshots/proof-stage.template.json, asset hashes normalised): a change to what a sandbox
+ * deploys shows up as a diff in review. Refresh with `UPDATE_PROOF_SNAPSHOT=1 npx jest test/prove/proof-stage-snapshot.test.ts`.
+ * Assertions beside it pin what matters: the proof job only in sandbox stages, its table access
+ * only under `proof#`, its schedule off.
+ */
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PROOF_JOB } from '../../lib/config/proof-job';
+import { resolveConfig } from '../../lib/config/validate';
+import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
+import { fixtureConfig } from '../support/fixture-config';
+import { sandboxConfig } from './sandbox-config';
+
+const SNAPSHOT = resolve(__dirname, '..', 'snapshots', 'proof-stage.template.json');
+
+function synth(config: typeof sandboxConfig, stage: string): Template {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  const stack = new ScheduledJobsStack(app, `ScheduledJobs-${stage}`, { config: resolveConfig(config, { stage }), projectRoot: resolve(__dirname, '..', '..'), env: { account: '111111111111', region: 'us-east-1' } });
+  return Template.fromStack(stack, { skipCyclicalDependenciesCheck: true });
+}
+
+/** The template with asset hashes (bundles, nested templates) replaced, so only real changes differ. */
+function normalised(t: Template): string {
+  return JSON.stringify(t.toJSON(), null, 2).replace(/[0-9a-f]{64}(\.zip|\.json)?/g, 'ASSET_HASH$1');
+}
+
+const sandbox = synth(sandboxConfig, 'local');
+
+test('the synthesized proof stage matches the committed snapshot', () => {
+  const now = normalised(sandbox);
+  if (process.env.UPDATE_PROOF_SNAPSHOT === '1' || !existsSync(SNAPSHOT)) writeFileSync(SNAPSHOT, `${now}\n`);
+  expect(now).toEqual(readFileSync(SNAPSHOT, 'utf8').trimEnd());
+});
+
+test('a sandbox stage deploys the proof job, schedule off, with table access under proof# only', () => {
+  const resolved = resolveConfig(sandboxConfig, { stage: 'local' });
+  expect(resolved.sandbox).toBe(true);
+  expect(resolved.jobs.map((j) => j.name)).toContain(PROOF_JOB);
+  sandbox.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'DISABLED' });
+  sandbox.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['proof#*'] } } }),
+      ]),
+    },
+  });
+  sandbox.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ PROOF_TABLE: Match.anyValue() }) } });
+});
+
+test('a stage without sandbox: true has no proof job and no proof access', () => {
+  const config = { ...fixtureConfig, stages: { ...fixtureConfig.stages, local: { jobs: { 'example-api': { deploy: true } } } } };
+  const resolved = resolveConfig(config, { stage: 'local' });
+  expect(resolved.sandbox).toBeUndefined();
+  expect(resolved.jobs.map((j) => j.name)).not.toContain(PROOF_JOB);
+  const t = synth(config, 'local');
+  expect(JSON.stringify(t.toJSON())).not.toContain('PROOF_TABLE');
+  expect(JSON.stringify(t.toJSON())).not.toContain('proof#');
+});
+
+test('sandbox must be a boolean', () => {
+  expect(() => resolveConfig({ ...sandboxConfig, stages: { local: { sandbox: 'yes' as never } } }, { stage: 'local' })).toThrow(/stages.local.sandbox must be true or false/);
+});
