@@ -4,6 +4,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { AppConfig, ResolvedAppConfig } from '../lib/config/types';
@@ -34,6 +35,7 @@ export interface Clients {
   readonly sfn: SFNClient;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBClient;
+  readonly sns: SNSClient;
 }
 
 /** Who is calling (STS GetCallerIdentity). */
@@ -122,6 +124,9 @@ export class Session {
       },
       get dynamo() {
         return lazy('dynamo', () => new DynamoDBClient(cfg));
+      },
+      get sns() {
+        return lazy('sns', () => new SNSClient(cfg));
       },
     };
   }

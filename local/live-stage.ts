@@ -6,7 +6,8 @@
  * - the template's queues on fauxqs, its tables on dynalite, the caller on the STS stand-in, its
  *   outputs and resources on the CloudFormation stand-in (stack `ScheduledJobs-<stage>`), its saved
  *   queries on the Athena stand-in (DuckDB over what the Firehose stand-in delivers), its alarms on
- *   the CloudWatch stand-in;
+ *   the CloudWatch stand-in, whose SetAlarmState runs the alarm's actions on the SNS stand-in (which
+ *   delivers to SQS subscriptions);
  * - Lambda's Invoke for reprocess and the producers (the real handlers with the environment their
  *   constructs synthesize); a producer's tick batches are started by the real starter as the tick
  *   queue's event source mapping would (local/sqs-esm.ts);
@@ -21,7 +22,7 @@
  * (the capture never sees a stop or a timeout), a reprocess that ignores where to resume, step
  * functions deployed without their hold check. Never bundled into Lambda code.
  */
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,7 @@ import { createExecutionRunner, LocalHandler } from './offline-day/executions';
 import { SfnStandin, startSfnStandin, statusChangeEvent } from './sfn-standin';
 import { driveEventSource } from './sqs-esm';
 import { SqsEmulator, startSqsEmulator } from './sqs-emulator';
+import { SnsStandin, startSnsStandin } from './sns-standin';
 import { startStsStandin, StsStandin } from './sts-standin';
 
 /** Faults a test injects to show the prover catches them. */
@@ -77,6 +79,7 @@ export interface LiveStage {
   readonly cfn: CloudFormationStandin;
   readonly cloudWatch: CloudWatchStandin;
   readonly sts: StsStandin;
+  readonly sns: SnsStandin;
   readonly firehose: FirehoseStandin;
   /** Status-change events delivered to the capture, and those dropped by the break. */
   readonly statusEvents: { delivered: number; dropped: number; captureErrors: string[] };
@@ -264,12 +267,27 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
   const outputs = Object.entries(tpl.Outputs ?? {}).map(([key, out]) => ({ OutputKey: key, OutputValue: String(resolveIntrinsics(out.Value as never, resources as never, ref, env)), Description: out.Description }));
   const stackResources = Object.entries(tpl.Resources).map(([id, r]) => ({ LogicalResourceId: id, PhysicalResourceId: physical(id, r.Type), ResourceType: r.Type }));
   const outputValue = (k: string): string => outputs.find((x) => x.OutputKey === k)?.OutputValue ?? '';
+  // The alarm topic(s) of the stack; CloudWatch publishes the alarm's state change to each action.
+  const topics = Object.entries(tpl.Resources).filter(([, r]) => r.Type === 'AWS::SNS::Topic').map(([id]) => ref(id, 'AWS::SNS::Topic'));
+  const sns = await startSnsStandin(topics, async (queueArn, body) => {
+    const url = await runSqs.send(new GetQueueUrlCommand({ QueueName: queueArn.split(':').pop()! }));
+    await runSqs.send(new SendMessageCommand({ QueueUrl: url.QueueUrl!, MessageBody: body }));
+  });
+  const alarmActions = (id: string, key: 'AlarmActions' | 'OKActions'): string[] =>
+    ((resolveIntrinsics((resources[id]?.Properties?.[key] ?? []) as never, resources as never, ref, env) as unknown[]) ?? []).map(String);
   const [athena, cfn, cloudWatch, sts] = await Promise.all([
     startAthenaStandin({ region, workGroup: outputValue('OperatorAthenaWorkGroup'), database: outputValue('OperatorAthenaDatabase'), logRoot }),
     startCloudFormationStandin([{ StackName: stackName, region, outputs, resources: stackResources }]),
     startCloudWatchStandin(
       region,
-      stackResources.filter((r) => r.ResourceType === 'AWS::CloudWatch::Alarm').map((r) => ({ AlarmName: r.PhysicalResourceId, StateValue: 'OK' as const })),
+      stackResources
+        .filter((r) => r.ResourceType === 'AWS::CloudWatch::Alarm')
+        .map((r) => ({ AlarmName: r.PhysicalResourceId, StateValue: 'OK' as const, AlarmActions: alarmActions(r.LogicalResourceId, 'AlarmActions'), OKActions: alarmActions(r.LogicalResourceId, 'OKActions') })),
+      {
+        // The notification CloudWatch sends to SNS (AWS CloudWatch user guide, "Alarm events and Amazon SNS").
+        onAction: async (topicArn, alarm, previous) =>
+          void (await sns.publish(topicArn, `${alarm.StateValue}: "${alarm.AlarmName}" in ${region}`, JSON.stringify({ AlarmName: alarm.AlarmName, NewStateValue: alarm.StateValue, OldStateValue: previous, NewStateReason: alarm.StateReason }))),
+      },
     ),
     startStsStandin({ [LIVE_OPERATOR_KEY]: { Arn: `arn:aws:sts::${LOCAL_ACCOUNT}:assumed-role/SandboxAdmin/prover`, Account: LOCAL_ACCOUNT, UserId: 'AROAPROVER:prover' } }),
   ]);
@@ -288,6 +306,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     AWS_ENDPOINT_URL_CLOUDFORMATION: cfn.endpoint,
     AWS_ENDPOINT_URL_CLOUDWATCH: cloudWatch.endpoint,
     AWS_ENDPOINT_URL_STS: sts.endpoint,
+    AWS_ENDPOINT_URL_SNS: sns.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -314,6 +333,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     cfn,
     cloudWatch,
     sts,
+    sns,
     firehose,
     statusEvents,
     env: clientEnv,
@@ -321,7 +341,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     async stop() {
       await Promise.race([idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
       runSqs.destroy();
-      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), firehose.close()]);
+      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close()]);
       rmSync(logRoot, { recursive: true, force: true });
     },
   };

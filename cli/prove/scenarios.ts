@@ -3,6 +3,7 @@ import { LOST_TASKS, lostTaskParams } from '../../lambdas/shared/queries';
 import { zonedParts } from '../../lambdas/shared/param-log';
 import { runSavedQuery } from '../athena';
 import { writeSwitch } from '../holds';
+import { alarmsScenario } from './alarms';
 import { ProveDriver } from './driver';
 
 /**
@@ -241,8 +242,8 @@ const lostTasks: Scenario = {
   },
 };
 
-/** Every scenario, in the order they run. */
-export const SCENARIOS: ReadonlyArray<Scenario> = [succeed, transient, replay, capture('stop'), capture('timeout'), hold, duplicate, oversize, lostTasks];
+/** Every scenario, in the order they run (alarms last: it notifies the topic's people too). */
+export const SCENARIOS: ReadonlyArray<Scenario> = [succeed, transient, replay, capture('stop'), capture('timeout'), hold, duplicate, oversize, lostTasks, alarmsScenario];
 
 /** Runs one scenario; an exception is a FAIL with its name and message. */
 export async function runScenario(s: Scenario, d: ProveDriver): Promise<ScenarioResult> {

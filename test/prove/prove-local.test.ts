@@ -26,11 +26,16 @@ test('every scenario passes against the live local stage, with evidence, and not
   const failing = report.scenarios.filter((s) => !s.pass);
   expect(failing).toEqual([]);
   expect(code).toBe(0);
-  expect(report.scenarios.map((s) => s.scenario)).toEqual(['succeed', 'transient', 'replay', 'stop', 'timeout', 'hold', 'duplicate', 'oversize', 'lost-tasks']);
-  for (const s of report.scenarios.filter((x) => x.scenario !== 'lost-tasks')) expect(JSON.stringify(s.evidence)).toContain(report.runId);
+  expect(report.scenarios.map((s) => s.scenario)).toEqual(['succeed', 'transient', 'replay', 'stop', 'timeout', 'hold', 'duplicate', 'oversize', 'lost-tasks', 'alarms']);
+  for (const s of report.scenarios.filter((x) => !['lost-tasks', 'alarms'].includes(x.scenario))) expect(JSON.stringify(s.evidence)).toContain(report.runId);
   await stage.idle();
   // Cleanup: no message of the run stays in the spool (replayed or deleted by the prover).
   const spoolUrl = stage.cfn.stacks.get(stage.stackName)!.outputs.find((o) => o.OutputKey === 'OperatorSpoolQueueUrl')!.OutputValue;
   const spool = await stage.sqs.inspectQueue(spoolUrl.split('/').pop()!);
   expect(spool.all.filter((m) => m.body.includes(report.runId))).toEqual([]);
+  // The alarm went through the topic to the prover's subscription, which is gone with its queue; the alarm is OK again.
+  const alarms = report.scenarios.find((s) => s.scenario === 'alarms')!;
+  expect(stage.sns.published.map((p) => p.messageId)).toContain(alarms.evidence.notification);
+  expect(stage.sns.subscriptions.size).toBe(0);
+  expect(stage.cloudWatch.alarms.get(String(alarms.evidence.alarm))?.StateValue).toBe('OK');
 });
