@@ -3,6 +3,7 @@ import { appConfig } from '../bin/config';
 import { guardrails, GuardrailsOptions } from './commands/guardrails';
 import { hold, HoldOptions, unhold } from './commands/hold';
 import { prove, ProveOptions } from './commands/prove';
+import { isLocalProve, proveLocally } from './prove/local';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
@@ -175,6 +176,9 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo, deps: Parti
 
 /** Entry point of cli/bin.js. */
 export async function main(): Promise<void> {
-  const code = await runCli(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+  const io: CliIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+  const argv = process.argv.slice(2);
+  // `prove --stage local`: the same prover against a local deployment started in this process (docs/prove.md).
+  const code = isLocalProve(argv, appConfig) ? await proveLocally(argv, io, appConfig, (a, config) => runCli(a, io, { config })) : await runCli(argv, io);
   process.exitCode = code;
 }

@@ -220,7 +220,9 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
         executionTimeoutSeconds: o.executionTimeoutSeconds ?? 4,
         handlerFor: (functionName) => {
           const id = functionName.split(':').pop()!;
-          return (event, context) => call(id, event, { ...lambdaContext(id, (Number(resources[id]?.Properties?.Timeout ?? 30)) * 1000), ...(context as object) });
+          // The function's own timeout is compressed with the state's: a hanging step gives up (and its timers end) seconds later, not minutes.
+          const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 30), o.stepTimeoutSeconds ?? 10) * 1000;
+          return (event, context) => call(id, event, { ...lambdaContext(id, timeoutMs), ...(context as object) });
         },
       }),
     );
