@@ -5,7 +5,8 @@
  * Assertions beside it pin what matters: the proof job only in sandbox stages, its table access
  * only under `proof#`, its schedule off.
  */
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -59,6 +60,13 @@ test('a stage without sandbox: true has no proof job and no proof access', () =>
   const t = synth(config, 'local');
   expect(JSON.stringify(t.toJSON())).not.toContain('PROOF_TABLE');
   expect(JSON.stringify(t.toJSON())).not.toContain('proof#');
+});
+
+test('cdk-nag AwsSolutions finds nothing unacknowledged in the sandbox stage (synth fails otherwise)', () => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  new ScheduledJobsStack(app, 'ScheduledJobs-local', { config: resolveConfig(sandboxConfig, { stage: 'local' }), projectRoot: resolve(__dirname, '..', '..') });
+  expect(() => app.synth()).not.toThrow();
 });
 
 test('sandbox must be a boolean', () => {
