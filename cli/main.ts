@@ -127,7 +127,8 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--scenario <names...>', 'only these scenarios (default: all)')
       .option('--wait-seconds <n>', 'longest wait for one execution or message (default 180)')
       .option('--poll-ms <n>', 'between polls (default 1000)')
-      .option('--settle-seconds <n>', 'wait before the lost-task query (default: paramLog.bufferSeconds + 60)'),
+      .option('--settle-seconds <n>', 'wait before the lost-task query (default: paramLog.bufferSeconds + 60)')
+      .option('--html <file>', 'also write the report as one HTML page'),
   ).action(action<ProveOptions, []>((s, o) => prove(s, o, io, deps)));
 
   return { program, result: () => code };

@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { ProveDriver, ProveTiming } from '../prove/driver';
+import { proveReportHtml } from '../prove/html';
 import { proofRunCostUsd } from '../prove/cost';
 import { runScenario, ScenarioResult, SCENARIOS } from '../prove/scenarios';
 import { EXIT_FAILED, UsageError } from '../errors';
@@ -15,6 +17,8 @@ export interface ProveOptions extends CommonOptions {
   readonly pollMs?: string;
   /** Wait before the lost-task query, seconds. @default the stage's paramLog.bufferSeconds + 60 */
   readonly settleSeconds?: string;
+  /** Also write the report as one HTML page to this file. */
+  readonly html?: string;
 }
 
 function positive(name: string, v: string | undefined, fallback: number): number {
@@ -63,6 +67,10 @@ export async function prove(session: Session, o: ProveOptions, io: CliIo, deps: 
     }
   }
   const failed = results.filter((r) => !r.pass).length;
+  if (o.html) {
+    writeFileSync(o.html, proveReportHtml({ stack: session.stackName, runId: driver.runId, at: deps.now().toISOString(), estimatedCostUsd: estimate.usd, scenarios: results }));
+    if (!o.json) io.out(`Report written to ${o.html}\n`);
+  }
   if (o.json) io.out(`${JSON.stringify({ stack: session.stackName, runId: driver.runId, estimatedCostUsd: Number(estimate.usd.toFixed(4)), passed: results.length - failed, failed, scenarios: results }, null, 2)}\n`);
   else io.out(`\n${failed === 0 ? 'All' : `${results.length - failed} of`} ${results.length} scenario(s) passed.\n`);
   return failed === 0 ? 0 : EXIT_FAILED;

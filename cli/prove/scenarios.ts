@@ -233,9 +233,10 @@ const lostTasks: Scenario = {
       timeoutMs: d.timing.waitMs,
       sleep: d.timing.sleep,
       now: d.timing.now,
+      onQueryId: (id) => ids.push(id),
     });
-    ids.push(`day ${day}`);
-    r.note('query', ids);
+    r.note('queryExecution', ids);
+    r.note('day', day);
     const mine = rows.filter((row) => (row.task_id ?? '').includes(d.runId));
     r.check('the query ran in the stack\'s workgroup', true, `${rows.length} lost task(s) in the day`);
     r.check('none of the run\'s tasks is lost', mine.length === 0, mine.map((m) => m.task_id).join(', ') || 'none');

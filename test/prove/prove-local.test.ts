@@ -3,7 +3,9 @@
  * stack with its proof job, executions run by the synthesized definition with the real handlers,
  * reached only through AWS_ENDPOINT_URL_*. Every scenario must PASS.
  */
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { runCli } from '../../cli/main';
 import { LiveStage, startLiveStage } from '../../local/live-stage';
 import { sandboxConfig } from './sandbox-config';
@@ -18,7 +20,8 @@ afterAll(async () => stage?.stop());
 
 test('every scenario passes against the live local stage, with evidence, and nothing of the run is left in the spool', async () => {
   let out = '';
-  const code = await runCli(['prove', '--stage', 'local', '--json', '--poll-ms', '50', '--wait-seconds', '20', '--settle-seconds', '0'], { out: (s) => void (out += s), err: (s) => void (out += s) }, {
+  const html = join(mkdtempSync(join(tmpdir(), 'prove-')), 'report.html');
+  const code = await runCli(['prove', '--stage', 'local', '--json', '--poll-ms', '50', '--wait-seconds', '20', '--settle-seconds', '0', '--html', html], { out: (s) => void (out += s), err: (s) => void (out += s) }, {
     config: sandboxConfig,
     env: process.env,
   });
@@ -38,4 +41,12 @@ test('every scenario passes against the live local stage, with evidence, and not
   expect(stage.sns.published.map((p) => p.messageId)).toContain(alarms.evidence.notification);
   expect(stage.sns.subscriptions.size).toBe(0);
   expect(stage.cloudWatch.alarms.get(String(alarms.evidence.alarm))?.StateValue).toBe('OK');
+  // The lost-task query ran on Athena (its execution id is the evidence).
+  const lost = report.scenarios.find((s) => s.scenario === 'lost-tasks')!;
+  expect(lost.evidence.queryExecution).toHaveLength(1);
+  expect(stage.athena.started.length).toBeGreaterThanOrEqual(1);
+  // The HTML report says the same.
+  const page = readFileSync(html, 'utf8');
+  expect(page).toContain(report.runId);
+  expect(page.match(/<h2 class="ok">PASS /g)).toHaveLength(10);
 });
