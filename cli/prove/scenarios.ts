@@ -1,5 +1,5 @@
 import { PROOF_DEPENDENCY, PROOF_STEPS } from '../../lib/config/proof-job';
-import { LOST_TASKS, lostTaskParams } from '../../lambdas/shared/queries';
+import { LOST_TASKS, lostTaskParams, nextDay, previousDay, TASK_BY_ID } from '../../lambdas/shared/queries';
 import { zonedParts } from '../../lambdas/shared/param-log';
 import { runSavedQuery } from '../athena';
 import { writeSwitch } from '../holds';
@@ -237,6 +237,20 @@ const lostTasks: Scenario = {
     });
     r.note('queryExecution', ids);
     r.note('day', day);
+    // Not vacuous: the same tables hold the run's records (a task of the run, start and end; params dropped unread).
+    const own = d.tasks.find((t) => t.scenario === 'succeed') ?? d.tasks[0];
+    if (own) {
+      const records = await runSavedQuery(d.session.clients.athena, TASK_BY_ID, [own.taskId, previousDay(day), nextDay(day)], {
+        workGroup: stack.need('OperatorAthenaWorkGroup'),
+        database: stack.need('OperatorAthenaDatabase'),
+        timeoutMs: d.timing.waitMs,
+        sleep: d.timing.sleep,
+        now: d.timing.now,
+        onQueryId: (id) => ids.push(id),
+      });
+      const types = records.map((x) => `${x.type}:${x.result}`);
+      r.check(`the log holds the run's task ${own.taskId} (client and worker records)`, types.some((t) => t.startsWith('client:')) && types.some((t) => t.startsWith('worker:')), types.join(', ') || 'no records');
+    }
     const mine = rows.filter((row) => (row.task_id ?? '').includes(d.runId));
     r.check('the query ran in the stack\'s workgroup', true, `${rows.length} lost task(s) in the day`);
     r.check('none of the run\'s tasks is lost', mine.length === 0, mine.map((m) => m.task_id).join(', ') || 'none');

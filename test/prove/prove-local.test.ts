@@ -43,7 +43,7 @@ test('every scenario passes against the live local stage, with evidence, and not
   expect(stage.cloudWatch.alarms.get(String(alarms.evidence.alarm))?.StateValue).toBe('OK');
   // The lost-task query ran on Athena (its execution id is the evidence).
   const lost = report.scenarios.find((s) => s.scenario === 'lost-tasks')!;
-  expect(lost.evidence.queryExecution).toHaveLength(1);
+  expect(lost.evidence.queryExecution).toHaveLength(2);
   expect(stage.athena.started.length).toBeGreaterThanOrEqual(1);
   // The HTML report says the same.
   const page = readFileSync(html, 'utf8');
