@@ -60,9 +60,9 @@ export interface LiveStageOptions {
   readonly projectRoot: string;
   /** @default us-east-1 */
   readonly region?: string;
-  /** Cap on every execution's timeout, seconds (time compression). @default 4 */
+  /** Cap on every execution's timeout, seconds (time compression; a loaded machine's executions of three steps stay well inside it). @default 6 */
   readonly executionTimeoutSeconds?: number;
-  /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 10 */
+  /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 15 */
   readonly stepTimeoutSeconds?: number;
   readonly breaks?: LiveStageBreaks;
 }
@@ -216,12 +216,12 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
       createExecutionRunner({
         definition: stateMachineDefinition(model, job, ref),
         sqs: runSqs,
-        stepTimeoutSeconds: o.stepTimeoutSeconds ?? 10,
-        executionTimeoutSeconds: o.executionTimeoutSeconds ?? 4,
+        stepTimeoutSeconds: o.stepTimeoutSeconds ?? 15,
+        executionTimeoutSeconds: o.executionTimeoutSeconds ?? 6,
         handlerFor: (functionName) => {
           const id = functionName.split(':').pop()!;
           // The function's own timeout is compressed with the state's: a hanging step gives up (and its timers end) seconds later, not minutes.
-          const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 30), o.stepTimeoutSeconds ?? 10) * 1000;
+          const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 30), o.stepTimeoutSeconds ?? 15) * 1000;
           return (event, context) => call(id, event, { ...lambdaContext(id, timeoutMs), ...(context as object) });
         },
       }),

@@ -23,7 +23,7 @@ afterAll(async () => stage?.stop());
 
 test('breaking the capture, the resume and the hold fails exactly the matching scenarios', async () => {
   let out = '';
-  const code = await runCli(['prove', '--stage', 'local', '--json', '--poll-ms', '50', '--wait-seconds', '6', '--scenario', 'succeed,replay,stop,timeout,hold'], { out: (s) => void (out += s), err: (s) => void (out += s) }, {
+  const code = await runCli(['prove', '--stage', 'local', '--json', '--poll-ms', '50', '--wait-seconds', '8', '--scenario', 'succeed,replay,stop,timeout,hold'], { out: (s) => void (out += s), err: (s) => void (out += s) }, {
     config: sandboxConfig,
     env: process.env,
   });
