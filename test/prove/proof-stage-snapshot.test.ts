@@ -15,6 +15,7 @@ import { resolveConfig } from '../../lib/config/validate';
 import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
 import { fixtureConfig } from '../support/fixture-config';
 import { sandboxConfig } from './sandbox-config';
+import { IamModel } from '../support/iam-harness';
 
 const SNAPSHOT = resolve(__dirname, '..', 'snapshots', 'proof-stage.template.json');
 
@@ -72,4 +73,28 @@ test('cdk-nag AwsSolutions finds nothing unacknowledged in the sandbox stage (sy
 
 test('sandbox must be a boolean', () => {
   expect(() => resolveConfig({ ...sandboxConfig, stages: { local: { sandbox: 'yes' as never } } }, { stage: 'local' })).toThrow(/stages.local.sandbox must be true or false/);
+});
+
+describe('the proof functions\' table access, evaluated by the IAM engine (test/support/iam-harness.ts)', () => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  const stack = new ScheduledJobsStack(app, 'ScheduledJobs-local', { config: resolveConfig(sandboxConfig, { stage: 'local' }), projectRoot: resolve(__dirname, '..', '..') });
+  const template = Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }).toJSON() as never;
+  const m = new IamModel(stack, template);
+  const table = m.value(stack.coordination.table.tableArn);
+  const act = m.role(stack.workflows.get(PROOF_JOB)!.stepFunctions.get('ProofAct')!.role!);
+  const producer = m.role(stack.producers.get(PROOF_JOB)!.function.role!);
+  const keys = (k: string) => ({ 'dynamodb:LeadingKeys': [k] });
+
+  test('a step counts its calls and reads the fix switch under proof#', async () => {
+    expect((await m.evaluate(act, 'dynamodb:UpdateItem', table, keys('proof#calls#t#a1#ProofAct'))).result).toBe('Allowed');
+    expect((await m.evaluate(act, 'dynamodb:GetItem', table, keys('proof#fixed#p20261206031907f023'))).result).toBe('Allowed');
+    expect((await m.evaluate(producer, 'dynamodb:GetItem', table, keys('proof#plan#20261206T0300Z'))).result).toBe('Allowed');
+  });
+
+  test('no proof function may set a hold, take a lock, or write a plan or the fix switch (the prover does)', async () => {
+    expect((await m.evaluate(act, 'dynamodb:UpdateItem', table, keys('hold#proof-dependency'))).result).not.toBe('Allowed');
+    expect((await m.evaluate(act, 'dynamodb:UpdateItem', table, keys('lock#x'))).result).not.toBe('Allowed');
+    expect((await m.evaluate(act, 'dynamodb:PutItem', table, keys('proof#fixed#p20261206031907f023'))).result).not.toBe('Allowed');
+    expect((await m.evaluate(producer, 'dynamodb:PutItem', table, keys('proof#plan#20261206T0300Z'))).result).not.toBe('Allowed');
+  });
 });
