@@ -122,6 +122,9 @@ export const appConfig: AppConfig = {
     // A sandbox to try the app in: both examples deployed; the API example's schedule stays off
     // until you point EXAMPLE_API_URL at something you own. Add a `prod` stage for real jobs, e.g.
     // prod: { account: '111111111111', region: 'ap-northeast-1', alerts: { topicArn: 'arn:aws:sns:...' } },
+    // Before the first real stage, prove the guarantees in your account (docs/prove.md): a sandbox stage
+    // deploys the built-in proof job; `npx scheduled-jobs prove --stage sandbox`, then destroy it.
+    // sandbox: { account: '111111111111', region: 'ap-northeast-1', sandbox: true },
     dev: {
       jobs: {
         'example-api': { deploy: true, enabled: false },

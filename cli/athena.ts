@@ -10,6 +10,8 @@ export interface QueryRun {
   readonly timeoutMs: number;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
+  /** Told the query execution id once Athena accepted the query (evidence for `prove`). */
+  readonly onQueryId?: (id: string) => void;
 }
 
 /** Rows of a finished query as objects keyed by column; SQL NULL is null. */
@@ -33,6 +35,7 @@ export async function runSavedQuery(athena: AthenaClient, query: SavedQuery, val
       }),
     );
     id = r.QueryExecutionId as string;
+    run.onQueryId?.(id);
   } catch (e) {
     throw explain(e, `start the saved query "${query.name}" (athena:StartQueryExecution in workgroup ${run.workGroup})`);
   }

@@ -4,6 +4,8 @@ import { guardrails, GuardrailsOptions } from './commands/guardrails';
 import { addAuthorCommands } from './commands/author';
 import { hold, HoldOptions, unhold } from './commands/hold';
 import { addOperatorCommands } from './operator-commands';
+import { prove, ProveOptions } from './commands/prove';
+import { isLocalProve, proveLocally } from './prove/local';
 import { replay, ReplayOptions, tickRerun, TickRerunOptions } from './commands/replay';
 import { status, StatusOptions } from './commands/status';
 import { task, TaskOptions } from './commands/task';
@@ -122,6 +124,18 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
   ).action(action<GuardrailsOptions, []>((s, o) => guardrails(s, o, io)));
   addAuthorCommands(program, io, deps, (c) => (code = c), deps.projectRoot);
   addOperatorCommands(program, { common, action, io, deps, setCode: (c) => void (code = c) });
+
+  common(
+    program
+      .command('prove')
+      .description('Drive the proof job of a sandbox stage (sandbox: true) through the guarantees and print PASS/FAIL with evidence (docs/prove.md)')
+      .option('--scenario <names...>', 'only these scenarios (default: all)')
+      .option('--wait-seconds <n>', 'longest wait for one execution or message (default 180)')
+      .option('--poll-ms <n>', 'between polls (default 1000)')
+      .option('--settle-seconds <n>', 'wait before the lost-task query (default: paramLog.bufferSeconds + 60)')
+      .option('--html <file>', 'also write the report as one HTML page'),
+  ).action(action<ProveOptions, []>((s, o) => prove(s, o, io, deps)));
+
   return { program, result: () => code };
 }
 
@@ -169,6 +183,9 @@ export async function runCli(argv: ReadonlyArray<string>, io: CliIo, deps: Parti
 
 /** Entry point of cli/bin.js. */
 export async function main(): Promise<void> {
-  const code = await runCli(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+  const io: CliIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+  const argv = process.argv.slice(2);
+  // `prove --stage local`: the same prover against a local deployment started in this process (docs/prove.md).
+  const code = isLocalProve(argv, appConfig) ? await proveLocally(argv, io, appConfig, (a, config) => runCli(a, io, { config })) : await runCli(argv, io);
   process.exitCode = code;
 }

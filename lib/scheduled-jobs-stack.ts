@@ -15,6 +15,7 @@ import { OperationsAlarms } from './operations';
 import { OperatorOutputs } from './operator-outputs';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
+import { ProofJobAccess } from './proof-job';
 import { ScheduledProducer } from './scheduled-producer';
 import { TickStarter } from './tick-starter';
 import { Reprocess } from './reprocess';
@@ -132,6 +133,8 @@ export class ScheduledJobsStack extends Stack {
         functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn }, this),
       });
     }
+    const proof = config.sandbox ? workflows.get(ProofJobAccess.job) : undefined;
+    if (proof) new ProofJobAccess(this, 'ProofJob', { coordination: this.coordination, functions: [producers.get(ProofJobAccess.job)!.function, ...proof.stepFunctions.values()] });
     this.executionCapture = new ExecutionCapture(this, 'ExecutionCapture', {
       projectRoot,
       jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),

@@ -1,6 +1,7 @@
 /**
- * A CloudWatch stand-in for the operator CLI's tests: DescribeAlarms and GetMetricData (see
- * getMetricData below for what of it is modelled) over AWS JSON 1.0 (the protocol
+ * A CloudWatch stand-in for the operator CLI's tests: DescribeAlarms, GetMetricData (see
+ * getMetricData below for what of it is modelled) and SetAlarmState (which runs the alarm's actions
+ * on a state change) over AWS JSON 1.0 (the protocol
  * of the current `@aws-sdk/client-cloudwatch`, target `GraniteServiceVersion20100801`), for the real
  * client pointed at it (AWS_ENDPOINT_URL_CLOUDWATCH). Filters as the API does: `AlarmNames` (at most
  * 100), `AlarmNamePrefix` (not with AlarmNames), `StateValue`, pages of `MaxRecords` (1-100, default
@@ -18,6 +19,19 @@ export interface StandinAlarm {
   /** @default the stand-in's start */
   StateUpdatedTimestamp?: Date;
   readonly AlarmDescription?: string;
+  /** Actions (SNS topic ARNs) run when the alarm enters ALARM / OK. */
+  readonly AlarmActions?: ReadonlyArray<string>;
+  readonly OKActions?: ReadonlyArray<string>;
+}
+
+/** Options of the stand-in. */
+export interface CloudWatchStandinOptions {
+  /**
+   * Runs an alarm's actions: called by SetAlarmState when the state changes ("When the updated state
+   * differs from the previous value, the action configured for the appropriate state is invoked":
+   * AWS CloudWatch API reference, SetAlarmState).
+   */
+  readonly onAction?: (topicArn: string, alarm: StandinAlarm, previous: string) => Promise<void>;
 }
 
 /** One datapoint of a metric as the stand-in stores it (what PutMetricData would have sent). */
@@ -39,7 +53,7 @@ export interface CloudWatchStandin extends StandinServer {
 }
 
 /** Starts the stand-in with `alarms` in `region`. */
-export async function startCloudWatchStandin(region: string, alarms: ReadonlyArray<StandinAlarm> = []): Promise<CloudWatchStandin> {
+export async function startCloudWatchStandin(region: string, alarms: ReadonlyArray<StandinAlarm> = [], options: CloudWatchStandinOptions = {}): Promise<CloudWatchStandin> {
   const byName = new Map(alarms.map((a) => [a.AlarmName, a]));
   const datapoints: StandinDatapoint[] = [];
   const calls: Record<string, number> = {};
@@ -55,6 +69,21 @@ export async function startCloudWatchStandin(region: string, alarms: ReadonlyArr
       if ('error' in r) return fail('ValidationError', r.error);
       res.writeHead(200, { 'content-type': CONTENT_TYPE }).end(JSON.stringify(r));
       return;
+    }
+    if (op === 'SetAlarmState') {
+      const q = JSON.parse(body || '{}') as { AlarmName?: string; StateValue?: StandinAlarm['StateValue']; StateReason?: string };
+      const alarm = scope.region === region ? byName.get(String(q.AlarmName)) : undefined;
+      if (!alarm) return fail('ResourceNotFound', `alarm ${q.AlarmName} does not exist`, 404);
+      if (!q.StateValue || !['OK', 'ALARM', 'INSUFFICIENT_DATA'].includes(q.StateValue) || !q.StateReason) return fail('ValidationError', 'StateValue (OK, ALARM, INSUFFICIENT_DATA) and StateReason are required');
+      const previous = alarm.StateValue;
+      alarm.StateValue = q.StateValue;
+      alarm.StateReason = q.StateReason;
+      alarm.StateUpdatedTimestamp = new Date();
+      if (previous !== q.StateValue) {
+        const actions = q.StateValue === 'ALARM' ? alarm.AlarmActions : q.StateValue === 'OK' ? alarm.OKActions : [];
+        for (const a of actions ?? []) await options.onAction?.(a, alarm, previous);
+      }
+      return res.writeHead(200, { 'content-type': CONTENT_TYPE }).end('{}');
     }
     if (op !== 'DescribeAlarms') return fail('UnknownOperationException', `not served by the stand-in: ${op}`);
     const p = JSON.parse(body || '{}') as { AlarmNames?: string[]; AlarmNamePrefix?: string; StateValue?: string; MaxRecords?: number; NextToken?: string };
@@ -80,6 +109,8 @@ export async function startCloudWatchStandin(region: string, alarms: ReadonlyArr
           StateValue: a.StateValue,
           StateReason: a.StateReason ?? `Threshold ${a.StateValue === 'ALARM' ? 'crossed' : 'not crossed'}`,
           StateUpdatedTimestamp: (a.StateUpdatedTimestamp ?? started).getTime() / 1000,
+          AlarmActions: a.AlarmActions ?? [],
+          OKActions: a.OKActions ?? [],
         })),
         CompositeAlarms: [],
         ...(start + max < matching.length ? { NextToken: String(start + max) } : {}),

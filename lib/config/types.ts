@@ -246,6 +246,12 @@ export interface StageConfig {
   readonly audit?: AuditConfig;
   /** VPC endpoints for this stage's VPC-attached functions (replace the app-level setting; docs/vpc.md). */
   readonly vpcEndpoints?: VpcEndpointsConfig;
+  /**
+   * A sandbox stage: it also deploys the built-in proof job that `scheduled-jobs prove` drives
+   * (docs/prove.md). `prove` refuses every stage without it. Never set it on a stage with real jobs'
+   * data you care about. @default false
+   */
+  readonly sandbox?: boolean;
 }
 
 /** Who may operate: invoke reprocess (replay, drop, re-run). */
@@ -493,6 +499,8 @@ export interface ResolvedAppConfig {
   readonly vpcEndpoints: (Required<VpcEndpointsConfig>) | null;
   /** The jobs deployed to this stage. */
   readonly jobs: ReadonlyArray<ResolvedJob>;
+  /** A sandbox stage (with the proof job, lib/config/proof-job.ts). @default false */
+  readonly sandbox?: boolean;
 }
 
 /** Every Lambda step of a job, top-level and inside groups and maps, in definition order. */

@@ -19,6 +19,7 @@ import {
   StageConfig,
   StepConfig,
 } from './types';
+import { sandboxOf, withProofJob } from './proof-job';
 import { parseSchedule, ScheduleError } from './schedule';
 import { DeployedJobsRecord, removalProblems } from './deployed-jobs';
 import { historyBudgetFindings } from './history-budget';
@@ -446,6 +447,12 @@ function resolveAudit(where: string, a: AuditConfig | undefined, problems: strin
  */
 export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): ResolvedAppConfig {
   const problems: string[] = [];
+  // A sandbox stage gets the built-in proof job (lib/config/proof-job.ts), validated like any job.
+  const sandbox = sandboxOf(config, opts.stage);
+  if (sandbox && config.stages?.[sandbox.stage]?.sandbox !== undefined && typeof config.stages[sandbox.stage].sandbox !== 'boolean') {
+    problems.push(`stages.${sandbox.stage}.sandbox must be true or false`);
+  }
+  if (sandbox?.sandbox) config = withProofJob(config, sandbox.stage);
   if (!isValidTimeZone(config.timeZone)) {
     problems.push(`timeZone must be an IANA time zone such as "Asia/Tokyo" or "UTC", got ${q(config.timeZone)}`);
   }
@@ -598,5 +605,6 @@ export function resolveConfig(config: AppConfig, opts: ValidateOptions = {}): Re
     dependencies,
     vpcEndpoints,
     jobs,
+    ...(sandbox?.sandbox ? { sandbox: true } : {}),
   };
 }

@@ -1,0 +1,40 @@
+/**
+ * The prover catches what it claims to: against a live local stage with the capture's events
+ * dropped, a reprocess that ignores where to resume and steps without their hold check, exactly the
+ * matching scenarios FAIL (stop and timeout; replay; hold) and the command ends non-zero.
+ */
+import { resolve } from 'node:path';
+import { runCli } from '../../cli/main';
+import { LiveStage, startLiveStage } from '../../local/live-stage';
+import { sandboxConfig } from './sandbox-config';
+
+jest.setTimeout(90_000);
+
+let stage: LiveStage;
+beforeAll(async () => {
+  stage = await startLiveStage({
+    config: sandboxConfig,
+    stage: 'local',
+    projectRoot: resolve(__dirname, '..', '..'),
+    breaks: { dropStatusEvents: true, ignoreResume: true, ignoreHolds: true },
+  });
+});
+afterAll(async () => stage?.stop());
+
+test('breaking the capture, the resume and the hold fails exactly the matching scenarios', async () => {
+  let out = '';
+  const code = await runCli(['prove', '--stage', 'local', '--json', '--poll-ms', '50', '--wait-seconds', '8', '--scenario', 'succeed,replay,stop,timeout,hold'], { out: (s) => void (out += s), err: (s) => void (out += s) }, {
+    config: sandboxConfig,
+    env: process.env,
+  });
+  const report = JSON.parse(out) as { scenarios: Array<{ scenario: string; pass: boolean; checks: Array<{ check: string; ok: boolean }> }> };
+  const verdict = Object.fromEntries(report.scenarios.map((s) => [s.scenario, s.pass]));
+  expect(verdict).toEqual({ succeed: true, replay: false, stop: false, timeout: false, hold: false });
+  expect(code).toBe(1);
+  const failed = (name: string) => report.scenarios.find((s) => s.scenario === name)!.checks.filter((c) => !c.ok).map((c) => c.check);
+  expect(failed('stop')).toEqual(['the capture spooled the task']);
+  expect(failed('timeout')).toEqual(['the capture spooled the task']);
+  expect(failed('replay').join('\n')).toMatch(/resumed at ProofAct/);
+  expect(failed('hold').join('\n')).toMatch(/no call reached proof-dependency while held/);
+  expect(stage.statusEvents.dropped).toBeGreaterThan(0);
+});
