@@ -15,6 +15,7 @@ import { OperationsAlarms } from './operations';
 import { OperatorOutputs } from './operator-outputs';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
+import { StepResultsTable } from './step-results-table';
 import { ScheduledProducer } from './scheduled-producer';
 import { TickStarter } from './tick-starter';
 import { Reprocess } from './reprocess';
@@ -40,6 +41,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly paramsKey: ParamsKey;
   /** Holds, locks, tick ledger. */
   public readonly coordination: CoordinationTable;
+  /** Recorded step results (idempotent steps), inside the read lock: encrypted with the params key. */
+  public readonly stepResults: StepResultsTable;
   /** Where alarms notify. */
   public readonly alerts: Alerts;
   /** The parameter-log bucket and its client/worker delivery streams. */
@@ -76,6 +79,7 @@ export class ScheduledJobsStack extends Stack {
     const { config, projectRoot } = props;
     this.paramsKey = new ParamsKey(this, 'ParamsKey', { readerRoleArnPatterns: config.paramLog.readerRoleArnPatterns });
     this.coordination = new CoordinationTable(this, 'Coordination');
+    this.stepResults = new StepResultsTable(this, 'StepResults', { paramsKey: this.paramsKey });
     this.alerts = new Alerts(this, 'Alerts', { alerts: config.alerts });
     this.paramLog = new ParamLog(this, 'ParamLog', { timeZone: config.timeZone, ...config.paramLog });
     this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays, paramsKey: this.paramsKey });
@@ -92,6 +96,7 @@ export class ScheduledJobsStack extends Stack {
         recordFunction,
         lockFunction,
         coordination: this.coordination,
+        stepResults: this.stepResults,
         dependencies: config.dependencies,
         paramsKey: this.paramsKey,
         timeZone: config.timeZone,
