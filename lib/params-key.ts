@@ -18,6 +18,15 @@ export interface ParamsKeyProps {
   readonly deployRoleArn?: string;
 }
 
+/** KMS's limit on a key policy, bytes (AWS KMS developer guide, "Quotas": key policy document size). */
+export const KEY_POLICY_MAX_BYTES = 32_768;
+
+/**
+ * Bytes a role ARN of the stack takes in the deployed key policy: `arn:aws:iam::<12 digits>:role/`
+ * and a CloudFormation-generated role name (64 characters at most), quoted, with its comma.
+ */
+const ROLE_ARN_BYTES = 13 + 12 + 6 + 64 + 3;
+
 /** Key uses that reveal plaintext; ReEncryptFrom would move data under a key the caller controls. Key administration is never denied. */
 export const PARAMS_KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:ReEncryptFrom'];
 
@@ -110,6 +119,19 @@ export class ParamsKey extends Construct {
         conditions: { StringNotEqualsIfExists: { 'aws:SourceAccount': stack.account } },
       }),
     );
+  }
+
+  /**
+   * The deployed key policy's size, estimated from the synthesized one: each role of the stack
+   * (`Fn::GetAtt` of its Arn) counted at its longest deployed length. Every named role adds to it
+   * (each step Lambda of every job is one, for the step records), but a stack cannot name enough to
+   * pass {@link KEY_POLICY_MAX_BYTES}: each role brings at least itself and its policy, and a stack
+   * holds 500 resources (test/step-results-table.test.ts measures the worst case).
+   */
+  estimatedPolicyBytes(): number {
+    const text = JSON.stringify(Stack.of(this).resolve(this.key.policy?.toJSON() ?? {}));
+    const roleRefs = text.match(/\{"Fn::GetAtt":\["[^"]+","Arn"\]\},?/g) ?? [];
+    return text.length - roleRefs.reduce((n, r) => n + r.length, 0) + roleRefs.length * ROLE_ARN_BYTES;
   }
 
   /** Role ARNs the decrypt deny exempts: recorded roles, readers, the deploy role. */

@@ -1,5 +1,9 @@
+import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { KEY_POLICY_MAX_BYTES, ParamsKey } from '../lib/params-key';
+import { StepResultsTable } from '../lib/step-results-table';
 import { Context, IamModel, Principal } from './support/iam-harness';
 import { synthApp } from './support/synth-app';
 
@@ -140,5 +144,29 @@ describe('IAM engine: reading and writing step records', () => {
     doc.Statement = doc.Statement.filter((s: { Sid?: string }) => s.Sid !== 'DenyDecryptExceptNamedRoles');
     expect(doc.Statement.length).toBe(before - 1);
     expect((await new IamModel(stack, tpl).evaluate(admin, 'kms:Decrypt', paramsKey, viaDynamo())).result).toBe('Allowed');
+  });
+});
+
+describe('the params key policy stays under KMS\'s size limit as step roles are named in it', () => {
+  test('the fixture\'s estimate counts every named role at its longest deployed length', () => {
+    const bytes = stack.paramsKey.estimatedPolicyBytes();
+    const named = template.Resources[paramsKeyId].Properties!.KeyPolicy.Statement.find((s: { Sid?: string }) => s.Sid === 'DenyDecryptExceptNamedRoles').Condition.StringNotEquals['aws:PrincipalArn'].length;
+    expect(named).toBeGreaterThanOrEqual(stepRoles.length);
+    // Each role ARN at most 98 bytes deployed: more than the template's GetAtt, never less than a real ARN.
+    expect(bytes).toBeGreaterThan(named * 60);
+    expect(bytes).toBeLessThan(KEY_POLICY_MAX_BYTES);
+  });
+
+  test('a stack that names as many roles as CloudFormation\'s 500 resources allow still fits the key policy', () => {
+    // Each named role brings at least itself and its policy: 248 roles + 496 + the key and table = 498 resources.
+    const app = new App();
+    const st = new Stack(app, 'Crowded', { env: { account: '111111111111', region: 'ap-northeast-1' } });
+    const key = new ParamsKey(st, 'ParamsKey', { readerRoleArnPatterns: [`arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/ap-northeast-1/AWSReservedSSO_SREReadOnly_0123456789abcdef`] });
+    const results = new StepResultsTable(st, 'StepResults', { paramsKey: key });
+    for (let i = 0; i < 248; i++) results.grantJobRecords(new iam.Role(st, `Step${i}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }), `job-${i % 30}`);
+    expect(() => app.synth()).not.toThrow();
+    expect(key.decrypters).toHaveLength(248);
+    expect(key.estimatedPolicyBytes()).toBeGreaterThan(248 * 98);
+    expect(key.estimatedPolicyBytes()).toBeLessThan(KEY_POLICY_MAX_BYTES);
   });
 });
