@@ -134,7 +134,7 @@ export class ScheduledJobsStack extends Stack {
     if (config.vpcEndpoints) {
       new JobVpcEndpoints(this, 'VpcEndpoints', {
         config: config.vpcEndpoints,
-        functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn }, this),
+        functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn, stepResultsTableArn: this.stepResults.table.tableArn }, this),
       });
     }
     this.executionCapture = new ExecutionCapture(this, 'ExecutionCapture', {
