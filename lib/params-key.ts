@@ -36,8 +36,8 @@ export const PARAMS_KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:ReEncryptFrom'];
  * data (input, history) and the step records (steps' outputs, lib/step-results-table.ts).
  *
  * Its key policy denies kms:Decrypt and kms:ReEncryptFrom to every principal that is not a role
- * recorded through {@link grantDecrypt} / {@link grantSend} / {@link grantTableData}, a reader role (config) or the deploy
- * role (through Step Functions only). The lists are read at synth, so roles granted after this
+ * recorded through {@link grantDecrypt} / {@link grantSend} / {@link grantTableData}, a reader role
+ * (config) or the deploy role (through Step Functions only). The lists are read at synth, so roles granted after this
  * construct was made are included. AWS services acting as themselves (a service principal, e.g.
  * CloudWatch Logs delivery) are outside that deny: they get nothing unless a statement names them.
  * Readers get kms:Decrypt through SQS and Step Functions from the key policy itself (their roles
