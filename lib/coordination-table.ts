@@ -17,8 +17,8 @@ import { pauseKey } from '../lambdas/shared/pauses';
  *   (lambdas/shared/pauses.ts);
  * - `capture#<execution ARN>`: the status-change capture's mark (one capture per ended execution);
  * - `reconcile#<state machine name>`: the reconciler's watermark.
- * - `idem#<job>#<hash>`: a step call's recorded result (idempotent steps,
- *   lambdas/shared/step-idempotency.ts), expiring after the replay window.
+ * Step calls' recorded results are not here: a step's output may hold personal data, so they live
+ * inside the read lock (lib/step-results-table.ts).
  * No params are stored here (lock keys are HMACs with a KMS key only the lock holders may use). Each grant is limited to its item kind with
  * `dynamodb:LeadingKeys`.
  */
@@ -98,14 +98,6 @@ export class CoordinationTable extends Construct {
   /** The reconciler's watermarks (lambdas/reconciler). */
   grantReconcileWatermarks(grantee: iam.IGrantable): iam.Grant {
     return this.grantItems(grantee, ['reconcile#'], ['dynamodb:GetItem', 'dynamodb:PutItem']);
-  }
-
-  /**
-   * A job's step records (Powertools Idempotency: get, conditional put, update, delete), and only
-   * that job's: the key prefix is `stepRecordPrefix(job)` of lambdas/shared/step-idempotency.ts.
-   */
-  grantStepResults(grantee: iam.IGrantable, job: string): iam.Grant {
-    return this.grantItems(grantee, [`idem#${job}#`], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
   }
 
   /** The tick ledger and batch progress (producers, starters). */

@@ -18,17 +18,26 @@ export interface ParamsKeyProps {
   readonly deployRoleArn?: string;
 }
 
+/** KMS's limit on a key policy, bytes (AWS KMS developer guide, "Quotas": key policy document size). */
+export const KEY_POLICY_MAX_BYTES = 32_768;
+
+/**
+ * Bytes a role ARN of the stack takes in the deployed key policy: `arn:aws:iam::<12 digits>:role/`
+ * and a CloudFormation-generated role name (64 characters at most), quoted, with its comma.
+ */
+const ROLE_ARN_BYTES = 13 + 12 + 6 + 64 + 3;
+
 /** Key uses that reveal plaintext; ReEncryptFrom would move data under a key the caller controls. Key administration is never denied. */
 export const PARAMS_KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:ReEncryptFrom'];
 
 /**
  * The customer managed key of every place outside the parameter-log bucket where task params sit:
- * the spool, the quarantine, the tick queue, failed invocations and the state machines' execution
- * data (input, history).
+ * the spool, the quarantine, the tick queue, failed invocations, the state machines' execution
+ * data (input, history) and the step records (steps' outputs, lib/step-results-table.ts).
  *
  * Its key policy denies kms:Decrypt and kms:ReEncryptFrom to every principal that is not a role
- * recorded through {@link grantDecrypt} / {@link grantSend}, a reader role (config) or the deploy
- * role (through Step Functions only). The lists are read at synth, so roles granted after this
+ * recorded through {@link grantDecrypt} / {@link grantSend} / {@link grantTableData}, a reader role
+ * (config) or the deploy role (through Step Functions only). The lists are read at synth, so roles granted after this
  * construct was made are included. AWS services acting as themselves (a service principal, e.g.
  * CloudWatch Logs delivery) are outside that deny: they get nothing unless a statement names them.
  * Readers get kms:Decrypt through SQS and Step Functions from the key policy itself (their roles
@@ -49,7 +58,7 @@ export class ParamsKey extends Construct {
     this.readerRoleArnPatterns = assertExact('ParamsKey: readerRoleArnPatterns', props.readerRoleArnPatterns);
     this.deployRoleArn = assertExact('ParamsKey: deployRoleArn', [props.deployRoleArn ?? deployRoleArnOf(this)])[0];
     this.key = new kms.Key(this, 'Key', {
-      description: 'Task params outside the parameter log: spool, quarantine, tick queue, execution data',
+      description: 'Task params outside the parameter log: spool, quarantine, tick queue, execution data, step records',
       enableKeyRotation: true,
       // Spooled messages and execution history encrypted with it outlive a stack deletion.
       removalPolicy: RemovalPolicy.RETAIN,
@@ -112,6 +121,19 @@ export class ParamsKey extends Construct {
     );
   }
 
+  /**
+   * The deployed key policy's size, estimated from the synthesized one: each role of the stack
+   * (`Fn::GetAtt` of its Arn) counted at its longest deployed length. Every named role adds to it
+   * (each step Lambda of every job is one, for the step records), but a stack cannot name enough to
+   * pass {@link KEY_POLICY_MAX_BYTES}: each role brings at least itself and its policy, and a stack
+   * holds 500 resources (test/step-results-table.test.ts measures the worst case).
+   */
+  estimatedPolicyBytes(): number {
+    const text = JSON.stringify(Stack.of(this).resolve((this.key.node.defaultChild as kms.CfnKey).keyPolicy));
+    const roleRefs = text.match(/\{"Fn::GetAtt":\["[^"]+","Arn"\]\},?/g) ?? [];
+    return text.length - roleRefs.reduce((n, r) => n + r.length, 0) + roleRefs.length * ROLE_ARN_BYTES;
+  }
+
   /** Role ARNs the decrypt deny exempts: recorded roles, readers, the deploy role. */
   private exemptPrincipalArns(): string[] {
     const stack = Stack.of(this);
@@ -150,6 +172,23 @@ export class ParamsKey extends Construct {
       actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
       resourceArns: [this.key.keyArn],
       conditions: { StringEquals: { 'kms:ViaService': `sqs.${Stack.of(this).region}.amazonaws.com` } },
+    });
+  }
+
+  /**
+   * Lets `role` read and write items of a DynamoDB table encrypted with the key: DynamoDB calls KMS
+   * with the caller's permission, through DynamoDB (kms:ViaService), with the table's name in the
+   * encryption context (AWS KMS developer guide, "How Amazon DynamoDB uses AWS KMS": Decrypt of the
+   * table key on access, Encrypt and GenerateDataKey as the example key policy lists them). Both are
+   * conditions here: the role cannot use the key outside DynamoDB, nor through another table.
+   */
+  grantTableData(role: iam.IRole, tableName: string): iam.Grant {
+    this.record(role);
+    return iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com`, 'kms:EncryptionContext:aws:dynamodb:tableName': tableName } },
     });
   }
 

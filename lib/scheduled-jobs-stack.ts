@@ -16,6 +16,7 @@ import { OperatorOutputs } from './operator-outputs';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { ProofJobAccess } from './proof-job';
+import { StepResultsTable } from './step-results-table';
 import { ScheduledProducer } from './scheduled-producer';
 import { TickStarter } from './tick-starter';
 import { Reprocess } from './reprocess';
@@ -41,6 +42,8 @@ export class ScheduledJobsStack extends Stack {
   public readonly paramsKey: ParamsKey;
   /** Holds, locks, tick ledger. */
   public readonly coordination: CoordinationTable;
+  /** Recorded step results (idempotent steps), inside the read lock: encrypted with the params key. */
+  public readonly stepResults: StepResultsTable;
   /** Where alarms notify. */
   public readonly alerts: Alerts;
   /** The parameter-log bucket and its client/worker delivery streams. */
@@ -77,6 +80,7 @@ export class ScheduledJobsStack extends Stack {
     const { config, projectRoot } = props;
     this.paramsKey = new ParamsKey(this, 'ParamsKey', { readerRoleArnPatterns: config.paramLog.readerRoleArnPatterns });
     this.coordination = new CoordinationTable(this, 'Coordination');
+    this.stepResults = new StepResultsTable(this, 'StepResults', { paramsKey: this.paramsKey });
     this.alerts = new Alerts(this, 'Alerts', { alerts: config.alerts });
     this.paramLog = new ParamLog(this, 'ParamLog', { timeZone: config.timeZone, ...config.paramLog });
     this.spool = new ErrorSpool(this, 'ErrorSpool', { retentionDays: config.spool.retentionDays, paramsKey: this.paramsKey });
@@ -93,6 +97,7 @@ export class ScheduledJobsStack extends Stack {
         recordFunction,
         lockFunction,
         coordination: this.coordination,
+        stepResults: this.stepResults,
         dependencies: config.dependencies,
         paramsKey: this.paramsKey,
         timeZone: config.timeZone,
@@ -130,7 +135,7 @@ export class ScheduledJobsStack extends Stack {
     if (config.vpcEndpoints) {
       new JobVpcEndpoints(this, 'VpcEndpoints', {
         config: config.vpcEndpoints,
-        functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn }, this),
+        functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn, stepResultsTableArn: this.stepResults.table.tableArn }, this),
       });
     }
     const proof = config.sandbox ? workflows.get(ProofJobAccess.job) : undefined;

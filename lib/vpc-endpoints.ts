@@ -142,12 +142,15 @@ export interface AppVpcResources {
   readonly clientStreamArn: string;
   /** The coordination table (tick ledger, hold switches). */
   readonly coordinationTableArn: string;
+  /** The step-results table (every step records its calls there: lambdas/shared/step-idempotency.ts). */
+  readonly stepResultsTableArn: string;
 }
 
 /**
  * Every VPC-attached function of the app with what it calls: a producer sends to the tick queue and
- * the quarantine, writes client records and the tick ledger; a step with `dependsOn` reads its hold
- * switch; each its own secrets and config statements, and X-Ray. (KMS for the queues and the stream
+ * the quarantine, writes client records and the tick ledger; every step keeps its step records and
+ * a step with `dependsOn` reads its hold switch; each its own secrets and config statements, and
+ * X-Ray. (DynamoDB calls KMS itself for the step-results table's key, `kms:ViaService`.) (KMS for the queues and the stream
  * is called by SQS and Firehose themselves, `kms:ViaService`: no KMS endpoint is needed for it.)
  */
 export function appVpcFunctions(config: ResolvedAppConfig, r: AppVpcResources, stack: Stack): VpcFunction[] {
@@ -170,7 +173,12 @@ export function appVpcFunctions(config: ResolvedAppConfig, r: AppVpcResources, s
       if (!step.vpc || !fn) continue;
       out.push({
         fn,
-        needs: [...(step.dependsOn ? [{ service: 'dynamodb' as const, actions: ['dynamodb:GetItem'], resources: [r.coordinationTableArn] }] : []), ...settingsNeeds(stack, step)],
+        needs: [
+          ...(step.dependsOn ? [{ service: 'dynamodb' as const, actions: ['dynamodb:GetItem'], resources: [r.coordinationTableArn] }] : []),
+          // Without it a VPC step could not reach its records and would fail before it runs.
+          { service: 'dynamodb', actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], resources: [r.stepResultsTableArn] },
+          ...settingsNeeds(stack, step),
+        ],
       });
     }
   }

@@ -20,6 +20,7 @@ import { THROTTLE_RETRY } from './config/timeouts';
 import { historyBudgetFindings } from './config/history-budget';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
+import { StepResultsTable } from './step-results-table';
 import { LAMBDA_THROTTLED, SPOOL_UNAVAILABLE } from '../lambdas/shared/errors';
 import { MAX_STEP_OUTPUT_BYTES, stepOutputBudget } from '../lambdas/shared/limits';
 import { caughtStateName, resumeStateName, STATE_NAMES, STATE_TIMEOUT_MARGIN_SECONDS, STEP_ENV } from '../lambdas/shared/workflow-contract';
@@ -147,6 +148,8 @@ export interface JobWorkflowProps {
   readonly lockFunction?: LockFunction;
   /** Holds, locks. */
   readonly coordination: CoordinationTable;
+  /** Where every step call's result is recorded (idempotent steps), inside the read lock. */
+  readonly stepResults: StepResultsTable;
   /** The app's dependencies (planned hold windows of the steps' `dependsOn`). */
   readonly dependencies: ReadonlyArray<ResolvedDependency>;
   /** Encrypts the executions' data (input, history): params only behind the read lock. */
@@ -413,7 +416,7 @@ export class JobWorkflow extends Construct {
       [STEP_ENV.timeZone]: this.props.timeZone,
       [STEP_ENV.maxOutputBytes]: String(maxOutputBytes),
       // Every step call's completed result is recorded there (idempotent steps, lambdas/shared/step-idempotency.ts).
-      [STEP_ENV.stepResultsTable]: this.props.coordination.table.tableName,
+      [STEP_ENV.stepResultsTable]: this.props.stepResults.table.tableName,
     };
     if (items) {
       env[STEP_ENV.itemsField] = items.field;
@@ -438,7 +441,7 @@ export class JobWorkflow extends Construct {
     });
     applyFunctionSettings(fn, step);
     if (step.dependsOn) this.props.coordination.grantReadHolds(fn);
-    this.props.coordination.grantStepResults(fn, job.name);
+    this.props.stepResults.grantJobRecords(fn.role!, job.name);
     if (step.maxConcurrency) this.throttledSteps.add(step.name);
     this.fns.set(step.name, fn);
     return fn;

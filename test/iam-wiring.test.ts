@@ -29,6 +29,7 @@ const resultsBucket = arn(stack.investigation.resultsBucket.bucketArn);
 const topic = arn(stack.alerts.topic.topicArn);
 const topicKey = arn(stack.alerts.topicKey.keyArn);
 const table = arn(stack.coordination.table.tableArn);
+const stepTable = arn(stack.stepResults.table.tableArn);
 const jobs = config.jobs.map((j) => j.name);
 const sm = (job: string) => arn(stack.workflows.get(job)!.stateMachine.stateMachineArn);
 const execution = (job: string) => `${sm(job).replace(':stateMachine:', ':execution:')}:${job}-20260101T0000-abc123`;
@@ -49,6 +50,8 @@ const viaStates = (machine: string): Context => ({ 'kms:ViaService': service('st
 const executionData = (machine: string): Context => ({ 'kms:EncryptionContext:aws:states:stateMachineArn': machine });
 // Bucket keys: the context is the bucket ARN (Amazon S3 user guide, "S3 Bucket Keys").
 const viaS3 = (bucket: string): Context => ({ 'kms:ViaService': service('s3'), 'kms:EncryptionContext:aws:s3:arn': bucket });
+// Table keys: the context names the table (AWS KMS developer guide, "How Amazon DynamoDB uses AWS KMS").
+const viaDynamo = (tableName: string): Context => ({ 'kms:ViaService': service('dynamodb'), 'kms:EncryptionContext:aws:dynamodb:tableName': tableName });
 
 // ---- principals
 const producer = (job: string) => stack.producers.get(job)!;
@@ -167,13 +170,15 @@ const ALLOWED: Arrow[] = [
   ...[...stack.workflows.values()].flatMap((w) => [...w.stepFunctions.entries()])
     .filter(([step]) => config.jobs.some((j) => j.steps.some((s) => s.kind === 'lambda' && s.name === step && s.dependsOn)))
     .map(([step, fn]) => arrow(`step ${step} reads its dependency's hold switch`, m.role(fn.role!), 'dynamodb:GetItem', table, { 'dynamodb:LeadingKeys': ['hold#orders-api'] })),
-  // Idempotent steps: each step records its own job's calls (lambdas/shared/step-idempotency.ts).
+  // Idempotent steps: each step records its own job's calls (lambdas/shared/step-idempotency.ts)
+  // in the step-results table, inside the read lock (test/step-results-table.test.ts has the rest).
   ...[...stack.workflows.entries()].flatMap(([job, w]) =>
-    [...w.stepFunctions.entries()].flatMap(([step, fn]) =>
-      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].map((action) =>
-        arrow(`step ${step} of ${job} keeps its record (${action})`, m.role(fn.role!), action, table, { 'dynamodb:LeadingKeys': [`idem#${job}#AbC+/0=`] }),
+    [...w.stepFunctions.entries()].flatMap(([step, fn]) => [
+      ...['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].map((action) =>
+        arrow(`step ${step} of ${job} keeps its record (${action})`, m.role(fn.role!), action, stepTable, { 'dynamodb:LeadingKeys': [`idem#${job}#AbC+/0=`] }),
       ),
-    ),
+      arrow(`step ${step} of ${job} decrypts the step-results table key`, m.role(fn.role!), 'kms:Decrypt', paramsKey, viaDynamo(arn(stack.stepResults.table.tableName))),
+    ]),
   ),
   // Firehose -> S3 with the key
   arrow('Firehose assumes the client delivery role', firehose, 'sts:AssumeRole', arn(stack.paramLog.writerRoles[0].roleArn), { 'sts:ExternalId': ACC }),
@@ -320,7 +325,7 @@ const DENIED: Arrow[] = [
   // A step's records are its own job's, and a step writes no lock, ledger or hold.
   ...[...stack.workflows.entries()].flatMap(([job, w]) =>
     [...w.stepFunctions.entries()].flatMap(([step, fn]) => [
-      arrow(`step ${step} of ${job} writes another job's record`, m.role(fn.role!), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': [`idem#${job === 'example-api' ? 'example-fanout' : 'example-api'}#AbC+/0=`] }),
+      arrow(`step ${step} of ${job} writes another job's record`, m.role(fn.role!), 'dynamodb:PutItem', stepTable, { 'dynamodb:LeadingKeys': [`idem#${job === 'example-api' ? 'example-fanout' : 'example-api'}#AbC+/0=`] }),
       arrow(`step ${step} of ${job} takes a lock`, m.role(fn.role!), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': ['lock#example-fanout#0123abcd'] }),
       arrow(`step ${step} of ${job} writes a hold switch`, m.role(fn.role!), 'dynamodb:PutItem', table, { 'dynamodb:LeadingKeys': ['hold#orders-api'] }),
     ]),
@@ -337,6 +342,7 @@ const DENIED: Arrow[] = [
   locked('administrator purges the spool', admin, 'sqs:PurgeQueue', spool),
   ...jobs.map((job) => locked(`administrator decrypts a ${job} execution's history`, admin, 'kms:Decrypt', paramsKey, viaStates(sm(job)))),
   locked('administrator decrypts with the params key directly', admin, 'kms:Decrypt', paramsKey),
+  locked('administrator decrypts a step record (the step-results table key)', admin, 'kms:Decrypt', paramsKey, viaDynamo(arn(stack.stepResults.table.tableName))),
   locked('administrator re-encrypts params under a key of theirs', admin, 'kms:ReEncryptFrom', paramsKey, viaSqs(spool)),
   // integrity of the parameter log
   locked('administrator overwrites a record', admin, 's3:PutObject', object(logBucket, `client/${day}/a.gz`)),

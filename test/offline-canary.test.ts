@@ -1,5 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dynamoStepIdempotency } from '../lambdas/shared/step-idempotency';
+import { startLocalDynamo } from '../local/dynamodb-local';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { OfflineReport } from '../local/offline-day/run';
@@ -16,6 +18,7 @@ const { runOfflineDay } = require('../local/offline-day/run') as typeof import('
 const { CanaryRecorder, canaryOk } = require('../local/offline-day/canary') as typeof CanaryModule;
 const { reportOk, renderText } = require('../local/offline-day/report') as typeof ReportModule;
 const { createStepHandler } = require('../lambdas/shared/step') as typeof StepModule;
+const { STEP_RECORDS_FILE_PREFIX } = require('../local/offline-day/canary') as typeof CanaryModule;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /**
@@ -79,6 +82,16 @@ describe('offline run with --canary (3 simulated hours, faults outside)', () => 
     expect(canaryOk(c)).toBe(true);
     expect(existsSync(join(out, 'canary.json'))).toBe(true);
   });
+
+  it('keeps the step records inside the lock: every one in inside/, none among the coordination items outside', () => {
+    const files = readdirSync(join(out, 'inside')).filter((f) => f.startsWith(STEP_RECORDS_FILE_PREFIX));
+    expect(files).toHaveLength(1);
+    const records = readFileSync(join(out, 'inside', files[0]), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { item: { pk: { S: string } } });
+    expect(records.length).toBeGreaterThan(0);
+    for (const r of records) expect(r.item.pk.S).toMatch(/^idem#/);
+    const outside = readFileSync(join(out, 'outside', 'dynamodb.ndjson'), 'utf8');
+    expect(outside).not.toContain('idem#');
+  });
 });
 
 describe('the canary detector', () => {
@@ -138,6 +151,36 @@ describe('the canary detector', () => {
       expect(c.leaks).toEqual(['outside/logs/envelope-logger.log']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts a step output that holds the canary inside when its table is the step-results table, and as a leak when a table outside holds it', async () => {
+    const dynamo = await startLocalDynamo();
+    const dirs: string[] = [];
+    try {
+      await dynamo.createTable('Coordination');
+      await dynamo.createTable('StepResults');
+      // A step whose output holds personal data (the canary), recorded as idempotent steps record it.
+      const steps = dynamoStepIdempotency({ tableName: 'StepResults', client: dynamo.client });
+      await steps.run({ job: 'j', key: 't#S', input: null, remainingMs: () => 10_000 }, async () => ({ holder: 'LEAK-d3t3ct' }));
+      const snapshot = async (split: { tables: string[]; insideTables: string[] }) => {
+        const dir = mkdtempSync(join(tmpdir(), 'canary-steps-'));
+        dirs.push(dir);
+        const rec = new CanaryRecorder('LEAK-d3t3ct', dir);
+        await rec.snapshot({ dynamo: dynamo.client, ...split, sqs: {} as never, queueNames: [], executions: [], events: [] });
+        return rec.finish({});
+      };
+      const inside = await snapshot({ tables: ['Coordination'], insideTables: ['StepResults'] });
+      expect(inside.outside['dynamodb.ndjson']).toBe(0);
+      expect(inside.inside['step records']).toBe(1);
+      expect(canaryOk(inside)).toBe(true);
+      const outside = await snapshot({ tables: ['Coordination', 'StepResults'], insideTables: [] });
+      expect(outside.outside['dynamodb.ndjson']).toBe(1);
+      expect(outside.leaks).toEqual(['outside/dynamodb.ndjson']);
+      expect(canaryOk(outside)).toBe(false);
+    } finally {
+      await dynamo.stop();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
   });
 });

@@ -126,6 +126,8 @@ describe('vpcEndpoints', () => {
     const table = stack.resolve(stack.coordination.table.tableArn);
     expect(policy('dynamodb')).toEqual([
       { Effect: 'Allow', Principal: { AWS: callApiRole }, Action: 'dynamodb:GetItem', Resource: table },
+      // Its step records (idempotent steps): without them the step fails before it runs.
+      { Effect: 'Allow', Principal: { AWS: callApiRole }, Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: stack.resolve(stack.stepResults.table.tableArn) },
       { Effect: 'Allow', Principal: { AWS: producerRole }, Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table },
     ]);
     expect(policy('secretsmanager')).toEqual([

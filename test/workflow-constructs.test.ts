@@ -156,7 +156,7 @@ describe('JobWorkflow', () => {
     for (const w of [...stack.workflows.values()]) {
       for (const fn of w.stepFunctions.values()) {
         const props = template.toJSON().Resources[stack.getLogicalId(fn.node.defaultChild as never)].Properties;
-        expect(props.Environment.Variables.STEP_RESULTS_TABLE).toEqual({ Ref: stack.getLogicalId(stack.coordination.table.node.defaultChild as never) });
+        expect(props.Environment.Variables.STEP_RESULTS_TABLE).toEqual({ Ref: stack.getLogicalId(stack.stepResults.table.node.defaultChild as never) });
       }
     }
   });

@@ -13,7 +13,7 @@ import { STEP_ENV } from './workflow-contract';
  * the recorded result instead of doing the step's side effect again.
  *
  * Built on Powertools Idempotency (`makeIdempotent` over its DynamoDB persistence layer), in the
- * coordination table under `idem#<job>#<hash of the key>`:
+ * step-results table (lib/step-results-table.ts) under `idem#<job>#<hash of the key>`:
  * - the key leaves out the attempt: every attempt of the task finds the record;
  * - a result is recorded only when the step returns; a step that throws leaves no record (Powertools
  *   deletes its in-progress record), so a failed step runs again on a replay;
@@ -28,14 +28,15 @@ import { STEP_ENV } from './workflow-contract';
  *   spool and still be replayed (14 days of SQS retention, re-sent by the sweeper before that) plus a
  *   replay window, and than a tick may be re-planned (30 days, lambdas/shared/tick-ledger.ts).
  *
- * The recorded result (a step's output, kept small by the step budget) sits in the coordination
- * table, which holds no params: steps return ids and references, never personal data (docs/workflow.md).
+ * The recorded result is the step's output (kept small by the step budget), which may hold personal
+ * data: the table is inside the read lock (encrypted with the params key, whose key policy lets only
+ * the job's step roles decrypt through it; docs/security.md).
  */
 
 /** How long a completed step's result is kept, days. */
 export const DEFAULT_RECORD_DAYS = 45;
 
-/** Partition-key prefix of a job's step records in the coordination table (IAM `dynamodb:LeadingKeys`). */
+/** Partition-key prefix of a job's step records in the step-results table (IAM `dynamodb:LeadingKeys`). */
 export function stepRecordPrefix(job: string): string {
   return `idem#${job}`;
 }
@@ -94,7 +95,7 @@ export interface DynamoStepIdempotencyOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The step records in a DynamoDB table keyed by `pk`, TTL attribute `expiresAt` (the coordination table's shape). */
+/** The step records in a DynamoDB table keyed by `pk`, TTL attribute `expiresAt` (lib/step-results-table.ts). */
 export function dynamoStepIdempotency(options: DynamoStepIdempotencyOptions): StepIdempotency {
   const persistenceStore = new DynamoDBPersistenceLayer({
     tableName: options.tableName,

@@ -42,6 +42,15 @@ function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
+/**
+ * The logical ids (the local table names) of the app's two tables: the coordination table (outside
+ * the read lock: holds, locks, ledger) and the step-results table (inside it: steps' outputs, under
+ * the params key). By construct, not by template order.
+ */
+export function tableIds(model: Pick<SynthesizedApp, 'stack'>): { readonly coordination: string; readonly stepResults: string } {
+  return { coordination: logicalId(model.stack, model.stack.coordination.table), stepResults: logicalId(model.stack, model.stack.stepResults.table) };
+}
+
 /** Synthesizes the app from its validated config, as `cdk synth` would minus bundling. */
 export function synthesizeApp(config: ResolvedAppConfig, projectRoot: string, region = 'ap-northeast-1'): SynthesizedApp {
   const app = new App({

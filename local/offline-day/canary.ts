@@ -28,7 +28,8 @@ import type { SqsEmulator } from '../sqs-emulator';
  *   group at level ERROR may hold them)     |
  * `events.ndjson`: every event a function   |
  *   got from Scheduler or EventBridge       |
- * `dynamodb.ndjson`: coordination items     |
+ * `dynamodb.ndjson`: coordination items     | step records (`inside/step-records-*.ndjson`:
+ *   (holds, locks, ledger: AWS managed key) |   steps' outputs, under the params key)
  * `sqs-attributes.ndjson`: message attrs    |
  * `cli-output.json`: the run's report (what |
  *   an operator reads without --show-params)|
@@ -40,6 +41,9 @@ import type { SqsEmulator } from '../sqs-emulator';
  * so only the uncaught errors stand for the traces; Lambda platform lines (START/END/REPORT) carry no
  * payload.
  */
+
+/** Files under `inside/` that hold the step-results table's items (one per table). */
+export const STEP_RECORDS_FILE_PREFIX = 'step-records-';
 
 /** What the canary may be: plain text that survives JSON, URLs and e-mail local parts unchanged. */
 export const CANARY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{5,63}$/;
@@ -212,20 +216,25 @@ export class CanaryRecorder {
   /** Takes what the stores outside the lock hold at the end, and the queue bodies inside it. */
   async snapshot(s: {
     readonly dynamo: DynamoDBClient;
+    /** Tables outside the lock (AWS managed key): every item is searched. */
     readonly tables: ReadonlyArray<string>;
+    /** Tables inside the lock (the params key: the step records): kept under `inside/`. */
+    readonly insideTables?: ReadonlyArray<string>;
     readonly sqs: SqsEmulator;
     readonly queueNames: ReadonlyArray<string>;
     readonly executions: ReadonlyArray<{ executionArn: string; status: string; error?: string; cause?: string }>;
     readonly events: ReadonlyArray<{ functionId: string; event: unknown }>;
   }): Promise<void> {
-    for (const table of s.tables) {
+    const scan = async (table: string, take: (line: string) => void): Promise<void> => {
       let start: ScanCommandOutput['LastEvaluatedKey'];
       do {
         const out = await s.dynamo.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
-        for (const item of out.Items ?? []) this.append('dynamodb.ndjson', JSON.stringify({ table, item }));
+        for (const item of out.Items ?? []) take(JSON.stringify({ table, item }));
         start = out.LastEvaluatedKey;
       } while (start);
-    }
+    };
+    for (const table of s.tables) await scan(table, (line) => this.append('dynamodb.ndjson', line));
+    for (const table of s.insideTables ?? []) await scan(table, (line) => appendFileSync(join(this.insideDir, `${STEP_RECORDS_FILE_PREFIX}${table}.ndjson`), `${line}\n`));
     for (const name of s.queueNames) {
       const q = await s.sqs.inspectQueue(name);
       for (const m of q.all) {
@@ -260,7 +269,7 @@ export class CanaryRecorder {
     }
     for (const sink of ['logs', 'metrics.ndjson', 'traces.ndjson', 'state-machine-logs.ndjson', 'events.ndjson', 'dynamodb.ndjson', 'sqs-attributes.ndjson', 'cli-output.json']) outside[sink] ??= 0;
 
-    const inside: Record<string, number> = { 'param-log records': 0, 'queue bodies': 0, 'worker records: opened error text': 0, 'spool messages: sealed error text': 0 };
+    const inside: Record<string, number> = { 'param-log records': 0, 'queue bodies': 0, 'step records': 0, 'worker records: opened error text': 0, 'spool messages: sealed error text': 0 };
     for (const part of ['client', 'worker']) {
       for (const f of listFiles(join(this.outDir, part)).filter((x) => x.endsWith('.gz'))) {
         const text = gunzipSync(readFileSync(f)).toString('utf8');
@@ -273,6 +282,10 @@ export class CanaryRecorder {
     }
     for (const f of listFiles(this.insideDir)) {
       const text = readFileSync(f, 'utf8');
+      if (relative(this.insideDir, f).startsWith(STEP_RECORDS_FILE_PREFIX)) {
+        inside['step records'] += occurrences(text, this.text);
+        continue;
+      }
       inside['queue bodies'] += occurrences(text, this.text);
       for (const line of text.split('\n')) {
         if (!line.startsWith('{')) continue;
@@ -286,7 +299,7 @@ export class CanaryRecorder {
       outside,
       outsideTotal: sum(outside),
       inside,
-      insideTotal: inside['param-log records'] + inside['queue bodies'],
+      insideTotal: inside['param-log records'] + inside['queue bodies'] + inside['step records'],
       recorded: { ...this.counts },
       leaks,
     };

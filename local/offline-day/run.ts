@@ -40,6 +40,7 @@ import {
   schedules,
   stateMachineDefinition,
   synthesizeApp,
+  tableIds,
 } from './app-model';
 import { CANARY_PROCESS_ENV, CanaryRecorder, CanaryReport } from './canary';
 import { matchesEventPattern } from './eventbridge';
@@ -788,7 +789,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         localTime: (at) => localMinuteText(at, tz),
         progress,
         ddb: dynamo.client,
-        coordinationTable: tables[0],
+        coordinationTable: tableIds(model).coordination,
         sfn: runSfn,
         spoolErrors: async () => {
           const waiting = new Map<string, number>();
@@ -879,7 +880,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     firehose.flushAll();
     await canary?.snapshot({
       dynamo: dynamo.client,
-      tables,
+      // The step records are inside the lock (params key): counted there, not searched as a sink outside.
+      tables: tables.filter((t) => t !== tableIds(model).stepResults),
+      insideTables: [tableIds(model).stepResults],
       sqs: sqsEmulator,
       queueNames: [...queueUrls.values()].map((u) => u.split('/').pop()!),
       executions: [...outcomes.values()],

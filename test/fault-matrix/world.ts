@@ -12,7 +12,7 @@
  *   runtime, starter, status-change capture, reprocess, sweeper), each function loaded in its own
  *   module registry (its own "container") with exactly the environment the template gives it
  *   (references resolved to the local services), reaching AWS only through their SDK clients;
- * - AWS services: fauxqs (SQS: every queue of the template), dynalite (the coordination table), the
+ * - AWS services: fauxqs (SQS: every queue of the template), dynalite (every table of the template: coordination, step results), the
  *   Firehose stand-in (the parameter log as gzip JSON lines in the bucket layout), DuckDB for the
  *   saved queries; SQS and Firehose through a fault proxy (./fault-proxy.ts) so a case can make an
  *   API call fail where production code makes it;
