@@ -199,6 +199,12 @@ export interface FakeExternalApiOptions {
   readonly stallMs?: number;
   /** Told when a hanging call arrives (the offline run's operator stops that execution). */
   readonly onHang?: (ref: TaskRef) => void;
+  /**
+   * Told when the API applies an order about a task (answers 200), with the request's
+   * `idempotency-key`; also when the caller is gone by then (a step past its timeout, a stopped
+   * execution): the order is applied all the same (local/offline-day/side-effects.ts counts it).
+   */
+  readonly onApplied?: (ref: TaskRef, idempotencyKey: string | undefined) => void;
   readonly port?: number;
 }
 
@@ -259,9 +265,11 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
       const n = answered.get(id) ?? 0; // calls answered before this one
       answered.set(id, n + 1);
       const fault = taskFault(options.plan, ref.tick, ref.key, options.timeZone, ref.tickKeys);
+      const idempotencyKey = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined;
       const later = (ms: number, status: number, payload: unknown): void => {
         const t = setTimeout(() => {
           timers.delete(t);
+          if (status === 200) options.onApplied?.(ref, idempotencyKey);
           send(status, payload);
         }, ms);
         timers.add(t);
@@ -286,6 +294,7 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
         else send(429, { message: 'slow down' }, { 'retry-after': '1' });
       } else {
         stats.ok += 1;
+        options.onApplied?.(ref, idempotencyKey);
         send(200, { accepted: true });
       }
     });

@@ -1,13 +1,21 @@
 import { formatRecordTime } from '../../lambdas/shared/param-log';
 import { JobCounts } from './accounting';
 import { OfflineReport } from './run';
+import { usersFeelOk } from './users-feel';
 
 /**
  * True when the run kept its promise: nothing lost, nothing run twice. A producer invocation Lambda
  * dropped after its retries (no on-failure destination) is a lost tick: its tasks never existed.
  */
-export function reportOk(r: OfflineReport): boolean {
-  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0) && r.outside.failedTicks.every((t) => t.outcome !== 'dropped');
+export function reportOk(r: Omit<OfflineReport, 'usersFeel'> & Partial<Pick<OfflineReport, 'usersFeel'>>): boolean {
+  return (
+    r.lost === 0 &&
+    r.duplicates === 0 &&
+    r.queries.lostTasksByDay.every((d) => d.lost === 0) &&
+    r.outside.failedTicks.every((t) => t.outcome !== 'dropped') &&
+    // What users feel (users-feel.ts); a report written before it existed has none.
+    (r.usersFeel === undefined || usersFeelOk(r.usersFeel))
+  );
 }
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
@@ -120,7 +128,8 @@ export function renderText(r: OfflineReport): string {
   lines.push('', `  fake API calls: ${kv(r.api as unknown as Record<string, number>)}`);
   if (r.unfinished.length) lines.push(`  still scheduled at the end: ${r.unfinished.join('; ')}`);
   lines.push(`  wall time ${(r.wallMs / 1000).toFixed(1)} s`, '');
-  lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated)' : '  RESULT: FAILED (something was lost or duplicated; see report.json)', '');
+  for (const l of usersFeelLines(r)) lines.push(`  ${l}`);
+  lines.push(reportOk(r) ? '  RESULT: OK (nothing lost, nothing duplicated, nothing hidden)' : '  RESULT: FAILED (something was lost, duplicated or hidden; see report.json)', '');
   return lines.join('\n');
 }
 
@@ -224,4 +233,21 @@ ${chart(r, 'spoolDepth', 'Spool depth (messages) at the end of the hour', '#7a4f
 <table><tr><th>partition</th><th>files</th></tr>${files}</table>
 </body></html>
 `;
+}
+
+/** The world the run lived in and what users feel (report.json `world`, `usersFeel`). */
+export function usersFeelLines(r: Partial<Pick<OfflineReport, 'world' | 'usersFeel' | 'simulatedRetryWaitSeconds'>>): string[] {
+  if (!r.world || !r.usersFeel) return [];
+  const c = r.world.counts;
+  const u = r.usersFeel;
+  return [
+    `AWS world ${r.world.profile}: status changes dropped ${c.eventsDropped}, late ${c.eventsLate}, twice ${c.eventsDuplicated}; async invokes twice ${c.asyncDuplicated}; ` +
+      `tick messages twice ${c.sqsDuplicated}; schedule ticks twice ${c.schedulerDuplicated}; past the history quota ${c.historyExceeded}; reconciler ${r.world.reconciler}` +
+      (r.world.reconcilerRuns ? ` (${r.world.reconcilerRuns} runs)` : ''),
+    `retry waits AWS would have spent (jitter applied): ${r.simulatedRetryWaitSeconds ?? 0} s; step Lambdas that ran on after their execution ended: ${u.sideEffects.ranAfterExecutionEnded}`,
+    `WHAT USERS FEEL: lost ${u.lost}, duplicatedSideEffects ${u.duplicatedSideEffects} (of ${u.sideEffects.keys} side effects), hidden ${u.hidden}`,
+    ...(u.lostTaskIds.length ? [`  lost: ${u.lostTaskIds.slice(0, 10).join(', ')}${u.lostTaskIds.length > 10 ? ', ...' : ''}`] : []),
+    ...(u.sideEffects.duplicatedKeys.length ? [`  applied twice: ${u.sideEffects.duplicatedKeys.slice(0, 10).join(', ')}${u.sideEffects.duplicatedKeys.length > 10 ? ', ...' : ''}`] : []),
+    ...(u.hiddenTaskIds.length ? [`  hidden: ${u.hiddenTaskIds.slice(0, 10).join(', ')}${u.hiddenTaskIds.length > 10 ? ', ...' : ''}`] : []),
+  ];
 }

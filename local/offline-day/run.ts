@@ -43,6 +43,12 @@ import { matchesEventPattern } from './eventbridge';
 import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
 import { AcceptedInvocation, Operator, ReplayRound, TickRerun } from './operator';
+import { AwsFaultCounts, AwsFaults, AwsWorld, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
+import { findReconciler, reconcileTimes } from './reconciler-hook';
+import { SideEffectLog, SideEffectSummary } from './side-effects';
+import { UsersFeel, usersFeel } from './users-feel';
+import { LOST_TASKS } from '../../lambdas/shared/queries';
+import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
 import { SimClock, Timeline } from './sim-clock';
 
 /**
@@ -111,6 +117,10 @@ export interface OfflineRunOptions {
   readonly progress?: (line: string) => void;
   /** Keep the handlers' own (Powertools) logs. @default false (errors only) */
   readonly verbose?: boolean;
+  /** How much kinder than AWS the stand-ins are (aws-faults.ts). @default 'kind' (the CLI's default is 'default') */
+  readonly awsFaults?: AwsWorld;
+  /** Run the app's reconciler when it has one (reconciler-hook.ts). @default true */
+  readonly reconciler?: boolean;
 }
 
 /** One hour of the picture. */
@@ -228,6 +238,12 @@ export interface OfflineReport {
   readonly hourly: HourRow[];
   /** Simulated actions still scheduled at the end (Lambda retries past the period, invokes never run): should be none. */
   readonly unfinished: string[];
+  /** The AWS faults of the run (aws-faults.ts) and what they did. */
+  readonly world: { readonly profile: AwsWorld; readonly counts: AwsFaultCounts; readonly reconciler: 'ran' | 'absent' | 'off'; readonly reconcilerRuns: number };
+  /** What users feel (users-feel.ts, side-effects.ts): RESULT is OK only when lost, duplicatedSideEffects and hidden are 0. */
+  readonly usersFeel: UsersFeel & { readonly sideEffects: SideEffectSummary };
+  /** Seconds the executions' retries would have waited in AWS (MaxDelaySeconds and jitter applied; the run skips them). */
+  readonly simulatedRetryWaitSeconds: number;
 }
 
 const DEFAULT_START_DAY = '2026-11-25';
@@ -318,6 +334,13 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const holdMode = options.hold ?? 'operator';
   const withOperator = holdMode !== 'planned-windows';
   const plan: FaultPlan = { ...faultPlan(profile, seed), ...options.faultPlanOverrides };
+  const awsFaults = new AwsFaults(options.awsFaults ?? 'kind', seed);
+  const sideEffects = new SideEffectLog();
+  /** `tick|key` -> task id, so the API's applications are keyed by task like the steps'. */
+  const taskIdOfKey = new Map<string, string>();
+  /** `taskId|attempt` of executions that have ended (a step still running after it ran on past its execution). */
+  const endedAttempts = new Set<string>();
+  let retryWaitSeconds = 0;
   const resolve = (c: AppConfig): ResolvedAppConfig =>
     resolveConfig(c, {
       fileExists: (p) => existsSync(join(options.projectRoot, p)),
@@ -404,6 +427,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const arn = runningByKey.get(t.key);
       if (arn && operator) background.push(operator.stop(arn, `stuck waiting for the orders API (order ${t.key})`));
     },
+    onApplied: (t, key) => sideEffects.apiSideEffect(taskIdOfKey.get(`${t.tick.toISOString()}|${t.key}`) ?? t.key, key, true),
   });
 
   const smArns = new Map<string, string>(); // job -> arn
@@ -518,6 +542,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const runSqs = new SQSClient({ region, endpoint: sqsEmulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const runSfn = new SFNClient({ region, endpoint: sfnEndpoint.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const runners = new Map<string, ReturnType<typeof createExecutionRunner>>();
+  const retriersOf = new Map<string, (state: string) => Retrier[]>();
   for (const job of config.jobs) {
     const definition = stateMachineDefinition(model, job, ref);
     runners.set(
@@ -527,9 +552,17 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         sqs: runSqs,
         stepTimeoutSeconds: LOCAL_STEP_TIMEOUT_SECONDS,
         executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
-        handlerFor: (functionName) => loadHandler(functionName.split(':').pop()!),
+        handlerFor: (functionName) => {
+          const id = functionName.split(':').pop()!;
+          return sideEffects.wrapStep(envFor(id)[STEP_ENV.step] ?? id, loadHandler(id), (ev) => {
+            const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
+            return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
+          });
+        },
       }),
     );
+    const retriers = retriersByState(definition);
+    retriersOf.set(smArns.get(job.name)!, (state) => retriers.get(state) ?? []);
   }
 
   const tickPlan: Array<{ at: Date; fn: string; input: string; job: string }> = [];
@@ -559,6 +592,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         region,
         functionName: es.functionId,
         maxInvocations: 1_000,
+        redeliver: (m) => awsFaults.sqsTwice(m.Body ?? m.MessageId ?? ''),
         container: () => async (event, context) => {
           const handler = loadHandler(es.functionId);
           useEnvOf(es.functionId);
@@ -619,20 +653,29 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         if (!keys.includes(env.key)) keys.push(env.key);
         tickKeys.set(`${env.job}|${tickIso}`, keys);
         taskRefs.set(env.key, { tick: new Date(tickIso), key: env.key, tickKeys: keys });
+        taskIdOfKey.set(`${new Date(tickIso).toISOString()}|${env.key}`, env.taskId);
       }
       await mapLimit(batch, EXECUTION_CONCURRENCY, async (e) => {
         const envelope = parseEnvelope(JSON.parse(e.input));
         const at = clock.now();
         const maintenance = inMaintenance(plan, at, tz);
         runningByKey.set(envelope.key, e.executionArn);
-        const out = await runners.get(e.stateMachineArn)!({
+        const limited = limitHistory(sfnEndpoint.localRun(e.executionArn), awsFaults.rates.historyEventLimit);
+        let out = await runners.get(e.stateMachineArn)!({
           executionArn: e.executionArn,
           name: e.name,
           stateMachineArn: e.stateMachineArn,
           input: envelope,
           startDate: e.startDate,
-          hooks: sfnEndpoint.localRun(e.executionArn),
+          hooks: limited.hooks,
         });
+        // Past the history quota Step Functions fails the execution itself: no Catch runs.
+        if (limited.exceeded()) {
+          awsFaults.counts.historyExceeded += 1;
+          out = { ...out, status: 'FAILED', error: 'States.Runtime', cause: `the execution history passed ${awsFaults.rates.historyEventLimit} events` };
+        }
+        endedAttempts.add(`${envelope.taskId}|${envelope.attempt}`);
+        retryWaitSeconds += simulatedRetryWaitSeconds(retriersOf.get(e.stateMachineArn) ?? (() => []), out.retries, seed, e.name);
         if (runningByKey.get(envelope.key) === e.executionArn) runningByKey.delete(envelope.key);
         // Ends it in the stand-in (a stopped execution stays ABORTED), which emits its status change.
         sfnEndpoint.complete(e.executionArn, out.status, { error: out.error, cause: out.cause });
@@ -696,6 +739,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     functionArn,
     invoke: invokeWithEnv,
     settle: () => settle(),
+    deliverTwice: (functionId, event) => awsFaults.asyncTwice(functionId, JSON.stringify(event)),
     keep: async (queueId, record) => {
       await runSqs.send(new SendMessageCommand({ QueueUrl: queueUrls.get(queueId)!, MessageBody: JSON.stringify(record) }));
     },
@@ -712,7 +756,16 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
    */
   const deliverStatusChanges = async (): Promise<void> => {
     for (const ev of statusEvents.splice(0, statusEvents.length)) {
-      for (const rule of rules) if (matchesEventPattern(rule.pattern, ev)) await asyncInvoker.invoke(rule.targetFunction, ev, async () => undefined);
+      for (const rule of rules) {
+        if (!matchesEventPattern(rule.pattern, ev)) continue;
+        // Best effort (aws-faults.ts): dropped, late (on the timeline) or twice.
+        await dispatchStatusEvent(
+          awsFaults,
+          ev,
+          async (x) => void (await asyncInvoker.invoke(rule.targetFunction, x, async () => undefined)),
+          (minutes, label, run) => timeline.at(new Date(clock.now().getTime() + minutes * 60_000), label, run),
+        );
+      }
     }
   };
 
@@ -804,6 +857,19 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     }
   }
 
+  // The operator's reconciler, when the app has one (reconciler-hook.ts): Scheduler invokes it
+  // asynchronously every period; whatever it captures settles like any invocation.
+  const reconcilerModel = findReconciler(model, options.projectRoot);
+  let reconcilerRuns = 0;
+  if (reconcilerModel && options.reconciler !== false) {
+    for (const at of reconcileTimes(from, to, reconcilerModel.everyMinutes)) {
+      timeline.at(at, 'reconciler', async () => {
+        reconcilerRuns += 1;
+        await asyncInvoker.invoke(reconcilerModel.functionId, JSON.parse(reconcilerModel.input));
+      });
+    }
+  }
+
   // ---- the simulated day(s)
   clock.install();
   let lastHour = '';
@@ -832,6 +898,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       r.held ||= holdOn || heldDependencies.some((d) => activeWindow(windowsOf[d] ?? [], tick.at, tz) !== null);
       // EventBridge Scheduler invokes the producer asynchronously (its failures: Lambda's retries).
       await asyncInvoker.invoke(tick.fn, JSON.parse(tick.input));
+      // Scheduler delivers at least once: sometimes the same tick twice.
+      if (awsFaults.schedulerTwice(tick.fn, tick.input)) await asyncInvoker.invoke(tick.fn, JSON.parse(tick.input));
       r.spoolDepth = await spoolDepth();
       const hour = localHour(tick.at, tz);
       if (hour !== lastHour) {
@@ -843,6 +911,12 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     clock.set(to);
     progress(`end of the simulated period: ${operator ? 'final replay' : 'no operator'}`);
     await operatorRound();
+    // A stopped or timed-out execution's step Lambda runs to its own end: wait for it, and for
+    // whatever its late status changes and side effects start.
+    await sideEffects.idle();
+    await settle();
+    // Late status changes (and what they start) arrive after the period: let them.
+    await timeline.runDue(new Date(clock.now().getTime() + (2 * awsFaults.rates.eventLateMinutes + 1) * 60_000));
     // Let Firehose deliver what it holds (its buffer interval passes).
     clock.set(new Date(to.getTime() + bufferSeconds * 1000));
     firehose.flushAll();
@@ -945,6 +1019,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   for (let d = localDay(from, tz); d <= localDay(new Date(to.getTime() - 1), tz); d = nextDay(d)) days.push(d);
   const db = await ParamLogDb.open(options.outDir);
   let lostTasksByDay: Array<{ day: string; lost: number }>;
+  /** Tasks the lost-task monitor's query lists (users-feel.ts: a lost task it lists is not hidden). */
+  const monitored = new Set<string>();
   let dailyCounts: Array<Record<string, unknown>>;
   try {
     lostTasksByDay = [];
@@ -953,6 +1029,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       lostTasksByDay.push({ day, lost: Number(r?.lost ?? 0) });
     }
     dailyCounts = await db.query(DAILY_COUNTS.sql, [days[0], nextDay(days[days.length - 1])]);
+    for (const day of days) for (const r of await db.query(LOST_TASKS.sql, lostTaskParams(day))) monitored.add(String(r.task_id));
   } finally {
     db.close();
   }
@@ -1015,5 +1092,19 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     hourly: hourRows,
     // An Invoke reprocess made that Lambda never ran would be a tick silently dropped: it shows here.
     unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
+    world: { profile: awsFaults.world, counts: awsFaults.counts, reconciler: !reconcilerModel ? 'absent' : options.reconciler === false ? 'off' : 'ran', reconcilerRuns },
+    usersFeel: {
+      ...usersFeel({
+        executions,
+        neverEnded: pending.map((e) => parseEnvelope(JSON.parse(e.input)).taskId),
+        spooled: spooledTasks,
+        quarantined: quarantinedTasks,
+        droppedTicks: failedTicks.filter((t) => t.outcome === 'dropped').map((t) => `${t.job}|${t.tick}`),
+        monitored,
+        duplicatedSideEffects: sideEffects.summary().duplicated,
+      }),
+      sideEffects: sideEffects.summary(),
+    },
+    simulatedRetryWaitSeconds: Math.round(retryWaitSeconds),
   };
 }
