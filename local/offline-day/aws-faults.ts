@@ -90,6 +90,8 @@ export class AwsFaults {
     readonly world: AwsWorld,
     readonly seed: number,
     readonly rates: AwsFaultRates = awsFaultRates(world),
+    /** Drops exactly the status changes it selects (by {@link statusEventKey}) instead of `eventDrop`'s share: tests aim a drop at one execution. */
+    private readonly dropEventWhen?: (key: string) => boolean,
   ) {
     for (const [k, v] of Object.entries(rates)) {
       if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (k !== 'eventLateMinutes' && k !== 'historyEventLimit' && v > 1)) {
@@ -104,7 +106,7 @@ export class AwsFaults {
 
   /** The fate of a status-change event, by a key unique to it (execution ARN, status, redrive count). */
   statusEvent(key: string): EventFate {
-    if (this.hit('drop', key, this.rates.eventDrop)) {
+    if (this.dropEventWhen ? this.dropEventWhen(key) : this.hit('drop', key, this.rates.eventDrop)) {
       this.counts.eventsDropped += 1;
       return { copies: 0, delayMinutes: 0 };
     }

@@ -43,7 +43,7 @@ import { matchesEventPattern } from './eventbridge';
 import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
 import { AcceptedInvocation, Operator, ReplayRound, TickRerun } from './operator';
-import { AwsFaultCounts, AwsFaults, AwsWorld, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
+import { AwsFaultCounts, AwsFaultRates, awsFaultRates, AwsFaults, AwsWorld, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
 import { findReconciler, reconcileTimes } from './reconciler-hook';
 import { SideEffectLog, SideEffectSummary } from './side-effects';
 import { UsersFeel, usersFeel } from './users-feel';
@@ -121,6 +121,8 @@ export interface OfflineRunOptions {
   readonly awsFaults?: AwsWorld;
   /** Run the app's reconciler when it has one (reconciler-hook.ts). @default true */
   readonly reconciler?: boolean;
+  /** Changes to the world's rates, and a drop aimed at chosen status changes (tests). */
+  readonly awsFaultOverrides?: Partial<AwsFaultRates> & { readonly dropEventWhen?: (key: string) => boolean };
 }
 
 /** One hour of the picture. */
@@ -334,7 +336,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const holdMode = options.hold ?? 'operator';
   const withOperator = holdMode !== 'planned-windows';
   const plan: FaultPlan = { ...faultPlan(profile, seed), ...options.faultPlanOverrides };
-  const awsFaults = new AwsFaults(options.awsFaults ?? 'kind', seed);
+  const { dropEventWhen, ...rateOverrides } = options.awsFaultOverrides ?? {};
+  const awsFaults = new AwsFaults(options.awsFaults ?? 'kind', seed, { ...awsFaultRates(options.awsFaults ?? 'kind'), ...rateOverrides }, dropEventWhen);
   const sideEffects = new SideEffectLog();
   /** `tick|key` -> task id, so the API's applications are keyed by task like the steps'. */
   const taskIdOfKey = new Map<string, string>();
@@ -554,7 +557,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
         handlerFor: (functionName) => {
           const id = functionName.split(':').pop()!;
-          return sideEffects.wrapStep(envFor(id)[STEP_ENV.step] ?? id, loadHandler(id), (ev) => {
+          // Only a job's steps have side effects; the lock and the outcome record are the workflow's own.
+          return sideEffects.wrapStep(envFor(id)[STEP_ENV.step] ?? null, loadHandler(id), (ev) => {
             const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
             return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
           });

@@ -76,15 +76,16 @@ export class SideEffectLog {
   }
 
   /**
-   * A step handler that records its completion as a side effect (unless the step is a read) and
+   * A step handler that records its completion as a side effect (unless the step is a read, or
+   * `stepName` is null: a function of the workflow's own, the lock or the outcome record) and
    * stays tracked until it ends, even when the engine stopped waiting for it. `executionEnded`
    * tells, when the handler ends, whether its execution had ended first.
    */
-  wrapStep(stepName: string, handler: Handler, executionEnded: (event: unknown) => boolean = () => false): Handler {
+  wrapStep(stepName: string | null, handler: Handler, executionEnded: (event: unknown) => boolean = () => false): Handler {
     return (event, context) => {
       const p = handler(event, context).then((out) => {
         if (executionEnded(event)) this.lateRuns += 1;
-        if (!SIDE_EFFECT_FREE_STEPS.has(stepName)) {
+        if (stepName !== null && !SIDE_EFFECT_FREE_STEPS.has(stepName)) {
           const e = event as { task?: { taskId?: unknown }; index?: unknown } | null;
           this.apply(String(e?.task?.taskId ?? '?'), stepName, e?.index === undefined ? '-' : String(e.index));
         }
