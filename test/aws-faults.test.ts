@@ -1,4 +1,9 @@
+import { FirehoseClient, PutRecordCommand } from '@aws-sdk/client-firehose';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIREHOSE_S3_RETRY_MS, startFirehoseStandin } from '../local/firehose-standin';
 import { AslDefinition } from '../local/asl';
 import { createLocalRunner } from '../local/run-state-machine';
 import { startSqsEmulator } from '../local/sqs-emulator';
@@ -238,5 +243,51 @@ describe('what users feel', () => {
     expect(usersFeelOk(u)).toBe(false);
     expect(usersFeelOk({ lost: 0, hidden: 0, duplicatedSideEffects: 1 })).toBe(false);
     expect(usersFeelOk({ lost: 0, hidden: 0, duplicatedSideEffects: 0 })).toBe(true);
+  });
+});
+
+describe('Firehose to S3: failed deliveries retried for 24 hours, then discarded', () => {
+  const run = async (outageHours: number) => {
+    const dir = mkdtempSync(join(tmpdir(), 'fh-outage-'));
+    let clock = new Date('2026-11-25T00:00:00Z');
+    const start = clock.getTime();
+    const f = new AwsFaults('aws', 1, { ...kind, bucketOutage: { startMinute: 0, minutes: outageHours * 60 } });
+    const standin = await startFirehoseStandin({ outDir: dir, streams: { s: 'client' }, timeZone: 'UTC', now: () => clock, bufferSeconds: 60, bucketDown: (at) => f.bucketDown(at, new Date(start)) });
+    const client = new FirehoseClient({ endpoint: standin.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+    await client.send(new PutRecordCommand({ DeliveryStreamName: 's', Record: { Data: Buffer.from('{"n":1}\n') } }));
+    const seen: Array<[number, number, number]> = [];
+    for (const h of [1, 2, 23, 24.5, 26]) {
+      clock = new Date(start + h * 3_600_000);
+      standin.flushDue();
+      seen.push([standin.delivered.length, standin.retrying(), standin.discarded.get('s') ?? 0]);
+    }
+    client.destroy();
+    await standin.close();
+    rmSync(dir, { recursive: true, force: true });
+    return { seen, partitions: standin.delivered.map((d) => d.partition) };
+  };
+
+  it('a 2-hour outage: the record is retried and delivered late, in the partition of its arrival', async () => {
+    const r = await run(2);
+    expect(r.seen).toEqual([
+      [0, 1, 0],
+      [1, 0, 0],
+      [1, 0, 0],
+      [1, 0, 0],
+      [1, 0, 0],
+    ]);
+    expect(r.partitions).toEqual(['client/year=2026/month=11/day=25']);
+  });
+
+  it('an outage past 24 hours: the record is discarded, never delivered', async () => {
+    expect(FIREHOSE_S3_RETRY_MS).toBe(24 * 3_600_000);
+    const r = await run(30);
+    expect(r.seen).toEqual([
+      [0, 1, 0],
+      [0, 1, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+      [0, 0, 1],
+    ]);
   });
 });

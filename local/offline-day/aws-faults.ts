@@ -37,6 +37,8 @@ export interface AwsFaultRates {
   readonly schedulerDuplicate: number;
   /** History events an execution may have (Step Functions quota: 25,000). */
   readonly historyEventLimit: number;
+  /** An outage of the parameter log's bucket, in minutes from the run's start: Firehose retries 24 h, then discards. */
+  readonly bucketOutage: { readonly startMinute: number; readonly minutes: number } | null;
 }
 
 /** The worlds of `--aws-faults` (`--faults aws` selects `aws`). */
@@ -55,11 +57,12 @@ export const HISTORY_EVENT_QUOTA = 25_000;
 export function awsFaultRates(world: AwsWorld): AwsFaultRates {
   switch (world) {
     case 'kind':
-      return { eventDrop: 0, eventDuplicate: 0, eventLate: 0, eventLateMinutes: 0, asyncDuplicate: 0, sqsDuplicate: 0, schedulerDuplicate: 0, historyEventLimit: HISTORY_EVENT_QUOTA };
+      return { eventDrop: 0, eventDuplicate: 0, eventLate: 0, eventLateMinutes: 0, asyncDuplicate: 0, sqsDuplicate: 0, schedulerDuplicate: 0, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: null };
     case 'default':
-      return { eventDrop: 0, eventDuplicate: 0.02, eventLate: 0.02, eventLateMinutes: 3, asyncDuplicate: 0.01, sqsDuplicate: 0.01, schedulerDuplicate: 0.01, historyEventLimit: HISTORY_EVENT_QUOTA };
+      return { eventDrop: 0, eventDuplicate: 0.02, eventLate: 0.02, eventLateMinutes: 3, asyncDuplicate: 0.01, sqsDuplicate: 0.01, schedulerDuplicate: 0.01, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: null };
     case 'aws':
-      return { eventDrop: 0.05, eventDuplicate: 0.05, eventLate: 0.05, eventLateMinutes: 7, asyncDuplicate: 0.03, sqsDuplicate: 0.03, schedulerDuplicate: 0.03, historyEventLimit: HISTORY_EVENT_QUOTA };
+      // A 3-hour bucket outage from 14:00: Firehose's retries deliver it all late (within 24 h).
+      return { eventDrop: 0.05, eventDuplicate: 0.05, eventLate: 0.05, eventLateMinutes: 7, asyncDuplicate: 0.03, sqsDuplicate: 0.03, schedulerDuplicate: 0.03, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: { startMinute: 14 * 60, minutes: 180 } };
   }
 }
 
@@ -94,10 +97,19 @@ export class AwsFaults {
     private readonly dropEventWhen?: (key: string) => boolean,
   ) {
     for (const [k, v] of Object.entries(rates)) {
+      if (k === 'bucketOutage') continue;
       if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (k !== 'eventLateMinutes' && k !== 'historyEventLimit' && v > 1)) {
         throw new Error(`AWS fault rate ${k} must be a probability in [0, 1] (or a non-negative number of minutes/events), got ${String(v)}`);
       }
     }
+  }
+
+  /** Whether the parameter log's bucket refuses deliveries at `at` (runStart: the run's first instant). */
+  bucketDown(at: Date, runStart: Date): boolean {
+    const o = this.rates.bucketOutage;
+    if (!o) return false;
+    const m = (at.getTime() - runStart.getTime()) / 60_000;
+    return m >= o.startMinute && m < o.startMinute + o.minutes;
   }
 
   private hit(kind: string, key: string, rate: number): boolean {

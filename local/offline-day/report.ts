@@ -206,7 +206,8 @@ export function renderHtml(r: OfflineReport): string {
 <h1>Scheduled jobs: offline run</h1>
 <p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, hold <b>${esc(r.hold)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
 Red band: the external API's maintenance window. Blue strip: a dependency on hold.</p>
-<h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated' : 'FAILED: something was lost or duplicated'}</h2>
+<h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated, nothing hidden' : 'FAILED: something was lost, duplicated or hidden'}</h2>
+${usersFeelLines(r).map((l) => `<p>${esc(l)}</p>`).join('\n')}
 <table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
     'spooled by error',
     Object.entries(r.spooledByError)
@@ -243,7 +244,8 @@ export function usersFeelLines(r: Partial<Pick<OfflineReport, 'world' | 'usersFe
   return [
     `AWS world ${r.world.profile}: status changes dropped ${c.eventsDropped}, late ${c.eventsLate}, twice ${c.eventsDuplicated}; async invokes twice ${c.asyncDuplicated}; ` +
       `tick messages twice ${c.sqsDuplicated}; schedule ticks twice ${c.schedulerDuplicated}; past the history quota ${c.historyExceeded}; reconciler ${r.world.reconciler}` +
-      (r.world.reconcilerRuns ? ` (${r.world.reconcilerRuns} runs)` : ''),
+      (r.world.reconcilerRuns ? ` (${r.world.reconcilerRuns} runs)` : '') +
+      (r.world.paramLog ? `; parameter-log records discarded after 24 h ${r.world.paramLog.discarded}, still retried ${r.world.paramLog.retrying}` : ''),
     `retry waits AWS would have spent (jitter applied): ${r.simulatedRetryWaitSeconds ?? 0} s; step Lambdas that ran on after their execution ended: ${u.sideEffects.ranAfterExecutionEnded}`,
     `WHAT USERS FEEL: lost ${u.lost}, duplicatedSideEffects ${u.duplicatedSideEffects} (of ${u.sideEffects.keys} side effects), hidden ${u.hidden}`,
     ...(u.lostTaskIds.length ? [`  lost: ${u.lostTaskIds.slice(0, 10).join(', ')}${u.lostTaskIds.length > 10 ? ', ...' : ''}`] : []),

@@ -241,7 +241,14 @@ export interface OfflineReport {
   /** Simulated actions still scheduled at the end (Lambda retries past the period, invokes never run): should be none. */
   readonly unfinished: string[];
   /** The AWS faults of the run (aws-faults.ts) and what they did. */
-  readonly world: { readonly profile: AwsWorld; readonly counts: AwsFaultCounts; readonly reconciler: 'ran' | 'absent' | 'off'; readonly reconcilerRuns: number };
+  readonly world: {
+    readonly profile: AwsWorld;
+    readonly counts: AwsFaultCounts;
+    readonly reconciler: 'ran' | 'absent' | 'off';
+    readonly reconcilerRuns: number;
+    /** Parameter-log records Firehose discarded after 24 h of failed delivery, and those still retried at the end. */
+    readonly paramLog: { readonly discarded: number; readonly retrying: number };
+  };
   /** What users feel (users-feel.ts, side-effects.ts): RESULT is OK only when lost, duplicatedSideEffects and hidden are 0. */
   readonly usersFeel: UsersFeel & { readonly sideEffects: SideEffectSummary };
   /** Seconds the executions' retries would have waited in AWS (MaxDelaySeconds and jitter applied; the run skips them). */
@@ -344,6 +351,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   /** `taskId|attempt` of executions that have ended (a step still running after it ran on past its execution). */
   const endedAttempts = new Set<string>();
   let retryWaitSeconds = 0;
+  let firehoseDiscarded = 0;
+  let firehoseRetrying = 0;
   const resolve = (c: AppConfig): ResolvedAppConfig =>
     resolveConfig(c, {
       fileExists: (p) => existsSync(join(options.projectRoot, p)),
@@ -407,6 +416,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     now: () => clock.now(),
     bufferSeconds,
     bufferBytes: bufferMiB * 1024 * 1024,
+    bucketDown: (at) => awsFaults.bucketDown(at, from),
   });
 
   // The fake API learns which task a call is about from the executions the run starts.
@@ -933,6 +943,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await dynamo.stop();
     await api.close();
     await sfnEndpoint.stop();
+    firehoseDiscarded = [...firehose.discarded.values()].reduce((a, b) => a + b, 0);
+    firehoseRetrying = firehose.retrying();
     await firehose.close();
     await lambdaEndpoint.stop();
   }
@@ -1096,7 +1108,13 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     hourly: hourRows,
     // An Invoke reprocess made that Lambda never ran would be a tick silently dropped: it shows here.
     unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
-    world: { profile: awsFaults.world, counts: awsFaults.counts, reconciler: !reconcilerModel ? 'absent' : options.reconciler === false ? 'off' : 'ran', reconcilerRuns },
+    world: {
+      profile: awsFaults.world,
+      counts: awsFaults.counts,
+      reconciler: !reconcilerModel ? 'absent' : options.reconciler === false ? 'off' : 'ran',
+      reconcilerRuns,
+      paramLog: { discarded: firehoseDiscarded, retrying: firehoseRetrying },
+    },
     usersFeel: {
       ...usersFeel({
         executions,
