@@ -11,7 +11,7 @@ import { HoldMode, runOfflineDay } from './run';
  * Exit code 0 when nothing was lost or duplicated, 1 when something was, 2 on bad flags.
  */
 const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults none|default|heavy|outside|aws]
-                    [--aws-faults kind|default|aws] [--no-reconciler]
+                    [--aws-faults kind|default|aws] [--no-reconciler] [--api-ignores-keys]
                     [--planned-windows | --no-hold] [--out DIR] [--keep|--clean]
                     [--tasks-per-tick N] [--date yyyy-MM-dd] [--verbose]
   --days N            simulated days (default 1)
@@ -24,6 +24,8 @@ const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults n
   --aws-faults W      kind | default | aws: status changes dropped/late/twice, async invokes, tick
                       messages and schedule ticks twice, the history quota (default default)
   --no-reconciler     do not run the app's reconciler (what a dropped status change then costs)
+  --api-ignores-keys  the fake API applies every accepted call, ignoring the idempotency key (what a
+                      step that ran on after its execution ended, then its replay, then cost)
   --planned-windows   declare the API's maintenance as a planned hold window in the config and run
                       with no operator at all (default: the operator holds the API for the window)
   --no-hold           no hold at all: calls and retries go into the maintenance window (as before holds)
@@ -39,7 +41,7 @@ function parseArgs(argv: string[]): Record<string, string | boolean> {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
     const [k, inline] = a.slice(2).split('=', 2);
-    if (['keep', 'clean', 'verbose', 'help', 'planned-windows', 'no-hold', 'no-reconciler'].includes(k)) out[k] = true;
+    if (['keep', 'clean', 'verbose', 'help', 'planned-windows', 'no-hold', 'no-reconciler', 'api-ignores-keys'].includes(k)) out[k] = true;
     else {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`--${k} needs a value`);
@@ -65,7 +67,7 @@ async function main(): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const known = new Set(['days', 'hours', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help', 'planned-windows', 'no-hold', 'aws-faults', 'no-reconciler']);
+    const known = new Set(['days', 'hours', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help', 'planned-windows', 'no-hold', 'aws-faults', 'no-reconciler', 'api-ignores-keys']);
     for (const k of Object.keys(args)) if (!known.has(k)) throw new Error(`unknown flag --${k}`);
     // `--faults aws`: the outside profile's faults in a world no kinder than AWS.
     const awsProfile = args.faults === 'aws';
@@ -92,6 +94,7 @@ async function main(): Promise<number> {
       verbose: !!args.verbose,
       awsFaults,
       reconciler: !args['no-reconciler'],
+      apiHonoursIdempotencyKeys: !args['api-ignores-keys'],
     };
     if (Number.isNaN(opts.seed)) throw new Error('--seed must be an integer');
   } catch (e) {

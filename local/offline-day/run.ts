@@ -121,6 +121,11 @@ export interface OfflineRunOptions {
   readonly awsFaults?: AwsWorld;
   /** Run the app's reconciler when it has one (reconciler-hook.ts). @default true */
   readonly reconciler?: boolean;
+  /**
+   * Whether the fake API applies an order once per `idempotency-key` (answering a repeat with the
+   * recorded result), as order and payment APIs that take such keys do. @default true
+   */
+  readonly apiHonoursIdempotencyKeys?: boolean;
   /** Changes to the world's rates, and a drop aimed at chosen status changes (tests). */
   readonly awsFaultOverrides?: Partial<AwsFaultRates> & { readonly dropEventWhen?: (key: string) => boolean };
 }
@@ -440,7 +445,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const arn = runningByKey.get(t.key);
       if (arn && operator) background.push(operator.stop(arn, `stuck waiting for the orders API (order ${t.key})`));
     },
-    onApplied: (t, key) => sideEffects.apiSideEffect(taskIdOfKey.get(`${t.tick.toISOString()}|${t.key}`) ?? t.key, key, true),
+    onApplied: (t, key) => sideEffects.apiSideEffect(taskIdOfKey.get(`${t.tick.toISOString()}|${t.key}`) ?? t.key, key, options.apiHonoursIdempotencyKeys ?? true),
   });
 
   const smArns = new Map<string, string>(); // job -> arn
