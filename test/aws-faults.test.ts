@@ -13,6 +13,7 @@ import { AsyncInvoker } from '../local/offline-day/lambda-async';
 import { SideEffectLog } from '../local/offline-day/side-effects';
 import { SimClock, Timeline } from '../local/offline-day/sim-clock';
 import { usersFeel, usersFeelOk } from '../local/offline-day/users-feel';
+import { findReconciler, RECONCILER_ENTRY, reconcileTimes } from '../local/offline-day/reconciler-hook';
 
 /** Each fault knob of the world no kinder than AWS (docs/aws-promises.md), against its stand-in. */
 
@@ -289,5 +290,34 @@ describe('Firehose to S3: failed deliveries retried for 24 hours, then discarded
       [0, 0, 1],
       [0, 0, 1],
     ]);
+  });
+});
+
+describe('the reconciler hook', () => {
+  const model = (withReconciler: boolean, expression?: string) =>
+    ({
+      entries: new Map(withReconciler ? [['ReconcilerFn', RECONCILER_ENTRY]] : [['StarterFn', 'lambdas/starter/handler.ts']]),
+      template: {
+        Resources: {
+          ReconcilerFn: { Type: 'AWS::Lambda::Function', Properties: {} },
+          ...(expression
+            ? { Sched: { Type: 'AWS::Scheduler::Schedule', Properties: { ScheduleExpression: expression, Target: { Arn: { 'Fn::GetAtt': ['ReconcilerFn', 'Arn'] }, Input: '{"lookbackMinutes":60}' } } } }
+            : {}),
+        },
+      },
+    }) as unknown as Parameters<typeof findReconciler>[0];
+
+  it('runs the app reconciler at its schedule rate, with the schedule input', () => {
+    expect(findReconciler(model(true, 'rate(5 minutes)'), '/nonexistent')).toEqual({ functionId: 'ReconcilerFn', everyMinutes: 5, input: '{"lookbackMinutes":60}' });
+    expect(findReconciler(model(true), '/nonexistent')).toEqual({ functionId: 'ReconcilerFn', everyMinutes: 15, input: '{}' });
+    expect(reconcileTimes(new Date('2026-11-25T00:00:00Z'), new Date('2026-11-25T00:31:00Z'), 15).map((d) => d.toISOString())).toEqual([
+      '2026-11-25T00:15:00.000Z',
+      '2026-11-25T00:30:00.000Z',
+    ]);
+  });
+
+  it('has none when the app has none, and refuses a schedule it would misread', () => {
+    expect(findReconciler(model(false), '/nonexistent')).toBeNull();
+    expect(() => findReconciler(model(true, 'cron(0/5 * * * ? *)'), '/nonexistent')).toThrow(/not a rate\(\)/);
   });
 });
