@@ -156,6 +156,9 @@ describe('a stopped or timed-out execution leaves its Lambda running', () => {
     await log.idle();
     expect(log.all()).toEqual([{ task: 't1', step: 'Publish', item: '-', applied: 1, requested: 0 }]);
     expect(log.summary().ranAfterExecutionEnded).toBe(1);
+    // No task of the ended execution starts (the local engine would retry one).
+    await expect(step({ task: { taskId: 't1', attempt: 1 } }, {})).rejects.toMatchObject({ name: 'ExecutionEnded' });
+    expect(log.summary()).toMatchObject({ keys: 1, refusedAfterExecutionEnded: 1 });
   });
 
   it('execution timeout: TIMED_OUT, and the side effect lands after it', async () => {

@@ -246,7 +246,7 @@ export function usersFeelLines(r: Partial<Pick<OfflineReport, 'world' | 'usersFe
       `tick messages twice ${c.sqsDuplicated}; schedule ticks twice ${c.schedulerDuplicated}; past the history quota ${c.historyExceeded}; reconciler ${r.world.reconciler}` +
       (r.world.reconcilerRuns ? ` (${r.world.reconcilerRuns} runs)` : '') +
       (r.world.paramLog ? `; parameter-log records discarded after 24 h ${r.world.paramLog.discarded}, still retried ${r.world.paramLog.retrying}` : ''),
-    `retry waits AWS would have spent (jitter applied): ${r.simulatedRetryWaitSeconds ?? 0} s; step Lambdas that ran on after their execution ended: ${u.sideEffects.ranAfterExecutionEnded}`,
+    `retry waits AWS would have spent (jitter applied): ${r.simulatedRetryWaitSeconds ?? 0} s; step Lambdas that ran on after their execution ended: ${u.sideEffects.ranAfterExecutionEnded} (task starts refused after the end: ${u.sideEffects.refusedAfterExecutionEnded ?? 0})`,
     `WHAT USERS FEEL: lost ${u.lost}, duplicatedSideEffects ${u.duplicatedSideEffects} (of ${u.sideEffects.keys} side effects), hidden ${u.hidden}`,
     ...(u.lostTaskIds.length ? [`  lost: ${u.lostTaskIds.slice(0, 10).join(', ')}${u.lostTaskIds.length > 10 ? ', ...' : ''}`] : []),
     ...(u.sideEffects.duplicatedKeys.length ? [`  applied twice: ${u.sideEffects.duplicatedKeys.slice(0, 10).join(', ')}${u.sideEffects.duplicatedKeys.length > 10 ? ', ...' : ''}`] : []),

@@ -43,6 +43,8 @@ export interface SideEffectSummary {
   readonly duplicatedKeys: string[];
   /** Step handlers that were still running when their execution had already ended (stopped, timed out). */
   readonly ranAfterExecutionEnded: number;
+  /** Task starts the local engine attempted after its execution had ended (refused: AWS makes none). */
+  readonly refusedAfterExecutionEnded: number;
 }
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
@@ -53,6 +55,7 @@ export class SideEffectLog {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly seenIdempotencyKeys = new Set<string>();
   private lateRuns = 0;
+  private refused = 0;
 
   /** Records one application of (task, step, item); `requested` when an operator asked for it. */
   apply(task: string, step: string, item: string, requested = false): void {
@@ -83,6 +86,14 @@ export class SideEffectLog {
    */
   wrapStep(stepName: string | null, handler: Handler, executionEnded: (event: unknown) => boolean = () => false): Handler {
     return (event, context) => {
+      // The local engine may still retry a failed Task after the execution timed out or was stopped
+      // (it keeps its retry loop); Step Functions starts no task of an ended execution.
+      if (executionEnded(event)) {
+        this.refused += 1;
+        const e = new Error('the execution has ended: Step Functions starts no task of it');
+        e.name = 'ExecutionEnded';
+        return Promise.reject(e);
+      }
       const p = handler(event, context).then((out) => {
         if (executionEnded(event)) this.lateRuns += 1;
         if (stepName !== null && !SIDE_EFFECT_FREE_STEPS.has(stepName)) {
@@ -115,6 +126,7 @@ export class SideEffectLog {
       duplicated: dup.reduce((n, e) => n + e.applied - e.requested - 1, 0),
       duplicatedKeys: dup.slice(0, 50).map((e) => `${e.task}|${e.step}|${e.item}`),
       ranAfterExecutionEnded: this.lateRuns,
+      refusedAfterExecutionEnded: this.refused,
     };
   }
 }
