@@ -8,14 +8,13 @@ import { usersFeelOk } from './users-feel';
  * dropped after its retries (no on-failure destination) is a lost tick: its tasks never existed.
  */
 export function reportOk(r: Omit<OfflineReport, 'usersFeel'> & Partial<Pick<OfflineReport, 'usersFeel'>>): boolean {
-  return (
-    r.lost === 0 &&
-    r.duplicates === 0 &&
-    r.queries.lostTasksByDay.every((d) => d.lost === 0) &&
-    r.outside.failedTicks.every((t) => t.outcome !== 'dropped') &&
-    // What users feel (users-feel.ts); a report written before it existed has none.
-    (r.usersFeel === undefined || usersFeelOk(r.usersFeel))
-  );
+  // What users feel (users-feel.ts) on top of the executions' books; a report written before it existed has none.
+  return executionsOk(r) && (r.usersFeel === undefined || usersFeelOk(r.usersFeel));
+}
+
+/** The executions' books alone: no task lost, no execution run twice, no tick dropped (what RESULT meant before issue 17). */
+export function executionsOk(r: Pick<OfflineReport, 'lost' | 'duplicates' | 'queries' | 'outside'>): boolean {
+  return r.lost === 0 && r.duplicates === 0 && r.queries.lostTasksByDay.every((d) => d.lost === 0) && r.outside.failedTicks.every((t) => t.outcome !== 'dropped');
 }
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
