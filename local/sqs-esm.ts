@@ -43,8 +43,8 @@ export interface EsmOptions {
   readonly maxInvocations?: number;
   /**
    * Whether a message handled successfully is delivered once more (SQS standard queues deliver at
-   * least once: "occasionally more than one copy of a message is delivered", Amazon SQS developer
-   * guide, "At-least-once delivery"). The copy goes to the same function right after. @default never
+   * least once: a copy of a message may be delivered again; Amazon SQS developer guide,
+   * "At-least-once delivery"). The copy goes to the same function right after. @default never
    */
   readonly redeliver?: (m: Message) => boolean;
   /** Pause after an empty receive, ms. @default 20 */

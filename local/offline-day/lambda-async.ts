@@ -73,9 +73,9 @@ export interface AsyncInvokerDeps {
   /** Told each attempt's result or error (e.g. the capture's results for the report). */
   readonly onAttempt?: (invocation: AsyncInvocation, result: { ok: true; value: unknown } | { ok: false; error: unknown }) => void;
   /**
-   * Whether Lambda delivers this event a second time (asynchronous invocation is at least once:
-   * "your function may receive the same event more than once", Lambda developer guide,
-   * "Invoking a Lambda function asynchronously"). The copy is its own invocation, after the first.
+   * Whether Lambda delivers this event a second time (asynchronous invocation is at least once: a
+   * function may receive the same event more than once even without an error; Lambda developer
+   * guide, "Invoking a Lambda function asynchronously"). The copy is its own invocation, after the first.
    */
   readonly deliverTwice?: (functionId: string, event: unknown) => boolean;
 }
