@@ -8,7 +8,7 @@ import { AslDefinition } from '../local/asl';
 import { createLocalRunner } from '../local/run-state-machine';
 import { startSqsEmulator } from '../local/sqs-emulator';
 import { driveEventSource } from '../local/sqs-esm';
-import { AwsFaults, awsFaultRates, dispatchStatusEvent, limitHistory, retriersByState, retryWaitSeconds, simulatedRetryWaitSeconds } from '../local/offline-day/aws-faults';
+import { asyncEventKey, AwsFaults, awsFaultRates, dispatchStatusEvent, limitHistory, retriersByState, retryWaitSeconds, simulatedRetryWaitSeconds } from '../local/offline-day/aws-faults';
 import { AsyncInvoker } from '../local/offline-day/lambda-async';
 import { SideEffectLog } from '../local/offline-day/side-effects';
 import { SimClock, Timeline } from '../local/offline-day/sim-clock';
@@ -66,6 +66,13 @@ describe('status-change events (EventBridge, best effort)', () => {
     expect(dropped).toBeGreaterThan(0.03);
     expect(dropped).toBeLessThan(0.07);
     expect(keys.map((k) => new AwsFaults('aws', 4).statusEvent(k).copies)).not.toEqual(fa);
+  });
+
+  it('keys a status change by execution, status and redrive, not by its id or time (the same seed, the same faults)', () => {
+    const a = { id: 'x', time: '2026-11-25T00:00:01Z', detail: { executionArn: 'arn:1', status: 'FAILED', redriveCount: 0 } };
+    expect(asyncEventKey(a)).toBe(asyncEventKey({ ...a, id: 'y', time: '2026-11-25T00:00:02Z' }));
+    expect(asyncEventKey(a)).not.toBe(asyncEventKey({ ...a, detail: { ...a.detail, status: 'TIMED_OUT' } }));
+    expect(asyncEventKey({ scheduledTime: 't' })).toBe('{"scheduledTime":"t"}');
   });
 
   it('refuses a rate outside [0, 1] and says which', () => {

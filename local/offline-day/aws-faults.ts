@@ -129,7 +129,10 @@ export class AwsFaults {
     return { copies, delayMinutes: late ? this.rates.eventLateMinutes : 0 };
   }
 
-  /** Whether Lambda delivers this asynchronous invocation a second time. */
+  /**
+   * Whether Lambda delivers this asynchronous invocation a second time. Key it by what is stable
+   * across runs ({@link asyncEventKey}): a status change's id and time are not.
+   */
   asyncTwice(functionId: string, key: string): boolean {
     const twice = this.hit('async', `${functionId}|${key}`, this.rates.asyncDuplicate);
     if (twice) this.counts.asyncDuplicated += 1;
@@ -149,6 +152,12 @@ export class AwsFaults {
     if (twice) this.counts.schedulerDuplicated += 1;
     return twice;
   }
+}
+
+/** A stable key of an asynchronously delivered event: a status change by {@link statusEventKey}, anything else by its JSON. */
+export function asyncEventKey(event: unknown): string {
+  const d = (event as { detail?: { executionArn?: unknown } } | null)?.detail;
+  return d && typeof d.executionArn === 'string' ? statusEventKey(event as Parameters<typeof statusEventKey>[0]) : JSON.stringify(event);
 }
 
 /** A key unique to one status change of one execution: its ARN, status and redrive count. */

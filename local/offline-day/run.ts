@@ -43,7 +43,7 @@ import { matchesEventPattern } from './eventbridge';
 import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
 import { AcceptedInvocation, Operator, ReplayRound, TickRerun } from './operator';
-import { AwsFaultCounts, AwsFaultRates, awsFaultRates, AwsFaults, AwsWorld, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
+import { asyncEventKey, AwsFaultCounts, AwsFaultRates, awsFaultRates, AwsFaults, AwsWorld, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
 import { findReconciler, reconcileTimes } from './reconciler-hook';
 import { SideEffectLog, SideEffectSummary } from './side-effects';
 import { UsersFeel, usersFeel } from './users-feel';
@@ -758,7 +758,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     functionArn,
     invoke: invokeWithEnv,
     settle: () => settle(),
-    deliverTwice: (functionId, event) => awsFaults.asyncTwice(functionId, JSON.stringify(event)),
+    deliverTwice: (functionId, event) => awsFaults.asyncTwice(functionId, asyncEventKey(event)),
     keep: async (queueId, record) => {
       await runSqs.send(new SendMessageCommand({ QueueUrl: queueUrls.get(queueId)!, MessageBody: JSON.stringify(record) }));
     },
