@@ -200,6 +200,17 @@ export interface FakeExternalApiOptions {
   readonly stallMs?: number;
   /** Told when a hanging call arrives (the offline run's operator stops that execution). */
   readonly onHang?: (ref: TaskRef) => void;
+  /**
+   * Told when the API applies an order about a task (answers 200), with the request's
+   * `idempotency-key`; also when the caller is gone by then (a step past its timeout, a stopped
+   * execution): the order is applied all the same (local/offline-day/side-effects.ts counts it).
+   */
+  readonly onApplied?: (ref: TaskRef, idempotencyKey: string | undefined) => void;
+  /**
+   * Apply an order once per `Idempotency-Key` (a repeat gets the recorded answer), as order and
+   * payment APIs that take such keys do. `false` models a dependency that ignores the key. @default true
+   */
+  readonly honourIdempotencyKeys?: boolean;
   readonly port?: number;
 }
 
@@ -263,7 +274,7 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
         return;
       }
       const header = req.headers['idempotency-key'];
-      const idemKey = typeof header === 'string' && header !== '' ? header : null;
+      const idemKey = options.honourIdempotencyKeys !== false && typeof header === 'string' && header !== '' ? header : null;
       if (idemKey && stored.has(idemKey)) {
         stats.idempotentReplays += 1;
         send(200, stored.get(idemKey), { 'idempotent-replayed': 'true' });
@@ -290,6 +301,7 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
       const n = answered.get(id) ?? 0; // calls answered before this one
       answered.set(id, n + 1);
       const fault = taskFault(options.plan, ref.tick, ref.key, options.timeZone, ref.tickKeys);
+      const idempotencyKey = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined;
       const later = (ms: number, status: number, payload: unknown): void => {
         if (idemKey) inFlight.add(idemKey);
         const t = setTimeout(() => {
@@ -297,6 +309,7 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
           if (idemKey) inFlight.delete(idemKey);
           // Applied when answered, whether or not the caller is still there to read it.
           if (status === 200) accept(payload);
+          if (status === 200) options.onApplied?.(ref, idempotencyKey);
           send(status, payload);
         }, ms);
         timers.add(t);
@@ -322,6 +335,7 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
       } else {
         stats.ok += 1;
         accept({ accepted: true });
+        options.onApplied?.(ref, idempotencyKey);
         send(200, { accepted: true });
       }
     });

@@ -36,6 +36,13 @@ export interface FirehoseStandinOptions {
   readonly bufferBytes?: number;
   /** Port to listen on. @default 0 (any free port) */
   readonly port?: number;
+  /**
+   * Whether the bucket refuses deliveries at an instant (an outage: deleted bucket, lost
+   * permission). Firehose (Direct PUT) retries S3 delivery failures for up to 24 hours, then the data
+   * is lost; the `errors/` prefix is only for failed transformation or format conversion (Firehose
+   * developer guide, "Handling data delivery failure", Amazon S3). @default never
+   */
+  readonly bucketDown?: (at: Date) => boolean;
 }
 
 /** One delivered object. */
@@ -62,7 +69,14 @@ export interface FirehoseStandin {
   readonly accepted: ReadonlyMap<string, number>;
   /** Flushes what is buffered and stops the server. */
   close(): Promise<void>;
+  /** Records discarded after 24 hours of failed delivery, per stream. */
+  readonly discarded: ReadonlyMap<string, number>;
+  /** Records whose delivery failed and is still being retried. */
+  retrying(): number;
 }
+
+/** How long Firehose keeps retrying a failed S3 delivery (Direct PUT source) before the data is lost. */
+export const FIREHOSE_S3_RETRY_MS = 24 * 3_600_000;
 
 /** Firehose's limits on one call, enforced so a handler that would be refused in AWS is refused here. */
 const MAX_BATCH_RECORDS = 500;
@@ -96,10 +110,27 @@ export async function startFirehoseStandin(options: FirehoseStandinOptions): Pro
   let seq = 0;
   let recordSeq = 0;
 
+  const failed: Array<{ stream: string; buf: Buffer_ }> = [];
+  const discarded = new Map<string, number>();
+  /** Retries failed deliveries: delivered once the bucket is back, discarded 24 hours after arrival. */
+  const retryFailed = (): void => {
+    for (const f of failed.splice(0, failed.length)) {
+      if (now().getTime() - f.buf.firstArrival.getTime() > FIREHOSE_S3_RETRY_MS) discarded.set(f.stream, (discarded.get(f.stream) ?? 0) + f.buf.chunks.length);
+      else if (options.bucketDown?.(now())) failed.push(f);
+      else write(f.stream, f.buf);
+    }
+  };
   const deliver = (stream: string): void => {
     const buf = buffers.get(stream);
     if (!buf || buf.chunks.length === 0) return;
     buffers.delete(stream);
+    if (options.bucketDown?.(now())) {
+      failed.push({ stream, buf });
+      return;
+    }
+    write(stream, buf);
+  };
+  const write = (stream: string, buf: Buffer_): void => {
     const partition = `${options.streams[stream]}/${partitionPath(buf.firstArrival, options.timeZone)}`;
     const p = zonedParts(buf.firstArrival, options.timeZone);
     seq += 1;
@@ -112,12 +143,14 @@ export async function startFirehoseStandin(options: FirehoseStandinOptions): Pro
   };
 
   const flushDue = (): void => {
+    retryFailed();
     const t = now().getTime();
     for (const [stream, buf] of [...buffers]) {
       if (t - buf.firstArrival.getTime() >= bufferMs) deliver(stream);
     }
   };
   const flushAll = (): void => {
+    retryFailed();
     for (const stream of [...buffers.keys()]) deliver(stream);
   };
 
@@ -197,6 +230,8 @@ export async function startFirehoseStandin(options: FirehoseStandinOptions): Pro
     endpoint: `http://127.0.0.1:${port}`,
     flushDue,
     flushAll,
+    discarded,
+    retrying: () => failed.reduce((n, f) => n + f.buf.chunks.length, 0),
     delivered,
     accepted,
     close: async () => {

@@ -41,6 +41,12 @@ export interface EsmOptions {
   readonly retryAfterSeconds?: number;
   /** Safety stop. @default 100,000 */
   readonly maxInvocations?: number;
+  /**
+   * Whether a message handled successfully is delivered once more (SQS standard queues deliver at
+   * least once: a copy of a message may be delivered again; Amazon SQS developer guide,
+   * "At-least-once delivery"). The copy goes to the same function right after. @default never
+   */
+  readonly redeliver?: (m: Message) => boolean;
   /** Pause after an empty receive, ms. @default 20 */
   readonly idleMs?: number;
   /** An empty queue ends the run only once this returns true (e.g. the producer is done). @default always */
@@ -127,6 +133,11 @@ export async function driveEventSource(o: EsmOptions): Promise<EsmRun> {
       try {
         const out = await handler({ Records: [toSqsRecord(m, queueArn, region)] }, context);
         failed = (out?.batchItemFailures ?? []).some((f) => f.itemIdentifier === m.MessageId);
+        if (!failed && o.redeliver?.(m)) {
+          const record = toSqsRecord(m, queueArn, region);
+          const again = await handler({ Records: [{ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: String(Number(record.attributes.ApproximateReceiveCount) + 1) } }] }, context);
+          failed = (again?.batchItemFailures ?? []).some((f) => f.itemIdentifier === m.MessageId);
+        }
       } catch (e) {
         failed = true;
         error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);

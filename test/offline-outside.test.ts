@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
-import { renderText, reportOk } from '../local/offline-day/report';
+import { executionsOk, renderText, reportOk } from '../local/offline-day/report';
 import { asExpected, expectedFromPlan } from './support/fault-expectations';
 import { fixtureConfig } from './support/fixture-config';
 
@@ -39,7 +39,13 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
     expect(asExpected(report.jobs['example-fanout'])).toEqual(e.jobs['example-fanout']);
     expect(report).toMatchObject({ tasks: e.tasks, lost: 0, duplicates: 0, quarantined: 0 });
     expect(report.queries.lostTasksByDay).toEqual([{ day: run.day, lost: 0 }]);
-    expect(reportOk(report)).toBe(true);
+    expect(executionsOk(report)).toBe(true);
+    // What users feel (issue 17): nothing lost or hidden. The fan-out replay that resumes at the map
+    // re-runs the parts that had succeeded: those are the only side effects applied twice, until steps
+    // keep an idempotency record (issue 17 item 3); RESULT is OK exactly when there are none.
+    expect(report.usersFeel).toMatchObject({ lost: 0, hidden: 0 });
+    expect(report.usersFeel.sideEffects.duplicatedKeys.filter((k) => !/\|ProcessPart\|\d+$/.test(k))).toEqual([]);
+    expect(reportOk(report)).toBe(report.usersFeel.duplicatedSideEffects === 0);
   });
 
   it('spools the stopped and the timed-out execution through the capture, once each, and a later replay resumes them at CallApi', () => {

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FAULT_PROFILES, FaultProfile } from '../fake-external-api';
 import { checkCanary } from './canary';
+import { AWS_WORLDS, AwsWorld } from './aws-faults';
 import { renderHtml, renderText, reportOk } from './report';
 import { HoldMode, runOfflineDay } from './run';
 
@@ -11,7 +12,8 @@ import { HoldMode, runOfflineDay } from './run';
  * `npm start -- [flags]`: one simulated day of every configured job, locally. See docs/offline-day.md.
  * Exit code 0 when nothing was lost or duplicated, 1 when something was, 2 on bad flags.
  */
-const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults none|default|heavy|outside]
+const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults none|default|heavy|outside|aws]
+                    [--aws-faults kind|default|aws] [--no-reconciler] [--api-ignores-keys]
                     [--planned-windows | --no-hold] [--out DIR] [--keep|--clean]
                     [--tasks-per-tick N] [--date yyyy-MM-dd] [--verbose] [--canary TEXT]
   --days N            simulated days (default 1)
@@ -19,7 +21,13 @@ const USAGE = `Usage: npm start -- [--days N | --hours N] [--seed N] [--faults n
   --seed N            random seed of the fault plan: same seed, same run (default 1)
   --faults P          none | default | heavy | outside (default default; outside = default plus an
                       execution the operator stops, one past its execution timeout and a producer
-                      that fails its ticks)
+                      that fails its ticks; aws = outside in a world no kinder than AWS:
+                      --aws-faults aws, docs/aws-promises.md)
+  --aws-faults W      kind | default | aws: status changes dropped/late/twice, async invokes, tick
+                      messages and schedule ticks twice, the history quota (default default)
+  --no-reconciler     do not run the app's reconciler (what a dropped status change then costs)
+  --api-ignores-keys  the fake API applies every accepted call, ignoring the idempotency key (what a
+                      step that ran on after its execution ended, then its replay, then cost)
   --planned-windows   declare the API's maintenance as a planned hold window in the config and run
                       with no operator at all (default: the operator holds the API for the window)
   --no-hold           no hold at all: calls and retries go into the maintenance window (as before holds)
@@ -39,7 +47,7 @@ function parseArgs(argv: string[]): Record<string, string | boolean> {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
     const [k, inline] = a.slice(2).split('=', 2);
-    if (['keep', 'clean', 'verbose', 'help', 'planned-windows', 'no-hold'].includes(k)) out[k] = true;
+    if (['keep', 'clean', 'verbose', 'help', 'planned-windows', 'no-hold', 'no-reconciler', 'api-ignores-keys'].includes(k)) out[k] = true;
     else {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`--${k} needs a value`);
@@ -65,10 +73,14 @@ async function main(): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const known = new Set(['days', 'hours', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help', 'planned-windows', 'no-hold', 'canary']);
+    const known = new Set(['days', 'hours', 'seed', 'faults', 'out', 'keep', 'clean', 'tasks-per-tick', 'date', 'verbose', 'help', 'planned-windows', 'no-hold', 'aws-faults', 'no-reconciler', 'api-ignores-keys', 'canary']);
     for (const k of Object.keys(args)) if (!known.has(k)) throw new Error(`unknown flag --${k}`);
-    const faults = (args.faults ?? 'default') as FaultProfile;
-    if (!FAULT_PROFILES.includes(faults)) throw new Error(`--faults must be one of ${FAULT_PROFILES.join(', ')}`);
+    // `--faults aws`: the outside profile's faults in a world no kinder than AWS.
+    const awsProfile = args.faults === 'aws';
+    const faults = (awsProfile ? 'outside' : (args.faults ?? 'default')) as FaultProfile;
+    const awsFaults = (args['aws-faults'] ?? (awsProfile ? 'aws' : 'default')) as AwsWorld;
+    if (!AWS_WORLDS.includes(awsFaults)) throw new Error(`--aws-faults must be one of ${AWS_WORLDS.join(', ')}`);
+    if (!FAULT_PROFILES.includes(faults)) throw new Error(`--faults must be one of ${[...FAULT_PROFILES, 'aws'].join(', ')}`);
     if (args.date !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(String(args.date))) throw new Error('--date must be yyyy-MM-dd');
     if (args['planned-windows'] && args['no-hold']) throw new Error('--planned-windows and --no-hold exclude each other');
     if (args.days !== undefined && args.hours !== undefined) throw new Error('--days and --hours exclude each other');
@@ -87,6 +99,9 @@ async function main(): Promise<number> {
       startDay: args.date as string | undefined,
       verbose: !!args.verbose,
       ...(args.canary !== undefined ? { canary: checkCanary(String(args.canary)) } : {}),
+      awsFaults,
+      reconciler: !args['no-reconciler'],
+      apiHonoursIdempotencyKeys: !args['api-ignores-keys'],
     };
     if (Number.isNaN(opts.seed)) throw new Error('--seed must be an integer');
   } catch (e) {

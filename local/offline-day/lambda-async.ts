@@ -9,7 +9,7 @@ import { Timeline } from './sim-clock';
  * record (AWS Lambda developer guide, "Error handling for asynchronous invocation" and "Capturing
  * records of Lambda asynchronous invocations"). The retries and the destination come from the
  * function's `AWS::Lambda::EventInvokeConfig` in the template (app-model.ts `asyncInvokeConfig`).
- * Not modelled: throttling and Lambda's own 5xx (retried for up to 6 hours), duplicate deliveries.
+ * Duplicate deliveries: `deliverTwice`. Not modelled: throttling and Lambda's own 5xx (retried for up to 6 hours).
  */
 
 /** Minutes Lambda waits before the 2nd and the 3rd attempt (same page). */
@@ -72,6 +72,12 @@ export interface AsyncInvokerDeps {
   readonly keep: (queueId: string, record: OnFailureRecord) => Promise<void>;
   /** Told each attempt's result or error (e.g. the capture's results for the report). */
   readonly onAttempt?: (invocation: AsyncInvocation, result: { ok: true; value: unknown } | { ok: false; error: unknown }) => void;
+  /**
+   * Whether Lambda delivers this event a second time (asynchronous invocation is at least once: a
+   * function may receive the same event more than once even without an error; Lambda developer
+   * guide, "Invoking a Lambda function asynchronously"). The copy is its own invocation, after the first.
+   */
+  readonly deliverTwice?: (functionId: string, event: unknown) => boolean;
 }
 
 /** Invokes functions asynchronously; `invocations` keeps every one for the report. */
@@ -88,6 +94,11 @@ export class AsyncInvoker {
     const inv: AsyncInvocation = { functionId, requestId: randomUUID(), event, attempts: 0, outcome: 'pending', errors: [] };
     this.invocations.push(inv);
     await this.attempt(inv, settle ?? this.deps.settle);
+    if (this.deps.deliverTwice?.(functionId, event)) {
+      const copy: AsyncInvocation = { functionId, requestId: inv.requestId, event, attempts: 0, outcome: 'pending', errors: [] };
+      this.invocations.push(copy);
+      await this.attempt(copy, settle ?? this.deps.settle);
+    }
     return inv;
   }
 

@@ -1,7 +1,8 @@
 import { canaryOk, renderCanary } from './canary';
 import { formatRecordTime } from '../../lambdas/shared/param-log';
-import type { JobCounts } from './accounting';
-import type { OfflineReport } from './run';
+import { JobCounts } from './accounting';
+import { OfflineReport } from './run';
+import { usersFeelOk } from './users-feel';
 
 /**
  * True when the run kept its promise: nothing lost, nothing run twice, no tick failed but those the
@@ -10,20 +11,29 @@ import type { OfflineReport } from './run';
  * secret it cannot read, a bug) is a failure even when its record is kept for a re-run: offline,
  * nothing but the profile should fail.
  */
-export function reportOk(r: OfflineReport): boolean {
+export function reportOk(r: Omit<OfflineReport, 'usersFeel'> & Partial<Pick<OfflineReport, 'usersFeel'>>): boolean {
+  // What users feel (users-feel.ts) on top of the executions' books; a report written before it existed has none.
+  return executionsOk(r) && (r.usersFeel === undefined || usersFeelOk(r.usersFeel));
+}
+
+/**
+ * The executions' books: no task lost, no execution run twice, no tick dropped, no tick failed
+ * that the fault profile did not inject, no HTTP call without a stub, and with --canary no param
+ * outside the lock (local/offline-day/canary.ts).
+ */
+export function executionsOk(r: Pick<OfflineReport, 'lost' | 'duplicates' | 'queries' | 'outside'> & Partial<Pick<OfflineReport, 'stubs' | 'canary'>>): boolean {
   return (
     r.lost === 0 &&
     r.duplicates === 0 &&
     r.queries.lostTasksByDay.every((d) => d.lost === 0) &&
     r.outside.failedTicks.every((t) => t.outcome !== 'dropped' && t.injected !== false) &&
     (r.stubs?.unhandledHttp.length ?? 0) === 0 &&
-    // With --canary: params never outside the lock (local/offline-day/canary.ts).
     (r.canary === undefined || canaryOk(r.canary))
   );
 }
 
 /** Why `reportOk` is false, one reason a line (empty when it is true). */
-export function failureReasons(r: OfflineReport): string[] {
+export function failureReasons(r: Omit<OfflineReport, 'usersFeel'> & Partial<Pick<OfflineReport, 'usersFeel'>>): string[] {
   const out: string[] = [];
   if (r.lost > 0) out.push(`${r.lost} task(s) lost: ${r.lostTaskIds.slice(0, 5).join(', ')}`);
   if (r.duplicates > 0) out.push(`${r.duplicates} duplicate(s)`);
@@ -34,6 +44,7 @@ export function failureReasons(r: OfflineReport): string[] {
   }
   for (const u of r.stubs?.unhandledHttp ?? []) out.push(`HTTP call with no stub: ${u}`);
   if (r.canary && !canaryOk(r.canary)) out.push('the canary left the lock (see the canary section)');
+  if (r.usersFeel && !usersFeelOk(r.usersFeel)) out.push(`users feel: lost ${r.usersFeel.lost}, duplicatedSideEffects ${r.usersFeel.duplicatedSideEffects}, hidden ${r.usersFeel.hidden}`);
   return out;
 }
 
@@ -152,7 +163,8 @@ export function renderText(r: OfflineReport): string {
     lines.push(`  stubs (lambdas/jobs/<job>/stubs.ts) of ${stubs.jobs.join(', ') || 'no job'}: HTTP ${kv(stubs.httpCalls)}; secret reads ${kv(stubs.secretReads)}`);
   }
   if (r.canary) lines.push(...renderCanary(r.canary), '');
-  lines.push(reportOk(r) ? `  RESULT: OK (nothing lost, nothing duplicated, no tick failed${r.canary ? ', the canary stayed inside the lock' : ''})` : `  RESULT: FAILED: ${failureReasons(r).join('; ')} (see report.json)`, '');
+  for (const l of usersFeelLines(r)) lines.push(`  ${l}`);
+  lines.push(reportOk(r) ? `  RESULT: OK (nothing lost, no side effect duplicated, nothing hidden, no tick failed${r.canary ? ', the canary stayed inside the lock' : ''})` : `  RESULT: FAILED: ${failureReasons(r).join('; ')} (see report.json)`, '');
   return lines.join('\n');
 }
 
@@ -255,7 +267,8 @@ export function renderHtml(r: OfflineReport): string {
 <h1>Scheduled jobs: offline run</h1>
 <p>${esc(period(r))} (UTC ${esc(r.from)} to ${esc(r.to)}), fault profile <b>${esc(r.faults)}</b>, hold <b>${esc(r.hold)}</b>, seed ${r.seed}, wall time ${(r.wallMs / 1000).toFixed(1)} s.
 Red band: the external API's maintenance window. Blue strip: a dependency on hold.</p>
-<h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, nothing duplicated, no tick failed' : `FAILED: ${esc(failureReasons(r).join('; '))}`}</h2>
+<h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: nothing lost, no side effect duplicated, nothing hidden, no tick failed' : `FAILED: ${esc(failureReasons(r).join('; '))}`}</h2>
+${usersFeelLines(r).map((l) => `<p>${esc(l)}</p>`).join('\n')}
 <table>${cell('ticks', r.ticks)}${cell('tasks', r.tasks)}${cell('succeeded first try', r.succeededFirstTry)}${cell('recovered by retry', `${r.recoveredByRetry} (${r.retries} retries)`)}${cell(
     'spooled by error',
     Object.entries(r.spooledByError)
@@ -282,4 +295,22 @@ ${dailyCountsTable(r.queries.dailyCounts)}
 <table><tr><th>partition</th><th>files</th></tr>${files}</table>
 </body></html>
 `;
+}
+
+/** The world the run lived in and what users feel (report.json `world`, `usersFeel`). */
+export function usersFeelLines(r: Partial<Pick<OfflineReport, 'world' | 'usersFeel' | 'simulatedRetryWaitSeconds'>>): string[] {
+  if (!r.world || !r.usersFeel) return [];
+  const c = r.world.counts;
+  const u = r.usersFeel;
+  return [
+    `AWS world ${r.world.profile}: status changes dropped ${c.eventsDropped}, late ${c.eventsLate}, twice ${c.eventsDuplicated}; async invokes twice ${c.asyncDuplicated}; ` +
+      `tick messages twice ${c.sqsDuplicated}; schedule ticks twice ${c.schedulerDuplicated}; past the history quota ${c.historyExceeded}; reconciler ${r.world.reconciler}` +
+      (r.world.reconcilerRuns ? ` (${r.world.reconcilerRuns} runs)` : '') +
+      (r.world.paramLog ? `; parameter-log records discarded after 24 h ${r.world.paramLog.discarded}, still retried ${r.world.paramLog.retrying}` : ''),
+    `retry waits AWS would have spent (jitter applied): ${r.simulatedRetryWaitSeconds ?? 0} s; step Lambdas that ran on after their execution ended: ${u.sideEffects.ranAfterExecutionEnded} (task starts refused after the end: ${u.sideEffects.refusedAfterExecutionEnded ?? 0})`,
+    `WHAT USERS FEEL: lost ${u.lost}, duplicatedSideEffects ${u.duplicatedSideEffects} (of ${u.sideEffects.keys} side effects), hidden ${u.hidden}`,
+    ...(u.lostTaskIds.length ? [`  lost: ${u.lostTaskIds.slice(0, 10).join(', ')}${u.lostTaskIds.length > 10 ? ', ...' : ''}`] : []),
+    ...(u.sideEffects.duplicatedKeys.length ? [`  applied twice: ${u.sideEffects.duplicatedKeys.slice(0, 10).join(', ')}${u.sideEffects.duplicatedKeys.length > 10 ? ', ...' : ''}`] : []),
+    ...(u.hiddenTaskIds.length ? [`  hidden: ${u.hiddenTaskIds.slice(0, 10).join(', ')}${u.hiddenTaskIds.length > 10 ? ', ...' : ''}`] : []),
+  ];
 }

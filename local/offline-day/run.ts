@@ -47,6 +47,12 @@ import { matchesEventPattern } from './eventbridge';
 import { createExecutionRunner, LocalHandler } from './executions';
 import { AsyncInvoker } from './lambda-async';
 import { AcceptedInvocation, Operator, ReplayRound, TickRerun } from './operator';
+import { asyncEventKey, AwsFaultCounts, AwsFaultRates, awsFaultRates, AwsFaults, AwsWorld, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
+import { findReconciler, reconcileTimes } from './reconciler-hook';
+import { SideEffectLog, SideEffectSummary } from './side-effects';
+import { UsersFeel, usersFeel } from './users-feel';
+import { LOST_TASKS } from '../../lambdas/shared/queries';
+import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
 import { SimClock, Timeline } from './sim-clock';
 import { restrictToJobs } from './single-tick';
 
@@ -124,6 +130,17 @@ export interface OfflineRunOptions {
   readonly singleTick?: { readonly jobs?: ReadonlyArray<string> };
   /** Canary text: put into every task's params, searched for in every sink outside the lock (./canary.ts). */
   readonly canary?: string;
+  /** How much kinder than AWS the stand-ins are (aws-faults.ts). @default 'kind' (the CLI's default is 'default') */
+  readonly awsFaults?: AwsWorld;
+  /** Run the app's reconciler when it has one (reconciler-hook.ts). @default true */
+  readonly reconciler?: boolean;
+  /**
+   * Whether the fake API applies an order once per `idempotency-key` (answering a repeat with the
+   * recorded result), as order and payment APIs that take such keys do. @default true
+   */
+  readonly apiHonoursIdempotencyKeys?: boolean;
+  /** Changes to the world's rates, and a drop aimed at chosen status changes (tests). */
+  readonly awsFaultOverrides?: Partial<AwsFaultRates> & { readonly dropEventWhen?: (key: string) => boolean };
 }
 
 /** One hour of the picture. */
@@ -249,6 +266,19 @@ export interface OfflineReport {
   readonly stubs: StubStats;
   /** With `canary`: its occurrences outside the lock (must be 0) and inside. */
   readonly canary?: CanaryReport;
+  /** The AWS faults of the run (aws-faults.ts) and what they did. */
+  readonly world: {
+    readonly profile: AwsWorld;
+    readonly counts: AwsFaultCounts;
+    readonly reconciler: 'ran' | 'absent' | 'off';
+    readonly reconcilerRuns: number;
+    /** Parameter-log records Firehose discarded after 24 h of failed delivery, and those still retried at the end. */
+    readonly paramLog: { readonly discarded: number; readonly retrying: number };
+  };
+  /** What users feel (users-feel.ts, side-effects.ts): RESULT is OK only when lost, duplicatedSideEffects and hidden are 0. */
+  readonly usersFeel: UsersFeel & { readonly sideEffects: SideEffectSummary };
+  /** Seconds the executions' retries would have waited in AWS (MaxDelaySeconds and jitter applied; the run skips them). */
+  readonly simulatedRetryWaitSeconds: number;
 }
 
 const DEFAULT_START_DAY = '2026-11-25';
@@ -339,6 +369,16 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const holdMode = options.hold ?? 'operator';
   const withOperator = holdMode !== 'planned-windows' && !options.singleTick;
   const plan: FaultPlan = { ...faultPlan(profile, seed), ...options.faultPlanOverrides };
+  const { dropEventWhen, ...rateOverrides } = options.awsFaultOverrides ?? {};
+  const awsFaults = new AwsFaults(options.awsFaults ?? 'kind', seed, { ...awsFaultRates(options.awsFaults ?? 'kind'), ...rateOverrides }, dropEventWhen);
+  const sideEffects = new SideEffectLog();
+  /** `tick|key` -> task id, so the API's applications are keyed by task like the steps'. */
+  const taskIdOfKey = new Map<string, string>();
+  /** `taskId|attempt` of executions that have ended (a step still running after it ran on past its execution). */
+  const endedAttempts = new Set<string>();
+  let retryWaitSeconds = 0;
+  let firehoseDiscarded = 0;
+  let firehoseRetrying = 0;
   const resolve = (c: AppConfig): ResolvedAppConfig =>
     resolveConfig(c, {
       fileExists: (p) => existsSync(join(options.projectRoot, p)),
@@ -407,6 +447,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     now: () => clock.now(),
     bufferSeconds,
     bufferBytes: bufferMiB * 1024 * 1024,
+    bucketDown: (at) => awsFaults.bucketDown(at, from),
   });
   // KMS HMAC keys: the record writers' MACs and the lock keys (docs/security.md, "Record MACs").
   const kms = await startKmsStandin();
@@ -432,6 +473,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const arn = runningByKey.get(t.key);
       if (arn && operator) background.push(operator.stop(arn, `stuck waiting for the orders API (order ${t.key})`));
     },
+    honourIdempotencyKeys: options.apiHonoursIdempotencyKeys ?? true,
+    onApplied: (t, key) => sideEffects.apiSideEffect(taskIdOfKey.get(`${t.tick.toISOString()}|${t.key}`) ?? t.key, key, options.apiHonoursIdempotencyKeys ?? true),
   });
 
   const smArns = new Map<string, string>(); // job -> arn
@@ -550,6 +593,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const runSqs = new SQSClient({ region, endpoint: sqsEmulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const runSfn = new SFNClient({ region, endpoint: sfnEndpoint.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const runners = new Map<string, ReturnType<typeof createExecutionRunner>>();
+  const retriersOf = new Map<string, (state: string) => Retrier[]>();
   for (const job of config.jobs) {
     const definition = stateMachineDefinition(model, job, ref);
     runners.set(
@@ -559,9 +603,18 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         sqs: runSqs,
         stepTimeoutSeconds: LOCAL_STEP_TIMEOUT_SECONDS,
         executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
-        handlerFor: (functionName) => loadHandler(functionName.split(':').pop()!),
+        handlerFor: (functionName) => {
+          const id = functionName.split(':').pop()!;
+          // Only a job's steps have side effects; the lock and the outcome record are the workflow's own.
+          return sideEffects.wrapStep(envFor(id)[STEP_ENV.step] ?? null, loadHandler(id), (ev) => {
+            const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
+            return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
+          });
+        },
       }),
     );
+    const retriers = retriersByState(definition);
+    retriersOf.set(smArns.get(job.name)!, (state) => retriers.get(state) ?? []);
   }
 
   const tickPlan: Array<{ at: Date; fn: string; input: string; job: string }> = [];
@@ -591,6 +644,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         region,
         functionName: es.functionId,
         maxInvocations: 1_000,
+        redeliver: (m) => awsFaults.sqsTwice(m.Body ?? m.MessageId ?? ''),
         container: () => async (event, context) => {
           const handler = loadHandler(es.functionId);
           useEnvOf(es.functionId);
@@ -651,20 +705,29 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         if (!keys.includes(env.key)) keys.push(env.key);
         tickKeys.set(`${env.job}|${tickIso}`, keys);
         taskRefs.set(env.key, { tick: new Date(tickIso), key: env.key, tickKeys: keys });
+        taskIdOfKey.set(`${new Date(tickIso).toISOString()}|${env.key}`, env.taskId);
       }
       await mapLimit(batch, EXECUTION_CONCURRENCY, async (e) => {
         const envelope = parseEnvelope(JSON.parse(e.input));
         const at = clock.now();
         const maintenance = inMaintenance(plan, at, tz);
         runningByKey.set(envelope.key, e.executionArn);
-        const out = await runners.get(e.stateMachineArn)!({
+        const limited = limitHistory(sfnEndpoint.localRun(e.executionArn), awsFaults.rates.historyEventLimit);
+        let out = await runners.get(e.stateMachineArn)!({
           executionArn: e.executionArn,
           name: e.name,
           stateMachineArn: e.stateMachineArn,
           input: envelope,
           startDate: e.startDate,
-          hooks: sfnEndpoint.localRun(e.executionArn),
+          hooks: limited.hooks,
         });
+        // Past the history quota Step Functions fails the execution itself: no Catch runs.
+        if (limited.exceeded()) {
+          awsFaults.counts.historyExceeded += 1;
+          out = { ...out, status: 'FAILED', error: 'States.Runtime', cause: `the execution history passed ${awsFaults.rates.historyEventLimit} events` };
+        }
+        endedAttempts.add(`${envelope.taskId}|${envelope.attempt}`);
+        retryWaitSeconds += simulatedRetryWaitSeconds(retriersOf.get(e.stateMachineArn) ?? (() => []), out.retries, seed, e.name);
         if (runningByKey.get(envelope.key) === e.executionArn) runningByKey.delete(envelope.key);
         // Ends it in the stand-in (a stopped execution stays ABORTED), which emits its status change.
         sfnEndpoint.complete(e.executionArn, out.status, { error: out.error, cause: out.cause });
@@ -728,6 +791,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     functionArn,
     invoke: invokeWithEnv,
     settle: () => settle(),
+    deliverTwice: (functionId, event) => awsFaults.asyncTwice(functionId, asyncEventKey(event)),
     keep: async (queueId, record) => {
       await runSqs.send(new SendMessageCommand({ QueueUrl: queueUrls.get(queueId)!, MessageBody: JSON.stringify(record) }));
     },
@@ -744,7 +808,16 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
    */
   const deliverStatusChanges = async (): Promise<void> => {
     for (const ev of statusEvents.splice(0, statusEvents.length)) {
-      for (const rule of rules) if (matchesEventPattern(rule.pattern, ev)) await asyncInvoker.invoke(rule.targetFunction, ev, async () => undefined);
+      for (const rule of rules) {
+        if (!matchesEventPattern(rule.pattern, ev)) continue;
+        // Best effort (aws-faults.ts): dropped, late (on the timeline) or twice.
+        await dispatchStatusEvent(
+          awsFaults,
+          ev,
+          async (x) => void (await asyncInvoker.invoke(rule.targetFunction, x, async () => undefined)),
+          (minutes, label, run) => timeline.at(new Date(clock.now().getTime() + minutes * 60_000), label, run),
+        );
+      }
     }
   };
 
@@ -836,6 +909,19 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     }
   }
 
+  // The operator's reconciler, when the app has one (reconciler-hook.ts): Scheduler invokes it
+  // asynchronously every period; whatever it captures settles like any invocation.
+  const reconcilerModel = findReconciler(model, options.projectRoot);
+  let reconcilerRuns = 0;
+  if (reconcilerModel && options.reconciler !== false) {
+    for (const at of reconcileTimes(from, to, reconcilerModel.everyMinutes)) {
+      timeline.at(at, 'reconciler', async () => {
+        reconcilerRuns += 1;
+        await asyncInvoker.invoke(reconcilerModel.functionId, JSON.parse(reconcilerModel.input));
+      });
+    }
+  }
+
   // ---- the simulated day(s)
   clock.install();
   let lastHour = '';
@@ -864,6 +950,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       r.held ||= holdOn || heldDependencies.some((d) => activeWindow(windowsOf[d] ?? [], tick.at, tz) !== null);
       // EventBridge Scheduler invokes the producer asynchronously (its failures: Lambda's retries).
       await asyncInvoker.invoke(tick.fn, JSON.parse(tick.input));
+      // Scheduler delivers at least once: sometimes the same tick twice.
+      if (awsFaults.schedulerTwice(tick.fn, tick.input)) await asyncInvoker.invoke(tick.fn, JSON.parse(tick.input));
       r.spoolDepth = await spoolDepth();
       const hour = localHour(tick.at, tz);
       if (hour !== lastHour) {
@@ -875,6 +963,12 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     clock.set(to);
     progress(`end of the simulated period: ${operator ? 'final replay' : 'no operator'}`);
     await operatorRound();
+    // A stopped or timed-out execution's step Lambda runs to its own end: wait for it, and for
+    // whatever its late status changes and side effects start.
+    await sideEffects.idle();
+    await settle();
+    // Late status changes (and what they start) arrive after the period: let them.
+    await timeline.runDue(new Date(clock.now().getTime() + (2 * awsFaults.rates.eventLateMinutes + 1) * 60_000));
     // Let Firehose deliver what it holds (its buffer interval passes).
     clock.set(new Date(to.getTime() + bufferSeconds * 1000));
     firehose.flushAll();
@@ -898,6 +992,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await dynamo.stop();
     await api.close();
     await sfnEndpoint.stop();
+    firehoseDiscarded = [...firehose.discarded.values()].reduce((a, b) => a + b, 0);
+    firehoseRetrying = firehose.retrying();
     await firehose.close();
     await kms.stop();
     await lambdaEndpoint.stop();
@@ -991,6 +1087,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   for (let d = localDay(from, tz); d <= localDay(new Date(to.getTime() - 1), tz); d = nextDay(d)) days.push(d);
   const db = await ParamLogDb.open(options.outDir);
   let lostTasksByDay: Array<{ day: string; lost: number }>;
+  /** Tasks the lost-task monitor's query lists (users-feel.ts: a lost task it lists is not hidden). */
+  const monitored = new Set<string>();
   let dailyCounts: Array<Record<string, unknown>>;
   try {
     lostTasksByDay = [];
@@ -999,6 +1097,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       lostTasksByDay.push({ day, lost: Number(r?.lost ?? 0) });
     }
     dailyCounts = await db.query(DAILY_COUNTS.sql, [days[0], nextDay(days[days.length - 1])]);
+    for (const day of days) for (const r of await db.query(LOST_TASKS.sql, lostTaskParams(day))) monitored.add(String(r.task_id));
   } finally {
     db.close();
   }
@@ -1062,6 +1161,26 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     // An Invoke reprocess made that Lambda never ran would be a tick silently dropped: it shows here.
     unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
     stubs: stubs.stats(),
+    world: {
+      profile: awsFaults.world,
+      counts: awsFaults.counts,
+      reconciler: !reconcilerModel ? 'absent' : options.reconciler === false ? 'off' : 'ran',
+      reconcilerRuns,
+      paramLog: { discarded: firehoseDiscarded, retrying: firehoseRetrying },
+    },
+    usersFeel: {
+      ...usersFeel({
+        executions,
+        neverEnded: pending.map((e) => parseEnvelope(JSON.parse(e.input)).taskId),
+        spooled: spooledTasks,
+        quarantined: quarantinedTasks,
+        droppedTicks: failedTicks.filter((t) => t.outcome === 'dropped').map((t) => `${t.job}|${t.tick}`),
+        monitored,
+        duplicatedSideEffects: sideEffects.summary().duplicated,
+      }),
+      sideEffects: sideEffects.summary(),
+    },
+    simulatedRetryWaitSeconds: Math.round(retryWaitSeconds),
   };
   // The report is what the operator reads (report.json, the text): searched for the canary too.
   return canary ? { ...report, canary: canary.finish(report) } : report;
