@@ -56,6 +56,8 @@ const envelope = (taskId: string, job: string, attempt = 1): TaskEnvelope => {
 
 function spoolBody(taskId: string, job: string, error: string, attempt = 1): SpoolMessage {
   const sm = world.stateMachines.get(job) as string;
+  // A step of the job (reprocess refuses to resume at a step the job no longer has).
+  const failedState = job === 'example-fanout' ? 'ProcessParts' : 'CallApi';
   return {
     version: 1,
     kind: 'ExecutionFailed',
@@ -64,8 +66,8 @@ function spoolBody(taskId: string, job: string, error: string, attempt = 1): Spo
     input: envelope(taskId, job, attempt),
     error,
     cause: '{"errorMessage":"503"}',
-    failedState: 'CallApi',
-    // What CallApi was given (Fetch's output): a replay resumes there.
+    failedState,
+    // What the failed step was given (for CallApi, Fetch's output): a replay resumes there.
     stepInput: { orderId: 'o-1', amountMinor: 100, currency: 'JPY' },
     executionArn: `${sm.replace(':stateMachine:', ':execution:')}:${executionNameFor(taskId, attempt)}`,
     stateMachineArn: sm,

@@ -1,3 +1,4 @@
+import { markParamFree } from './safe-error';
 import type { z } from 'zod';
 import type { TaskEnvelope } from './envelope';
 import { errorName, InvalidParamsError } from './errors';
@@ -163,7 +164,8 @@ export function checkParams<S extends z.ZodType>(m: ParamsModule<S>, params: Jso
  */
 export function taskParams<S extends z.ZodType>(m: ParamsModule<S>, task: Pick<TaskEnvelope, 'params' | 'paramsVersion'>): z.output<S> {
   const r = checkParams(m, task.params, task.paramsVersion ?? 1);
-  if (!r.ok) throw new InvalidParamsError(r.problems);
+  // Paths of declared fields and what was expected, never a value (checkParams): the message may leave the lock.
+  if (!r.ok) throw markParamFree(new InvalidParamsError(r.problems));
   return r.value;
 }
 
