@@ -10,7 +10,8 @@ import { startSqsEmulator } from '../local/sqs-emulator';
 import { driveEventSource } from '../local/sqs-esm';
 import { asyncEventKey, AwsFaults, awsFaultRates, dispatchStatusEvent, limitHistory, retriersByState, retryWaitSeconds, simulatedRetryWaitSeconds } from '../local/offline-day/aws-faults';
 import { AsyncInvoker } from '../local/offline-day/lambda-async';
-import { SideEffectLog } from '../local/offline-day/side-effects';
+import { parseStepKey, SideEffectLog } from '../local/offline-day/side-effects';
+import { sideEffectApplied } from '../lambdas/shared/side-effects';
 import { SimClock, Timeline } from '../local/offline-day/sim-clock';
 import { usersFeel, usersFeelOk } from '../local/offline-day/users-feel';
 import { findReconciler, RECONCILER_ENTRY, reconcileTimes } from '../local/offline-day/reconciler-hook';
@@ -148,11 +149,15 @@ const oneTask = (timeoutSeconds?: number): AslDefinition =>
   }) as unknown as AslDefinition;
 
 describe('a stopped or timed-out execution leaves its Lambda running', () => {
-  const slowStep = (log: SideEffectLog, ended: () => boolean) =>
-    log.wrapStep('Publish', async () => new Promise((r) => setTimeout(() => r({ ok: true }), 400)), ended);
+  // A step that publishes at its end (it reports the side effect under its idempotency key, as the example steps do).
+  const slowStep = (log: SideEffectLog, ended: () => boolean, ms = 400, taskId = 't1') =>
+    log.wrapStep(async () => new Promise((r) => setTimeout(() => (sideEffectApplied(`${taskId}#Publish`), r({ ok: true })), ms)), ended);
+  let unobserve: () => void = () => undefined;
+  afterEach(() => unobserve());
 
   it('StopExecution: the execution ends ABORTED and the step still applies its side effect afterwards', async () => {
     const log = new SideEffectLog();
+    unobserve = log.observeSteps();
     let ended = false;
     const step = slowStep(log, () => ended);
     const run = createLocalRunner({ definition: oneTask() });
@@ -170,8 +175,9 @@ describe('a stopped or timed-out execution leaves its Lambda running', () => {
 
   it('execution timeout: TIMED_OUT, and the side effect lands after it', async () => {
     const log = new SideEffectLog();
+    unobserve = log.observeSteps();
     let ended = false;
-    const step = log.wrapStep('Publish', async () => new Promise((r) => setTimeout(() => r({ ok: true }), 1500)), () => ended);
+    const step = slowStep(log, () => ended, 1500, 't2');
     const out = await createLocalRunner({ definition: oneTask(1) })({ input: { task: { taskId: 't2', attempt: 1 } }, lambdas: { Work: (p, c) => step(p, c) } });
     ended = true;
     expect(out.status).toBe('TIMED_OUT');
@@ -182,16 +188,23 @@ describe('a stopped or timed-out execution leaves its Lambda running', () => {
 });
 
 describe('side effects per (task, step, item)', () => {
-  it('counts a second application of one key as a duplicate, not one an operator asked for, not reads', () => {
+  it('counts a second application of one key as a duplicate, not one an operator asked for; a step reports by its idempotency key', () => {
     const log = new SideEffectLog();
-    const ok = async () => ({});
+    const unobserve = log.observeSteps();
     log.apply('t1', 'ProcessPart', '0');
     log.apply('t1', 'ProcessPart', '1');
     log.apply('t1', 'ProcessPart', '0');
     log.apply('t2', 'Publish', '-');
     log.apply('t2', 'Publish', '-', true);
-    void log.wrapStep('Fetch', ok)({ task: { taskId: 't3' } }, {});
-    expect(log.summary()).toMatchObject({ keys: 3, duplicated: 1, duplicatedKeys: ['t1|ProcessPart|0'] });
+    sideEffectApplied('t3#Aggregate');
+    sideEffectApplied('t3#ProcessPart#4');
+    sideEffectApplied('t3#ProcessPart#4');
+    // A start-over (from: start) is another run of the task, asked for by the operator.
+    sideEffectApplied('t3#r2#ProcessPart#4');
+    unobserve();
+    sideEffectApplied('t3#Aggregate');
+    expect(log.summary()).toMatchObject({ keys: 6, duplicated: 2, duplicatedKeys: ['t1|ProcessPart|0', 't3|ProcessPart|4'] });
+    expect(parseStepKey('t3#r2#ProcessPart#4')).toEqual({ task: 't3#r2', step: 'ProcessPart', item: '4' });
   });
 
   it('an API that honours idempotency keys applies an order once per key; one that does not, per call', () => {

@@ -52,7 +52,6 @@ import { findReconciler, reconcileTimes } from './reconciler-hook';
 import { SideEffectLog, SideEffectSummary } from './side-effects';
 import { UsersFeel, usersFeel } from './users-feel';
 import { LOST_TASKS } from '../../lambdas/shared/queries';
-import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
 import { SimClock, Timeline } from './sim-clock';
 import { restrictToJobs } from './single-tick';
 
@@ -372,6 +371,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const { dropEventWhen, ...rateOverrides } = options.awsFaultOverrides ?? {};
   const awsFaults = new AwsFaults(options.awsFaults ?? 'kind', seed, { ...awsFaultRates(options.awsFaults ?? 'kind'), ...rateOverrides }, dropEventWhen);
   const sideEffects = new SideEffectLog();
+  // The steps report where they apply a side effect (sideEffectApplied); removed at the end of the run.
+  const unobserveSideEffects = sideEffects.observeSteps();
   /** `tick|key` -> task id, so the API's applications are keyed by task like the steps'. */
   const taskIdOfKey = new Map<string, string>();
   /** `taskId|attempt` of executions that have ended (a step still running after it ran on past its execution). */
@@ -605,8 +606,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
         handlerFor: (functionName) => {
           const id = functionName.split(':').pop()!;
-          // Only a job's steps have side effects; the lock and the outcome record are the workflow's own.
-          return sideEffects.wrapStep(envFor(id)[STEP_ENV.step] ?? null, loadHandler(id), (ev) => {
+          // Tracked to its end: a stopped execution's step Lambda runs on, and its side effects land late.
+          return sideEffects.wrapStep(loadHandler(id), (ev) => {
             const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
             return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
           });
@@ -988,6 +989,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await sqsEmulator.stop().catch(() => undefined);
     throw e;
   } finally {
+    unobserveSideEffects();
     clock.uninstall();
     await dynamo.stop();
     await api.close();

@@ -8,9 +8,11 @@
  *   `idempotency-key` when the API honours keys (as payment and order APIs commonly do), else on
  *   every accepted call. The answer may come after the step timed out or its execution was
  *   stopped: the order is applied all the same, as a real API would;
- * - the example steps ({@link SideEffectLog.wrapStep}): each completion of a step that writes (every
- *   step but the reads in {@link SIDE_EFFECT_FREE_STEPS}) is an application, keyed by the task, the
- *   step and, inside a map, the item's index.
+ * - the example steps: each report of `sideEffectApplied(idempotencyKey)` (lambdas/shared/side-effects.ts,
+ *   what a step calls where it applies its own side effect) is an application, keyed by the task,
+ *   the step and, inside a map, the item's index (the key's parts: {@link parseStepKey}). A step
+ *   whose result was recorded returns it without running again (idempotent steps), so it reports
+ *   nothing: a re-run that repeats the effect is counted, one that is answered from the record is not.
  *
  * The wrapper also keeps every step invocation in flight until its handler ends: StopExecution and
  * an execution timeout do not stop a running Lambda (Step Functions API reference, StopExecution),
@@ -20,8 +22,18 @@
  * (issue 17 item 3) can feed {@link SideEffectLog.apply} instead.
  */
 
-/** Steps whose work has no effect outside the workflow (a read): re-running them harms nobody. CallApi's effect is counted at the API. */
-export const SIDE_EFFECT_FREE_STEPS: ReadonlySet<string> = new Set(['Fetch', 'ListParts', 'CallApi']);
+import { observeSideEffects } from '../../lambdas/shared/side-effects';
+
+/**
+ * (task, step, item) of a step's idempotency key, `<taskId>[#r<n>]#<step>[#<index>]`
+ * (lambdas/shared/step-idempotency.ts): a start-over (`#r<n>`) is another task run, asked for by an operator.
+ */
+export function parseStepKey(key: string): { task: string; step: string; item: string } {
+  const parts = key.split('#');
+  let task = parts.shift() ?? '?';
+  if (parts.length > 1 && /^r\d+$/.test(parts[0])) task = `${task}#${parts.shift()}`;
+  return { task, step: parts[0] ?? '?', item: parts[1] ?? '-' };
+}
 
 /** One key's applications. */
 export interface SideEffectEntry {
@@ -79,12 +91,24 @@ export class SideEffectLog {
   }
 
   /**
-   * A step handler that records its completion as a side effect (unless the step is a read, or
-   * `stepName` is null: a function of the workflow's own, the lock or the outcome record) and
-   * stays tracked until it ends, even when the engine stopped waiting for it. `executionEnded`
-   * tells, when the handler ends, whether its execution had ended first.
+   * Listens to the steps' `sideEffectApplied` reports (one process, one listener at a time);
+   * returns its removal.
    */
-  wrapStep(stepName: string | null, handler: Handler, executionEnded: (event: unknown) => boolean = () => false): Handler {
+  observeSteps(): () => void {
+    return observeSideEffects({
+      applied: (key) => {
+        const { task, step, item } = parseStepKey(key);
+        this.apply(task, step, item);
+      },
+    });
+  }
+
+  /**
+   * A step handler tracked until it ends, even when the engine stopped waiting for it (its side
+   * effects, reported through {@link observeSteps}, land late). `executionEnded` tells, when the
+   * handler ends, whether its execution had ended first.
+   */
+  wrapStep(handler: Handler, executionEnded: (event: unknown) => boolean = () => false): Handler {
     return (event, context) => {
       // The local engine may still retry a failed Task after the execution timed out or was stopped
       // (it keeps its retry loop); Step Functions starts no task of an ended execution.
@@ -96,10 +120,6 @@ export class SideEffectLog {
       }
       const p = handler(event, context).then((out) => {
         if (executionEnded(event)) this.lateRuns += 1;
-        if (stepName !== null && !SIDE_EFFECT_FREE_STEPS.has(stepName)) {
-          const e = event as { task?: { taskId?: unknown }; index?: unknown } | null;
-          this.apply(String(e?.task?.taskId ?? '?'), stepName, e?.index === undefined ? '-' : String(e.index));
-        }
         return out;
       });
       const tracked = p.catch(() => undefined);
