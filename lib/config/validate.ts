@@ -24,6 +24,7 @@ import { deriveExecutionTimeoutSeconds, MAX_EXECUTION_TIMEOUT_SECONDS } from './
 import { RESERVED_STATE_NAMES } from '../../lambdas/shared/workflow-contract';
 import { checkJobContracts, ModuleLoader } from './job-contracts';
 import { resolveVpcEndpoints } from './vpc-endpoints';
+import { checkExecutionMode } from './execution-mode';
 
 export { RESERVED_STATE_NAMES };
 
@@ -387,6 +388,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
   if (j.optIn !== undefined && typeof j.optIn !== 'boolean') problems.push(`${where}.optIn must be true or false`);
   const contracts = checkJobContracts(where, j, problems, { loadModule: opts.loadModule, fileExists: opts.fileExists, appTimeZone: opts.appTimeZone ?? 'UTC', isValidTimeZone, alreadyRefused: (n) => NEVER_RETRYABLE.has(n) });
   const exclusiveBy = j.exclusiveBy ?? null;
+  const executionMode = checkExecutionMode(where, j, steps, problems);
   const derived = problems.length === 0 ? deriveExecutionTimeoutSeconds({ steps, exclusiveBy, exclusiveWaitSeconds }) : 0;
   return {
     name: j.name,
@@ -398,6 +400,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     exclusiveBy,
     exclusiveWaitSeconds,
     executionTimeoutSeconds: j.executionTimeoutSeconds ?? derived,
+    executionMode,
     ...contracts,
   };
 }
