@@ -103,3 +103,15 @@ export function checkExecutionMode(where: string, j: Pick<JobConfig, 'executionM
   }
   return mode;
 }
+
+/**
+ * Why a resolved job could not run in the high-volume mode as configured (short reasons, for
+ * reports such as `npm run cost`); empty when it could.
+ */
+export function highVolumeRefusals(job: { readonly exclusiveBy: string | null; readonly steps: ReadonlyArray<ResolvedStep> }): string[] {
+  const out: string[] = [];
+  if (job.exclusiveBy !== null) out.push(`exclusiveBy "${job.exclusiveBy}" (a lock cannot be kept by an at-least-once, 5-minute child)`);
+  const worst = highVolumeWorstCase(job.steps).totalSeconds;
+  if (worst > EXPRESS_MAX_SECONDS) out.push(`worst case ${round(worst)} s > ${EXPRESS_MAX_SECONDS} s`);
+  return out;
+}
