@@ -66,13 +66,13 @@ describe('executionMode', () => {
     expect(modeProblems(job({ steps: [step('Fetch', 60, { maxAttempts: 1 }), step('Call', 30)] }))).toEqual([]);
   });
 
-  it('counts a map by its waves and a group by its longest branch', () => {
-    const steps = [{ name: 'Parts', map: { maxItems: 10, maxConcurrency: 2, steps: [step('Part', 10, { maxAttempts: 0, retryableErrors: [] })] } }];
-    expect(modeProblems(job({ steps }))).toEqual([]); // 5 waves x 10 s + 30
-    const slow = [{ name: 'Parts', map: { maxItems: 40, maxConcurrency: 2, steps: [step('Part', 10, { maxAttempts: 0, retryableErrors: [] })] } }];
-    expect(modeProblems(job({ steps: slow }))).toEqual([]); // 20 waves x 10 s + 30 = 230 s
-    const slower = [{ name: 'Parts', map: { maxItems: 40, maxConcurrency: 1, steps: [step('Part', 10, { maxAttempts: 0, retryableErrors: [] })] } }];
-    expect(modeProblems(job({ steps: slower }))).toEqual([expect.stringContaining('Parts 400 s (40 waves of 40 items at 1 at once)')]);
+  it('counts a map by its waves (and refuses groups and maps, not built in the child yet)', () => {
+    const resolveSteps = (steps: JobConfig['steps']) => resolveConfig(config(job({ executionMode: 'standard', steps: [step('First', 1, { maxAttempts: 0, retryableErrors: [] }), ...steps] })), { fileExists: () => true }).jobs[0].steps;
+    const map = (maxItems: number, maxConcurrency: number) => [{ name: 'Parts', map: { maxItems, maxConcurrency, steps: [step('Part', 10, { maxAttempts: 0, retryableErrors: [] })] } }];
+    expect(highVolumeWorstCase(resolveSteps(map(40, 2))).lines[1]).toEqual({ step: 'Parts', seconds: 200, how: '20 waves of 40 items at 2 at once' });
+    expect(highVolumeWorstCase(resolveSteps(map(40, 1))).totalSeconds).toBe(1 + 400 + HIGH_VOLUME_FAILURE_PATH_SECONDS);
+    const p = modeProblems(job({ steps: [step('First', 1, { maxAttempts: 0, retryableErrors: [] }), ...map(40, 1)] }));
+    expect(p).toEqual([expect.stringContaining('groups and maps (Parts) are not built'), expect.stringContaining('Parts 400 s (40 waves of 40 items at 1 at once)')]);
   });
 
   it('refuses exclusiveBy and an execution timeout above five minutes in high-volume, not in standard', () => {

@@ -91,6 +91,10 @@ export function checkExecutionMode(where: string, j: Pick<JobConfig, 'executionM
   if (j.executionTimeoutSeconds !== undefined && j.executionTimeoutSeconds > EXPRESS_MAX_SECONDS) {
     problems.push(`${where}.executionTimeoutSeconds (${j.executionTimeoutSeconds}) is above ${EXPRESS_MAX_SECONDS} s, the longest an Express child of the high-volume mode runs: lower it or keep the job on "standard"`);
   }
+  const nested = steps.filter((s) => s.kind !== 'lambda').map((s) => s.name);
+  if (nested.length) {
+    problems.push(`${where}.executionMode "high-volume": groups and maps (${nested.join(', ')}) are not built in the high-volume child yet (lib/high-volume-workflow.ts); keep the job on "standard"`);
+  }
   // Steps that failed their own checks have no meaningful worst case yet.
   if (steps.length === 0) return mode;
   const worst = highVolumeWorstCase(steps);
@@ -111,6 +115,8 @@ export function checkExecutionMode(where: string, j: Pick<JobConfig, 'executionM
 export function highVolumeRefusals(job: { readonly exclusiveBy: string | null; readonly steps: ReadonlyArray<ResolvedStep> }): string[] {
   const out: string[] = [];
   if (job.exclusiveBy !== null) out.push(`exclusiveBy "${job.exclusiveBy}" (a lock cannot be kept by an at-least-once, 5-minute child)`);
+  const nested = job.steps.filter((s) => s.kind !== 'lambda').map((s) => s.name);
+  if (nested.length) out.push(`groups and maps (${nested.join(', ')}) not built in the child yet`);
   const worst = highVolumeWorstCase(job.steps).totalSeconds;
   if (worst > EXPRESS_MAX_SECONDS) out.push(`worst case ${round(worst)} s > ${EXPRESS_MAX_SECONDS} s`);
   return out;
