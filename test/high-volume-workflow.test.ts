@@ -2,6 +2,8 @@ import { App, CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { AppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
@@ -10,7 +12,6 @@ import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
 import { BatchRecordEvent, recordBatch } from '../lambdas/batch-record/logic';
-import { ExternalApiUnavailableError } from '../lambdas/jobs/example-api/errors';
 import { AslDefinition, definitionOf, placeholderRef, PLACEHOLDER, stateMachineArn } from '../local/asl';
 import { runLocal } from '../local/run-state-machine';
 
@@ -118,17 +119,54 @@ describe('HighVolumeWorkflow (synthesized)', () => {
   });
 });
 
-/** The child definition run locally: stand-in steps by state name, the real batch-record logic. */
-function harness(callApi: (n: number, key: string) => unknown) {
+/**
+ * The child definition run locally with the REAL example-api step handlers (lambdas/jobs/example-api:
+ * params schema, step wrapper, CallApi's HTTP call) against a local HTTP API whose answer depends on
+ * the order id: `ok` 200, `flaky` 503 twice then 200, `down` always 503. The spool is a stand-in
+ * Task; RecordBatch runs the real batch-record logic into memory.
+ */
+type Handler = (event: unknown) => Promise<unknown>;
+let api: Server;
+let steps: { Fetch: Handler; CallApi: Handler; Publish: Handler };
+const apiCalls: string[] = [];
+beforeAll(async () => {
+  api = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const { orderId } = JSON.parse(body) as { orderId: string };
+      apiCalls.push(orderId);
+      const n = apiCalls.filter((o) => o === orderId).length;
+      const fail = orderId.startsWith('down') || (orderId.startsWith('flaky') && n <= 2);
+      res.writeHead(fail ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(fail ? { error: 'unavailable' } : { confirmation: `c-${orderId}` }));
+    });
+  });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+  process.env.EXAMPLE_API_URL = `http://127.0.0.1:${(api.address() as AddressInfo).port}/orders`;
+  process.env.EXAMPLE_API_TIMEOUT_MS = '2000';
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  steps = {
+    Fetch: (await import('../lambdas/jobs/example-api/fetch')).handler as Handler,
+    CallApi: (await import('../lambdas/jobs/example-api/call-api')).handler as Handler,
+    Publish: (await import('../lambdas/jobs/example-api/publish')).handler as Handler,
+  };
+});
+afterAll(() => new Promise<void>((r) => api.close(() => r())));
+
+const order = (key: string): TaskEnvelope => ({ ...envelope(key), params: { orderId: key, customer: { name: 'A', email: 'a@example.com' }, amount: 12.5 } });
+
+function harness() {
   const calls: Record<string, unknown[]> = { Fetch: [], CallApi: [], Publish: [], SpoolItem: [], RecordBatch: [] };
   const records: ParamLogRecord[] = [];
+  const step = (name: keyof typeof steps) => (p: unknown) => (calls[name].push(p), steps[name](p));
   return {
     calls,
     records,
     lambdas: {
-      Fetch: (p: unknown) => (calls.Fetch.push(p), { fetched: (p as { task: TaskEnvelope }).task.key }),
-      CallApi: (p: unknown) => (calls.CallApi.push(p), callApi(calls.CallApi.length, (p as { task: TaskEnvelope }).task.key)),
-      Publish: (p: unknown) => (calls.Publish.push(p), { published: true }),
+      Fetch: step('Fetch'),
+      CallApi: step('CallApi'),
+      Publish: step('Publish'),
       RecordBatch: async (p: unknown) => {
         calls.RecordBatch.push(p);
         return recordBatch(p as BatchRecordEvent, { sink: { put: async (r) => void records.push(...r) }, timeZone: 'Asia/Tokyo' });
@@ -141,63 +179,61 @@ function harness(callApi: (n: number, key: string) => unknown) {
 }
 
 const runChild = (h: ReturnType<typeof harness>, items: TaskEnvelope[]) =>
-  runLocal({ definition: child, stepTimeoutSeconds: 1, input: { Items: items }, lambdas: h.lambdas, tasks: h.tasks, stateMachineArn: parentArn(), executionName: 'child-1' });
+  runLocal({ definition: child, input: { Items: items }, lambdas: h.lambdas, tasks: h.tasks, stateMachineArn: parentArn(), executionName: 'child-1' });
 
-describe('the Express child, run in aws-local-stepfunctions', () => {
+const fetched = { orderId: 'x', amountMinor: 1250, currency: 'JPY' };
+
+describe('the Express child, run in aws-local-stepfunctions with the real step handlers', () => {
   it('runs an item through every step with the step contract and writes its Success record', async () => {
-    const h = harness(() => ({ confirmation: 'c-1' }));
-    const result = await runChild(h, [envelope('ord-1')]);
+    const h = harness();
+    const result = await runChild(h, [order('ok-1')]);
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output).toEqual({ written: 1, failures: 0 });
     // As in standard, the first step gets no `previous` (the CDK drops a literal null; the step reads it as null).
-    expect(h.calls.Fetch[0]).toEqual({ task: envelope('ord-1') });
-    expect(h.calls.CallApi[0]).toEqual({ task: envelope('ord-1'), previous: { fetched: 'ord-1' } });
-    expect(h.calls.Publish[0]).toEqual({ task: envelope('ord-1'), previous: { confirmation: 'c-1' } });
+    expect(h.calls.Fetch[0]).toEqual({ task: order('ok-1') });
+    expect(h.calls.CallApi[0]).toEqual({ task: order('ok-1'), previous: { ...fetched, orderId: 'ok-1' } });
+    expect(h.calls.Publish[0]).toEqual({ task: order('ok-1'), previous: { orderId: 'ok-1', confirmation: 'c-ok-1', status: 200 } });
     expect(h.calls.SpoolItem).toHaveLength(0);
-    expect(h.records.map((r) => [r.task_id, r.result, r.execution_arn])).toEqual([[envelope('ord-1').taskId, 'Success', result.executionArn]]);
+    expect(h.records.map((r) => [r.task_id, r.result, r.execution_arn])).toEqual([[order('ok-1').taskId, 'Success', result.executionArn]]);
   });
 
-  it('retries a retryable error and then succeeds', async () => {
-    const h = harness((n) => {
-      if (n <= 2) throw new ExternalApiUnavailableError('503');
-      return { confirmation: 'c-1' };
-    });
-    const result = await runChild(h, [envelope('ord-1')]);
+  it('retries a retryable error (HTTP 503) and then succeeds', async () => {
+    const h = harness();
+    const result = await runChild(h, [order('flaky-1')]);
     expect(result.status).toBe('SUCCEEDED');
     expect(h.calls.CallApi).toHaveLength(3);
+    expect(apiCalls.filter((o) => o === 'flaky-1')).toHaveLength(3);
     expect(h.calls.Publish).toHaveLength(1);
     expect(h.records.map((r) => r.result)).toEqual(['Success']);
   });
 
   it('spools a failed item with its input and resume point, and leaves the other items of the child alone', async () => {
-    const h = harness((_n, key) => {
-      if (key === 'bad') throw new ExternalApiUnavailableError('maintenance');
-      return { confirmation: key };
-    });
-    const result = await runChild(h, [envelope('bad'), envelope('good')]);
+    const h = harness();
+    const result = await runChild(h, [order('down-1'), order('ok-2')]);
     // The child succeeds: its failed item is spooled, not the child's failure.
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output).toEqual({ written: 2, failures: 1 });
-    expect(h.calls.CallApi.filter((p) => (p as { task: TaskEnvelope }).task.key === 'bad')).toHaveLength(1 + 2);
+    // 1 + MaxAttempts (2) calls of the failing order.
+    expect(apiCalls.filter((o) => o === 'down-1')).toHaveLength(3);
     expect(h.calls.SpoolItem).toHaveLength(1);
     const sent = h.calls.SpoolItem[0] as { MessageBody: Record<string, unknown>; MessageAttributes: Record<string, { StringValue: string }> };
     expect(sent.MessageBody).toEqual({
       version: 1,
       kind: 'ExecutionFailed',
       job: 'orders',
-      taskId: envelope('bad').taskId,
-      input: envelope('bad'),
+      taskId: order('down-1').taskId,
+      input: order('down-1'),
       error: 'ExternalApiUnavailableError',
-      cause: JSON.stringify({ errorType: 'ExternalApiUnavailableError', errorMessage: 'maintenance', trace: [] }),
+      cause: expect.stringContaining('ExternalApiUnavailableError'),
       // The resume point: the failed step and what it was given (Fetch's output).
       failedState: 'CallApi',
-      stepInput: { fetched: 'bad' },
+      stepInput: { ...fetched, orderId: 'down-1' },
       executionArn: result.executionArn,
       stateMachineArn: parentArn(),
     });
     expect(sent.MessageAttributes.errorType.StringValue).toBe('ExternalApiUnavailableError');
     const byKey = Object.fromEntries(h.records.map((r) => [r.task_id, [r.result, r.failed_state]]));
-    expect(byKey).toEqual({ [envelope('bad').taskId]: ['Failure', 'CallApi'], [envelope('good').taskId]: ['Success', null] });
+    expect(byKey).toEqual({ [order('down-1').taskId]: ['Failure', 'CallApi'], [order('ok-2').taskId]: ['Success', null] });
     // The parent sees counts only: no params leave the child.
     expect(JSON.stringify(result.output)).not.toContain('a@example.com');
   });
