@@ -25,7 +25,7 @@ import { DAYS_PER_MONTH, PRICES } from './cost/prices';
 import { recordSizes, RecordSizes } from './cost/records';
 import { AppShape, appShape, ReplayMode } from './cost/shape';
 import { DEFAULT_FROM } from '../lambdas/reprocess/payload';
-import { DEFAULT_HIGH_VOLUME } from './cost/high-volume';
+import { DEFAULT_HIGH_VOLUME, tasksPerParent } from './cost/high-volume';
 import { formatModes, JobModes, jobModes } from './cost/modes-report';
 
 /** Tasks per tick message when neither the flag nor the template says (the producer runtime's own default). */
@@ -234,7 +234,7 @@ export function buildCostModel(config: ResolvedAppConfig, args: CostArgs, projec
   }
   if (shape.polledQueues.length === 0) warnings.push('no queue is polled by a Lambda in this template (no tick queue): producers start executions themselves, so the SQS row is the spool only.');
   if (shape.statusChangeTargets.length === 0) warnings.push('no EventBridge rule on Step Functions status changes in this template (no status-change capture): its invocations are not costed.');
-  const modes = jobModes(config, shape, sizes, assumptions, volumes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: assumptions.tasksPerTickMessage });
+  const modes = jobModes(config, shape, sizes, assumptions, volumes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: tasksPerParent(assumptions.tasksPerTickMessage, sizes.envelopeBytes) });
   return { config, args, shape, sizes, assumptions, months, modes, warnings };
 }
 
@@ -328,7 +328,7 @@ export function formatReport(model: CostModel): string {
   }
   out.push('');
 
-  out.push(...formatModes(model.modes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: a.tasksPerTickMessage }, { usd, int, dec, table }));
+  out.push(...formatModes(model.modes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: tasksPerParent(a.tasksPerTickMessage, sizes.envelopeBytes) }, { usd, int, dec, table }));
   out.push('');
 
   out.push('Formula (N tasks a day, job shares w_j, failure rate f, 30 days):');

@@ -3,7 +3,7 @@ import { fixtureConfig } from './support/fixture-config';
 import { resolveConfig } from '../lib/config/validate';
 import { buildCostModel, DEFAULT_ARGS, formatReport } from '../scripts/cost-model';
 import { dailyUsage } from '../scripts/cost/model';
-import { DEFAULT_HIGH_VOLUME, EXPRESS_PRICES, expressPerTask, highVolumeJob, highVolumeTransitionsPerTask, jobModeCost } from '../scripts/cost/high-volume';
+import { DEFAULT_HIGH_VOLUME, EXPRESS_PRICES, expressPerTask, highVolumeJob, highVolumeTransitionsPerTask, jobModeCost, tasksPerParent } from '../scripts/cost/high-volume';
 import { JobShape } from '../scripts/cost/shape';
 
 const projectRoot = resolve(__dirname, '..');
@@ -87,7 +87,12 @@ describe('npm run cost, both modes side by side (fixture config)', () => {
     const starter = model.shape.polledQueues[0].target;
     const extra = (c: typeof hv) => c.months[0].usage.extraSeconds.get(starter) ?? 0;
     expect(extra(std)).toBeCloseTo(1_000_000 / model.shape.startExecutionRefillPerSecond, 6);
-    expect(extra(hv)).toBeCloseTo(1_000_000 / model.assumptions.tasksPerTickMessage / model.shape.startExecutionRefillPerSecond, 6);
+    // One start per parent: a batch cut into parents of at most 255 KiB of envelopes.
+    const perParent = tasksPerParent(model.assumptions.tasksPerTickMessage, model.sizes.envelopeBytes);
+    expect(perParent).toBe(Math.min(model.assumptions.tasksPerTickMessage, Math.floor((256 * 1024 - 1024) / (model.sizes.envelopeBytes + 1))));
+    const hvParents = jobModeCost(model.shape, job, 'high-volume', model.sizes, model.assumptions, [1_000_000], { ...DEFAULT_HIGH_VOLUME, tasksPerParent: perParent });
+    expect(hvParents.months[0].usage.extraSeconds.get(starter)).toBeCloseTo(1_000_000 / perParent / model.shape.startExecutionRefillPerSecond, 6);
+    expect(extra(hv)).toBeCloseTo(1_000_000 / DEFAULT_HIGH_VOLUME.tasksPerParent / model.shape.startExecutionRefillPerSecond, 6);
     expect(hv.months[0].usage.extraSeconds.get(model.shape.reprocessFunction)).toBeCloseTo(std.months[0].usage.extraSeconds.get(model.shape.reprocessFunction)!, 6);
   });
 

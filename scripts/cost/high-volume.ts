@@ -3,6 +3,7 @@ import { ComponentCost, MonthlyCost, Assumptions, monthlyCost } from './model';
 import { cost, DAYS_PER_MONTH, Price } from './prices';
 import { RecordSizes } from './records';
 import { PathCounts } from './transitions';
+import { MAX_PARENT_INPUT_BYTES } from '../../lambdas/batch-starter/logic';
 
 /**
  * The high-volume mode priced (docs/big-ticks.md, "High-volume mode"): one Standard parent per
@@ -36,8 +37,9 @@ export interface HighVolumeOptions {
   /** Tasks one parent execution takes (one starter batch). */
   readonly tasksPerParent: number;
   /**
-   * Billed Standard transitions of one parent besides its children: the Distributed Map state, the
-   * post-map step that spools items the Map Run reports failed, Succeeded.
+   * Billed Standard transitions of one parent besides its children: the states it enters
+   * (lib/high-volume-workflow.ts: Children, ParentDone; two more kept for the post-map spooling the
+   * design adds, docs/big-ticks.md).
    */
   readonly parentTransitions: number;
   /**
@@ -58,6 +60,14 @@ export const DEFAULT_HIGH_VOLUME: HighVolumeOptions = {
   transitionsPerChild: 1,
   stateOverheadMs: 20,
 };
+
+/**
+ * Tasks one parent carries: a starter batch, cut so each parent's input fits 256 KiB
+ * (lambdas/batch-starter/logic.ts, MAX_PARENT_INPUT_BYTES).
+ */
+export function tasksPerParent(tasksPerBatch: number, envelopeBytes: number): number {
+  return Math.max(1, Math.min(tasksPerBatch, Math.floor(MAX_PARENT_INPUT_BYTES / (envelopeBytes + 1))));
+}
 
 /** Billed Standard transitions per task in the high-volume mode (the parent's, shared by its tasks). */
 export function highVolumeTransitionsPerTask(hv: HighVolumeOptions): number {
