@@ -8,7 +8,7 @@
  *
  *   npm run bench:producer -- --tasks 100000        (default 100,000; ~11 minutes at 150/s)
  *   npm run bench:producer -- --tasks 3000 --burst 1300 --refill 300
- *   npm run bench:producer -- --tasks 100000 --mode high-volume   (lambdas/batch-starter: parents per batch)
+ *   npm run bench:producer -- --tasks 100000 --mode high-volume [--starters 10]   (lambdas/batch-starter: parents per batch)
  *
  * Simulated: the scheduler's invocation of the producer (its timeout as the deadline) and the SQS
  * event source mapping (local/sqs-esm.ts: the quota's maximum concurrency, batch size 1, the
@@ -56,6 +56,8 @@ const MODE = (() => {
   return m;
 })();
 const PARENT_STATE_MACHINE = `${RIG_STATE_MACHINE}-hv`;
+/** High-volume starters at once (the event source's maximum concurrency). */
+const HV_STARTERS = flag('starters', HIGH_VOLUME_STARTERS);
 
 function listGz(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
   console.log(
     MODE === 'standard'
       ? `plan from the quota: ${plan.starterConcurrency} starters x ${plan.inFlightPerStarter} in flight, ${plan.tasksPerBatch} tasks per batch, starter timeout ${plan.starterTimeoutSeconds} s`
-      : `high-volume: ${HIGH_VOLUME_STARTERS} starters, ${plan.tasksPerBatch} tasks per batch as parents of at most 255 KiB input, starter timeout ${plan.starterTimeoutSeconds} s`,
+      : `high-volume: ${HV_STARTERS} starters, ${plan.tasksPerBatch} tasks per batch as parents of at most 255 KiB input, starter timeout ${plan.starterTimeoutSeconds} s`,
   );
   rig.sfn.setThrottle(quota); // full bucket now
   const t0 = Date.now();
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
     driveEventSource({
       sqs: rig.sqs,
       queueUrl: rig.queues.tick,
-      maxConcurrency: MODE === 'standard' ? plan.starterConcurrency : HIGH_VOLUME_STARTERS,
+      maxConcurrency: MODE === 'standard' ? plan.starterConcurrency : HV_STARTERS,
       timeoutMs: plan.starterTimeoutSeconds * 1000,
       container: () => {
         const handler = starter.newContainer();
