@@ -18,7 +18,7 @@ import { caughtStateName, STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared
 /** A JSONPath value that is JSON null (the CDK drops literal nulls from Parameters). */
 const JSON_NULL = "States.StringToJson('null')";
 
-/** State names of the high-volume parent and child (a step may not take one: they end in a dash-free word no step config uses). */
+/** State names of the high-volume parent and child (a step may not take one: the construct refuses it). */
 export const HIGH_VOLUME_STATES = {
   /** The parent's Distributed Map over the batch's tasks. */
   children: 'Children',
@@ -112,6 +112,8 @@ export class HighVolumeWorkflow extends Construct {
     if (job.executionMode !== 'high-volume') problems.push(`job ${job.name} is not in the high-volume mode (executionMode "${job.executionMode}")`);
     const nested = job.steps.filter((s) => s.kind !== 'lambda').map((s) => s.name);
     if (nested.length) problems.push(`job ${job.name}: groups and maps (${nested.join(', ')}) are not built in the high-volume child yet; keep the job on "standard"`);
+    const taken = job.steps.filter((s) => (Object.values(HIGH_VOLUME_STATES) as string[]).includes(s.name)).map((s) => s.name);
+    if (taken.length) problems.push(`job ${job.name}: step names ${taken.join(', ')} are states of the high-volume workflow; rename them`);
     if (job.exclusiveBy) problems.push(`job ${job.name}: exclusiveBy cannot be kept in the high-volume mode (lib/config/execution-mode.ts)`);
     const itemsPerChild = props.itemsPerChild ?? HIGH_VOLUME_DEFAULTS.itemsPerChild;
     const childConcurrency = props.childConcurrency ?? HIGH_VOLUME_DEFAULTS.childConcurrency;
