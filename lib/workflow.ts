@@ -196,6 +196,10 @@ export class JobWorkflow extends Construct {
     if (job.exclusiveBy && !props.lockFunction) throw new Error(`JobWorkflow ${job.name}: exclusiveBy needs the lock function (props.lockFunction)`);
     // A history that overflows only when steps retry a lot is allowed, with the numbers at synth.
     for (const w of historyBudgetFindings(`job ${job.name}`, job).warnings) Annotations.of(this).addWarningV2('scheduled-jobs:history-budget', w);
+    // Checked and priced, not deployed yet (docs/big-ticks.md, "High-volume mode"): say so at every synth.
+    if (job.executionMode === 'high-volume') {
+      Annotations.of(this).addWarningV2('scheduled-jobs:high-volume-not-deployed', `job ${job.name}: executionMode "high-volume" is checked and priced but not deployed yet; it runs as "standard" (one Standard execution per task) with the same guarantees`);
+    }
 
     // ---- step Lambdas
     job.steps.forEach((step, i) => {

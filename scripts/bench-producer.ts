@@ -8,6 +8,7 @@
  *
  *   npm run bench:producer -- --tasks 100000        (default 100,000; ~11 minutes at 150/s)
  *   npm run bench:producer -- --tasks 3000 --burst 1300 --refill 300
+ *   npm run bench:producer -- --tasks 100000 --mode high-volume [--starters 10]   (lambdas/batch-starter: parents per batch)
  *
  * Simulated: the scheduler's invocation of the producer (its timeout as the deadline) and the SQS
  * event source mapping (local/sqs-esm.ts: the quota's maximum concurrency, batch size 1, the
@@ -29,6 +30,7 @@ import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { parseJsonLines } from '../lambdas/shared/param-log';
 import { bucketFloorSeconds, startPlan } from '../lambdas/shared/start-plan';
 import { driveEventSource } from '../local/sqs-esm';
+import { HIGH_VOLUME_STARTERS } from '../lambdas/batch-starter/logic';
 import { RIG_RECORD_MAC_KEY, RIG_STATE_MACHINE, RIG_TIME_ZONE, startTickRig } from '../local/tick-rig';
 
 function flag(name: string, fallback: number): number {
@@ -46,6 +48,16 @@ const REFILL = flag('refill', 150);
 const LATENCY_MS = flag('latency', 20);
 const PRODUCER_TIMEOUT_S = flag('producer-timeout', 60);
 const TICK = '2026-11-25T18:00:00Z';
+// `--mode high-volume`: the starter starts the batch's parent executions (lambdas/batch-starter), not one per task.
+const MODE = (() => {
+  const i = process.argv.indexOf('--mode');
+  const m = i >= 0 ? process.argv[i + 1] : 'standard';
+  if (m !== 'standard' && m !== 'high-volume') throw new Error(`--mode must be standard or high-volume, got ${m}`);
+  return m;
+})();
+const PARENT_STATE_MACHINE = `${RIG_STATE_MACHINE}-hv`;
+/** High-volume starters at once (the event source's maximum concurrency). */
+const HV_STARTERS = flag('starters', HIGH_VOLUME_STARTERS);
 
 function listGz(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -86,9 +98,10 @@ async function main(): Promise<void> {
     POWERTOOLS_LOG_LEVEL: 'WARN',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
+    PARENT_STATE_MACHINE_ARN: PARENT_STATE_MACHINE,
   });
   const { createProducerHandler } = await import('../lambdas/producer/runtime');
-  const starter = await import('../lambdas/starter/handler');
+  const starter = MODE === 'standard' ? await import('../lambdas/starter/handler') : await import('../lambdas/batch-starter/handler');
   let calls = 0;
   type Next = (args: unknown) => Promise<unknown>;
   // The deserialize step runs inside the SDK's retry loop: every attempt counts.
@@ -101,8 +114,12 @@ async function main(): Promise<void> {
   const produce = () => Array.from({ length: TASKS }, (_, i) => ({ key: `order-${i}`, params: { customerId: `c-${(i * 7919) % 50_000}`, orderId: `o-${i}`, day: '2026-11-25' } }));
   const producer = createProducerHandler(produce);
 
-  console.log(`tick of ${TASKS} tasks; bucket ${BURST} burst, ${REFILL}/s; ${LATENCY_MS} ms per StartExecution`);
-  console.log(`plan from the quota: ${plan.starterConcurrency} starters x ${plan.inFlightPerStarter} in flight, ${plan.tasksPerBatch} tasks per batch, starter timeout ${plan.starterTimeoutSeconds} s`);
+  console.log(`tick of ${TASKS} tasks, mode ${MODE}; bucket ${BURST} burst, ${REFILL}/s; ${LATENCY_MS} ms per StartExecution`);
+  console.log(
+    MODE === 'standard'
+      ? `plan from the quota: ${plan.starterConcurrency} starters x ${plan.inFlightPerStarter} in flight, ${plan.tasksPerBatch} tasks per batch, starter timeout ${plan.starterTimeoutSeconds} s`
+      : `high-volume: ${HV_STARTERS} starters, ${plan.tasksPerBatch} tasks per batch as parents of at most 255 KiB input, starter timeout ${plan.starterTimeoutSeconds} s`,
+  );
   rig.sfn.setThrottle(quota); // full bucket now
   const t0 = Date.now();
   let producerDone = false;
@@ -122,7 +139,7 @@ async function main(): Promise<void> {
     driveEventSource({
       sqs: rig.sqs,
       queueUrl: rig.queues.tick,
-      maxConcurrency: plan.starterConcurrency,
+      maxConcurrency: MODE === 'standard' ? plan.starterConcurrency : HV_STARTERS,
       timeoutMs: plan.starterTimeoutSeconds * 1000,
       container: () => {
         const handler = starter.newContainer();
@@ -135,16 +152,22 @@ async function main(): Promise<void> {
   const drainedS = (Date.now() - t0) / 1000;
   const wallS = ((startTimes[startTimes.length - 1] ?? t0) - t0) / 1000;
 
-  // Outcome, task by task.
+  // Outcome, task by task. In high-volume a task began when a started parent carries it.
   const names = new Set([...rig.sfn.executions.values()].map((e) => e.name));
+  const carried = new Map<string, number>();
+  for (const e of rig.sfn.executions.values()) {
+    if (e.stateMachineArn !== PARENT_STATE_MACHINE) continue;
+    for (const t of (JSON.parse(e.input) as { tasks: Array<{ taskId: string }> }).tasks) carried.set(t.taskId, (carried.get(t.taskId) ?? 0) + 1);
+  }
   const tick = new Date(TICK);
   let lost = 0;
   const taskIds: string[] = [];
   for (let i = 0; i < TASKS; i++) {
     const id = taskIdFor('orders', tick, `order-${i}`);
     taskIds.push(id);
-    if (!names.has(executionNameFor(id, 1))) lost++;
+    if (MODE === 'standard' ? !names.has(executionNameFor(id, 1)) : !carried.has(id)) lost++;
   }
+  const carriedTwice = [...carried.values()].filter((n) => n > 1).length;
   const spooled = await rig.depth('spool');
   const quarantined = await rig.depth('quarantine');
   const deadLettered = await rig.depth('deadLetter');
@@ -159,11 +182,12 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(`tasks                      ${TASKS}`);
-  console.log(`wall time                  ${wallS.toFixed(1)} s (tick invoked -> last task started; queue drained at ${drainedS.toFixed(1)} s)`);
+  console.log(`wall time                  ${wallS.toFixed(1)} s (tick invoked -> last ${MODE === 'standard' ? 'task' : 'parent (every task handed to a started parent)'} started; queue drained at ${drainedS.toFixed(1)} s)`);
   console.log(`bucket floor               ${floor.toFixed(1)} s ((${TASKS} - ${BURST}) / ${REFILL}/s)`);
-  console.log(`ratio to the floor         ${(floor / wallS).toFixed(3)}`);
+  if (MODE === 'standard') console.log(`ratio to the floor         ${(floor / wallS).toFixed(3)}`);
+  else console.log(`(the floor above binds standard: one StartExecution per task; here ${rig.sfn.executions.size} calls' worth of tokens)`);
   console.log(`StartExecution calls/task  ${(calls / TASKS).toFixed(4)} (${calls} calls, ${c.throttled} throttled; stand-in counted ${c.calls.StartExecution ?? 0})`);
-  console.log(`started                    ${rig.sfn.executions.size}`);
+  console.log(`started                    ${MODE === 'standard' ? `${rig.sfn.executions.size} executions` : `${carried.size} tasks in ${rig.sfn.executions.size} parent executions (in 2 parents: ${carriedTwice})`}`);
   console.log(`spooled                    ${spooled} (StartFailed; quarantined ${quarantined}; tick dead-letter queue ${deadLettered})`);
   console.log(`duplicates                 ${c.duplicates} executions started twice; ${c.idempotent + c.alreadyExists} calls spent on tasks already started`);
   console.log(`lost                       ${lost}`);

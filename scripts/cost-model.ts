@@ -25,6 +25,8 @@ import { DAYS_PER_MONTH, PRICES } from './cost/prices';
 import { recordSizes, RecordSizes } from './cost/records';
 import { AppShape, appShape, ReplayMode } from './cost/shape';
 import { DEFAULT_FROM } from '../lambdas/reprocess/payload';
+import { DEFAULT_HIGH_VOLUME, tasksPerParent } from './cost/high-volume';
+import { formatModes, JobModes, jobModes } from './cost/modes-report';
 
 /** Tasks per tick message when neither the flag nor the template says (the producer runtime's own default). */
 export const FALLBACK_TASKS_PER_MESSAGE = 1000;
@@ -193,6 +195,8 @@ export interface CostModel {
   readonly sizes: RecordSizes;
   readonly assumptions: Assumptions;
   readonly months: ReadonlyArray<MonthlyCost>;
+  /** Every job priced alone in the standard and the high-volume mode, side by side. */
+  readonly modes: ReadonlyArray<JobModes>;
   readonly warnings: ReadonlyArray<string>;
 }
 
@@ -230,7 +234,8 @@ export function buildCostModel(config: ResolvedAppConfig, args: CostArgs, projec
   }
   if (shape.polledQueues.length === 0) warnings.push('no queue is polled by a Lambda in this template (no tick queue): producers start executions themselves, so the SQS row is the spool only.');
   if (shape.statusChangeTargets.length === 0) warnings.push('no EventBridge rule on Step Functions status changes in this template (no status-change capture): its invocations are not costed.');
-  return { config, args, shape, sizes, assumptions, months, warnings };
+  const modes = jobModes(config, shape, sizes, assumptions, volumes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: tasksPerParent(assumptions.tasksPerTickMessage, sizes.envelopeBytes) });
+  return { config, args, shape, sizes, assumptions, months, modes, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,6 +326,9 @@ export function formatReport(model: CostModel): string {
     const top = [...m.components].sort((x, y) => y.usd - x.usd).slice(0, 2);
     out.push(`  ${int(m.tasksPerDay)}/day: ${top.map((c) => `${c.component} ${dec((100 * c.usd) / m.total, 0)}%`).join(', ')}`);
   }
+  out.push('');
+
+  out.push(...formatModes(model.modes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: tasksPerParent(a.tasksPerTickMessage, sizes.envelopeBytes) }, { usd, int, dec, table }));
   out.push('');
 
   out.push('Formula (N tasks a day, job shares w_j, failure rate f, 30 days):');

@@ -210,6 +210,14 @@ export interface JobConfig {
    * status-change capture). @default derived from the steps: timeouts x attempts + retry waits + margin
    */
   readonly executionTimeoutSeconds?: number;
+  /**
+   * How the job's tasks run (docs/big-ticks.md, "High-volume mode"): `standard`, one Standard
+   * execution per task (long tasks); `high-volume`, a tick's tasks as items of a Distributed Map of
+   * Express children (short tasks, about a tenth of the cost, no StartExecution per task). Synth
+   * refuses `high-volume` for a job whose worst case exceeds Express's five minutes, or that uses
+   * `exclusiveBy`. @default 'standard'
+   */
+  readonly executionMode?: 'standard' | 'high-volume';
 }
 
 /** Where alarms notify. At least one destination per stage. */
@@ -447,6 +455,8 @@ export interface ResolvedJob {
   readonly executionTimeoutSeconds: number;
   /** Retiring (config `retire`): the schedule is off, everything else stays until its executions end. */
   readonly retiring: boolean;
+  /** `standard` unless the job chose `high-volume` (checked in lib/config/execution-mode.ts). */
+  readonly executionMode: 'standard' | 'high-volume';
 }
 
 /** A job's params schema as synth read it. */

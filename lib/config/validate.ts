@@ -27,6 +27,7 @@ import { deriveExecutionTimeoutSeconds, MAX_EXECUTION_TIMEOUT_SECONDS } from './
 import { RESERVED_STATE_NAMES } from '../../lambdas/shared/workflow-contract';
 import { checkJobContracts, ModuleLoader } from './job-contracts';
 import { resolveVpcEndpoints } from './vpc-endpoints';
+import { checkExecutionMode } from './execution-mode';
 
 export { RESERVED_STATE_NAMES };
 
@@ -402,6 +403,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
   const exclusiveBy = j.exclusiveBy ?? null;
   // The 25,000-event history limit (lib/config/history-budget.ts): a map that overflows it on every run is refused.
   if (problems.length === 0) problems.push(...historyBudgetFindings(where, { steps }).problems);
+  const executionMode = checkExecutionMode(where, j, steps, problems);
   const derived = problems.length === 0 ? deriveExecutionTimeoutSeconds({ steps, exclusiveBy, exclusiveWaitSeconds }) : 0;
   return {
     name: j.name,
@@ -414,6 +416,7 @@ function resolveJob(where: string, j: JobConfig, problems: string[], opts: Valid
     exclusiveBy,
     exclusiveWaitSeconds,
     executionTimeoutSeconds: j.executionTimeoutSeconds ?? derived,
+    executionMode,
     ...contracts,
     retiring,
   };

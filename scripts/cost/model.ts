@@ -27,6 +27,8 @@ export interface Assumptions {
   readonly idleReceivesPerDay: number;
   /** Share of the tasks of each job (sums to 1). */
   readonly mix: ReadonlyMap<string, number>;
+  /** StartExecution calls per task (1 in standard; one per batch in the high-volume mode, scripts/cost/high-volume.ts). @default 1 */
+  readonly startsPerTask?: number;
 }
 
 /** Usage of one day at one volume (the quantities that are priced). */
@@ -143,7 +145,7 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   let tickMessages = 0;
   let tickRequests = 0;
   const executionsByMachine: number[] = [];
-  const starts = (tasks: number) => tasks / shape.startExecutionRefillPerSecond;
+  const starts = (tasks: number) => (tasks * (a.startsPerTask ?? 1)) / shape.startExecutionRefillPerSecond;
 
   const polled = shape.polledQueues;
   const perMessage = tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes);
@@ -197,7 +199,8 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   for (const t of shape.statusChangeTargets) add(invocations, t, failures);
   const reprocessRuns = failures > 0 ? Math.ceil(failures / shape.reprocessBatch) : 0;
   add(invocations, shape.reprocessFunction, reprocessRuns);
-  if (failures > 0) add(extraSeconds, shape.reprocessFunction, starts(failures));
+  // Replays are single-task standard executions in every mode: one start each.
+  if (failures > 0) add(extraSeconds, shape.reprocessFunction, failures / shape.startExecutionRefillPerSecond);
   const spoolMessageBytes = sizes.envelopeBytes + a.stepOutputBytes + 2048;
   const spoolRequests =
     spoolSends * sqsBilled(spoolMessageBytes) +
@@ -230,7 +233,8 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   // Parameter log: one client record per task (the producer / starter), one worker record per
   // execution end (every invocation of the record-outcome function).
   const clientRecords = tasksPerDay;
-  const workerRecords = invocations.get(shape.recordFunction) ?? 0;
+  const batchedRecords = shape.jobs.reduce((n, j) => n + tasksPerDay * (a.mix.get(j.job) ?? 0) * (j.batchedWorkerRecordsPerTask ?? 0), 0);
+  const workerRecords = (invocations.get(shape.recordFunction) ?? 0) + batchedRecords;
   const firehoseBilledBytes = clientRecords * firehoseBilled(sizes.clientRecordBytes) + workerRecords * firehoseBilled(sizes.workerRecordBytes);
   const rawClient = clientRecords * sizes.clientRecordBytes;
   const rawWorker = workerRecords * sizes.workerRecordBytes;

@@ -44,6 +44,11 @@ export interface JobShape {
   readonly failRetries: number;
   /** The first Lambda step's function (extra retries are billed to it). */
   readonly firstStepFunction: string;
+  /**
+   * Worker records per task written by an invocation that writes several (the high-volume mode's
+   * one record invocation per Express child), beyond the record function's invocations. @default 0
+   */
+  readonly batchedWorkerRecordsPerTask?: number;
 }
 
 /** One Lambda function of the template. */

@@ -1,0 +1,50 @@
+import { parseEnvelope } from '../shared/envelope';
+import { buildWorkerRecord, ParamLogRecord, ParamLogSink } from '../shared/param-log';
+
+/**
+ * One item's end in a high-volume child (lib/high-volume-workflow.ts): the task envelope and, for
+ * a failure, what the item's Catch path saw.
+ */
+export interface BatchItemOutcome {
+  readonly task: unknown;
+  readonly error?: string | null;
+  readonly cause?: string | null;
+  readonly failedState?: string | null;
+  /** Set when the item's spool send failed: kept in the record's cause. */
+  readonly spoolError?: string | null;
+}
+
+/** Input of the batch-record Lambda: the child's items and the child's execution. */
+export interface BatchRecordEvent {
+  readonly executionArn: string;
+  readonly items: ReadonlyArray<BatchItemOutcome>;
+}
+
+/** Safe to keep in state data: counts only (no params, no task ids of people's data). */
+export interface BatchRecordResult {
+  readonly written: number;
+  readonly failures: number;
+}
+
+/**
+ * Builds the worker record of every item of a child (the one record builder, as the standard
+ * mode's RecordSuccess / RecordFailure) and writes them in one put. Throws if they cannot be
+ * written: the child's Retry sends them again (the records are at least once, as in standard).
+ */
+export async function recordBatch(event: BatchRecordEvent, deps: { sink: ParamLogSink; timeZone: string; now?: () => Date }): Promise<BatchRecordResult> {
+  if (!event || !Array.isArray(event.items)) throw new TypeError('batch-record: the event needs items (an array of item outcomes)');
+  const now = (deps.now ?? (() => new Date()))();
+  const records: ParamLogRecord[] = event.items.map((item) =>
+    buildWorkerRecord({
+      envelope: parseEnvelope(item.task),
+      now,
+      timeZone: deps.timeZone,
+      executionArn: event.executionArn ?? null,
+      error: item.error ?? null,
+      cause: item.spoolError ? `${item.cause ?? ''} [not spooled: ${item.spoolError}]` : (item.cause ?? null),
+      failedState: item.failedState ?? null,
+    }),
+  );
+  if (records.length > 0) await deps.sink.put(records);
+  return { written: records.length, failures: records.filter((r) => r.result !== 'Success').length };
+}
