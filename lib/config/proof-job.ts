@@ -36,6 +36,8 @@ export function proofJobConfig(): JobConfig {
     optIn: true,
     executionTimeoutSeconds: PROOF_EXECUTION_TIMEOUT_SECONDS,
     producer: { entry: 'lambdas/jobs/proof/producer.ts', timeoutSeconds: 30 },
+    // Its typed errors (ProofTransientError is the one retried): synth checks retryableErrors against them.
+    errors: 'lambdas/jobs/proof/logic.ts',
     steps: [
       { name: PROOF_STEPS.prepare, entry: 'lambdas/jobs/proof/prepare.ts', timeoutSeconds: 10, retry: retry(0, []) },
       { name: PROOF_STEPS.act, entry: 'lambdas/jobs/proof/act.ts', timeoutSeconds: PROOF_ACT_TIMEOUT_SECONDS, retry: retry(PROOF_ACT_RETRIES, ['ProofTransientError']) },
