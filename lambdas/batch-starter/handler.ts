@@ -27,6 +27,7 @@ export function newContainer(env: NodeJS.ProcessEnv = process.env): (event: SQSE
   const parentStateMachineArn = requireEnv('PARENT_STATE_MACHINE_ARN', env);
   const timeZone = requireEnv('APP_TIME_ZONE', env);
   return async (event, context) => {
+    if ((context as Context).functionName) logger.addContext(context as Context);
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {
       try {
