@@ -34,6 +34,7 @@ import { startCloudFormationStandin, CloudFormationStandin } from './cloudformat
 import { startCloudWatchStandin, CloudWatchStandin } from './cloudwatch-standin';
 import { LocalDynamo, startLocalDynamo } from './dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from './firehose-standin';
+import { KmsStandin, startKmsStandin } from './kms-standin';
 import { LambdaStandin, StandinFunction, startLambdaStandin } from './lambda-standin';
 import { eventRules, eventSources, functionEnvironment, LOCAL_ACCOUNT, placeholderRef, REPROCESS_ENTRY, stateMachineDefinition, synthesizeApp, SynthesizedApp } from './offline-day/app-model';
 import { matchesEventPattern } from './offline-day/eventbridge';
@@ -81,6 +82,7 @@ export interface LiveStage {
   readonly sts: StsStandin;
   readonly sns: SnsStandin;
   readonly firehose: FirehoseStandin;
+  readonly kms: KmsStandin;
   /** Status-change events delivered to the capture, and those dropped by the break. */
   readonly statusEvents: { delivered: number; dropped: number; captureErrors: string[] };
   /** The AWS_ENDPOINT_URL_* variables (and region, credentials) a client needs to reach the stage. */
@@ -126,6 +128,10 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     streams[id] = String(s3.Prefix ?? id).split('/')[0];
   }
   const firehose = await startFirehoseStandin({ outDir: logRoot, streams, timeZone: config.timeZone, bufferSeconds: 0, bufferBytes: 1 });
+  // KMS HMAC keys: the record writers' MACs and the lock keys (docs/security.md, "Record MACs"). Without
+  // it the handlers' KMS client goes to the real KMS endpoint, and a step that seals or MACs a record
+  // (the spooled failure of a transient fault) waits on the network instead of finishing.
+  const kms = await startKmsStandin();
 
   // ---- handlers, each with exactly its function's environment (set before load and before each call)
   const baseEnv: Record<string, string> = {};
@@ -312,6 +318,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     AWS_ENDPOINT_URL_STS: sts.endpoint,
     AWS_ENDPOINT_URL_SNS: sns.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -339,13 +346,14 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     sts,
     sns,
     firehose,
+    kms,
     statusEvents,
     env: clientEnv,
     idle,
     async stop() {
       await Promise.race([idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
       runSqs.destroy();
-      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close()]);
+      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close(), kms.stop()]);
       rmSync(logRoot, { recursive: true, force: true });
     },
   };
