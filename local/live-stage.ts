@@ -27,6 +27,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../lib/config/types';
+import { LAMBDA_SANDBOX_TIMEOUT } from '../lambdas/shared/errors';
 import { resolveConfig } from '../lib/config/validate';
 import { resolveIntrinsics, RefResolver } from './asl';
 import { startAthenaStandin, AthenaStandin } from './athena-standin';
@@ -65,6 +66,12 @@ export interface LiveStageOptions {
   readonly executionTimeoutSeconds?: number;
   /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 15 */
   readonly stepTimeoutSeconds?: number;
+  /**
+   * Cap on an invoked function's timeout (reprocess, a producer with its tick batches), seconds: as
+   * Lambda ends an invocation at its timeout, a handler waiting on something that never answers
+   * makes the Invoke fail (Sandbox.Timedout) instead of leaving the prover waiting. @default 30
+   */
+  readonly invokeTimeoutSeconds?: number;
   readonly breaks?: LiveStageBreaks;
 }
 
@@ -254,16 +261,30 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
   for (const [id, entry] of model.entries) {
     const isProducer = config.jobs.some((j) => j.producer.entry === entry);
     if (entry !== REPROCESS_ENTRY && !isProducer) continue;
+    const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 60), o.invokeTimeoutSeconds ?? 30) * 1000;
     invocable[id] = {
       environment: {},
-      timeoutMs: Number(resources[id]?.Properties?.Timeout ?? 60) * 1000,
+      timeoutMs,
       retryAttempts: 2,
       load: async () => async (event, context) => {
         const replay = event && typeof event === 'object' && ((event as { source?: string }).source ?? 'spool') === 'spool';
         if (entry === REPROCESS_ENTRY && breaks.ignoreResume && replay) event = { ...(event as object), from: 'start' };
-        const out = await call(id, event, context);
-        if (isProducer) await drainTicks();
-        return out;
+        const run = (async () => {
+          const out = await call(id, event, context);
+          if (isProducer) await drainTicks();
+          return out;
+        })();
+        // Lambda ends an invocation at the function's timeout and answers the error (Lambda developer
+        // guide, "Configure Lambda function timeout"); the stand-in would wait for the handler forever.
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(Object.assign(new Error(`Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`), { name: LAMBDA_SANDBOX_TIMEOUT })), timeoutMs);
+        });
+        try {
+          return await Promise.race([run, timedOut]);
+        } finally {
+          clearTimeout(timer);
+        }
       },
     };
   }
