@@ -24,6 +24,7 @@
  */
 import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../lib/config/types';
@@ -54,6 +55,8 @@ export interface LiveStageBreaks {
   ignoreResume?: boolean;
   /** Step functions run without their dependency's hold check (deployed without HOLD_DEPENDENCY). */
   ignoreHolds?: boolean;
+  /** KMS accepts connections and never answers (a handler that MACs a record waits until its invoke times out). */
+  unansweredKms?: boolean;
 }
 
 export interface LiveStageOptions {
@@ -139,6 +142,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
   // it the handlers' KMS client goes to the real KMS endpoint, and a step that seals or MACs a record
   // (the spooled failure of a transient fault) waits on the network instead of finishing.
   const kms = await startKmsStandin();
+  const silentKms = breaks.unansweredKms ? await startSilentServer() : undefined;
 
   // ---- handlers, each with exactly its function's environment (set before load and before each call)
   const baseEnv: Record<string, string> = {};
@@ -339,7 +343,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     AWS_ENDPOINT_URL_STS: sts.endpoint,
     AWS_ENDPOINT_URL_SNS: sns.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
-    AWS_ENDPOINT_URL_KMS: kms.endpoint,
+    AWS_ENDPOINT_URL_KMS: silentKms?.endpoint ?? kms.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -374,8 +378,27 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     async stop() {
       await Promise.race([idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
       runSqs.destroy();
-      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close(), kms.stop()]);
+      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close(), kms.stop(), silentKms?.stop()]);
       rmSync(logRoot, { recursive: true, force: true });
     },
+  };
+}
+
+/** A TCP server that accepts and never answers (the `unansweredKms` break); stop() drops its connections. */
+async function startSilentServer(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
