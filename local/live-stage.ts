@@ -24,9 +24,11 @@
  */
 import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../lib/config/types';
+import { LAMBDA_SANDBOX_TIMEOUT } from '../lambdas/shared/errors';
 import { resolveConfig } from '../lib/config/validate';
 import { resolveIntrinsics, RefResolver } from './asl';
 import { startAthenaStandin, AthenaStandin } from './athena-standin';
@@ -34,6 +36,7 @@ import { startCloudFormationStandin, CloudFormationStandin } from './cloudformat
 import { startCloudWatchStandin, CloudWatchStandin } from './cloudwatch-standin';
 import { LocalDynamo, startLocalDynamo } from './dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from './firehose-standin';
+import { KmsStandin, startKmsStandin } from './kms-standin';
 import { LambdaStandin, StandinFunction, startLambdaStandin } from './lambda-standin';
 import { eventRules, eventSources, functionEnvironment, LOCAL_ACCOUNT, placeholderRef, REPROCESS_ENTRY, stateMachineDefinition, synthesizeApp, SynthesizedApp } from './offline-day/app-model';
 import { matchesEventPattern } from './offline-day/eventbridge';
@@ -52,6 +55,8 @@ export interface LiveStageBreaks {
   ignoreResume?: boolean;
   /** Step functions run without their dependency's hold check (deployed without HOLD_DEPENDENCY). */
   ignoreHolds?: boolean;
+  /** KMS accepts connections and never answers (a handler that MACs a record waits until its invoke times out). */
+  unansweredKms?: boolean;
 }
 
 export interface LiveStageOptions {
@@ -64,6 +69,12 @@ export interface LiveStageOptions {
   readonly executionTimeoutSeconds?: number;
   /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 15 */
   readonly stepTimeoutSeconds?: number;
+  /**
+   * Cap on an invoked function's timeout (reprocess, a producer with its tick batches), seconds: as
+   * Lambda ends an invocation at its timeout, a handler waiting on something that never answers
+   * makes the Invoke fail (Sandbox.Timedout) instead of leaving the prover waiting. @default 30
+   */
+  readonly invokeTimeoutSeconds?: number;
   readonly breaks?: LiveStageBreaks;
 }
 
@@ -81,6 +92,7 @@ export interface LiveStage {
   readonly sts: StsStandin;
   readonly sns: SnsStandin;
   readonly firehose: FirehoseStandin;
+  readonly kms: KmsStandin;
   /** Status-change events delivered to the capture, and those dropped by the break. */
   readonly statusEvents: { delivered: number; dropped: number; captureErrors: string[] };
   /** The AWS_ENDPOINT_URL_* variables (and region, credentials) a client needs to reach the stage. */
@@ -126,6 +138,11 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     streams[id] = String(s3.Prefix ?? id).split('/')[0];
   }
   const firehose = await startFirehoseStandin({ outDir: logRoot, streams, timeZone: config.timeZone, bufferSeconds: 0, bufferBytes: 1 });
+  // KMS HMAC keys: the record writers' MACs and the lock keys (docs/security.md, "Record MACs"). Without
+  // it the handlers' KMS client goes to the real KMS endpoint, and a step that seals or MACs a record
+  // (the spooled failure of a transient fault) waits on the network instead of finishing.
+  const kms = await startKmsStandin();
+  const silentKms = breaks.unansweredKms ? await startSilentServer() : undefined;
 
   // ---- handlers, each with exactly its function's environment (set before load and before each call)
   const baseEnv: Record<string, string> = {};
@@ -248,16 +265,30 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
   for (const [id, entry] of model.entries) {
     const isProducer = config.jobs.some((j) => j.producer.entry === entry);
     if (entry !== REPROCESS_ENTRY && !isProducer) continue;
+    const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 60), o.invokeTimeoutSeconds ?? 30) * 1000;
     invocable[id] = {
       environment: {},
-      timeoutMs: Number(resources[id]?.Properties?.Timeout ?? 60) * 1000,
+      timeoutMs,
       retryAttempts: 2,
       load: async () => async (event, context) => {
         const replay = event && typeof event === 'object' && ((event as { source?: string }).source ?? 'spool') === 'spool';
         if (entry === REPROCESS_ENTRY && breaks.ignoreResume && replay) event = { ...(event as object), from: 'start' };
-        const out = await call(id, event, context);
-        if (isProducer) await drainTicks();
-        return out;
+        const run = (async () => {
+          const out = await call(id, event, context);
+          if (isProducer) await drainTicks();
+          return out;
+        })();
+        // Lambda ends an invocation at the function's timeout and answers the error (Lambda developer
+        // guide, "Configure Lambda function timeout"); the stand-in would wait for the handler forever.
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(Object.assign(new Error(`Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`), { name: LAMBDA_SANDBOX_TIMEOUT })), timeoutMs);
+        });
+        try {
+          return await Promise.race([run, timedOut]);
+        } finally {
+          clearTimeout(timer);
+        }
       },
     };
   }
@@ -312,6 +343,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     AWS_ENDPOINT_URL_STS: sts.endpoint,
     AWS_ENDPOINT_URL_SNS: sns.endpoint,
     AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+    AWS_ENDPOINT_URL_KMS: silentKms?.endpoint ?? kms.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -339,14 +371,34 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     sts,
     sns,
     firehose,
+    kms,
     statusEvents,
     env: clientEnv,
     idle,
     async stop() {
       await Promise.race([idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
       runSqs.destroy();
-      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close()]);
+      await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close(), kms.stop(), silentKms?.stop()]);
       rmSync(logRoot, { recursive: true, force: true });
     },
+  };
+}
+
+/** A TCP server that accepts and never answers (the `unansweredKms` break); stop() drops its connections. */
+async function startSilentServer(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
