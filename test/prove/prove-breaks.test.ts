@@ -8,7 +8,7 @@ import { runCli } from '../../cli/main';
 import { LiveStage, startLiveStage } from '../../local/live-stage';
 import { sandboxConfig } from './sandbox-config';
 
-jest.setTimeout(90_000);
+jest.setTimeout(180_000);
 
 let stage: LiveStage;
 beforeAll(async () => {
