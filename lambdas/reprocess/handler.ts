@@ -15,6 +15,7 @@ import { RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { HOLD_VALUE_ATTR, holdKey, TABLE_KEY_ATTR } from '../shared/holds';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { drain, ReprocessSummary } from './drain';
+import { MAX_REPLAY_TICK_AGE_MS } from './message';
 import { readEnv, ReprocessEnv } from './env';
 import { FailedInvocationsSummary, handleFailedInvocations } from './failed-invocations';
 import { ReplayHolds } from './holds';
@@ -148,7 +149,7 @@ async function drainQueue(env: ReprocessEnv, options: ReprocessOptions, context:
       sfn: sfnClient,
       spoolQueueUrl: env.spoolQueueUrl,
       quarantineQueueUrl: env.quarantineQueueUrl,
-      rules: { jobs: env.jobs, maxReplays: env.maxReplays },
+      rules: { jobs: env.jobs, maxReplays: env.maxReplays, maxTickAgeMs: MAX_REPLAY_TICK_AGE_MS },
       holds: holdsFor(env),
       remainingMs: context.getRemainingTimeInMillis(),
       // Each replay is a new attempt of its task: its client record lets the lost-task monitor see it.

@@ -1,6 +1,7 @@
 import { envelopeBytes, EnvelopeError, MAX_EXECUTION_INPUT_BYTES, parseEnvelope, TaskEnvelope, withoutResume } from '../shared/envelope';
 import { JsonValue } from '../shared/json';
 import { executionNameFor, taskIdFor } from '../shared/names';
+import { DEFAULT_RECORD_DAYS } from '../shared/step-idempotency';
 import { QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SpoolKind } from '../shared/spool-message';
 import { JobRules } from './env';
 import { ReprocessOptions } from './payload';
@@ -83,7 +84,26 @@ export interface ClassifyRules {
   readonly jobs: ReadonlyMap<string, JobRules>;
   /** A task whose spooled attempt is above this has been replayed too often: quarantined. */
   readonly maxReplays: number;
+  /**
+   * A task whose tick is older than this (ms) is quarantined instead of replayed, unless the
+   * operator forces it by task id ({@link MAX_REPLAY_TICK_AGE_MS}; the handler always sets it).
+   * Absent: no age limit (unit tests of other rules on a fixed clock).
+   */
+  readonly maxTickAgeMs?: number;
 }
+
+/**
+ * Oldest tick a replay starts without `force`. A step's record (lambdas/shared/step-idempotency.ts)
+ * is written no earlier than the task's tick and kept DEFAULT_RECORD_DAYS; the sweeper keeps a
+ * spooled failure for as long as nobody replays it. A replay after the records are gone runs again
+ * the map items and group branches that had completed (a start-over fallback: every step), i.e.
+ * doubles their side effects; past 90 days even the execution name no longer dedupes a start. The
+ * margin leaves the replayed execution days to reach its steps (holds, lock waits, retries).
+ */
+export const MAX_REPLAY_TICK_AGE_MS = (DEFAULT_RECORD_DAYS - 3) * 86_400_000;
+
+/** Reason prefix of a task too old to replay without doubling side effects. */
+export const TOO_OLD = 'too old to replay safely';
 
 /**
  * How far in the future a message's tick may be before it counts as forged: the producer stamps
@@ -242,6 +262,12 @@ export function classify(m: ReceivedMessage, o: ReprocessOptions, rules: Classif
   const forced = envelope.attempt > rules.maxReplays && o.force && o.taskIds?.has(taskId) === true;
   if (envelope.attempt > rules.maxReplays && !forced) {
     return q(`${TOO_MANY_REPLAYS}: attempt ${envelope.attempt} > MAX_REPLAYS ${rules.maxReplays}; find the cause, then replay it from the quarantine with force and its task id`);
+  }
+  // Past the step records' lifetime a replay would apply completed side effects again: a person decides.
+  if (rules.maxTickAgeMs !== undefined && nowMs - tickMs > rules.maxTickAgeMs && !(o.force && o.taskIds?.has(taskId) === true)) {
+    return q(
+      `${TOO_OLD}: its tick ${new Date(tickMs).toISOString()} is more than ${Math.floor(rules.maxTickAgeMs / 86_400_000)} days old and its steps' records (kept ${DEFAULT_RECORD_DAYS} days) may be gone, so steps that had completed would run again; check what the task already did, then replay it from the quarantine with force and its task id`,
+    );
   }
   // Replaying params the deployed schema refuses fails again: quarantined with the paths (the
   // error's message, never a value) until a `migrate` is deployed and the operator forces it.
