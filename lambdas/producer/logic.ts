@@ -290,9 +290,15 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
     const recorded = await deps.ledger.markPaused(tickId);
     const item = recorded ? null : await deps.ledger.getTick(tickId);
     if (item?.state === 'planned') return skipped('alreadyPlanned', item.tasks, item.batches);
-    metric('TickPaused', 1);
-    log('job paused: tick recorded as paused, nothing planned', { job: deps.job, tick });
-    return skipped('paused');
+    if (item?.state !== 'planning') {
+      metric('TickPaused', 1);
+      log('job paused: tick recorded as paused, nothing planned', { job: deps.job, tick });
+      return skipped('paused');
+    }
+    // Its planning began before the pause and failed half-way: this retry is all that enqueues the
+    // rest (a success here ends Lambda's retries, and the ledger says `planning`, not `paused`, so
+    // nothing lists it as skipped). A pause does not undo work: resumed below like any retry.
+    log('job paused, but this tick\'s planning began before the pause: resuming it', { job: deps.job, tick });
   }
 
   const leaseUntilMs = now().getTime() + deps.remainingMs + LEASE_MARGIN_MS;
