@@ -43,7 +43,8 @@ export interface ReconcileDeps {
   /** Looked back on the first run (no watermark yet). @default 24 h */
   readonly firstLookbackMs?: number;
   /**
-   * An execution still failing to capture after this long no longer holds the watermark back: it
+   * An execution still failing to capture this long after its first failed capture (recorded under
+   * {@link failingKey}) no longer holds the watermark back: it
    * is counted `gaveUp` (the alarm pages) and left for a person (docs/execution-capture.md). @default 6 h
    */
   readonly giveUpAfterMs?: number;
@@ -86,6 +87,38 @@ export const REDRIVE_WINDOW_MS = 14 * 86_400_000;
 /** Margin kept before the invocation's end. */
 const SAFETY_MS = 15_000;
 const ms = (d: Date | undefined): number | null => (d instanceof Date ? d.getTime() : d === undefined ? null : new Date(d as unknown as string).getTime());
+
+/**
+ * Key of the item that holds when the reconciler FIRST failed to capture an execution (a redrive has
+ * its own): the give-up clock starts there, not at the execution's end. Under the watermarks'
+ * `reconcile#` prefix (the reconciler's grant); ids only.
+ */
+export function failingKey(executionArn: string, redriveCount = 0): string {
+  return `reconcile#failing#${executionArn}#r${redriveCount}`;
+}
+
+/** Kept past any give-up window (DynamoDB TTL on `expiresAt` collects it). */
+const FAILING_TTL_SECONDS = 35 * 86_400;
+
+/** When the capture of `executionArn` first failed (recorded now if this is the first time). */
+async function firstFailureMs(deps: ReconcileDeps, executionArn: string, redriveCount: number, nowMs: number): Promise<number> {
+  const key = { pk: { S: failingKey(executionArn, redriveCount) } };
+  try {
+    await deps.ddb.send(
+      new PutItemCommand({
+        TableName: deps.coordinationTable,
+        Item: { ...key, firstFailedMs: { N: String(nowMs) }, expiresAt: { N: String(Math.floor(nowMs / 1000) + FAILING_TTL_SECONDS) } },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return nowMs;
+  } catch (e) {
+    if (errorName(e) !== 'ConditionalCheckFailedException') throw e;
+    const out = await deps.ddb.send(new GetItemCommand({ TableName: deps.coordinationTable, Key: key, ConsistentRead: true }));
+    const v = out?.Item?.firstFailedMs?.N;
+    return v === undefined ? nowMs : Number(v);
+  }
+}
 
 async function readWatermark(deps: ReconcileDeps, arn: string): Promise<number | null> {
   const out = await deps.ddb.send(new GetItemCommand({ TableName: deps.coordinationTable, Key: { pk: { S: watermarkKey(arn) } }, ConsistentRead: true }));
@@ -176,7 +209,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
         unresolved = errorName(err);
       }
       if (unresolved !== null) {
-        if (runStart - stop > giveUpAfter) {
+        // Failing for how long, not ended how long ago: an execution first looked at hours after its
+        // end (the reconciler was failing itself, or its first run) gets the whole window of retries.
+        // If the failure cannot be recorded, it holds the watermark (the safe side).
+        const since = await firstFailureMs(deps, arn, e.redriveCount ?? 0, runStart).catch(() => runStart);
+        if (runStart - since > giveUpAfter) {
           summary.gaveUp++;
           log('ended execution still not captured: no longer holding the watermark', { executionArn: arn, error: unresolved });
         } else {
