@@ -16,7 +16,8 @@ import { pauseKey } from '../lambdas/shared/pauses';
  * - `pause#<job>`: an operator's pause of a job (`value` = `on`), read by its producer at each tick
  *   (lambdas/shared/pauses.ts);
  * - `capture#<execution ARN>`: the status-change capture's mark (one capture per ended execution);
- * - `reconcile#<state machine name>`: the reconciler's watermark.
+ * - `reconcile#<state machine name>`: the reconciler's watermark; `reconcile#failing#<execution ARN>#r<n>`: when
+ *   its capture of an execution first failed (the give-up clock, lambdas/reconciler/logic.ts).
  * Step calls' recorded results are not here: a step's output may hold personal data, so they live
  * inside the read lock (lib/step-results-table.ts).
  * No params are stored here (lock keys are HMACs with a KMS key only the lock holders may use). Each grant is limited to its item kind with
