@@ -10,7 +10,7 @@ import { AppFunction } from './app-function';
 import { ResolvedJob, ResolvedLambdaStep } from './config/types';
 import { LOG_RETENTION } from './defaults';
 import { ErrorSpool } from './error-spool';
-import { acknowledgeOn, acknowledgeOnPolicyOf } from './nag';
+import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from './nag';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { JobWorkflow, THROTTLE_RETRY } from './workflow';
@@ -425,6 +425,10 @@ export class HighVolumeWorkflow extends Construct {
     const reader = this.mapFailuresFunction.role!;
     reader.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.resultsBucket.arnForObjects(`${this.resultsPrefix}/*`)] }));
     paramsKey.grantS3Data(reader, ['kms:Decrypt']);
+    acknowledgeOnPolicyOf(reader, {
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, this.resultsBucket.arnForObjects(`${this.resultsPrefix}/*`))}]`,
+      reason: "s3:GetObject on this job's Map Run results only: their keys (map run id, file names) are made by Step Functions at run time.",
+    });
   }
 
   /** A step of the item: the standard step's Lambda, Retry and state timeout; state data `{task, output: {value}}`. */
