@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -17,6 +17,9 @@ import { JobWorkflow, THROTTLE_RETRY } from './workflow';
 import { ITEMS_NOT_SPOOLED } from '../lambdas/shared/child-report';
 import { LAMBDA_SANDBOX_TIMEOUT, LAMBDA_THROTTLED } from '../lambdas/shared/errors';
 import { caughtStateName, STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
+
+/** The CDK feature flag under which a Distributed Map renders `resultWriterV2`. */
+const RESULT_WRITER_V2_FLAG = '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2';
 
 /** A JSONPath value that is JSON null (the CDK drops literal nulls from Parameters). */
 const JSON_NULL = "States.StringToJson('null')";
@@ -298,7 +301,13 @@ export class HighVolumeWorkflow extends Construct {
     // ---- parent
     this.resultsPrefix = `map-runs/${job.name}`;
     this.resultsBucket = props.resultsBucket ?? this.defaultResultsBucket();
-    const children = new sfn.DistributedMap(this, HIGH_VOLUME_STATES.children, {
+    // The CDK renders `resultWriterV2` only under this feature flag (false in this app's cdk.json,
+    // for the stacks made before it) and the deprecated `resultWriter` otherwise: the flag is set
+    // for this state alone, which no deployed state machine depends on (no CloudFormation resource
+    // lives under this scope).
+    const mapScope = new Construct(this, 'MapState');
+    mapScope.node.setContext(RESULT_WRITER_V2_FLAG, true);
+    const children = new sfn.DistributedMap(mapScope, HIGH_VOLUME_STATES.children, {
       stateName: HIGH_VOLUME_STATES.children,
       itemsPath: '$.tasks',
       mapExecutionType: sfn.StateMachineType.EXPRESS,
@@ -422,6 +431,10 @@ export class HighVolumeWorkflow extends Construct {
   private grantResults(): void {
     const { paramsKey } = this.props;
     paramsKey.grantS3Data(this.stateMachine.role, ['kms:GenerateDataKey', 'kms:Decrypt']);
+    acknowledgeOnPolicyOf(this.stateMachine.role, {
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<${Stack.of(this).resolve((this.resultsBucket.node.defaultChild as CfnElement | undefined)?.logicalId ?? '')}>/*]`,
+      reason: 'The ResultWriter (granted by the CDK) writes the Map Run files, whose keys Step Functions makes at run time, in the bucket that holds only Map Run results.',
+    });
     const reader = this.mapFailuresFunction.role!;
     reader.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.resultsBucket.arnForObjects(`${this.resultsPrefix}/*`)] }));
     paramsKey.grantS3Data(reader, ['kms:Decrypt']);

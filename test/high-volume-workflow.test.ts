@@ -7,11 +7,13 @@ import { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { AppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
-import { HighVolumeWorkflow, HIGH_VOLUME_DEFAULTS, HIGH_VOLUME_SPOOL_RETRY } from '../lib/high-volume-workflow';
+import { HighVolumeWorkflow, HIGH_VOLUME_DEFAULTS, HIGH_VOLUME_SPOOL_RETRY, MAP_FAILURES_RETRY } from '../lib/high-volume-workflow';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
 import { BatchRecordEvent, recordBatch } from '../lambdas/batch-record/logic';
+import { MapFailuresEvent, MapResultsUnavailableError, spoolFailedChildren } from '../lambdas/map-failures/logic';
+import { OutgoingSpoolMessage } from '../lambdas/shared/spool-send';
 import { AslDefinition, definitionOf, placeholderRef, PLACEHOLDER, stateMachineArn } from '../local/asl';
 import { runLocal } from '../local/run-state-machine';
 
@@ -53,6 +55,9 @@ let template: Template;
 let hv: HighVolumeWorkflow;
 let stack: Stack;
 const parentArn = () => stateMachineArn(stack.resolve((hv.stateMachine.node.defaultChild as CfnElement).logicalId));
+/** The job's standard state machine: where reprocess replays a spooled item. */
+let standardLogicalId: string;
+const standardArn = () => stateMachineArn(standardLogicalId);
 
 beforeAll(() => {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
@@ -60,6 +65,7 @@ beforeAll(() => {
   const config = resolveConfig(testConfig);
   const s = new ScheduledJobsStack(app, 'HighVolumeTest', { config, projectRoot: resolve(__dirname, '..') });
   stack = s;
+  standardLogicalId = s.resolve((s.workflows.get('orders')!.stateMachine.node.defaultChild as CfnElement).logicalId);
   const job = config.jobs[0];
   hv = new HighVolumeWorkflow(s, 'HighVolume-orders', { job, standard: s.workflows.get('orders')!, projectRoot: resolve(__dirname, '..'), spool: s.spool, paramLog: s.paramLog, paramsKey: s.paramsKey, timeZone: config.timeZone });
   try {
@@ -107,6 +113,47 @@ describe('HighVolumeWorkflow (synthesized)', () => {
     expect(callApi.Parameters.FunctionName).toContain(stack.resolve((standardFn.node.defaultChild as lambda.CfnFunction).logicalId));
     const spool = items.ItemProcessor.States.SpoolItem as Record<string, any>;
     expect(spool.Retry[0]).toMatchObject({ ErrorEquals: ['States.ALL'], MaxAttempts: HIGH_VOLUME_SPOOL_RETRY.maxAttempts });
+  });
+
+  it('writes the Map Run results to the params-key bucket and spools the failed children after the map, retrying only its transient errors', () => {
+    const children = parent.States.Children as Record<string, any>;
+    expect(children.ResultWriter).toEqual({ Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: expect.any(String), Prefix: 'map-runs/orders' } });
+    expect(children.Next).toBe('SpoolFailedChildren');
+    const post = parent.States.SpoolFailedChildren as Record<string, any>;
+    expect(post.Parameters.Payload).toMatchObject({ 'mapRun.$': '$.children', job: 'orders', replayStateMachineArn: standardArn(), firstStep: 'Fetch' });
+    expect(post.Retry).toContainEqual({
+      ErrorEquals: [...MAP_FAILURES_RETRY.errors],
+      IntervalSeconds: MAP_FAILURES_RETRY.intervalSeconds,
+      MaxAttempts: MAP_FAILURES_RETRY.maxAttempts,
+      BackoffRate: MAP_FAILURES_RETRY.backoffRate,
+      MaxDelaySeconds: MAP_FAILURES_RETRY.maxDelaySeconds,
+      JitterStrategy: 'FULL',
+    });
+    expect(post.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapFailuresError', Next: 'FailedChildrenNotSpooled' }]);
+    expect(parent.States.FailedChildrenNotSpooled).toMatchObject({ Type: 'Fail', Error: 'FailedChildrenNotSpooled' });
+    // The bucket: SSE-KMS with the params key, TLS only, no public access, objects expire.
+    const bucketId = stack.resolve((hv.resultsBucket.node.defaultChild as CfnElement).logicalId);
+    const bucket = template.toJSON().Resources[bucketId].Properties;
+    const paramsKeyId = stack.resolve((hv.node.scope!.node.findChild('ParamsKey').node.findChild('Key').node.defaultChild as CfnElement).logicalId);
+    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({ SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [paramsKeyId, 'Arn'] } });
+    expect(bucket.PublicAccessBlockConfiguration).toMatchObject({ BlockPublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({ ExpirationInDays: HIGH_VOLUME_DEFAULTS.resultsRetentionDays }));
+  });
+
+  it('grants the post-map Lambda only what it needs: the results under its prefix, the key through S3, the spool, the worker stream', () => {
+    const roleId = stack.resolve((hv.mapFailuresFunction.role!.node.defaultChild as CfnElement).logicalId);
+    const policies = Object.values(template.toJSON().Resources as Record<string, any>).filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+    );
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const actions = statements.flatMap((st) => [st.Action].flat());
+    expect(new Set(actions)).toEqual(new Set(['s3:GetObject', 'kms:Decrypt', 'kms:GenerateDataKey', 'sqs:SendMessage', 'firehose:PutRecord', 'firehose:PutRecordBatch', 'kms:GenerateMac', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'logs:CreateLogStream', 'logs:PutLogEvents']));
+    const getObject = statements.find((st) => [st.Action].flat().includes('s3:GetObject'))!;
+    expect(JSON.stringify(getObject.Resource)).toContain('/map-runs/orders/*');
+    const s3Decrypt = statements.find((st) => st.Condition?.StringEquals?.['kms:ViaService'] && JSON.stringify(st.Condition).includes('s3.'));
+    expect(s3Decrypt).toMatchObject({ Action: 'kms:Decrypt' });
+    // Recorded as a decrypter: the params key's deny exempts it (it reads objects under that key).
+    expect((hv.node.scope!.node.findChild('ParamsKey') as unknown as { decrypters: unknown[] }).decrypters).toContain(hv.mapFailuresFunction.role);
   });
 
   it('refuses a job that is not in the high-volume mode', () => {
@@ -188,7 +235,7 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
     const h = harness();
     const result = await runChild(h, [order('ok-1')]);
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.output).toEqual({ written: 1, failures: 0 });
+    expect(result.output).toEqual({ written: 1, failures: 0, notSpooled: 0, report: '{"v":1,"notSpooled":[]}' });
     // As in standard, the first step gets no `previous` (the CDK drops a literal null; the step reads it as null).
     expect(h.calls.Fetch[0]).toEqual({ task: order('ok-1') });
     expect(h.calls.CallApi[0]).toEqual({ task: order('ok-1'), previous: { ...fetched, orderId: 'ok-1' } });
@@ -212,7 +259,7 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
     const result = await runChild(h, [order('down-1'), order('ok-2')]);
     // The child succeeds: its failed item is spooled, not the child's failure.
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.output).toEqual({ written: 2, failures: 1 });
+    expect(result.output).toEqual({ written: 2, failures: 1, notSpooled: 0, report: '{"v":1,"notSpooled":[]}' });
     // 1 + MaxAttempts (2) calls of the failing order.
     expect(apiCalls.filter((o) => o === 'down-1')).toHaveLength(3);
     expect(h.calls.SpoolItem).toHaveLength(1);
@@ -229,7 +276,8 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
       failedState: 'CallApi',
       stepInput: { ...fetched, orderId: 'down-1' },
       executionArn: result.executionArn,
-      stateMachineArn: parentArn(),
+      // Not the child's own machine: reprocess replays in the standard one and refuses any other.
+      stateMachineArn: standardArn(),
     });
     expect(sent.MessageAttributes.errorType.StringValue).toBe('ExternalApiUnavailableError');
     const byKey = Object.fromEntries(h.records.map((r) => [r.task_id, [r.result, r.failed_state]]));
