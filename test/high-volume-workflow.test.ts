@@ -12,7 +12,7 @@ import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
 import { BatchRecordEvent, recordBatch } from '../lambdas/batch-record/logic';
-import { MapFailuresEvent, MapResultsUnavailableError, spoolFailedChildren } from '../lambdas/map-failures/logic';
+import { MapFailuresEvent, spoolFailedChildren } from '../lambdas/map-failures/logic';
 import { OutgoingSpoolMessage } from '../lambdas/shared/spool-send';
 import { AslDefinition, definitionOf, placeholderRef, PLACEHOLDER, stateMachineArn } from '../local/asl';
 import { runLocal } from '../local/run-state-machine';
@@ -284,5 +284,88 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
     expect(byKey).toEqual({ [order('down-1').taskId]: ['Failure', 'CallApi'], [order('ok-2').taskId]: ['Success', null] });
     // The parent sees counts only: no params leave the child.
     expect(JSON.stringify(result.output)).not.toContain('a@example.com');
+  });
+});
+
+describe('an item the child could not spool reaches the parent', () => {
+  it('fails the child with ItemsNotSpooled and its report (positions and error names, no params) after writing every record', async () => {
+    const h = harness();
+    // The spool refuses every send of this run: SpoolItem's Retry, then its Catch (ItemNotSpooled).
+    const tasks = { SpoolItem: (p: unknown) => (h.calls.SpoolItem.push(p), Promise.reject(Object.assign(new Error('Access denied'), { name: 'SQS.KmsAccessDenied' }))) };
+    const result = await runLocal({ definition: child, input: { Items: [order('ok-3'), order('down-3')] }, lambdas: h.lambdas, tasks, stateMachineArn: parentArn(), executionName: 'child-2' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('ItemsNotSpooled');
+    expect(JSON.parse(result.cause!)).toEqual({ v: 1, notSpooled: [{ i: 1, error: 'ExternalApiUnavailableError', failedState: 'CallApi' }] });
+    expect(h.calls.SpoolItem).toHaveLength(1 + HIGH_VOLUME_SPOOL_RETRY.maxAttempts);
+    expect(h.records.map((r) => [r.task_id, r.result])).toEqual([
+      [order('ok-3').taskId, 'Success'],
+      [order('down-3').taskId, 'Failure'],
+    ]);
+    expect(result.cause).not.toContain('example.com');
+  });
+});
+
+/**
+ * The parent after its map, run in aws-local-stepfunctions: that engine runs a DISTRIBUTED Map as an
+ * inline one (no ItemBatcher, no ResultWriter, no Express children; docs/big-ticks.md), so the run
+ * starts at SpoolFailedChildren with what AWS documents the Map state to return under its
+ * ResultPath (`{MapRunArn, ResultWriterDetails}`), and the real post-map logic reads result files
+ * shaped as AWS documents them from memory.
+ */
+describe('the parent after its map, run in aws-local-stepfunctions with the real post-map logic', () => {
+  const prefix = 'map-runs/orders/6dbfba93';
+  const files = new Map<string, string>([
+    [`${prefix}/manifest.json`, JSON.stringify({ DestinationBucket: 'results', MapRunArn: 'arn:aws:states:us-east-1:123456789012:mapRun:p/Tasks:6dbfba93', ResultFiles: { FAILED: [{ Key: `${prefix}/FAILED_0.json`, Size: 1 }], PENDING: [], SUCCEEDED: [] } })],
+    [`${prefix}/FAILED_0.json`, JSON.stringify([{ ExecutionArn: 'arn:aws:states:us-east-1:123456789012:express:p/Tasks:6dbfba93:c1', Name: 'c1', Input: JSON.stringify({ Items: [order('late-1'), order('late-2')] }), InputDetails: { Included: true }, Status: 'TIMED_OUT' }])],
+  ]);
+  const afterMap = (): AslDefinition => {
+    const { Children: _children, ...rest } = parent.States;
+    return { StartAt: 'SpoolFailedChildren', States: rest };
+  };
+  const input = { tasks: [order('late-1'), order('late-2')], children: { MapRunArn: 'arn:aws:states:us-east-1:123456789012:mapRun:p/Tasks:6dbfba93', ResultWriterDetails: { Bucket: 'results', Key: `${prefix}/manifest.json` } } };
+  const postMap = (sent: OutgoingSpoolMessage[], records: ParamLogRecord[], failReads = 0) => {
+    let reads = 0;
+    return async (payload: unknown) =>
+      spoolFailedChildren(payload as MapFailuresEvent, {
+        read: async (_b, k) => {
+          if (reads++ < failReads) throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
+          const t = files.get(k);
+          if (t === undefined) throw Object.assign(new Error('no such key'), { name: 'NoSuchKey' });
+          return t;
+        },
+        spool: async (m) => void sent.push(...m),
+        sink: { put: async (r) => void records.push(...r) },
+        timeZone: 'Asia/Tokyo',
+      });
+  };
+
+  it('spools the items of a timed-out child for a replay in the standard machine, retrying a transient S3 error, and succeeds with counts only', async () => {
+    const sent: OutgoingSpoolMessage[] = [];
+    const records: ParamLogRecord[] = [];
+    const result = await runLocal({ definition: afterMap(), input, lambdas: { SpoolFailedChildren: postMap(sent, records, 1) }, stateMachineArn: parentArn(), executionName: 'orders-20260101T0000Z-b0-t0-a1' });
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.retries.SpoolFailedChildren).toBe(1);
+    expect(result.output).toEqual({ failedChildren: 1, spooled: 2, recorded: 2 });
+    expect(sent.map((m) => [m.message.taskId, m.message.error, m.message.failedState, m.message.stateMachineArn])).toEqual([
+      [order('late-1').taskId, 'ExecutionTimedOut', 'Fetch', standardArn()],
+      [order('late-2').taskId, 'ExecutionTimedOut', 'Fetch', standardArn()],
+    ]);
+    expect(records.map((r) => r.result)).toEqual(['TimedOut', 'TimedOut']);
+  });
+
+  it('fails the parent (so the capture sees it) when the results cannot be read after the retries', async () => {
+    const result = await runLocal({ definition: afterMap(), input, lambdas: { SpoolFailedChildren: postMap([], [], 100) }, stateMachineArn: parentArn(), executionName: 'orders-20260101T0000Z-b0-t0-a1' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('FailedChildrenNotSpooled');
+    expect(result.retries.SpoolFailedChildren).toBe(MAP_FAILURES_RETRY.maxAttempts);
+    expect(result.cause).toContain('MapResultsUnavailableError');
+  });
+
+  it('does not retry result files it cannot read as AWS documents them: the parent fails at once', async () => {
+    const bad = { ...input, children: [{ written: 1 }] };
+    const result = await runLocal({ definition: afterMap(), input: bad, lambdas: { SpoolFailedChildren: postMap([], []) }, stateMachineArn: parentArn(), executionName: 'orders-20260101T0000Z-b0-t0-a1' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('FailedChildrenNotSpooled');
+    expect(result.retries.SpoolFailedChildren ?? 0).toBe(0);
   });
 });
