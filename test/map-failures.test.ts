@@ -160,7 +160,7 @@ describe('spoolFailedChildren', () => {
       JSON.stringify([
         child(1, 'TIMED_OUT', [envelope('a')]),
         { ...child(6, 'FAILED', []), Input: undefined, InputDetails: { Included: false } },
-        child(7, 'FAILED', [{ ...envelope('x'), job: 'other', taskId: 'other-20260101T0000Z-x' }, { not: 'a task' }]),
+        child(7, 'FAILED', [{ ...envelope('x'), job: 'other', taskId: 'other-20260101T0000Z-x' }, { not: 'a task' } as unknown as TaskEnvelope]),
       ]),
     );
     const h = harness(objects);
