@@ -16,6 +16,7 @@ import { MapFailuresEvent, spoolFailedChildren } from '../lambdas/map-failures/l
 import { OutgoingSpoolMessage } from '../lambdas/shared/spool-send';
 import { AslDefinition, definitionOf, placeholderRef, PLACEHOLDER, stateMachineArn } from '../local/asl';
 import { runLocal } from '../local/run-state-machine';
+import { IamModel } from './support/iam-harness';
 
 // A short three-step job in the high-volume mode (worst case: 3 x 5 s + 2 s + 10 x 2 + 2+4 s + 5 s + 30 s < 300 s).
 const testConfig: AppConfig = {
@@ -154,6 +155,34 @@ describe('HighVolumeWorkflow (synthesized)', () => {
     expect(s3Decrypt).toMatchObject({ Action: 'kms:Decrypt' });
     // Recorded as a decrypter: the params key's deny exempts it (it reads objects under that key).
     expect((hv.node.scope!.node.findChild('ParamsKey') as unknown as { decrypters: unknown[] }).decrypters).toContain(hv.mapFailuresFunction.role);
+  });
+
+  it('lets, by the synthesized policies (key policy included), the parent write its results and the post-map Lambda read them, and nothing more', async () => {
+    const m = new IamModel(stack, template.toJSON() as never);
+    const bucket = m.value(hv.resultsBucket.bucketArn);
+    const key = m.value((hv.node.scope as unknown as { paramsKey: { key: { keyArn: string } } }).paramsKey.key.keyArn);
+    const viaS3 = { 'kms:ViaService': `s3.${m.region}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': bucket };
+    const parentRole = m.role(hv.stateMachine.role as never);
+    const reader = m.role(hv.mapFailuresFunction.role as never);
+    const file = `${bucket}/map-runs/orders/6dbfba93/FAILED_0.json`;
+    const verdicts = async (checks: Array<[ReturnType<IamModel['role']>, string, string, Record<string, string>?]>) =>
+      Promise.all(checks.map(async ([p, action, resource, ctx]) => `${p.label} ${action} ${resource.slice(-40)}: ${(await m.evaluate(p, action, resource, ctx ?? {})).result}`));
+    const allowed = await verdicts([
+      [parentRole, 's3:PutObject', file],
+      [parentRole, 'kms:GenerateDataKey', key, viaS3],
+      [reader, 's3:GetObject', file],
+      [reader, 'kms:Decrypt', key, viaS3],
+    ]);
+    expect(allowed.filter((v) => !v.endsWith('Allowed'))).toEqual([]);
+    const denied = await verdicts([
+      // Another job's results, another prefix, writing or deleting them.
+      [reader, 's3:GetObject', `${bucket}/map-runs/other-job/x/FAILED_0.json`],
+      [reader, 's3:PutObject', file],
+      [reader, 's3:DeleteObject', file],
+      // The key outside S3 (e.g. an execution's data or a queue's messages directly).
+      [reader, 'kms:Decrypt', key, { 'kms:ViaService': `states.${m.region}.amazonaws.com` }],
+    ]);
+    expect(denied.filter((v) => v.endsWith('Allowed'))).toEqual([]);
   });
 
   it('refuses a job that is not in the high-volume mode', () => {
