@@ -1,4 +1,5 @@
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { formatNotSpooledReport, ITEMS_NOT_SPOOLED } from '../lambdas/shared/child-report';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
@@ -11,6 +12,9 @@ import { readObject } from '../lambdas/map-failures/read-object';
 import { parseManifest, parseResultFile, ResultFormatError } from '../lambdas/map-failures/result-writer';
 import { classify, ReplayPlan } from '../lambdas/reprocess/message';
 import { parsePayload } from '../lambdas/reprocess/payload';
+import { AdaptiveRateGate } from '../lambdas/shared/rate-gate';
+import { startPaced } from '../lambdas/shared/start-execution';
+import { startSfnStandin } from '../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../local/sqs-emulator';
 
 /**
@@ -216,6 +220,28 @@ describe('a task spooled twice (the child Catch and the parent) is replayed once
     expect(b.name).toBe(a.name);
     // The parent's message starts over (the first step); the idempotent steps return their records.
     expect([a.resumeAt, b.resumeAt, b.fallback]).toEqual(['CallApi', null, null]);
+  });
+
+  it('starts the replay once: the second message finds the name taken (the start reprocess makes, against the Step Functions stand-in)', async () => {
+    const h = harness(mapRunObjects());
+    await spoolFailedChildren(event, h.deps);
+    const fromParent = h.sent.find((m) => m.message.taskId === envelope('b').taskId)!.message;
+    const fromChild: SpoolMessage = { ...fromParent, error: 'ExternalApiUnavailableError', failedState: 'CallApi', stepInput: { orderId: 'b' } };
+    const options = parsePayload({}, 10, now);
+    const standin = await startSfnStandin();
+    try {
+      const deps = { sfn: new SFNClient({ region: 'us-east-1', endpoint: standin.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }), gate: new AdaptiveRateGate(), stopAtMs: Date.now() + 30_000 };
+      const outcomes = [];
+      // Either order: whichever message is read first starts the replay.
+      for (const m of [fromParent, fromChild]) {
+        const plan = classify(received(m, m.failedState), options, rules, now) as ReplayPlan;
+        outcomes.push((await startPaced(deps, { stateMachineArn: plan.stateMachineArn, name: plan.name, input: JSON.stringify(plan.input) })).outcome);
+      }
+      expect(outcomes).toEqual(['started', 'alreadyStarted']);
+      expect([...standin.executions.values()].filter((e) => e.name === executionNameFor(envelope('b').taskId, 2))).toHaveLength(1);
+    } finally {
+      await standin.stop();
+    }
   });
 });
 
