@@ -1,6 +1,8 @@
-import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -8,12 +10,16 @@ import { AppFunction } from './app-function';
 import { ResolvedJob, ResolvedLambdaStep } from './config/types';
 import { LOG_RETENTION } from './defaults';
 import { ErrorSpool } from './error-spool';
-import { acknowledgeOn, acknowledgeOnPolicyOf } from './nag';
+import { acknowledgeOn, acknowledgeOnPolicyOf, nagResource } from './nag';
 import { ParamLog } from './param-log';
 import { ParamsKey } from './params-key';
 import { JobWorkflow, THROTTLE_RETRY } from './workflow';
-import { LAMBDA_THROTTLED } from '../lambdas/shared/errors';
+import { ITEMS_NOT_SPOOLED } from '../lambdas/shared/child-report';
+import { LAMBDA_SANDBOX_TIMEOUT, LAMBDA_THROTTLED } from '../lambdas/shared/errors';
 import { caughtStateName, STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
+
+/** The CDK feature flag under which a Distributed Map renders `resultWriterV2`. */
+const RESULT_WRITER_V2_FLAG = '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2';
 
 /** A JSONPath value that is JSON null (the CDK drops literal nulls from Parameters). */
 const JSON_NULL = "States.StringToJson('null')";
@@ -29,7 +35,15 @@ export const HIGH_VOLUME_STATES = {
   itemSpooled: 'ItemSpooled',
   itemNotSpooled: 'ItemNotSpooled',
   recordBatch: 'RecordBatch',
+  /** The child's check after RecordBatch: were all its failed items spooled? */
+  allSpooled: 'AllSpooled',
+  /** The child fails with its report, so the Map Run counts it failed and the parent spools those items. */
+  itemsNotSpooled: ITEMS_NOT_SPOOLED,
   childDone: 'ChildDone',
+  /** The parent's post-map step (lambdas/map-failures). */
+  spoolFailedChildren: 'SpoolFailedChildren',
+  /** The parent fails when the post-map step cannot spool: the status-change capture sees it. */
+  failedChildrenNotSpooled: 'FailedChildrenNotSpooled',
   parentDone: 'ParentDone',
 } as const;
 
@@ -41,6 +55,21 @@ export const HIGH_VOLUME_DEFAULTS = {
   childConcurrency: 10,
   /** Children of one Map Run at once (Step Functions allows up to 10,000). */
   maxChildren: 1000,
+  /** Days the Map Run result files (children's inputs: task params) are kept in the results bucket. */
+  resultsRetentionDays: 14,
+} as const;
+
+/**
+ * Retry of the post-map step on its own transient errors (S3 reads, spool sends, worker-record
+ * puts, a Lambda timeout); the Lambda service's errors are retried by LambdaInvoke itself. Its
+ * other errors (the result files unreadable) are not retried: the parent fails.
+ */
+export const MAP_FAILURES_RETRY = {
+  errors: ['MapResultsUnavailableError', 'SpoolSendError', 'ParamLogWriteError', LAMBDA_SANDBOX_TIMEOUT],
+  intervalSeconds: 2,
+  backoffRate: 2,
+  maxDelaySeconds: 60,
+  maxAttempts: 6,
 } as const;
 
 /**
@@ -66,6 +95,31 @@ export interface HighVolumeWorkflowProps {
   readonly childConcurrency?: number;
   /** @default HIGH_VOLUME_DEFAULTS.maxChildren */
   readonly maxChildren?: number;
+  /**
+   * Where the Distributed Map's ResultWriter writes the Map Run's results (children's inputs: task
+   * params). It must be encrypted with the params key (SSE-KMS), or reads will fail.
+   * @default a bucket of this construct: SSE-KMS with the params key, TLS only, no public access,
+   * objects expire after HIGH_VOLUME_DEFAULTS.resultsRetentionDays
+   */
+  readonly resultsBucket?: s3.IBucket;
+}
+
+/** The Lambda that spools the items of a Map Run's failed children (lambdas/map-failures). */
+export class MapFailuresFunction extends AppFunction {
+  constructor(scope: Construct, id: string, props: { readonly projectRoot: string; readonly paramLog: ParamLog; readonly spool: ErrorSpool; readonly timeZone: string }) {
+    super(scope, id, {
+      projectRoot: props.projectRoot,
+      entry: 'lambdas/map-failures/handler.ts',
+      serviceName: 'map-failures',
+      description: 'Spools the items of high-volume children that the Map Run counts failed',
+      // A Map Run's failed children: up to 10,000 result entries of <= 256 KiB each, read one file at a time.
+      timeout: Duration.minutes(5),
+      memorySize: 512,
+      environment: { WORKER_LOG_STREAM: props.paramLog.workerStream.deliveryStreamName, SPOOL_QUEUE_URL: props.spool.queue.queueUrl, APP_TIME_ZONE: props.timeZone },
+    });
+    props.paramLog.grantWriteWorker(this);
+    props.spool.grantSend(this.role!);
+  }
 }
 
 /** The Lambda that writes a child's worker records in one put (lambdas/batch-record). */
@@ -104,6 +158,11 @@ export class HighVolumeWorkflow extends Construct {
   /** The parent state machine (Standard); its input is `{tasks: TaskEnvelope[]}`. */
   public readonly stateMachine: sfn.StateMachine;
   public readonly batchRecordFunction: BatchRecordFunction;
+  public readonly mapFailuresFunction: MapFailuresFunction;
+  /** Where the Map Run's results are written (see {@link HighVolumeWorkflowProps.resultsBucket}). */
+  public readonly resultsBucket: s3.IBucket;
+  /** Key prefix of this job's Map Run results in {@link resultsBucket}. */
+  public readonly resultsPrefix: string;
 
   constructor(scope: Construct, id: string, private readonly props: HighVolumeWorkflowProps) {
     super(scope, id);
@@ -159,7 +218,9 @@ export class HighVolumeWorkflow extends Construct {
             'failedState.$': '$.failedState',
             'stepInput.$': '$.stepInput',
             'executionArn.$': '$$.Execution.Id',
-            'stateMachineArn.$': '$$.StateMachine.Id',
+            // Reprocess replays in the job's standard state machine and refuses a message naming
+            // any other (message.ts, forged-replay checks): not the child's own `$$.StateMachine.Id`.
+            stateMachineArn: props.standard.stateMachine.stateMachineArn,
           },
           MessageAttributes: {
             job: { DataType: 'String', StringValue: job.name },
@@ -214,8 +275,8 @@ export class HighVolumeWorkflow extends Construct {
       stateName: HIGH_VOLUME_STATES.recordBatch,
       lambdaFunction: this.batchRecordFunction,
       payload: sfn.TaskInput.fromObject({ executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'), items: sfn.JsonPath.objectAt('$.results') }),
-      // Counts only in the parent's results: no params leave the child.
-      resultSelector: { 'written.$': '$.Payload.written', 'failures.$': '$.Payload.failures' },
+      // Counts and item positions only in the parent's results: no params leave the child.
+      resultSelector: { 'written.$': '$.Payload.written', 'failures.$': '$.Payload.failures', 'notSpooled.$': '$.Payload.notSpooled', 'report.$': '$.Payload.report' },
       resultPath: '$.recorded',
       taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
     });
@@ -223,10 +284,30 @@ export class HighVolumeWorkflow extends Construct {
     // A lost worker record must not change the outcome; the lost-task monitor notices the gap.
     recordBatch.addCatch(childDone, { errors: ['States.ALL'], resultPath: '$.recorded' });
     items.next(recordBatch);
-    recordBatch.next(childDone);
+    // An item whose spool send failed must reach the parent: the child fails with the report
+    // (positions and error names), the Map Run counts it failed, and SpoolFailedChildren spools
+    // exactly those items from the ResultWriter output.
+    const itemsNotSpooled = new sfn.Fail(this, HIGH_VOLUME_STATES.itemsNotSpooled, {
+      stateName: HIGH_VOLUME_STATES.itemsNotSpooled,
+      error: ITEMS_NOT_SPOOLED,
+      causePath: '$.recorded.report',
+    });
+    recordBatch.next(
+      new sfn.Choice(this, HIGH_VOLUME_STATES.allSpooled, { stateName: HIGH_VOLUME_STATES.allSpooled })
+        .when(sfn.Condition.and(sfn.Condition.isPresent('$.recorded.notSpooled'), sfn.Condition.numberGreaterThan('$.recorded.notSpooled', 0)), itemsNotSpooled)
+        .otherwise(childDone),
+    );
 
     // ---- parent
-    const children = new sfn.DistributedMap(this, HIGH_VOLUME_STATES.children, {
+    this.resultsPrefix = `map-runs/${job.name}`;
+    this.resultsBucket = props.resultsBucket ?? this.defaultResultsBucket();
+    // The CDK renders `resultWriterV2` only under this feature flag (false in this app's cdk.json,
+    // for the stacks made before it) and the deprecated `resultWriter` otherwise: the flag is set
+    // for this state alone, which no deployed state machine depends on (no CloudFormation resource
+    // lives under this scope).
+    const mapScope = new Construct(this, 'MapState');
+    mapScope.node.setContext(RESULT_WRITER_V2_FLAG, true);
+    const children = new sfn.DistributedMap(mapScope, HIGH_VOLUME_STATES.children, {
       stateName: HIGH_VOLUME_STATES.children,
       itemsPath: '$.tasks',
       mapExecutionType: sfn.StateMachineType.EXPRESS,
@@ -236,12 +317,48 @@ export class HighVolumeWorkflow extends Construct {
       // reported by the Map Run (docs/big-ticks.md).
       toleratedFailurePercentage: 100,
       label: 'Tasks',
-      // The children's results are counts (RecordBatch's): returned to the parent, no params.
+      // Every child's end, its input included, goes to the bucket (params key), not the parent's
+      // state: the post-map step reads the failed ones (lambdas/map-failures/result-writer.ts).
+      resultWriterV2: new sfn.ResultWriterV2({ bucket: this.resultsBucket, prefix: this.resultsPrefix }),
+      // `{MapRunArn, ResultWriterDetails: {Bucket, Key}}`: no params.
       resultPath: '$.children',
     });
     children.itemProcessor(items);
-    const parentDone = new sfn.Succeed(this, HIGH_VOLUME_STATES.parentDone, { stateName: HIGH_VOLUME_STATES.parentDone, outputPath: '$.children' });
-    children.next(parentDone);
+    const parentDone = new sfn.Succeed(this, HIGH_VOLUME_STATES.parentDone, { stateName: HIGH_VOLUME_STATES.parentDone, outputPath: '$.spooled' });
+
+    this.mapFailuresFunction = new MapFailuresFunction(this, 'MapFailures', { projectRoot: props.projectRoot, paramLog: props.paramLog, spool: props.spool, timeZone: props.timeZone });
+    const spoolFailedChildren = new tasks.LambdaInvoke(this, HIGH_VOLUME_STATES.spoolFailedChildren, {
+      stateName: HIGH_VOLUME_STATES.spoolFailedChildren,
+      lambdaFunction: this.mapFailuresFunction,
+      payload: sfn.TaskInput.fromObject({
+        mapRun: sfn.JsonPath.objectAt('$.children'),
+        job: job.name,
+        replayStateMachineArn: props.standard.stateMachine.stateMachineArn,
+        firstStep: steps[0].name,
+      }),
+      // Counts only (lambdas/map-failures/logic.ts MapFailuresResult).
+      resultSelector: { 'failedChildren.$': '$.Payload.failedChildren', 'spooled.$': '$.Payload.spooled', 'recorded.$': '$.Payload.recorded' },
+      resultPath: '$.spooled',
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(6)),
+    });
+    spoolFailedChildren.addRetry({
+      errors: [...MAP_FAILURES_RETRY.errors],
+      interval: Duration.seconds(MAP_FAILURES_RETRY.intervalSeconds),
+      backoffRate: MAP_FAILURES_RETRY.backoffRate,
+      maxDelay: Duration.seconds(MAP_FAILURES_RETRY.maxDelaySeconds),
+      maxAttempts: MAP_FAILURES_RETRY.maxAttempts,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    // Ending in a Fail (not Succeed) makes the parent FAILED: its status-change event reaches the
+    // capture, and the reconciler finds it if the event is lost (docs/big-ticks.md).
+    const notSpooled = new sfn.Fail(this, HIGH_VOLUME_STATES.failedChildrenNotSpooled, {
+      stateName: HIGH_VOLUME_STATES.failedChildrenNotSpooled,
+      error: HIGH_VOLUME_STATES.failedChildrenNotSpooled,
+      causePath: '$.mapFailuresError.Cause',
+    });
+    spoolFailedChildren.addCatch(notSpooled, { errors: ['States.ALL'], resultPath: '$.mapFailuresError' });
+    children.next(spoolFailedChildren);
+    spoolFailedChildren.next(parentDone);
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
@@ -256,6 +373,7 @@ export class HighVolumeWorkflow extends Construct {
     });
     props.spool.grantSend(this.stateMachine.role);
     props.paramsKey.grantExecutionData(this.stateMachine.role);
+    this.grantResults();
 
     // The Distributed Map's own policy (made by the CDK): describe and stop its child executions,
     // whose names Step Functions makes (<parent execution>/<Map Run label>:<id>), so only a wildcard
@@ -273,11 +391,57 @@ export class HighVolumeWorkflow extends Construct {
     acknowledgeOnPolicyOf(
       this.stateMachine.role,
       { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray tracing and CloudWatch Logs delivery of the state machine (log deliveries, resource policies) have no resource-level permissions.' },
-      ...[...steps.map((s) => props.standard.stepFunctions.get(s.name)!), this.batchRecordFunction].map((fn) => ({
+      ...[...steps.map((s) => props.standard.stepFunctions.get(s.name)!), this.batchRecordFunction, this.mapFailuresFunction].map((fn) => ({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).resolve((fn.node.defaultChild as lambda.CfnFunction).logicalId)}.Arn>:*]`,
         reason: 'lambda:InvokeFunction on this function and its versions, as LambdaInvoke grants it.',
       })),
     );
+  }
+
+  /** The default results bucket: the children's inputs are task params, so it is locked like the spool. */
+  private defaultResultsBucket(): s3.Bucket {
+    const bucket = new s3.Bucket(this, 'MapResults', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.props.paramsKey.key,
+      // One data key per bucket instead of a KMS call per object (the Map Run writes many).
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      removalPolicy: RemovalPolicy.RETAIN,
+      // The failures are in the spool (and the worker records) once the post-map step ran: the
+      // result files are kept only for an operator's look.
+      lifecycleRules: [
+        { id: 'expire-map-results', expiration: Duration.days(HIGH_VOLUME_DEFAULTS.resultsRetentionDays) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+    acknowledgeOn(bucket, {
+      id: 'AwsSolutions-S1',
+      reason: 'Map Run result files, written by this state machine and read by its post-map Lambda only (least-privilege grants, params key); access logs would need another bucket.',
+    });
+    return bucket;
+  }
+
+  /**
+   * The ResultWriter's writes (the CDK grants the S3 actions) and the post-map step's reads, with
+   * the params key usable through S3 only.
+   */
+  private grantResults(): void {
+    const { paramsKey } = this.props;
+    paramsKey.grantS3Data(this.stateMachine.role, ['kms:GenerateDataKey', 'kms:Decrypt']);
+    acknowledgeOnPolicyOf(this.stateMachine.role, {
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<${Stack.of(this).resolve((this.resultsBucket.node.defaultChild as CfnElement | undefined)?.logicalId ?? '')}>/*]`,
+      reason: 'The ResultWriter (granted by the CDK) writes the Map Run files, whose keys Step Functions makes at run time, in the bucket that holds only Map Run results.',
+    });
+    const reader = this.mapFailuresFunction.role!;
+    reader.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.resultsBucket.arnForObjects(`${this.resultsPrefix}/*`)] }));
+    paramsKey.grantS3Data(reader, ['kms:Decrypt']);
+    acknowledgeOnPolicyOf(reader, {
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, this.resultsBucket.arnForObjects(`${this.resultsPrefix}/*`))}]`,
+      reason: "s3:GetObject on this job's Map Run results only: their keys (map run id, file names) are made by Step Functions at run time.",
+    });
   }
 
   /** A step of the item: the standard step's Lambda, Retry and state timeout; state data `{task, output: {value}}`. */

@@ -193,6 +193,21 @@ export class ParamsKey extends Construct {
   }
 
   /**
+   * Lets `role` use the key for S3 objects encrypted with it (SSE-KMS: a write needs
+   * kms:GenerateDataKey, a read kms:Decrypt; AWS S3 user guide, "Using server-side encryption with
+   * AWS KMS keys"), only through S3 (kms:ViaService). Used for the high-volume Map Run results.
+   */
+  grantS3Data(role: iam.IRole, actions: ReadonlyArray<'kms:Decrypt' | 'kms:GenerateDataKey'>): iam.Grant {
+    if (actions.includes('kms:Decrypt')) this.record(role);
+    return iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: [...actions],
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+    });
+  }
+
+  /**
    * Lets a state machine's execution role encrypt and read its executions' data: the role calls KMS
    * itself with the encryption context `aws:states:stateMachineArn` (AWS Step Functions developer
    * guide, "Data at rest encryption"), which must not be narrowed with kms:ViaService there (it

@@ -7,13 +7,16 @@ import { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { AppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
-import { HighVolumeWorkflow, HIGH_VOLUME_DEFAULTS, HIGH_VOLUME_SPOOL_RETRY } from '../lib/high-volume-workflow';
+import { HighVolumeWorkflow, HIGH_VOLUME_DEFAULTS, HIGH_VOLUME_SPOOL_RETRY, MAP_FAILURES_RETRY } from '../lib/high-volume-workflow';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
 import { BatchRecordEvent, recordBatch } from '../lambdas/batch-record/logic';
+import { MapFailuresEvent, spoolFailedChildren } from '../lambdas/map-failures/logic';
+import { OutgoingSpoolMessage } from '../lambdas/shared/spool-send';
 import { AslDefinition, definitionOf, placeholderRef, PLACEHOLDER, stateMachineArn } from '../local/asl';
 import { runLocal } from '../local/run-state-machine';
+import { IamModel } from './support/iam-harness';
 
 // A short three-step job in the high-volume mode (worst case: 3 x 5 s + 2 s + 10 x 2 + 2+4 s + 5 s + 30 s < 300 s).
 const testConfig: AppConfig = {
@@ -53,6 +56,9 @@ let template: Template;
 let hv: HighVolumeWorkflow;
 let stack: Stack;
 const parentArn = () => stateMachineArn(stack.resolve((hv.stateMachine.node.defaultChild as CfnElement).logicalId));
+/** The job's standard state machine: where reprocess replays a spooled item. */
+let standardLogicalId: string;
+const standardArn = () => stateMachineArn(standardLogicalId);
 
 beforeAll(() => {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
@@ -60,6 +66,7 @@ beforeAll(() => {
   const config = resolveConfig(testConfig);
   const s = new ScheduledJobsStack(app, 'HighVolumeTest', { config, projectRoot: resolve(__dirname, '..') });
   stack = s;
+  standardLogicalId = s.resolve((s.workflows.get('orders')!.stateMachine.node.defaultChild as CfnElement).logicalId);
   const job = config.jobs[0];
   hv = new HighVolumeWorkflow(s, 'HighVolume-orders', { job, standard: s.workflows.get('orders')!, projectRoot: resolve(__dirname, '..'), spool: s.spool, paramLog: s.paramLog, paramsKey: s.paramsKey, timeZone: config.timeZone });
   try {
@@ -107,6 +114,75 @@ describe('HighVolumeWorkflow (synthesized)', () => {
     expect(callApi.Parameters.FunctionName).toContain(stack.resolve((standardFn.node.defaultChild as lambda.CfnFunction).logicalId));
     const spool = items.ItemProcessor.States.SpoolItem as Record<string, any>;
     expect(spool.Retry[0]).toMatchObject({ ErrorEquals: ['States.ALL'], MaxAttempts: HIGH_VOLUME_SPOOL_RETRY.maxAttempts });
+  });
+
+  it('writes the Map Run results to the params-key bucket and spools the failed children after the map, retrying only its transient errors', () => {
+    const children = parent.States.Children as Record<string, any>;
+    expect(children.ResultWriter).toEqual({ Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: expect.any(String), Prefix: 'map-runs/orders' } });
+    expect(children.Next).toBe('SpoolFailedChildren');
+    const post = parent.States.SpoolFailedChildren as Record<string, any>;
+    expect(post.Parameters.Payload).toMatchObject({ 'mapRun.$': '$.children', job: 'orders', replayStateMachineArn: standardArn(), firstStep: 'Fetch' });
+    expect(post.Retry).toContainEqual({
+      ErrorEquals: [...MAP_FAILURES_RETRY.errors],
+      IntervalSeconds: MAP_FAILURES_RETRY.intervalSeconds,
+      MaxAttempts: MAP_FAILURES_RETRY.maxAttempts,
+      BackoffRate: MAP_FAILURES_RETRY.backoffRate,
+      MaxDelaySeconds: MAP_FAILURES_RETRY.maxDelaySeconds,
+      JitterStrategy: 'FULL',
+    });
+    expect(post.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapFailuresError', Next: 'FailedChildrenNotSpooled' }]);
+    expect(parent.States.FailedChildrenNotSpooled).toMatchObject({ Type: 'Fail', Error: 'FailedChildrenNotSpooled' });
+    // The bucket: SSE-KMS with the params key, TLS only, no public access, objects expire.
+    const bucketId = stack.resolve((hv.resultsBucket.node.defaultChild as CfnElement).logicalId);
+    const bucket = template.toJSON().Resources[bucketId].Properties;
+    const paramsKeyId = stack.resolve((hv.node.scope!.node.findChild('ParamsKey').node.findChild('Key').node.defaultChild as CfnElement).logicalId);
+    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({ SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [paramsKeyId, 'Arn'] } });
+    expect(bucket.PublicAccessBlockConfiguration).toMatchObject({ BlockPublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({ ExpirationInDays: HIGH_VOLUME_DEFAULTS.resultsRetentionDays }));
+  });
+
+  it('grants the post-map Lambda only what it needs: the results under its prefix, the key through S3, the spool, the worker stream', () => {
+    const roleId = stack.resolve((hv.mapFailuresFunction.role!.node.defaultChild as CfnElement).logicalId);
+    const policies = Object.values(template.toJSON().Resources as Record<string, any>).filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+    );
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const actions = statements.flatMap((st) => [st.Action].flat());
+    expect(new Set(actions)).toEqual(new Set(['s3:GetObject', 'kms:Decrypt', 'kms:GenerateDataKey', 'sqs:SendMessage', 'firehose:PutRecord', 'firehose:PutRecordBatch', 'kms:GenerateMac', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'logs:CreateLogStream', 'logs:PutLogEvents']));
+    const getObject = statements.find((st) => [st.Action].flat().includes('s3:GetObject'))!;
+    expect(JSON.stringify(getObject.Resource)).toContain('/map-runs/orders/*');
+    const s3Decrypt = statements.find((st) => st.Condition?.StringEquals?.['kms:ViaService'] && JSON.stringify(st.Condition).includes('s3.'));
+    expect(s3Decrypt).toMatchObject({ Action: 'kms:Decrypt' });
+    // Recorded as a decrypter: the params key's deny exempts it (it reads objects under that key).
+    expect((hv.node.scope!.node.findChild('ParamsKey') as unknown as { decrypters: unknown[] }).decrypters).toContain(hv.mapFailuresFunction.role);
+  });
+
+  it('lets, by the synthesized policies (key policy included), the parent write its results and the post-map Lambda read them, and nothing more', async () => {
+    const m = new IamModel(stack, template.toJSON() as never);
+    const bucket = m.value(hv.resultsBucket.bucketArn);
+    const key = m.value((hv.node.scope as unknown as { paramsKey: { key: { keyArn: string } } }).paramsKey.key.keyArn);
+    const viaS3 = { 'kms:ViaService': `s3.${m.region}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': bucket };
+    const parentRole = m.role(hv.stateMachine.role as never);
+    const reader = m.role(hv.mapFailuresFunction.role as never);
+    const file = `${bucket}/map-runs/orders/6dbfba93/FAILED_0.json`;
+    const verdicts = async (checks: Array<[ReturnType<IamModel['role']>, string, string, Record<string, string>?]>) =>
+      Promise.all(checks.map(async ([p, action, resource, ctx]) => `${p.label} ${action} ${resource.slice(-40)}: ${(await m.evaluate(p, action, resource, ctx ?? {})).result}`));
+    const allowed = await verdicts([
+      [parentRole, 's3:PutObject', file],
+      [parentRole, 'kms:GenerateDataKey', key, viaS3],
+      [reader, 's3:GetObject', file],
+      [reader, 'kms:Decrypt', key, viaS3],
+    ]);
+    expect(allowed.filter((v) => !v.endsWith('Allowed'))).toEqual([]);
+    const denied = await verdicts([
+      // Another job's results, another prefix, writing or deleting them.
+      [reader, 's3:GetObject', `${bucket}/map-runs/other-job/x/FAILED_0.json`],
+      [reader, 's3:PutObject', file],
+      [reader, 's3:DeleteObject', file],
+      // The key outside S3 (e.g. an execution's data or a queue's messages directly).
+      [reader, 'kms:Decrypt', key, { 'kms:ViaService': `states.${m.region}.amazonaws.com` }],
+    ]);
+    expect(denied.filter((v) => v.endsWith('Allowed'))).toEqual([]);
   });
 
   it('refuses a job that is not in the high-volume mode', () => {
@@ -188,7 +264,7 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
     const h = harness();
     const result = await runChild(h, [order('ok-1')]);
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.output).toEqual({ written: 1, failures: 0 });
+    expect(result.output).toEqual({ written: 1, failures: 0, notSpooled: 0, report: '{"v":1,"notSpooled":[]}' });
     // As in standard, the first step gets no `previous` (the CDK drops a literal null; the step reads it as null).
     expect(h.calls.Fetch[0]).toEqual({ task: order('ok-1') });
     expect(h.calls.CallApi[0]).toEqual({ task: order('ok-1'), previous: { ...fetched, orderId: 'ok-1' } });
@@ -212,7 +288,7 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
     const result = await runChild(h, [order('down-1'), order('ok-2')]);
     // The child succeeds: its failed item is spooled, not the child's failure.
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.output).toEqual({ written: 2, failures: 1 });
+    expect(result.output).toEqual({ written: 2, failures: 1, notSpooled: 0, report: '{"v":1,"notSpooled":[]}' });
     // 1 + MaxAttempts (2) calls of the failing order.
     expect(apiCalls.filter((o) => o === 'down-1')).toHaveLength(3);
     expect(h.calls.SpoolItem).toHaveLength(1);
@@ -229,12 +305,96 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
       failedState: 'CallApi',
       stepInput: { ...fetched, orderId: 'down-1' },
       executionArn: result.executionArn,
-      stateMachineArn: parentArn(),
+      // Not the child's own machine: reprocess replays in the standard one and refuses any other.
+      stateMachineArn: standardArn(),
     });
     expect(sent.MessageAttributes.errorType.StringValue).toBe('ExternalApiUnavailableError');
     const byKey = Object.fromEntries(h.records.map((r) => [r.task_id, [r.result, r.failed_state]]));
     expect(byKey).toEqual({ [order('down-1').taskId]: ['Failure', 'CallApi'], [order('ok-2').taskId]: ['Success', null] });
     // The parent sees counts only: no params leave the child.
     expect(JSON.stringify(result.output)).not.toContain('a@example.com');
+  });
+});
+
+describe('an item the child could not spool reaches the parent', () => {
+  it('fails the child with ItemsNotSpooled and its report (positions and error names, no params) after writing every record', async () => {
+    const h = harness();
+    // The spool refuses every send of this run: SpoolItem's Retry, then its Catch (ItemNotSpooled).
+    const tasks = { SpoolItem: (p: unknown) => (h.calls.SpoolItem.push(p), Promise.reject(Object.assign(new Error('Access denied'), { name: 'SQS.KmsAccessDenied' }))) };
+    const result = await runLocal({ definition: child, input: { Items: [order('ok-3'), order('down-3')] }, lambdas: h.lambdas, tasks, stateMachineArn: parentArn(), executionName: 'child-2' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('ItemsNotSpooled');
+    expect(JSON.parse(result.cause!)).toEqual({ v: 1, notSpooled: [{ i: 1, error: 'ExternalApiUnavailableError', failedState: 'CallApi' }] });
+    expect(h.calls.SpoolItem).toHaveLength(1 + HIGH_VOLUME_SPOOL_RETRY.maxAttempts);
+    expect(h.records.map((r) => [r.task_id, r.result])).toEqual([
+      [order('ok-3').taskId, 'Success'],
+      [order('down-3').taskId, 'Failure'],
+    ]);
+    expect(result.cause).not.toContain('example.com');
+  });
+});
+
+/**
+ * The parent after its map, run in aws-local-stepfunctions: that engine runs a DISTRIBUTED Map as an
+ * inline one (no ItemBatcher, no ResultWriter, no Express children; docs/big-ticks.md), so the run
+ * starts at SpoolFailedChildren with what AWS documents the Map state to return under its
+ * ResultPath (`{MapRunArn, ResultWriterDetails}`), and the real post-map logic reads result files
+ * shaped as AWS documents them from memory.
+ */
+describe('the parent after its map, run in aws-local-stepfunctions with the real post-map logic', () => {
+  const prefix = 'map-runs/orders/6dbfba93';
+  const files = new Map<string, string>([
+    [`${prefix}/manifest.json`, JSON.stringify({ DestinationBucket: 'results', MapRunArn: 'arn:aws:states:us-east-1:123456789012:mapRun:p/Tasks:6dbfba93', ResultFiles: { FAILED: [{ Key: `${prefix}/FAILED_0.json`, Size: 1 }], PENDING: [], SUCCEEDED: [] } })],
+    [`${prefix}/FAILED_0.json`, JSON.stringify([{ ExecutionArn: 'arn:aws:states:us-east-1:123456789012:express:p/Tasks:6dbfba93:c1', Name: 'c1', Input: JSON.stringify({ Items: [order('late-1'), order('late-2')] }), InputDetails: { Included: true }, Status: 'TIMED_OUT' }])],
+  ]);
+  const afterMap = (): AslDefinition => {
+    const { Children: _children, ...rest } = parent.States;
+    return { StartAt: 'SpoolFailedChildren', States: rest };
+  };
+  const input = { tasks: [order('late-1'), order('late-2')], children: { MapRunArn: 'arn:aws:states:us-east-1:123456789012:mapRun:p/Tasks:6dbfba93', ResultWriterDetails: { Bucket: 'results', Key: `${prefix}/manifest.json` } } };
+  const postMap = (sent: OutgoingSpoolMessage[], records: ParamLogRecord[], failReads = 0) => {
+    let reads = 0;
+    return async (payload: unknown) =>
+      spoolFailedChildren(payload as MapFailuresEvent, {
+        read: async (_b, k) => {
+          if (reads++ < failReads) throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
+          const t = files.get(k);
+          if (t === undefined) throw Object.assign(new Error('no such key'), { name: 'NoSuchKey' });
+          return t;
+        },
+        spool: async (m) => void sent.push(...m),
+        sink: { put: async (r) => void records.push(...r) },
+        timeZone: 'Asia/Tokyo',
+      });
+  };
+
+  it('spools the items of a timed-out child for a replay in the standard machine, retrying a transient S3 error, and succeeds with counts only', async () => {
+    const sent: OutgoingSpoolMessage[] = [];
+    const records: ParamLogRecord[] = [];
+    const result = await runLocal({ definition: afterMap(), input, lambdas: { SpoolFailedChildren: postMap(sent, records, 1) }, stateMachineArn: parentArn(), executionName: 'orders-20260101T0000Z-b0-t0-a1' });
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.retries.SpoolFailedChildren).toBe(1);
+    expect(result.output).toEqual({ failedChildren: 1, spooled: 2, recorded: 2 });
+    expect(sent.map((m) => [m.message.taskId, m.message.error, m.message.failedState, m.message.stateMachineArn])).toEqual([
+      [order('late-1').taskId, 'ExecutionTimedOut', 'Fetch', standardArn()],
+      [order('late-2').taskId, 'ExecutionTimedOut', 'Fetch', standardArn()],
+    ]);
+    expect(records.map((r) => r.result)).toEqual(['TimedOut', 'TimedOut']);
+  });
+
+  it('fails the parent (so the capture sees it) when the results cannot be read after the retries', async () => {
+    const result = await runLocal({ definition: afterMap(), input, lambdas: { SpoolFailedChildren: postMap([], [], 100) }, stateMachineArn: parentArn(), executionName: 'orders-20260101T0000Z-b0-t0-a1' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('FailedChildrenNotSpooled');
+    expect(result.retries.SpoolFailedChildren).toBe(MAP_FAILURES_RETRY.maxAttempts);
+    expect(result.cause).toContain('MapResultsUnavailableError');
+  });
+
+  it('does not retry result files it cannot read as AWS documents them: the parent fails at once', async () => {
+    const bad = { ...input, children: [{ written: 1 }] };
+    const result = await runLocal({ definition: afterMap(), input: bad, lambdas: { SpoolFailedChildren: postMap([], []) }, stateMachineArn: parentArn(), executionName: 'orders-20260101T0000Z-b0-t0-a1' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('FailedChildrenNotSpooled');
+    expect(result.retries.SpoolFailedChildren ?? 0).toBe(0);
   });
 });

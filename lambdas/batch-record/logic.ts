@@ -1,4 +1,5 @@
 import { parseEnvelope } from '../shared/envelope';
+import { formatNotSpooledReport } from '../shared/child-report';
 import { buildWorkerRecord, ParamLogRecord, ParamLogSink } from '../shared/param-log';
 
 /**
@@ -24,6 +25,10 @@ export interface BatchRecordEvent {
 export interface BatchRecordResult {
   readonly written: number;
   readonly failures: number;
+  /** Items whose spool send failed: the child then fails with this report (lambdas/shared/child-report.ts). */
+  readonly notSpooled: number;
+  /** The child's report (positions and error names, no params), the cause of its `ItemsNotSpooled` Fail state. */
+  readonly report: string;
 }
 
 /**
@@ -46,5 +51,7 @@ export async function recordBatch(event: BatchRecordEvent, deps: { sink: ParamLo
     }),
   );
   if (records.length > 0) await deps.sink.put(records);
-  return { written: records.length, failures: records.filter((r) => r.result !== 'Success').length };
+  // Positions in the child's Items: the Map keeps the input order in its results.
+  const notSpooled = event.items.flatMap((item, i) => (item.spoolError ? [{ i, error: item.error ?? null, failedState: item.failedState ?? null }] : []));
+  return { written: records.length, failures: records.filter((r) => r.result !== 'Success').length, notSpooled: notSpooled.length, report: formatNotSpooledReport(notSpooled) };
 }
