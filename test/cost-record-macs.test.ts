@@ -4,7 +4,8 @@ import { resolveConfig } from '../lib/config/validate';
 import { buildCostModel, DEFAULT_ARGS, formatReport } from '../scripts/cost-model';
 import { dailyUsage, recordMacRequests, standardClientRecordsPerPut, STARTER_CHECKPOINT_TASKS, tasksPerMessage } from '../scripts/cost/model';
 import { DEFAULT_HIGH_VOLUME, highVolumeJob, jobModeCost } from '../scripts/cost/high-volume';
-import { MAX_MAC_BATCH } from '../lambdas/shared/record-mac';
+import { MAX_MAC_BATCH, MAX_V2_MAC_CHARS, parseMacV2 } from '../lambdas/shared/record-mac';
+import { recordSizes, sampleRecordMac } from '../scripts/cost/records';
 
 /** Record MACs version 2 in the cost model: KMS requests per sink put (batch), not per record. */
 const projectRoot = resolve(__dirname, '..');
@@ -19,6 +20,14 @@ describe('record MAC requests', () => {
     expect(recordMacRequests(1200, 600)).toBe(4);
     expect(recordMacRequests(0, 100)).toBe(0);
     expect(recordMacRequests(10, 0)).toBe(10);
+  });
+
+  test('record sizes include the longest version 2 mac (439 characters of incompressible hash bytes)', () => {
+    expect(sampleRecordMac(0)).toHaveLength(MAX_V2_MAC_CHARS);
+    expect(parseMacV2(sampleRecordMac(0))).toMatchObject({ count: MAX_MAC_BATCH, index: MAX_MAC_BATCH - 1 });
+    expect(sampleRecordMac(1)).not.toBe(sampleRecordMac(0));
+    const sizes = recordSizes(200);
+    expect(sizes.workerRecordBytes).toBeGreaterThan(MAX_V2_MAC_CHARS + 200);
   });
 
   test('the standard starter puts a checkpoint: 400 records, or one second of starts', () => {
