@@ -242,7 +242,7 @@ describe('the monitor caches per root', () => {
     const starts = await signRecords(ids.map(client), key);
     const ends = await signRecords(ids.slice(1).map(worker), key); // m-0 never ended
     // A forged Success for m-0 that borrows a genuine record's whole mac string.
-    const forged = { ...worker('m-0'), result: 'Success', error: null, cause: null, failed_state: null, mac: ends[0].mac };
+    const forged: ParamLogRecord = { ...worker('m-0'), result: 'Success', error: null, cause: null, failed_state: null, mac: ends[0].mac };
     const rows = candidateRows([header, ...starts.map((r) => row('client', r)), ...ends.map((r) => row('worker', r)), row('worker', forged)]);
     const out = await verifiedLostTasks(rows, mac, 10);
     expect(out).toEqual({ lost: 1, forged: 1, checked: 200, forgedTaskIds: ['m-0'] });

@@ -75,7 +75,7 @@ export function rootFromPath(leaf: Uint8Array, index: number, count: number, pat
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || index < 0 || index >= count) return null;
   let fn = index;
   let sn = count - 1;
-  let r = Buffer.from(leaf);
+  let r: Buffer = Buffer.from(leaf);
   for (const p of path) {
     if (p.byteLength !== HASH_BYTES) return null;
     if (sn === 0) return null; // a path longer than this position's
