@@ -20,7 +20,7 @@ import { appConfig } from '../bin/config';
 import { ResolvedAppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
 import { synthesizeApp } from '../local/offline-day/app-model';
-import { Assumptions, invocationsPerTask, MonthlyCost, monthlyCost, retainedDays, transitionsPerTask } from './cost/model';
+import { Assumptions, invocationsPerTask, MonthlyCost, monthlyCost, retainedDays, standardClientRecordsPerPut, transitionsPerTask } from './cost/model';
 import { DAYS_PER_MONTH, PRICES } from './cost/prices';
 import { recordSizes, RecordSizes } from './cost/records';
 import { AppShape, appShape, ReplayMode } from './cost/shape';
@@ -340,7 +340,8 @@ export function formatReport(model: CostModel): string {
   out.push('  Firehose          = 30 * (N client + worker records) * ceil(size/5 KB)*5 KB / GB * $0.029');
   out.push('  S3                = 30 * objects * ($0.005/1,000 PUT, $0.0004/1,000 GET) + raw bytes/day * gzip * retention days / GB * $0.023');
   out.push('  Athena            = 30 * max(10 MB, client day + 2 worker days compressed) / TB * $5');
-  out.push('  KMS               = keys * $1 + 30 * requests * $0.03/10,000 (requests: per data-key reuse period and per object, an upper bound; a GenerateMac per record, a VerifyMac per record the monitor reads, a GenerateMac per lock action)');
+  out.push('  KMS               = keys * $1 + 30 * requests * $0.03/10,000 (requests: per data-key reuse period and per object, an upper bound; a GenerateMac per lock action; record MACs: a GenerateMac per sink put of up to 512 records, a VerifyMac per batch MAC the monitor reads)');
+  out.push(`                      record puts: standard starter checkpoints of ${int(standardClientRecordsPerPut(shape))} client records (400 or 1 s of starts), one worker record per record-outcome; high-volume: a tick message's client records, a child's worker records`);
   out.push('  DynamoDB          = 30 * (lock writes + ledger writes) * $0.625/1M + hold reads * $0.125/1M');
   out.push('  Scheduler         = 30 * schedule fires * $1/1M;  alarms = alarm metrics * $0.10;  dashboard $3');
   out.push('  Logs              = 30 * invocations * log bytes / GB * $0.50;  X-Ray = 30 * sampled traces * $5/1M');

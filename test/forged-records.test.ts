@@ -129,8 +129,11 @@ function firehoseRecords(prefix: 'client' | 'worker'): ParamLogRecord[] {
 test('every record the writers send carries a MAC made with the KMS key', () => {
   const all = [...firehoseRecords('client'), ...firehoseRecords('worker')].filter((r) => !['t-hidden', 't-invented'].includes(r.task_id));
   expect(all.length).toBeGreaterThan(10);
-  for (const r of all) expect(r.mac).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-  expect(kms.calls.GenerateMac).toBeGreaterThanOrEqual(all.length - 3); // the three forged copies reuse MACs
+  // Record MAC version 2: the batch's MAC (43 base64url characters) and the record's audit path.
+  for (const r of all) expect(r.mac).toMatch(/^v2\.\d+\.\d+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]*$/);
+  // One GenerateMac per put (six puts in beforeAll), not one per record.
+  expect(kms.calls.GenerateMac).toBe(6);
+  expect(all.length).toBeGreaterThan(6 + 3); // the three forged copies reuse genuine MACs
 });
 
 test('a forged Success hides no lost task: the monitor counts them lost and counts every forgery', async () => {
@@ -164,4 +167,7 @@ test('with no forgery the monitor counts exactly what the saved lost-task query 
   // c-lost, and c-retry's two attempts (no end at all)
   expect(out.lost).toBe(3);
   expect(await sqlCount(CLEAN_DAY)).toBe(out.lost);
+  // One VerifyMac per batch MAC read, not per record: the six starts were one put, the ends two.
+  expect(out.checked).toBe(9);
+  expect(verifier.requests).toBe(3);
 });

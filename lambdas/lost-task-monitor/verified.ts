@@ -1,5 +1,5 @@
 import { ParamLogRecord } from '../shared/param-log';
-import { mapLimit, MacVerifier, normalizeRecordTime, RecordFields, verifyRecord } from '../shared/record-mac';
+import { mapLimit, MacVerifier, normalizeRecordTime, RecordFields, RecordVerifier } from '../shared/record-mac';
 
 /**
  * Lost tasks from records whose MAC verifies. The monitor cannot leave this to Athena (it cannot
@@ -73,14 +73,16 @@ export function candidateRows(rows: ReadonlyArray<ReadonlyArray<string | null>>)
 }
 
 /**
- * Verifies every candidate (at most `concurrency` KMS requests in flight) and counts lost tasks
+ * Verifies every candidate (at most `concurrency` KMS requests in flight: one per version 1 record,
+ * one per distinct batch MAC of version 2 records, cached for this run) and counts lost tasks
  * among the genuine ones. VerifyMac shares the account's "Cryptographic operations (symmetric)"
  * request quota with every Decrypt and GenerateDataKey of the account (AWS KMS developer guide,
  * "Request quotas"; 5,500 a second or more by region): 10 in flight is about 1,000 a second at
  * KMS's usual latency, leaving the rest to the app's queues, buckets and executions.
  */
 export async function verifiedLostTasks(rows: ReadonlyArray<CandidateRow>, verifier: MacVerifier, concurrency = 10): Promise<VerifiedLostTasks> {
-  const genuine = await mapLimit(rows, concurrency, async (r) => r.fields.type === r.source && (await verifyRecord(r.fields, verifier)));
+  const records = new RecordVerifier(verifier);
+  const genuine = await mapLimit(rows, concurrency, async (r) => r.fields.type === r.source && (await records.verify(r.fields)));
   const ended = new Set<string>();
   const started = new Map<string, string>(); // group key -> task id + attempt
   const forgedTaskIds = new Set<string>();

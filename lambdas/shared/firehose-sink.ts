@@ -49,8 +49,9 @@ export function chunkRecords(data: ReadonlyArray<Uint8Array>): Uint8Array[][] {
 
 /**
  * Writes parameter-log records to a Firehose stream as JSON lines, each with its MAC made by
- * `signer` (the log's KMS HMAC key; one GenerateMac per record, since a record must verify on its
- * own: lambdas/shared/record-mac.ts). PutRecordBatch can succeed
+ * `signer` (the log's KMS HMAC key): one GenerateMac per put of up to 512 records (a Merkle batch,
+ * record MAC version 2; each record still verifies on its own: lambdas/shared/record-mac.ts), so a
+ * writer that has many records should put them in one call. PutRecordBatch can succeed
  * while refusing some records (FailedPutCount): those, and only those, are sent again with
  * backoff; if some are still refused, it throws so the caller fails loudly instead of losing them.
  */

@@ -41,8 +41,10 @@ export interface ParamLogRecord {
   /** Worker records of failures: the state that failed. Null otherwise. */
   failed_state: string | null;
   /**
-   * Base64 HMAC of the other fields (lambdas/shared/record-mac.ts), made by the writer with the
-   * log's KMS HMAC key as the record is sent. The builders leave it out; the sink adds it.
+   * MAC of the other fields (lambdas/shared/record-mac.ts), made by the writer with the log's KMS
+   * HMAC key as the record is sent: version 1 a base64 HMAC of this record, version 2 (`v2.`...,
+   * at most 439 characters) a batch's HMAC with this record's place in its Merkle tree. The
+   * builders leave it out; the sink adds it.
    */
   mac?: string;
 }

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { HASH_BYTES, leafHash, merkleTree, rootFromPath } from './merkle';
 import { ParamLogRecord, PARAM_LOG_COLUMNS } from './param-log';
 
 /**
@@ -20,6 +21,17 @@ import { ParamLogRecord, PARAM_LOG_COLUMNS } from './param-log';
  * record may hold up to 1,000 KiB of params. SHA-256 is collision resistant, so a MAC over the
  * digest binds every byte of the record; the prefix keeps these MACs apart from any other use of
  * the key.
+ *
+ * Version 2 (what the writers write; version 1 records still verify): one MAC per BATCH of up to
+ * {@link MAX_MAC_BATCH} records, through a Merkle tree (merkle.ts, RFC 9162's):
+ * - leaf of a record = SHA-256(0x00 || `param-log-record/v2:` || canonical JSON);
+ * - the batch's root (inner nodes SHA-256(0x01 || left || right)) and its leaf count are MACed once:
+ *   the message is `param-log-batch/v2:<count>:<root hex>` ({@link batchMacMessage});
+ * - each record's `mac` is `v2.<count>.<index>.<MAC>.<path>` (MAC and the concatenated sibling
+ *   hashes of its audit path in unpadded base64url; {@link MAX_V2_MAC_CHARS} characters at most).
+ * A record verifies alone: its leaf, climbed along its own path from its own index, must give a root
+ * whose MAC (with that count) verifies. Forging one means a second preimage of SHA-256 (a different
+ * record or path reaching a MACed root) or a MAC without the key: docs/security.md, "Record MACs".
  */
 
 /** Record fields covered by the MAC: every column but `mac` itself. */
@@ -86,6 +98,17 @@ export interface MacVerifier {
  * HMAC-SHA-256 with a secret held in memory: the local stand-in of a KMS HMAC key (tests and
  * local/kms-standin.ts). Never used by a deployed function: those call KMS, which never reveals
  * the key.
+ *
+ * Version 2 (what the writers write; version 1 records still verify): one MAC per BATCH of up to
+ * {@link MAX_MAC_BATCH} records, through a Merkle tree (merkle.ts, RFC 9162's):
+ * - leaf of a record = SHA-256(0x00 || `param-log-record/v2:` || canonical JSON);
+ * - the batch's root (inner nodes SHA-256(0x01 || left || right)) and its leaf count are MACed once:
+ *   the message is `param-log-batch/v2:<count>:<root hex>` ({@link batchMacMessage});
+ * - each record's `mac` is `v2.<count>.<index>.<MAC>.<path>` (MAC and the concatenated sibling
+ *   hashes of its audit path in unpadded base64url; {@link MAX_V2_MAC_CHARS} characters at most).
+ * A record verifies alone: its leaf, climbed along its own path from its own index, must give a root
+ * whose MAC (with that count) verifies. Forging one means a second preimage of SHA-256 (a different
+ * record or path reaching a MACed root) or a MAC without the key: docs/security.md, "Record MACs".
  */
 export class LocalHmac implements MacSigner, MacVerifier {
   constructor(private readonly secret: Uint8Array) {}
@@ -100,29 +123,141 @@ export class LocalHmac implements MacSigner, MacVerifier {
   }
 }
 
-/** The record with its `mac` (base64 of the key's MAC over {@link recordMacMessage}); any `mac` it had is replaced. */
+/**
+ * The record with a version 1 `mac` (base64 of the key's MAC over {@link recordMacMessage}; one
+ * request per record); any `mac` it had is replaced. What writers wrote before version 2: kept so
+ * tests can make such records and for a caller that must MAC one record in the v1 form.
+ */
 export async function signRecord(record: ParamLogRecord, signer: MacSigner): Promise<ParamLogRecord> {
   const mac = await signer.generateMac(recordMacMessage(record));
   return { ...record, mac: Buffer.from(mac).toString('base64') };
 }
 
-/** Signs records with at most `concurrency` MAC requests in flight (one KMS request per record: each record must verify alone). */
-export async function signRecords(records: ReadonlyArray<ParamLogRecord>, signer: MacSigner, concurrency = 16): Promise<ParamLogRecord[]> {
-  return mapLimit(records, concurrency, (r) => signRecord(r, signer));
+/** Domain tag of a version 2 leaf (inside the leaf hash, after the 0x00 leaf prefix). */
+export const RECORD_LEAF_DOMAIN = 'param-log-record/v2:';
+/** Domain tag of the version 2 MACed message (a batch root and its leaf count). */
+export const BATCH_MAC_DOMAIN = 'param-log-batch/v2:';
+/**
+ * Records under one MAC at most. Bounds the audit path (9 hashes at 512) and so the `mac` column;
+ * a PutRecordBatch holds 500 records, so a writer's chunk is one root, or two.
+ */
+export const MAX_MAC_BATCH = 512;
+/** Bytes of an HMAC-SHA-256 (KMS `HMAC_SHA_256`, {@link LocalHmac}). */
+const MAC_BYTES = 32;
+/** Longest version 2 `mac`: `v2.512.511.` + 43 characters of MAC + `.` + 9 hashes (384 characters). */
+export const MAX_V2_MAC_CHARS = 'v2.512.511.'.length + 43 + 1 + Math.ceil((9 * HASH_BYTES * 4) / 3);
+
+/** A version 2 leaf: SHA-256(0x00 || {@link RECORD_LEAF_DOMAIN} || canonical JSON). */
+export function recordLeaf(record: RecordFields): Buffer {
+  return leafHash(Buffer.from(RECORD_LEAF_DOMAIN, 'utf8'), Buffer.from(canonicalRecord(record), 'utf8'));
 }
 
-/** Whether `record`'s `mac` is a MAC of its fields: false for a missing, malformed or wrong MAC. */
-export async function verifyRecord(record: RecordFields, verifier: MacVerifier): Promise<boolean> {
-  const mac = record.mac;
-  if (typeof mac !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(mac)) return false;
-  let message: Buffer;
-  try {
-    message = recordMacMessage(record);
-  } catch (e) {
-    if (e instanceof RecordFormatError) return false;
-    throw e;
+/** The bytes MACed for a batch: the domain tag, the leaf count and the root (hex); under 100 bytes. */
+export function batchMacMessage(root: Uint8Array, count: number): Buffer {
+  return Buffer.from(`${BATCH_MAC_DOMAIN}${count}:${Buffer.from(root).toString('hex')}`, 'utf8');
+}
+
+/** The parts of a version 2 `mac`. */
+export interface MacV2 {
+  readonly count: number;
+  readonly index: number;
+  readonly mac: Buffer;
+  readonly path: ReadonlyArray<Buffer>;
+}
+
+/** `v2.<count>.<index>.<MAC>.<path>` (see the module comment). */
+export function formatMacV2(m: MacV2): string {
+  return `v2.${m.count}.${m.index}.${m.mac.toString('base64url')}.${Buffer.concat(m.path).toString('base64url')}`;
+}
+
+const V2_PATTERN = /^v2\.([1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]*)$/;
+
+/** A version 2 `mac` parsed strictly (one spelling per value), or null. */
+export function parseMacV2(text: string): MacV2 | null {
+  const m = V2_PATTERN.exec(text);
+  if (!m) return null;
+  const count = Number(m[1]);
+  const index = Number(m[2]);
+  const mac = Buffer.from(m[3], 'base64url');
+  const pathBytes = Buffer.from(m[4], 'base64url');
+  if (count > MAX_MAC_BATCH || index >= count) return null;
+  if (mac.byteLength !== MAC_BYTES || mac.toString('base64url') !== m[3]) return null;
+  if (pathBytes.byteLength % HASH_BYTES !== 0 || pathBytes.toString('base64url') !== m[4]) return null;
+  const path: Buffer[] = [];
+  for (let o = 0; o < pathBytes.byteLength; o += HASH_BYTES) path.push(pathBytes.subarray(o, o + HASH_BYTES));
+  return { count, index, mac, path };
+}
+
+/**
+ * One batch (1 to {@link MAX_MAC_BATCH} records) under ONE MAC request: each record gets a version 2
+ * `mac` with its index and audit path (any `mac` it had is replaced). Order kept.
+ */
+export async function signBatch(records: ReadonlyArray<ParamLogRecord>, signer: MacSigner): Promise<ParamLogRecord[]> {
+  if (records.length === 0) return [];
+  if (records.length > MAX_MAC_BATCH) throw new RangeError(`signBatch: ${records.length} records, at most ${MAX_MAC_BATCH} share a MAC: use signRecords`);
+  const { root, paths } = merkleTree(records.map(recordLeaf));
+  const mac = Buffer.from(await signer.generateMac(batchMacMessage(root, records.length)));
+  return records.map((r, index) => ({ ...r, mac: formatMacV2({ count: records.length, index, mac, path: paths[index] }) }));
+}
+
+/**
+ * Signs records in batches of at most {@link MAX_MAC_BATCH} (even sizes: 600 records are two roots
+ * of 300), one MAC request per batch, at most `concurrency` in flight. Order kept.
+ */
+export async function signRecords(records: ReadonlyArray<ParamLogRecord>, signer: MacSigner, concurrency = 4): Promise<ParamLogRecord[]> {
+  const batches = Math.ceil(records.length / MAX_MAC_BATCH);
+  const size = Math.ceil(records.length / Math.max(1, batches));
+  const chunks = Array.from({ length: batches }, (_, i) => records.slice(i * size, (i + 1) * size));
+  return (await mapLimit(chunks, concurrency, (c) => signBatch(c, signer))).flat();
+}
+
+/**
+ * Verifies records of either version. Version 2 results are cached per batch MAC (root, count and
+ * MAC bytes: a different MAC claimed for the same root is a separate entry), so a verifier that
+ * reads a whole batch asks KMS once; in-flight checks are shared, so the caller's concurrency bound
+ * is also the bound on MAC requests. Version 1 records are checked one request each, uncached. One
+ * instance per run (the cache is not bounded by time).
+ */
+export class RecordVerifier {
+  private readonly roots = new Map<string, Promise<boolean>>();
+
+  constructor(private readonly verifier: MacVerifier) {}
+
+  /** Whether `record`'s `mac` is a MAC of its fields: false for a missing, malformed or wrong MAC. */
+  async verify(record: RecordFields): Promise<boolean> {
+    const mac = record.mac;
+    if (typeof mac !== 'string') return false;
+    try {
+      if (mac.startsWith('v2.')) return await this.verifyV2(record, mac);
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(mac)) return false;
+      return await this.verifier.verifyMac(recordMacMessage(record), Buffer.from(mac, 'base64'));
+    } catch (e) {
+      if (e instanceof RecordFormatError) return false;
+      throw e;
+    }
   }
-  return verifier.verifyMac(message, Buffer.from(mac, 'base64'));
+
+  private async verifyV2(record: RecordFields, text: string): Promise<boolean> {
+    const m = parseMacV2(text);
+    if (!m) return false;
+    const root = rootFromPath(recordLeaf(record), m.index, m.count, m.path);
+    if (!root) return false;
+    const message = batchMacMessage(root, m.count);
+    const key = `${message.toString('utf8')}|${m.mac.toString('base64url')}`;
+    let result = this.roots.get(key);
+    if (!result) {
+      result = this.verifier.verifyMac(message, m.mac);
+      this.roots.set(key, result);
+      // An error (throttling) is not an answer: the next record of the batch asks again.
+      result.catch(() => this.roots.delete(key));
+    }
+    return result;
+  }
+}
+
+/** Whether `record`'s `mac` (version 1 or 2) is a MAC of its fields: false for a missing, malformed or wrong MAC. */
+export async function verifyRecord(record: RecordFields, verifier: MacVerifier): Promise<boolean> {
+  return new RecordVerifier(verifier).verify(record);
 }
 
 /** `fn` over `items` with at most `limit` calls in flight; results in input order; the first rejection rejects. */

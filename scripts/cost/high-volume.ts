@@ -1,5 +1,5 @@
 import { AppShape, JobShape } from './shape';
-import { ComponentCost, MonthlyCost, Assumptions, monthlyCost } from './model';
+import { ComponentCost, MonthlyCost, Assumptions, monthlyCost, tasksPerMessage } from './model';
 import { cost, DAYS_PER_MONTH, Price } from './prices';
 import { RecordSizes } from './records';
 import { PathCounts } from './transitions';
@@ -139,6 +139,8 @@ export function jobModeCost(shape: AppShape, job: JobShape, mode: JobModeCost['m
     mix: new Map([[job.job, 1]]),
     // The starter starts one parent per batch: its pacing is per batch, not per task.
     startsPerTask: mode === 'standard' ? (a.startsPerTask ?? 1) : 1 / hv.tasksPerParent,
+    // The batch starter puts a whole tick message's client records in one call (one record MAC per 512).
+    ...(mode === 'high-volume' ? { clientRecordsPerPut: tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes) } : {}),
   };
   const s = shapeOf(shape, job, mode, hv);
   const express = mode === 'high-volume' ? expressPerTask(job, shape.recordFunction, a, sizes, hv) : null;

@@ -2,6 +2,7 @@ import { AppShape, JobShape } from './shape';
 import { ATHENA_MIN_BYTES, cost, DAYS_PER_MONTH, FIREHOSE_RECORD_BYTES, GB, PRICES, PriceName, SQS_CHUNK_BYTES, TB } from './prices';
 import { RecordSizes } from './records';
 import { PathCounts } from './transitions';
+import { MAX_MAC_BATCH } from '../../lambdas/shared/record-mac';
 
 /**
  * The cost model: usage a day, derived from the app's shape (shape.ts) and stated assumptions,
@@ -29,6 +30,13 @@ export interface Assumptions {
   readonly mix: ReadonlyMap<string, number>;
   /** StartExecution calls per task (1 in standard; one per batch in the high-volume mode, scripts/cost/high-volume.ts). @default 1 */
   readonly startsPerTask?: number;
+  /**
+   * Client records one sink put carries (one record MAC per put of up to 512: record MAC version 2).
+   * The high-volume batch starter puts a whole tick message's records at once; the standard
+   * starter puts at each checkpoint ({@link standardClientRecordsPerPut}). Never more than a tick's tasks.
+   * @default standardClientRecordsPerPut(the shape)
+   */
+  readonly clientRecordsPerPut?: number;
 }
 
 /** Usage of one day at one volume (the quantities that are priced). */
@@ -51,6 +59,8 @@ export interface DailyUsage {
   readonly s3Gets: number;
   readonly athenaScannedBytes: number;
   readonly kmsRequests: number;
+  /** GenerateMac requests a day for record MACs (one per put of up to 512 records); the monitor verifies as many. */
+  readonly recordMacs: number;
   readonly dynamoWrites: number;
   readonly dynamoReads: number;
   readonly schedulerInvocations: number;
@@ -95,6 +105,28 @@ export const MAX_TICK_MESSAGE_BYTES = 1024 * 1024 - 10 * 1024;
 /** Tasks one tick message carries: as configured, but never more than fit in one SQS message. */
 export function tasksPerMessage(configured: number, envelopeBytes: number): number {
   return Math.max(1, Math.min(configured, Math.floor(MAX_TICK_MESSAGE_BYTES / envelopeBytes)));
+}
+
+/** The standard starter's checkpoint (lambdas/starter/logic.ts): every 400 tasks or every second, whichever first. */
+export const STARTER_CHECKPOINT_TASKS = 400;
+export const STARTER_CHECKPOINT_SECONDS = 1;
+
+/**
+ * Client records per put of the standard starter: one checkpoint's, at most 400, and at most a
+ * second of starts at the account's refill rate (an upper bound when several starters share it).
+ */
+export function standardClientRecordsPerPut(shape: Pick<AppShape, 'startExecutionRefillPerSecond'>): number {
+  return Math.max(1, Math.min(STARTER_CHECKPOINT_TASKS, shape.startExecutionRefillPerSecond * STARTER_CHECKPOINT_SECONDS));
+}
+
+/**
+ * KMS GenerateMac requests to write `records` records in puts of `perPut` (record MAC version 2,
+ * lambdas/shared/record-mac.ts): one per put of up to 512 records ({@link MAX_MAC_BATCH}).
+ */
+export function recordMacRequests(records: number, perPut: number): number {
+  if (records <= 0) return 0;
+  const put = Math.max(1, perPut);
+  return (records / put) * Math.ceil(put / MAX_MAC_BATCH);
 }
 
 /** Expected transitions of one task of a job: success, or failure plus replay, plus retries. */
@@ -149,8 +181,11 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
 
   const polled = shape.polledQueues;
   const perMessage = tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes);
+  const clientPerPut = a.clientRecordsPerPut ?? standardClientRecordsPerPut(shape);
+  let clientMacs = 0;
   for (const job of shape.jobs) {
     const tasks = tasksPerDay * (a.mix.get(job.job) ?? 0);
+    clientMacs += recordMacRequests(tasks, job.ticksPerDay > 0 ? Math.min(clientPerPut, tasks / job.ticksPerDay) : clientPerPut);
     const bad = tasks * f;
     failures += bad;
     transitions += tasks * transitionsPerTask(job, a);
@@ -260,9 +295,15 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     if (busy) kmsRequests += 3 * (86_400 / q.reuseSeconds);
   }
   if (executions > 0) for (const m of shape.cmkStateMachines) kmsRequests += 2 * (86_400 / m.reuseSeconds);
-  // Record MACs (lambdas/shared/record-mac.ts): one GenerateMac per record written, and the
-  // monitor's one VerifyMac per record it reads (the day's client records and their ends).
-  kmsRequests += (clientRecords + workerRecords) * (1 + Math.min(1, monitorQueries));
+  // Record MACs (lambdas/shared/record-mac.ts, version 2): one GenerateMac per sink put of up to
+  // 512 records, and the monitor's one VerifyMac per distinct batch MAC it reads (the day's client
+  // records and their ends). Client records: puts of `clientPerPut` (above); worker records: one
+  // put per invocation of the record function (one record in standard, a child's items in
+  // high-volume).
+  const recordInvocations = invocations.get(shape.recordFunction) ?? 0;
+  const workerMacs = recordInvocations > 0 ? recordMacRequests(workerRecords, workerRecords / recordInvocations) : workerRecords;
+  const recordMacs = clientMacs + workerMacs;
+  kmsRequests += recordMacs * (1 + Math.min(1, monitorQueries));
   // Lock keys: one GenerateMac per lock action, an upper bound (the container caches a value's key).
   kmsRequests += shape.lockFunction ? (invocations.get(shape.lockFunction) ?? 0) : 0;
 
@@ -303,6 +344,7 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     s3Gets,
     athenaScannedBytes,
     kmsRequests,
+    recordMacs,
     dynamoWrites: lockWrites + ledgerWrites,
     dynamoReads,
     schedulerInvocations,

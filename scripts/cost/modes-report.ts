@@ -39,7 +39,8 @@ export function formatModes(modes: ReadonlyArray<JobModes>, hv: HighVolumeOption
   out.push('Per job and execution mode (each job alone carrying all the tasks; docs/big-ticks.md, "High-volume mode"):');
   out.push(
     `  high-volume: a Standard parent per ${f.int(hv.tasksPerParent)} tasks (one StartExecution), a Distributed Map of Express children of ${hv.itemsPerChild} tasks ` +
-      `(ItemBatcher), ${hv.childConcurrency} at once inside a child; ${hv.parentTransitions} parent transitions + ${hv.transitionsPerChild} per child (an upper bound); replays run standard.`,
+      `(ItemBatcher), ${hv.childConcurrency} at once inside a child; ${hv.parentTransitions} parent transitions + ${hv.transitionsPerChild} per child (an upper bound); replays run standard; ` +
+      `record MACs: one per tick message's client records and one per child's ${hv.itemsPerChild} worker records (512 records at most under one MAC).`,
   );
   out.push(`  Express: $${EXPRESS_PRICES.expressRequest.usd} per 1M requests, $${EXPRESS_PRICES.expressGbSecond.usd} per GB-s (64 MB chunks, 100 ms increments) (${EXPRESS_PRICES.expressRequest.source}; verify)`);
   const rows = modes.flatMap((m) =>

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { envelopeBytes, TaskEnvelope } from '../../lambdas/shared/envelope';
 import { executionNameFor, taskIdFor } from '../../lambdas/shared/names';
 import { buildClientRecord, buildWorkerRecord, toJsonLine } from '../../lambdas/shared/param-log';
+import { formatMacV2, MAX_MAC_BATCH } from '../../lambdas/shared/record-mac';
 
 /**
  * Sizes of what a task writes, made with the project's own builders (envelope, client and worker
@@ -33,10 +35,19 @@ export function syntheticParams(bytes: number, i: number): Record<string, unknow
 }
 
 /** What one task's records and messages weigh. */
+/**
+ * A record's `mac` at its longest (record MAC version 2 at the 512-record cap: 439 characters),
+ * of hash-like bytes (they do not compress): an upper bound for both record types.
+ */
+export function sampleRecordMac(i: number): string {
+  const bytes = (n: number) => createHash('sha256').update(`sample ${i} ${n}`).digest();
+  return formatMacV2({ count: MAX_MAC_BATCH, index: MAX_MAC_BATCH - 1, mac: bytes(0), path: Array.from({ length: Math.log2(MAX_MAC_BATCH) }, (_, n) => bytes(n + 1)) });
+}
+
 export interface RecordSizes {
   /** The task envelope (execution input, tick message entry), bytes. */
   readonly envelopeBytes: number;
-  /** One client record as Firehose receives it (a JSON line), bytes. */
+  /** One client record as Firehose receives it (a JSON line, with its `mac`: {@link sampleRecordMac}), bytes. */
   readonly clientRecordBytes: number;
   /** One worker record line of a success, bytes. */
   readonly workerRecordBytes: number;
@@ -54,8 +65,8 @@ export function recordSizes(paramsBytes: number, job = 'example-job'): RecordSiz
     const taskId = taskIdFor(job, at, `task-${i}`);
     const envelope: TaskEnvelope = { v: 1, taskId, job, key: `task-${i}`, params: syntheticParams(paramsBytes, i) as TaskEnvelope['params'], attempt: 1, scheduledTime: at.toISOString() };
     const executionArn = `arn:aws:states:us-east-1:123456789012:execution:JobStateMachineABCDEF12:${executionNameFor(taskId, 1)}`;
-    const client = toJsonLine(buildClientRecord({ envelope, result: 'Started', now: at, timeZone: tz, executionArn }));
-    const worker = toJsonLine(buildWorkerRecord({ envelope, now: at, timeZone: tz, executionArn }));
+    const client = toJsonLine({ ...buildClientRecord({ envelope, result: 'Started', now: at, timeZone: tz, executionArn }), mac: sampleRecordMac(2 * i) });
+    const worker = toJsonLine({ ...buildWorkerRecord({ envelope, now: at, timeZone: tz, executionArn }), mac: sampleRecordMac(2 * i + 1) });
     lines.push(client, worker);
     first ??= { envelope: envelopeBytes(envelope), client: Buffer.byteLength(client), worker: Buffer.byteLength(worker) };
   }
