@@ -53,6 +53,7 @@ let template: Template;
 let hv: HighVolumeWorkflow;
 let stack: Stack;
 const parentArn = () => stateMachineArn(stack.resolve((hv.stateMachine.node.defaultChild as CfnElement).logicalId));
+const standardArn = () => stateMachineArn(stack.resolve((hv.node.scope!.node.findChild('Job-orders').node.findChild('StateMachine').node.defaultChild as CfnElement).logicalId));
 
 beforeAll(() => {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
@@ -61,7 +62,8 @@ beforeAll(() => {
   const s = new ScheduledJobsStack(app, 'HighVolumeTest', { config, projectRoot: resolve(__dirname, '..') });
   stack = s;
   const job = config.jobs[0];
-  hv = new HighVolumeWorkflow(s, 'HighVolume-orders', { job, standard: s.workflows.get('orders')!, projectRoot: resolve(__dirname, '..'), spool: s.spool, paramLog: s.paramLog, paramsKey: s.paramsKey, timeZone: config.timeZone });
+  // The stack composes it for the high-volume job (beside the standard workflow, kept for replays).
+  hv = s.highVolume.get(job.name)!;
   try {
     app.synth();
   } catch (e) {
@@ -229,7 +231,8 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
       failedState: 'CallApi',
       stepInput: { ...fetched, orderId: 'down-1' },
       executionArn: result.executionArn,
-      stateMachineArn: parentArn(),
+      // The standard state machine: reprocess refuses any other one as forged, and replays there.
+      stateMachineArn: standardArn(),
     });
     expect(sent.MessageAttributes.errorType.StringValue).toBe('ExternalApiUnavailableError');
     const byKey = Object.fromEntries(h.records.map((r) => [r.task_id, [r.result, r.failed_state]]));
