@@ -123,7 +123,7 @@ export class ScheduledJobsStack extends Stack {
     // Every state machine whose executions the capture, the reconciler and the dashboard watch.
     const watched = [
       ...config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
-      ...[...highVolume].map(([name, hv]) => ({ job: { ...config.jobs.find((j) => j.name === name)!, executionTimeoutSeconds: HIGH_VOLUME_PARENT_TIMEOUT.toSeconds() }, stateMachine: hv.stateMachine })),
+      ...[...highVolume].map(([name, hv]) => ({ job: { ...config.jobs.find((j) => j.name === name)!, executionTimeoutSeconds: HIGH_VOLUME_PARENT_TIMEOUT.toSeconds() }, stateMachine: hv.stateMachine, replayStateMachine: workflows.get(name)!.stateMachine })),
     ];
     this.tickStarter = new TickStarter(this, 'TickStarter', {
       projectRoot,
