@@ -94,7 +94,7 @@ function deps(records: ParamLogRecord[], over: Partial<BatchStarterDeps> = {}): 
 }
 const inv = (owner = 'req-1', remainingMs = 120_000) => ({ owner, remainingMs });
 const parentsOf = (j: string) => [...sfnStandin.executions.values()].filter((e) => e.stateMachineArn === PARENT && e.name.startsWith(`${j}-`));
-const firstsOf = (tasks: TaskEnvelope[], offset = 0) => partsOf(tasks).map((_, i, all) => offset + all.slice(0, i).reduce((k, p) => k + p.length, 0));
+const firstsOf = (tasks: ReadonlyArray<TaskEnvelope>, offset = 0) => partsOf(tasks).map((_, i, all) => offset + all.slice(0, i).reduce((k, p) => k + p.length, 0));
 
 async function drain(url: string): Promise<Array<{ body: Record<string, any>; attributes: Record<string, string> }>> {
   const out: Array<{ body: Record<string, any>; attributes: Record<string, string> }> = [];
