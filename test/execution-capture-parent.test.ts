@@ -86,7 +86,7 @@ test('a parent stopped while its Map Run ran: every item is spooled once, for a 
   expect(spooled.find((s) => s.taskId === tasks[1].taskId)!.input).toEqual(tasks[1]);
   // No params in the cause.
   expect(JSON.stringify(spooled.map((s) => s.cause))).not.toContain('a@example.com');
-  expect(records.map((x) => [x.task_id, x.result, x.failed_state]).sort()).toEqual(tasks.map((t) => [t.taskId, 'Failure', 'Fetch']).sort());
+  expect(records.map((x) => [x.task_id, x.result, x.failed_state]).sort()).toEqual(tasks.map((t) => [t.taskId, 'Aborted', 'Fetch']).sort()); // the result an aborted execution's record has in standard
   // Reprocess takes each as a replay of the task on the job's standard state machine.
   const plan = classify(
     { MessageId: 'm', Body: JSON.stringify(spooled[0]) },
@@ -94,7 +94,7 @@ test('a parent stopped while its Map Run ran: every item is spooled once, for a 
     { jobs: new Map([[JOB, { stateMachineArn: STANDARD, steps: ['Fetch', 'CallApi', 'Publish'], dependencies: {} }]]), maxReplays: 5 },
     Date.parse(TICK) + 60_000,
   );
-  expect(plan).toMatchObject({ action: 'replay', kind: 'ExecutionEnded', stateMachineArn: STANDARD, resumeAt: 'Fetch', input: { attempt: 2 } });
+  expect(plan).toMatchObject({ action: 'replay', kind: 'ExecutionEnded', stateMachineArn: STANDARD, resumeAt: null, input: { attempt: 2 } }); // the first step: a whole run, no resume point
   // Captured once: the event again (or the reconciler) spools nothing more.
   expect(await captureExecutionEnd(e.executionArn, deps(records))).toMatchObject({ outcome: 'alreadyCaptured' });
   expect(await drain()).toHaveLength(0);
