@@ -71,6 +71,8 @@ export class TickStarter extends Construct {
   public readonly eventSource: lambda.EventSourceMapping;
   /** The sizing derived from the quota. */
   public readonly plan: StartPlan;
+  /** Starters at once (the event source's maximum concurrency): the producers spread a tick's batches over them. */
+  public readonly starterConcurrency: number;
   /** Roles that send to the tick queue (producers; the starter itself for hand-overs and redrives). */
   public readonly senders: iam.IRole[] = [];
   /** Roles that receive from the tick queue (the starter). */
@@ -97,6 +99,7 @@ export class TickStarter extends Construct {
 
     this.paramsKey = props.paramsKey;
     this.plan = startPlan(props.quota);
+    this.starterConcurrency = hv ? HIGH_VOLUME_STARTERS : this.plan.starterConcurrency;
     const timeout = Duration.seconds(this.plan.starterTimeoutSeconds);
     const encrypted = { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.paramsKey.key };
 
@@ -164,7 +167,7 @@ export class TickStarter extends Construct {
       batchSize: 1,
       // Caps the starters of the account's bucket (2 is the API's minimum). High-volume starters
       // spend one StartExecution per ~800 tasks: the client records size them instead.
-      maxConcurrency: hv ? HIGH_VOLUME_STARTERS : this.plan.starterConcurrency,
+      maxConcurrency: this.starterConcurrency,
       reportBatchItemFailures: true,
     });
 

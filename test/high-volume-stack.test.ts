@@ -64,6 +64,9 @@ describe('what the stack deploys for a high-volume job', () => {
     expect(resolvedEnv(stack.producers.get(STD)!.function, 'TICK_QUEUE_URL')).toBe(arn(stack.tickStarter.tickQueue.queueUrl));
     // The messages name the standard state machine (replays go there); the route maps it to the parent.
     expect(resolvedEnv(stack.producers.get(HV)!.function, 'STATE_MACHINE_ARN')).toBe(standardOf(HV));
+    // The producer spreads a tick's batches over the starters of its own queue.
+    expect(envOf(stack.producers.get(HV)!.function).STARTER_CONCURRENCY).toBe(String(HIGH_VOLUME_STARTERS));
+    expect(envOf(stack.producers.get(STD)!.function).STARTER_CONCURRENCY).toBe(String(stack.tickStarter.plan.starterConcurrency));
     expect(JSON.parse(resolvedEnv(hvStarter.function, PARENT_ROUTES_ENV))).toEqual({ [standardOf(HV)]: parent });
     expect(envOf(hvStarter.function).TICK_QUEUE_URL).toBeDefined();
     expect(resolvedEnv(hvStarter.function, 'TICK_QUEUE_URL')).toBe(arn(hvStarter.tickQueue.queueUrl));
