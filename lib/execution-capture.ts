@@ -27,6 +27,11 @@ export function maxStepTimeoutSeconds(job: Pick<ResolvedJob, 'steps'>): number {
 export interface CapturedJob {
   readonly job: ResolvedJob;
   readonly stateMachine: sfn.IStateMachine;
+  /**
+   * Set for a high-volume parent (lib/high-volume-workflow.ts): the job's standard state machine,
+   * which its items' spool messages name (reprocess replays there; lambdas/execution-capture/parent.ts).
+   */
+  readonly replayStateMachine?: sfn.IStateMachine;
 }
 
 /** Props of {@link ExecutionCapture}. */
@@ -119,6 +124,9 @@ export class ExecutionCapture extends Construct {
       [CAPTURE_ENV.jobSteps]: jobSteps,
       [CAPTURE_ENV.jobExclusive]: jobExclusive,
       [CAPTURE_ENV.jobLockLease]: jobLockLease,
+      ...(props.jobs.some((j) => j.replayStateMachine)
+        ? { [CAPTURE_ENV.replayStateMachines]: Stack.of(this).toJsonString(Object.fromEntries(props.jobs.filter((j) => j.replayStateMachine).map((j) => [j.job.name, j.replayStateMachine!.stateMachineArn]))) }
+        : {}),
     };
     this.function = new AppFunction(this, 'Function', {
       projectRoot: props.projectRoot,

@@ -78,6 +78,9 @@ export const MAP_FAILURES_RETRY = {
  */
 export const HIGH_VOLUME_SPOOL_RETRY = { intervalSeconds: 1, backoffRate: 2, maxDelaySeconds: 8, maxAttempts: 3 } as const;
 
+/** The parent's execution timeout the app deploys (children run at most 5 minutes each, maxChildren at once). */
+export const HIGH_VOLUME_PARENT_TIMEOUT = Duration.hours(1);
+
 /** Props of {@link HighVolumeWorkflow}. */
 export interface HighVolumeWorkflowProps {
   /** A job with `executionMode: 'high-volume'` whose steps are Lambda steps. */
@@ -102,6 +105,8 @@ export interface HighVolumeWorkflowProps {
    * objects expire after HIGH_VOLUME_DEFAULTS.resultsRetentionDays
    */
   readonly resultsBucket?: s3.IBucket;
+  /** The parent's execution timeout (the reconciler pages ListExecutions this far back). @default 1 hour */
+  readonly parentTimeout?: Duration;
 }
 
 /** The Lambda that spools the items of a Map Run's failed children (lambdas/map-failures). */
@@ -366,7 +371,7 @@ export class HighVolumeWorkflow extends Construct {
       definitionBody: sfn.DefinitionBody.fromChainable(children),
       comment: `${job.name} (high-volume): a batch of tasks as a Distributed Map of Express children`,
       // A batch's children run at most 5 minutes each, at maxChildren at once: an hour is far beyond it.
-      timeout: Duration.hours(1),
+      timeout: props.parentTimeout ?? HIGH_VOLUME_PARENT_TIMEOUT,
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
       encryptionConfiguration: new sfn.CustomerManagedEncryptionConfiguration(props.paramsKey.key, Duration.minutes(5)),

@@ -56,7 +56,8 @@ export class Reconciler extends Construct {
     if (interval.toMinutes() < 5 || interval.toMinutes() > 60) problems.push(`interval: 5 to 60 minutes, got ${interval.toHumanString()}`);
     if (problems.length) throw new Error(`Reconciler ${id}: ${problems.join('; ')}`);
 
-    const captureEnv = Object.fromEntries(Object.values(CAPTURE_ENV).map((name) => [name, props.capture.environment[name]]));
+    // Only the settings the capture has (a high-volume job's replay machines are set only when there is one).
+    const captureEnv = Object.fromEntries(Object.values(CAPTURE_ENV).filter((name) => props.capture.environment[name] !== undefined).map((name) => [name, props.capture.environment[name]]));
     const stack = Stack.of(this);
     this.function = new AppFunction(this, 'Function', {
       projectRoot: props.projectRoot,

@@ -10,6 +10,7 @@ import { Reconciler } from './reconciler';
 import { DestinationAlarms } from './destination-alarms';
 import { Investigation } from './investigation';
 import { watchErrors } from './error-watch';
+import { HighVolumeWorkflow, HIGH_VOLUME_PARENT_TIMEOUT } from './high-volume-workflow';
 import { FunctionAlarms, OperationsDashboard } from './observability';
 import { OperationsAlarms } from './operations';
 import { OperatorOutputs } from './operator-outputs';
@@ -35,6 +36,8 @@ export interface ScheduledJobsStackProps extends StackProps {
 
 /** Label of the tick dead-letter queue for the sweeper and the dashboard. */
 const TICK_DEAD_LETTERS = 'TickDeadLetters';
+/** ... and of the high-volume starters' one. */
+const HIGH_VOLUME_TICK_DEAD_LETTERS = 'HighVolumeTickDeadLetters';
 
 /** Composes the app's constructs. No resources are defined here directly. */
 export class ScheduledJobsStack extends Stack {
@@ -52,8 +55,12 @@ export class ScheduledJobsStack extends Stack {
   public readonly spool: ErrorSpool;
   /** Each job's workflow, by job name. */
   public readonly workflows: ReadonlyMap<string, JobWorkflow>;
-  /** The tick queue and its starters (the second half of every job's ticks). */
+  /** The tick queue and its starters (the second half of every standard job's ticks). */
   public readonly tickStarter: TickStarter;
+  /** Each high-volume job's parent and Express children, by job name (beside its standard workflow, kept for replays). */
+  public readonly highVolume: ReadonlyMap<string, HighVolumeWorkflow>;
+  /** The high-volume jobs' own tick queue and batch starters (lambdas/batch-starter); none without such a job. */
+  public readonly highVolumeStarter?: TickStarter;
   /** Each job's producer, by job name. */
   public readonly producers: ReadonlyMap<string, ScheduledProducer>;
   /** Athena tables, saved queries, the lost-task monitor and the parameter-log read lock. */
@@ -104,6 +111,20 @@ export class ScheduledJobsStack extends Stack {
       });
       workflows.set(job.name, workflow);
     }
+    // A high-volume job keeps its standard state machine: reprocess replays a spooled task there,
+    // one execution resuming at its failed step (docs/big-ticks.md, "High-volume mode").
+    const highVolume = new Map<string, HighVolumeWorkflow>();
+    for (const job of config.jobs.filter((j) => j.executionMode === 'high-volume')) {
+      const standard = workflows.get(job.name)!;
+      const hvProps = { job, standard, projectRoot, spool: this.spool, paramLog: this.paramLog, paramsKey: this.paramsKey, timeZone: config.timeZone, parentTimeout: HIGH_VOLUME_PARENT_TIMEOUT };
+      highVolume.set(job.name, new HighVolumeWorkflow(this, `HighVolume-${job.name}`, hvProps));
+    }
+    this.highVolume = highVolume;
+    // Every state machine whose executions the capture, the reconciler and the dashboard watch.
+    const watched = [
+      ...config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      ...[...highVolume].map(([name, hv]) => ({ job: { ...config.jobs.find((j) => j.name === name)!, executionTimeoutSeconds: HIGH_VOLUME_PARENT_TIMEOUT.toSeconds() }, stateMachine: hv.stateMachine, replayStateMachine: workflows.get(name)!.stateMachine })),
+    ];
     this.tickStarter = new TickStarter(this, 'TickStarter', {
       projectRoot,
       stateMachines: [...workflows.values()].map((w) => w.stateMachine),
@@ -115,6 +136,22 @@ export class ScheduledJobsStack extends Stack {
       quota: config.startExecutionQuota,
       alerts: this.alerts,
     });
+    // A second queue and starter fleet: its own concurrency (not the quota's), its own least
+    // privilege (the parents only), and no head-of-line blocking behind a big standard tick.
+    this.highVolumeStarter = highVolume.size
+      ? new TickStarter(this, 'HighVolumeStarter', {
+          projectRoot,
+          stateMachines: [...highVolume.keys()].map((name) => workflows.get(name)!.stateMachine),
+          highVolume: [...highVolume].map(([name, hv]) => ({ standard: workflows.get(name)!.stateMachine, parent: hv.stateMachine })),
+          spool: this.spool,
+          paramsKey: this.paramsKey,
+          paramLog: this.paramLog,
+          coordination: this.coordination,
+          timeZone: config.timeZone,
+          quota: config.startExecutionQuota,
+          alerts: this.alerts,
+        })
+      : undefined;
     for (const job of config.jobs) {
       const producer = new ScheduledProducer(this, `Producer-${job.name}`, {
         job,
@@ -123,7 +160,7 @@ export class ScheduledJobsStack extends Stack {
         stateMachine: workflows.get(job.name)!.stateMachine,
         spool: this.spool,
         paramLog: this.paramLog,
-        tickStarter: this.tickStarter,
+        tickStarter: (highVolume.has(job.name) && this.highVolumeStarter) || this.tickStarter,
         coordination: this.coordination,
         alerts: this.alerts,
       });
@@ -135,14 +172,14 @@ export class ScheduledJobsStack extends Stack {
     if (config.vpcEndpoints) {
       new JobVpcEndpoints(this, 'VpcEndpoints', {
         config: config.vpcEndpoints,
-        functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn, stepResultsTableArn: this.stepResults.table.tableArn }, this),
+        functions: appVpcFunctions(config, { producers, workflows, producerQueueArns: [this.tickStarter.tickQueue.queueArn, ...(this.highVolumeStarter ? [this.highVolumeStarter.tickQueue.queueArn] : []), this.spool.quarantine.queueArn], clientStreamArn: this.paramLog.clientStream.deliveryStreamArn, coordinationTableArn: this.coordination.table.tableArn, stepResultsTableArn: this.stepResults.table.tableArn }, this),
       });
     }
     const proof = config.sandbox ? workflows.get(ProofJobAccess.job) : undefined;
     if (proof) new ProofJobAccess(this, 'ProofJob', { coordination: this.coordination, functions: [producers.get(ProofJobAccess.job)!.function, ...proof.stepFunctions.values()] });
     this.executionCapture = new ExecutionCapture(this, 'ExecutionCapture', {
       projectRoot,
-      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      jobs: watched,
       spool: this.spool,
       paramLog: this.paramLog,
       coordination: this.coordination,
@@ -152,7 +189,7 @@ export class ScheduledJobsStack extends Stack {
     });
     this.reconciler = new Reconciler(this, 'Reconciler', {
       projectRoot,
-      jobs: config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
+      jobs: watched,
       capture: this.executionCapture,
       spool: this.spool,
       paramLog: this.paramLog,
@@ -194,9 +231,19 @@ export class ScheduledJobsStack extends Stack {
           queue: this.tickStarter.deadLetterQueue,
           action: 'Tick batches have waited that long in the tick dead-letter queue: their tasks have not started. Fix the cause, then invoke the tick starter with {"redriveDeadLetters": true} (docs/big-ticks.md, "Runbook").',
         },
+        ...(this.highVolumeStarter
+          ? [
+              {
+                label: HIGH_VOLUME_TICK_DEAD_LETTERS,
+                queue: this.highVolumeStarter.deadLetterQueue,
+                action: 'High-volume tick batches have waited that long in their dead-letter queue: their tasks have not started. Fix the cause, then invoke the high-volume starter with {"redriveDeadLetters": true} (docs/big-ticks.md, "Runbook").',
+              },
+            ]
+          : []),
       ],
     });
     this.tickStarter.grantSweepDeadLetters(this.sweeper.function.role!);
+    this.highVolumeStarter?.grantSweepDeadLetters(this.sweeper.function.role!);
     deadLetterQueues.set('Sweeper', this.sweeper.deadLetterQueue);
     // After every function whose failed invocations it re-runs (each has an on-failure destination
     // to the failed-invocations queue).
@@ -241,11 +288,12 @@ export class ScheduledJobsStack extends Stack {
     });
     this.dashboard = new OperationsDashboard(this, 'Dashboard', {
       alerts: this.alerts,
-      stateMachines: new Map([...workflows].map(([job, w]) => [job, w.stateMachine])),
+      stateMachines: new Map([...[...workflows].map(([job, w]) => [job, w.stateMachine] as const), ...[...highVolume].map(([job, hv]) => [`${job} (high-volume)`, hv.stateMachine] as const)]),
       queues: [
         ...(['spool', 'quarantine', 'failedInvocations'] as const).map((name) => ({ label: name, queue: this.spool.queueOf(name) })),
         ...[...deadLetterQueues].map(([label, queue]) => ({ label, queue })),
         { label: TICK_DEAD_LETTERS, queue: this.tickStarter.deadLetterQueue },
+        ...(this.highVolumeStarter ? [{ label: HIGH_VOLUME_TICK_DEAD_LETTERS, queue: this.highVolumeStarter.deadLetterQueue }] : []),
         { label: 'CaptureFailures', queue: this.executionCapture.failuresQueue },
       ].map((q) => ({ ...q, oldestAge: this.sweeper.oldestFailureAlarms.get(q.label)?.metric })),
       functions: this.functionAlarms.watched,

@@ -99,7 +99,7 @@ export class ScheduledProducer extends Construct {
         ...(job.params ? { JOB_PARAMS_VERSION: String(job.params.version) } : {}),
         COORDINATION_TABLE: props.coordination.table.tableName,
         TASKS_PER_BATCH: String(props.tickStarter.plan.tasksPerBatch),
-        STARTER_CONCURRENCY: String(props.tickStarter.plan.starterConcurrency),
+        STARTER_CONCURRENCY: String(props.tickStarter.starterConcurrency),
       },
     });
     applyFunctionSettings(this.function, job.producer);

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,6 +6,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { StartPlan, startPlan, StartQuota } from '../lambdas/shared/start-plan';
+import { HIGH_VOLUME_STARTERS } from '../lambdas/batch-starter/logic';
+import { PARENT_ROUTES_ENV } from '../lambdas/batch-starter/env';
 import { Alerts } from './alerts';
 import { AppFunction } from './app-function';
 import { CoordinationTable } from './coordination-table';
@@ -37,6 +39,13 @@ export interface TickStarterProps {
   readonly maxReceiveCount?: number;
   /** Alarm when the tick queue has held batches without a break for this long. @default 1 hour */
   readonly backlogAlarmAfter?: Duration;
+  /**
+   * The high-volume starters (lambdas/batch-starter) instead of the standard ones: each route maps
+   * a high-volume job's standard state machine (what its tick messages name, and where reprocess
+   * replays) to its HighVolumeWorkflow parent. The starter may start the parents only; `stateMachines`
+   * must then be the routes' standard ones. docs/big-ticks.md, "High-volume mode (deployed)".
+   */
+  readonly highVolume?: ReadonlyArray<{ readonly standard: sfn.IStateMachine; readonly parent: sfn.IStateMachine }>;
 }
 
 /**
@@ -62,6 +71,8 @@ export class TickStarter extends Construct {
   public readonly eventSource: lambda.EventSourceMapping;
   /** The sizing derived from the quota. */
   public readonly plan: StartPlan;
+  /** Starters at once (the event source's maximum concurrency): the producers spread a tick's batches over them. */
+  public readonly starterConcurrency: number;
   /** Roles that send to the tick queue (producers; the starter itself for hand-overs and redrives). */
   public readonly senders: iam.IRole[] = [];
   /** Roles that receive from the tick queue (the starter). */
@@ -82,10 +93,13 @@ export class TickStarter extends Construct {
     if (!Number.isInteger(props.quota.refillPerSecond) || props.quota.refillPerSecond < 1) problems.push(`quota.refillPerSecond must be a positive integer, got ${props.quota.refillPerSecond}`);
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) problems.push(`maxReceiveCount must be an integer 1-1000, got ${maxReceiveCount}`);
+    if (props.highVolume && props.highVolume.length === 0) problems.push('highVolume: pass at least one route, or leave it out for the standard starters');
     if (problems.length) throw new Error(`TickStarter ${id}: ${problems.join('; ')}`);
+    const hv = props.highVolume;
 
     this.paramsKey = props.paramsKey;
     this.plan = startPlan(props.quota);
+    this.starterConcurrency = hv ? HIGH_VOLUME_STARTERS : this.plan.starterConcurrency;
     const timeout = Duration.seconds(this.plan.starterTimeoutSeconds);
     const encrypted = { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.paramsKey.key };
 
@@ -106,9 +120,11 @@ export class TickStarter extends Construct {
 
     this.function = new AppFunction(this, 'Function', {
       projectRoot: props.projectRoot,
-      entry: 'lambdas/starter/handler.ts',
-      serviceName: 'tick-starter',
-      description: 'Starts the tasks of tick batches at the pace the StartExecution quota allows (see docs/big-ticks.md)',
+      entry: hv ? 'lambdas/batch-starter/handler.ts' : 'lambdas/starter/handler.ts',
+      serviceName: hv ? 'batch-starter' : 'tick-starter',
+      description: hv
+        ? 'Starts the tick batches of high-volume jobs as parent executions (a Distributed Map of Express children; see docs/big-ticks.md)'
+        : 'Starts the tasks of tick batches at the pace the StartExecution quota allows (see docs/big-ticks.md)',
       timeout,
       // More memory is more CPU: one starter signs and parses ~100-300 requests/s.
       memorySize: 512,
@@ -123,6 +139,7 @@ export class TickStarter extends Construct {
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         IN_FLIGHT: String(this.plan.inFlightPerStarter),
         PACE_HINT: String(this.plan.paceHintPerStarter),
+        ...(hv ? { [PARENT_ROUTES_ENV]: Stack.of(this).toJsonString(Object.fromEntries(hv.map((r) => [r.standard.stateMachineArn, r.parent.stateMachineArn]))) } : {}),
       },
     });
     const role = this.function.role!;
@@ -139,15 +156,18 @@ export class TickStarter extends Construct {
     props.spool.grantSend(role, 'quarantine');
     props.paramLog.grantWriteClient(this.function);
     props.coordination.grantTickLedger(this.function);
-    for (const sm of props.stateMachines) sm.grantStartExecution(this.function);
+    // The high-volume starter starts parents only; a StartFailed it spools names the standard
+    // state machine, which reprocess (not this starter) starts.
+    for (const sm of hv ? hv.map((r) => r.parent) : props.stateMachines) sm.grantStartExecution(this.function);
 
     this.eventSource = new lambda.EventSourceMapping(this, 'EventSource', {
       target: this.function,
       eventSourceArn: this.tickQueue.queueArn,
       // One batch message per invocation: its deadline and lease are its own.
       batchSize: 1,
-      // Caps the starters of the account's bucket (2 is the API's minimum).
-      maxConcurrency: this.plan.starterConcurrency,
+      // Caps the starters of the account's bucket (2 is the API's minimum). High-volume starters
+      // spend one StartExecution per ~800 tasks: the client records size them instead.
+      maxConcurrency: this.starterConcurrency,
       reportBatchItemFailures: true,
     });
 

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     POWERTOOLS_LOG_LEVEL: 'WARN',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
-    PARENT_STATE_MACHINE_ARN: PARENT_STATE_MACHINE,
+    PARENT_ROUTES: JSON.stringify({ [RIG_STATE_MACHINE]: PARENT_STATE_MACHINE }),
   });
   const { createProducerHandler } = await import('../lambdas/producer/runtime');
   const starter = MODE === 'standard' ? await import('../lambdas/starter/handler') : await import('../lambdas/batch-starter/handler');

@@ -68,7 +68,8 @@ beforeAll(() => {
   stack = s;
   standardLogicalId = s.resolve((s.workflows.get('orders')!.stateMachine.node.defaultChild as CfnElement).logicalId);
   const job = config.jobs[0];
-  hv = new HighVolumeWorkflow(s, 'HighVolume-orders', { job, standard: s.workflows.get('orders')!, projectRoot: resolve(__dirname, '..'), spool: s.spool, paramLog: s.paramLog, paramsKey: s.paramsKey, timeZone: config.timeZone });
+  // The stack composes it for the high-volume job (beside the standard workflow, kept for replays).
+  hv = s.highVolume.get(job.name)!;
   try {
     app.synth();
   } catch (e) {

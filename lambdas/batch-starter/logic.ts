@@ -1,10 +1,14 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { TaskEnvelope } from '../shared/envelope';
 import { MAX_EXECUTION_NAME } from '../shared/names';
-import { buildClientRecord, ParamLogSink } from '../shared/param-log';
-import { AdaptiveRateGate } from '../shared/rate-gate';
-import { startPaced } from '../shared/start-execution';
-import { TickBatchMessage } from '../shared/tick-batch';
+import { buildClientRecord, ClientResult, ParamLogRecord, ParamLogSink } from '../shared/param-log';
+import { AdaptiveRateGate, realSleep } from '../shared/rate-gate';
+import { OutgoingSpoolMessage, sendSpoolMessages } from '../shared/spool-send';
+import { startPaced, StartOutcome } from '../shared/start-execution';
+import { TICK_ATTR_BATCH, TICK_ATTR_JOB, TickBatchMessage } from '../shared/tick-batch';
+import { TickLedger } from '../shared/tick-ledger';
+import { BatchGapError, BatchResult, Invocation, UnknownStateMachineError } from '../starter/logic';
 
 /**
  * The starter's high-volume path (docs/big-ticks.md, "High-volume mode"): a tick batch becomes a
@@ -12,7 +16,9 @@ import { TickBatchMessage } from '../shared/tick-batch';
  * as many task envelopes as fit in Step Functions' 256 KiB execution input, instead of one
  * StartExecution per task. A parent's name is deterministic (job, tick, batch index, index of its
  * first task, attempt), so a redelivered batch starts nothing twice: Step Functions refuses the
- * name, and the tasks are recorded Duplicate, as in standard.
+ * name, and the tasks are recorded Duplicate, as in standard. The tick ledger is kept as the
+ * standard starter keeps it (lambdas/starter/logic.ts), so the producer's plan, leases and
+ * checkpoints mean the same in both modes.
  */
 
 /** Step Functions' execution input limit (256 KiB), less room for the `{"tasks":[...]}` frame. */
@@ -45,66 +51,153 @@ export function parentExecutionName(job: string, tick: string, batchIndex: numbe
   return name;
 }
 
-/** A parent start that did not go through: the message is retried (SQS), then dead-lettered. */
-export class ParentStartError extends Error {
-  constructor(name: string, reason: string) {
-    super(`parent execution ${name} not started: ${reason}`);
-    this.name = 'ParentStartError';
-  }
-}
-
+/** The high-volume starter's dependencies (the handler builds them once per container). */
 export interface BatchStarterDeps {
   readonly sfn: SFNClient;
-  readonly gate: AdaptiveRateGate;
+  readonly sqs: SQSClient;
   readonly sink: ParamLogSink;
+  readonly ledger: TickLedger;
+  readonly gate: AdaptiveRateGate;
+  /**
+   * The routes: a job's standard state machine (what a tick message names, and where reprocess
+   * replays) -> its high-volume parent (what is started). A message naming another one is refused.
+   */
+  readonly parents: ReadonlyMap<string, string>;
+  /** This starter's own tick queue (the rest of a batch is handed on there at the deadline). */
+  readonly tickQueueUrl: string;
+  readonly spoolQueueUrl: string;
+  readonly quarantineQueueUrl: string;
   readonly timeZone: string;
-  /** The job's high-volume parent state machine (the message names the standard one). */
-  readonly parentStateMachineArn: string;
-  /** No start is attempted after this (epoch ms): the message comes back. */
-  readonly stopAtMs: number;
+  /** Time kept before the deadline for the records and the checkpoint, ms. @default as the standard starter */
+  readonly safetyMs?: number;
+  /** Lease beyond the invocation's deadline, ms. @default 60 s */
+  readonly leaseMarginMs?: number;
   readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
-/** Counts only. */
-export interface ParentsResult {
-  readonly parents: number;
-  readonly started: number;
-  readonly duplicate: number;
-  readonly calls: number;
+interface PartDone {
+  readonly part: ReadonlyArray<TaskEnvelope>;
+  readonly at: Date;
+  readonly outcome: Exclude<StartOutcome, { outcome: 'notAttempted' }>;
 }
+
+const RESULT: Record<PartDone['outcome']['outcome'], ClientResult> = { started: 'Started', alreadyStarted: 'Duplicate', failed: 'StartFailed', refused: 'Rejected' };
 
 /**
- * Starts the message's tasks as parent executions, part by part, and writes each task's client
- * record (Started, or Duplicate when its parent already existed) after its parent's start. Throws
- * on a start that failed or was refused, after writing the records of the parts before it: the
- * message is redelivered and the started parts answer Duplicate.
+ * Takes one batch message through to done (or to its deadline), with the tick ledger exactly as
+ * the standard starter (lambdas/starter/logic.ts) uses it: claim the batch (lease), start from its
+ * cursor, write spool / quarantine messages, then client records, then move the cursor; complete
+ * the batch (and maybe the tick), or at the deadline release it and hand the rest on. The tasks
+ * are started as parents of the job's HighVolumeWorkflow, each part under
+ * `<job>-<tick>-b<batch>-t<first task>-a1`; a part whose start really fails (after the gate's
+ * bounded retries; throttling is only waited out) is spooled per task as `StartFailed` naming the
+ * job's standard state machine, the message reprocess replays for standard; a part Step Functions
+ * refuses outright is quarantined per task as `Rejected`. Parts are cut greedily from the cursor,
+ * and the cursor only ever stops at a part's end, so a redelivered message cuts the same parts and
+ * its started parents answer Duplicate. Throws when the message must be retried.
  */
-export async function startParents(m: TickBatchMessage, deps: BatchStarterDeps): Promise<ParentsResult> {
+export async function startParentBatch(m: TickBatchMessage, deps: BatchStarterDeps, inv: Invocation): Promise<BatchResult> {
   const now = deps.now ?? Date.now;
-  let first = m.offset;
-  let calls = 0;
-  const parts = partsOf(m.tasks);
-  const done: Array<{ part: TaskEnvelope[]; result: 'Started' | 'Duplicate'; executionArn: string; at: Date }> = [];
-  // Every part is started first (a task begins when its parent starts), then the records are
-  // written (one put: a KMS request per 512 records, record-mac.ts); a crash before them is
-  // answered on redelivery by Duplicate records, as in standard.
-  let failure: ParentStartError | null = null;
-  for (const part of parts) {
-    const name = parentExecutionName(m.job, m.tick, m.index, first, 1);
-    first += part.length;
-    const out = await startPaced({ sfn: deps.sfn, gate: deps.gate, stopAtMs: deps.stopAtMs, now }, { stateMachineArn: deps.parentStateMachineArn, name, input: JSON.stringify({ tasks: part }) });
-    calls += out.calls;
-    if (out.outcome !== 'started' && out.outcome !== 'alreadyStarted') {
-      failure = new ParentStartError(name, out.outcome === 'notAttempted' ? 'out of time' : `${out.error}: ${out.reason}`);
-      break;
-    }
-    done.push({ part, result: out.outcome === 'started' ? 'Started' : 'Duplicate', executionArn: out.executionArn, at: new Date(now()) });
+  const sleep = deps.sleep ?? realSleep;
+  const endMs = now() + inv.remainingMs;
+  const safety = deps.safetyMs ?? Math.min(inv.remainingMs / 2, Math.max(15_000, Math.min(30_000, inv.remainingMs * 0.1)));
+  const stopAtMs = endMs - safety;
+  const throttlesBefore = deps.gate.throttleEvents;
+  const counts = { started: 0, duplicate: 0, startFailed: 0, rejected: 0, calls: 0 };
+  const result = (outcome: BatchResult['outcome'], tickCompleted = false): BatchResult => ({ batchId: m.batchId, job: m.job, outcome, ...counts, throttleEvents: deps.gate.throttleEvents - throttlesBefore, tickCompleted });
+
+  const parent = deps.parents.get(m.stateMachineArn);
+  if (!parent) throw new UnknownStateMachineError();
+  const claim = await deps.ledger.claimBatch(m.batchId, inv.owner, endMs + (deps.leaseMarginMs ?? 60_000), m.total);
+  if (!claim.claimed) return result(claim.reason === 'done' ? 'alreadyDone' : 'busy');
+  if (m.offset > claim.item.cursor) {
+    await deps.ledger.releaseBatch(m.batchId, inv.owner, claim.item.cursor, claim.item.doneAbove).catch(() => undefined);
+    throw new BatchGapError(m.offset, claim.item.cursor);
   }
-  const records = done.flatMap((d) => d.part.map((envelope) => buildClientRecord({ envelope, result: d.result, now: d.at, timeZone: deps.timeZone, executionArn: d.executionArn })));
-  if (records.length) await deps.sink.put(records);
-  if (failure) throw failure;
-  const count = (r: 'Started' | 'Duplicate') => done.filter((d) => d.result === r).reduce((n, d) => n + d.part.length, 0);
-  return { parents: parts.length, started: count('Started'), duplicate: count('Duplicate'), calls };
+
+  // Parts are consecutive, so progress is the cursor alone (doneAbove stays empty).
+  let cursor = claim.item.cursor;
+  const done: PartDone[] = [];
+  let first = cursor;
+  for (const part of partsOf(m.tasks.slice(cursor - m.offset))) {
+    const name = parentExecutionName(m.job, m.tick, m.index, first, 1);
+    const out = await startPaced({ sfn: deps.sfn, gate: deps.gate, stopAtMs, now, sleep }, { stateMachineArn: parent, name, input: JSON.stringify({ tasks: part }) });
+    counts.calls += out.calls;
+    if (out.outcome === 'notAttempted') break; // the deadline: this part and the rest go on in a new message
+    first += part.length;
+    const n = part.length;
+    if (out.outcome === 'started') counts.started += n;
+    else if (out.outcome === 'alreadyStarted') counts.duplicate += n;
+    else if (out.outcome === 'failed') counts.startFailed += n;
+    else counts.rejected += n;
+    done.push({ part, at: new Date(now()), outcome: out });
+  }
+
+  // Checkpoint: spool and quarantine messages, then client records, then the cursor.
+  const spool: OutgoingSpoolMessage[] = [];
+  const quarantine: OutgoingSpoolMessage[] = [];
+  for (const d of done) {
+    if (d.outcome.outcome !== 'failed' && d.outcome.outcome !== 'refused') continue;
+    for (const envelope of d.part) {
+      const message = {
+        version: 1 as const,
+        kind: d.outcome.outcome === 'failed' ? ('StartFailed' as const) : ('Rejected' as const),
+        job: m.job,
+        taskId: envelope.taskId,
+        input: envelope,
+        error: d.outcome.error,
+        cause: `${d.outcome.reason} (high-volume parent)`,
+        failedState: 'Producer',
+        executionArn: null,
+        // The standard state machine: reprocess replays a task there, one execution per task.
+        stateMachineArn: m.stateMachineArn,
+      };
+      if (d.outcome.outcome === 'failed') spool.push({ message });
+      else quarantine.push({ message, reason: d.outcome.reason });
+    }
+  }
+  try {
+    if (spool.length) await sendSpoolMessages(deps.sqs, deps.spoolQueueUrl, spool);
+    if (quarantine.length) await sendSpoolMessages(deps.sqs, deps.quarantineQueueUrl, quarantine);
+    const records: ParamLogRecord[] = done.flatMap((d) =>
+      d.part.map((envelope) =>
+        buildClientRecord({
+          envelope,
+          result: RESULT[d.outcome.outcome],
+          now: d.at,
+          timeZone: deps.timeZone,
+          executionArn: 'executionArn' in d.outcome ? d.outcome.executionArn : null,
+          error: 'error' in d.outcome ? d.outcome.error : null,
+          cause: 'reason' in d.outcome ? d.outcome.reason : null,
+        }),
+      ),
+    );
+    if (records.length) await deps.sink.put(records);
+  } catch (e) {
+    // Nothing of this invocation is behind the cursor: the redelivered message starts there again
+    // (its started parents answer Duplicate).
+    await deps.ledger.releaseBatch(m.batchId, inv.owner, cursor, []).catch(() => undefined);
+    throw e;
+  }
+  cursor = first;
+  if (!(await deps.ledger.checkpointBatch(m.batchId, inv.owner, cursor, []))) return result('leaseLost');
+  if (cursor >= m.total) {
+    const tick = await deps.ledger.completeBatch(m.batchId, inv.owner, m.tickId);
+    if (tick === false) return result('leaseLost');
+    return result('completed', tick !== null && tick.batches > 0 && tick.batchesDone === tick.batches);
+  }
+  // The deadline came: give the lease back and hand the rest on (it starts at a part's end).
+  if (!(await deps.ledger.releaseBatch(m.batchId, inv.owner, cursor, []))) return result('leaseLost');
+  const rest: TickBatchMessage = { ...m, offset: cursor, tasks: m.tasks.slice(cursor - m.offset) };
+  await deps.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: deps.tickQueueUrl,
+      MessageBody: JSON.stringify(rest),
+      MessageAttributes: { [TICK_ATTR_JOB]: { DataType: 'String', StringValue: m.job }, [TICK_ATTR_BATCH]: { DataType: 'String', StringValue: m.batchId } },
+    }),
+  );
+  return result('continued');
 }
 
 /**

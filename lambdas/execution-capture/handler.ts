@@ -12,6 +12,7 @@ import { LOCK_MAC_KEY_ENV, RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { LockKeys } from '../shared/locks';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { CAPTURE_ENV, CaptureDeps, CaptureResult, captureExecutionEnd, executionArnOf, metricsOf, parseJobsEnv } from './logic';
+import { parseReplayStateMachines } from './parent';
 
 /**
  * The status-change capture (lib/execution-capture.ts): EventBridge delivers each FAILED /
@@ -38,6 +39,7 @@ const deps: CaptureDeps = {
   timeZone: requireEnv(CAPTURE_ENV.timeZone),
   lockKeys: process.env[LOCK_MAC_KEY_ENV] ? new LockKeys(new KmsMac(process.env[LOCK_MAC_KEY_ENV])) : undefined,
   jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive], process.env[CAPTURE_ENV.jobLockLease]),
+  replayStateMachines: parseReplayStateMachines(process.env[CAPTURE_ENV.replayStateMachines]),
 };
 
 async function handle(event: unknown, context?: Context): Promise<CaptureResult> {

@@ -12,6 +12,7 @@ import { wasSpooledByWorkflow } from '../shared/workflow-contract';
 import { randomUUID } from 'node:crypto';
 import { HistoryFacts, ReverseHistoryScan } from './history';
 import { CaptureMarks } from './marker';
+import { captureParentEnd, parentTasksOf } from './parent';
 
 /**
  * The status-change capture: spools every execution of the app's state machines that ended
@@ -45,6 +46,8 @@ export const CAPTURE_ENV = {
   jobExclusive: 'JOB_EXCLUSIVE',
   /** JSON `{ "<job>": <seconds> }`: how long a step Lambda of the job may run on after its execution ended (lock lease). */
   jobLockLease: 'JOB_LOCK_LEASE',
+  /** JSON `{ "<job>": "<standard state machine ARN>" }` of the high-volume jobs: where a parent's items are replayed (./parent.ts). */
+  replayStateMachines: 'HIGH_VOLUME_REPLAY_STATE_MACHINES',
 } as const;
 
 /** What the capture knows of one job. */
@@ -146,6 +149,8 @@ export interface CaptureDeps {
   readonly coordinationTable: string;
   readonly timeZone: string;
   readonly jobs: ReadonlyMap<string, CaptureJob>;
+  /** High-volume jobs' standard state machines (CAPTURE_ENV.replayStateMachines): a parent's items are spooled naming them. */
+  readonly replayStateMachines?: ReadonlyMap<string, string>;
   /** Names exclusive-key locks (the lock-key HMAC key); needed when a job has `exclusiveBy`. */
   readonly lockKeys?: LockKeys;
   /**
@@ -203,6 +208,8 @@ export interface CaptureResult {
   readonly historyEvents: number;
   /** Pages of history read. */
   readonly historyPages: number;
+  /** A high-volume parent: how many of its items were spooled (./parent.ts). */
+  readonly itemsSpooled?: number;
 }
 
 /** Cause values are kept to Step Functions' own limit on a cause (API ExecutionFailedEventDetails: 32,768). */
@@ -308,6 +315,22 @@ export async function captureExecutionEnd(executionArn: string, deps: CaptureDep
   } catch {
     // Not the parser's message: recent Node versions quote the text, which may hold params.
     throw new UnreadableExecutionInputError(`the input of ${executionArn} is not JSON (was it read with METADATA_ONLY?); nothing can be spooled for it`);
+  }
+  let parentTasks: TaskEnvelope[] | null;
+  try {
+    parentTasks = parentTasksOf(raw);
+  } catch (e) {
+    throw new UnreadableExecutionInputError(`the input of ${executionArn} is a high-volume parent's whose tasks are not task envelopes (${(e as Error).message}); nothing can be spooled for it`);
+  }
+  if (parentTasks) {
+    const marks = new CaptureMarks(deps.ddb, deps.coordinationTable, () => (deps.now ?? (() => new Date()))().getTime());
+    const owner = deps.owner ?? randomUUID();
+    const redrives = d.redriveCount ?? 0;
+    return captureParentEnd(executionArn, d, ended, parentTasks, deps, {
+      claim: () => marks.claim(executionArn, owner, (deps.now ?? (() => new Date()))().getTime() + (deps.markLeaseMs ?? 180_000), redrives),
+      markSent: (id) => marks.markSent(executionArn, owner, id, redrives),
+      markDone: (outcome) => marks.markDone(executionArn, owner, outcome as CaptureOutcome, redrives),
+    });
   }
   try {
     envelope = parseEnvelope(raw);

@@ -11,6 +11,7 @@ import { LockKeys } from '../shared/locks';
 import { LOCK_MAC_KEY_ENV, RECORD_MAC_KEY_ENV } from '../shared/mac-env';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { CAPTURE_ENV, CaptureDeps, captureExecutionEnd, parseJobsEnv } from '../execution-capture/logic';
+import { parseReplayStateMachines } from '../execution-capture/parent';
 import { drainCaptureFailures } from './capture-failures';
 import { parseMachinesEnv, RECONCILE_ENV } from './env';
 import { reconcile, reconcileMetrics, ReconcileSummary } from './logic';
@@ -37,6 +38,7 @@ const captureDeps: CaptureDeps = {
   coordinationTable: requireEnv(CAPTURE_ENV.coordinationTable),
   timeZone: requireEnv(CAPTURE_ENV.timeZone),
   jobs: parseJobsEnv(requireEnv(CAPTURE_ENV.jobSteps), process.env[CAPTURE_ENV.jobExclusive], process.env[CAPTURE_ENV.jobLockLease]),
+  replayStateMachines: parseReplayStateMachines(process.env[CAPTURE_ENV.replayStateMachines]),
 };
 const machines = parseMachinesEnv(requireEnv(RECONCILE_ENV.machines));
 const captureFailuresQueueUrl = process.env[RECONCILE_ENV.captureFailuresQueueUrl]?.trim() || null;

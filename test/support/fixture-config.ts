@@ -125,3 +125,14 @@ export const fixtureConfig: AppConfig = {
     },
   },
 };
+
+/**
+ * The fixture with a third job in the high-volume mode: example-api's steps with timeouts short
+ * enough for an Express child (lib/config/execution-mode.ts), deployed as its HighVolumeWorkflow.
+ */
+export const HIGH_VOLUME_JOB = 'example-hv';
+export function withHighVolumeJob(c: AppConfig): AppConfig {
+  const api = c.jobs.find((j) => j.name === 'example-api')!;
+  const steps = api.steps.map((s) => ({ ...s, timeoutSeconds: 5, retry: { maxAttempts: 1, intervalSeconds: 1, retryableErrors: ['TransientError'] } }));
+  return { ...c, jobs: [...c.jobs, { ...api, name: HIGH_VOLUME_JOB, executionMode: 'high-volume', steps }] };
+}
