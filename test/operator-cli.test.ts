@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { fixtureConfig } from './support/fixture-config';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { dynamoHoldSwitch, HoldChecker } from '../lambdas/shared/holds';
-import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
+import { executionNameFor, taskIdFor, tickStamp } from '../lambdas/shared/names';
 import { buildClientRecord, buildWorkerRecord, ParamLogRecord } from '../lambdas/shared/param-log';
 import { TASK_BY_ID } from '../lambdas/shared/queries';
 import { SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SPOOL_ATTR_KIND, SpoolMessage } from '../lambdas/shared/spool-message';
@@ -26,10 +26,20 @@ import { CliDeps } from '../cli/io';
 import { ACCOUNT, OPERATOR_ARN, OperatorWorld, REGION, REPROCESS_FUNCTION, STACK, startOperatorWorld, TABLE } from './support/operator-world';
 
 const TZ = fixtureConfig.timeZone;
-const TASK = 'example-api-20261125T0305Z-order-42';
-const TASK_Q = 'example-api-20261125T0305Z-order-7';
-const SECRET = 'Jane Doe, 1-2-3 Shibuya';
 const DAY_MS = 86_400_000;
+/**
+ * The tick of the seeded tasks (hh:05, three to four hours before the run). Relative to the real
+ * clock because the reprocess function behind `replay` and `task` quarantines ticks older than
+ * MAX_REPLAY_TICK_AGE_MS on the real clock: a fixed date here stops being replayable as the calendar moves.
+ */
+const TICK = new Date(Math.floor((Date.now() - 2 * 3_600_000) / 3_600_000) * 3_600_000 - 55 * 60_000);
+const STAMP = tickStamp(TICK);
+const TASK = `example-api-${STAMP}-order-42`;
+const TASK_Q = `example-api-${STAMP}-order-7`;
+const SECRET = 'Jane Doe, 1-2-3 Shibuya';
+/** A date (yyyy-MM-dd) and time (HH:mm) in the app's time zone, as the CLI prints them. */
+const dayIn = (d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
+const timeIn = (d: Date) => new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d);
 /** The tick of the seeded failed producer invocation: recent (a replan needs a tick of the last 30 days). */
 const FAILED_TICK = new Date(Math.floor((Date.now() - 2 * 3_600_000) / 300_000) * 300_000).toISOString();
 
@@ -90,7 +100,7 @@ beforeAll(async () => {
   // The parameter log of TASK as Firehose would have written it: started, failed in CallApi, replayed, failed again.
   logRoot = mkdtempSync(join(tmpdir(), 'operator-cli-log-'));
   const put = (rec: ParamLogRecord, when: Date, name: string) => writeLogObject(logRoot, [rec], new Date(when.getTime() + 30_000), TZ, name);
-  const t0 = new Date('2026-11-25T03:05:10.000Z');
+  const t0 = new Date(TICK.getTime() + 10_000);
   world = await startOperatorWorld({ logRoot });
   const sm = world.stateMachines.get('example-api') as string;
   // Execution ARNs as the workflow records them: the job's state machine, deterministic names.
@@ -98,7 +108,7 @@ beforeAll(async () => {
   put(buildClientRecord({ envelope: envelope(TASK, 'example-api'), result: 'Started', now: t0, timeZone: TZ, executionArn: arn(1) }), t0, 'c1');
   put(buildWorkerRecord({ envelope: envelope(TASK, 'example-api'), now: new Date(t0.getTime() + 60_000), timeZone: TZ, executionArn: arn(1), error: 'ExternalApiUnavailableError', cause: `503${OPENED_MARK}API down for ${SECRET}`, failedState: 'CallApi' }), t0, 'w1');
   put(buildWorkerRecord({ envelope: envelope(TASK, 'example-api', 2), now: new Date(t0.getTime() + 3_600_000), timeZone: TZ, executionArn: arn(2), error: 'States.Timeout', cause: 'timeout', failedState: 'Publish' }), t0, 'w2');
-  put(buildClientRecord({ envelope: envelope('example-api-20261125T0305Z-other', 'example-api'), result: 'Started', now: t0, timeZone: TZ, executionArn: null }), t0, 'c-other');
+  put(buildClientRecord({ envelope: envelope(`example-api-${STAMP}-other`, 'example-api'), result: 'Started', now: t0, timeZone: TZ, executionArn: null }), t0, 'c-other');
   sqs = new SQSClient({});
 
   // Executions of TASK: attempt 1 and 2 failed; the spool holds attempt 2's failure.
@@ -114,10 +124,10 @@ afterAll(async () => {
 /** A fresh spool, quarantine and failed-invocations content for each test that needs messages. */
 async function seedQueues(): Promise<void> {
   const now = Date.now();
-  const api = (i: number) => spoolBody(`example-api-20261125T0305Z-k${i}`, 'example-api', 'ExternalApiUnavailableError');
+  const api = (i: number) => spoolBody(`example-api-${STAMP}-k${i}`, 'example-api', 'ExternalApiUnavailableError');
   for (let i = 0; i < 3; i++) await send(world.queues.urls.spool, JSON.stringify(api(i)), spoolAttrs(api(i)));
   // Re-sent by the sweeper: its first spooling was 3 days ago (its SentTimestamp is now).
-  const old = spoolBody('example-fanout-20261122T0315Z-acct-1', 'example-fanout', 'States.Timeout');
+  const old = spoolBody(`example-fanout-${tickStamp(new Date(TICK.getTime() - 3 * DAY_MS + 10 * 60_000))}-acct-1`, 'example-fanout', 'States.Timeout');
   await send(world.queues.urls.spool, JSON.stringify(old), spoolAttrs(old, { [SPOOL_ATTR_FIRST_SENT]: String(now - 3 * DAY_MS) }));
   const mine = spoolBody(TASK, 'example-api', 'States.Timeout', 2);
   await send(world.queues.urls.spool, JSON.stringify(mine), spoolAttrs(mine));
@@ -256,7 +266,7 @@ describe('replay', () => {
     expect(r.out).toContain('Dry run (nothing started, deleted or moved)');
     expect(r.out).toMatch(/wouldStart\s+5/);
     expect(r.out).toMatch(/Left in the spool: 5/);
-    expect(r.out).toMatch(/example-api-20261125T0305Z-k0\s+example-api\s+ExternalApiUnavailableError\s+wouldStart/);
+    expect(r.out).toMatch(new RegExp(`example-api-${STAMP}-k0\\s+example-api\\s+ExternalApiUnavailableError\\s+wouldStart`));
     expect(r.out).not.toContain(SECRET);
     expect((await world.sqs.inspectQueue(world.queues.spool)).ready).toBe(5);
   });
@@ -526,9 +536,9 @@ describe('task <id>', () => {
     expect(r.code).toBe(0);
     // The saved query itself ran in the stack's workgroup, parameters as SQL literals.
     expect(world.athena.started.slice(n)).toEqual([
-      { query: TASK_BY_ID.sql, parameters: [`'${TASK}'`, "'2026-11-25'", "'2026-12-09'"], workGroup: 'ScheduledJobs-dev-investigation', database: 'scheduledjobs_dev_param_log' },
+      { query: TASK_BY_ID.sql, parameters: [`'${TASK}'`, `'${dayIn(TICK)}'`, `'${dayIn(new Date(TICK.getTime() + 14 * DAY_MS))}'`], workGroup: 'ScheduledJobs-dev-investigation', database: 'scheduledjobs_dev_param_log' },
     ]);
-    expect(r.out).toContain('job example-api, scheduled 2026-11-25 12:05 Asia/Tokyo');
+    expect(r.out).toContain(`job example-api, scheduled ${dayIn(TICK)} ${timeIn(TICK)} ${TZ}`);
     expect(r.out).toContain('3 record(s)');
     expect(r.out).toMatch(/client\s+Started\s+1/);
     expect(r.out).toMatch(/worker\s+Failure\s+1\s+ExternalApiUnavailableError\s+CallApi/);

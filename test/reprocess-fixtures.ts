@@ -10,8 +10,21 @@ export const ACCOUNT = '123456789012';
 export const SM_A = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:JobA`;
 export const SM_B = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:JobB`;
 export const SM_UNKNOWN = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:Removed`;
-/** The tick of the fixtures' tasks (in the past of every clock the tests use). */
+/**
+ * The tick of the fixtures' tasks, for tests on a clock they control (drain() with `now`, classify
+ * with `nowMs`): in the past of every such clock. NOT for tests that drive the reprocess handler:
+ * it reads the real clock and quarantines ticks older than MAX_REPLAY_TICK_AGE_MS, so a fixed date
+ * there fails once the calendar moves past it; those use {@link RECENT_TICK} or {@link tickDaysAgo}.
+ */
 export const TICK = '2026-11-25T03:00:00.000Z';
+
+/** A whole-hour tick `days` before `nowMs` (the real clock by default; task ids carry minutes). */
+export function tickDaysAgo(days: number, nowMs = Date.now()): string {
+  return new Date(Math.floor((nowMs - days * 86_400_000) / 3_600_000) * 3_600_000).toISOString();
+}
+
+/** The tick of tasks replayed through the reprocess handler: the whole hour one to two hours before the run. */
+export const RECENT_TICK = tickDaysAgo(1 / 24);
 /** Both jobs: Fetch -> CallApi -> Publish; job-a's CallApi depends on orders-api. */
 export const STEPS = ['Fetch', 'CallApi', 'Publish'];
 export const JOBS: ReadonlyMap<string, JobRules> = new Map<string, JobRules>([

@@ -9,13 +9,13 @@ import { ChangeMessageVisibilityBatchCommand, SendMessageBatchCommand, SQSClient
 import type { ReprocessPayload } from '../lambdas/reprocess/payload';
 import type { ReprocessSummary } from '../lambdas/reprocess/drain';
 import { HOLD_VALUE_ATTR, holdKey, TABLE_KEY_ATTR } from '../lambdas/shared/holds';
-import { executionNameFor } from '../lambdas/shared/names';
+import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
 import { metrics, logger } from '../lambdas/shared/powertools';
 import { SpoolMessage } from '../lambdas/shared/spool-message';
 import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
 import { SfnStandin, startSfnStandin } from '../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../local/sqs-emulator';
-import { FETCHED, jobsEnv, SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage } from './reprocess-fixtures';
+import { FETCHED, jobsEnv, RECENT_TICK, SM_A, SM_B, SM_UNKNOWN, spoolAttributes, spoolMessage as fixtureMessage } from './reprocess-fixtures';
 
 let sqsEmu: SqsEmulator;
 let sfnStandin: SfnStandin;
@@ -78,6 +78,12 @@ async function send(bodies: Array<{ body: string; attrs?: ReturnType<typeof spoo
   }
 }
 
+/**
+ * The handler replays on the real clock and quarantines ticks older than MAX_REPLAY_TICK_AGE_MS:
+ * these tasks' tick is relative to the run, so the tests pass on any date.
+ */
+const spoolMessage = (o: Parameters<typeof fixtureMessage>[0]) => fixtureMessage({ scheduledTime: RECENT_TICK, ...o });
+const idOf = (job: string, key: string) => taskIdFor(job, new Date(RECENT_TICK), key);
 const task = (m: SpoolMessage) => ({ body: JSON.stringify(m), attrs: spoolAttributes(m) });
 const keys = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${queueSeq}x${i}`);
 const invoke = (payload: ReprocessPayload): Promise<ReprocessSummary> => handlerModule.handler(payload, { getRemainingTimeInMillis: () => 60_000 }) as Promise<ReprocessSummary>;
@@ -94,7 +100,7 @@ test('25 spooled, max 10: starts 10 and leaves 15', async () => {
   expect((sfnStandin.counters.calls.StartExecution ?? 0) - before).toBe(10);
   // The 10 started are exactly the 10 no longer spooled.
   const left = new Set(q.readyBodies.map((b) => (JSON.parse(b) as SpoolMessage).taskId));
-  const started = ks.filter((k) => startsOf(executionNameFor(`job-a-20261125T0300Z-${k}`, 2)) === 1).map((k) => `job-a-20261125T0300Z-${k}`);
+  const started = ks.filter((k) => startsOf(executionNameFor(idOf('job-a', k), 2)) === 1).map((k) => idOf('job-a', k));
   expect(started).toHaveLength(10);
   for (const t of started) expect(left.has(t)).toBe(false);
 });
@@ -120,12 +126,12 @@ test('filters: only job-b ExternalApiUnavailableError; the rest stays visible', 
   expect(s).toMatchObject({ started: 3, skipped: 6, remaining: 6 });
   const q = await sqsEmu.inspectQueue(spoolName);
   expect(q.ready).toBe(6);
-  for (const key of b) expect(startsOf(executionNameFor(`job-b-20261125T0300Z-${key}`, 2))).toBe(1);
+  for (const key of b) expect(startsOf(executionNameFor(idOf('job-b', key), 2))).toBe(1);
 });
 
 test('an already-started name is counted alreadyStarted and deleted, not run twice', async () => {
   const [done, fresh] = keys(2, 'a');
-  const doneName = executionNameFor(`job-a-20261125T0300Z-${done}`, 2);
+  const doneName = executionNameFor(idOf('job-a', done), 2);
   sfnStandin.seed({ stateMachineArn: SM_A, name: doneName, input: '{}', status: 'SUCCEEDED' });
   await send([task(spoolMessage({ key: done })), task(spoolMessage({ key: fresh }))]);
   const s = await invoke({});
@@ -212,13 +218,13 @@ test('a crash after start and before delete, then a rerun, starts nothing twice'
   expect((await sqsEmu.inspectQueue(spoolName)).ready).toBe(10);
   // By then half of them have finished (a reused name is refused: ExecutionAlreadyExists) and half
   // still run (same name + same input answers 200 with the original start date).
-  ks.slice(0, 5).forEach((key) => sfnStandin.complete(`${SM_A.replace(':stateMachine:', ':execution:')}:${executionNameFor(`job-a-20261125T0300Z-${key}`, 2)}`, 'SUCCEEDED'));
+  ks.slice(0, 5).forEach((key) => sfnStandin.complete(`${SM_A.replace(':stateMachine:', ':execution:')}:${executionNameFor(idOf('job-a', key), 2)}`, 'SUCCEEDED'));
   await new Promise((r) => setTimeout(r, 1_100));
   const idempotentBefore = sfnStandin.counters.idempotent;
   const rerun = await invoke({ max: 10 });
   expect(rerun).toMatchObject({ started: 0, alreadyStarted: 10, remaining: 0 });
   expect(sfnStandin.counters.idempotent - idempotentBefore).toBe(5);
-  for (const key of ks) expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${key}`, 2))).toBe(1);
+  for (const key of ks) expect(startsOf(executionNameFor(idOf('job-a', key), 2))).toBe(1);
   expect(sfnStandin.counters.duplicates).toBe(0);
 });
 
@@ -235,22 +241,22 @@ test('a held dependency: its messages stay in the spool, counted held; unhold, t
   expect(s).toMatchObject({ held: 2, started: 2, remaining: 2 });
   const q = await sqsEmu.inspectQueue(spoolName);
   expect({ ready: q.ready, inflight: q.inflight }).toEqual({ ready: 2, inflight: 0 });
-  expect(q.readyBodies.map((b) => (JSON.parse(b) as SpoolMessage).taskId).sort()).toEqual([held1, held2].map((k) => `job-a-20261125T0300Z-${k}`).sort());
+  expect(q.readyBodies.map((b) => (JSON.parse(b) as SpoolMessage).taskId).sort()).toEqual([held1, held2].map((k) => idOf('job-a', k)).sort());
   expect(s.items.filter((i) => i.outcome === 'held').map((i) => i.reason)).toEqual([expect.stringMatching(/orders-api" is on hold/), expect.stringMatching(/orders-api" is on hold/)]);
-  for (const k of [held1, held2]) expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${k}`, 2))).toBe(0);
+  for (const k of [held1, held2]) expect(startsOf(executionNameFor(idOf('job-a', k), 2))).toBe(0);
 
   // The recovery: `unhold orders-api`, then replay.
   await unhold('orders-api');
   const again = await invoke({ max: 10 });
   expect(again).toMatchObject({ held: 0, started: 2, remaining: 0 });
-  for (const k of [held1, held2]) expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${k}`, 2))).toBe(1);
-  const resumed = [...sfnStandin.executions.values()].find((e) => e.name === executionNameFor(`job-a-20261125T0300Z-${held1}`, 2))!;
+  for (const k of [held1, held2]) expect(startsOf(executionNameFor(idOf('job-a', k), 2))).toBe(1);
+  const resumed = [...sfnStandin.executions.values()].find((e) => e.name === executionNameFor(idOf('job-a', held1), 2))!;
   expect(JSON.parse(resumed.input).resume).toEqual({ step: 'CallApi', input: FETCHED });
 });
 
 test('ExecutionEnded: one redriven from the console (running again) is deleted as already handled; one still failed is replayed', async () => {
   const [redriven, still] = keys(2, 'e');
-  const ended = (key: string) => sfnStandin.seed({ stateMachineArn: SM_A, name: executionNameFor(`job-a-20261125T0300Z-${key}`, 1), input: '{}', status: 'TIMED_OUT' });
+  const ended = (key: string) => sfnStandin.seed({ stateMachineArn: SM_A, name: executionNameFor(idOf('job-a', key), 1), input: '{}', status: 'TIMED_OUT' });
   const r = ended(redriven);
   const f = ended(still);
   await send([redriven, still].map((key, i) => task(spoolMessage({ key, kind: 'ExecutionEnded', error: 'ExecutionTimedOut', executionArn: [r, f][i].executionArn }))));
@@ -261,8 +267,8 @@ test('ExecutionEnded: one redriven from the console (running again) is deleted a
   const s = await invoke({});
   expect(s).toMatchObject({ alreadyHandled: 1, started: 1, remaining: 0 });
   expect((sfnStandin.counters.calls.DescribeExecution ?? 0) - describesBefore).toBe(2);
-  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${redriven}`, 2))).toBe(0);
-  expect(startsOf(executionNameFor(`job-a-20261125T0300Z-${still}`, 2))).toBe(1);
+  expect(startsOf(executionNameFor(idOf('job-a', redriven), 2))).toBe(0);
+  expect(startsOf(executionNameFor(idOf('job-a', still), 2))).toBe(1);
 });
 
 test('observability: the Lambda context goes into the logger, the summary counts become metrics (not for a dry run)', async () => {

@@ -9,7 +9,7 @@
  */
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ReprocessSummary } from '../lambdas/reprocess/drain';
-import { TOO_OLD } from '../lambdas/reprocess/message';
+import { MAX_REPLAY_TICK_AGE_MS, TOO_OLD } from '../lambdas/reprocess/message';
 import type { ReprocessPayload } from '../lambdas/reprocess/payload';
 import { executionNameFor } from '../lambdas/shared/names';
 import { logger } from '../lambdas/shared/powertools';
@@ -17,7 +17,7 @@ import { DEFAULT_RECORD_DAYS } from '../lambdas/shared/step-idempotency';
 import { LocalDynamo, startLocalDynamo } from '../local/dynamodb-local';
 import { SfnStandin, startSfnStandin } from '../local/sfn-standin';
 import { SqsEmulator, startSqsEmulator } from '../local/sqs-emulator';
-import { jobsEnv, spoolAttributes, spoolMessage } from './reprocess-fixtures';
+import { jobsEnv, spoolAttributes, spoolMessage, tickDaysAgo } from './reprocess-fixtures';
 
 let sqsEmu: SqsEmulator;
 let sfnStandin: SfnStandin;
@@ -53,8 +53,6 @@ afterAll(async () => {
 });
 
 const invoke = (payload: ReprocessPayload) => handlerModule.handler(payload, { getRemainingTimeInMillis: () => 60_000 }) as Promise<ReprocessSummary>;
-/** A whole-hour tick `days` ago (task ids carry minutes). */
-const tickDaysAgo = (days: number) => new Date(Math.floor((Date.now() - days * 86_400_000) / 3_600_000) * 3_600_000).toISOString();
 
 test('a failure whose tick is older than the step records is quarantined, not replayed; force replays it', async () => {
   const old = spoolMessage({ key: 'old', scheduledTime: tickDaysAgo(DEFAULT_RECORD_DAYS + 1) });
@@ -79,4 +77,26 @@ test('a failure whose tick is older than the step records is quarantined, not re
   expect(await invoke({ source: 'quarantine', taskIds: [old.taskId] })).toMatchObject({ started: 0, invalid: 1 });
   expect(await invoke({ source: 'quarantine', taskIds: [old.taskId], force: true })).toMatchObject({ started: 1 });
   expect(startsOf(old.taskId)).toBe(1);
+});
+
+test('the limit is MAX_REPLAY_TICK_AGE_MS on the real clock: a tick 41 days old is replayed, one 43 days old is quarantined', async () => {
+  // Pins the boundary itself (42 days), so a test elsewhere that drives the handler with a fixed date
+  // is known to fail once that date is 42 days in the past: such tests compute their ticks from the clock.
+  expect(MAX_REPLAY_TICK_AGE_MS).toBe(42 * 86_400_000);
+  Object.assign(process.env, { SPOOL_QUEUE_URL: await sqsEmu.createQueue('spool-age-edge'), QUARANTINE_QUEUE_URL: await sqsEmu.createQueue('quarantine-age-edge') });
+  const inside = spoolMessage({ key: 'day41', scheduledTime: tickDaysAgo(41) });
+  const outside = spoolMessage({ key: 'day43', scheduledTime: tickDaysAgo(43) });
+  await new SQSClient({}).send(
+    new SendMessageBatchCommand({
+      QueueUrl: process.env.SPOOL_QUEUE_URL,
+      Entries: [inside, outside].map((m, i) => ({ Id: String(i), MessageBody: JSON.stringify(m), MessageAttributes: spoolAttributes(m) })),
+    }),
+  );
+  const s = await invoke({});
+  expect(s).toMatchObject({ started: 1, invalid: 1, remaining: 0 });
+  expect([...sfnStandin.executions.values()].filter((e) => e.name === executionNameFor(inside.taskId, 2))).toHaveLength(1);
+  expect([...sfnStandin.executions.values()].filter((e) => e.name === executionNameFor(outside.taskId, 2))).toHaveLength(0);
+  const q = await sqsEmu.inspectQueue('quarantine-age-edge');
+  expect(q.all.map((m) => JSON.parse(m.body).taskId)).toEqual([outside.taskId]);
+  expect(q.all[0].attributes.reason).toMatch(new RegExp(`^${TOO_OLD}: its tick ${outside.input!.scheduledTime.replace(/\./g, '\\.')} is more than 42 days old`));
 });

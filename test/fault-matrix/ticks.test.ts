@@ -23,7 +23,7 @@ afterAll(() => world?.close());
 
 /**
  * A tick of its own, an hour or more ago, for a case that re-plans it: a re-plan is refused for ticks
- * older than 30 days or in the future (the world's default ticks are on a fixed day).
+ * older than 30 days or in the future (the world's default ticks are up to eight days old).
  */
 let recentTicks = 0;
 const recentTick = () => new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000 - recentTicks++ * 60_000);

@@ -599,6 +599,17 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
   };
 
   let minute = 0;
+  /**
+   * The default ticks' day: the latest Wednesday 00:00 UTC at least a day before the run (a fixed
+   * weekday and hour, as the cases were written for 2026-11-25). Relative to the real clock because
+   * the handlers judge a tick's age on it (reprocess quarantines ticks older than
+   * MAX_REPLAY_TICK_AGE_MS): a fixed date would stop being replayable as the calendar moves.
+   */
+  const WEEK_MS = 7 * 86_400_000;
+  const tickDay = (() => {
+    const wednesday = Date.UTC(2026, 10, 25);
+    return wednesday + Math.floor((Date.now() - 86_400_000 - wednesday) / WEEK_MS) * WEEK_MS;
+  })();
   /** One call of a job's producer: the real runtime with the case's `produce` (the example producers' lists are fixed by their env; a case needs its own specs). */
   function runProducer(job: string, event: unknown, context: unknown): Promise<TickSummary> {
     const id = functions.producer(job);
@@ -635,7 +646,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
     });
   };
   const tick = async (job: string, specs: ReadonlyArray<TaskSpec>, opts: { scheduledTime?: Date; drain?: boolean; retryAfterSeconds?: number } = {}): Promise<TickRun> => {
-    const scheduledTime = opts.scheduledTime ?? new Date(Date.UTC(2026, 10, 25, 0, minute++));
+    const scheduledTime = opts.scheduledTime ?? new Date(tickDay + minute++ * 60_000);
     producerSpecs.set(job, specs);
     const producer = await producerRun(job, { scheduledTime: scheduledTime.toISOString() });
     const esm = opts.drain === false ? null : await drainTicks({ retryAfterSeconds: opts.retryAfterSeconds });
