@@ -130,9 +130,11 @@ faultCase('spool-message-delivered-twice', async () => {
   await world.sqs.send(new SendMessageCommand({ QueueUrl: world.queues.spool.url, MessageBody: message.raw, MessageAttributes: attrs }));
   expect(await spooledFor(id)).toHaveLength(2);
   const summary = await world.reprocess({ taskIds: [id] });
-  // One replay starts; the copy is refused the same deterministic name and deleted.
-  expect({ started: summary.started, invalid: summary.invalid, failed: summary.failed }).toEqual({ started: 1, invalid: 0, failed: 0 });
+  // Both starts name the one execution of attempt 2 (Step Functions answers the same name and input with the running execution).
+  expect({ started: summary.started, invalid: summary.invalid, failed: summary.failed }).toEqual({ started: 2, invalid: 0, failed: 0 });
   await world.settle();
+  // One replay ran: the copy asked for the same deterministic name.
+  expect(world.executionsOf(id).map((e) => e.status)).toEqual(['FAILED', 'SUCCEEDED']);
   expect(await spooledFor(id)).toHaveLength(0);
   await expectTaskEnd(world, id, { succeeded: true });
   expect(world.api.accepted('ord-spool-twice')).toBe(1);
@@ -210,23 +212,29 @@ faultCase('history-limit-overflow', async () => {
   const bigger = { steps: fanout.steps.map((s) => (s.kind === 'map' ? { ...s, maxItems: 5_000 } : s)) } as Pick<ResolvedJob, 'steps'>;
   expect(historyBudgetFindings('example-fanout', bigger).problems).toHaveLength(1);
   // The quota, scaled: a clean run of this shape measures its events; the limit is that many.
-  const clean = await world.tick('example-fanout', [account('acct-hist-clean', 4)]);
+  const clean = await world.tick('example-fanout', [account('acct-hist-clean', 8)]);
   await world.settle();
-  const limit = world.executionsOf(clean.taskIds[0])[0].history.length;
-  const t = await world.tick('example-fanout', [account('acct-hist', 4)], { drain: false });
+  const cleanHistory = world.executionsOf(clean.taskIds[0])[0].history;
+  const limit = cleanHistory.length;
+  const t = await world.tick('example-fanout', [account('acct-hist', 8)], { drain: false });
   const id = t.taskIds[0];
   world.onExecution(id, 1, { historyLimit: limit });
   world.onExecution(id, 2, { historyLimit: limit });
-  // Part 2 retries twice (a transient fault): the retries' events pass the limit.
-  let part2Failures = 0;
-  world.onStep({ state: 'ProcessPart', task: id, attempt: 1, handle: (c) => (c.payload.index === 2 && part2Failures++ < 2 ? Promise.reject(new TransientError('busy')) : c.real()) });
+  // Every part fails three times (a transient fault; its Retry allows 3): the retries' events pass the limit inside the map.
+  const failures = new Map<unknown, number>();
+  world.onStep({ state: 'ProcessPart', task: id, attempt: 1, handle: (c) => {
+    const n = failures.get(c.payload.index) ?? 0;
+    failures.set(c.payload.index, n + 1);
+    return n < 3 ? Promise.reject(new TransientError('busy')) : c.real();
+  } });
   await world.drainTicks();
   await world.settle();
   expect(world.executionsOf(id)[0]).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
   // Captured (outside the Catch), replayed at the map under the same limit: it does not overflow again.
   await world.passLockLeases();
   await expectTaskEnd(world, id, { spooled: { error: 'States.Runtime', kind: 'ExecutionEnded', failedState: 'ProcessParts', replayed: (s) => expect(s.resumed).toBe(1) } });
-  expect([0, 1, 2, 3].map((i) => applied(id, 'ProcessPart', i))).toEqual([1, 1, 1, 1]);
+  expect([0, 1, 2, 3, 4, 5, 6, 7].map((i) => applied(id, 'ProcessPart', i))).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+  expect(world.executionsOf(id)[1].history.length).toBeLessThanOrEqual(limit);
   expect(world.sideEffects.duplicatedSideEffects(id)).toBe(0);
 });
 

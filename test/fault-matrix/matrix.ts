@@ -418,7 +418,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     fault: 'SQS delivers a copy of a spool message (at least once): the same failure twice in the spool',
     listed: 'aws',
     outcome: 'spooled',
-    detail: 'one replay starts; the copy is refused the same deterministic name and deleted; the order is accepted once',
+    detail: 'both messages replay under the same deterministic name: Step Functions answers the second start with the running execution (same name and input), so one replay runs, both messages are deleted and the order is accepted once',
     seen: 'SpoolNotEmpty alarm; reprocess summary `started` + `alreadyStarted`',
     action: REPLAY,
     file: A,
@@ -445,7 +445,7 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
   },
   {
     id: 'history-limit-overflow',
-    fault: 'A map run passes the execution history quota (25,000 events) because its items retried',
+    fault: 'A map run passes the execution history quota (25,000 events) because its items retried (each of 8 parts failed 3 times)',
     listed: 'aws',
     outcome: 'spooled',
     detail: 'FAILED States.Runtime outside the Catch, captured at the map; the replay resumes at the map under the same limit and does not overflow; parts applied once. The limit is scaled to a clean run\'s history (the fixture cannot reach 25,000; synth refuses a map that overflows without retries: lib/config/history-budget.ts)',

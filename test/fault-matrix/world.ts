@@ -75,7 +75,6 @@ import { driveEventSource, EsmRun } from '../../local/sqs-esm';
 import { matchesEventPattern } from '../support/event-pattern';
 import { asyncConfigOf, AsyncInvokeResult, invokeAsync } from './async-invoke';
 import { FaultProxy, startFaultProxy } from './fault-proxy';
-import { limitHistory } from '../../local/offline-day/aws-faults';
 import { simulatedRetryWaits, withoutCaptureMarks } from './aws-switches';
 import { ScriptedApi, startScriptedApi } from './scripted-api';
 import { FM_CANARY } from './specs';
@@ -581,8 +580,24 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
     if (!runner) runners.set(definition, (runner = createLocalRunner({ definition })));
     const runWith = runner;
     return sfn.runLocally(e.executionArn, async (standinHooks) => {
-      const limited = override?.historyLimit === undefined ? null : limitHistory(standinHooks, override.historyLimit);
-      const hooks = limited?.hooks ?? standinHooks;
+      // The quota counts history events (what the stand-in records), not the engine's own events.
+      let over = false;
+      const limit = override?.historyLimit;
+      const limited = limit === undefined ? null : { exceeded: () => over };
+      const hooks: typeof standinHooks =
+        limit === undefined
+          ? standinHooks
+          : {
+              ...standinHooks,
+              onEvent: (ev) => {
+                if (over) return;
+                standinHooks.onEvent(ev);
+                if (e.history.length > limit) {
+                  over = true;
+                  abort();
+                }
+              },
+            };
       const go = () => runWith({
         input,
         lambdas,
