@@ -60,3 +60,68 @@ export async function simulatedRetryWaits<T>(report: (ms: number) => void, go: (
     globalThis.setTimeout = real;
   }
 }
+
+const NAMES = resolve(__dirname, '..', '..', 'lambdas', 'shared', 'names.ts');
+
+/**
+ * `FAULT_MATRIX_DETERMINISTIC_NAMES=off`: every function loaded from now on (the starter's and
+ * reprocess's containers among them) names an execution with a random part, so Step Functions no
+ * longer refuses a second start of one task and attempt. Call it before the world loads its functions.
+ */
+export function withRandomExecutionNames(): void {
+  jest.doMock(NAMES, () => {
+    const actual = jest.requireActual<typeof import('../../lambdas/shared/names')>(NAMES);
+    return {
+      ...actual,
+      executionNameFor: (taskId: string, attempt: number) => {
+        const name = actual.executionNameFor(taskId, attempt);
+        const tail = `-a${attempt}`;
+        return `${name.slice(0, name.length - tail.length).slice(0, 70)}-${Math.random().toString(36).slice(2, 7)}${tail}`;
+      },
+    };
+  });
+}
+
+type StepLike = { retry?: Record<string, unknown>; map?: { steps: StepLike[] }; parallel?: StepLike[][] };
+
+/** `FAULT_MATRIX_RETRY_JITTER=off`: the config with `jitter: false` on every step's retry (./aws-world.test.ts). */
+export function withoutRetryJitter<C extends { jobs: ReadonlyArray<{ steps: ReadonlyArray<unknown> }> }>(c: C): C {
+  const step = (s: StepLike): StepLike => ({
+    ...s,
+    ...(s.retry ? { retry: { ...s.retry, jitter: false } } : {}),
+    ...(s.map ? { map: { ...s.map, steps: s.map.steps.map(step) } } : {}),
+    ...(s.parallel ? { parallel: s.parallel.map((b) => b.map(step)) } : {}),
+  });
+  return { ...c, jobs: c.jobs.map((j) => ({ ...j, steps: (j.steps as StepLike[]).map(step) })) };
+}
+
+const LEDGER = resolve(__dirname, '..', '..', 'lambdas', 'shared', 'tick-ledger.ts');
+
+/**
+ * `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries. Each claim of a tick
+ * or a batch deletes the item first, so a second delivery of a tick (or of a batch) plans (or starts)
+ * it again as new; within one invocation the ledger works as before. Call it before the world loads
+ * its functions.
+ */
+export function withForgetfulTickLedger(): void {
+  jest.doMock(LEDGER, () => {
+    const actual = jest.requireActual<typeof import('../../lambdas/shared/tick-ledger')>(LEDGER);
+    const { DeleteItemCommand } = jest.requireActual<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
+    type Inner = { ddb: import('@aws-sdk/client-dynamodb').DynamoDBClient; tableName: string };
+    class Forgetful extends actual.TickLedger {
+      private async forget(key: string): Promise<void> {
+        const self = this as unknown as Inner;
+        await self.ddb.send(new DeleteItemCommand({ TableName: self.tableName, Key: { pk: { S: key } } }));
+      }
+      override async claimTick(key: string, owner: string, leaseUntilMs: number) {
+        await this.forget(key);
+        return super.claimTick(key, owner, leaseUntilMs);
+      }
+      override async claimBatch(key: string, owner: string, leaseUntilMs: number, total: number) {
+        await this.forget(key);
+        return super.claimBatch(key, owner, leaseUntilMs, total);
+      }
+    }
+    return { ...actual, TickLedger: Forgetful };
+  });
+}

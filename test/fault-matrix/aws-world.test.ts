@@ -7,6 +7,8 @@
  *   FAULT_MATRIX_RECONCILER=off     npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_CAPTURE_MARKS=off  npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_STEP_RECORDS=off   npx jest test/fault-matrix/aws-world.test.ts
+ *   FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
+ *   FAULT_MATRIX_RETRY_JITTER=off   npx jest test/fault-matrix/aws-world.test.ts
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TransientError } from '../../lambdas/shared/errors';
@@ -18,11 +20,13 @@ import { retriersByState } from '../../local/offline-day/aws-faults';
 import { expectCanaryInside, expectNothingLost, expectTaskEnd } from './expect-end';
 import { faultCase } from './matrix';
 import { account, order } from './specs';
+import { withoutRetryJitter } from './aws-switches';
 import { startWorld, World } from './world';
 
 let world: World;
 beforeAll(async () => {
-  world = await startWorld();
+  // FAULT_MATRIX_RETRY_JITTER=off: the app configured without jitter on its retries (the jitter row then fails).
+  world = await startWorld(process.env.FAULT_MATRIX_RETRY_JITTER === 'off' ? { edit: withoutRetryJitter } : {});
 }, 60_000);
 afterAll(() => world?.close());
 

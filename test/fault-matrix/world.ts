@@ -75,7 +75,7 @@ import { driveEventSource, EsmRun } from '../../local/sqs-esm';
 import { matchesEventPattern } from '../support/event-pattern';
 import { asyncConfigOf, AsyncInvokeResult, invokeAsync } from './async-invoke';
 import { FaultProxy, startFaultProxy } from './fault-proxy';
-import { simulatedRetryWaits, withoutCaptureMarks } from './aws-switches';
+import { simulatedRetryWaits, withForgetfulTickLedger, withoutCaptureMarks, withRandomExecutionNames } from './aws-switches';
 import { ScriptedApi, startScriptedApi } from './scripted-api';
 import { FM_CANARY } from './specs';
 import { SideEffectLedger } from '../../local/side-effects';
@@ -90,6 +90,10 @@ export const STEP_RECORDS_OFF = process.env.FAULT_MATRIX_STEP_RECORDS === 'off';
 export const RECONCILER_OFF = process.env.FAULT_MATRIX_RECONCILER === 'off';
 /** `FAULT_MATRIX_CAPTURE_MARKS=off`: the capture and the reconciler run without their capture marks (./aws-switches.ts). */
 export const CAPTURE_MARKS_OFF = process.env.FAULT_MATRIX_CAPTURE_MARKS === 'off';
+/** `FAULT_MATRIX_DETERMINISTIC_NAMES=off`: execution names get a random part (./aws-switches.ts). */
+export const DETERMINISTIC_NAMES_OFF = process.env.FAULT_MATRIX_DETERMINISTIC_NAMES === 'off';
+/** `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries (./aws-switches.ts). */
+export const TICK_LEDGER_OFF = process.env.FAULT_MATRIX_TICK_LEDGER === 'off';
 
 /** The time compression cases use for an execution whose step must time out (see ExecutionOverride.timeScale). */
 export const TIME_SCALE = 0.05;
@@ -278,6 +282,8 @@ function compressed(definition: AslDefinition, scale: number): AslDefinition {
 export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; stepRecords?: boolean } = {}): Promise<World> {
   const stepRecords = options.stepRecords ?? !STEP_RECORDS_OFF;
   if (CAPTURE_MARKS_OFF) withoutCaptureMarks();
+  if (DETERMINISTIC_NAMES_OFF) withRandomExecutionNames();
+  if (TICK_LEDGER_OFF) withForgetfulTickLedger();
   const sideEffects = new SideEffectLedger();
   const unobserve = sideEffects.observeSteps();
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
