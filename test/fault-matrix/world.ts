@@ -131,7 +131,7 @@ export interface ExecutionOverride {
   readonly definition?: (d: AslDefinition) => AslDefinition;
   /** Scale Task TimeoutSeconds and the steps' Lambda timeouts together by this. @default 1 (as synthesized) */
   readonly timeScale?: number;
-  /** End the execution FAILED (States.Runtime, outside any Catch) once it has written more engine events than this (the history quota, scaled: ./aws-switches.ts). */
+  /** End the execution FAILED (States.Runtime, outside any Catch) once its recorded history holds more events than this (the 25,000-event quota, scaled: ./aws-world.test.ts). */
   readonly historyLimit?: number;
   /** Run the synthesized Retry waits (backoff, cap, jitter) on a simulated clock: each wait is reported here, not slept. */
   readonly retryWaits?: (ms: number) => void;
@@ -623,7 +623,8 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
       });
       const out: LocalRunResult = await (override?.retryWaits ? simulatedRetryWaits(override.retryWaits, go) : go());
       if (dataLimit !== null) return { status: 'FAILED', error: 'States.DataLimitExceeded', cause: dataLimit };
-      // Past the history quota Step Functions fails the execution, outside any Catch (AWS Step Functions developer guide, "Step Functions service quotas").
+      // Past the history quota Step Functions fails the execution, outside any Catch (AWS Step Functions developer guide,
+      // "Step Functions service quotas"); the error name is the offline day's stand-in's (docs/aws-promises.md, row 7).
       if (limited?.exceeded()) return { status: 'FAILED', error: 'States.Runtime', cause: 'The execution reached the maximum number of history events (25000).' };
       return out;
     });
