@@ -14,7 +14,7 @@ export interface FaultRow {
   readonly id: string;
   /** The fault, as the operator would name it. */
   readonly fault: string;
-  /** Where the fault is listed: `8.n` (issue 8), `covered` (already covered by component tests), `feature` (a feature's own failure mode). */
+  /** Where the fault is listed: `8.n` (issue 8), `covered` (already covered by component tests), `feature` (a feature's own failure mode), `aws` (AWS's documented behaviour, issue 17: docs/aws-promises.md). */
   readonly listed: string;
   readonly outcome: Outcome;
   /** The end state in a few words (error names, message kind, what the replay does). */
@@ -32,6 +32,7 @@ const E = 'execution-ends.test.ts';
 const R = 'replay.test.ts';
 const T = 'ticks.test.ts';
 const S = 'side-effects.test.ts';
+const A = 'aws-world.test.ts';
 
 const REPLAY = 'Fix the cause, then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
 /** Deleting a quarantined message for good, through reprocess (docs/runbook.md, "Read the quarantine"); a `--dry-run` lists the ids. */
@@ -361,6 +362,106 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     seen: 'SpoolNotEmpty alarm; worker record Aborted',
     action: REPLAY,
     file: S,
+  },
+  {
+    id: 'status-event-dropped',
+    fault: 'A status-change event is never delivered (EventBridge: best effort) for an execution that ended outside the Catch',
+    listed: 'aws',
+    outcome: 'spooled',
+    detail: 'ABORTED and no event: the capture never runs, nothing is spooled; the reconciler\'s next run lists the ended execution and captures it (ExecutionEnded at the step); replayed once. Relies on the reconciler (`FAULT_MATRIX_RECONCILER=off`: the task stays unspooled, the row fails)',
+    seen: 'SpoolNotEmpty alarm once reconciled; reconciler metric ReconcileCaptured; worker record Aborted',
+    action: REPLAY,
+    file: A,
+  },
+  {
+    id: 'status-event-late-and-twice',
+    fault: 'A status-change event arrives late (after the reconciler captured the execution), and twice',
+    listed: 'aws',
+    outcome: 'spooled',
+    detail: 'the reconciler spools it; both late copies find its capture mark `done` and spool nothing: one spool message, one Aborted record. Relies on the capture marks (`FAULT_MATRIX_CAPTURE_MARKS=off`: three messages, the row fails)',
+    seen: 'SpoolNotEmpty alarm; one spool message',
+    action: REPLAY,
+    file: A,
+  },
+  {
+    id: 'producer-invoked-twice',
+    fault: 'Lambda delivers an asynchronous invoke of a producer twice (at least once), after the first run ended',
+    listed: 'aws',
+    outcome: 'succeeded',
+    detail: 'the second run finds the tick in its ledger; every task starts once (deterministic names), each order is accepted once. Relies on the tick ledger and the deterministic names together (each alone holds it; with both off the row still passed here: see docs/fault-matrix.md). A step is invoked synchronously (RequestResponse): its double delivery is `step-redelivered`',
+    seen: 'nothing pages; Duplicate client records if the second run enqueued again',
+    action: 'Nothing',
+    file: A,
+  },
+  {
+    id: 'scheduler-tick-twice',
+    fault: 'EventBridge Scheduler delivers one tick twice, at the same time (at least once)',
+    listed: 'aws',
+    outcome: 'succeeded',
+    detail: 'two producer runs of one tick: one plan (the tick ledger), every task started once, each order accepted once. Relies on the tick ledger and the deterministic names together (as `producer-invoked-twice`)',
+    seen: 'nothing pages',
+    action: 'Nothing',
+    file: A,
+  },
+  {
+    id: 'tick-batch-delivered-twice',
+    fault: 'SQS delivers every tick-queue batch twice to the starter (at least once)',
+    listed: 'aws',
+    outcome: 'succeeded',
+    detail: 'the second delivery finds the batch done in the tick ledger (or is refused the same execution names); each task ran once, each part applied once. Relies on the ledger or the names (`FAULT_MATRIX_TICK_LEDGER=off` with `FAULT_MATRIX_DETERMINISTIC_NAMES=off`: two executions per task, the row fails)',
+    seen: 'Duplicate client records',
+    action: 'Nothing; Duplicate means "already existed", never "ran twice"',
+    file: A,
+  },
+  {
+    id: 'spool-message-delivered-twice',
+    fault: 'SQS delivers a copy of a spool message (at least once): the same failure twice in the spool',
+    listed: 'aws',
+    outcome: 'spooled',
+    detail: 'both messages replay under the same deterministic name: Step Functions answers the second start with the running execution (same name and input), so one replay runs, both messages are deleted and the order is accepted once. Relies on the deterministic names (`FAULT_MATRIX_DETERMINISTIC_NAMES=off`: two replays, the row fails)',
+    seen: 'SpoolNotEmpty alarm; reprocess summary `started` + `alreadyStarted`',
+    action: REPLAY,
+    file: A,
+  },
+  {
+    id: 'step-outlives-execution-timeout',
+    fault: 'An execution times out while a map item\'s Lambda runs; the Lambda runs on and applies its side effect after the end',
+    listed: 'aws',
+    outcome: 'spooled',
+    detail: 'TIMED_OUT, captured; the lock is kept for the Lambda that runs on (leasedAfterEnd); the replay resumes at the map and finds the late part\'s record: 3 parts applied once each. Relies on the step records (`FAULT_MATRIX_STEP_RECORDS=off`: parts applied twice)',
+    seen: 'SpoolNotEmpty alarm; worker record TimedOut',
+    action: REPLAY,
+    file: A,
+  },
+  {
+    id: 'retry-waits-with-jitter',
+    fault: 'A step is retried (API down three times) with the synthesized Retry waits, on a simulated clock',
+    listed: 'aws',
+    outcome: 'succeeded',
+    detail: 'the engine computes each wait from the synthesized retrier (IntervalSeconds x BackoffRate^(n-1), MaxDelaySeconds, JitterStrategy FULL); each is within its bound and jittered below it, and each call comes at least its wait after the previous one. Relies on the retry policy\'s jitter (`FAULT_MATRIX_RETRY_JITTER=off`: no JitterStrategy, the row fails)',
+    seen: 'nothing pages; retries in the execution history',
+    action: 'Nothing',
+    file: A,
+  },
+  {
+    id: 'history-limit-overflow',
+    fault: 'A map run passes the execution history quota (25,000 events) because its items retried (each of 8 parts failed 3 times)',
+    listed: 'aws',
+    outcome: 'spooled',
+    detail: 'FAILED States.Runtime outside the Catch, captured at the map; the replay resumes at the map under the same limit and does not overflow; parts applied once. The limit is scaled to a clean run\'s history (the fixture cannot reach 25,000; synth refuses a map that overflows without retries: lib/config/history-budget.ts). Relies on the capture and the step records (`FAULT_MATRIX_STEP_RECORDS=off`: the parts that had succeeded are applied again)',
+    seen: 'SpoolNotEmpty alarm; worker record Failure (States.Runtime); synth warning when retries could overflow',
+    action: 'Lower the map\'s maxItems or its items\' retries if it recurs, then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)',
+    file: A,
+  },
+  {
+    id: 'firehose-discards-after-24h',
+    fault: 'The parameter log\'s bucket refuses Firehose deliveries for more than 24 hours',
+    listed: 'aws',
+    outcome: 'succeeded',
+    detail: 'the task runs once; Firehose retries, then discards its client and worker records (nothing under `errors/`). The DeliveryLate alarm (data freshness, from the template) fires within an hour, long before the discard; after it the lost-task monitor cannot see these tasks (it joins on the discarded client records). Relies on that alarm (lib/observability.ts); no switch: without it the row finds no freshness alarm and fails',
+    seen: 'DeliveryLate and DeliveryFailing alarms on the stream',
+    action: 'Fix the bucket or its key within 24 h (docs/runbook.md); after a discard, check the tasks of those hours by their executions',
+    file: A,
   },
 ];
 

@@ -75,6 +75,7 @@ import { driveEventSource, EsmRun } from '../../local/sqs-esm';
 import { matchesEventPattern } from '../support/event-pattern';
 import { asyncConfigOf, AsyncInvokeResult, invokeAsync } from './async-invoke';
 import { FaultProxy, startFaultProxy } from './fault-proxy';
+import { simulatedRetryWaits, withForgetfulTickLedger, withoutCaptureMarks, withRandomExecutionNames } from './aws-switches';
 import { ScriptedApi, startScriptedApi } from './scripted-api';
 import { FM_CANARY } from './specs';
 import { SideEffectLedger } from '../../local/side-effects';
@@ -85,6 +86,14 @@ import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
  * (idempotent steps): the side-effect rows must then fail (docs/fault-matrix.md says which).
  */
 export const STEP_RECORDS_OFF = process.env.FAULT_MATRIX_STEP_RECORDS === 'off';
+/** `FAULT_MATRIX_RECONCILER=off`: the app's reconciler is not run ({@link World.reconcile} does nothing), as if it were not deployed. */
+export const RECONCILER_OFF = process.env.FAULT_MATRIX_RECONCILER === 'off';
+/** `FAULT_MATRIX_CAPTURE_MARKS=off`: the capture and the reconciler run without their capture marks (./aws-switches.ts). */
+export const CAPTURE_MARKS_OFF = process.env.FAULT_MATRIX_CAPTURE_MARKS === 'off';
+/** `FAULT_MATRIX_DETERMINISTIC_NAMES=off`: execution names get a random part (./aws-switches.ts). */
+export const DETERMINISTIC_NAMES_OFF = process.env.FAULT_MATRIX_DETERMINISTIC_NAMES === 'off';
+/** `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries (./aws-switches.ts). */
+export const TICK_LEDGER_OFF = process.env.FAULT_MATRIX_TICK_LEDGER === 'off';
 
 /** The time compression cases use for an execution whose step must time out (see ExecutionOverride.timeScale). */
 export const TIME_SCALE = 0.05;
@@ -122,6 +131,10 @@ export interface ExecutionOverride {
   readonly definition?: (d: AslDefinition) => AslDefinition;
   /** Scale Task TimeoutSeconds and the steps' Lambda timeouts together by this. @default 1 (as synthesized) */
   readonly timeScale?: number;
+  /** End the execution FAILED (States.Runtime, outside any Catch) once its recorded history holds more events than this (the 25,000-event quota, scaled: ./aws-world.test.ts). */
+  readonly historyLimit?: number;
+  /** Run the synthesized Retry waits (backoff, cap, jitter) on a simulated clock: each wait is reported here, not slept. */
+  readonly retryWaits?: (ms: number) => void;
 }
 
 /** One spooled or quarantined message as fauxqs holds it. */
@@ -155,7 +168,7 @@ export interface World {
   /** A function's environment as the template gives it (references resolved to the local services). */
   functionEnv(id: string): Readonly<Record<string, string>>;
   /** Logical ids of the functions the cases invoke. */
-  readonly functions: { readonly reprocess: string; readonly capture: string; readonly sweeper: string; readonly starter: string; producer(job: string): string; step(job: string, step: string): string };
+  readonly functions: { readonly reprocess: string; readonly capture: string; readonly sweeper: string; readonly reconciler: string; readonly starter: string; producer(job: string): string; step(job: string, step: string): string };
 
   /**
    * A tick of `job` through the real producer runtime (the schedule's asynchronous invoke) and the
@@ -169,7 +182,21 @@ export interface World {
   /** Invocations the Lambda stand-in received (reprocess's invokes of the producers), in order. */
   readonly lambdaInvocations: LambdaStandin['invocations'];
   /** The tick queue's event source until the queue is empty. */
-  drainTicks(opts?: { retryAfterSeconds?: number }): Promise<EsmRun>;
+  drainTicks(opts?: { retryAfterSeconds?: number; redeliver?: (m: { Body?: string }) => boolean }): Promise<EsmRun>;
+  /** The schedule's (or Lambda's repeated) asynchronous invoke of a job's producer with this event. */
+  invokeProducer(job: string, event: unknown): Promise<AsyncInvokeResult<TickSummary>>;
+  /**
+   * What EventBridge does with each status change from now on (best effort: AWS EventBridge events
+   * reference, "Step Functions events"): `drop` never delivers it, `late` keeps it for {@link deliverLate},
+   * `twice` delivers it twice. @default once
+   */
+  onStatusEvent(fate: ((ev: { detail: { executionArn: string; status: string } }) => 'drop' | 'late' | 'twice' | 'once') | null): void;
+  /** Delivers the late status changes now (each `copies` times) to the capture; returns the captures' results. */
+  deliverLate(copies?: number): Promise<Array<AsyncInvokeResult<CaptureResult>>>;
+  /** One run of the app's real reconciler (its schedule's invoke); null when FAULT_MATRIX_RECONCILER=off. */
+  reconcile(): Promise<unknown>;
+  /** The parameter log's Firehose stand-in: its bucket can refuse deliveries, and its clock can move on. */
+  readonly paramLogDelivery: { bucketDown(down: boolean): void; advance(ms: number): void; flush(): void; readonly discarded: ReadonlyMap<string, number> };
   /** Runs every started execution to its end and delivers status changes to the capture, until quiet. */
   settle(): Promise<void>;
   /** The real reprocess handler (an operator's invoke), in the function's container or a new one; the summary of the payload's source. */
@@ -254,6 +281,9 @@ function compressed(definition: AslDefinition, scale: number): AslDefinition {
 /** Starts the world (synth, services, handlers loaded with their environments). */
 export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; stepRecords?: boolean } = {}): Promise<World> {
   const stepRecords = options.stepRecords ?? !STEP_RECORDS_OFF;
+  if (CAPTURE_MARKS_OFF) withoutCaptureMarks();
+  if (DETERMINISTIC_NAMES_OFF) withRandomExecutionNames();
+  if (TICK_LEDGER_OFF) withForgetfulTickLedger();
   const sideEffects = new SideEffectLedger();
   const unobserve = sideEffects.observeSteps();
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -289,7 +319,9 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
     const s3 = (r.Properties?.ExtendedS3DestinationConfiguration ?? {}) as { Prefix?: string };
     streams[id] = String(s3.Prefix ?? id).split('/')[0];
   }
-  const firehose = await startFirehoseStandin({ outDir, streams, timeZone: config.timeZone });
+  let firehoseSkewMs = 0;
+  let bucketIsDown = false;
+  const firehose = await startFirehoseStandin({ outDir, streams, timeZone: config.timeZone, now: () => new Date(Date.now() + firehoseSkewMs), bucketDown: () => bucketIsDown });
   const sqsFaults = await startFaultProxy(sqsEmu.port, { sqsQueueUrls: true });
   const firehoseFaults = await startFaultProxy(Number(new URL(firehose.endpoint).port));
   // KMS for the records' MACs and the lock keys' HMACs (the template's key ARNs are placeholders: any id is a key).
@@ -409,6 +441,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
     m.set(logicalIdOf(model, model.stack.reprocess.function), 'lambdas/reprocess/handler.ts');
     m.set(logicalIdOf(model, model.stack.executionCapture.function), 'lambdas/execution-capture/handler.ts');
     m.set(logicalIdOf(model, model.stack.sweeper.function), 'lambdas/sweeper/handler.ts');
+    m.set(logicalIdOf(model, model.stack.reconciler.function), 'lambdas/reconciler/handler.ts');
     return m;
   };
   const containers = new Map<string, Handler>();
@@ -452,6 +485,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
     reprocess: logicalIdOf(model, model.stack.reprocess.function),
     capture: logicalIdOf(model, model.stack.executionCapture.function),
     sweeper: logicalIdOf(model, model.stack.sweeper.function),
+    reconciler: logicalIdOf(model, model.stack.reconciler.function),
     starter: logicalIdOf(model, model.stack.tickStarter.function),
     producer: (job: string) => logicalIdOf(model, model.stack.producers.get(job)!.function),
     step: (job: string, step: string) => logicalIdOf(model, model.stack.workflows.get(job)!.stepFunctions.get(step)!),
@@ -548,10 +582,29 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
         tasks[state] = sqsSend;
       }
     }
-    let runner = runners.get(definition);
+    let runner = override?.retryWaits ? createLocalRunner({ definition, skipRetryWaits: false }) : runners.get(definition);
     if (!runner) runners.set(definition, (runner = createLocalRunner({ definition })));
-    return sfn.runLocally(e.executionArn, async (hooks) => {
-      const out: LocalRunResult = await runner({
+    const runWith = runner;
+    return sfn.runLocally(e.executionArn, async (standinHooks) => {
+      // The quota counts history events (what the stand-in records), not the engine's own events.
+      let over = false;
+      const limit = override?.historyLimit;
+      const limited = limit === undefined ? null : { exceeded: () => over };
+      const hooks: typeof standinHooks =
+        limit === undefined
+          ? standinHooks
+          : {
+              ...standinHooks,
+              onEvent: (ev) => {
+                if (over) return;
+                standinHooks.onEvent(ev);
+                if (e.history.length > limit) {
+                  over = true;
+                  abort();
+                }
+              },
+            };
+      const go = () => runWith({
         input,
         lambdas,
         tasks,
@@ -568,7 +621,11 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
           if (!cut) hooks.onEvent(ev);
         },
       });
+      const out: LocalRunResult = await (override?.retryWaits ? simulatedRetryWaits(override.retryWaits, go) : go());
       if (dataLimit !== null) return { status: 'FAILED', error: 'States.DataLimitExceeded', cause: dataLimit };
+      // Past the history quota Step Functions fails the execution, outside any Catch (AWS Step Functions developer guide,
+      // "Step Functions service quotas"); the error name is the offline day's stand-in's (docs/aws-promises.md, row 7).
+      if (limited?.exceeded()) return { status: 'FAILED', error: 'States.Runtime', cause: 'The execution reached the maximum number of history events (25000).' };
       return out;
     });
   };
@@ -582,6 +639,14 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
   const captureFailures: Array<AsyncInvokeResult<CaptureResult>> = [];
   const asyncConfig = (id: string) => asyncConfigOf(model.template as never, id, ref(id, 'AWS::Lambda::Function', 'Arn'), (q) => queueUrls.get(q)!);
 
+  let eventFate: Parameters<World['onStatusEvent']>[0] = null;
+  const lateEvents: Array<ReturnType<typeof statusChangeEvent>> = [];
+  const deliverEvent = async (ev: ReturnType<typeof statusChangeEvent>): Promise<AsyncInvokeResult<CaptureResult>> => {
+    // EventBridge invokes the capture asynchronously: Lambda's retries, then its destination.
+    const out = await invokeAsync((event, requestId) => invoke(functions.capture, event, { ...lambdaContext(functions.capture), awsRequestId: requestId }) as Promise<CaptureResult>, ev, asyncConfig(functions.capture), sqs);
+    if (!out.succeeded) captureFailures.push(out);
+    return out;
+  };
   const settle = async (): Promise<void> => {
     for (let round = 0; round < 50; round++) {
       if (pending.length === 0 && statusChanges.length === 0) return;
@@ -590,9 +655,9 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
       const pattern = rulePattern();
       const events = statusChanges.splice(0, statusChanges.length).filter((ev) => matchesEventPattern(pattern, ev));
       for (const ev of events) {
-        // EventBridge invokes the capture asynchronously: Lambda's retries, then its destination.
-        const out = await invokeAsync((event, requestId) => invoke(functions.capture, event, { ...lambdaContext(functions.capture), awsRequestId: requestId }) as Promise<CaptureResult>, ev, asyncConfig(functions.capture), sqs);
-        if (!out.succeeded) captureFailures.push(out);
+        const fate = eventFate?.(ev) ?? 'once';
+        if (fate === 'late') lateEvents.push(ev);
+        for (let i = 0; i < (fate === 'twice' ? 2 : fate === 'once' ? 1 : 0); i++) await deliverEvent(ev);
       }
     }
     throw new Error('the world did not settle in 50 rounds');
@@ -627,7 +692,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
     const id = functions.producer(job);
     return invokeAsync((event, requestId) => runProducer(job, event, { ...lambdaContext(id), awsRequestId: requestId }), payload, asyncConfig(id), sqs);
   };
-  const drainTicks = (o: { retryAfterSeconds?: number } = {}): Promise<EsmRun> => {
+  const drainTicks = (o: { retryAfterSeconds?: number; redeliver?: (m: { Body?: string }) => boolean } = {}): Promise<EsmRun> => {
     const es = Object.values(resources()).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!;
     const maxConcurrency = Number((es.Properties?.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 2);
     const starterEnv = { ...baseEnv, ...envOf(functions.starter) } as NodeJS.ProcessEnv;
@@ -639,6 +704,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
       maxConcurrency,
       timeoutMs: timeoutMsOf(functions.starter),
       retryAfterSeconds: o.retryAfterSeconds,
+      redeliver: o.redeliver,
       region: REGION,
       functionName: functions.starter,
       // Each poller is a container of its own (its own rate gate), as the mapping's concurrency is.
@@ -692,6 +758,27 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
     idle: () => lambda.idle(),
     lambdaInvocations: lambda.invocations,
     drainTicks,
+    invokeProducer: producerRun,
+    onStatusEvent: (fate) => void (eventFate = fate),
+    async deliverLate(copies = 1) {
+      const out: Array<AsyncInvokeResult<CaptureResult>> = [];
+      for (const ev of lateEvents.splice(0, lateEvents.length)) for (let i = 0; i < copies; i++) out.push(await deliverEvent(ev));
+      return out;
+    },
+    async reconcile() {
+      if (RECONCILER_OFF) return null;
+      const started = Date.now();
+      const context = { ...lambdaContext(functions.reconciler), getRemainingTimeInMillis: () => timeoutMsOf(functions.reconciler) - (Date.now() - started) };
+      return invoke(functions.reconciler, {}, context);
+    },
+    paramLogDelivery: {
+      bucketDown: (down) => void (bucketIsDown = down),
+      advance: (ms) => void (firehoseSkewMs += ms),
+      flush: () => firehose.flushAll(),
+      get discarded() {
+        return firehose.discarded;
+      },
+    },
     settle,
     async reprocess(payload: ReprocessPayload, opts: { container?: string } = {}) {
       const started = Date.now();
