@@ -36,6 +36,7 @@ import { startCloudFormationStandin, CloudFormationStandin } from './cloudformat
 import { startCloudWatchStandin, CloudWatchStandin } from './cloudwatch-standin';
 import { LocalDynamo, startLocalDynamo } from './dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from './firehose-standin';
+import { installHandlerEnv } from './handler-env';
 import { KmsStandin, startKmsStandin } from './kms-standin';
 import { LambdaStandin, StandinFunction, startLambdaStandin } from './lambda-standin';
 import { eventRules, eventSources, functionEnvironment, LOCAL_ACCOUNT, placeholderRef, REPROCESS_ENTRY, stateMachineDefinition, synthesizeApp, SynthesizedApp } from './offline-day/app-model';
@@ -157,20 +158,18 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     }
     return e;
   };
-  const useEnvOf = (id: string): void => {
-    const wanted: NodeJS.ProcessEnv = { ...baseEnv, ...envFor(id) };
-    for (const k of Object.keys(process.env)) if (!(k in wanted)) delete process.env[k];
-    Object.assign(process.env, wanted);
-  };
+  // Each invocation reads its own function's environment, even after an await while other
+  // functions run (local/handler-env.ts): a shared, swapped process.env mixed them.
+  const handlerEnv = installHandlerEnv();
+  const envOfCall = (id: string): Record<string, string> => ({ ...baseEnv, ...envFor(id) });
   const handlers = new Map<string, LocalHandler>();
   const loadHandler = (id: string): LocalHandler => {
     let h = handlers.get(id);
     if (!h) {
       const entry = model.entries.get(id);
       if (!entry) throw new Error(`No handler entry known for function ${id}`);
-      useEnvOf(id);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(join(o.projectRoot, entry)) as { handler?: LocalHandler };
+      const mod = handlerEnv.run(envOfCall(id), () => require(join(o.projectRoot, entry)) as { handler?: LocalHandler });
       if (typeof mod.handler !== 'function') throw new Error(`${entry} does not export a handler`);
       h = mod.handler;
       handlers.set(id, h);
@@ -179,8 +178,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
   };
   const call = (id: string, event: unknown, context: unknown): Promise<unknown> => {
     const h = loadHandler(id);
-    useEnvOf(id);
-    return h(event, context);
+    return handlerEnv.run(envOfCall(id), () => h(event, context));
   };
   const lambdaContext = (id: string, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
@@ -380,6 +378,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
       runSqs.destroy();
       await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close(), kms.stop(), silentKms?.stop()]);
       rmSync(logRoot, { recursive: true, force: true });
+      handlerEnv.restore();
     },
   };
 }
