@@ -66,9 +66,13 @@ export interface LiveStageOptions {
   readonly projectRoot: string;
   /** @default us-east-1 */
   readonly region?: string;
-  /** Cap on every execution's timeout, seconds (time compression; a loaded machine's executions of three steps stay well inside it). @default 6 */
+  /**
+   * Cap on every execution's timeout, seconds (time compression). A proof execution of three steps
+   * takes 1-3 s here, but on a CPU-starved CI machine (load 17 on 2 cores) one took over 6 s and
+   * TIMED_OUT where it should have succeeded: the cap leaves such a machine room. @default 15
+   */
   readonly executionTimeoutSeconds?: number;
-  /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 15 */
+  /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 25 */
   readonly stepTimeoutSeconds?: number;
   /**
    * Cap on an invoked function's timeout (reprocess, a producer with its tick batches), seconds: as
@@ -231,12 +235,12 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
       createExecutionRunner({
         definition: stateMachineDefinition(model, job, ref),
         sqs: runSqs,
-        stepTimeoutSeconds: o.stepTimeoutSeconds ?? 15,
-        executionTimeoutSeconds: o.executionTimeoutSeconds ?? 6,
+        stepTimeoutSeconds: o.stepTimeoutSeconds ?? 25,
+        executionTimeoutSeconds: o.executionTimeoutSeconds ?? 15,
         handlerFor: (functionName) => {
           const id = functionName.split(':').pop()!;
           // The function's own timeout is compressed with the state's: a hanging step gives up (and its timers end) seconds later, not minutes.
-          const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 30), o.stepTimeoutSeconds ?? 15) * 1000;
+          const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 30), o.stepTimeoutSeconds ?? 25) * 1000;
           return (event, context) => call(id, event, { ...lambdaContext(id, timeoutMs), ...(context as object) });
         },
       }),

@@ -48,11 +48,19 @@ export async function prove(session: Session, o: ProveOptions, io: CliIo, deps: 
     sleep: deps.sleep,
     now: () => deps.now().getTime(),
   };
-  const estimate = proofRunCostUsd();
+  // Priced by the cost model over the stage's synthesized template (seconds), before anything runs.
+  let estimate: { usd: number; lines: Array<[string, number]> } | null = null;
+  let estimateError: string | undefined;
+  try {
+    estimate = proofRunCostUsd(session.config);
+  } catch (e) {
+    estimateError = e instanceof Error ? e.message : String(e);
+  }
   const driver = new ProveDriver(session, timing);
   if (!o.json) {
     io.out(`Proving stack ${session.stackName} (run ${driver.runId}): ${scenarios.length} scenario(s).\n`);
-    io.out(`Estimated cost of this run: $${estimate.usd.toFixed(4)} (scripts/cost/prices.ts list prices)\n\n`);
+    if (estimate) io.out(`Estimated cost of this run: $${estimate.usd.toFixed(4)} (the cost model, scripts/cost/model.ts, at list prices; the largest item: ${[...estimate.lines].sort((x, y) => y[1] - x[1])[0]?.[0] ?? 'none'})\n\n`);
+    else io.out(`Cost of this run not estimated: the cost model failed: ${estimateError}.\n\n`);
   }
   const results: ScenarioResult[] = [];
   for (const s of scenarios) {
@@ -68,10 +76,10 @@ export async function prove(session: Session, o: ProveOptions, io: CliIo, deps: 
   }
   const failed = results.filter((r) => !r.pass).length;
   if (o.html) {
-    writeFileSync(o.html, proveReportHtml({ stack: session.stackName, runId: driver.runId, at: deps.now().toISOString(), estimatedCostUsd: estimate.usd, scenarios: results }));
+    writeFileSync(o.html, proveReportHtml({ stack: session.stackName, runId: driver.runId, at: deps.now().toISOString(), estimatedCostUsd: estimate?.usd ?? null, scenarios: results }));
     if (!o.json) io.out(`Report written to ${o.html}\n`);
   }
-  if (o.json) io.out(`${JSON.stringify({ stack: session.stackName, runId: driver.runId, estimatedCostUsd: Number(estimate.usd.toFixed(4)), passed: results.length - failed, failed, scenarios: results }, null, 2)}\n`);
+  if (o.json) io.out(`${JSON.stringify({ stack: session.stackName, runId: driver.runId, estimatedCostUsd: estimate ? Number(estimate.usd.toFixed(4)) : null, passed: results.length - failed, failed, scenarios: results }, null, 2)}\n`);
   else io.out(`\n${failed === 0 ? 'All' : `${results.length - failed} of`} ${results.length} scenario(s) passed.\n`);
   return failed === 0 ? 0 : EXIT_FAILED;
 }

@@ -6,7 +6,7 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
  * The prove report as one self-contained HTML page (no scripts, no external assets), for the deploy
  * review: per scenario its verdict, checks with what was seen, the evidence and what only AWS decides.
  */
-export function proveReportHtml(r: { stack: string; runId: string; at: string; estimatedCostUsd: number; scenarios: ReadonlyArray<ScenarioResult> }): string {
+export function proveReportHtml(r: { stack: string; runId: string; at: string; estimatedCostUsd: number | null; scenarios: ReadonlyArray<ScenarioResult> }): string {
   const failed = r.scenarios.filter((s) => !s.pass).length;
   const rows = r.scenarios
     .map((s) => {
@@ -21,7 +21,7 @@ export function proveReportHtml(r: { stack: string; runId: string; at: string; e
 <html lang="en"><head><meta charset="utf-8"><title>scheduled-jobs prove: ${esc(r.stack)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}code{font-size:.9em;word-break:break-all}.ok{color:#176b2c}.bad{color:#b00020}section{border-top:1px solid #ccc}</style></head>
 <body><h1>scheduled-jobs prove: ${esc(r.stack)}</h1>
-<p>Run <code>${esc(r.runId)}</code> at ${esc(r.at)}; estimated cost $${r.estimatedCostUsd.toFixed(4)}. <strong class="${failed === 0 ? 'ok' : 'bad'}">${r.scenarios.length - failed} of ${r.scenarios.length} scenarios passed.</strong></p>
+<p>Run <code>${esc(r.runId)}</code> at ${esc(r.at)}; estimated cost ${r.estimatedCostUsd === null ? 'not estimated' : `$${r.estimatedCostUsd.toFixed(4)} (cost model)`}. <strong class="${failed === 0 ? 'ok' : 'bad'}">${r.scenarios.length - failed} of ${r.scenarios.length} scenarios passed.</strong></p>
 ${rows}
 </body></html>
 `;

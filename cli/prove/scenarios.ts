@@ -22,6 +22,8 @@ export interface ScenarioResult {
   readonly evidence: Readonly<Record<string, string | ReadonlyArray<string>>>;
   readonly awsOnly: ReadonlyArray<string>;
   readonly error?: string;
+  /** Wall time of the scenario, ms. */
+  readonly durationMs: number;
 }
 
 export interface Scenario {
@@ -264,6 +266,7 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [succeed, transient, replay, c
 /** Runs one scenario; an exception is a FAIL with its name and message. */
 export async function runScenario(s: Scenario, d: ProveDriver): Promise<ScenarioResult> {
   const r = new Recorder();
+  const started = d.timing.now();
   let error: string | undefined;
   try {
     await s.run(d, r);
@@ -271,5 +274,5 @@ export async function runScenario(s: Scenario, d: ProveDriver): Promise<Scenario
     error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   }
   const pass = error === undefined && r.checks.length > 0 && r.checks.every((c) => c.ok);
-  return { scenario: s.name, pass, checks: r.checks, evidence: r.evidence, awsOnly: s.awsOnly, ...(error ? { error } : {}) };
+  return { scenario: s.name, pass, checks: r.checks, evidence: r.evidence, awsOnly: s.awsOnly, ...(error ? { error } : {}), durationMs: d.timing.now() - started };
 }

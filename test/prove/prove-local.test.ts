@@ -26,7 +26,10 @@ test('every scenario passes against the live local stage, with evidence, and not
     config: sandboxConfig,
     env: process.env,
   });
-  const report = JSON.parse(out) as { failed: number; runId: string; scenarios: Array<{ scenario: string; pass: boolean; checks: unknown[]; evidence: Record<string, unknown>; error?: string }> };
+  const report = JSON.parse(out) as { failed: number; runId: string; estimatedCostUsd: number | null; scenarios: Array<{ scenario: string; pass: boolean; checks: unknown[]; evidence: Record<string, unknown>; error?: string }> };
+  // Priced by the cost model before the run (cli/prove/cost.ts): cents, not dollars.
+  expect(report.estimatedCostUsd).toBeGreaterThan(0.001);
+  expect(report.estimatedCostUsd).toBeLessThan(1);
   const failing = report.scenarios.filter((s) => !s.pass);
   expect(failing).toEqual([]);
   expect(code).toBe(0);
