@@ -49,8 +49,12 @@ test('every scenario passes against the live local stage, with evidence, and not
   const lost = report.scenarios.find((s) => s.scenario === 'lost-tasks')!;
   expect(lost.evidence.queryExecution).toHaveLength(2);
   expect(stage.athena.started.length).toBeGreaterThanOrEqual(1);
-  // The HTML report says the same.
+  // The HTML report says the same, on the report page (the offline report's renderer) read from the stage after the
+  // run: its saved queries count the run's proof tasks, and none of them is lost.
   const page = readFileSync(html, 'utf8');
   expect(page).toContain(report.runId);
   expect(page.match(/<h2 class="ok">PASS /g)).toHaveLength(10);
+  expect(page).not.toContain('could not be read after the run');
+  expect(page).toMatch(/<h2>Saved Athena queries<\/h2>/);
+  expect(page).toMatch(/<tr><th>proof<\/th><td>[1-9]\d*<\/td>/);
 });
