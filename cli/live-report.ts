@@ -57,8 +57,11 @@ export function liveOk(r: LiveReport): boolean {
 
 const RESULT_COLUMNS = ['client Started', 'client Duplicate', 'client Rejected', 'client StartFailed', 'worker Success', 'worker Failure', 'worker TimedOut', 'worker Aborted'];
 
-/** A self-contained HTML page (no scripts, no external files), as the offline report. */
-export function renderLiveHtml(r: LiveReport): string {
+/**
+ * A self-contained HTML page (no scripts, no external files), as the offline report. `section` (HTML)
+ * goes right under the verdict: `prove --html` puts its scenarios there.
+ */
+export function renderLiveHtml(r: LiveReport, extra: { readonly section?: string } = {}): string {
   const ok = liveOk(r);
   const totals = totalsByJob(r.dailyCounts);
   const jobs = Object.keys(totals).sort();
@@ -81,6 +84,7 @@ export function renderLiveHtml(r: LiveReport): string {
 <h1>Scheduled jobs: ${esc(r.stack)}</h1>
 <p>Account ${esc(r.account)}, ${esc(r.region)}. From ${esc(localTime(new Date(r.since), r.timeZone))} to ${esc(localTime(new Date(r.at), r.timeZone))} (log days ${esc(r.days.first)} to ${esc(r.days.last)}).</p>
 <h2 class="${ok ? 'ok' : 'bad'}">${ok ? 'OK: no lost task in closed days, no alarm, nothing quarantined or failed' : 'ATTENTION: see the red lines below'}</h2>
+${extra.section ?? ''}
 <h2>Alarms: ${r.alarms.inAlarm.length} of ${r.alarms.total} in ALARM</h2>
 ${alarms ? `<table><tr><th>alarm</th><th>since</th><th>reason</th></tr>${alarms}</table>` : ''}
 <h2>Error queues now</h2>

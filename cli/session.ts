@@ -114,7 +114,11 @@ export class Session {
       },
       get lambda() {
         // A replay of 10,000 messages runs for minutes; the SDK's socket timeout must not cut it.
-        return lazy('lambda', () => new LambdaClient({ ...cfg, maxAttempts: 1, requestHandler: { requestTimeout: 16 * 60_000 } }));
+        // One attempt (a retried reprocess could run twice), so no reuse of an idle connection
+        // either: a server closing it as a request goes out is a "socket hang up" the SDK would
+        // otherwise retry away, and on Node 20 the SDK's agent ignores the server's keep-alive hint.
+        // An operator invokes a few times: one TLS handshake each is nothing.
+        return lazy('lambda', () => new LambdaClient({ ...cfg, maxAttempts: 1, requestHandler: { requestTimeout: 16 * 60_000, httpAgent: { keepAlive: false }, httpsAgent: { keepAlive: false } } }));
       },
       get athena() {
         return lazy('athena', () => new AthenaClient(cfg));

@@ -1,3 +1,4 @@
+import { CfnOutput } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
@@ -5,9 +6,17 @@ import { PROOF_JOB } from './config/proof-job';
 import { CoordinationTable } from './coordination-table';
 import { PROOF_PREFIX, PROOF_TABLE_ENV } from '../lambdas/jobs/proof/ledger';
 
+/**
+ * Stack output naming the proof job's producer function: `prove` delivers a tick to it directly, as
+ * EventBridge Scheduler does, to prove that a duplicate delivery starts nothing.
+ */
+export const PROOF_PRODUCER_OUTPUT = 'OperatorProofProducerFunctionName';
+
 /** Props of {@link ProofJobAccess}. */
 export interface ProofJobAccessProps {
   readonly coordination: CoordinationTable;
+  /** The proof job's producer (its name becomes the {@link PROOF_PRODUCER_OUTPUT} output). */
+  readonly producer: lambda.IFunction;
   /** The proof job's producer and step functions. */
   readonly functions: ReadonlyArray<lambda.Function>;
 }
@@ -23,6 +32,7 @@ export class ProofJobAccess extends Construct {
 
   constructor(scope: Construct, id: string, props: ProofJobAccessProps) {
     super(scope, id);
+    new CfnOutput(this, 'ProducerFunctionName', { key: PROOF_PRODUCER_OUTPUT, value: props.producer.functionName, description: 'The proof job\'s producer: scheduled-jobs prove delivers ticks to it as the schedule does' });
     for (const fn of props.functions) {
       fn.addEnvironment(PROOF_TABLE_ENV, props.coordination.table.tableName);
       iam.Grant.addToPrincipal({

@@ -176,7 +176,7 @@ export class ScheduledJobsStack extends Stack {
       });
     }
     const proof = config.sandbox ? workflows.get(ProofJobAccess.job) : undefined;
-    if (proof) new ProofJobAccess(this, 'ProofJob', { coordination: this.coordination, functions: [producers.get(ProofJobAccess.job)!.function, ...proof.stepFunctions.values()] });
+    if (proof) new ProofJobAccess(this, 'ProofJob', { coordination: this.coordination, producer: producers.get(ProofJobAccess.job)!.function, functions: [producers.get(ProofJobAccess.job)!.function, ...proof.stepFunctions.values()] });
     this.executionCapture = new ExecutionCapture(this, 'ExecutionCapture', {
       projectRoot,
       jobs: watched,

@@ -36,6 +36,7 @@ import { startCloudFormationStandin, CloudFormationStandin } from './cloudformat
 import { startCloudWatchStandin, CloudWatchStandin } from './cloudwatch-standin';
 import { LocalDynamo, startLocalDynamo } from './dynamodb-local';
 import { FirehoseStandin, startFirehoseStandin } from './firehose-standin';
+import { installHandlerEnv } from './handler-env';
 import { KmsStandin, startKmsStandin } from './kms-standin';
 import { LambdaStandin, StandinFunction, startLambdaStandin } from './lambda-standin';
 import { eventRules, eventSources, functionEnvironment, LOCAL_ACCOUNT, placeholderRef, REPROCESS_ENTRY, stateMachineDefinition, synthesizeApp, SynthesizedApp } from './offline-day/app-model';
@@ -65,9 +66,13 @@ export interface LiveStageOptions {
   readonly projectRoot: string;
   /** @default us-east-1 */
   readonly region?: string;
-  /** Cap on every execution's timeout, seconds (time compression; a loaded machine's executions of three steps stay well inside it). @default 6 */
+  /**
+   * Cap on every execution's timeout, seconds (time compression). A proof execution of three steps
+   * takes 1-3 s here, but on a CPU-starved CI machine (load 17 on 2 cores) one took over 6 s and
+   * TIMED_OUT where it should have succeeded: the cap leaves such a machine room. @default 15
+   */
   readonly executionTimeoutSeconds?: number;
-  /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 15 */
+  /** Cap on every Task's timeout, seconds: above the execution cap, so a hanging step meets the execution's timeout first. @default 25 */
   readonly stepTimeoutSeconds?: number;
   /**
    * Cap on an invoked function's timeout (reprocess, a producer with its tick batches), seconds: as
@@ -157,20 +162,18 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
     }
     return e;
   };
-  const useEnvOf = (id: string): void => {
-    const wanted: NodeJS.ProcessEnv = { ...baseEnv, ...envFor(id) };
-    for (const k of Object.keys(process.env)) if (!(k in wanted)) delete process.env[k];
-    Object.assign(process.env, wanted);
-  };
+  // Each invocation reads its own function's environment, even after an await while other
+  // functions run (local/handler-env.ts): a shared, swapped process.env mixed them.
+  const handlerEnv = installHandlerEnv();
+  const envOfCall = (id: string): Record<string, string> => ({ ...baseEnv, ...envFor(id) });
   const handlers = new Map<string, LocalHandler>();
   const loadHandler = (id: string): LocalHandler => {
     let h = handlers.get(id);
     if (!h) {
       const entry = model.entries.get(id);
       if (!entry) throw new Error(`No handler entry known for function ${id}`);
-      useEnvOf(id);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(join(o.projectRoot, entry)) as { handler?: LocalHandler };
+      const mod = handlerEnv.run(envOfCall(id), () => require(join(o.projectRoot, entry)) as { handler?: LocalHandler });
       if (typeof mod.handler !== 'function') throw new Error(`${entry} does not export a handler`);
       h = mod.handler;
       handlers.set(id, h);
@@ -179,8 +182,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
   };
   const call = (id: string, event: unknown, context: unknown): Promise<unknown> => {
     const h = loadHandler(id);
-    useEnvOf(id);
-    return h(event, context);
+    return handlerEnv.run(envOfCall(id), () => h(event, context));
   };
   const lambdaContext = (id: string, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
@@ -233,12 +235,12 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
       createExecutionRunner({
         definition: stateMachineDefinition(model, job, ref),
         sqs: runSqs,
-        stepTimeoutSeconds: o.stepTimeoutSeconds ?? 15,
-        executionTimeoutSeconds: o.executionTimeoutSeconds ?? 6,
+        stepTimeoutSeconds: o.stepTimeoutSeconds ?? 25,
+        executionTimeoutSeconds: o.executionTimeoutSeconds ?? 15,
         handlerFor: (functionName) => {
           const id = functionName.split(':').pop()!;
           // The function's own timeout is compressed with the state's: a hanging step gives up (and its timers end) seconds later, not minutes.
-          const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 30), o.stepTimeoutSeconds ?? 15) * 1000;
+          const timeoutMs = Math.min(Number(resources[id]?.Properties?.Timeout ?? 30), o.stepTimeoutSeconds ?? 25) * 1000;
           return (event, context) => call(id, event, { ...lambdaContext(id, timeoutMs), ...(context as object) });
         },
       }),
@@ -380,6 +382,7 @@ export async function startLiveStage(o: LiveStageOptions): Promise<LiveStage> {
       runSqs.destroy();
       await Promise.all([sqs.stop(), dynamo.stop(), sfn.stop(), lambda.stop(), athena.stop(), cfn.stop(), cloudWatch.stop(), sts.stop(), sns.stop(), firehose.close(), kms.stop(), silentKms?.stop()]);
       rmSync(logRoot, { recursive: true, force: true });
+      handlerEnv.restore();
     },
   };
 }

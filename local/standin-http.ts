@@ -46,6 +46,15 @@ export async function startStandinServer(handle: (r: StandinRequest, res: Server
       res.end(String(e));
     });
   });
+  // Idle keep-alive connections stay open until the client closes them or stop(). Node's default
+  // (close after 5 s idle) races the SDK: on Node 20 its agent ignores the server's `Keep-Alive:
+  // timeout=5` hint (it only lowers a timeout the agent already has, and the SDK's has none), so a
+  // request sent on an idle connection as the server's timer fires dies with "socket hang up". With
+  // a client that does not retry (reprocess's Invoke, maxAttempts 1) that was a failed prove scenario
+  // whenever two calls were ~5 s apart on a loaded machine. (AWS endpoints close idle connections
+  // too, after an undocumented time; the clients that must not retry open a fresh connection per
+  // call, cli/session.ts.) test/standin-http-keepalive.test.ts.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {

@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { ProveDriver, ProveTiming } from '../prove/driver';
-import { proveReportHtml } from '../prove/html';
+import { proveReportHtml, proveSectionHtml } from '../prove/html';
+import { renderLiveHtml } from '../live-report';
+import { collectLiveReport } from './report';
 import { proofRunCostUsd } from '../prove/cost';
 import { runScenario, ScenarioResult, SCENARIOS } from '../prove/scenarios';
 import { EXIT_FAILED, UsageError } from '../errors';
@@ -48,12 +50,21 @@ export async function prove(session: Session, o: ProveOptions, io: CliIo, deps: 
     sleep: deps.sleep,
     now: () => deps.now().getTime(),
   };
-  const estimate = proofRunCostUsd();
+  // Priced by the cost model over the stage's synthesized template (seconds), before anything runs.
+  let estimate: { usd: number; lines: Array<[string, number]> } | null = null;
+  let estimateError: string | undefined;
+  try {
+    estimate = proofRunCostUsd(session.config);
+  } catch (e) {
+    estimateError = e instanceof Error ? e.message : String(e);
+  }
   const driver = new ProveDriver(session, timing);
   if (!o.json) {
     io.out(`Proving stack ${session.stackName} (run ${driver.runId}): ${scenarios.length} scenario(s).\n`);
-    io.out(`Estimated cost of this run: $${estimate.usd.toFixed(4)} (scripts/cost/prices.ts list prices)\n\n`);
+    if (estimate) io.out(`Estimated cost of this run: $${estimate.usd.toFixed(4)} (the cost model, scripts/cost/model.ts, at list prices; the largest item: ${[...estimate.lines].sort((x, y) => y[1] - x[1])[0]?.[0] ?? 'none'})\n\n`);
+    else io.out(`Cost of this run not estimated: the cost model failed: ${estimateError}.\n\n`);
   }
+  const runStart = deps.now();
   const results: ScenarioResult[] = [];
   for (const s of scenarios) {
     const r = await runScenario(s, driver);
@@ -68,10 +79,20 @@ export async function prove(session: Session, o: ProveOptions, io: CliIo, deps: 
   }
   const failed = results.filter((r) => !r.pass).length;
   if (o.html) {
-    writeFileSync(o.html, proveReportHtml({ stack: session.stackName, runId: driver.runId, at: deps.now().toISOString(), estimatedCostUsd: estimate.usd, scenarios: results }));
+    const run = { stack: session.stackName, runId: driver.runId, at: runStart.toISOString(), estimatedCostUsd: estimate?.usd ?? null, scenarios: results };
+    // The report page (`scheduled-jobs report`, the offline report's renderer) over the run's period,
+    // read from the stage after the run, with the scenarios under its verdict.
+    let page: string;
+    try {
+      const live = await collectLiveReport(session, { since: new Date(runStart.getTime() - 60_000), now: deps.now(), timeoutMs: timing.waitMs, deps });
+      page = renderLiveHtml(live, { section: proveSectionHtml(run) });
+    } catch (e) {
+      page = proveReportHtml({ ...run, reportError: e instanceof Error ? e.message : String(e) });
+    }
+    writeFileSync(o.html, page);
     if (!o.json) io.out(`Report written to ${o.html}\n`);
   }
-  if (o.json) io.out(`${JSON.stringify({ stack: session.stackName, runId: driver.runId, estimatedCostUsd: Number(estimate.usd.toFixed(4)), passed: results.length - failed, failed, scenarios: results }, null, 2)}\n`);
+  if (o.json) io.out(`${JSON.stringify({ stack: session.stackName, runId: driver.runId, estimatedCostUsd: estimate ? Number(estimate.usd.toFixed(4)) : null, passed: results.length - failed, failed, scenarios: results }, null, 2)}\n`);
   else io.out(`\n${failed === 0 ? 'All' : `${results.length - failed} of`} ${results.length} scenario(s) passed.\n`);
   return failed === 0 ? 0 : EXIT_FAILED;
 }

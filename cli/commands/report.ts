@@ -46,10 +46,41 @@ export async function report(session: Session, o: ReportOptions, io: CliIo, deps
   const timeoutMs = (o.athenaTimeout === undefined ? 120 : Number(o.athenaTimeout)) * 1000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--athena-timeout must be a number of seconds, got "${o.athenaTimeout}"`);
 
+  // The stack first, as before: an unknown stack is reported before anything else is said.
+  await session.stack();
+  if (!o.json && o.out) io.err(`Reporting on ${session.stackName}: ${days.length + 1} saved Athena queries over ${days[0]} to ${days[days.length - 1]} ...\n`);
+  const r = await collectLiveReport(session, { since, now, timeoutMs, deps });
+  if (o.json) {
+    io.out(`${JSON.stringify(r, null, 2)}\n`);
+    return 0;
+  }
+  const html = renderLiveHtml(r);
+  if (!o.out) {
+    io.out(html);
+    return 0;
+  }
+  try {
+    writeFileSync(o.out, html);
+  } catch (e) {
+    throw new CliError(`Could not write ${o.out}: ${(e as Error).message}`, 'Pick a writable path with --out.');
+  }
+  io.out(`${renderLiveText(r)}Report written to ${o.out}\n`);
+  return 0;
+}
+
+/**
+ * The live report's data for `since` to `now` (the log days of the app time zone in between): the
+ * saved queries, queue depths, alarms, the spool's hourly metrics and the jobs. `report` renders it;
+ * so does `prove --html`, over the period of its run.
+ */
+export async function collectLiveReport(session: Session, o: { since: Date; now: Date; timeoutMs: number; deps: Pick<CliDeps, 'sleep' | 'now'> }): Promise<LiveReport> {
+  const { since, now, timeoutMs, deps } = o;
+  const tz = session.config.timeZone;
+  const days: string[] = [];
+  for (let d = dayOf(since, tz); d <= dayOf(now, tz); d = nextDay(d)) days.push(d);
   const stack = await session.stack();
   const who = await session.identity();
   const run = { workGroup: stack.need(OPERATOR_OUTPUTS.athenaWorkGroup), database: stack.need(OPERATOR_OUTPUTS.athenaDatabase), timeoutMs, sleep: deps.sleep, now: () => deps.now().getTime() };
-  if (!o.json && o.out) io.err(`Reporting on ${stack.name}: ${days.length + 1} saved Athena queries over ${days[0]} to ${days[days.length - 1]} ...\n`);
   const dailyCounts = await runSavedQuery(session.clients.athena, DAILY_COUNTS, [days[0], days[days.length - 1]], run);
   const today = dayOf(now, tz);
   const lostTasksByDay = [];
@@ -82,7 +113,7 @@ export async function report(session: Session, o: ReportOptions, io: CliIo, deps
     },
   ];
   const jobs = await jobViews(session, stack.need(OPERATOR_OUTPUTS.coordinationTableName), stack.stateMachines, now);
-  const r: LiveReport = {
+  return {
     stack: stack.name,
     region: await session.region(),
     account: who.account,
@@ -97,20 +128,4 @@ export async function report(session: Session, o: ReportOptions, io: CliIo, deps
     jobs,
     charts,
   };
-  if (o.json) {
-    io.out(`${JSON.stringify(r, null, 2)}\n`);
-    return 0;
-  }
-  const html = renderLiveHtml(r);
-  if (!o.out) {
-    io.out(html);
-    return 0;
-  }
-  try {
-    writeFileSync(o.out, html);
-  } catch (e) {
-    throw new CliError(`Could not write ${o.out}: ${(e as Error).message}`, 'Pick a writable path with --out.');
-  }
-  io.out(`${renderLiveText(r)}Report written to ${o.out}\n`);
-  return 0;
 }

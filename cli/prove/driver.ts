@@ -1,11 +1,14 @@
 import { DescribeExecutionCommand, ExecutionStatus, GetExecutionHistoryCommand, ListExecutionsCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
 import { PROOF_JOB } from '../../lib/config/proof-job';
+import { PROOF_PRODUCER_OUTPUT } from '../../lib/proof-job';
 import { callKey, putPlan, readCount, setFixed } from '../../lambdas/jobs/proof/ledger';
 import { ProofParams } from '../../lambdas/jobs/proof/logic';
 import { executionArnFor, executionNameFor, taskIdFor, tickStamp } from '../../lambdas/shared/names';
 import { SpoolMessage } from '../../lambdas/shared/spool-message';
+import { CliError, explain } from '../errors';
 import { invokeReprocess, Summary } from '../reprocess';
 import { Session } from '../session';
 
@@ -105,6 +108,28 @@ export class ProveDriver {
   async runTick(tick: Date): Promise<Summary> {
     const fn = (await this.outputs()).need('OperatorReprocessFunctionName');
     return invokeReprocess(this.session.clients.lambda, fn, { source: 'tick', job: PROOF_JOB, tick: tickStamp(tick) });
+  }
+
+  /**
+   * Delivers a tick to the proof job's producer the way its schedule does: the schedule target's
+   * input (`{"scheduledTime": <aws.scheduler.scheduled-time>}`, lib/scheduled-producer.ts) straight to
+   * the function, not through reprocess. Invoked synchronously so the delivery's summary is evidence
+   * (Scheduler invokes asynchronously; the producer's handling is the same).
+   */
+  async deliverTick(tick: Date): Promise<Record<string, unknown>> {
+    const stack = await this.outputs();
+    const fn = stack.outputs[PROOF_PRODUCER_OUTPUT];
+    if (!fn) throw new CliError(`Stack ${stack.name} has no output ${PROOF_PRODUCER_OUTPUT}: its proof job predates the duplicate-delivery scenario`, `Redeploy the sandbox stage.`);
+    const scheduledTime = tick.toISOString().replace('.000Z', 'Z');
+    let r;
+    try {
+      r = await this.session.clients.lambda.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify({ scheduledTime })) }));
+    } catch (e) {
+      throw explain(e, `invoke the proof producer ${fn} (lambda:InvokeFunction)`);
+    }
+    const text = r.Payload ? Buffer.from(r.Payload).toString('utf8') : 'null';
+    if (r.FunctionError) throw new CliError(`The proof producer failed on the tick ${scheduledTime}: ${text.slice(0, 300)}`, 'See the producer\'s logs in CloudWatch Logs.');
+    return (JSON.parse(text) ?? {}) as Record<string, unknown>;
   }
 
   /** Replays the run's own spooled tasks (reprocess with `taskIds`), from the failed step. */

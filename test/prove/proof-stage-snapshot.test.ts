@@ -12,6 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PROOF_JOB } from '../../lib/config/proof-job';
 import { resolveConfig } from '../../lib/config/validate';
+import { PROOF_PRODUCER_OUTPUT } from '../../lib/proof-job';
 import { ScheduledJobsStack } from '../../lib/scheduled-jobs-stack';
 import { fixtureConfig } from '../support/fixture-config';
 import { sandboxConfig } from './sandbox-config';
@@ -52,6 +53,12 @@ test('a sandbox stage deploys the proof job, schedule off, with table access und
     },
   });
   sandbox.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ PROOF_TABLE: Match.anyValue() }) } });
+  // prove delivers ticks straight to the proof producer (the duplicate scenario): its name is an output.
+  const producer = (sandbox.toJSON().Outputs as Record<string, { Value: { Ref: string } }>)[PROOF_PRODUCER_OUTPUT];
+  const fn = (sandbox.toJSON().Resources as Record<string, { Type: string; Properties: { Environment: { Variables: Record<string, unknown> } } }>)[producer.Value.Ref];
+  expect(fn.Type).toBe('AWS::Lambda::Function');
+  expect(fn.Properties.Environment.Variables.JOB_NAME).toBe(PROOF_JOB);
+  expect(fn.Properties.Environment.Variables.STATE_MACHINE_ARN).toBeDefined();
 });
 
 test('a stage without sandbox: true has no proof job and no proof access', () => {
@@ -62,6 +69,7 @@ test('a stage without sandbox: true has no proof job and no proof access', () =>
   const t = synth(config, 'local');
   expect(JSON.stringify(t.toJSON())).not.toContain('PROOF_TABLE');
   expect(JSON.stringify(t.toJSON())).not.toContain('proof#');
+  expect(Object.keys(t.toJSON().Outputs ?? {})).not.toContain(PROOF_PRODUCER_OUTPUT);
 });
 
 test('cdk-nag AwsSolutions finds nothing unacknowledged in the sandbox stage (synth fails otherwise)', () => {

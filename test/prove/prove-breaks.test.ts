@@ -8,7 +8,8 @@ import { runCli } from '../../cli/main';
 import { LiveStage, startLiveStage } from '../../local/live-stage';
 import { sandboxConfig } from './sandbox-config';
 
-jest.setTimeout(180_000);
+// Under the break the capture never spools: stop and timeout each wait --wait-seconds for their message in vain.
+jest.setTimeout(300_000);
 
 let stage: LiveStage;
 beforeAll(async () => {
@@ -16,6 +17,8 @@ beforeAll(async () => {
     config: sandboxConfig,
     stage: 'local',
     projectRoot: resolve(__dirname, '..', '..'),
+    // Shorter than the default so the test waits less; --wait-seconds stays above it (timeout must be seen TIMED_OUT).
+    executionTimeoutSeconds: 10,
     breaks: { dropStatusEvents: true, ignoreResume: true, ignoreHolds: true },
   });
 });
@@ -23,7 +26,7 @@ afterAll(async () => stage?.stop());
 
 test('breaking the capture, the resume and the hold fails exactly the matching scenarios', async () => {
   let out = '';
-  const code = await runCli(['prove', '--stage', 'local', '--json', '--poll-ms', '50', '--wait-seconds', '8', '--scenario', 'succeed,replay,stop,timeout,hold'], { out: (s) => void (out += s), err: (s) => void (out += s) }, {
+  const code = await runCli(['prove', '--stage', 'local', '--json', '--poll-ms', '50', '--wait-seconds', '14', '--scenario', 'succeed,replay,stop,timeout,hold'], { out: (s) => void (out += s), err: (s) => void (out += s) }, {
     config: sandboxConfig,
     env: process.env,
   });
