@@ -2,7 +2,10 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
-import { ParamLogRecord } from '../lambdas/shared/param-log';
+import { randomBytes } from 'node:crypto';
+import { buildWorkerRecord, ParamLogRecord } from '../lambdas/shared/param-log';
+import { LocalHmac, signRecord } from '../lambdas/shared/record-mac';
+import { candidateRows, verifiedLostTasks } from '../lambdas/lost-task-monitor/verified';
 import { AdaptiveRateGate } from '../lambdas/shared/rate-gate';
 import { batchLedgerKey, TickBatchMessage, tickLedgerKey } from '../lambdas/shared/tick-batch';
 import { UnknownStateMachineError } from '../lambdas/starter/logic';
@@ -285,6 +288,21 @@ describe('startParentBatch (Step Functions, SQS and the ledger stand-ins)', () =
     expect(inputs).toEqual(expect.arrayContaining([['o-0', 'o-1', 'o-2', 'o-4', 'o-5']]));
     expect(records.filter((r) => r.result === 'Started').map((r) => r.task_id)).toEqual(expect.arrayContaining([envelope(4).taskId, envelope(5).taskId]));
     expect(sfnStandin.counters.duplicates).toBe(0);
+
+    // o-0..o-2 now run in two parents (two Started client records each); the lost-task monitor
+    // counts per task and attempt, so each is one task: ended when any of its runs recorded an end.
+    const key = new LocalHmac(randomBytes(32));
+    const header = ['source', 'type', 'time', 'task_id', 'module', 'params', 'result', 'error', 'cause', 'execution_arn', 'attempt', 'scheduled_time', 'failed_state', 'mac'];
+    const row = (source: string, r: ParamLogRecord) => [source, r.type, r.time, r.task_id, r.module, r.params, r.result, r.error, r.cause, r.execution_arn, String(r.attempt), r.scheduled_time, r.failed_state, r.mac ?? null];
+    const started = await Promise.all(records.map((r) => signRecord(r, key)));
+    expect(started.filter((r) => r.task_id === envelope(0).taskId)).toHaveLength(2);
+    const end = (i: number) => signRecord(buildWorkerRecord({ envelope: envelope(i), now: new Date(), timeZone: 'UTC', executionArn: parents[0].executionArn }), key);
+    const lost = async (ends: ParamLogRecord[]) => (await verifiedLostTasks(candidateRows([header, ...started.map((r) => row('client', r)), ...ends.map((r) => row('worker', r))]), key)).lost;
+    // Both runs of o-0 recorded their end, once each; every other task once.
+    const all = await Promise.all([0, 0, 1, 2, 3, 4, 5].map(end));
+    expect(await lost(all)).toBe(0);
+    // o-0 never ended (neither run): one lost task, not two.
+    expect(await lost(all.filter((r) => r.task_id !== envelope(0).taskId))).toBe(1);
   });
 
   it('a replan whose part is the very same tasks is refused by name, as a standard replan refuses started tasks', async () => {
