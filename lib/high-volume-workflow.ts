@@ -7,6 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { AppFunction } from './app-function';
+import { highVolumeChildShape, HighVolumeChildShape } from './config/execution-mode';
 import { ResolvedJob, ResolvedLambdaStep } from './config/types';
 import { LOG_RETENTION } from './defaults';
 import { ErrorSpool } from './error-spool';
@@ -49,7 +50,7 @@ export const HIGH_VOLUME_STATES = {
 
 /** Defaults of the mode's shape (the cost model prices the same: scripts/cost/high-volume.ts). */
 export const HIGH_VOLUME_DEFAULTS = {
-  /** Tasks per Express child (ItemBatcher MaxItemsPerBatch). */
+  /** Tasks per Express child at most (ItemBatcher MaxItemsPerBatch): fewer for a job whose worst case needs it. */
   itemsPerChild: 100,
   /** Items a child runs at once (its inline Map's MaxConcurrency; Step Functions allows 40 inline). */
   childConcurrency: 10,
@@ -92,7 +93,11 @@ export interface HighVolumeWorkflowProps {
   readonly paramLog: ParamLog;
   readonly paramsKey: ParamsKey;
   readonly timeZone: string;
-  /** @default HIGH_VOLUME_DEFAULTS.itemsPerChild */
+  /**
+   * Tasks per Express child. Set, it is refused when its waves at the job's worst case would not
+   * fit five minutes (lib/config/execution-mode.ts highVolumeChildShape).
+   * @default HIGH_VOLUME_DEFAULTS.itemsPerChild, lowered to as many waves as fit five minutes
+   */
   readonly itemsPerChild?: number;
   /** @default HIGH_VOLUME_DEFAULTS.childConcurrency */
   readonly childConcurrency?: number;
@@ -168,6 +173,8 @@ export class HighVolumeWorkflow extends Construct {
   public readonly resultsBucket: s3.IBucket;
   /** Key prefix of this job's Map Run results in {@link resultsBucket}. */
   public readonly resultsPrefix: string;
+  /** How a child runs its items (items per child chosen from the job's worst case) and its worst case. */
+  public readonly childShape: HighVolumeChildShape;
 
   constructor(scope: Construct, id: string, private readonly props: HighVolumeWorkflowProps) {
     super(scope, id);
@@ -179,10 +186,20 @@ export class HighVolumeWorkflow extends Construct {
     const taken = job.steps.filter((s) => (Object.values(HIGH_VOLUME_STATES) as string[]).includes(s.name)).map((s) => s.name);
     if (taken.length) problems.push(`job ${job.name}: step names ${taken.join(', ')} are states of the high-volume workflow; rename them`);
     if (job.exclusiveBy) problems.push(`job ${job.name}: exclusiveBy cannot be kept in the high-volume mode (lib/config/execution-mode.ts)`);
-    const itemsPerChild = props.itemsPerChild ?? HIGH_VOLUME_DEFAULTS.itemsPerChild;
     const childConcurrency = props.childConcurrency ?? HIGH_VOLUME_DEFAULTS.childConcurrency;
     if (!Number.isInteger(childConcurrency) || childConcurrency < 1 || childConcurrency > 40) problems.push(`childConcurrency must be 1-40 (an inline Map's limit), got ${childConcurrency}`);
+    if (props.itemsPerChild !== undefined && (!Number.isInteger(props.itemsPerChild) || props.itemsPerChild < 1)) problems.push(`itemsPerChild must be a positive integer, got ${props.itemsPerChild}`);
     if (problems.length) throw new Error(`HighVolumeWorkflow: ${problems.join('; ')}`);
+    // A child runs its items in waves of childConcurrency and ends at five minutes: the items per
+    // child are chosen so that its waves at the job's worst case fit (or, set here, refused if not).
+    let shape: HighVolumeChildShape;
+    try {
+      shape = highVolumeChildShape(job.steps, { itemsPerChild: props.itemsPerChild ?? HIGH_VOLUME_DEFAULTS.itemsPerChild, childConcurrency }, props.itemsPerChild !== undefined);
+    } catch (e) {
+      throw new Error(`HighVolumeWorkflow: job ${job.name}: ${(e as Error).message}`);
+    }
+    this.childShape = shape;
+    const { itemsPerChild } = shape;
     const steps = job.steps as ReadonlyArray<ResolvedLambdaStep>;
 
     this.batchRecordFunction = new BatchRecordFunction(this, 'BatchRecord', { projectRoot: props.projectRoot, paramLog: props.paramLog, timeZone: props.timeZone });

@@ -2,11 +2,14 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { executionNameFor, taskIdFor } from '../lambdas/shared/names';
-import { ParamLogRecord } from '../lambdas/shared/param-log';
+import { randomBytes } from 'node:crypto';
+import { buildWorkerRecord, ParamLogRecord } from '../lambdas/shared/param-log';
+import { LocalHmac, signRecord } from '../lambdas/shared/record-mac';
+import { candidateRows, verifiedLostTasks } from '../lambdas/lost-task-monitor/verified';
 import { AdaptiveRateGate } from '../lambdas/shared/rate-gate';
 import { batchLedgerKey, TickBatchMessage, tickLedgerKey } from '../lambdas/shared/tick-batch';
 import { UnknownStateMachineError } from '../lambdas/starter/logic';
-import { BatchStarterDeps, MAX_PARENT_INPUT_BYTES, parentExecutionName, partsOf, startParentBatch } from '../lambdas/batch-starter/logic';
+import { BatchStarterDeps, MAX_PARENT_INPUT_BYTES, parentExecutionName, partDigest, partsOf, startParentBatch } from '../lambdas/batch-starter/logic';
 import { parseParentRoutes } from '../lambdas/batch-starter/env';
 import { classify } from '../lambdas/reprocess/message';
 import { SqsEmulator, startSqsEmulator } from '../local/sqs-emulator';
@@ -95,6 +98,11 @@ function deps(records: ParamLogRecord[], over: Partial<BatchStarterDeps> = {}): 
 const inv = (owner = 'req-1', remainingMs = 120_000) => ({ owner, remainingMs });
 const parentsOf = (j: string) => [...sfnStandin.executions.values()].filter((e) => e.stateMachineArn === PARENT && e.name.startsWith(`${j}-`));
 const firstsOf = (tasks: ReadonlyArray<TaskEnvelope>, offset = 0) => partsOf(tasks).map((_, i, all) => offset + all.slice(0, i).reduce((k, p) => k + p.length, 0));
+/** The names one run of batch 3 of these tasks gives its parents. */
+const namesOf = (tasks: ReadonlyArray<TaskEnvelope>, index = 3) => {
+  const firsts = firstsOf(tasks);
+  return partsOf(tasks).map((p, i) => parentExecutionName(job, '20261125T1800Z', index, firsts[i], partDigest(p), 1));
+};
 
 async function drain(url: string): Promise<Array<{ body: Record<string, any>; attributes: Record<string, string> }>> {
   const out: Array<{ body: Record<string, any>; attributes: Record<string, string> }> = [];
@@ -118,9 +126,21 @@ describe('partsOf and parent names', () => {
     expect(() => partsOf([envelope(1, MAX_PARENT_INPUT_BYTES)])).toThrow(/more than a parent execution's input can carry/);
   });
 
-  it('names a parent from the job, tick, batch, first task and attempt, within 80 characters', () => {
-    expect(parentExecutionName('orders', '20261125T1800Z', 3, 790, 1)).toBe('orders-20261125T1800Z-b3-t790-a1');
-    expect(() => parentExecutionName('a'.repeat(70), '20261125T1800Z', 3, 0, 1)).toThrow(/longer than 80/);
+  it('names a parent from the job, tick, batch, first task, digest of its tasks and attempt, within 80 characters of the StartExecution charset', () => {
+    job = 'orders';
+    const part = [envelope(1), envelope(2)];
+    const d = partDigest(part);
+    expect(d).toMatch(/^[0-9a-f]{12}$/);
+    expect(parentExecutionName('orders', '20261125T1800Z', 3, 790, d, 1)).toBe(`orders-20261125T1800Z-b3-t790-${d}-a1`);
+    // Same tasks, same digest; another task or another order, another one.
+    expect(partDigest([envelope(1), envelope(2)])).toBe(d);
+    expect(partDigest([envelope(1), envelope(3)])).not.toBe(d);
+    expect(partDigest([envelope(2), envelope(1)])).not.toBe(d);
+    // A long job name is cut (the parent state machine is the job's own); the rest is kept whole.
+    const long = parentExecutionName('A'.repeat(40), '20261125T1800Z', 12345, 99999, d, 1);
+    expect(long.length).toBeLessThanOrEqual(80);
+    expect(long).toMatch(new RegExp(`^A+-20261125T1800Z-b12345-t99999-${d}-a1$`));
+    expect(() => parentExecutionName('orders', '2026 11', 3, 0, d, 1)).toThrow(/\[A-Za-z0-9_-\]/);
   });
 
   it('reads the routes the construct writes, and refuses anything else', () => {
@@ -138,7 +158,7 @@ describe('startParentBatch (Step Functions, SQS and the ledger stand-ins)', () =
     const parts = partsOf(m.tasks);
     expect(out).toMatchObject({ outcome: 'completed', started: 2000, duplicate: 0, startFailed: 0, rejected: 0, calls: parts.length });
     const parents = parentsOf(job);
-    expect(parents.map((e) => e.name).sort()).toEqual(firstsOf(m.tasks).map((f) => `${job}-20261125T1800Z-b3-t${f}-a1`).sort());
+    expect(parents.map((e) => e.name).sort()).toEqual(namesOf(m.tasks).sort());
     expect(parents.flatMap((e) => JSON.parse(e.input).tasks)).toHaveLength(2000);
     expect(records).toHaveLength(2000);
     expect(new Set(records.map((r) => r.task_id)).size).toBe(2000);
@@ -174,8 +194,7 @@ describe('startParentBatch (Step Functions, SQS and the ledger stand-ins)', () =
 
   it('spools each task of a parent whose start really fails as StartFailed, which reprocess replays on the standard state machine', async () => {
     const m = message(2000);
-    const firsts = firstsOf(m.tasks);
-    const failing = `${job}-20261125T1800Z-b3-t${firsts[1]}-a1`;
+    const failing = namesOf(m.tasks)[1];
     let calls = 0;
     const records: ParamLogRecord[] = [];
     const out = await startParentBatch(m, deps(records, { sfn: sfnClient((name) => name === failing, () => calls++) }), inv());
@@ -205,7 +224,7 @@ describe('startParentBatch (Step Functions, SQS and the ledger stand-ins)', () =
 
   it('quarantines each task of a parent Step Functions refuses (Rejected), and goes on with the batch', async () => {
     const m = message(2000);
-    const refused = `${job}-20261125T1800Z-b3-t0-a1`;
+    const refused = namesOf(m.tasks)[0];
     const client = sfnClient();
     client.middlewareStack.add(
       (next) => async (args) => {
@@ -248,7 +267,54 @@ describe('startParentBatch (Step Functions, SQS and the ledger stand-ins)', () =
     expect(handed[0].attributes).toMatchObject({ job, batchId: m.batchId });
     const second = await startParentBatch(rest, deps(records), inv('req-2'));
     expect(second).toMatchObject({ outcome: 'completed', started: 3000 - cursor });
-    expect(parentsOf(job).map((e) => e.name).sort()).toEqual(firstsOf(m.tasks).map((f) => `${job}-20261125T1800Z-b3-t${f}-a1`).sort());
+    expect(parentsOf(job).map((e) => e.name).sort()).toEqual(namesOf(m.tasks).sort());
     expect(records.map((r) => r.task_id).sort()).toEqual(m.tasks.map((x) => x.taskId).sort());
+  });
+
+  it('a second plan of the tick (replan, or a producer retry with another list) whose part 0 differs starts its own parent: no task of it is lost as Duplicate', async () => {
+    const tick = '20261125T1800Z';
+    const planned = (plan: string, tasks: TaskEnvelope[]): TickBatchMessage => ({ ...message(0), batchId: batchLedgerKey(job, tick, plan, 0), index: 0, batches: 1, total: tasks.length, tasks });
+    const first = planned('p1', [0, 1, 2, 3].map((i) => envelope(i)));
+    const records: ParamLogRecord[] = [];
+    expect(await startParentBatch(first, deps(records), inv('req-1'))).toMatchObject({ outcome: 'completed', started: 4 });
+    // The new plan: one task dropped, two added; its part 0 is at the same position (batch 0, task 0).
+    const second = planned('p2', [0, 1, 2, 4, 5].map((i) => envelope(i)));
+    const out = await startParentBatch(second, deps(records), inv('req-2'));
+    expect(out).toMatchObject({ outcome: 'completed', started: 5, duplicate: 0 });
+    const parents = parentsOf(job);
+    expect(parents).toHaveLength(2);
+    // Every task of the new plan is in a parent's input, the new ones included.
+    const inputs = parents.map((e) => (JSON.parse(e.input).tasks as TaskEnvelope[]).map((t) => t.key).sort());
+    expect(inputs).toEqual(expect.arrayContaining([['o-0', 'o-1', 'o-2', 'o-4', 'o-5']]));
+    expect(records.filter((r) => r.result === 'Started').map((r) => r.task_id)).toEqual(expect.arrayContaining([envelope(4).taskId, envelope(5).taskId]));
+    expect(sfnStandin.counters.duplicates).toBe(0);
+
+    // o-0..o-2 now run in two parents (two Started client records each); the lost-task monitor
+    // counts per task and attempt, so each is one task: ended when any of its runs recorded an end.
+    const key = new LocalHmac(randomBytes(32));
+    const header = ['source', 'type', 'time', 'task_id', 'module', 'params', 'result', 'error', 'cause', 'execution_arn', 'attempt', 'scheduled_time', 'failed_state', 'mac'];
+    const row = (source: string, r: ParamLogRecord) => [source, r.type, r.time, r.task_id, r.module, r.params, r.result, r.error, r.cause, r.execution_arn, String(r.attempt), r.scheduled_time, r.failed_state, r.mac ?? null];
+    const started = await Promise.all(records.map((r) => signRecord(r, key)));
+    expect(started.filter((r) => r.task_id === envelope(0).taskId)).toHaveLength(2);
+    const end = (i: number) => signRecord(buildWorkerRecord({ envelope: envelope(i), now: new Date(), timeZone: 'UTC', executionArn: parents[0].executionArn }), key);
+    const lost = async (ends: ParamLogRecord[]) => (await verifiedLostTasks(candidateRows([header, ...started.map((r) => row('client', r)), ...ends.map((r) => row('worker', r))]), key)).lost;
+    // Both runs of o-0 recorded their end, once each; every other task once.
+    const all = await Promise.all([0, 0, 1, 2, 3, 4, 5].map(end));
+    expect(await lost(all)).toBe(0);
+    // o-0 never ended (neither run): one lost task, not two.
+    expect(await lost(all.filter((r) => r.task_id !== envelope(0).taskId))).toBe(1);
+  });
+
+  it('a replan whose part is the very same tasks is refused by name, as a standard replan refuses started tasks', async () => {
+    const tick = '20261125T1800Z';
+    const tasks = [0, 1, 2].map((i) => envelope(i));
+    const planned = (plan: string): TickBatchMessage => ({ ...message(0), batchId: batchLedgerKey(job, tick, plan, 0), index: 0, batches: 1, total: tasks.length, tasks });
+    await startParentBatch(planned('p1'), deps([]), inv('req-1'));
+    const records: ParamLogRecord[] = [];
+    const later = () => Date.now() + 60_000;
+    const out = await startParentBatch(planned('p1r1'), deps(records, { now: later, gate: new AdaptiveRateGate({ now: later }) }), inv('req-2'));
+    expect(out).toMatchObject({ outcome: 'completed', started: 0, duplicate: 3 });
+    expect(parentsOf(job)).toHaveLength(1);
+    expect(records.every((r) => r.result === 'Duplicate')).toBe(true);
   });
 });

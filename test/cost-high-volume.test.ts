@@ -97,7 +97,7 @@ describe('npm run cost, both modes side by side (fixture config)', () => {
   });
 
   it('says which jobs synth would refuse in high-volume, and prints both modes with their line items', () => {
-    expect(api.refusals).toEqual(['worst case 346 s > 300 s']);
+    expect(api.refusals).toEqual(["worst case per task 346 s > 270 s (a child's 300 s less its records)"]);
     expect(model.modes.find((m) => m.job === 'example-fanout')!.refusals[0]).toMatch(/^exclusiveBy "account"/);
     const report = formatReport(model);
     expect(report).toContain('Per job and execution mode');

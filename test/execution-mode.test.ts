@@ -1,7 +1,7 @@
 import { fixtureConfig } from './support/fixture-config';
 import { AppConfig, JobConfig, LambdaStepConfig } from '../lib/config/types';
 import { ConfigError, resolveConfig } from '../lib/config/validate';
-import { EXPRESS_MAX_SECONDS, HIGH_VOLUME_FAILURE_PATH_SECONDS, highVolumeWorstCase } from '../lib/config/execution-mode';
+import { EXPRESS_MAX_SECONDS, HIGH_VOLUME_FAILURE_PATH_SECONDS, HIGH_VOLUME_ITEMS_SECONDS, HIGH_VOLUME_RECORD_SECONDS, highVolumeChildShape, HighVolumeShapeError, highVolumeWorstCase } from '../lib/config/execution-mode';
 
 const step = (name: string, timeoutSeconds: number, retry: Partial<LambdaStepConfig['retry']> = {}): LambdaStepConfig => ({
   name,
@@ -59,11 +59,40 @@ describe('executionMode', () => {
   it('refuses a job whose worst case exceeds five minutes, with the numbers', () => {
     const p = modeProblems(job({ steps: [step('Fetch', 60), step('Call', 30)] }));
     // Fetch 60 x 3 + 3 s waits = 183, Call 30 x 3 + 3 = 93, failure path 30: 306 s.
-    expect(p).toEqual([expect.stringContaining(`worst case is 306 s, above the ${EXPRESS_MAX_SECONDS} s`)]);
+    expect(p).toEqual([expect.stringContaining(`worst case per task is 306 s, above the ${HIGH_VOLUME_ITEMS_SECONDS} s an Express child has for its items (${EXPRESS_MAX_SECONDS} s less ${HIGH_VOLUME_RECORD_SECONDS} s`)]);
     expect(p[0]).toContain('Fetch 183 s (60 s x (1+2) + 3 s waits)');
     expect(p[0]).toContain('keep the job on "standard"');
     // The same job fits with one attempt fewer on Fetch.
     expect(modeProblems(job({ steps: [step('Fetch', 60, { maxAttempts: 1 }), step('Call', 30)] }))).toEqual([]);
+  });
+
+  it("checks a child, not one task: 100 items 10 at once are 10 waves, so a 90 s task gets 30 items per child (3 waves + records = 300 s)", () => {
+    // One step, 60 s, no retries: 60 + 30 s failure path = 90 s per task. The old check passed it
+    // against 300 s, yet a child of 100 items at 10 at once needs 10 x 90 = 900 s.
+    const oneStep = job({ steps: [step('Call', 60, { maxAttempts: 0, retryableErrors: [] })] });
+    expect(modeProblems(oneStep)).toEqual([]);
+    const steps = resolveConfig(config(oneStep), { fileExists: () => true }).jobs[0].steps;
+    const shape = highVolumeChildShape(steps, { itemsPerChild: 100, childConcurrency: 10 });
+    expect(shape).toEqual({ itemsPerChild: 30, childConcurrency: 10, waves: 3, perItemSeconds: 90, childSeconds: 300 });
+    expect(shape.childSeconds).toBeLessThanOrEqual(EXPRESS_MAX_SECONDS);
+    // Asked for exactly (a deployment that sets itemsPerChild), 100 is refused with what to change.
+    const asked = () => highVolumeChildShape(steps, { itemsPerChild: 100, childConcurrency: 10 }, true);
+    expect(asked).toThrow(HighVolumeShapeError);
+    expect(asked).toThrow('itemsPerChild 100 at childConcurrency 10 is 10 waves of up to 90 s (one task\'s worst case) + 30 s of records = 930 s, above the 300 s an Express child runs: set itemsPerChild to at most 30');
+    // More at once fit more items in the same three waves.
+    expect(highVolumeChildShape(steps, { itemsPerChild: 100, childConcurrency: 40 })).toMatchObject({ itemsPerChild: 100, waves: 3, childSeconds: 300 });
+    // The three-step job: 3 x (10 s x 3 + 3 s waits) + 30 s = 129 s per task: two waves fit.
+    const three = resolveConfig(config(job()), { fileExists: () => true }).jobs[0].steps;
+    expect(highVolumeChildShape(three, { itemsPerChild: 100, childConcurrency: 10 })).toEqual({ itemsPerChild: 20, childConcurrency: 10, waves: 2, perItemSeconds: 129, childSeconds: 288 });
+    // A 1 s step: 31 s per task, eight waves (278 s); the failure path alone (30 s) keeps ten waves out.
+    const tiny = resolveConfig(config(job({ steps: [step('Call', 1, { maxAttempts: 0, retryableErrors: [] })] })), { fileExists: () => true }).jobs[0].steps;
+    expect(highVolumeChildShape(tiny, { itemsPerChild: 100, childConcurrency: 10 })).toMatchObject({ itemsPerChild: 80, waves: 8, childSeconds: 278 });
+    expect(highVolumeChildShape(tiny, { itemsPerChild: 50, childConcurrency: 10 })).toMatchObject({ itemsPerChild: 50, waves: 5, childSeconds: 185 });
+    // Not even one wave: refused by validation, and the shape says so.
+    const long = job({ steps: [step('Call', 250, { maxAttempts: 0, retryableErrors: [] })] });
+    expect(modeProblems(long)).toEqual([expect.stringContaining('worst case per task is 280 s, above the 270 s')]);
+    const longSteps = resolveConfig(config({ ...long, executionMode: 'standard' }), { fileExists: () => true }).jobs[0].steps;
+    expect(() => highVolumeChildShape(longSteps, { itemsPerChild: 100, childConcurrency: 10 })).toThrow(/not even one item fits the 270 s/);
   });
 
   it('counts a map by its waves (and refuses groups and maps, not built in the child yet)', () => {

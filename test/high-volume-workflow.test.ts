@@ -7,6 +7,7 @@ import { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { AppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
+import { EXPRESS_MAX_SECONDS, HIGH_VOLUME_RECORD_SECONDS, highVolumeWorstCase } from '../lib/config/execution-mode';
 import { HighVolumeWorkflow, HIGH_VOLUME_DEFAULTS, HIGH_VOLUME_SPOOL_RETRY, MAP_FAILURES_RETRY } from '../lib/high-volume-workflow';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
@@ -18,7 +19,7 @@ import { AslDefinition, definitionOf, placeholderRef, PLACEHOLDER, stateMachineA
 import { runLocal } from '../local/run-state-machine';
 import { IamModel } from './support/iam-harness';
 
-// A short three-step job in the high-volume mode (worst case: 3 x 5 s + 2 s + 10 x 2 + 2+4 s + 5 s + 30 s < 300 s).
+// A short three-step job in the high-volume mode (worst case per task: 5 x 2 + 1 s + 10 x 3 + 2+4 s + 5 s + 30 s = 82 s).
 const testConfig: AppConfig = {
   timeZone: 'Asia/Tokyo',
   paramLog: { readerRoleArnPatterns: ['arn:aws:iam::123456789012:role/reader'] },
@@ -93,7 +94,7 @@ describe('HighVolumeWorkflow (synthesized)', () => {
     expect(children).toMatchObject({
       Type: 'Map',
       ItemsPath: '$.tasks',
-      ItemBatcher: { MaxItemsPerBatch: HIGH_VOLUME_DEFAULTS.itemsPerChild },
+      ItemBatcher: { MaxItemsPerBatch: hv.childShape.itemsPerChild },
       ToleratedFailurePercentage: 100,
       MaxConcurrency: HIGH_VOLUME_DEFAULTS.maxChildren,
       ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' } },
@@ -103,6 +104,19 @@ describe('HighVolumeWorkflow (synthesized)', () => {
     expect(props.StateMachineType).toBe('STANDARD');
     expect(props.EncryptionConfiguration).toMatchObject({ Type: 'CUSTOMER_MANAGED_KMS_KEY' });
     expect(props.LoggingConfiguration).toMatchObject({ Level: 'ERROR', IncludeExecutionData: false });
+  });
+
+  it('batches as many items per child as its waves at the worst case fit in five minutes (82 s a task: 3 waves of 10, not 100 items)', () => {
+    const batch = (parent.States.Children as Record<string, any>).ItemBatcher.MaxItemsPerBatch as number;
+    const atOnce = (child.States.Items as Record<string, any>).MaxConcurrency as number;
+    const perTask = highVolumeWorstCase(resolveConfig(testConfig).jobs[0].steps).totalSeconds;
+    expect(perTask).toBe(82);
+    expect([batch, atOnce]).toEqual([30, HIGH_VOLUME_DEFAULTS.childConcurrency]);
+    expect(Math.ceil(batch / atOnce) * perTask + HIGH_VOLUME_RECORD_SECONDS).toBeLessThanOrEqual(EXPRESS_MAX_SECONDS);
+    // One more wave would not fit: the most that does.
+    expect((Math.ceil(batch / atOnce) + 1) * perTask + HIGH_VOLUME_RECORD_SECONDS).toBeGreaterThan(EXPRESS_MAX_SECONDS);
+    // The RecordBatch reserve is the function's own timeout.
+    expect(hv.batchRecordFunction.timeout?.toSeconds()).toBe(HIGH_VOLUME_RECORD_SECONDS);
   });
 
   it("gives each step the standard machine's Retry for the config's error names, and reuses its Lambdas", () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { TaskEnvelope } from '../shared/envelope';
@@ -15,7 +16,7 @@ import { BatchGapError, BatchResult, Invocation, UnknownStateMachineError } from
  * few parent executions of the job's HighVolumeWorkflow (lib/high-volume-workflow.ts), each with
  * as many task envelopes as fit in Step Functions' 256 KiB execution input, instead of one
  * StartExecution per task. A parent's name is deterministic (job, tick, batch index, index of its
- * first task, attempt), so a redelivered batch starts nothing twice: Step Functions refuses the
+ * first task, digest of its task ids, attempt), so a redelivered batch starts nothing twice: Step Functions refuses the
  * name, and the tasks are recorded Duplicate, as in standard. The tick ledger is kept as the
  * standard starter keeps it (lambdas/starter/logic.ts), so the producer's plan, leases and
  * checkpoints mean the same in both modes.
@@ -44,10 +45,32 @@ export function partsOf(tasks: ReadonlyArray<TaskEnvelope>, maxBytes = MAX_PAREN
   return parts;
 }
 
-/** `<job>-<tick>-b<batch index>-t<index of the first task in the batch>-a<attempt>`: at most 80 characters. */
-export function parentExecutionName(job: string, tick: string, batchIndex: number, firstTask: number, attempt: number): string {
-  const name = `${job}-${tick}-b${batchIndex}-t${firstTask}-a${attempt}`;
-  if (name.length > MAX_EXECUTION_NAME) throw new Error(`parent execution name ${name} is longer than ${MAX_EXECUTION_NAME} characters`);
+/** Hex characters of the part digest in a parent's name (48 bits: two different parts of one tick, batch and first task never meet). */
+export const PART_DIGEST_CHARS = 12;
+
+/** A short digest of a part's task ids and attempts, in order: the same part, the same digest. */
+export function partDigest(part: ReadonlyArray<Pick<TaskEnvelope, 'taskId' | 'attempt'>>): string {
+  const h = createHash('sha256');
+  for (const t of part) h.update(t.taskId).update('#').update(String(t.attempt)).update('\n');
+  return h.digest('hex').slice(0, PART_DIGEST_CHARS);
+}
+
+/**
+ * `<job>-<tick>-b<batch index>-t<index of the part's first task in the batch>-<part digest>-a<attempt>`.
+ * The digest of the part's task ids makes the name deterministic per part, not per position: a
+ * redelivered batch cuts the same parts and is refused by name (Step Functions keeps a name unique
+ * per state machine for 90 days), while a part of another plan of the tick (a replan, or a producer
+ * retry whose list changed) with other tasks at that position gets a new name instead of
+ * ExecutionAlreadyExists. A replanned part with the very same tasks is refused, as a standard
+ * replan refuses tasks already started. Names are 1-80 characters of [A-Za-z0-9_-] (AWS Step
+ * Functions API reference, "StartExecution",
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html); the
+ * parent state machine is the job's own, so a long job name is cut, never the rest.
+ */
+export function parentExecutionName(job: string, tick: string, batchIndex: number, firstTask: number, digest: string, attempt: number): string {
+  const tail = `-${tick}-b${batchIndex}-t${firstTask}-${digest}-a${attempt}`;
+  const name = `${job.slice(0, Math.max(0, MAX_EXECUTION_NAME - tail.length))}${tail}`;
+  if (name.length > MAX_EXECUTION_NAME || /[^A-Za-z0-9_-]/.test(name)) throw new Error(`parent execution name ${name} is not 1-${MAX_EXECUTION_NAME} characters of [A-Za-z0-9_-]`);
   return name;
 }
 
@@ -90,7 +113,7 @@ const RESULT: Record<PartDone['outcome']['outcome'], ClientResult> = { started: 
  * cursor, write spool / quarantine messages, then client records, then move the cursor; complete
  * the batch (and maybe the tick), or at the deadline release it and hand the rest on. The tasks
  * are started as parents of the job's HighVolumeWorkflow, each part under
- * `<job>-<tick>-b<batch>-t<first task>-a1`; a part whose start really fails (after the gate's
+ * `<job>-<tick>-b<batch>-t<first task>-<part digest>-a1` ({@link parentExecutionName}); a part whose start really fails (after the gate's
  * bounded retries; throttling is only waited out) is spooled per task as `StartFailed` naming the
  * job's standard state machine, the message reprocess replays for standard; a part Step Functions
  * refuses outright is quarantined per task as `Rejected`. Parts are cut greedily from the cursor,
@@ -121,7 +144,7 @@ export async function startParentBatch(m: TickBatchMessage, deps: BatchStarterDe
   const done: PartDone[] = [];
   let first = cursor;
   for (const part of partsOf(m.tasks.slice(cursor - m.offset))) {
-    const name = parentExecutionName(m.job, m.tick, m.index, first, 1);
+    const name = parentExecutionName(m.job, m.tick, m.index, first, partDigest(part), 1);
     const out = await startPaced({ sfn: deps.sfn, gate: deps.gate, stopAtMs, now, sleep }, { stateMachineArn: parent, name, input: JSON.stringify({ tasks: part }) });
     counts.calls += out.calls;
     if (out.outcome === 'notAttempted') break; // the deadline: this part and the rest go on in a new message

@@ -24,6 +24,18 @@ export const EXPRESS_MAX_SECONDS = 300;
  */
 export const HIGH_VOLUME_FAILURE_PATH_SECONDS = 30;
 
+/**
+ * What a child needs after its items: one invocation of RecordBatch (lambdas/batch-record), whose
+ * function times out at 30 s (lib/high-volume-workflow.ts BatchRecordFunction). Kept out of the
+ * items' time, so a child whose items all took their worst case still writes its worker records
+ * rather than being cut off at five minutes (a cut-off child's items are all spooled again by the
+ * parent's SpoolFailedChildren, the successful ones included).
+ */
+export const HIGH_VOLUME_RECORD_SECONDS = 30;
+
+/** The time a child's items may take: five minutes less {@link HIGH_VOLUME_RECORD_SECONDS}. */
+export const HIGH_VOLUME_ITEMS_SECONDS = EXPRESS_MAX_SECONDS - HIGH_VOLUME_RECORD_SECONDS;
+
 /** One line of the worst case: a step and its seconds. */
 export interface WorstCaseLine {
   readonly step: string;
@@ -70,6 +82,60 @@ export function highVolumeWorstCase(steps: ReadonlyArray<ResolvedStep>): WorstCa
   return { lines, totalSeconds: lines.reduce((n, l) => n + l.seconds, 0) };
 }
 
+/** How a child of the high-volume mode runs its items, and its worst case. */
+export interface HighVolumeChildShape {
+  /** Tasks per child (the Distributed Map's ItemBatcher MaxItemsPerBatch). */
+  readonly itemsPerChild: number;
+  /** Items a child runs at once (its inline Map's MaxConcurrency). */
+  readonly childConcurrency: number;
+  /** Rounds of items one after the other: ceil(itemsPerChild / childConcurrency). */
+  readonly waves: number;
+  /** The worst case of one item ({@link highVolumeWorstCase}). */
+  readonly perItemSeconds: number;
+  /** waves x perItemSeconds + {@link HIGH_VOLUME_RECORD_SECONDS}: at most {@link EXPRESS_MAX_SECONDS}. */
+  readonly childSeconds: number;
+}
+
+/** Thrown when no child shape fits five minutes; the message says what to change. */
+export class HighVolumeShapeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HighVolumeShapeError';
+  }
+}
+
+/**
+ * The child shape of a job: a child runs its items `childConcurrency` at once, so its worst case is
+ * the per-item worst case times ceil(itemsPerChild / childConcurrency) waves, plus the worker
+ * records. Express children end at five minutes, and a child cut off there neither runs nor spools
+ * its later items itself (the parent's SpoolFailedChildren spools them all, done ones included):
+ * so the items per child are lowered, from `max.itemsPerChild`, to as many waves as fit. With
+ * `exact`, `max` is taken as asked (a deployment that sets it) and refused when it does not fit.
+ */
+export function highVolumeChildShape(steps: ReadonlyArray<ResolvedStep>, max: { readonly itemsPerChild: number; readonly childConcurrency: number }, exact = false): HighVolumeChildShape {
+  const perItemSeconds = highVolumeWorstCase(steps).totalSeconds;
+  const fitWaves = Math.floor(HIGH_VOLUME_ITEMS_SECONDS / perItemSeconds);
+  const shape = (itemsPerChild: number): HighVolumeChildShape => {
+    const waves = Math.ceil(itemsPerChild / max.childConcurrency);
+    return { itemsPerChild, childConcurrency: max.childConcurrency, waves, perItemSeconds, childSeconds: waves * perItemSeconds + HIGH_VOLUME_RECORD_SECONDS };
+  };
+  if (!(fitWaves >= 1)) {
+    throw new HighVolumeShapeError(
+      `one task's worst case is ${round(perItemSeconds)} s: not even one item fits the ${HIGH_VOLUME_ITEMS_SECONDS} s an Express child has for its items ` +
+        `(${EXPRESS_MAX_SECONDS} s less ${HIGH_VOLUME_RECORD_SECONDS} s for its worker records). Lower step timeouts, attempts or retry waits, or keep the job on "standard"`,
+    );
+  }
+  const fits = Math.min(max.itemsPerChild, fitWaves * max.childConcurrency);
+  if (exact && fits < max.itemsPerChild) {
+    const asked = shape(max.itemsPerChild);
+    throw new HighVolumeShapeError(
+      `itemsPerChild ${max.itemsPerChild} at childConcurrency ${max.childConcurrency} is ${asked.waves} waves of up to ${round(perItemSeconds)} s (one task's worst case) + ${HIGH_VOLUME_RECORD_SECONDS} s of records = ${round(asked.childSeconds)} s, ` +
+        `above the ${EXPRESS_MAX_SECONDS} s an Express child runs: set itemsPerChild to at most ${fits} (or leave it unset to have it chosen), raise childConcurrency, or lower the job's step timeouts or attempts`,
+    );
+  }
+  return shape(fits);
+}
+
 /**
  * Checks a job's `executionMode` and, for `high-volume`, that the job fits an Express child: its
  * worst case within five minutes and no feature the mode cannot keep. Returns the mode (standard
@@ -97,11 +163,14 @@ export function checkExecutionMode(where: string, j: Pick<JobConfig, 'executionM
   }
   // Steps that failed their own checks have no meaningful worst case yet.
   if (steps.length === 0) return mode;
+  // A child runs its items in waves (lib/high-volume-workflow.ts chooses the items per child from
+  // this worst case, highVolumeChildShape): one wave must fit, with the child's worker records after it.
   const worst = highVolumeWorstCase(steps);
-  if (Number.isFinite(worst.totalSeconds) && worst.totalSeconds > EXPRESS_MAX_SECONDS) {
+  if (Number.isFinite(worst.totalSeconds) && worst.totalSeconds > HIGH_VOLUME_ITEMS_SECONDS) {
     const detail = worst.lines.map((l) => `${l.step} ${round(l.seconds)} s (${l.how})`).join(' + ');
     problems.push(
-      `${where}.executionMode "high-volume": the job's worst case is ${round(worst.totalSeconds)} s, above the ${EXPRESS_MAX_SECONDS} s an Express child may run: ${detail}. ` +
+      `${where}.executionMode "high-volume": the job's worst case per task is ${round(worst.totalSeconds)} s, above the ${HIGH_VOLUME_ITEMS_SECONDS} s an Express child has for its items ` +
+        `(${EXPRESS_MAX_SECONDS} s less ${HIGH_VOLUME_RECORD_SECONDS} s for its worker records): ${detail}. ` +
         'Lower step timeouts, attempts or retry waits (maxDelaySeconds), or keep the job on "standard"',
     );
   }
@@ -118,6 +187,6 @@ export function highVolumeRefusals(job: { readonly exclusiveBy: string | null; r
   const nested = job.steps.filter((s) => s.kind !== 'lambda').map((s) => s.name);
   if (nested.length) out.push(`groups and maps (${nested.join(', ')}) not built in the child yet`);
   const worst = highVolumeWorstCase(job.steps).totalSeconds;
-  if (worst > EXPRESS_MAX_SECONDS) out.push(`worst case ${round(worst)} s > ${EXPRESS_MAX_SECONDS} s`);
+  if (worst > HIGH_VOLUME_ITEMS_SECONDS) out.push(`worst case per task ${round(worst)} s > ${HIGH_VOLUME_ITEMS_SECONDS} s (a child's ${EXPRESS_MAX_SECONDS} s less its records)`);
   return out;
 }
