@@ -121,3 +121,28 @@ export function createHandlerHost(o: HandlerHostOptions): HandlerHost {
     },
   };
 }
+
+/**
+ * Points this process at the local services for every handler: only the standard endpoint
+ * variables (`AWS_ENDPOINT_URL_<SERVICE>`), fake credentials, the region and Powertools' quiet
+ * settings. Returns the resulting environment: each handler sees exactly its own function's
+ * environment on top of it (as in its own Lambda), so variables of another function (e.g. a map
+ * contract) cannot leak into it.
+ */
+export function installBaseEnvironment(o: { readonly region: string; readonly endpoints: Record<string, string>; readonly verbose: boolean; readonly extra: Record<string, string> }): NodeJS.ProcessEnv {
+  Object.assign(process.env, {
+    ...o.endpoints,
+    AWS_REGION: o.region,
+    AWS_DEFAULT_REGION: o.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_SESSION_TOKEN: 'local',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'ERROR',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    ...o.extra,
+  });
+  delete process.env.AWS_PROFILE;
+  return { ...process.env };
+}

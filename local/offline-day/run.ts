@@ -5,7 +5,6 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { appConfig as defaultAppConfig } from '../../bin/config';
 import { AppConfig, lambdaStepsOf, ResolvedAppConfig } from '../../lib/config/types';
-import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { resolveConfig } from '../../lib/config/validate';
 import type { CaptureResult } from '../../lambdas/execution-capture/logic';
 import type { ReprocessResult } from '../../lambdas/reprocess/handler';
@@ -19,18 +18,20 @@ import { faultPlan, FaultPlan, inMaintenance, startFakeExternalApi, TaskRef } fr
 import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
 import { driveEventSource } from '../sqs-esm';
 import { ExecutionSeen, keepBooks } from './accounting';
-import { asyncInvokeConfig, AsyncInvokeModel, eventRules, eventSources, functionEnvironment, REPROCESS_ENTRY, schedules, stateMachineDefinition, synthesizeApp, tableIds } from './app-model';
+import { asyncInvokeConfig, AsyncInvokeModel, eventRules, eventSources, REPROCESS_ENTRY, stateMachineDefinition, synthesizeApp, tableIds } from './app-model';
 import { CANARY_PROCESS_ENV, CanaryRecorder } from './canary';
 import { matchesEventPattern } from './eventbridge';
 import { createExecutionRunner } from './executions';
-import { createHandlerHost } from './handler-host';
+import { createHandlerHost, installBaseEnvironment } from './handler-host';
+import { DayBooks } from './day-books';
+import { planTicks } from './tick-plan';
 import { apiDependencies, withPlannedWindows } from './hold-config';
 import { AsyncInvoker } from './lambda-async';
 import { hhmm, localDay, localHour, localMidnight, localMinuteText } from './local-time';
 import { AcceptedInvocation, Operator } from './operator';
 import { asyncEventKey, awsFaultRates, AwsFaults, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
 import { findReconciler, reconcileTimes } from './reconciler-hook';
-import type { FailedTick, HourRow, OfflineReport } from './report-types';
+import type { FailedTick, OfflineReport } from './report-types';
 import { EXECUTION_CONCURRENCY, LOCAL_EXECUTION_TIMEOUT_SECONDS, LOCAL_STALL_MS, LOCAL_STEP_TIMEOUT_SECONDS, OfflineRunOptions } from './run-options';
 import { failedTicksOf, queuedTasks, readParamLog, runSavedQueries } from './run-results';
 import { startServices, stopServices } from './services';
@@ -166,41 +167,23 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   });
 
   // ---- environment of the handlers: only the standard endpoint variables and fake credentials.
-  Object.assign(process.env, {
-    ...stubs.endpoints,
-    AWS_REGION: region,
-    AWS_DEFAULT_REGION: region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_SESSION_TOKEN: 'local',
-    AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
-    AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
-    AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
-    AWS_ENDPOINT_URL_KMS: services.kms.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.endpoint,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    POWERTOOLS_LOG_LEVEL: options.verbose ? 'INFO' : 'ERROR',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    POWERTOOLS_TRACE_ENABLED: 'false',
-    ...(canary ? CANARY_PROCESS_ENV : {}),
+  const baseEnv = installBaseEnvironment({
+    region,
+    endpoints: {
+      ...stubs.endpoints,
+      AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
+      AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
+      AWS_ENDPOINT_URL_FIREHOSE: firehose.endpoint,
+      AWS_ENDPOINT_URL_KMS: services.kms.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.endpoint,
+    },
+    verbose: options.verbose ?? false,
+    extra: canary ? CANARY_PROCESS_ENV : {},
   });
-  delete process.env.AWS_PROFILE;
-  // Each handler sees exactly its own function's environment on top of this (as in its own Lambda):
-  // variables of another function (e.g. a map contract) must not leak into it.
-  const baseEnv = { ...process.env };
 
-  // Producers: the schedules of the template, their target functions and inputs.
-  const producerSchedules = schedules(model).filter((s) => s.state === 'ENABLED');
-  const producerOf = new Map<string, string>(); // job -> function id
-  const jobOfFunction = new Map<string, string>();
-  for (const s of producerSchedules) {
-    const jobName = functionEnvironment(model, s.targetFunction, ref).JOB_NAME;
-    if (jobName) {
-      producerOf.set(jobName, s.targetFunction);
-      jobOfFunction.set(s.targetFunction, jobName);
-    }
-  }
+  // Producers: the schedules of the template, their target functions, and the period's ticks.
+  const { producerOf, jobOfFunction, ticks: tickPlan, ticksByJob } = planTicks(model, ref, config, from, to, options.singleTick !== undefined);
 
   const host = createHandlerHost({
     projectRoot: options.projectRoot,
@@ -249,20 +232,6 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     retriersOf.set(smArns.get(job.name)!, (state) => retriers.get(state) ?? []);
   }
 
-  const tickPlan: Array<{ at: Date; fn: string; input: string; job: string }> = [];
-  for (const s of producerSchedules) {
-    const jobName = jobOfFunction.get(s.targetFunction);
-    const job = config.jobs.find((j) => j.name === jobName);
-    if (!job) continue;
-    for (const at of options.singleTick ? [from] : scheduleTicks(parseSchedule(s.expression), s.timeZone, from, to)) {
-      const iso = at.toISOString().replace(/\.000Z$/, 'Z');
-      tickPlan.push({ at, fn: s.targetFunction, input: (s.input ?? '{}').replaceAll('<aws.scheduler.scheduled-time>', iso), job: job.name });
-    }
-  }
-  tickPlan.sort((a, b) => a.at.getTime() - b.at.getTime());
-  const ticksByJob: Record<string, number> = {};
-  for (const t of tickPlan) ticksByJob[t.job] = (ticksByJob[t.job] ?? 0) + 1;
-
   // The tick queue's event source: its starter is driven as the mapping would drive it, one batch
   // message at a time, in order, after each producer invocation (see local/sqs-esm.ts).
   const tickSources = eventSources(model);
@@ -305,27 +274,10 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const failedInvocationsName = failedInvocationsQueue ? queueUrls.get(failedInvocationsQueue)!.split('/').pop()! : null;
 
   // ---- bookkeeping
-  // What the books need of each execution, no params (a big tick runs 100,000s).
-  const outcomes = new Map<string, ExecutionSeen>();
-  let notSucceeded = 0;
+  const day = new DayBooks(plan, tz, from, to, dependentStates);
+  const { outcomes } = day;
   const captures: CaptureResult[] = [];
   let captureFailures = 0;
-  let windowRetries = 0;
-  let windowExecutions = 0;
-  const hourly = new Map<string, HourRow>();
-  const row = (when: Date): HourRow => {
-    // The final replay runs at the end of the period: count it in the period's last hour, not in
-    // an hour past it.
-    const at = when.getTime() >= to.getTime() ? new Date(to.getTime() - 1) : when;
-    const hour = localHour(at, tz);
-    let r = hourly.get(hour);
-    if (!r) {
-      r = { hour, tasks: 0, retries: 0, spooled: 0, replayed: 0, spoolDepth: 0, maintenance: inMaintenance(plan, at, tz), held: false };
-      hourly.set(hour, r);
-    }
-    return r;
-  };
-  for (let t = from.getTime(); t < to.getTime(); t += 3_600_000) row(new Date(t));
 
   const runPending = async (): Promise<void> => {
     while (pending.length > 0) {
@@ -365,28 +317,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         sfnEndpoint.complete(e.executionArn, out.status, { error: out.error, cause: out.cause });
         // Only the ends the capture reads keep their history (memory: a big tick runs 100,000s).
         if (out.status === 'SUCCEEDED') sfnEndpoint.dropHistory(e.executionArn);
-        outcomes.set(e.executionArn, {
-          executionArn: e.executionArn,
-          name: e.name,
-          job: envelope.job,
-          taskId: envelope.taskId,
-          attempt: envelope.attempt,
-          status: out.status,
-          error: out.error,
-          cause: out.cause,
-          retries: out.retries,
-        });
-        if (out.status !== 'SUCCEEDED') notSucceeded += 1;
-        const r = row(at);
-        const retries = Object.values(out.retries).reduce((a, b) => a + b, 0);
-        r.retries += retries;
-        if (envelope.attempt === 1) r.tasks += 1;
-        if (out.status !== 'SUCCEEDED') r.spooled += 1;
-        else if (envelope.attempt > 1) r.replayed += 1;
-        if (maintenance) {
-          windowExecutions += 1;
-          for (const [state, n] of Object.entries(out.retries)) if (dependentStates.has(state)) windowRetries += n;
-        }
+        day.record(e.executionArn, e.name, envelope, out, at, maintenance);
       });
       await Promise.all(background.splice(0, background.length));
     }
@@ -578,7 +509,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         await operatorRound();
       }
       wasInMaintenance = maintenance;
-      const r = row(tick.at);
+      const r = day.row(tick.at);
       r.held ||= holdOn || heldDependencies.some((d) => activeWindow(windowsOf[d] ?? [], tick.at, tz) !== null);
       // EventBridge Scheduler invokes the producer asynchronously (its failures: Lambda's retries).
       await asyncInvoker.invoke(tick.fn, JSON.parse(tick.input));
@@ -588,7 +519,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const hour = localHour(tick.at, tz);
       if (hour !== lastHour) {
         lastHour = hour;
-        progress(`${hour}:00 ${maintenance ? `[API maintenance${r.held ? ', held' : ''}] ` : ''}executions ${outcomes.size}, not succeeded ${notSucceeded}, spool depth ${r.spoolDepth}`);
+        progress(`${hour}:00 ${maintenance ? `[API maintenance${r.held ? ', held' : ''}] ` : ''}executions ${outcomes.size}, not succeeded ${day.notSucceeded}, spool depth ${r.spoolDepth}`);
       }
     }
     await timeline.runDue(to);
@@ -676,9 +607,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   progress('running the saved Athena queries on DuckDB over the output folder ...');
   const { lostTasksByDay, dailyCounts, monitored } = await runSavedQueries(options.outDir, from, to, tz);
 
-  const hourRows = [...hourly.values()].sort((a, b) => a.hour.localeCompare(b.hour));
-  // Spool depth is sampled at ticks; carry it through hours without ticks.
-  for (let i = 1; i < hourRows.length; i++) if (hourRows[i].tasks === 0 && hourRows[i].spoolDepth === 0) hourRows[i].spoolDepth = hourRows[i - 1].spoolDepth;
+  const hourRows = day.hourRows();
 
   const report: OfflineReport = {
     from: from.toISOString(),
@@ -711,8 +640,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
           window: `${hhmm(plan.maintenance.startMinute)}-${hhmm(plan.maintenance.endMinute)}`,
           hold: holdMode,
           callsIntoWindow: api.stats.maintenance,
-          retriesDuringWindow: windowRetries,
-          executionsInWindow: windowExecutions,
+          retriesDuringWindow: day.windowRetries,
+          executionsInWindow: day.windowExecutions,
           heldHours: hourRows.filter((h) => h.held).length,
         }
       : null,
