@@ -17,7 +17,6 @@ import { startJobStubs } from '../job-stubs';
 import { faultPlan, FaultPlan, inMaintenance, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
 import { driveEventSource } from '../sqs-esm';
-import { ExecutionSeen, keepBooks } from './accounting';
 import { asyncInvokeConfig, AsyncInvokeModel, eventRules, eventSources, REPROCESS_ENTRY, stateMachineDefinition, synthesizeApp, tableIds } from './app-model';
 import { CANARY_PROCESS_ENV, CanaryRecorder } from './canary';
 import { matchesEventPattern } from './eventbridge';
@@ -31,12 +30,11 @@ import { hhmm, localDay, localHour, localMidnight, localMinuteText } from './loc
 import { AcceptedInvocation, Operator } from './operator';
 import { asyncEventKey, awsFaultRates, AwsFaults, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
 import { findReconciler, reconcileTimes } from './reconciler-hook';
-import type { FailedTick, OfflineReport } from './report-types';
+import type { OfflineReport } from './report-types';
 import { EXECUTION_CONCURRENCY, LOCAL_EXECUTION_TIMEOUT_SECONDS, LOCAL_STALL_MS, LOCAL_STEP_TIMEOUT_SECONDS, OfflineRunOptions } from './run-options';
-import { failedTicksOf, queuedTasks, readParamLog, runSavedQueries } from './run-results';
+import { assembleReport } from './assemble-report';
 import { startServices, stopServices } from './services';
 import { SideEffectLog } from './side-effects';
-import { usersFeel } from './users-feel';
 import { SimClock, Timeline } from './sim-clock';
 import { restrictToJobs } from './single-tick';
 
@@ -571,96 +569,33 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
   Object.assign(process.env, savedEnv);
 
-  const { spooled: spooledTasks, quarantined: quarantinedTasks } = queuedTasks(spoolSnapshot, quarantineSnapshot);
-  // The parameter log as written.
-  const { client, worker, filesPerPartition } = readParamLog(options.outDir);
-
-  const executions: ExecutionSeen[] = [...outcomes.values()];
-  const books = keepBooks({
-    jobs: config.jobs.map((j) => j.name),
-    ticks: ticksByJob,
-    client,
-    worker,
-    executions,
-    spooled: spooledTasks,
-    quarantined: quarantinedTasks,
-    starts,
-    captures,
-  });
-  const total = books.total;
-  total.duplicates += sfnEndpoint.counters.duplicates;
-
-  const failedTicks: FailedTick[] = failedTicksOf({
-    invocations: asyncInvoker.invocations,
-    client,
-    jobOfFunction,
-    reruns: operator?.reruns ?? [],
-    apiJob: API_JOB,
-    plan,
-    timeZone: tz,
-  });
-  for (const t of failedTicks) total.duplicates += t.startedTwice;
-  const captureOutcomes: Record<string, number> = {};
-  for (const c of captures) captureOutcomes[c.outcome] = (captureOutcomes[c.outcome] ?? 0) + 1;
-
-  // The saved Athena queries, on DuckDB over the folder.
-  progress('running the saved Athena queries on DuckDB over the output folder ...');
-  const { lostTasksByDay, dailyCounts, monitored } = await runSavedQueries(options.outDir, from, to, tz);
-
-  const hourRows = day.hourRows();
-
-  const report: OfflineReport = {
-    from: from.toISOString(),
-    to: to.toISOString(),
+  const report = await assembleReport({
+    outDir: options.outDir,
+    from,
+    to,
     timeZone: tz,
     seed,
-    faults: profile,
-    hold: holdMode,
+    profile,
+    holdMode,
     plan,
-    wallMs: Date.now() - wallStart,
+    wallStart,
+    jobs: config.jobs.map((j) => j.name),
     ticks: tickPlan.length,
-    tasks: total.tasks,
-    executions: total.executions,
-    succeededFirstTry: total.succeededFirstTry,
-    recoveredByRetry: total.recoveredByRetry,
-    retries: total.retries,
-    spooledByError: total.spooledByError,
-    replayed: total.replayed,
-    replayRounds: operator?.replayRounds ?? [],
-    stillSpooled: total.stillSpooled,
-    quarantined: total.quarantined,
-    lost: total.lost,
-    lostTaskIds: total.lostTaskIds,
-    duplicates: total.duplicates,
-    startFailed: total.startFailed,
-    jobs: books.perJob,
-    window: plan.maintenance
-      ? {
-          dependencies: heldDependencies,
-          window: `${hhmm(plan.maintenance.startMinute)}-${hhmm(plan.maintenance.endMinute)}`,
-          hold: holdMode,
-          callsIntoWindow: api.stats.maintenance,
-          retriesDuringWindow: day.windowRetries,
-          executionsInWindow: day.windowExecutions,
-          heldHours: hourRows.filter((h) => h.held).length,
-        }
-      : null,
-    outside: {
-      stopped: operator?.stops.length ?? 0,
-      aborted: total.aborted,
-      timedOut: total.timedOut,
-      captures: captureOutcomes,
-      captureFailures,
-      failedTicks,
-      producerErrors: failedTicks.length,
-      failedInvocationsLeft,
-    },
-    operator: { holds: operator?.holdChanges ?? [], stops: operator?.stops ?? [], failedInvocationRuns: operator?.failedInvocationRuns ?? [], reruns: operator?.reruns ?? [] },
-    records: { client: client.length, worker: worker.length },
-    filesPerPartition,
-    queries: { lostTasksByDay, dailyCounts },
-    api: { ...api.stats },
-    hourly: hourRows,
+    ticksByJob,
+    heldDependencies,
+    spool: spoolSnapshot,
+    quarantine: quarantineSnapshot,
+    failedInvocationsLeft,
+    day,
+    starts,
+    captures,
+    captureFailures,
+    sfnDuplicates: sfnEndpoint.counters.duplicates,
+    invocations: asyncInvoker.invocations,
+    jobOfFunction,
+    apiJob: API_JOB,
+    operator,
+    apiStats: api.stats,
     // An Invoke reprocess made that Lambda never ran would be a tick silently dropped: it shows here.
     unfinished: [...timeline.pending(), ...accepted.map((a) => `accepted invoke of ${a.label} never run`)],
     stubs: stubs.stats(),
@@ -671,20 +606,11 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       reconcilerRuns,
       paramLog: { discarded: firehoseDiscarded, retrying: firehoseRetrying },
     },
-    usersFeel: {
-      ...usersFeel({
-        executions,
-        neverEnded: pending.map((e) => parseEnvelope(JSON.parse(e.input)).taskId),
-        spooled: spooledTasks,
-        quarantined: quarantinedTasks,
-        droppedTicks: failedTicks.filter((t) => t.outcome === 'dropped').map((t) => `${t.job}|${t.tick}`),
-        monitored,
-        duplicatedSideEffects: sideEffects.summary().duplicated,
-      }),
-      sideEffects: sideEffects.summary(),
-    },
-    simulatedRetryWaitSeconds: Math.round(retryWaitSeconds),
-  };
+    neverEnded: pending.map((e) => parseEnvelope(JSON.parse(e.input)).taskId),
+    sideEffects: sideEffects.summary(),
+    retryWaitSeconds,
+    progress,
+  });
   // The report is what the operator reads (report.json, the text): searched for the canary too.
   return canary ? { ...report, canary: canary.finish(report) } : report;
 }
