@@ -12,7 +12,6 @@ import { readEnv as readReprocessEnv } from '../../lambdas/reprocess/env';
 import { parseEnvelope } from '../../lambdas/shared/envelope';
 import { activeWindow } from '../../lambdas/shared/holds';
 import { SPOOL_ATTR_ERROR } from '../../lambdas/shared/spool-message';
-import { nextDay } from '../../lambdas/shared/queries';
 import { startJobStubs } from '../job-stubs';
 import { faultPlan, FaultPlan, inMaintenance, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
@@ -28,6 +27,7 @@ import { apiDependencies, withPlannedWindows } from './hold-config';
 import { AsyncInvoker } from './lambda-async';
 import { hhmm, localDay, localHour, localMidnight, localMinuteText } from './local-time';
 import { AcceptedInvocation, Operator } from './operator';
+import { OperatorDesk } from './operator-desk';
 import { asyncEventKey, awsFaultRates, AwsFaults, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
 import { findReconciler, reconcileTimes } from './reconciler-hook';
 import type { OfflineReport } from './report-types';
@@ -272,8 +272,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const failedInvocationsName = failedInvocationsQueue ? queueUrls.get(failedInvocationsQueue)!.split('/').pop()! : null;
 
   // ---- bookkeeping
-  const day = new DayBooks(plan, tz, from, to, dependentStates);
-  const { outcomes } = day;
+  const dayBooks = new DayBooks(plan, tz, from, to, dependentStates);
+  const { outcomes } = dayBooks;
   const captures: CaptureResult[] = [];
   let captureFailures = 0;
 
@@ -315,7 +315,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         sfnEndpoint.complete(e.executionArn, out.status, { error: out.error, cause: out.cause });
         // Only the ends the capture reads keep their history (memory: a big tick runs 100,000s).
         if (out.status === 'SUCCEEDED') sfnEndpoint.dropHistory(e.executionArn);
-        day.record(e.executionArn, e.name, envelope, out, at, maintenance);
+        dayBooks.record(e.executionArn, e.name, envelope, out, at, maintenance);
       });
       await Promise.all(background.splice(0, background.length));
     }
@@ -440,35 +440,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         replayable,
       })
     : undefined;
-  let holdOn = false;
-  /** The operator's round after a window or at the end: never into maintenance (each replay would fail again and spend the task's replay budget). */
-  const operatorRound = async (): Promise<void> => {
-    if (!operator) return;
-    await operator.rerunFailedInvocations();
-    if (inMaintenance(plan, clock.now(), tz)) {
-      progress('  the API is in maintenance: the operator waits, nothing replayed');
-      return;
-    }
-    if (holdOn) {
-      for (const d of heldDependencies) await operator.unhold(d);
-      holdOn = false;
-    }
-    await operator.replay();
-  };
-  // The producer's fix is deployed when its broken period ends; the operator then re-runs the failed
-  // ticks through reprocess (docs/runbook.md, "Re-run a failed invocation").
-  if (operator && plan.producerFailAt !== null) {
-    const [h, m] = plan.producerFailAt.split(':').map(Number);
-    for (let day = localDay(from, tz); localMidnight(day, tz).getTime() < to.getTime(); day = nextDay(day)) {
-      const fixAt = new Date(localMidnight(day, tz).getTime() + (h * 60 + m + plan.producerFailMinutes) * 60_000);
-      if (fixAt.getTime() <= to.getTime()) {
-        timeline.at(fixAt, 'producer fix deployed: re-run the failed ticks', async () => {
-          progress(`${localMinuteText(clock.now(), tz)} the producer's fix is deployed: the operator re-runs the failed ticks`);
-          await operator!.rerunFailedInvocations();
-        });
-      }
-    }
-  }
+  const desk = operator ? new OperatorDesk({ operator, heldDependencies, plan, timeZone: tz, now: () => clock.now(), progress }) : undefined;
+  desk?.scheduleProducerFixes(timeline, from, to);
 
   // The operator's reconciler, when the app has one (reconciler-hook.ts): Scheduler invokes it
   // asynchronously every period; whatever it captures settles like any invocation.
@@ -499,16 +472,15 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const maintenance = inMaintenance(plan, tick.at, tz);
       if (maintenance && !wasInMaintenance && holdMode === 'operator' && operator) {
         progress(`${localMinuteText(tick.at, tz)} the API's maintenance window starts: the operator holds ${heldDependencies.join(', ')}`);
-        for (const d of heldDependencies) await operator.hold(d, 'planned API maintenance');
-        holdOn = true;
+        await desk?.holdAll('planned API maintenance');
       }
       if (wasInMaintenance && !maintenance) {
-        progress(`${localMinuteText(tick.at, tz)} the API is back: the operator ${holdOn ? 'releases the hold and ' : ''}replays the spool`);
-        await operatorRound();
+        progress(`${localMinuteText(tick.at, tz)} the API is back: the operator ${desk?.holdOn ? 'releases the hold and ' : ''}replays the spool`);
+        await desk?.round();
       }
       wasInMaintenance = maintenance;
-      const r = day.row(tick.at);
-      r.held ||= holdOn || heldDependencies.some((d) => activeWindow(windowsOf[d] ?? [], tick.at, tz) !== null);
+      const r = dayBooks.row(tick.at);
+      r.held ||= (desk?.holdOn ?? false) || heldDependencies.some((d) => activeWindow(windowsOf[d] ?? [], tick.at, tz) !== null);
       // EventBridge Scheduler invokes the producer asynchronously (its failures: Lambda's retries).
       await asyncInvoker.invoke(tick.fn, JSON.parse(tick.input));
       // Scheduler delivers at least once: sometimes the same tick twice.
@@ -517,13 +489,13 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       const hour = localHour(tick.at, tz);
       if (hour !== lastHour) {
         lastHour = hour;
-        progress(`${hour}:00 ${maintenance ? `[API maintenance${r.held ? ', held' : ''}] ` : ''}executions ${outcomes.size}, not succeeded ${day.notSucceeded}, spool depth ${r.spoolDepth}`);
+        progress(`${hour}:00 ${maintenance ? `[API maintenance${r.held ? ', held' : ''}] ` : ''}executions ${outcomes.size}, not succeeded ${dayBooks.notSucceeded}, spool depth ${r.spoolDepth}`);
       }
     }
     await timeline.runDue(to);
     clock.set(to);
     progress(`end of the simulated period: ${operator ? 'final replay' : 'no operator'}`);
-    await operatorRound();
+    await desk?.round();
     // A stopped or timed-out execution's step Lambda runs to its own end: wait for it, and for
     // whatever its late status changes and side effects start.
     await sideEffects.idle();
@@ -586,7 +558,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     spool: spoolSnapshot,
     quarantine: quarantineSnapshot,
     failedInvocationsLeft,
-    day,
+    day: dayBooks,
     starts,
     captures,
     captureFailures,
