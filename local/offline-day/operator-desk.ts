@@ -1,3 +1,6 @@
+import { lambdaStepsOf, ResolvedAppConfig } from '../../lib/config/types';
+import { SPOOL_ATTR_ERROR } from '../../lambdas/shared/spool-message';
+import type { SqsEmulator } from '../sqs-emulator';
 import { nextDay } from '../../lambdas/shared/queries';
 import { FaultPlan, inMaintenance } from '../fake-external-api';
 import { localDay, localMidnight, localMinuteText } from './local-time';
@@ -64,4 +67,27 @@ export class OperatorDesk {
       }
     }
   }
+}
+
+/** Error names a replay can fix, in the order the operator replays them: the steps' retryable errors, then the platform's. */
+export function replayableErrors(config: ResolvedAppConfig): string[] {
+  return [
+    ...new Set([
+      ...config.jobs.flatMap((j) => lambdaStepsOf(j).flatMap((s) => s.retry.retryableErrors)),
+      'States.Timeout',
+      'DependencyOnHold',
+      'ExecutionAborted',
+      'ExecutionTimedOut',
+    ]),
+  ];
+}
+
+/** What waits in a queue by its spool error attribute (what the console or `scheduled-jobs status` shows). */
+export async function errorsWaiting(sqs: Pick<SqsEmulator, 'inspectQueue'>, queueName: string): Promise<Map<string, number>> {
+  const waiting = new Map<string, number>();
+  for (const m of (await sqs.inspectQueue(queueName)).all) {
+    const e = m.attributes[SPOOL_ATTR_ERROR] ?? '';
+    waiting.set(e, (waiting.get(e) ?? 0) + 1);
+  }
+  return waiting;
 }

@@ -11,15 +11,13 @@ import type { ReprocessResult } from '../../lambdas/reprocess/handler';
 import { readEnv as readReprocessEnv } from '../../lambdas/reprocess/env';
 import { parseEnvelope } from '../../lambdas/shared/envelope';
 import { activeWindow } from '../../lambdas/shared/holds';
-import { SPOOL_ATTR_ERROR } from '../../lambdas/shared/spool-message';
 import { startJobStubs } from '../job-stubs';
 import { faultPlan, FaultPlan, inMaintenance, startFakeExternalApi, TaskRef } from '../fake-external-api';
 import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-standin';
 import { driveEventSource } from '../sqs-esm';
-import { asyncInvokeConfig, AsyncInvokeModel, eventRules, eventSources, REPROCESS_ENTRY, stateMachineDefinition, synthesizeApp, tableIds } from './app-model';
+import { asyncInvokeConfig, AsyncInvokeModel, eventRules, eventSources, REPROCESS_ENTRY, synthesizeApp, tableIds } from './app-model';
 import { CANARY_PROCESS_ENV, CanaryRecorder } from './canary';
 import { matchesEventPattern } from './eventbridge';
-import { createExecutionRunner } from './executions';
 import { createHandlerHost, installBaseEnvironment } from './handler-host';
 import { DayBooks } from './day-books';
 import { planTicks } from './tick-plan';
@@ -27,8 +25,9 @@ import { apiDependencies, withPlannedWindows } from './hold-config';
 import { AsyncInvoker } from './lambda-async';
 import { hhmm, localDay, localHour, localMidnight, localMinuteText } from './local-time';
 import { AcceptedInvocation, Operator } from './operator';
-import { OperatorDesk } from './operator-desk';
-import { asyncEventKey, awsFaultRates, AwsFaults, dispatchStatusEvent, Retrier, limitHistory, retriersByState, simulatedRetryWaitSeconds } from './aws-faults';
+import { errorsWaiting, OperatorDesk, replayableErrors } from './operator-desk';
+import { createJobRunners } from './job-runners';
+import { asyncEventKey, awsFaultRates, AwsFaults, dispatchStatusEvent, limitHistory, simulatedRetryWaitSeconds } from './aws-faults';
 import { findReconciler, reconcileTimes } from './reconciler-hook';
 import type { OfflineReport } from './report-types';
 import { EXECUTION_CONCURRENCY, LOCAL_EXECUTION_TIMEOUT_SECONDS, LOCAL_STALL_MS, LOCAL_STEP_TIMEOUT_SECONDS, OfflineRunOptions } from './run-options';
@@ -204,31 +203,22 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   const runSqs = new SQSClient({ region, endpoint: sqsEmulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const runSfn = new SFNClient({ region, endpoint: sfnEndpoint.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const runners = new Map<string, ReturnType<typeof createExecutionRunner>>();
-  const retriersOf = new Map<string, (state: string) => Retrier[]>();
-  for (const job of config.jobs) {
-    const definition = stateMachineDefinition(model, job, ref);
-    runners.set(
-      smArns.get(job.name)!,
-      createExecutionRunner({
-        definition,
-        sqs: runSqs,
-        stepTimeoutSeconds: LOCAL_STEP_TIMEOUT_SECONDS,
-        executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
-        handlerFor: (functionName) => {
-          const id = functionName.split(':').pop()!;
-          // Tracked to its end: a stopped execution's step Lambda runs on, and its side effects land late.
-          // Each call gets its function's Lambda context (its timeout's countdown), as Lambda gives it.
-          return sideEffects.wrapStep(host.withContext(id, loadHandler(id)), (ev) => {
-            const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
-            return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
-          });
-        },
+  const { runners, retriersOf } = createJobRunners({
+    config,
+    model,
+    ref,
+    smArns,
+    sqs: runSqs,
+    stepTimeoutSeconds: LOCAL_STEP_TIMEOUT_SECONDS,
+    executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
+    // Tracked to its end: a stopped execution's step Lambda runs on, and its side effects land late.
+    // Each call gets its function's Lambda context (its timeout's countdown), as Lambda gives it.
+    handlerFor: (id) =>
+      sideEffects.wrapStep(host.withContext(id, loadHandler(id)), (ev) => {
+        const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
+        return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
       }),
-    );
-    const retriers = retriersByState(definition);
-    retriersOf.set(smArns.get(job.name)!, (state) => retriers.get(state) ?? []);
-  }
+  });
 
   // The tick queue's event source: its starter is driven as the mapping would drive it, one batch
   // message at a time, in order, after each producer invocation (see local/sqs-esm.ts).
@@ -408,15 +398,6 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   };
 
   // ---- the operator: replays what a retry (or the dependency's return) can fix.
-  const replayable = [
-    ...new Set([
-      ...config.jobs.flatMap((j) => lambdaStepsOf(j).flatMap((s) => s.retry.retryableErrors)),
-      'States.Timeout',
-      'DependencyOnHold',
-      'ExecutionAborted',
-      'ExecutionTimedOut',
-    ]),
-  ];
   operator = withOperator
     ? new Operator({
         now: () => clock.now(),
@@ -425,19 +406,12 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         ddb: dynamo.client,
         coordinationTable: tableIds(model).coordination,
         sfn: runSfn,
-        spoolErrors: async () => {
-          const waiting = new Map<string, number>();
-          for (const m of (await sqsEmulator.inspectQueue(spoolName)).all) {
-            const e = m.attributes[SPOOL_ATTR_ERROR] ?? '';
-            waiting.set(e, (waiting.get(e) ?? 0) + 1);
-          }
-          return waiting;
-        },
+        spoolErrors: () => errorsWaiting(sqsEmulator, spoolName),
         failedInvocationsWaiting: async () => (failedInvocationsName ? (await sqsEmulator.inspectQueue(failedInvocationsName)).all.length : 0),
         reprocess: async (payload) => (await invokeWithEnv(reprocessFn, payload)) as ReprocessResult,
         runAcceptedInvocations,
         settle,
-        replayable,
+        replayable: replayableErrors(config),
       })
     : undefined;
   const desk = operator ? new OperatorDesk({ operator, heldDependencies, plan, timeZone: tz, now: () => clock.now(), progress }) : undefined;
