@@ -14,7 +14,7 @@ import { AdaptiveRateGate } from '../shared/rate-gate';
 import { withSafeErrors } from '../shared/safe-error';
 import { parseTickBatch, TICK_ATTR_JOB } from '../shared/tick-batch';
 import { LeaseLostError, TickLedger } from '../shared/tick-ledger';
-import { isRedriveRequest, redriveDeadLetters, RedriveRequest, RedriveSummary } from '../starter/redrive';
+import { answerRedrive, isRedriveRequest, RedriveRequest, RedriveSummary } from '../starter/redrive';
 import { PARENT_ROUTES_ENV, parseParentRoutes } from './env';
 import { BatchStarterDeps, startParentBatch } from './logic';
 
@@ -58,11 +58,7 @@ export function newContainer(
   return withSafeErrors(async (event: SQSEvent | RedriveRequest, context: Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>) => {
     if ((context as Context).functionName) logger.addContext(context as Context);
     if (isRedriveRequest(event)) {
-      const max = Math.min(10_000, Math.max(1, Math.floor(Number(event.max ?? 100)) || 100));
-      const summary = await redriveDeadLetters(
-        { sqs: sqsClient, deadLetterQueueUrl: requireEnv('DEAD_LETTER_QUEUE_URL', env), tickQueueUrl: requireEnv('TICK_QUEUE_URL', env) },
-        { max, stopAtMs: Date.now() + context.getRemainingTimeInMillis() - 10_000 },
-      );
+      const summary = await answerRedrive(event, { sqs: sqsClient, deadLetterQueueUrl: requireEnv('DEAD_LETTER_QUEUE_URL', env), tickQueueUrl: requireEnv('TICK_QUEUE_URL', env) }, context.getRemainingTimeInMillis());
       logger.info('dead letters redriven', { ...summary });
       return summary;
     }

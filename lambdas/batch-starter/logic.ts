@@ -9,7 +9,7 @@ import { OutgoingSpoolMessage, sendSpoolMessages } from '../shared/spool-send';
 import { startPaced, StartOutcome } from '../shared/start-execution';
 import { TICK_ATTR_BATCH, TICK_ATTR_JOB, TickBatchMessage } from '../shared/tick-batch';
 import { TickLedger } from '../shared/tick-ledger';
-import { BatchGapError, BatchResult, Invocation, UnknownStateMachineError } from '../starter/logic';
+import { BatchResult, claimTickBatch, Invocation, invocationDeadlines, UnknownStateMachineError } from '../starter/logic';
 
 /**
  * The starter's high-volume path (docs/big-ticks.md, "High-volume mode"): a tick batch becomes a
@@ -123,24 +123,18 @@ const RESULT: Record<PartDone['outcome']['outcome'], ClientResult> = { started: 
 export async function startParentBatch(m: TickBatchMessage, deps: BatchStarterDeps, inv: Invocation): Promise<BatchResult> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? realSleep;
-  const endMs = now() + inv.remainingMs;
-  const safety = deps.safetyMs ?? Math.min(inv.remainingMs / 2, Math.max(15_000, Math.min(30_000, inv.remainingMs * 0.1)));
-  const stopAtMs = endMs - safety;
+  const { endMs, stopAtMs } = invocationDeadlines(now(), inv, deps.safetyMs);
   const throttlesBefore = deps.gate.throttleEvents;
   const counts = { started: 0, duplicate: 0, startFailed: 0, rejected: 0, calls: 0 };
   const result = (outcome: BatchResult['outcome'], tickCompleted = false): BatchResult => ({ batchId: m.batchId, job: m.job, outcome, ...counts, throttleEvents: deps.gate.throttleEvents - throttlesBefore, tickCompleted });
 
   const parent = deps.parents.get(m.stateMachineArn);
   if (!parent) throw new UnknownStateMachineError();
-  const claim = await deps.ledger.claimBatch(m.batchId, inv.owner, endMs + (deps.leaseMarginMs ?? 60_000), m.total);
-  if (!claim.claimed) return result(claim.reason === 'done' ? 'alreadyDone' : 'busy');
-  if (m.offset > claim.item.cursor) {
-    await deps.ledger.releaseBatch(m.batchId, inv.owner, claim.item.cursor, claim.item.doneAbove).catch(() => undefined);
-    throw new BatchGapError(m.offset, claim.item.cursor);
-  }
+  const claim = await claimTickBatch(deps.ledger, m, inv, endMs + (deps.leaseMarginMs ?? 60_000));
+  if (!claim.claimed) return result(claim.outcome);
 
   // Parts are consecutive, so progress is the cursor alone (doneAbove stays empty).
-  let cursor = claim.item.cursor;
+  let cursor = claim.cursor;
   const done: PartDone[] = [];
   let first = cursor;
   for (const part of partsOf(m.tasks.slice(cursor - m.offset))) {

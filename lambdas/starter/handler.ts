@@ -13,7 +13,7 @@ import { logger, metrics, tracer } from '../shared/powertools';
 import { AdaptiveRateGate } from '../shared/rate-gate';
 import { TickLedger } from '../shared/tick-ledger';
 import { createStarterHandler, StarterDeps } from './logic';
-import { isRedriveRequest, redriveDeadLetters, RedriveRequest, RedriveSummary } from './redrive';
+import { answerRedrive, isRedriveRequest, RedriveRequest, RedriveSummary } from './redrive';
 
 /**
  * The tick starter Lambda (lib/tick-starter.ts): the SQS event source of the tick queue invokes it
@@ -47,11 +47,7 @@ export function newContainer(
     logger.addContext(context as Context);
     if (isRedriveRequest(event)) {
       // An operator's request (docs/big-ticks.md, "Runbook"), not the event source.
-      const max = Math.min(10_000, Math.max(1, Math.floor(Number(event.max ?? 100)) || 100));
-      const summary = await redriveDeadLetters(
-        { sqs: sqsClient, deadLetterQueueUrl: requireEnv('DEAD_LETTER_QUEUE_URL', env), tickQueueUrl: requireEnv('TICK_QUEUE_URL', env) },
-        { max, stopAtMs: Date.now() + context.getRemainingTimeInMillis() - 10_000 },
-      );
+      const summary = await answerRedrive(event, { sqs: sqsClient, deadLetterQueueUrl: requireEnv('DEAD_LETTER_QUEUE_URL', env), tickQueueUrl: requireEnv('TICK_QUEUE_URL', env) }, context.getRemainingTimeInMillis());
       logger.info('dead letters redriven', { ...summary });
       return summary;
     }

@@ -104,6 +104,29 @@ export class BatchGapError extends Error {
   }
 }
 
+/** When an invocation stops starting (`stopAtMs`, leaving time for records and the checkpoint) and when it ends. */
+export function invocationDeadlines(nowMs: number, inv: Invocation, safetyMs?: number): { readonly endMs: number; readonly stopAtMs: number } {
+  const endMs = nowMs + inv.remainingMs;
+  const safety = safetyMs ?? Math.min(inv.remainingMs / 2, Math.max(15_000, Math.min(30_000, inv.remainingMs * 0.1)));
+  return { endMs, stopAtMs: endMs - safety };
+}
+
+/**
+ * Claims a tick message's batch in the ledger for this invocation (a lease until `leaseUntilMs`),
+ * as both starters do: `done` / `busy` when another invocation finished or holds it; a message
+ * that starts after the batch's progress (a gap no task may fall into) releases the claim and
+ * throws {@link BatchGapError} so the message comes back.
+ */
+export async function claimTickBatch(ledger: TickLedger, m: TickBatchMessage, inv: Invocation, leaseUntilMs: number): Promise<{ readonly claimed: false; readonly outcome: 'alreadyDone' | 'busy' } | { readonly claimed: true; readonly cursor: number; readonly doneAbove: ReadonlyArray<number> }> {
+  const claim = await ledger.claimBatch(m.batchId, inv.owner, leaseUntilMs, m.total);
+  if (!claim.claimed) return { claimed: false, outcome: claim.reason === 'done' ? 'alreadyDone' : 'busy' };
+  if (m.offset > claim.item.cursor) {
+    await ledger.releaseBatch(m.batchId, inv.owner, claim.item.cursor, claim.item.doneAbove).catch(() => undefined);
+    throw new BatchGapError(m.offset, claim.item.cursor);
+  }
+  return { claimed: true, cursor: claim.item.cursor, doneAbove: claim.item.doneAbove };
+}
+
 interface Done {
   readonly envelope: TaskEnvelope;
   readonly at: Date;
@@ -118,9 +141,7 @@ export async function startBatch(m: TickBatchMessage, deps: StarterDeps, inv: In
   const sleep = deps.sleep ?? realSleep;
   const log = deps.log ?? (() => undefined);
   const t0 = now();
-  const endMs = t0 + inv.remainingMs;
-  const safety = deps.safetyMs ?? Math.min(inv.remainingMs / 2, Math.max(15_000, Math.min(30_000, inv.remainingMs * 0.1)));
-  const stopAtMs = endMs - safety;
+  const { endMs, stopAtMs } = invocationDeadlines(t0, inv, deps.safetyMs);
   const throttlesBefore = deps.gate.throttleEvents;
   const counts = { started: 0, duplicate: 0, startFailed: 0, rejected: 0, calls: 0 };
   const result = (outcome: BatchResult['outcome'], tickCompleted = false): BatchResult => ({
@@ -133,16 +154,12 @@ export async function startBatch(m: TickBatchMessage, deps: StarterDeps, inv: In
   });
 
   if (!deps.allowedStateMachineArns.has(m.stateMachineArn)) throw new UnknownStateMachineError();
-  const claim = await deps.ledger.claimBatch(m.batchId, inv.owner, endMs + (deps.leaseMarginMs ?? 60_000), m.total);
-  if (!claim.claimed) return result(claim.reason === 'done' ? 'alreadyDone' : 'busy');
-  if (m.offset > claim.item.cursor) {
-    await deps.ledger.releaseBatch(m.batchId, inv.owner, claim.item.cursor, claim.item.doneAbove).catch(() => undefined);
-    throw new BatchGapError(m.offset, claim.item.cursor);
-  }
+  const claim = await claimTickBatch(deps.ledger, m, inv, endMs + (deps.leaseMarginMs ?? 60_000));
+  if (!claim.claimed) return result(claim.outcome);
 
   // Progress: every task before `cursor`, and those in `flushed`, are started and recorded.
-  let cursor = claim.item.cursor;
-  const flushed = new Set<number>(claim.item.doneAbove.filter((i) => i >= cursor));
+  let cursor = claim.cursor;
+  const flushed = new Set<number>(claim.doneAbove.filter((i) => i >= cursor));
   const todo: number[] = [];
   for (let k = 0; k < m.tasks.length; k++) if (m.offset + k >= cursor && !flushed.has(m.offset + k)) todo.push(k);
 

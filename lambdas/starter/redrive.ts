@@ -67,3 +67,16 @@ export async function redriveDeadLetters(
   }
   return { moved, failed, stoppedBecause: 'max' };
 }
+
+/**
+ * Answers an operator's redrive request for a starter (standard or high-volume): at most `max`
+ * (1-10,000, default 100) messages, stopping 10 s before the invocation's end.
+ */
+export async function answerRedrive(
+  event: RedriveRequest,
+  deps: { readonly sqs: SQSClient; readonly deadLetterQueueUrl: string; readonly tickQueueUrl: string },
+  remainingMs: number,
+): Promise<RedriveSummary> {
+  const max = Math.min(10_000, Math.max(1, Math.floor(Number(event.max ?? 100)) || 100));
+  return redriveDeadLetters(deps, { max, stopAtMs: Date.now() + remainingMs - 10_000 });
+}
