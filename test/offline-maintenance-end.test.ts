@@ -20,7 +20,7 @@ describe('offline run ending in the maintenance window', () => {
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-maint-'));
     report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, faults: 'default', startDay: run.day });
-  }, 60_000);
+  }, 180_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('replays nothing while the API is in maintenance and keeps every failure in the spool', () => {

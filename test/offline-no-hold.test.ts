@@ -20,7 +20,7 @@ describe('offline run without a hold (2 simulated hours)', () => {
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-nohold-'));
     report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, hold: run.hold, startDay: run.day, faultPlanOverrides: run.overrides });
-  }, 60_000);
+  }, 180_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('sends every attempt into the window and retries each', () => {

@@ -286,12 +286,12 @@ describe('npm start flags', () => {
     const bogus = cli('--faults', 'bogus');
     expect(bogus.status).toBe(2);
     expect(bogus.stderr).toContain('--faults must be one of none, default, heavy, outside');
-  }, 60_000);
+  }, 180_000);
 
   it('refuses a --canary that would not survive JSON, URLs or e-mail addresses unchanged, saying what it may be', () => {
     const r = cli('--canary', 'has space');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("--canary must be 6-64 letters, digits, '.', '_' or '-'");
     expect(cli('--help').stdout).toContain('--canary TEXT');
-  }, 60_000);
+  }, 180_000);
 });

@@ -21,7 +21,7 @@ describe('offline run with the window planned in the config and no operator (2 s
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-planned-'));
     report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, hold: run.hold, startDay: run.day, faultPlanOverrides: run.overrides });
-  }, 60_000);
+  }, 180_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('declares the window as a cron in the app time zone', () => {
