@@ -3,6 +3,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import { ChildExecutionResult, parseManifest, parseResultFile, ResultFileRef, ResultManifest } from '../../lambdas/map-failures/result-writer';
 import { parseEnvelope, TaskEnvelope } from '../../lambdas/shared/envelope';
+import { SPOOLED_CAUSE_PREFIX } from '../../lambdas/shared/workflow-contract';
 import { AslDefinition, definitionOf } from '../asl';
 import { localEnv, RefResolver, SynthesizedApp } from './app-model';
 import { createExecutionRunner, ExecutionOutcome, LocalHandler } from './executions';
@@ -37,8 +38,16 @@ import { createExecutionRunner, ExecutionOutcome, LocalHandler } from './executi
 export interface MapItemEnd {
   readonly childArn: string;
   readonly envelope: TaskEnvelope;
-  /** SUCCEEDED when RecordBatch reported it without error; FAILED otherwise (its Catch or the post-map step spools it). */
+  /** SUCCEEDED when RecordBatch reported it without error; FAILED otherwise. */
   readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly error?: string;
+  /**
+   * A failed item's cause, starting with the workflow's spooled marker when the workflow spooled it:
+   * its Catch's SpoolItem (RecordBatch saw its error and no spool error), or the parent's post-map
+   * step (its child failed and SpoolFailedChildren then succeeded). Without the marker the books
+   * count it unspooled (lost).
+   */
+  readonly cause?: string;
 }
 
 export interface MapRunFaults {
@@ -169,6 +178,7 @@ export class MapRuns {
     const label = plan.map.Label ?? plan.mapName;
     const mapRunArn = e.stateMachineArn.replace(':stateMachine:', ':mapRun:') + `/${label}:${mapRunId}`;
     const results: ChildExecutionResult[] = [];
+    const ends: Array<Array<{ envelope: TaskEnvelope; recorded: boolean; error?: string; spooled: boolean }>> = [];
     const retries: Record<string, number> = {};
     await mapLimit(batches, plan.map.MaxConcurrency && plan.map.MaxConcurrency > 0 ? plan.map.MaxConcurrency : 1000, async (batch, i) => {
       const childName = `${mapRunId}-${i}`;
@@ -176,13 +186,30 @@ export class MapRuns {
       const childInput = { Items: batch };
       const runs = this.deps.faults.childTwice(childArn) ? 2 : 1;
       if (runs === 2) this.counts.childrenRepeated += 1;
-      let end: ChildExecutionResult | undefined;
       for (let r = 0; r < runs; r++) {
         this.counts.children += 1;
-        end = await this.runChild(plan, childArn, childName, childInput, e.startDate, r === runs - 1 && this.deps.faults.childTimedOut(childArn), retries);
+        const run = await this.runChild(plan, childArn, childName, childInput, e.startDate, r === runs - 1 && this.deps.faults.childTimedOut(childArn), retries);
+        results[i] = run.result;
+        ends[i] = run.items;
       }
-      results[i] = end!;
     });
+    // Each item is booked once its parent has ended: whether the post-map step spooled it is known then.
+    const book = (out: ExecutionOutcome): ExecutionOutcome => {
+      const postMapSpooled = out.status === 'SUCCEEDED' && this.deps.postMapStep !== false && plan.runAfterMap !== null;
+      results.forEach((child, i) => {
+        for (const item of ends[i]) {
+          // RecordBatch saw it succeed (its child may still fail, e.g. ItemsNotSpooled for another item).
+          if (item.recorded && !item.error) this.deps.onItem({ childArn: child.ExecutionArn, envelope: item.envelope, status: 'SUCCEEDED' });
+          else {
+            const error = item.error ?? child.Error ?? child.Status;
+            // Its Catch spooled it; else only the post-map step can (a dead child, an item whose spool send failed).
+            const by = item.spooled ? 'SpoolItem' : child.Status !== 'SUCCEEDED' && postMapSpooled ? 'SpoolFailedChildren' : null;
+            this.deps.onItem({ childArn: child.ExecutionArn, envelope: item.envelope, status: 'FAILED', error, cause: by ? `${SPOOLED_CAUSE_PREFIX}${by}] ${error ?? ''}` : `not spooled: ${error ?? ''}` });
+          }
+        }
+      });
+      return out;
+    };
 
     const failed = results.filter((r) => r.Status !== 'SUCCEEDED').length;
     this.counts.childrenFailed += failed;
@@ -190,9 +217,9 @@ export class MapRuns {
     const tolerated = plan.map.ToleratedFailurePercentage ?? 0;
     if (batches.length > 0 && (failed * 100) / batches.length > tolerated) {
       // No Catch on the Map state: the parent fails (the items of the failed children are not spooled by it).
-      return { executionArn: e.executionArn, name: e.name, status: 'FAILED', error: 'States.ExceedToleratedFailureThreshold', cause: `${failed} of ${batches.length} children failed`, retries, sqsSends: 0 };
+      return book({ executionArn: e.executionArn, name: e.name, status: 'FAILED', error: 'States.ExceedToleratedFailureThreshold', cause: `${failed} of ${batches.length} children failed`, retries, sqsSends: 0 });
     }
-    if (!plan.runAfterMap || this.deps.postMapStep === false) return { executionArn: e.executionArn, name: e.name, status: 'SUCCEEDED', retries, sqsSends: 0 };
+    if (!plan.runAfterMap || this.deps.postMapStep === false) return book({ executionArn: e.executionArn, name: e.name, status: 'SUCCEEDED', retries, sqsSends: 0 });
     const resultPath = pathParts(plan.map.ResultPath, 'ResultPath');
     const after = resultPath.length === 0 ? location : { ...input };
     if (resultPath.length > 0) {
@@ -202,12 +229,20 @@ export class MapRuns {
     }
     const out = await plan.runAfterMap({ executionArn: e.executionArn, name: e.name, stateMachineArn: e.stateMachineArn, input: after, startDate: e.startDate });
     for (const [k, v] of Object.entries(retries)) out.retries[k] === undefined && ((out.retries as Record<string, number>)[k] = v);
-    return out;
+    return book(out);
   }
 
-  private async runChild(plan: ParentPlan, childArn: string, childName: string, childInput: { Items: unknown[] }, startDate: Date, timesOut: boolean, retries: Record<string, number>): Promise<ChildExecutionResult> {
-    // RecordBatch's payload says how each item ended (its Catch's error, or none).
-    const recorded: Array<{ task: unknown; error?: unknown }> = [];
+  private async runChild(
+    plan: ParentPlan,
+    childArn: string,
+    childName: string,
+    childInput: { Items: unknown[] },
+    startDate: Date,
+    timesOut: boolean,
+    retries: Record<string, number>,
+  ): Promise<{ result: ChildExecutionResult; items: Array<{ envelope: TaskEnvelope; recorded: boolean; error?: string; spooled: boolean }> }> {
+    // RecordBatch's payload says how each item ended (its Catch's error, or none; a spool error).
+    const recorded: Array<{ task: unknown; error?: unknown; spoolError?: unknown }> = [];
     let abort: (() => void) | undefined;
     let cut = false;
     const out = await plan.runChild({
@@ -241,12 +276,12 @@ export class MapRuns {
       error = 'States.Timeout';
       cause = 'the Express child ran past its 300 s (simulated)';
     }
-    for (const item of childInput.Items) {
+    const items = childInput.Items.map((item) => {
       const envelope = parseEnvelope(item);
       const r = recorded.find((x) => (x.task as { taskId?: unknown } | null)?.taskId === envelope.taskId);
-      this.deps.onItem({ childArn, envelope, status: status === 'SUCCEEDED' && r && !r.error ? 'SUCCEEDED' : 'FAILED' });
-    }
-    return {
+      return { envelope, recorded: r !== undefined, ...(r?.error ? { error: String(r.error) } : {}), spooled: Boolean(r?.error) && !r?.spoolError };
+    });
+    const result: ChildExecutionResult = {
       ExecutionArn: childArn,
       Name: childName,
       Input: JSON.stringify(childInput),
@@ -255,6 +290,7 @@ export class MapRuns {
       ...(error !== undefined ? { Error: error } : {}),
       ...(cause !== undefined ? { Cause: cause } : {}),
     };
+    return { result, items };
   }
 
   /** Writes the manifest and one file per status, as AWS documents them; returns the Map state's output. */

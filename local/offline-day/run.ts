@@ -225,7 +225,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   });
   // High-volume parents: their Distributed Map runs in the Map Run stand-in (map-run.ts); each item is booked as it ends.
   const mapRuns = createMapRuns({ model, ref, sqs: runSqs, s3Endpoint: `http://127.0.0.1:${sqsEmulator.port}`, handlerFor: (id) => stepHandler(id), awsFaults, postMapStep: options.postMapStep,
-    onItem: (end) => (endedAttempts.add(`${end.envelope.taskId}|${end.envelope.attempt}`), dayBooks.record(`${end.childArn}#${end.envelope.taskId}`, end.childArn.split(':').pop()!, end.envelope, { status: end.status, retries: {} }, clock.now(), false)) });
+    onItem: (end) => (endedAttempts.add(`${end.envelope.taskId}|${end.envelope.attempt}`), dayBooks.record(end.childArn, end.childArn.split(':').pop()!, end.envelope, { status: end.status, error: end.error, cause: end.cause, retries: {} }, clock.now(), false, `${end.childArn}#${end.envelope.taskId}`)) });
 
   // The tick queue's event source: its starter is driven as the mapping would drive it, one batch
   // message at a time, in order, after each producer invocation (see local/sqs-esm.ts).
