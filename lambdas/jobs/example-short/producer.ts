@@ -3,5 +3,5 @@ import { createProducerHandler } from '../../producer/runtime';
 import { produceReadings } from './logic';
 import * as params from './params';
 
-/** SHORT_METERS tasks per tick (default 5). */
-export const handler = createProducerHandler(({ scheduledTime }) => produceReadings(scheduledTime, intEnv('SHORT_METERS', 5)), { params });
+/** TASKS_PER_TICK tasks per tick (default 5; the offline day's `--tasks-per-tick` sets it). */
+export const handler = createProducerHandler(({ scheduledTime }) => produceReadings(scheduledTime, intEnv('TASKS_PER_TICK', 5)), { params });
