@@ -232,6 +232,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const tickSources = eventSources(model);
   const drainTickQueues = async (): Promise<void> => {
     for (const es of tickSources) {
+      // An empty queue has nothing to hand over (asked of the emulator directly: no SQS request per settle).
+      const q = await sqsEmulator.inspectQueue(queueUrls.get(es.queueId)!.split('/').pop()!);
+      if (q.ready + q.inflight + q.delayed === 0) continue;
       const run = await driveEventSource({
         sqs: runSqs,
         queueUrl: queueUrls.get(es.queueId)!,
