@@ -119,7 +119,7 @@ export const appConfig: AppConfig = {
     {
       name: 'example-short',
       description: 'Example: price and post meter readings, two short steps a task, run in the high-volume mode (docs/big-ticks.md).',
-      schedule: 'cron(30 0/2 * * ? *)',
+      schedule: 'cron(30 1/4 * * ? *)',
       optIn: true,
       // A Standard parent per batch with a Distributed Map of Express children: for short tasks.
       executionMode: 'high-volume',

@@ -68,7 +68,7 @@ export function awsFaultRates(world: AwsWorld): AwsFaultRates {
       return { eventDrop: 0, eventDuplicate: 0.02, eventLate: 0.02, eventLateMinutes: 3, asyncDuplicate: 0.01, sqsDuplicate: 0.01, schedulerDuplicate: 0.01, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: null };
     case 'aws':
       // A 3-hour bucket outage from 14:00: Firehose's retries deliver it all late (within 24 h).
-      return { eventDrop: 0.05, eventDuplicate: 0.05, eventLate: 0.05, eventLateMinutes: 7, asyncDuplicate: 0.03, sqsDuplicate: 0.03, schedulerDuplicate: 0.03, expressChildTwice: 0.2, expressChildTimeout: 0.2, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: { startMinute: 14 * 60, minutes: 180 } };
+      return { eventDrop: 0.05, eventDuplicate: 0.05, eventLate: 0.05, eventLateMinutes: 7, asyncDuplicate: 0.03, sqsDuplicate: 0.03, schedulerDuplicate: 0.03, expressChildTwice: 0.3, expressChildTimeout: 0.3, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: { startMinute: 14 * 60, minutes: 180 } };
   }
 }
 

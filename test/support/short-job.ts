@@ -3,7 +3,7 @@ import { AppConfig, JobConfig } from '../../lib/config/types';
 /** The short two-step example (lambdas/jobs/example-short) in the high-volume mode, as bin/config.ts has it. */
 export const SHORT_JOB = 'example-short';
 
-/** `c` with the short high-volume job added (every 2 hours at :30). */
+/** `c` with the short high-volume job added (every 4 hours at :30). */
 export function withShortHighVolumeJob(c: AppConfig): AppConfig {
   const step = (name: string, file: string): JobConfig['steps'][number] => ({ name, entry: `lambdas/jobs/example-short/${file}.ts`, timeoutSeconds: 10, retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] } });
   return {
@@ -13,7 +13,7 @@ export function withShortHighVolumeJob(c: AppConfig): AppConfig {
       {
         name: SHORT_JOB,
         description: 'Example: price and post meter readings in the high-volume mode.',
-        schedule: 'cron(30 0/2 * * ? *)',
+        schedule: 'cron(30 1/4 * * ? *)',
         optIn: true,
         executionMode: 'high-volume',
         producer: { entry: 'lambdas/jobs/example-short/producer.ts' },
