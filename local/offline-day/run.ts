@@ -158,7 +158,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const sfnEndpoint = await startSfnStandin({
     onStart: (e) => {
       const prior = starts.get(e.name);
-      starts.set(e.name, { job: prior?.job ?? String((JSON.parse(e.input) as { job?: unknown }).job ?? ''), count: (prior?.count ?? 0) + 1 });
+      // A high-volume parent's input is {tasks: [...]}: its job is its tasks'.
+      const input = JSON.parse(e.input) as { job?: unknown; tasks?: Array<{ job?: unknown }> };
+      starts.set(e.name, { job: prior?.job ?? String(input.job ?? input.tasks?.[0]?.job ?? ''), count: (prior?.count ?? 0) + 1 });
       pending.push(e);
     },
     onStatusChange: (e) => void statusEvents.push(statusChangeEvent(e)),
