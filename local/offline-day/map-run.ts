@@ -228,8 +228,8 @@ export class MapRuns {
       at[resultPath[resultPath.length - 1]] = location;
     }
     const out = await plan.runAfterMap({ executionArn: e.executionArn, name: e.name, stateMachineArn: e.stateMachineArn, input: after, startDate: e.startDate });
-    for (const [k, v] of Object.entries(retries)) out.retries[k] === undefined && ((out.retries as Record<string, number>)[k] = v);
-    return book(out);
+    // The children's retries (the items' steps) beside the post-map step's own.
+    return book({ ...out, retries: { ...retries, ...out.retries } });
   }
 
   private async runChild(
