@@ -116,6 +116,20 @@ export const appConfig: AppConfig = {
         },
       ],
     },
+    {
+      name: 'example-short',
+      description: 'Example: price and post meter readings, two short steps a task, run in the high-volume mode (docs/big-ticks.md).',
+      schedule: 'cron(30 1/4 * * ? *)',
+      optIn: true,
+      // A Standard parent per batch with a Distributed Map of Express children: for short tasks.
+      executionMode: 'high-volume',
+      producer: { entry: 'lambdas/jobs/example-short/producer.ts' },
+      params: { schema: 'lambdas/jobs/example-short/params.ts' },
+      steps: [
+        { name: 'Price', entry: 'lambdas/jobs/example-short/price.ts', timeoutSeconds: 10, retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] } },
+        { name: 'Post', entry: 'lambdas/jobs/example-short/post.ts', timeoutSeconds: 10, retry: { maxAttempts: 2, intervalSeconds: 1, retryableErrors: ['TransientError'] } },
+      ],
+    },
   ],
   defaultStage: 'dev',
   stages: {
@@ -129,6 +143,7 @@ export const appConfig: AppConfig = {
       jobs: {
         'example-api': { deploy: true, enabled: false },
         'example-fanout': { deploy: true },
+        'example-short': { deploy: true },
       },
     },
   },

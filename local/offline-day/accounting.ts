@@ -168,10 +168,15 @@ export function keepBooks(input: AccountingInput): { perJob: Record<string, JobC
   }
 
   for (const { job, count } of input.starts.values()) if (count > 1) of(job).duplicates += count - 1;
-  const workerSuccess = new Map<string, { job: string; n: number }>();
+  // Two executions that succeeded for one task are a duplicate; one execution's Success written
+  // twice is not (an Express child run again by Step Functions, at least once, writes its records
+  // again under the same execution ARN; the monitor counts per task and attempt).
+  const workerSuccess = new Map<string, { job: string; n: number; arns: Set<string> }>();
   for (const r of input.worker) {
     if (r.result !== 'Success') continue;
-    const w = workerSuccess.get(r.task_id) ?? { job: r.module, n: 0 };
+    const w = workerSuccess.get(r.task_id) ?? { job: r.module, n: 0, arns: new Set<string>() };
+    if (r.execution_arn && w.arns.has(r.execution_arn)) continue;
+    if (r.execution_arn) w.arns.add(r.execution_arn);
     w.n += 1;
     workerSuccess.set(r.task_id, w);
   }

@@ -25,6 +25,8 @@ export interface SynthesizedApp {
   readonly entries: ReadonlyMap<string, string>;
   /** Logical id of each job's state machine. */
   readonly stateMachines: ReadonlyMap<string, string>;
+  /** Logical id of each high-volume job's parent state machine (lib/high-volume-workflow.ts). */
+  readonly parents: ReadonlyMap<string, string>;
 }
 
 /** Entry of the shared worker-record Lambda (fixed in lib/workflow.ts's WorkerRecordFunction). */
@@ -35,6 +37,12 @@ export const LOCK_ENTRY = 'lambdas/lock/handler.ts';
 export const STARTER_ENTRY = 'lambdas/starter/handler.ts';
 /** Entry of the status-change capture (lib/execution-capture.ts). */
 export const CAPTURE_ENTRY = 'lambdas/execution-capture/handler.ts';
+/** Entries of the high-volume mode's functions (lib/tick-starter.ts, lib/high-volume-workflow.ts). */
+export const HIGH_VOLUME_ENTRIES = {
+  starter: 'lambdas/batch-starter/handler.ts',
+  batchRecord: 'lambdas/batch-record/handler.ts',
+  mapFailures: 'lambdas/map-failures/handler.ts',
+} as const;
 /** Entry of reprocess (lib/reprocess.ts). */
 export const REPROCESS_ENTRY = 'lambdas/reprocess/handler.ts';
 
@@ -82,11 +90,19 @@ export function synthesizeApp(config: ResolvedAppConfig, projectRoot: string, re
   entries.set(logicalId(stack, stack.tickStarter.function), STARTER_ENTRY);
   entries.set(logicalId(stack, stack.executionCapture.function), CAPTURE_ENTRY);
   entries.set(logicalId(stack, stack.reprocess.function), REPROCESS_ENTRY);
+  // The high-volume pieces (their handlers as the constructs name them).
+  const parents = new Map<string, string>();
+  if (stack.highVolumeStarter) entries.set(logicalId(stack, stack.highVolumeStarter.function), HIGH_VOLUME_ENTRIES.starter);
+  for (const [job, hv] of stack.highVolume) {
+    parents.set(job, logicalId(stack, hv.stateMachine));
+    entries.set(logicalId(stack, hv.batchRecordFunction), HIGH_VOLUME_ENTRIES.batchRecord);
+    entries.set(logicalId(stack, hv.mapFailuresFunction), HIGH_VOLUME_ENTRIES.mapFailures);
+  }
   for (const job of config.jobs) {
     const producer = stack.producers.get(job.name);
     if (producer) entries.set(logicalId(stack, producer.function), job.producer.entry);
   }
-  return { stack, template, region, entries, stateMachines };
+  return { stack, template, region, entries, stateMachines, parents };
 }
 
 /** The job's state machine definition as runnable ASL. */

@@ -13,7 +13,9 @@ import { seededUnit } from '../fake-external-api';
  * - Step Functions Retry: the wait of each retry with MaxDelaySeconds and JitterStrategy FULL
  *   applied, added up on the simulated clock's books (the engine itself skips the wait: time
  *   compression, docs/offline-day.md);
- * - the 25,000-event history quota: an execution whose history passes it fails outside the Catch.
+ * - the 25,000-event history quota: an execution whose history passes it fails outside the Catch;
+ * - a high-volume parent's Express children (map-run.ts): a child run twice (at least once), a child
+ *   ended at its five minutes.
  *
  * StopExecution and execution timeouts leaving the step's Lambda running need no knob: the local
  * engine stops awaiting the handler, and the handler runs on to its own end (side-effects.ts waits
@@ -35,6 +37,10 @@ export interface AwsFaultRates {
   readonly sqsDuplicate: number;
   /** A schedule tick delivered twice (EventBridge Scheduler). */
   readonly schedulerDuplicate: number;
+  /** A high-volume Express child run twice (Express: at least once). */
+  readonly expressChildTwice?: number;
+  /** A high-volume Express child ended at its five minutes (TIMED_OUT after its first step). */
+  readonly expressChildTimeout?: number;
   /** History events an execution may have (Step Functions quota: 25,000). */
   readonly historyEventLimit: number;
   /** An outage of the parameter log's bucket, in minutes from the run's start: Firehose retries 24 h, then discards. */
@@ -62,7 +68,7 @@ export function awsFaultRates(world: AwsWorld): AwsFaultRates {
       return { eventDrop: 0, eventDuplicate: 0.02, eventLate: 0.02, eventLateMinutes: 3, asyncDuplicate: 0.01, sqsDuplicate: 0.01, schedulerDuplicate: 0.01, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: null };
     case 'aws':
       // A 3-hour bucket outage from 14:00: Firehose's retries deliver it all late (within 24 h).
-      return { eventDrop: 0.05, eventDuplicate: 0.05, eventLate: 0.05, eventLateMinutes: 7, asyncDuplicate: 0.03, sqsDuplicate: 0.03, schedulerDuplicate: 0.03, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: { startMinute: 14 * 60, minutes: 180 } };
+      return { eventDrop: 0.05, eventDuplicate: 0.05, eventLate: 0.05, eventLateMinutes: 7, asyncDuplicate: 0.03, sqsDuplicate: 0.03, schedulerDuplicate: 0.03, expressChildTwice: 0.3, expressChildTimeout: 0.3, historyEventLimit: HISTORY_EVENT_QUOTA, bucketOutage: { startMinute: 14 * 60, minutes: 180 } };
   }
 }
 
@@ -83,11 +89,13 @@ export interface AwsFaultCounts {
   sqsDuplicated: number;
   schedulerDuplicated: number;
   historyExceeded: number;
+  expressChildrenRepeated: number;
+  expressChildrenTimedOut: number;
 }
 
 /** The seeded fault decisions of one run. */
 export class AwsFaults {
-  readonly counts: AwsFaultCounts = { eventsDropped: 0, eventsDuplicated: 0, eventsLate: 0, asyncDuplicated: 0, sqsDuplicated: 0, schedulerDuplicated: 0, historyExceeded: 0 };
+  readonly counts: AwsFaultCounts = { eventsDropped: 0, eventsDuplicated: 0, eventsLate: 0, asyncDuplicated: 0, sqsDuplicated: 0, schedulerDuplicated: 0, historyExceeded: 0, expressChildrenRepeated: 0, expressChildrenTimedOut: 0 };
 
   constructor(
     readonly world: AwsWorld,
@@ -127,6 +135,20 @@ export class AwsFaults {
     const late = this.hit('late', key, this.rates.eventLate);
     if (late) this.counts.eventsLate += 1;
     return { copies, delayMinutes: late ? this.rates.eventLateMinutes : 0 };
+  }
+
+  /** Whether Step Functions runs this high-volume Express child twice (by its execution ARN). */
+  expressChildTwice(childArn: string): boolean {
+    const twice = this.hit('express-twice', childArn, this.rates.expressChildTwice ?? 0);
+    if (twice) this.counts.expressChildrenRepeated += 1;
+    return twice;
+  }
+
+  /** Whether this high-volume Express child reaches its five minutes (by its execution ARN). */
+  expressChildTimesOut(childArn: string): boolean {
+    const out = this.hit('express-timeout', childArn, this.rates.expressChildTimeout ?? 0);
+    if (out) this.counts.expressChildrenTimedOut += 1;
+    return out;
   }
 
   /**

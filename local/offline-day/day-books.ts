@@ -42,9 +42,12 @@ export class DayBooks {
     return r;
   }
 
-  /** Books an ended execution that started at `at` (in the API's maintenance window or not). */
-  record(executionArn: string, name: string, envelope: TaskEnvelope, out: Pick<ExecutionOutcome, 'status' | 'error' | 'cause' | 'retries'>, at: Date, maintenance: boolean): void {
-    this.outcomes.set(executionArn, {
+  /**
+   * Books an ended execution that started at `at` (in the API's maintenance window or not). `key`:
+   * where it is kept, when one execution runs several tasks (a high-volume child: one per item).
+   */
+  record(executionArn: string, name: string, envelope: TaskEnvelope, out: Pick<ExecutionOutcome, 'status' | 'error' | 'cause' | 'retries'>, at: Date, maintenance: boolean, key = executionArn): void {
+    this.outcomes.set(key, {
       executionArn,
       name,
       job: envelope.job,

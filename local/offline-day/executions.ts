@@ -60,7 +60,8 @@ const SQS_SEND = /^arn:aws[\w-]*:states:::sqs:sendMessage$/;
 
 /** Builds the runner for a state machine once; the returned function runs one execution. */
 export function createExecutionRunner(deps: ExecutionRunnerDeps): (spec: ExecutionSpec) => Promise<ExecutionOutcome> {
-  const run = createLocalRunner({ definition: deps.definition, stepTimeoutSeconds: deps.stepTimeoutSeconds, executionTimeoutSeconds: deps.executionTimeoutSeconds });
+  // Built on the first execution: the engine validates the definition then (a job with no execution in the run pays nothing).
+  let run: ReturnType<typeof createLocalRunner> | undefined;
   const lambdas: Record<string, LocalLambda> = {};
   const sqsStates: string[] = [];
   for (const [stateName, state] of taskStatesOf(deps.definition)) {
@@ -87,6 +88,7 @@ export function createExecutionRunner(deps: ExecutionRunnerDeps): (spec: Executi
       sqsSends += 1;
       return { MessageId: out.MessageId, MD5OfMessageBody: out.MD5OfMessageBody };
     };
+    run ??= createLocalRunner({ definition: deps.definition, stepTimeoutSeconds: deps.stepTimeoutSeconds, executionTimeoutSeconds: deps.executionTimeoutSeconds });
     const result = await run({
       input: spec.input,
       lambdas,

@@ -2,6 +2,7 @@ import type { StubStats } from '../job-stubs';
 import type { FakeApiStats, FaultPlan, FaultProfile } from '../fake-external-api';
 import type { JobCounts } from './accounting';
 import type { AwsFaultCounts, AwsWorld } from './aws-faults';
+import type { MapRunCounts } from './map-run';
 import type { CanaryReport } from './canary';
 import type { Operator, ReplayRound, TickRerun } from './operator';
 import type { HoldMode } from './run-options';
@@ -139,6 +140,8 @@ export interface OfflineReport {
     readonly counts: AwsFaultCounts;
     readonly reconciler: 'ran' | 'absent' | 'off';
     readonly reconcilerRuns: number;
+    /** What the Map Run stand-in of the high-volume parents did (map-run.ts). */
+    readonly mapRuns?: MapRunCounts;
     /** Parameter-log records Firehose discarded after 24 h of failed delivery, and those still retried at the end. */
     readonly paramLog: { readonly discarded: number; readonly retrying: number };
   };

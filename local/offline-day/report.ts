@@ -307,6 +307,9 @@ export function usersFeelLines(r: Partial<Pick<OfflineReport, 'world' | 'usersFe
       `tick messages twice ${c.sqsDuplicated}; schedule ticks twice ${c.schedulerDuplicated}; past the history quota ${c.historyExceeded}; reconciler ${r.world.reconciler}` +
       (r.world.reconcilerRuns ? ` (${r.world.reconcilerRuns} runs)` : '') +
       (r.world.paramLog ? `; parameter-log records discarded after 24 h ${r.world.paramLog.discarded}, still retried ${r.world.paramLog.retrying}` : ''),
+    ...(r.world.mapRuns?.parents
+      ? [`high-volume Map Runs (local/offline-day/map-run.ts): parents ${r.world.mapRuns.parents}, items ${r.world.mapRuns.items}, child runs ${r.world.mapRuns.children} (run twice ${r.world.mapRuns.childrenRepeated}, ended at five minutes ${r.world.mapRuns.childrenTimedOut}, failed ${r.world.mapRuns.childrenFailed})`]
+      : []),
     `retry waits AWS would have spent (jitter applied): ${r.simulatedRetryWaitSeconds ?? 0} s; step Lambdas that ran on after their execution ended: ${u.sideEffects.ranAfterExecutionEnded} (task starts refused after the end: ${u.sideEffects.refusedAfterExecutionEnded ?? 0})`,
     `WHAT USERS FEEL: lost ${u.lost}, duplicatedSideEffects ${u.duplicatedSideEffects} (of ${u.sideEffects.keys} side effects), hidden ${u.hidden}`,
     ...(u.lostTaskIds.length ? [`  lost: ${u.lostTaskIds.slice(0, 10).join(', ')}${u.lostTaskIds.length > 10 ? ', ...' : ''}`] : []),

@@ -87,6 +87,12 @@ export interface OfflineRunOptions {
    * recorded result), as order and payment APIs that take such keys do. @default true
    */
   readonly apiHonoursIdempotencyKeys?: boolean;
+  /**
+   * Run the high-volume parent's post-map step (`SpoolFailedChildren`) in the Map Run stand-in
+   * (map-run.ts). False ends the parent after its map, as a deployment without that step would
+   * (tests: a killed child's items are then lost). @default true
+   */
+  readonly postMapStep?: boolean;
   /** Changes to the world's rates, and a drop aimed at chosen status changes (tests). */
   readonly awsFaultOverrides?: Partial<AwsFaultRates> & { readonly dropEventWhen?: (key: string) => boolean };
 }

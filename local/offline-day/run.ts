@@ -36,6 +36,7 @@ import { startServices, stopServices } from './services';
 import { SideEffectLog } from './side-effects';
 import { SimClock, Timeline } from './sim-clock';
 import { restrictToJobs } from './single-tick';
+import { createMapRuns } from './map-run-hook';
 
 export { EXECUTION_CONCURRENCY, HOLD_MODES, LOCAL_EXECUTION_TIMEOUT_SECONDS, LOCAL_STALL_MS, LOCAL_STEP_TIMEOUT_SECONDS } from './run-options';
 export type { HoldMode, OfflineRunOptions } from './run-options';
@@ -157,7 +158,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const sfnEndpoint = await startSfnStandin({
     onStart: (e) => {
       const prior = starts.get(e.name);
-      starts.set(e.name, { job: prior?.job ?? String((JSON.parse(e.input) as { job?: unknown }).job ?? ''), count: (prior?.count ?? 0) + 1 });
+      // A high-volume parent's input is {tasks: [...]}: its job is its tasks'.
+      const input = JSON.parse(e.input) as { job?: unknown; tasks?: Array<{ job?: unknown }> };
+      starts.set(e.name, { job: prior?.job ?? String(input.job ?? input.tasks?.[0]?.job ?? ''), count: (prior?.count ?? 0) + 1 });
       pending.push(e);
     },
     onStatusChange: (e) => void statusEvents.push(statusChangeEvent(e)),
@@ -174,6 +177,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       AWS_ENDPOINT_URL_KMS: services.kms.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.endpoint,
+      // The S3 API of the same emulator (an IP host: path-style), where the Map Run stand-in writes its results.
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${sqsEmulator.port}`,
     },
     verbose: options.verbose ?? false,
     extra: canary ? CANARY_PROCESS_ENV : {},
@@ -203,6 +208,11 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
 
   const runSqs = new SQSClient({ region, endpoint: sqsEmulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const runSfn = new SFNClient({ region, endpoint: sfnEndpoint.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const stepHandler = (id: string) =>
+    sideEffects.wrapStep(host.withContext(id, loadHandler(id)), (ev) => {
+      const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
+      return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
+    });
   const { runners, retriersOf } = createJobRunners({
     config,
     model,
@@ -213,18 +223,20 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     executionTimeoutSeconds: LOCAL_EXECUTION_TIMEOUT_SECONDS,
     // Tracked to its end: a stopped execution's step Lambda runs on, and its side effects land late.
     // Each call gets its function's Lambda context (its timeout's countdown), as Lambda gives it.
-    handlerFor: (id) =>
-      sideEffects.wrapStep(host.withContext(id, loadHandler(id)), (ev) => {
-        const t = (ev as { task?: { taskId?: unknown; attempt?: unknown } } | null)?.task;
-        return endedAttempts.has(`${String(t?.taskId)}|${String(t?.attempt)}`);
-      }),
+    handlerFor: (id) => stepHandler(id),
   });
+  // High-volume parents: their Distributed Map runs in the Map Run stand-in (map-run.ts); each item is booked as it ends.
+  const mapRuns = createMapRuns({ model, ref, sqs: runSqs, s3Endpoint: `http://127.0.0.1:${sqsEmulator.port}`, handlerFor: (id) => stepHandler(id), awsFaults, postMapStep: options.postMapStep,
+    onItem: (end) => (endedAttempts.add(`${end.envelope.taskId}|${end.envelope.attempt}`), dayBooks.record(end.childArn, end.childArn.split(':').pop()!, end.envelope, { status: end.status, error: end.error, cause: end.cause, retries: {} }, clock.now(), false, `${end.childArn}#${end.envelope.taskId}`)) });
 
   // The tick queue's event source: its starter is driven as the mapping would drive it, one batch
   // message at a time, in order, after each producer invocation (see local/sqs-esm.ts).
   const tickSources = eventSources(model);
   const drainTickQueues = async (): Promise<void> => {
     for (const es of tickSources) {
+      // An empty queue has nothing to hand over (asked of the emulator directly: no SQS request per settle).
+      const q = await sqsEmulator.inspectQueue(queueUrls.get(es.queueId)!.split('/').pop()!);
+      if (q.ready + q.inflight + q.delayed === 0) continue;
       const run = await driveEventSource({
         sqs: runSqs,
         queueUrl: queueUrls.get(es.queueId)!,
@@ -271,6 +283,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     while (pending.length > 0) {
       const batch = pending.splice(0, pending.length);
       for (const e of batch) {
+        if (mapRuns.isParent(e.stateMachineArn)) continue;
         const env = parseEnvelope(JSON.parse(e.input));
         const tickIso = env.scheduledTime;
         const keys = tickKeys.get(`${env.job}|${tickIso}`) ?? [];
@@ -280,6 +293,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         taskIdOfKey.set(`${new Date(tickIso).toISOString()}|${env.key}`, env.taskId);
       }
       await mapLimit(batch, EXECUTION_CONCURRENCY, async (e) => {
+        if (mapRuns.isParent(e.stateMachineArn)) return void (await mapRuns.runParent(e, sfnEndpoint));
         const envelope = parseEnvelope(JSON.parse(e.input));
         const at = clock.now();
         const maintenance = inMaintenance(plan, at, tz);
@@ -550,6 +564,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       counts: awsFaults.counts,
       reconciler: !reconcilerModel ? 'absent' : options.reconciler === false ? 'off' : 'ran',
       reconcilerRuns,
+      mapRuns: mapRuns.counts,
       paramLog: { discarded: firehoseDiscarded, retrying: firehoseRetrying },
     },
     neverEnded: pending.map((e) => parseEnvelope(JSON.parse(e.input)).taskId),
