@@ -248,7 +248,11 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
   // every later request with the key, which applies nothing; a request while the first is still
   // being answered gets 409 (Stripe's documented behaviour for concurrent requests with one key).
   const stored = new Map<string, unknown>();
-  const inFlight = new Set<string>();
+  // Requests still being answered, by key: the simulated time their answer is due and how to give
+  // it now. The offline day's clock jumps (half an hour between two operator rounds can pass in a
+  // real second) while a slow answer waits in real milliseconds; a request that comes after the
+  // due time must find the first one answered, as it would on a real clock.
+  const inFlight = new Map<string, { readonly dueMs: number; readonly answerNow: () => void }>();
   const answered = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -275,6 +279,10 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
       }
       const header = req.headers['idempotency-key'];
       const idemKey = options.honourIdempotencyKeys !== false && typeof header === 'string' && header !== '' ? header : null;
+      if (idemKey) {
+        const first = inFlight.get(idemKey);
+        if (first && options.now().getTime() >= first.dueMs) first.answerNow();
+      }
       if (idemKey && stored.has(idemKey)) {
         stats.idempotentReplays += 1;
         send(200, stored.get(idemKey), { 'idempotent-replayed': 'true' });
@@ -303,16 +311,18 @@ export async function startFakeExternalApi(options: FakeExternalApiOptions): Pro
       const fault = taskFault(options.plan, ref.tick, ref.key, options.timeZone, ref.tickKeys);
       const idempotencyKey = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined;
       const later = (ms: number, status: number, payload: unknown): void => {
-        if (idemKey) inFlight.add(idemKey);
-        const t = setTimeout(() => {
+        const answer = (): void => {
+          clearTimeout(t);
           timers.delete(t);
           if (idemKey) inFlight.delete(idemKey);
           // Applied when answered, whether or not the caller is still there to read it.
           if (status === 200) accept(payload);
           if (status === 200) options.onApplied?.(ref, idempotencyKey);
           send(status, payload);
-        }, ms);
+        };
+        const t = setTimeout(answer, ms);
         timers.add(t);
+        if (idemKey) inFlight.set(idemKey, { dueMs: options.now().getTime() + ms, answerNow: answer });
       };
       if (fault.permanent) {
         stats.permanent += 1;

@@ -17,6 +17,9 @@ test('producer: count tasks with unique keys, simulate cycled', () => {
 test.each([
   [503, ExternalApiUnavailableError],
   [429, ExternalApiUnavailableError],
+  // 409: a request with the same Idempotency-Key is still being answered (a replay overlapping a
+  // call its timed-out attempt left running): retry later, never a permanent refusal.
+  [409, ExternalApiUnavailableError],
   [400, ExternalApiRejectedError],
   [404, ExternalApiRejectedError],
 ])('CallApi maps HTTP %i to %p', async (status, cls) => {

@@ -164,4 +164,28 @@ describe('fake external API server', () => {
       await api.close();
     }
   });
+
+  it('answers a slow request by its simulated due time: a replay after it gets the stored answer, not 409', async () => {
+    const plan = faultPlan('outside', 42);
+    const tick = new Date('2024-11-18T21:00:00Z');
+    const keys = ['a', 'b', 'c'];
+    const hangKey = keys.find((k) => taskFault(plan, tick, k, TZ, keys).hang)!;
+    const ref: TaskRef = { tick, key: hangKey, tickKeys: keys };
+    let clock = new Date('2024-11-19T06:00:00Z');
+    // The slow answer takes a (real) minute; the offline day's clock jumps half an hour in between.
+    const api = await startFakeExternalApi({ plan, timeZone: TZ, now: () => clock, taskOf: () => ref, slowMs: 60_000 });
+    const post = () => fetch(api.url, { method: 'POST', body: '{}', headers: { 'idempotency-key': 't#CallApi' } });
+    try {
+      const first = post();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await post()).status).toBe(409); // still due: a concurrent request is refused
+      clock = new Date(clock.getTime() + 30 * 60_000);
+      const replay = await post();
+      expect([replay.status, replay.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
+      expect((await first).status).toBe(200); // the first caller got its answer at the due time
+      expect(api.sideEffects.count('t#CallApi')).toBe(1);
+    } finally {
+      await api.close();
+    }
+  });
 });

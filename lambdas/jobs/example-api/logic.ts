@@ -71,8 +71,11 @@ export interface CallResult extends JsonObject {
 }
 
 /**
- * Calls the external API: POST the params as JSON with a timeout. 5xx, 429 and network errors or
- * timeouts are ExternalApiUnavailableError (retryable); other 4xx are ExternalApiRejectedError.
+ * Calls the external API: POST the params as JSON with a timeout. 5xx, 429, 409 and network errors
+ * or timeouts are ExternalApiUnavailableError (retryable); other 4xx are ExternalApiRejectedError.
+ * 409 is the answer of APIs with idempotency keys (Stripe's, the fake API's) while a request with
+ * the same key is still being answered: a replay that overlaps the call a timed-out attempt left
+ * running gets it, and must retry (then receive the stored answer), not park the task as rejected.
  */
 export async function callApi(
   params: JsonValue,
@@ -96,7 +99,7 @@ export async function callApi(
   }
   // The messages name the customer, as real code often does: the step wrapper seals them
   // (lambdas/shared/safe-error.ts), so the name never reaches a log.
-  if (res.status === 429 || res.status >= 500) throw new ExternalApiUnavailableError(`API answered ${res.status} for the order of ${order.customer.name}`);
+  if (res.status === 409 || res.status === 429 || res.status >= 500) throw new ExternalApiUnavailableError(`API answered ${res.status} for the order of ${order.customer.name}`);
   if (res.status >= 400) throw new ExternalApiRejectedError(`API refused the order of ${order.customer.name} with ${res.status}`);
   let confirmation = '';
   try {
