@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { OfflineReport, OfflineRunOptions, runOfflineDay } from '../../local/offline-day/run';
+import { reportOk } from '../../local/offline-day/report';
+import { fixtureConfig } from '../support/fixture-config';
+import { SHORT_JOB, withShortHighVolumeJob } from '../support/short-job';
+
+/**
+ * Fault-matrix rows of the HIGH-VOLUME mode (lib/high-volume-workflow.ts). The standard rows run in
+ * ./world.ts; a high-volume parent's Distributed Map has no local engine there, so each row here is a
+ * small focused offline run (as test/offline-high-volume.test.ts): the short two-step job alone, its
+ * real producer, the real batch starter on the high-volume tick queue, the SYNTHESIZED parent run by
+ * the Map Run stand-in (local/offline-day/map-run.ts: the synthesized child definition per batch with
+ * the real step handlers, ResultWriter files in S3, then the real map-failures handler as
+ * SpoolFailedChildren), the real reprocess for replays. Each row sets one AWS fault to certain (rate
+ * 1) and asserts what users feel: lost 0, no side effect applied twice, nothing hidden.
+ *
+ * The building block each row relies on (switch it off and the row fails):
+ * - child run twice: the steps' idempotent step records (lambdas/shared/step.ts);
+ * - child killed at five minutes: the parent's post-map step SpoolFailedChildren (`postMapStep:
+ *   false` loses the items: test/offline-high-volume-broken.test.ts);
+ * - batch delivered twice: the tick ledger and the deterministic parent names (Duplicate records).
+ */
+
+const TASKS = 45;
+/** MaxItemsPerBatch of the short job's parent (lib/high-volume-workflow.ts): 45 items make 3 children. */
+const CHILDREN = 3;
+
+const runs: string[] = [];
+afterAll(() => runs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** One focused offline run of the short high-volume job alone, no API faults, the `aws` world with `overrides`. */
+async function run(overrides: OfflineRunOptions['awsFaultOverrides'], extra: Partial<OfflineRunOptions> = {}): Promise<OfflineReport> {
+  const out = mkdtempSync(join(tmpdir(), 'fm-hv-'));
+  runs.push(out);
+  const withShort = withShortHighVolumeJob(fixtureConfig);
+  return runOfflineDay({
+    projectRoot: resolve(__dirname, '../..'),
+    outDir: out,
+    appConfig: extra.singleTick ? withShort : { ...withShort, jobs: withShort.jobs.filter((j) => j.name === SHORT_JOB) },
+    tasksPerTick: TASKS,
+    seed: 1,
+    faults: 'none',
+    awsFaults: 'aws',
+    // Only the fault of the row: every other at-least-once repeat and loss of the `aws` world off.
+    awsFaultOverrides: { eventDrop: 0, eventDuplicate: 0, eventLate: 0, asyncDuplicate: 0, sqsDuplicate: 0, schedulerDuplicate: 0, expressChildTwice: 0, expressChildTimeout: 0, bucketOutage: null, ...overrides },
+    ...extra,
+  });
+}
+
+/** The row's common promise: every task of the tick ended, none lost, none hidden, no side effect twice. */
+function expectNothingLostOrDoubled(report: OfflineReport): void {
+  const job = report.jobs[SHORT_JOB];
+  expect(job.tasks).toBe(TASKS);
+  expect(job.lost).toBe(0);
+  expect(report.usersFeel.lost).toBe(0);
+  expect(report.usersFeel.hidden).toBe(0);
+  expect(report.usersFeel.sideEffects.keys).toBe(TASKS);
+  expect(report.usersFeel.sideEffects.duplicated).toBe(0);
+  expect(report.usersFeel.duplicatedSideEffects).toBe(0);
+}
+
+describe('fault matrix, high-volume mode', () => {
+  it('hv-child-twice: every Express child runs twice (at least once); the second run answers from the step records', async () => {
+    const report = await run({ expressChildTwice: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
+    const m = report.world.mapRuns!;
+    expect(m.childrenRepeated).toBe(CHILDREN);
+    expect(m.children).toBe(2 * CHILDREN);
+    expectNothingLostOrDoubled(report);
+    // Both runs of each child succeeded: every task succeeded, nothing spooled.
+    expect(report.jobs[SHORT_JOB].stillSpooled.total).toBe(0);
+    expect(report.jobs[SHORT_JOB].duplicates).toBe(0);
+    expect(reportOk(report)).toBe(true);
+  }, 120_000);
+
+  it("hv-child-timeout: every child is killed at its five minutes; SpoolFailedChildren spools its items, the operator's replay runs each once (standard)", async () => {
+    // Two simulated hours: the tick at 01:30, then the operator's round at the end replays the spool.
+    const report = await run({ expressChildTimeout: 1 }, { hours: 2 });
+    const m = report.world.mapRuns!;
+    expect(m.childrenTimedOut).toBe(CHILDREN);
+    const job = report.jobs[SHORT_JOB];
+    expect(job.spooledByError).toEqual({ ExecutionTimedOut: TASKS });
+    expect(job.replayed).toBe(TASKS);
+    expect(job.stillSpooled.total).toBe(0);
+    expectNothingLostOrDoubled(report);
+    expect(job.duplicates).toBe(0);
+    expect(reportOk(report)).toBe(true);
+  }, 120_000);
+
+  it('hv-batch-twice: SQS delivers every tick-queue batch twice to the batch starter; no parent starts twice', async () => {
+    const report = await run({ sqsDuplicate: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
+    expect(report.world.counts.sqsDuplicated).toBeGreaterThanOrEqual(1);
+    // One parent per part: the second delivery is refused by the ledger (or answered by the names).
+    expect(report.world.mapRuns!.items).toBe(TASKS);
+    expect(report.world.mapRuns!.children).toBe(CHILDREN);
+    const job = report.jobs[SHORT_JOB];
+    expect(job.duplicates).toBe(0);
+    expect(job.stillSpooled.total).toBe(0);
+    expectNothingLostOrDoubled(report);
+    expect(reportOk(report)).toBe(true);
+  }, 120_000);
+});
