@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import type { OfflineReport, OfflineRunOptions } from '../../local/offline-day/run';
 import { reportOk } from '../../local/offline-day/report';
 import type { AppConfig } from '../../lib/config/types';
+import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
+import { withForgetfulTickLedger } from './aws-switches';
 import { fixtureConfig } from '../support/fixture-config';
 import { SHORT_JOB, withShortHighVolumeJob } from '../support/short-job';
 
@@ -23,6 +25,31 @@ import { SHORT_JOB, withShortHighVolumeJob } from '../support/short-job';
  *   false` loses the items: test/offline-high-volume-broken.test.ts);
  * - batch delivered twice: the tick ledger and the deterministic parent names (Duplicate records).
  */
+
+/**
+ * Building blocks switched off, to show which row depends on which (each as its own jest process):
+ * - `FAULT_MATRIX_STEP_RECORDS=off`: every function runs without its STEP_RESULTS_TABLE (the step
+ *   wrapper without its records, as ./world.ts does for the standard rows);
+ * - `FAULT_MATRIX_POST_MAP_STEP=off`: the parent ends after its map (`postMapStep: false`);
+ * - `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries (./aws-switches.ts).
+ */
+const STEP_RECORDS_OFF = process.env.FAULT_MATRIX_STEP_RECORDS === 'off';
+const POST_MAP_STEP_OFF = process.env.FAULT_MATRIX_POST_MAP_STEP === 'off';
+if (process.env.FAULT_MATRIX_TICK_LEDGER === 'off') withForgetfulTickLedger();
+if (STEP_RECORDS_OFF) {
+  const APP_MODEL = resolve(__dirname, '../../local/offline-day/app-model.ts');
+  jest.doMock(APP_MODEL, () => {
+    const actual = jest.requireActual<typeof import('../../local/offline-day/app-model')>(APP_MODEL);
+    return {
+      ...actual,
+      functionEnvironment: (...a: Parameters<typeof actual.functionEnvironment>) => {
+        const env = actual.functionEnvironment(...a);
+        delete env[STEP_ENV.stepResultsTable];
+        return env;
+      },
+    };
+  });
+}
 
 const TASKS = 45;
 /** MaxItemsPerBatch of the short job's parent (lib/high-volume-workflow.ts): 45 items make 3 children. */
@@ -89,7 +116,7 @@ describe('fault matrix, high-volume mode', () => {
 
   it("hv-child-timeout: every child is killed at its five minutes; SpoolFailedChildren spools its items, the operator's replay runs each once (standard)", async () => {
     // Two simulated hours: the tick at 01:30, then the operator's round at the end replays the spool.
-    const report = await run({ expressChildTimeout: 1 }, { hours: 2 });
+    const report = await run({ expressChildTimeout: 1 }, { hours: 2, postMapStep: !POST_MAP_STEP_OFF });
     const m = report.world.mapRuns!;
     expect(m.childrenTimedOut).toBe(CHILDREN);
     const job = report.jobs[SHORT_JOB];
