@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import type { OfflineReport, OfflineRunOptions } from '../../local/offline-day/run';
 import { reportOk } from '../../local/offline-day/report';
 import type { AppConfig } from '../../lib/config/types';
@@ -84,6 +85,15 @@ async function run(overrides: OfflineRunOptions['awsFaultOverrides'], extra: Par
   return report!;
 }
 
+/** The client records of a run's parameter log (gzip NDJSON files under `client/`). */
+function clientRecords(out: string): Array<{ task_id: string; result: string; execution_arn: string | null }> {
+  const dir = join(out, 'client');
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.gz'))
+    .flatMap((f) => gunzipSync(readFileSync(join(dir, f))).toString('utf8').split('\n').filter(Boolean))
+    .map((l) => JSON.parse(l) as { task_id: string; result: string; execution_arn: string | null });
+}
+
 /** `c` with the short job only (a run of hours ticks only it): the stages name no other job. */
 function shortJobAlone(c: AppConfig): AppConfig {
   return { ...c, jobs: c.jobs.filter((j) => j.name === SHORT_JOB), stages: Object.fromEntries(Object.entries(c.stages).map(([k, s]) => [k, { ...s, jobs: {} }])) };
@@ -136,7 +146,19 @@ describe('fault matrix, high-volume mode', () => {
   it('hv-batch-twice: SQS delivers every tick-queue batch twice to the batch starter; no parent starts twice', async () => {
     const report = await run({ sqsDuplicate: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
     expect(report.world.counts.sqsDuplicated).toBeGreaterThanOrEqual(1);
-    // One parent per part: the second delivery is refused by the ledger (or answered by the names).
+    // One parent per task: the ledger refuses the second delivery before any start; without it
+    // (FAULT_MATRIX_TICK_LEDGER=off) the same parent names come back: Step Functions answers a
+    // running execution's name with that execution (recorded Started again, same ARN) and a closed
+    // one's with ExecutionAlreadyExists (recorded Duplicate). Never a second parent.
+    const client = clientRecords(runs[runs.length - 1]);
+    expect(new Set(client.map((r) => r.task_id)).size).toBe(TASKS);
+    const parentsOf = new Map<string, Set<string | null>>();
+    for (const r of client) {
+      expect(['Started', 'Duplicate']).toContain(r.result);
+      parentsOf.set(r.task_id, (parentsOf.get(r.task_id) ?? new Set()).add(r.execution_arn));
+    }
+    expect([...parentsOf.values()].every((p) => p.size === 1)).toBe(true);
+    expect(report.world.mapRuns!.parents).toBe(new Set(client.map((r) => r.execution_arn)).size);
     expect(report.world.mapRuns!.items).toBe(TASKS);
     expect(report.world.mapRuns!.children).toBe(CHILDREN);
     const job = report.jobs[SHORT_JOB];
