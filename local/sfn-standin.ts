@@ -87,6 +87,12 @@ export interface SfnStandinOptions {
   readonly initialStatus?: ExecutionStatus;
   /** Called after every status change of an execution (started, ended, stopped, redriven). */
   readonly onStatusChange?: (execution: StandinExecution) => void;
+  /**
+   * True for a StartExecution to answer `503 ServiceUnavailable` (a 5xx AWS does answer now and then;
+   * the caller's retries and spool must cope). Asked once per call, before anything is created.
+   * @default never
+   */
+  readonly unavailableStart?: (stateMachineArn: string, name: string) => boolean;
 }
 
 export interface SfnStandinCounters {
@@ -134,6 +140,7 @@ class AwsError extends Error {
   constructor(
     readonly type: string,
     message: string,
+    readonly status = 400,
   ) {
     super(message);
   }
@@ -200,6 +207,7 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
       }
       const stateMachineArn = String(body.stateMachineArn ?? '');
       const name = String(body.name ?? '');
+      if (options.unavailableStart?.(stateMachineArn, name)) throw new AwsError('ServiceUnavailable', 'Service Unavailable', 503);
       const input = typeof body.input === 'string' ? body.input : '{}';
       if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new AwsError('InvalidName', `invalid name ${name}`);
       const existing = executions.get(executionArnFor(stateMachineArn, name));
@@ -318,7 +326,7 @@ export async function startSfnStandin(options: SfnStandinOptions = {}): Promise<
       const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
       send(200, await fn(body));
     } catch (e) {
-      if (e instanceof AwsError) send(400, { __type: e.type, message: e.message }, e.type);
+      if (e instanceof AwsError) send(e.status, { __type: e.type, message: e.message }, e.type);
       else send(500, { __type: 'InternalFailure', message: String(e) }, 'InternalFailure');
     }
   };

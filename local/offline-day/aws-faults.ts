@@ -41,6 +41,8 @@ export interface AwsFaultRates {
   readonly expressChildTwice?: number;
   /** A high-volume Express child ended at its five minutes (TIMED_OUT after its first step). */
   readonly expressChildTimeout?: number;
+  /** A high-volume parent's StartExecution answered 503 ServiceUnavailable (per call: rate 1 fails every retry). */
+  readonly parentStartUnavailable?: number;
   /** History events an execution may have (Step Functions quota: 25,000). */
   readonly historyEventLimit: number;
   /** An outage of the parameter log's bucket, in minutes from the run's start: Firehose retries 24 h, then discards. */
@@ -91,11 +93,12 @@ export interface AwsFaultCounts {
   historyExceeded: number;
   expressChildrenRepeated: number;
   expressChildrenTimedOut: number;
+  parentStartsUnavailable: number;
 }
 
 /** The seeded fault decisions of one run. */
 export class AwsFaults {
-  readonly counts: AwsFaultCounts = { eventsDropped: 0, eventsDuplicated: 0, eventsLate: 0, asyncDuplicated: 0, sqsDuplicated: 0, schedulerDuplicated: 0, historyExceeded: 0, expressChildrenRepeated: 0, expressChildrenTimedOut: 0 };
+  readonly counts: AwsFaultCounts = { eventsDropped: 0, eventsDuplicated: 0, eventsLate: 0, asyncDuplicated: 0, sqsDuplicated: 0, schedulerDuplicated: 0, historyExceeded: 0, expressChildrenRepeated: 0, expressChildrenTimedOut: 0, parentStartsUnavailable: 0 };
 
   constructor(
     readonly world: AwsWorld,
@@ -136,6 +139,17 @@ export class AwsFaults {
     if (late) this.counts.eventsLate += 1;
     return { copies, delayMinutes: late ? this.rates.eventLateMinutes : 0 };
   }
+
+  /** Whether Step Functions answers this StartExecution of a high-volume parent 503 (by name and call: a retry is a new draw). */
+  parentStartUnavailable(name: string): boolean {
+    const n = (this.parentStartCalls.get(name) ?? 0) + 1;
+    this.parentStartCalls.set(name, n);
+    const out = this.hit('parent-start', `${name}|${n}`, this.rates.parentStartUnavailable ?? 0);
+    if (out) this.counts.parentStartsUnavailable += 1;
+    return out;
+  }
+
+  private readonly parentStartCalls = new Map<string, number>();
 
   /** Whether Step Functions runs this high-volume Express child twice (by its execution ARN). */
   expressChildTwice(childArn: string): boolean {

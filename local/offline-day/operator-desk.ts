@@ -78,6 +78,9 @@ export function replayableErrors(config: ResolvedAppConfig): string[] {
       'DependencyOnHold',
       'ExecutionAborted',
       'ExecutionTimedOut',
+      // A start Step Functions answered with a 5xx beyond the starter's retries (spooled StartFailed).
+      'ServiceUnavailable',
+      'InternalFailure',
     ]),
   ];
 }

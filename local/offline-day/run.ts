@@ -164,6 +164,8 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       pending.push(e);
     },
     onStatusChange: (e) => void statusEvents.push(statusChangeEvent(e)),
+    // A high-volume parent's start answered 503 (the `parentStartUnavailable` knob; mapRuns is built below, asked only during the run).
+    unavailableStart: (arn, name) => mapRuns.isParent(arn) && awsFaults.parentStartUnavailable(name),
   });
 
   // ---- environment of the handlers: only the standard endpoint variables and fake credentials.

@@ -143,6 +143,22 @@ describe('fault matrix, high-volume mode', () => {
     expect(reportOk(report)).toBe(true);
   }, 120_000);
 
+  it('hv-parent-start-503: every StartExecution of a parent answers 503 beyond the retries; each task spooled StartFailed, replayed once by reprocess (standard)', async () => {
+    const report = await run({ parentStartUnavailable: 1 }, { hours: 2 });
+    // The starter's bounded retries (the SDK's own under them) all met the 503.
+    expect(report.world.counts.parentStartsUnavailable).toBeGreaterThan(1);
+    expect(report.world.mapRuns!.parents).toBe(0);
+    const job = report.jobs[SHORT_JOB];
+    expect(job.startFailed).toBe(TASKS);
+    const rounds = report.replayRounds.filter((r) => r.errorType === 'ServiceUnavailable');
+    expect(rounds.reduce((a, r) => a + r.started, 0)).toBe(TASKS);
+    expect(rounds.reduce((a, r) => a + r.alreadyStarted, 0)).toBe(0);
+    expect(job.stillSpooled.total).toBe(0);
+    expectNothingLostOrDoubled(report);
+    expect(job.duplicates).toBe(0);
+    expect(reportOk(report)).toBe(true);
+  }, 120_000);
+
   it('hv-batch-twice: SQS delivers every tick-queue batch twice to the batch starter; no parent starts twice', async () => {
     const report = await run({ sqsDuplicate: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
     expect(report.world.counts.sqsDuplicated).toBeGreaterThanOrEqual(1);
