@@ -96,7 +96,7 @@ function clientRecords(out: string): Array<{ task_id: string; result: string; ex
 
 /** `c` with the short job only (a run of hours ticks only it): the stages name no other job. */
 function shortJobAlone(c: AppConfig): AppConfig {
-  return { ...c, jobs: c.jobs.filter((j) => j.name === SHORT_JOB), stages: Object.fromEntries(Object.entries(c.stages).map(([k, s]) => [k, { ...s, jobs: {} }])) };
+  return { ...c, jobs: c.jobs.filter((j) => j.name === SHORT_JOB), stages: Object.fromEntries(Object.entries(c.stages ?? {}).map(([k, s]) => [k, { ...s, jobs: {} }])) };
 }
 
 /** The row's common promise: every task of the tick ended, none lost, none hidden, no side effect twice. */
