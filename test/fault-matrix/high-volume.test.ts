@@ -7,6 +7,7 @@ import { reportOk } from '../../local/offline-day/report';
 import type { AppConfig } from '../../lib/config/types';
 import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
 import { withForgetfulTickLedger } from './aws-switches';
+import { faultCase } from './matrix';
 import { fixtureConfig } from '../support/fixture-config';
 import { SHORT_JOB, withShortHighVolumeJob } from '../support/short-job';
 
@@ -111,76 +112,74 @@ function expectNothingLostOrDoubled(report: OfflineReport): void {
   expect(report.usersFeel.duplicatedSideEffects).toBe(0);
 }
 
-describe('fault matrix, high-volume mode', () => {
-  it('hv-child-twice: every Express child runs twice (at least once); the second run answers from the step records', async () => {
-    const report = await run({ expressChildTwice: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
-    const m = report.world.mapRuns!;
-    expect(m.childrenRepeated).toBe(CHILDREN);
-    expect(m.children).toBe(2 * CHILDREN);
-    expectNothingLostOrDoubled(report);
-    // Both runs of each child succeeded: every task succeeded, nothing spooled.
-    expect(report.jobs[SHORT_JOB].stillSpooled.total).toBe(0);
-    expect(report.jobs[SHORT_JOB].duplicates).toBe(0);
-    expect(reportOk(report)).toBe(true);
-  }, 120_000);
+faultCase('hv-child-twice', async () => {
+  const report = await run({ expressChildTwice: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
+  const m = report.world.mapRuns!;
+  expect(m.childrenRepeated).toBe(CHILDREN);
+  expect(m.children).toBe(2 * CHILDREN);
+  expectNothingLostOrDoubled(report);
+  // Both runs of each child succeeded: every task succeeded, nothing spooled.
+  expect(report.jobs[SHORT_JOB].stillSpooled.total).toBe(0);
+  expect(report.jobs[SHORT_JOB].duplicates).toBe(0);
+  expect(reportOk(report)).toBe(true);
+}, 120_000);
 
-  it("hv-child-timeout: every child is killed at its five minutes; SpoolFailedChildren spools its items, the operator's replay runs each once (standard)", async () => {
-    // Two simulated hours: the tick at 01:30, then the operator's round at the end replays the spool.
-    const report = await run({ expressChildTimeout: 1 }, { hours: 2, postMapStep: !POST_MAP_STEP_OFF });
-    const m = report.world.mapRuns!;
-    expect(m.childrenTimedOut).toBe(CHILDREN);
-    const job = report.jobs[SHORT_JOB];
-    // Each item spooled once (the books name the child's error; the spool message says ExecutionTimedOut)...
-    expect(Object.values(job.spooledByError).reduce((a, b) => a + b, 0)).toBe(TASKS);
-    // ...and the operator's replay started each once, in the standard workflow.
-    const rounds = report.replayRounds.filter((r) => r.errorType === 'ExecutionTimedOut');
-    expect(rounds.reduce((a, r) => a + r.started, 0)).toBe(TASKS);
-    expect(rounds.reduce((a, r) => a + r.alreadyStarted, 0)).toBe(0);
-    expect(job.replayed).toBe(TASKS);
-    expect(job.stillSpooled.total).toBe(0);
-    expectNothingLostOrDoubled(report);
-    expect(job.duplicates).toBe(0);
-    expect(reportOk(report)).toBe(true);
-  }, 120_000);
+faultCase('hv-child-timeout', async () => {
+  // Two simulated hours: the tick at 01:30, then the operator's round at the end replays the spool.
+  const report = await run({ expressChildTimeout: 1 }, { hours: 2, postMapStep: !POST_MAP_STEP_OFF });
+  const m = report.world.mapRuns!;
+  expect(m.childrenTimedOut).toBe(CHILDREN);
+  const job = report.jobs[SHORT_JOB];
+  // Each item spooled once (the books name the child's error; the spool message says ExecutionTimedOut)...
+  expect(Object.values(job.spooledByError).reduce((a, b) => a + b, 0)).toBe(TASKS);
+  // ...and the operator's replay started each once, in the standard workflow.
+  const rounds = report.replayRounds.filter((r) => r.errorType === 'ExecutionTimedOut');
+  expect(rounds.reduce((a, r) => a + r.started, 0)).toBe(TASKS);
+  expect(rounds.reduce((a, r) => a + r.alreadyStarted, 0)).toBe(0);
+  expect(job.replayed).toBe(TASKS);
+  expect(job.stillSpooled.total).toBe(0);
+  expectNothingLostOrDoubled(report);
+  expect(job.duplicates).toBe(0);
+  expect(reportOk(report)).toBe(true);
+}, 120_000);
 
-  it('hv-parent-start-503: every StartExecution of a parent answers 503 beyond the retries; each task spooled StartFailed, replayed once by reprocess (standard)', async () => {
-    const report = await run({ parentStartUnavailable: 1 }, { hours: 2 });
-    // The starter's bounded retries (the SDK's own under them) all met the 503.
-    expect(report.world.counts.parentStartsUnavailable).toBeGreaterThan(1);
-    expect(report.world.mapRuns!.parents).toBe(0);
-    const job = report.jobs[SHORT_JOB];
-    expect(job.startFailed).toBe(TASKS);
-    const rounds = report.replayRounds.filter((r) => r.errorType === 'ServiceUnavailable');
-    expect(rounds.reduce((a, r) => a + r.started, 0)).toBe(TASKS);
-    expect(rounds.reduce((a, r) => a + r.alreadyStarted, 0)).toBe(0);
-    expect(job.stillSpooled.total).toBe(0);
-    expectNothingLostOrDoubled(report);
-    expect(job.duplicates).toBe(0);
-    expect(reportOk(report)).toBe(true);
-  }, 120_000);
+faultCase('hv-parent-start-503', async () => {
+  const report = await run({ parentStartUnavailable: 1 }, { hours: 2 });
+  // The starter's bounded retries (the SDK's own under them) all met the 503.
+  expect(report.world.counts.parentStartsUnavailable).toBeGreaterThan(1);
+  expect(report.world.mapRuns!.parents).toBe(0);
+  const job = report.jobs[SHORT_JOB];
+  expect(job.startFailed).toBe(TASKS);
+  const rounds = report.replayRounds.filter((r) => r.errorType === 'ServiceUnavailable');
+  expect(rounds.reduce((a, r) => a + r.started, 0)).toBe(TASKS);
+  expect(rounds.reduce((a, r) => a + r.alreadyStarted, 0)).toBe(0);
+  expect(job.stillSpooled.total).toBe(0);
+  expectNothingLostOrDoubled(report);
+  expect(job.duplicates).toBe(0);
+  expect(reportOk(report)).toBe(true);
+}, 120_000);
 
-  it('hv-batch-twice: SQS delivers every tick-queue batch twice to the batch starter; no parent starts twice', async () => {
-    const report = await run({ sqsDuplicate: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
-    expect(report.world.counts.sqsDuplicated).toBeGreaterThanOrEqual(1);
-    // One parent per task: the ledger refuses the second delivery before any start; without it
-    // (FAULT_MATRIX_TICK_LEDGER=off) the same parent names come back: Step Functions answers a
-    // running execution's name with that execution (recorded Started again, same ARN) and a closed
-    // one's with ExecutionAlreadyExists (recorded Duplicate). Never a second parent.
-    const client = clientRecords(runs[runs.length - 1]);
-    expect(new Set(client.map((r) => r.task_id)).size).toBe(TASKS);
-    const parentsOf = new Map<string, Set<string | null>>();
-    for (const r of client) {
-      expect(['Started', 'Duplicate']).toContain(r.result);
-      parentsOf.set(r.task_id, (parentsOf.get(r.task_id) ?? new Set()).add(r.execution_arn));
-    }
-    expect([...parentsOf.values()].every((p) => p.size === 1)).toBe(true);
-    expect(report.world.mapRuns!.parents).toBe(new Set(client.map((r) => r.execution_arn)).size);
-    expect(report.world.mapRuns!.items).toBe(TASKS);
-    expect(report.world.mapRuns!.children).toBe(CHILDREN);
-    const job = report.jobs[SHORT_JOB];
-    expect(job.duplicates).toBe(0);
-    expect(job.stillSpooled.total).toBe(0);
-    expectNothingLostOrDoubled(report);
-    expect(reportOk(report)).toBe(true);
-  }, 120_000);
-});
+faultCase('hv-batch-twice', async () => {
+  const report = await run({ sqsDuplicate: 1 }, { singleTick: { jobs: [SHORT_JOB] } });
+  expect(report.world.counts.sqsDuplicated).toBeGreaterThanOrEqual(1);
+  // One parent per task: the ledger refuses the second delivery before any start; without it
+  // (FAULT_MATRIX_TICK_LEDGER=off) the same parent names come back: Step Functions answers a
+  // running execution's name with that execution (recorded Started again, same ARN) and a closed
+  // one's with ExecutionAlreadyExists (recorded Duplicate). Never a second parent.
+  const client = clientRecords(runs[runs.length - 1]);
+  expect(new Set(client.map((r) => r.task_id)).size).toBe(TASKS);
+  const parentsOf = new Map<string, Set<string | null>>();
+  for (const r of client) {
+    expect(['Started', 'Duplicate']).toContain(r.result);
+    parentsOf.set(r.task_id, (parentsOf.get(r.task_id) ?? new Set()).add(r.execution_arn));
+  }
+  expect([...parentsOf.values()].every((p) => p.size === 1)).toBe(true);
+  expect(report.world.mapRuns!.parents).toBe(new Set(client.map((r) => r.execution_arn)).size);
+  expect(report.world.mapRuns!.items).toBe(TASKS);
+  expect(report.world.mapRuns!.children).toBe(CHILDREN);
+  const job = report.jobs[SHORT_JOB];
+  expect(job.duplicates).toBe(0);
+  expect(job.stillSpooled.total).toBe(0);
+  expectNothingLostOrDoubled(report);
+  expect(reportOk(report)).toBe(true);
+}, 120_000);

@@ -33,6 +33,7 @@ const R = 'replay.test.ts';
 const T = 'ticks.test.ts';
 const S = 'side-effects.test.ts';
 const A = 'aws-world.test.ts';
+const H = 'high-volume.test.ts';
 
 const REPLAY = 'Fix the cause, then `scheduled-jobs replay --dry-run`, then replay (docs/reprocess.md)';
 /** Deleting a quarantined message for good, through reprocess (docs/runbook.md, "Read the quarantine"); a `--dry-run` lists the ids. */
@@ -462,6 +463,46 @@ export const FAULT_MATRIX: ReadonlyArray<FaultRow> = [
     seen: 'DeliveryLate and DeliveryFailing alarms on the stream',
     action: 'Fix the bucket or its key within 24 h (docs/runbook.md); after a discard, check the tasks of those hours by their executions',
     file: A,
+  },
+  {
+    id: 'hv-child-twice',
+    fault: 'High-volume mode: Step Functions runs every Express child of the Map Run twice (at least once)',
+    listed: 'aws',
+    outcome: 'succeeded',
+    detail: "both runs of a child call its steps; the second run's steps answer from their step records: 45 tasks succeeded, each side effect applied once. Relies on the step records (`FAULT_MATRIX_STEP_RECORDS=off`: every side effect applied twice, the row fails)",
+    seen: 'nothing pages',
+    action: 'Nothing',
+    file: H,
+  },
+  {
+    id: 'hv-child-timeout',
+    fault: 'High-volume mode: an Express child is ended at its five minutes (TIMED_OUT after its first step)',
+    listed: 'aws',
+    outcome: 'spooled',
+    detail: "the child's items neither finish nor reach their Catch; the parent's SpoolFailedChildren (map-failures) reads the ResultWriter files and spools each item ExecutionTimedOut; the replay runs each once in the standard workflow. Relies on the post-map step (`FAULT_MATRIX_POST_MAP_STEP=off`: nothing spooled, the items are lost, the row fails)",
+    seen: 'SpoolNotEmpty alarm; worker record TimedOut',
+    action: REPLAY,
+    file: H,
+  },
+  {
+    id: 'hv-parent-start-503',
+    fault: "High-volume mode: Step Functions answers a parent's StartExecution 503 beyond the batch starter's retries",
+    listed: 'aws',
+    outcome: 'spooled',
+    detail: "no parent starts; the batch starter spools each task of the part StartFailed (ServiceUnavailable) naming the job's standard state machine and records it; the replay starts each once there",
+    seen: 'SpoolNotEmpty alarm; batch starter metric TasksStartFailed; StartFailed client records',
+    action: REPLAY,
+    file: H,
+  },
+  {
+    id: 'hv-batch-twice',
+    fault: 'High-volume mode: SQS delivers every tick-queue batch twice to the batch starter (at least once)',
+    listed: 'aws',
+    outcome: 'succeeded',
+    detail: "the tick ledger finds the batch done; without it (`FAULT_MATRIX_TICK_LEDGER=off`) the same parent names come back and Step Functions answers them with the running parent (or ExecutionAlreadyExists: Duplicate). One parent per part, each task's records name one parent, side effects once",
+    seen: 'nothing pages; Duplicate client records when the names refused it',
+    action: 'Nothing; Duplicate means "already existed", never "ran twice"',
+    file: H,
   },
 ];
 
