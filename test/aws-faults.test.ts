@@ -347,3 +347,34 @@ describe('the reconciler hook', () => {
     expect(() => findReconciler(model(true, 'cron(0/5 * * * ? *)'), '/nonexistent')).toThrow(/not a rate\(\)/);
   });
 });
+
+describe("a high-volume parent's start answered 503", () => {
+  it('the SFN stand-in answers the chosen starts 503 ServiceUnavailable (the SDK sees a retryable 5xx) and starts the rest', async () => {
+    const { startSfnStandin } = await import('../local/sfn-standin');
+    const { SFNClient, StartExecutionCommand } = await import('@aws-sdk/client-sfn');
+    const faults = new AwsFaults('kind', 1, { ...awsFaultRates('kind'), parentStartUnavailable: 1 });
+    const parent = 'arn:aws:states:ap-northeast-1:000000000000:stateMachine:Parent';
+    const sfn = await startSfnStandin({ unavailableStart: (arn, name) => arn === parent && faults.parentStartUnavailable(name) });
+    const client = new SFNClient({ region: 'ap-northeast-1', endpoint: sfn.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    try {
+      const err = await client.send(new StartExecutionCommand({ stateMachineArn: parent, name: 'p1', input: '{}' })).catch((e: unknown) => e as { name?: string; $metadata?: { httpStatusCode?: number } });
+      expect(err).toMatchObject({ name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } });
+      const other = await client.send(new StartExecutionCommand({ stateMachineArn: parent.replace('Parent', 'Standard'), name: 'p1', input: '{}' }));
+      expect(other.executionArn).toContain(':Standard:p1');
+      expect(faults.counts.parentStartsUnavailable).toBe(1);
+    } finally {
+      client.destroy();
+      await sfn.stop();
+    }
+  });
+
+  it('draws per call (a retry is a new draw), seeded: the same seed fails the same calls', () => {
+    const draws = (seed: number) => {
+      const f = new AwsFaults('kind', seed, { ...awsFaultRates('kind'), parentStartUnavailable: 0.5 });
+      return Array.from({ length: 40 }, () => f.parentStartUnavailable('p1'));
+    };
+    expect(draws(3)).toEqual(draws(3));
+    expect(new Set(draws(3)).size).toBe(2);
+    expect(new AwsFaults('kind', 3).parentStartUnavailable('p1')).toBe(false);
+  });
+});

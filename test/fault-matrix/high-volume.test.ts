@@ -21,11 +21,11 @@ import { SHORT_JOB, withShortHighVolumeJob } from '../support/short-job';
  * SpoolFailedChildren), the real reprocess for replays. Each row sets one AWS fault to certain (rate
  * 1) and asserts what users feel: lost 0, no side effect applied twice, nothing hidden.
  *
- * The building block each row relies on (switch it off and the row fails):
- * - child run twice: the steps' idempotent step records (lambdas/shared/step.ts);
- * - child killed at five minutes: the parent's post-map step SpoolFailedChildren (`postMapStep:
- *   false` loses the items: test/offline-high-volume-broken.test.ts);
- * - batch delivered twice: the tick ledger and the deterministic parent names (Duplicate records).
+ * The building block each row relies on (docs/fault-matrix.md, "The high-volume mode"):
+ * - hv-child-twice: the steps' idempotent step records (lambdas/shared/step.ts);
+ * - hv-child-timeout: the parent's post-map step SpoolFailedChildren;
+ * - hv-parent-start-503: the batch starter's StartFailed spool and the replay of a 5xx;
+ * - hv-batch-twice: the tick ledger, else the deterministic parent names.
  */
 
 /**
