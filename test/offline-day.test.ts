@@ -20,7 +20,7 @@ describe('offline run (5 simulated hours, default faults, the operator holds the
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-'));
     report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, faults: 'default', startDay: run.day, faultPlanOverrides: run.overrides });
-  }, 90_000);
+  }, 240_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   const expected = () => expectedFromPlan(run);

@@ -27,7 +27,7 @@ describe('offline run with the outside-the-Catch faults (3 simulated hours)', ()
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'offline-outside-'));
     report = await runOfflineDay({ projectRoot: resolve(__dirname, '..'), appConfig: fixtureConfig, outDir: out, hours: run.hours, seed: run.seed, faults: run.faults, startDay: run.day, faultPlanOverrides: run.overrides });
-  }, 120_000);
+  }, 240_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   const expected = () => expectedFromPlan(run);

@@ -24,7 +24,7 @@ describe('offline tick with per-job stubs', () => {
       hours: 1,
       faults: 'none',
     });
-  }, 120_000);
+  }, 240_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('runs only the named jobs, one tick each', () => {

@@ -4,6 +4,7 @@ import { FaultPlan, producerBroken } from '../fake-external-api';
 import { functionEnvironment, RefResolver, SynthesizedApp } from './app-model';
 import type { CanaryRecorder } from './canary';
 import type { LocalHandler } from './executions';
+import type { HandlerEnv } from '../handler-env';
 import { functionMemoryMiB, functionTimeoutSeconds, lambdaContext } from './lambda-context';
 
 /**
@@ -18,6 +19,12 @@ export interface HandlerHost {
   envFor(logicalId: string): Record<string, string>;
   /** Points process.env at the function's environment (handlers share this process). */
   useEnvOf(logicalId: string): void;
+  /**
+   * Runs `fn` (and all it awaits or schedules) with the function's environment as its `process.env`,
+   * isolated from other handlers running at the same time (local/handler-env.ts), as each Lambda
+   * function has its own process.
+   */
+  inEnvOf<T>(logicalId: string, fn: () => T): T;
   /** The loaded handler (loaded on first use, with its environment in place for module-scope code). */
   loadHandler(logicalId: string): LocalHandler;
   /** Invokes the function with its environment and a fresh Lambda context. */
@@ -46,6 +53,11 @@ export interface HandlerHostOptions {
   /** The example jobs the fault plan is about. */
   readonly apiJob: string;
   readonly fanoutJob: string;
+  /**
+   * Per-invocation environments (local/handler-env.ts). Without it every invocation swaps the one
+   * `process.env`, and a handler reading its environment after an await may see another function's.
+   */
+  readonly handlerEnv?: HandlerEnv;
 }
 
 /** Builds the host; nothing is loaded until first used. */
@@ -77,10 +89,16 @@ export function createHandlerHost(o: HandlerHostOptions): HandlerHost {
   /** Settings that change during the day: the API producer's broken period (until its fix is "deployed"). */
   const dynamicEnv = (logicalId: string): Record<string, string> =>
     logicalId === o.producerOf.get(o.apiJob) && producerBroken(o.plan, o.now(), o.timeZone) ? { EXAMPLE_FAIL_PRODUCER: 'true' } : {};
+  const wantedEnv = (logicalId: string): NodeJS.ProcessEnv => ({ ...o.baseEnv, ...envFor(logicalId), ...dynamicEnv(logicalId) });
   const useEnvOf = (logicalId: string): void => {
-    const wanted: NodeJS.ProcessEnv = { ...o.baseEnv, ...envFor(logicalId), ...dynamicEnv(logicalId) };
+    const wanted = wantedEnv(logicalId);
     for (const k of Object.keys(process.env)) if (!(k in wanted)) delete process.env[k];
     Object.assign(process.env, wanted);
+  };
+  const inEnvOf = <T>(logicalId: string, fn: () => T): T => {
+    if (o.handlerEnv) return o.handlerEnv.run(wantedEnv(logicalId), fn);
+    useEnvOf(logicalId);
+    return fn();
   };
   const handlers = new Map<string, LocalHandler>();
   const loadHandler = (logicalId: string): LocalHandler => {
@@ -89,9 +107,8 @@ export function createHandlerHost(o: HandlerHostOptions): HandlerHost {
       const entry = o.model.entries.get(logicalId);
       if (!entry) throw new Error(`No handler entry known for function ${logicalId}`);
       // Module-scope code (clients, requireEnv) reads the environment at import: set it first.
-      useEnvOf(logicalId);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(join(o.projectRoot, entry)) as { handler?: LocalHandler };
+      const mod = inEnvOf(logicalId, () => require(join(o.projectRoot, entry)) as { handler?: LocalHandler });
       if (typeof mod.handler !== 'function') throw new Error(`${entry} does not export a handler`);
       h = o.canary ? o.canary.wrap(logicalId, mod.handler) : mod.handler;
       handlers.set(logicalId, h);
@@ -109,15 +126,15 @@ export function createHandlerHost(o: HandlerHostOptions): HandlerHost {
   return {
     envFor,
     useEnvOf,
+    inEnvOf,
     loadHandler,
     /** Calls a handler that reads its environment at call time, with its own environment. */
     async invoke(logicalId, event) {
       const handler = loadHandler(logicalId);
-      useEnvOf(logicalId);
-      return handler(event, contextOf(logicalId));
+      return inEnvOf(logicalId, () => handler(event, contextOf(logicalId)));
     },
     withContext(logicalId, handler) {
-      return (event, context) => handler(event, contextOf(logicalId, (context as { awsRequestId?: string } | undefined)?.awsRequestId));
+      return (event, context) => inEnvOf(logicalId, () => handler(event, contextOf(logicalId, (context as { awsRequestId?: string } | undefined)?.awsRequestId)));
     },
   };
 }

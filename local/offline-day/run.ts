@@ -1,4 +1,5 @@
 import './quiet';
+import { installHandlerEnv } from '../handler-env';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -120,6 +121,10 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
   const clock = new SimClock(from);
   const timeline = new Timeline(clock);
   const savedEnv = { ...process.env };
+  // Each handler invocation gets its own process.env, carried across its awaits (every Lambda
+  // function has its own process): swapping the one process.env let a handler that read its
+  // environment after an await see another function's, differently on a slower machine.
+  const handlerEnv = installHandlerEnv();
   const services = await startServices({ model, config, outDir: options.outDir, now: () => clock.now(), bucketDown: (at) => awsFaults.bucketDown(at, from) });
   const { sqs: sqsEmulator, dynamo, tables, queueUrls, ref, functionArn, firehose, bufferSeconds, invocable, lambda: lambdaEndpoint } = services;
 
@@ -204,8 +209,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     producerOf,
     apiJob: API_JOB,
     fanoutJob: FANOUT_JOB,
+    handlerEnv,
   });
-  const { envFor, useEnvOf, loadHandler } = host;
+  const { envFor, loadHandler } = host;
   const invokeWithEnv = (logicalId: string, event: unknown): Promise<unknown> => host.invoke(logicalId, event);
 
   const runSqs = new SQSClient({ region, endpoint: sqsEmulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
@@ -250,8 +256,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
         redeliver: (m) => awsFaults.sqsTwice(m.Body ?? m.MessageId ?? ''),
         container: () => async (event, context) => {
           const handler = loadHandler(es.functionId);
-          useEnvOf(es.functionId);
-          return (await handler(event, context)) as never;
+          return (await host.inEnvOf(es.functionId, () => handler(event, context))) as never;
         },
       });
       if (run.failed > 0) progress(`  ${run.failed} batch invocation(s) of ${es.functionId} failed and were retried`);
@@ -511,6 +516,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
     await sqsEmulator.stop().catch(() => undefined);
     throw e;
   } finally {
+    handlerEnv.restore();
     unobserveSideEffects();
     clock.uninstall();
     await api.close();
