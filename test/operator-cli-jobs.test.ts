@@ -224,7 +224,11 @@ describe('run', () => {
     expect(world.lambda.invocations.length).toBe(n);
     await cli(['pause', JOB, '--reason', 'test']);
     try {
-      const now = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000);
+      // A minute no other test plans: 20 minutes back (the test above plans the current minute, which
+      // may have turned since) and off the schedule's 5-minute ticks (backfills plan those).
+      let minute = Math.floor(Date.now() / 60_000) - 20;
+      if (minute % 5 === 0) minute -= 1;
+      const now = new Date(minute * 60_000);
       const r = await cli(['run', JOB, '--ignore-pause', '--json'], { now: () => now });
       expect(r.code).toBe(0);
       expect(JSON.parse(r.out)).toMatchObject({ outcome: 'planned' });
