@@ -125,9 +125,9 @@ export class ScheduledJobsStack extends Stack {
       ...config.jobs.map((job) => ({ job, stateMachine: workflows.get(job.name)!.stateMachine })),
       ...[...highVolume].map(([name, hv]) => ({ job: { ...config.jobs.find((j) => j.name === name)!, executionTimeoutSeconds: HIGH_VOLUME_PARENT_TIMEOUT.toSeconds() }, stateMachine: hv.stateMachine, replayStateMachine: workflows.get(name)!.stateMachine })),
     ];
-    this.tickStarter = new TickStarter(this, 'TickStarter', {
+    // What both starter fleets share: the queues' key, the spool, the log, the ledger, the quota.
+    const starterShared = {
       projectRoot,
-      stateMachines: [...workflows.values()].map((w) => w.stateMachine),
       spool: this.spool,
       paramsKey: this.paramsKey,
       paramLog: this.paramLog,
@@ -135,21 +135,15 @@ export class ScheduledJobsStack extends Stack {
       timeZone: config.timeZone,
       quota: config.startExecutionQuota,
       alerts: this.alerts,
-    });
+    };
+    this.tickStarter = new TickStarter(this, 'TickStarter', { ...starterShared, stateMachines: [...workflows.values()].map((w) => w.stateMachine) });
     // A second queue and starter fleet: its own concurrency (not the quota's), its own least
     // privilege (the parents only), and no head-of-line blocking behind a big standard tick.
     this.highVolumeStarter = highVolume.size
       ? new TickStarter(this, 'HighVolumeStarter', {
-          projectRoot,
+          ...starterShared,
           stateMachines: [...highVolume.keys()].map((name) => workflows.get(name)!.stateMachine),
           highVolume: [...highVolume].map(([name, hv]) => ({ standard: workflows.get(name)!.stateMachine, parent: hv.stateMachine })),
-          spool: this.spool,
-          paramsKey: this.paramsKey,
-          paramLog: this.paramLog,
-          coordination: this.coordination,
-          timeZone: config.timeZone,
-          quota: config.startExecutionQuota,
-          alerts: this.alerts,
         })
       : undefined;
     for (const job of config.jobs) {
