@@ -127,11 +127,27 @@ test('a call that finds another in progress past its own deadline fails with Ste
     return { applied: ++applied };
   });
   const first = h({ task, previous: null }, lambdaContext(10_000));
+  // Should an expectation below fail, the gate stays shut: the first call then ends at its own deadline, unobserved.
+  first.catch(() => undefined);
   await new Promise((r) => setTimeout(r, 100));
   await expect(h({ task: { ...task, attempt: 2 }, previous: null }, lambdaContext(600))).rejects.toMatchObject({ name: 'StepInProgressError' });
   release();
   expect(await first).toEqual({ applied: 1 });
   expect(applied).toBe(1);
+});
+
+test('the deadline falling while the call waits on another (a slow record read) is that call still running: StepInProgressError, retryable, not a step timeout', async () => {
+  let ran = 0;
+  // The records find another call in progress, then the next read outlasts this call's deadline.
+  const slowRecords: StepIdempotency = {
+    run: (call) => (call.onInProgress?.(), new Promise(() => undefined)),
+  };
+  const h = handlerOf(() => (ran++, null), 'CallApi', slowRecords);
+  await expect(h({ task: newTask(), previous: null }, lambdaContext(200))).rejects.toMatchObject({ name: 'StepInProgressError' });
+  // Without another call in progress, the same hang is the step's own timeout.
+  const hung: StepIdempotency = { run: () => new Promise(() => undefined) };
+  await expect(handlerOf(() => null, 'CallApi', hung)({ task: newTask(), previous: null }, lambdaContext(200))).rejects.toMatchObject({ name: 'StepTimeoutError' });
+  expect(ran).toBe(0);
 });
 
 test("an in-progress record expires with its Lambda's remaining time: a crashed call does not block its key", async () => {

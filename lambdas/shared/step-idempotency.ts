@@ -75,6 +75,12 @@ export interface IdempotentCall {
   readonly remainingMs: () => number;
   /** The Lambda context: an in-progress record expires with the Lambda's remaining time. */
   readonly lambdaContext?: Pick<Context, 'getRemainingTimeInMillis'>;
+  /**
+   * Told each time the call finds another call of its key in progress and waits for it; the
+   * wrapper then reports its own deadline, should it fall during the wait, as that call still
+   * running (retryable) rather than as this step timing out (never retried).
+   */
+  readonly onInProgress?: () => void;
 }
 
 /** Runs a step call at most once per key (see the module comment). */
@@ -132,6 +138,7 @@ export function dynamoStepIdempotency(options: DynamoStepIdempotencyOptions): St
           return { result: result === undefined ? null : result, replayed: !ran };
         } catch (e) {
           if ((e as Error)?.name !== 'IdempotencyAlreadyInProgressError') throw e;
+          call.onInProgress?.();
           // Another call of this key runs (a redelivery, a Lambda of a stopped execution): its result
           // will be recorded, or its in-progress record expires with its Lambda. Wait within our deadline.
           if (call.remainingMs() <= wait) {

@@ -8,7 +8,7 @@ import { JsonValue } from './json';
 import { jsonBytes, MAX_STEP_OUTPUT_BYTES } from './limits';
 import { tracer } from './powertools';
 import { markParamFree, safeError, withSafeErrors } from './safe-error';
-import { StepIdempotency, stepIdempotencyFromEnv, stepIdempotencyKey } from './step-idempotency';
+import { StepIdempotency, stepIdempotencyFromEnv, stepIdempotencyKey, StepInProgressError } from './step-idempotency';
 import { STEP_ENV } from './workflow-contract';
 
 /**
@@ -158,12 +158,20 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     let deadlineMs = Number.POSITIVE_INFINITY;
+    let waitedOnOther = false;
+    let stepRan = false;
     const timedOut = new Promise<never>((_, reject) => {
       if (remaining === undefined) return;
       const budget = Math.max(0, remaining - margin(remaining));
       deadlineMs = started + budget;
       timer = setTimeout(() => {
-        const err = markParamFree(new StepTimeoutError(`the step gave up at its deadline (${budget} ms) before its timeout`));
+        // Waiting on another call of this step that never let this one run: that call is still
+        // running, and a retry will find its result (retryable), not a step that hung (never retried).
+        const err = markParamFree(
+          waitedOnOther && !stepRan
+            ? new StepInProgressError(`another call of this step for this task was still running at this call's deadline (${budget} ms); nothing was done twice`)
+            : new StepTimeoutError(`the step gave up at its deadline (${budget} ms) before its timeout`),
+        );
         controller.abort(err);
         reject(err);
       }, budget);
@@ -174,6 +182,7 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
     const remainingMs = () => deadlineMs - Date.now();
     // The output is checked before it is recorded: a result that fails its check is no result.
     const runStep = async (): Promise<JsonValue> => {
+      stepRan = true;
       const output = await fn({ task, previous: event.previous ?? null, ...(event.index !== undefined ? { index: event.index } : {}), logger: child, signal: controller.signal, remainingMs, idempotencyKey });
       const result = output === undefined ? null : output;
       try {
@@ -188,7 +197,7 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
       const { result, replayed } = await Promise.race([
         Promise.resolve().then(() =>
           idempotency
-            ? idempotency.run({ job: task.job, key: idempotencyKey, input: { previous: event.previous ?? null, index: event.index ?? null }, remainingMs, lambdaContext: remaining === undefined ? undefined : (context as Context) }, runStep)
+            ? idempotency.run({ job: task.job, key: idempotencyKey, input: { previous: event.previous ?? null, index: event.index ?? null }, remainingMs, lambdaContext: remaining === undefined ? undefined : (context as Context), onInProgress: () => (waitedOnOther = true) }, runStep)
             : runStep().then((r) => ({ result: r, replayed: false })),
         ),
         timedOut,
@@ -197,7 +206,7 @@ export function createStepHandler(fn: StepFn, options: StepHandlerOptions = {}):
       return result;
     } catch (e) {
       // An abort surfaces from fetch/SDK as AbortError or similar: report it as the timeout it is.
-      const err = controller.signal.aborted && !(e instanceof StepTimeoutError) ? (controller.signal.reason as Error) : e;
+      const err = controller.signal.aborted && e !== controller.signal.reason ? (controller.signal.reason as Error) : e;
       // The error name is the retry contract. The message may hold params (job code, Node's own
       // errors echo input): it leaves sealed under the task's key (lambdas/shared/safe-error.ts).
       child.warn('step end', { outcome: 'error', errorName: errorName(err), durationMs: Date.now() - started });
