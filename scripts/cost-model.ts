@@ -326,7 +326,7 @@ export function formatReport(model: CostModel): string {
     if (isHv(j)) {
       out.push(
         `  ${j.job} (high-volume): a Standard parent per ${int(model.highVolume.tasksPerParent)} tasks (Children > SpoolFailedChildren > ParentDone), ` +
-          `Express children of ${describeChild('', childOf(j.job)).trim()}; each item runs the job's steps, and a failed task's replay runs its standard state machine:`,
+          `Express children of ${describeChild(childOf(j.job))}; each item runs the job's steps, and a failed task's replay runs its standard state machine:`,
       );
     }
     const std = standardOf(j.job);

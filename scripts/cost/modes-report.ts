@@ -17,7 +17,7 @@ export interface JobModes {
 }
 
 /** How a job's items per child came about, for the report: the number and where the stack takes it from. */
-export function describeChild(job: string, c: JobModes['child']): string {
+export function describeChild(c: JobModes['child']): string {
   const why =
     c.source === 'synthesized'
       ? `the synthesized ItemBatcher MaxItemsPerBatch of its deployed workflow: ${Math.ceil(c.itemsPerChild / c.childConcurrency)} wave(s) of ${c.childConcurrency} at a worst case of ${round(c.perItemSeconds)} s a task fit ${HIGH_VOLUME_ITEMS_SECONDS} s`
@@ -26,7 +26,7 @@ export function describeChild(job: string, c: JobModes['child']): string {
         : c.source === 'one-wave'
           ? `synth refuses it: not one item fits five minutes; priced as if it fit, at one wave of ${c.childConcurrency}, the fewest the stack chooses`
           : 'given';
-  return `${job} ${c.itemsPerChild} tasks per child (${why})`;
+  return `${c.itemsPerChild} tasks per child (${why})`;
 }
 
 const round = (n: number | undefined) => (n === undefined ? NaN : Math.round(n * 10) / 10);
@@ -58,7 +58,7 @@ export function formatModes(modes: ReadonlyArray<JobModes>, hv: HighVolumeOption
       `(ItemBatcher, tasks per child as the stack chooses them for the job, below), their items ${hv.childConcurrency} at once inside a child; ${hv.parentTransitions} parent transitions + ${hv.transitionsPerChild} per child (an upper bound); ` +
       `the post-map step (map-failures) once per parent; replays run standard; record MACs: one per tick message's client records and one per child's worker records (512 records at most under one MAC).`,
   );
-  out.push(`  tasks per child: ${modes.map((m) => describeChild(m.job, m.child)).join('; ')}.`);
+  out.push(`  tasks per child: ${modes.map((m) => `${m.job} ${describeChild(m.child)}`).join('; ')}.`);
   out.push(`  Express: $${EXPRESS_PRICES.expressRequest.usd} per 1M requests, $${EXPRESS_PRICES.expressGbSecond.usd} per GB-s (64 MB chunks, 100 ms increments) (${EXPRESS_PRICES.expressRequest.source}; verify)`);
   const rows = modes.flatMap((m) =>
     [m.standard, m.highVolume].map((c) => [
