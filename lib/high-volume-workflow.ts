@@ -114,6 +114,9 @@ export interface HighVolumeWorkflowProps {
   readonly parentTimeout?: Duration;
 }
 
+/** Memory of the post-map step's function (the cost model prices it for jobs not yet deployed in the mode). */
+export const MAP_FAILURES_MEMORY_MIB = 512;
+
 /** The Lambda that spools the items of a Map Run's failed children (lambdas/map-failures). */
 export class MapFailuresFunction extends AppFunction {
   constructor(scope: Construct, id: string, props: { readonly projectRoot: string; readonly paramLog: ParamLog; readonly spool: ErrorSpool; readonly timeZone: string }) {
@@ -124,7 +127,7 @@ export class MapFailuresFunction extends AppFunction {
       description: 'Spools the items of high-volume children that the Map Run counts failed',
       // A Map Run's failed children: up to 10,000 result entries of <= 256 KiB each, read one file at a time.
       timeout: Duration.minutes(5),
-      memorySize: 512,
+      memorySize: MAP_FAILURES_MEMORY_MIB,
       environment: { WORKER_LOG_STREAM: props.paramLog.workerStream.deliveryStreamName, SPOOL_QUEUE_URL: props.spool.queue.queueUrl, APP_TIME_ZONE: props.timeZone },
     });
     props.paramLog.grantWriteWorker(this);

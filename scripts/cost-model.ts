@@ -25,8 +25,8 @@ import { DAYS_PER_MONTH, PRICES } from './cost/prices';
 import { recordSizes, RecordSizes } from './cost/records';
 import { AppShape, appShape, ReplayMode } from './cost/shape';
 import { DEFAULT_FROM } from '../lambdas/reprocess/payload';
-import { DEFAULT_HIGH_VOLUME, tasksPerParent } from './cost/high-volume';
-import { formatModes, JobModes, jobModes } from './cost/modes-report';
+import { DEFAULT_HIGH_VOLUME, HighVolumeOptions, jobInMode, tasksPerParent } from './cost/high-volume';
+import { describeChild, formatModes, JobModes, jobModes } from './cost/modes-report';
 
 /** Tasks per tick message when neither the flag nor the template says (the producer runtime's own default). */
 export const FALLBACK_TASKS_PER_MESSAGE = 1000;
@@ -191,7 +191,12 @@ export function jobMix(jobs: ReadonlyArray<string>, weights?: Record<string, num
 export interface CostModel {
   readonly config: ResolvedAppConfig;
   readonly args: CostArgs;
+  /** The app as the template has it: every job's standard paths (its replay machine), its configured mode and child. */
   readonly shape: AppShape;
+  /** The app as deployed and priced in the headline: each job in its configured mode ({@link jobInMode}). */
+  readonly priced: AppShape;
+  /** The high-volume mode's shape (per job, items per child are the stack's: optionsFor). */
+  readonly highVolume: HighVolumeOptions;
   readonly sizes: RecordSizes;
   readonly assumptions: Assumptions;
   readonly months: ReadonlyArray<MonthlyCost>;
@@ -219,7 +224,10 @@ export function buildCostModel(config: ResolvedAppConfig, args: CostArgs, projec
     mix: jobMix(config.jobs.map((j) => j.name), args.mix),
   };
   const volumes = [...new Set([...STANDARD_VOLUMES, ...args.volumes])].sort((x, y) => x - y);
-  const months = volumes.map((n) => monthlyCost(shape, sizes, assumptions, n));
+  const highVolume: HighVolumeOptions = { ...DEFAULT_HIGH_VOLUME, tasksPerParent: tasksPerParent(assumptions.tasksPerTickMessage, sizes.envelopeBytes) };
+  // The bill of the config as deployed: each job in its configured mode.
+  const priced: AppShape = { ...shape, jobs: shape.jobs.map((j) => jobInMode(shape, j, j.mode ?? 'standard', sizes, assumptions, highVolume)) };
+  const months = volumes.map((n) => monthlyCost(priced, sizes, assumptions, n));
 
   const warnings: string[] = [];
   for (const j of shape.jobs) {
@@ -234,8 +242,8 @@ export function buildCostModel(config: ResolvedAppConfig, args: CostArgs, projec
   }
   if (shape.polledQueues.length === 0) warnings.push('no queue is polled by a Lambda in this template (no tick queue): producers start executions themselves, so the SQS row is the spool only.');
   if (shape.statusChangeTargets.length === 0) warnings.push('no EventBridge rule on Step Functions status changes in this template (no status-change capture): its invocations are not costed.');
-  const modes = jobModes(config, shape, sizes, assumptions, volumes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: tasksPerParent(assumptions.tasksPerTickMessage, sizes.envelopeBytes) });
-  return { config, args, shape, sizes, assumptions, months, modes, warnings };
+  const modes = jobModes(config, shape, sizes, assumptions, volumes, highVolume);
+  return { config, args, shape, priced, highVolume, sizes, assumptions, months, modes, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,36 +292,50 @@ export function foldPath(entered: ReadonlyArray<string>): string {
 export function formatReport(model: CostModel): string {
   const { config, shape, sizes, assumptions: a, months } = model;
   const out: string[] = [];
-  const jobs = shape.jobs;
-  out.push(`Cost model: stack ScheduledJobs-${config.stage}, jobs ${jobs.map((j) => j.job).join(', ')}`);
+  // Priced as deployed: each job in its configured mode.
+  const jobs = model.priced.jobs;
+  const standardOf = (job: string) => shape.jobs.find((j) => j.job === job)!;
+  const isHv = (j: (typeof jobs)[number]) => j.mode === 'high-volume';
+  const childOf = (job: string) => model.modes.find((m) => m.job === job)!.child;
+  const transitions = (n: number) => (Number.isInteger(n) ? String(n) : dec(n, 3));
+  out.push(`Cost model: stack ScheduledJobs-${config.stage}, jobs ${jobs.map((j) => `${j.job} (${j.mode ?? 'standard'})`).join(', ')}`);
   out.push('LIST PRICES, us-east-1, free tiers ignored. Only the Step Functions and KMS key prices were read on an AWS');
   out.push('pricing page here; the others are unconfirmed list prices (rows marked * are not in the research notes at all).');
   out.push('Verify in the AWS Pricing Calculator before quoting. A month is 30 days.');
   out.push('');
 
-  out.push('Per task, derived from the synthesized state machines:');
+  out.push('Per task, derived from the synthesized state machines, each job in its configured mode (billed Standard transitions):');
   const perTaskRows = jobs.map((j) => {
     const inv = [...invocationsPerTask(j, a).values()].reduce((s, n) => s + n, 0);
     return [
       j.job,
+      isHv(j) ? `high-volume, ${childOf(j.job).itemsPerChild}/child` : 'standard',
       `${dec(100 * (a.mix.get(j.job) ?? 0), 0)}%`,
       dec(j.ticksPerDay, 0),
-      String(j.success.transitions),
-      `${j.failure.transitions} + ${j.replay.transitions}`,
-      dec(transitionsPerTask(j, a)),
+      transitions(j.success.transitions),
+      `${transitions(j.failure.transitions)} + ${j.replay.transitions}`,
+      dec(transitionsPerTask(j, a), isHv(j) ? 3 : 2),
+      j.express ? dec(j.express.requests, 3) : '-',
       dec(inv),
       `${j.failState} (${j.failRetries} retries)`,
     ];
   });
-  out.push(table(['job', 'share', 'ticks/day', 'transitions ok', 'failed + replay', 'expected', 'Lambda inv.', 'failure modelled in'], perTaskRows));
+  out.push(table(['job', 'mode', 'share', 'ticks/day', 'transitions ok', 'failed + replay', 'expected', 'Express req.', 'Lambda inv.', 'failure modelled in'], perTaskRows));
   out.push('');
   for (const j of jobs) {
-    out.push(`  ${j.job} success path: ${foldPath(j.success.entered)}`);
-    out.push(`  ${j.job} failure path: ${foldPath(j.failure.entered)}`);
+    if (isHv(j)) {
+      out.push(
+        `  ${j.job} (high-volume): a Standard parent per ${int(model.highVolume.tasksPerParent)} tasks (Children > SpoolFailedChildren > ParentDone), ` +
+          `Express children of ${describeChild(childOf(j.job))}; each item runs the job's steps, and a failed task's replay runs its standard state machine:`,
+      );
+    }
+    const std = standardOf(j.job);
+    out.push(`  ${j.job} ${isHv(j) ? 'standard (replay) ' : ''}success path: ${foldPath(std.success.entered)}`);
+    out.push(`  ${j.job} ${isHv(j) ? 'standard (replay) ' : ''}failure path: ${foldPath(std.failure.entered)}`);
   }
   out.push('');
 
-  out.push('Monthly cost by component:');
+  out.push('Monthly cost by component (the config as deployed: each job in its configured mode):');
   const header = ['component', ...months.map((m) => `${int(m.tasksPerDay)}/day`)];
   const rows = months[0].components.map((c, i) => [c.component, ...months.map((m) => usd(m.components[i].usd))]);
   rows.push(['TOTAL per month', ...months.map((m) => usd(m.total))]);
@@ -328,12 +350,14 @@ export function formatReport(model: CostModel): string {
   }
   out.push('');
 
-  out.push(...formatModes(model.modes, { ...DEFAULT_HIGH_VOLUME, tasksPerParent: tasksPerParent(a.tasksPerTickMessage, sizes.envelopeBytes) }, { usd, int, dec, table }));
+  out.push(...formatModes(model.modes, model.highVolume, { usd, int, dec, table }));
   out.push('');
 
   out.push('Formula (N tasks a day, job shares w_j, failure rate f, 30 days):');
   out.push('  transitions/day   = N * sum_j w_j * [(1-f)*T_ok_j + f*(T_fail_j + T_replay_j) + r]');
+  out.push('                      a high-volume job: T_ok = T_fail = parent transitions/tasks per parent + 1/items per child; T_replay its standard replay');
   out.push('  Step Functions    = 30 * transitions/day * $0.025/1,000');
+  out.push('  Express           = 30 * N * sum_j(high-volume) w_j * (1/items per child_j * $1/1M + child GB-s/items per child_j * $0.00001667)');
   out.push('  Lambda            = 30 * sum_fn inv_fn * ($0.20/1M + d * mem_fn/1024 * $/GB-s) + start pacing N/refill s * mem/1024 * $/GB-s');
   out.push('                      inv_fn: per task from the definition walk, + 1 per tick (producer), + capture/reprocess per failure');
   out.push('  SQS               = 30 * [f*N*(1 send + 0.1 receive + 0.1 delete) * chunks(64 KB) + tick-queue traffic] * $0.40/1M');
@@ -349,7 +373,8 @@ export function formatReport(model: CostModel): string {
   for (const j of jobs) {
     const inv = invocationsPerTask(j, a);
     const fns = [...inv].map(([fn, n]) => `${fn}=${dec(n, 3)}`).join(', ');
-    out.push(`  ${j.job}: w=${dec(a.mix.get(j.job) ?? 0, 3)} T_ok=${j.success.transitions} T_fail=${j.failure.transitions} T_replay=${j.replay.transitions}; inv/task: ${fns}`);
+    const express = j.express ? `; Express/task: ${dec(j.express.requests, 3)} requests, ${dec(j.express.gbSeconds, 5)} GB-s (a child of ${childOf(j.job).itemsPerChild} tasks)` : '';
+    out.push(`  ${j.job} (${j.mode ?? 'standard'}): w=${dec(a.mix.get(j.job) ?? 0, 3)} T_ok=${transitions(j.success.transitions)} T_fail=${transitions(j.failure.transitions)} T_replay=${j.replay.transitions}; inv/task: ${fns}${express}`);
   }
   const mem = [...shape.functions.values()].map((f) => `${f.memoryMiB} MiB ${f.arch}`);
   out.push(`  functions: ${[...new Set(mem)].join(', ')} (from the template); d=${a.durationMs} ms (assumed); refill=${shape.startExecutionRefillPerSecond}/s`);
@@ -373,7 +398,9 @@ export function formatReport(model: CostModel): string {
   for (const j of jobs) {
     if (j.ticksPerDay === 0) continue;
     const perTick = (last.tasksPerDay * (a.mix.get(j.job) ?? 0)) / j.ticksPerDay;
-    out.push(`  ${j.job}: ${int(perTick)} tasks per tick take ${dec(perTick / shape.startExecutionRefillPerSecond, 0)} s to start at ${shape.startExecutionRefillPerSecond} StartExecution/s (tick every ${dec(1440 / j.ticksPerDay, 0)} min)`);
+    const starts = perTick * (j.startsPerTask ?? 1);
+    const what = isHv(j) ? `tasks per tick are ${int(Math.ceil(starts))} parents, which take` : 'tasks per tick take';
+    out.push(`  ${j.job}: ${int(perTick)} ${what} ${dec(starts / shape.startExecutionRefillPerSecond, 0)} s to start at ${shape.startExecutionRefillPerSecond} StartExecution/s (tick every ${dec(1440 / j.ticksPerDay, 0)} min)`);
   }
   out.push('');
   out.push('Prices (source; confidence):');

@@ -1,36 +1,40 @@
-import { AppShape, JobShape } from './shape';
-import { ComponentCost, MonthlyCost, Assumptions, monthlyCost, tasksPerMessage } from './model';
-import { cost, DAYS_PER_MONTH, Price } from './prices';
+import { AppShape, HighVolumeFunctions, JobShape } from './shape';
+import { MonthlyCost, Assumptions, monthlyCost, tasksPerMessage } from './model';
+import { PRICES } from './prices';
 import { RecordSizes } from './records';
 import { PathCounts } from './transitions';
 import { MAX_PARENT_INPUT_BYTES } from '../../lambdas/batch-starter/logic';
+import { HIGH_VOLUME_DEFAULTS } from '../../lib/high-volume-workflow';
 
 /**
  * The high-volume mode priced (docs/big-ticks.md, "High-volume mode"): one Standard parent per
  * batch of tasks runs a Distributed Map whose children are Express; each child takes
- * `itemsPerChild` tasks (ItemBatcher) and runs them through the job's steps, `childConcurrency`
- * at a time (an inline Map inside the child), then writes their worker records in one invocation
- * of the record function. Replays run as standard single-task executions (the standard path).
+ * `itemsPerChild` tasks (ItemBatcher; the number the stack chooses for the job from its worst
+ * case, shape.ts highVolumeChildOf) and runs them through the job's steps, `childConcurrency` at a
+ * time (an inline Map inside the child), then writes their worker records in one invocation of
+ * batch-record; the parent's post-map step (map-failures) runs once per parent. Replays run as
+ * standard single-task executions (the standard path).
  *
  * Built on the standard model (model.ts): the job's path is rewritten (billed Standard transitions
- * are the parent's, the record function runs once per child), the starter starts one execution per
- * batch, and the Express requests and duration are added as their own row.
+ * are the parent's, the worker records are written once per child), the batch starter starts one
+ * execution per batch, and the Express requests and duration are carried by the job
+ * (`JobShape.express`) into their own row.
  */
 
-/** Express list prices, us-east-1 (AWS Step Functions pricing page; the workshop's example agrees: $0.0000001042 per 100 ms at 64 MB). */
-export const EXPRESS_PRICES = {
-  expressRequest: { usd: 1, per: 1_000_000, unit: 'Express requests (executions started)', source: 'https://aws.amazon.com/step-functions/pricing/', confidence: 'verify' },
-  /** First 1,000 GB-hours a month ($0.06 per GB-hour); the next tiers are cheaper, so this is an upper bound past it. */
-  expressGbSecond: { usd: 0.00001667, per: 1, unit: 'Express GB-seconds (64 MB chunks, 100 ms increments)', source: 'https://aws.amazon.com/step-functions/pricing/', confidence: 'verify' },
-} as const satisfies Record<string, Price>;
+/** Express list prices, us-east-1 (prices.ts, where the report lists them with the others). */
+export const EXPRESS_PRICES = { expressRequest: PRICES.expressRequest, expressGbSecond: PRICES.expressGbSecond } as const;
 
 /** Express bills memory in 64 MB chunks and duration in 100 ms increments (pricing page). */
 export const EXPRESS_MEMORY_CHUNK_MB = 64;
 export const EXPRESS_DURATION_INCREMENT_MS = 100;
 
-/** The shape of the high-volume mode (the construct's defaults; flags of `npm run cost`). */
+/** The shape of the high-volume mode (the construct's defaults). */
 export interface HighVolumeOptions {
-  /** Tasks one Express child runs (the Distributed Map's ItemBatcher MaxItemsPerBatch). */
+  /**
+   * Tasks one Express child runs (the Distributed Map's ItemBatcher MaxItemsPerBatch). Only for a
+   * job without its own `child` (hand-made shapes): the report prices each job at the number the
+   * stack chooses for it ({@link optionsFor}).
+   */
   readonly itemsPerChild: number;
   /** Tasks a child runs at once (its inline Map's MaxConcurrency, at most 40). */
   readonly childConcurrency: number;
@@ -53,8 +57,8 @@ export interface HighVolumeOptions {
 }
 
 export const DEFAULT_HIGH_VOLUME: HighVolumeOptions = {
-  itemsPerChild: 100,
-  childConcurrency: 10,
+  itemsPerChild: HIGH_VOLUME_DEFAULTS.itemsPerChild,
+  childConcurrency: HIGH_VOLUME_DEFAULTS.childConcurrency,
   tasksPerParent: 2250,
   parentTransitions: 4,
   transitionsPerChild: 1,
@@ -74,17 +78,32 @@ export function highVolumeTransitionsPerTask(hv: HighVolumeOptions): number {
   return hv.parentTransitions / hv.tasksPerParent + hv.transitionsPerChild / hv.itemsPerChild;
 }
 
-function rewrite(p: PathCounts, recordFunction: string, hv: HighVolumeOptions): PathCounts {
+/** `hv` with the job's child as the stack chooses it (items per child, concurrency), when the shape knows it. */
+export function optionsFor(job: JobShape, hv: HighVolumeOptions): HighVolumeOptions {
+  return job.child ? { ...hv, itemsPerChild: job.child.itemsPerChild, childConcurrency: job.child.childConcurrency } : hv;
+}
+
+function rewrite(p: PathCounts, recordFunction: string, hv: HighVolumeOptions, fns?: HighVolumeFunctions): PathCounts {
   const lambda = new Map(p.lambda);
-  // Worker records: one invocation per child for all its items, not one per task.
-  if (lambda.has(recordFunction)) lambda.set(recordFunction, 1 / hv.itemsPerChild);
+  // Worker records: one invocation per child for all its items (batch-record), not one per task.
+  if (lambda.has(recordFunction)) {
+    const writer = fns?.batchRecord ?? recordFunction;
+    lambda.delete(recordFunction);
+    lambda.set(writer, (lambda.get(writer) ?? 0) + 1 / hv.itemsPerChild);
+  }
+  // The parent's post-map step (SpoolFailedChildren) runs once per parent, failed children or not.
+  if (fns) lambda.set(fns.mapFailures, (lambda.get(fns.mapFailures) ?? 0) + 1 / hv.tasksPerParent);
   return { transitions: highVolumeTransitionsPerTask(hv), lambda, tasks: new Map(p.tasks), entered: [...p.entered], status: p.status };
 }
 
-/** The job's paths in the high-volume mode (the replay stays a standard execution). */
-export function highVolumeJob(job: JobShape, recordFunction: string, hv: HighVolumeOptions): JobShape {
+/**
+ * The job's paths in the high-volume mode (the replay stays a standard execution). With `fns`, the
+ * worker records go to its batch-record function and the post-map step is counted; without, the
+ * record function stands in for batch-record.
+ */
+export function highVolumeJob(job: JobShape, recordFunction: string, hv: HighVolumeOptions, fns?: HighVolumeFunctions): JobShape {
   const recorded = job.success.lambda.has(recordFunction) ? 1 - 1 / hv.itemsPerChild : 0;
-  return { ...job, success: rewrite(job.success, recordFunction, hv), failure: rewrite(job.failure, recordFunction, hv), batchedWorkerRecordsPerTask: recorded };
+  return { ...job, success: rewrite(job.success, recordFunction, hv, fns), failure: rewrite(job.failure, recordFunction, hv, fns), batchedWorkerRecordsPerTask: recorded };
 }
 
 /** Express usage of one task, on average: requests and billed GB-seconds. */
@@ -124,9 +143,31 @@ export interface JobModeCost {
   readonly months: ReadonlyArray<MonthlyCost>;
 }
 
-/** The app shape with only `job`, in the given mode. */
-function shapeOf(shape: AppShape, job: JobShape, mode: JobModeCost['mode'], hv: HighVolumeOptions): AppShape {
-  return { ...shape, jobs: [mode === 'standard' ? job : highVolumeJob(job, shape.recordFunction, hv)] };
+/**
+ * `job` (a standard shape from shape.ts) priced in `mode`, with all that the mode changes. In
+ * high-volume: its paths rewritten at its own items per child ({@link optionsFor}), worker records
+ * by its batch-record function, the post-map step once per parent, the high-volume starters' tick
+ * queue, one StartExecution per parent, a tick message's client records per put, and its Express
+ * children. Functions and queue are the deployed ones when the job is deployed in the mode, else
+ * the shape's stand-ins. In standard: the standard starters' tick queue.
+ */
+export function jobInMode(shape: AppShape, job: JobShape, mode: JobModeCost['mode'], sizes: RecordSizes, a: Assumptions, hv: HighVolumeOptions = DEFAULT_HIGH_VOLUME): JobShape {
+  if (mode === 'standard') {
+    const { express: _e, startsPerTask: _s, clientRecordsPerPut: _c, ...standard } = job;
+    return shape.tickQueues.standard ? { ...standard, tickQueue: shape.tickQueues.standard } : standard;
+  }
+  const o = optionsFor(job, hv);
+  const e = expressPerTask(job, shape.recordFunction, a, sizes, o);
+  const queue = shape.tickQueues.highVolume ?? job.tickQueue;
+  return {
+    ...highVolumeJob(job, shape.recordFunction, o, job.highVolumeFunctions ?? shape.highVolumeStandIns),
+    ...(queue ? { tickQueue: queue } : {}),
+    // The batch starter starts one parent per batch: its pacing is per batch, not per task.
+    startsPerTask: 1 / o.tasksPerParent,
+    // It puts a whole tick message's client records in one call (one record MAC per 512).
+    clientRecordsPerPut: tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes),
+    express: { requests: e.requests, gbSeconds: e.gbSeconds },
+  };
 }
 
 /**
@@ -134,32 +175,13 @@ function shapeOf(shape: AppShape, job: JobShape, mode: JobModeCost['mode'], hv: 
  * row of the standard model and, in high-volume, the Express row.
  */
 export function jobModeCost(shape: AppShape, job: JobShape, mode: JobModeCost['mode'], sizes: RecordSizes, a: Assumptions, volumes: ReadonlyArray<number>, hv: HighVolumeOptions = DEFAULT_HIGH_VOLUME): JobModeCost {
-  const alone: Assumptions = {
-    ...a,
-    mix: new Map([[job.job, 1]]),
-    // The starter starts one parent per batch: its pacing is per batch, not per task.
-    startsPerTask: mode === 'standard' ? (a.startsPerTask ?? 1) : 1 / hv.tasksPerParent,
-    // The batch starter puts a whole tick message's client records in one call (one record MAC per 512).
-    ...(mode === 'high-volume' ? { clientRecordsPerPut: tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes) } : {}),
-  };
-  const s = shapeOf(shape, job, mode, hv);
-  const express = mode === 'high-volume' ? expressPerTask(job, shape.recordFunction, a, sizes, hv) : null;
-  const months = volumes.map((n) => {
-    const m = monthlyCost(s, sizes, alone, n);
-    if (!express) return m;
-    const tasksPerMonth = n * DAYS_PER_MONTH;
-    const row: ComponentCost = {
-      component: 'Step Functions Express (requests + GB-s)',
-      usd: cost(EXPRESS_PRICES.expressRequest, express.requests * tasksPerMonth) + cost(EXPRESS_PRICES.expressGbSecond, express.gbSeconds * tasksPerMonth),
-      // Express prices are not in PRICES (model.ts's names): the row names none of them.
-      prices: [],
-    };
-    const components = [m.components[0], row, ...m.components.slice(1)];
-    const total = components.reduce((t, c) => t + c.usd, 0);
-    return { ...m, components, total, perTask: n > 0 ? total / tasksPerMonth : 0 };
-  });
+  const alone: Assumptions = { ...a, mix: new Map([[job.job, 1]]) };
+  const priced = jobInMode(shape, job, mode, sizes, a, hv);
+  const s: AppShape = { ...shape, jobs: [priced] };
+  const months = volumes.map((n) => monthlyCost(s, sizes, alone, n));
   const f = a.failureRate;
+  const o = optionsFor(job, hv);
   const std = (1 - f) * job.success.transitions + f * (job.failure.transitions + job.replay.transitions) + a.retriesPerTask;
-  const hvT = (1 - f) * highVolumeTransitionsPerTask(hv) + f * (highVolumeTransitionsPerTask(hv) + job.replay.transitions);
-  return { job: job.job, mode, transitionsPerTask: mode === 'standard' ? std : hvT, expressRequestsPerTask: express?.requests ?? 0, months };
+  const hvT = (1 - f) * highVolumeTransitionsPerTask(o) + f * (highVolumeTransitionsPerTask(o) + job.replay.transitions);
+  return { job: job.job, mode, transitionsPerTask: mode === 'standard' ? std : hvT, expressRequestsPerTask: priced.express?.requests ?? 0, months };
 }

@@ -61,6 +61,9 @@ export interface DailyUsage {
   readonly kmsRequests: number;
   /** GenerateMac requests a day for record MACs (one per put of up to 512 records); the monitor verifies as many. */
   readonly recordMacs: number;
+  /** Express executions started a day (the high-volume mode's children) and their billed GB-seconds. */
+  readonly expressRequests: number;
+  readonly expressGbSeconds: number;
   readonly dynamoWrites: number;
   readonly dynamoReads: number;
   readonly schedulerInvocations: number;
@@ -177,7 +180,10 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   let tickMessages = 0;
   let tickRequests = 0;
   const executionsByMachine: number[] = [];
-  const starts = (tasks: number) => (tasks * (a.startsPerTask ?? 1)) / shape.startExecutionRefillPerSecond;
+  let expressRequests = 0;
+  let expressGbSeconds = 0;
+  // A job says how many starts a task takes (one per parent in high-volume), else the assumptions do.
+  const starts = (tasks: number, job?: JobShape) => (tasks * (job?.startsPerTask ?? a.startsPerTask ?? 1)) / shape.startExecutionRefillPerSecond;
 
   const polled = shape.polledQueues;
   const perMessage = tasksPerMessage(a.tasksPerTickMessage, sizes.envelopeBytes);
@@ -185,7 +191,10 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   let clientMacs = 0;
   for (const job of shape.jobs) {
     const tasks = tasksPerDay * (a.mix.get(job.job) ?? 0);
-    clientMacs += recordMacRequests(tasks, job.ticksPerDay > 0 ? Math.min(clientPerPut, tasks / job.ticksPerDay) : clientPerPut);
+    const perPut = job.clientRecordsPerPut ?? clientPerPut;
+    clientMacs += recordMacRequests(tasks, job.ticksPerDay > 0 ? Math.min(perPut, tasks / job.ticksPerDay) : perPut);
+    expressRequests += tasks * (job.express?.requests ?? 0);
+    expressGbSeconds += tasks * (job.express?.gbSeconds ?? 0);
     const bad = tasks * f;
     failures += bad;
     transitions += tasks * transitionsPerTask(job, a);
@@ -199,15 +208,18 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     ticks += job.ticksPerDay;
     if (job.ticksPerDay > 0 && tasks > 0) {
       const perTick = tasks / job.ticksPerDay;
-      if (polled.length === 0) {
-        add(extraSeconds, job.producer, starts(tasks));
+      // The job's own tick queue (the standard or the high-volume starters'), else split evenly over the polled queues.
+      const own = polled.filter((q) => q.queue === job.tickQueue);
+      const queues = own.length ? own : polled;
+      if (queues.length === 0) {
+        add(extraSeconds, job.producer, starts(tasks, job));
       } else {
         // Target design: the producer writes the tick's tasks as batch messages to a tick queue;
-        // a starter (SQS event source) starts each batch. Split evenly over the polled queues.
+        // a starter (SQS event source) starts each batch.
         const messages = Math.ceil(perTick / perMessage);
         const chunks = Math.ceil((perTick * sizes.envelopeBytes) / SQS_CHUNK_BYTES);
-        for (const q of polled) {
-          const share = job.ticksPerDay / polled.length;
+        for (const q of queues) {
+          const share = job.ticksPerDay / queues.length;
           const invocationsPerTick = Math.ceil(messages / q.batchSize);
           tickMessages += share * messages;
           tickRequests +=
@@ -217,7 +229,7 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
               // Lambda deletes a batch its function returned from (AWS Lambda developer guide, "Using Lambda with Amazon SQS").
               invocationsPerTick * Math.ceil(Math.min(q.batchSize, messages) / 10));
           add(invocations, q.target, share * invocationsPerTick);
-          add(extraSeconds, q.target, starts(tasks / polled.length));
+          add(extraSeconds, q.target, starts(tasks / queues.length, job));
         }
       }
     }
@@ -269,7 +281,10 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   // execution end (every invocation of the record-outcome function).
   const clientRecords = tasksPerDay;
   const batchedRecords = shape.jobs.reduce((n, j) => n + tasksPerDay * (a.mix.get(j.job) ?? 0) * (j.batchedWorkerRecordsPerTask ?? 0), 0);
-  const workerRecords = (invocations.get(shape.recordFunction) ?? 0) + batchedRecords;
+  // Functions that write worker records: record-outcome, and each high-volume job's batch-record (one put per child).
+  const recordFunctions = new Set([shape.recordFunction, shape.highVolumeStandIns.batchRecord, ...shape.jobs.flatMap((j) => (j.highVolumeFunctions ? [j.highVolumeFunctions.batchRecord] : []))]);
+  const recordInvocations = [...recordFunctions].reduce((n, fn) => n + (invocations.get(fn) ?? 0), 0);
+  const workerRecords = recordInvocations + batchedRecords;
   const firehoseBilledBytes = clientRecords * firehoseBilled(sizes.clientRecordBytes) + workerRecords * firehoseBilled(sizes.workerRecordBytes);
   const rawClient = clientRecords * sizes.clientRecordBytes;
   const rawWorker = workerRecords * sizes.workerRecordBytes;
@@ -300,7 +315,6 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
   // records and their ends). Client records: puts of `clientPerPut` (above); worker records: one
   // put per invocation of the record function (one record in standard, a child's items in
   // high-volume).
-  const recordInvocations = invocations.get(shape.recordFunction) ?? 0;
   const workerMacs = recordInvocations > 0 ? recordMacRequests(workerRecords, workerRecords / recordInvocations) : workerRecords;
   const recordMacs = clientMacs + workerMacs;
   kmsRequests += recordMacs * (1 + Math.min(1, monitorQueries));
@@ -345,6 +359,8 @@ export function dailyUsage(shape: AppShape, sizes: RecordSizes, a: Assumptions, 
     athenaScannedBytes,
     kmsRequests,
     recordMacs,
+    expressRequests,
+    expressGbSeconds,
     dynamoWrites: lockWrites + ledgerWrites,
     dynamoReads,
     schedulerInvocations,
@@ -359,6 +375,9 @@ export function retainedDays(shape: AppShape): number {
   return shape.paramLog.expirationDays ?? shape.paramLog.configuredRetentionDays;
 }
 
+/** The row of the Express children (high-volume mode). */
+export const EXPRESS_COMPONENT = 'Step Functions Express (requests + GB-s)';
+
 /** Prices one month (30 days) at `tasksPerDay`. */
 export function monthlyCost(shape: AppShape, sizes: RecordSizes, a: Assumptions, tasksPerDay: number): MonthlyCost {
   const u = dailyUsage(shape, sizes, a, tasksPerDay);
@@ -366,6 +385,16 @@ export function monthlyCost(shape: AppShape, sizes: RecordSizes, a: Assumptions,
   const invocations = [...u.invocations.values()].reduce((s, n) => s + n, 0);
   const components: ComponentCost[] = [
     { component: 'Step Functions (state transitions)', usd: cost(PRICES.sfnTransition, u.transitions * m), prices: ['sfnTransition'] },
+    // Only when a job runs Express children (the high-volume mode).
+    ...(shape.jobs.some((j) => j.express)
+      ? [
+          {
+            component: EXPRESS_COMPONENT,
+            usd: cost(PRICES.expressRequest, u.expressRequests * m) + cost(PRICES.expressGbSecond, u.expressGbSeconds * m),
+            prices: ['expressRequest', 'expressGbSecond'] as PriceName[],
+          },
+        ]
+      : []),
     {
       component: 'Lambda (requests + GB-s)',
       usd: cost(PRICES.lambdaRequest, invocations * m) + cost(PRICES.lambdaGbSecondArm, u.gbSecondsArm * m) + cost(PRICES.lambdaGbSecondX86, u.gbSecondsX86 * m),

@@ -61,6 +61,12 @@ export const PRICES = {
   // PB a month); the DynamoDB gateway endpoint is free. us-east-1 list prices; verify for your region.
   vpcInterfaceEndpointHour: { usd: 0.01, per: 1, unit: 'interface endpoint-hours per AZ', source: 'https://aws.amazon.com/privatelink/pricing/', confidence: 'verify' },
   vpcEndpointDataGb: { usd: 0.01, per: 1, unit: 'GB processed by interface endpoints', source: 'https://aws.amazon.com/privatelink/pricing/', confidence: 'verify' },
+  // Express workflows (the high-volume mode's children, scripts/cost/high-volume.ts): per request
+  // and per GB-second (64 MB chunks, 100 ms increments); the workshop's example agrees: $0.0000001042
+  // per 100 ms at 64 MB. The GB-second figure is the first 1,000 GB-hours a month ($0.06 per
+  // GB-hour); later tiers are cheaper, so past it this is an upper bound.
+  expressRequest: { usd: 1, per: 1_000_000, unit: 'Express requests (executions started)', source: 'https://aws.amazon.com/step-functions/pricing/', confidence: 'verify' },
+  expressGbSecond: { usd: 0.00001667, per: 1, unit: 'Express GB-seconds (64 MB chunks, 100 ms increments)', source: 'https://aws.amazon.com/step-functions/pricing/', confidence: 'verify' },
 } as const satisfies Record<string, Price>;
 
 export type PriceName = keyof typeof PRICES;

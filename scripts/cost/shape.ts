@@ -1,5 +1,7 @@
 import { CfnElement, Stack } from 'aws-cdk-lib';
+import { ExecutionMode, highVolumeChildShape, HighVolumeShapeError } from '../../lib/config/execution-mode';
 import { ResolvedAppConfig, ResolvedJob, ResolvedStep } from '../../lib/config/types';
+import { HIGH_VOLUME_DEFAULTS, MAP_FAILURES_MEMORY_MIB } from '../../lib/high-volume-workflow';
 import { parseSchedule, scheduleTicks } from '../../lib/config/schedule';
 import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
 import { schedules, stateMachineDefinition, SynthesizedApp, placeholderRef } from '../../local/offline-day/app-model';
@@ -24,9 +26,59 @@ export interface ShapeOptions {
   readonly replay: ReplayMode;
 }
 
+/**
+ * How an Express child of a job's high-volume mode runs its items: the number the stack puts in
+ * the Distributed Map's ItemBatcher (MaxItemsPerBatch), chosen from the job's worst case.
+ */
+export interface HighVolumeChild {
+  /** Tasks per child (ItemBatcher MaxItemsPerBatch). */
+  readonly itemsPerChild: number;
+  /** Items a child runs at once (its inline Map's MaxConcurrency). */
+  readonly childConcurrency: number;
+  /** One task's worst case in a child, seconds (lib/config/execution-mode.ts highVolumeWorstCase). */
+  readonly perItemSeconds: number;
+  /**
+   * `synthesized`: read from the job's HighVolumeWorkflow in the synthesized stack (the job is
+   * deployed in the mode); `chosen`: what the stack would choose (highVolumeChildShape with the
+   * construct's defaults); `one-wave`: synth refuses the mode (not even one item fits five
+   * minutes), priced as if it fit at one wave (childConcurrency items), the fewest the stack chooses.
+   */
+  readonly source: 'synthesized' | 'chosen' | 'one-wave';
+}
+
+/** The child of `job` in the high-volume mode, exactly as the stack chooses it (see {@link HighVolumeChild}). */
+export function highVolumeChildOf(job: Pick<ResolvedJob, 'steps'>, deployed?: { readonly childShape: { readonly itemsPerChild: number; readonly childConcurrency: number; readonly perItemSeconds: number } }): HighVolumeChild {
+  if (deployed) {
+    const c = deployed.childShape;
+    return { itemsPerChild: c.itemsPerChild, childConcurrency: c.childConcurrency, perItemSeconds: c.perItemSeconds, source: 'synthesized' };
+  }
+  const max = { itemsPerChild: HIGH_VOLUME_DEFAULTS.itemsPerChild, childConcurrency: HIGH_VOLUME_DEFAULTS.childConcurrency };
+  try {
+    const c = highVolumeChildShape(job.steps, max);
+    return { itemsPerChild: c.itemsPerChild, childConcurrency: c.childConcurrency, perItemSeconds: c.perItemSeconds, source: 'chosen' };
+  } catch (e) {
+    if (!(e instanceof HighVolumeShapeError)) throw e;
+    return { itemsPerChild: max.childConcurrency, childConcurrency: max.childConcurrency, perItemSeconds: Number.NaN, source: 'one-wave' };
+  }
+}
+
 /** One job's billed paths. */
 export interface JobShape {
   readonly job: string;
+  /** The job's configured execution mode (how the headline prices it). @default 'standard' */
+  readonly mode?: ExecutionMode;
+  /** Its child in the high-volume mode, as the stack chooses it (absent on hand-made shapes). */
+  readonly child?: HighVolumeChild;
+  /** The deployed high-volume workflow's own functions (logical ids), when the job is deployed in the mode. */
+  readonly highVolumeFunctions?: HighVolumeFunctions;
+  /** Logical id of the tick queue its producer sends to; absent: its ticks are split over every polled queue. */
+  readonly tickQueue?: string;
+  /** StartExecution calls per task (one per parent in high-volume). @default the assumptions' startsPerTask, else 1 */
+  readonly startsPerTask?: number;
+  /** Client records per sink put (a whole tick message in high-volume). @default the assumptions' clientRecordsPerPut */
+  readonly clientRecordsPerPut?: number;
+  /** Express usage per task (high-volume children): requests and billed GB-seconds. */
+  readonly express?: { readonly requests: number; readonly gbSeconds: number };
   /** Logical id of the job's producer function. */
   readonly producer: string;
   /** Producer schedule fires a day (averaged over 30 days); 0 when the expression never fires. */
@@ -49,6 +101,14 @@ export interface JobShape {
    * one record invocation per Express child), beyond the record function's invocations. @default 0
    */
   readonly batchedWorkerRecordsPerTask?: number;
+}
+
+/** The functions of a job's high-volume workflow (lib/high-volume-workflow.ts), by logical id. */
+export interface HighVolumeFunctions {
+  /** Writes a child's worker records in one put (lambdas/batch-record). */
+  readonly batchRecord: string;
+  /** The parent's post-map step (lambdas/map-failures), once per parent. */
+  readonly mapFailures: string;
 }
 
 /** One Lambda function of the template. */
@@ -121,7 +181,18 @@ export interface AppShape {
     readonly configuredRetentionDays: number;
   };
   readonly startExecutionRefillPerSecond: number;
+  /** Logical ids of the standard starters' tick queue and the high-volume starters' one (null when no job is deployed in the mode). */
+  readonly tickQueues: { readonly standard: string | null; readonly highVolume: string | null };
+  /**
+   * Functions a job priced in high-volume uses when it is not deployed in the mode (the "what if"
+   * table): a deployed high-volume job's, else stand-ins added to {@link functions} with the
+   * construct's memory (named `what-if:`).
+   */
+  readonly highVolumeStandIns: HighVolumeFunctions;
 }
+
+/** Stand-in function ids for the high-volume functions when no job is deployed in the mode. */
+export const WHAT_IF_FUNCTIONS: HighVolumeFunctions = { batchRecord: 'what-if:BatchRecord', mapFailures: 'what-if:MapFailures' };
 
 type Resource = { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string };
 
@@ -245,8 +316,14 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
     const definition = stateMachineDefinition(model, job, placeholderRef(model.region)) as unknown as AslScope;
     const sched = scheduled.find((s) => s.target === producerId);
     const firstFn = wf.stepFunctions.get(entryLambdaOf(job.steps[0]));
+    const hv = stack.highVolume.get(job.name);
+    const starter = hv ? stack.highVolumeStarter : stack.tickStarter;
     return {
       job: job.name,
+      mode: job.executionMode,
+      child: highVolumeChildOf(job, hv),
+      ...(hv ? { highVolumeFunctions: { batchRecord: logicalIdOf(stack, hv.batchRecordFunction), mapFailures: logicalIdOf(stack, hv.mapFailuresFunction) } } : {}),
+      ...(starter ? { tickQueue: logicalIdOf(stack, starter.tickQueue) } : {}),
       producer: producerId,
       ticksPerDay: sched?.perDay ?? 0,
       scheduleState: sched?.state ?? 'NONE',
@@ -292,10 +369,19 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
   );
   const expirationDays = rules.length ? Math.max(...rules.map((rule) => rule.ExpirationInDays!)) : null;
 
+  const recordId = logicalIdOf(stack, firstWorkflow.recordFunction);
+  const deployedHv = jobs.find((j) => j.highVolumeFunctions)?.highVolumeFunctions;
+  if (!deployedHv) {
+    // Same construct defaults as the deployed functions: the record function's (AppFunction) and the post-map step's memory.
+    const rec = functions.get(recordId)!;
+    functions.set(WHAT_IF_FUNCTIONS.batchRecord, rec);
+    functions.set(WHAT_IF_FUNCTIONS.mapFailures, { ...rec, memoryMiB: MAP_FAILURES_MEMORY_MIB });
+  }
+
   return {
     jobs,
     functions,
-    recordFunction: logicalIdOf(stack, firstWorkflow.recordFunction),
+    recordFunction: recordId,
     lockFunction: lock ? logicalIdOf(stack, lock) : null,
     reprocessFunction: logicalIdOf(stack, stack.reprocess.function),
     monitorFunction: logicalIdOf(stack, stack.investigation.monitor.function),
@@ -323,5 +409,7 @@ export function appShape(model: SynthesizedApp, config: ResolvedAppConfig, optio
       configuredRetentionDays: config.paramLog.retentionDays,
     },
     startExecutionRefillPerSecond: config.startExecutionQuota.refillPerSecond,
+    tickQueues: { standard: logicalIdOf(stack, stack.tickStarter.tickQueue), highVolume: stack.highVolumeStarter ? logicalIdOf(stack, stack.highVolumeStarter.tickQueue) : null },
+    highVolumeStandIns: deployedHv ?? WHAT_IF_FUNCTIONS,
   };
 }
