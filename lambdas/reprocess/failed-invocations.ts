@@ -240,7 +240,7 @@ export async function handleFailedInvocations(deps: FailedInvocationsDeps, o: Fa
     if (notOurs !== null) return decide(m, item, null, notOurs);
     const forced = o.force && m.MessageId !== undefined && o.messageIds?.has(m.MessageId) === true;
     const tooOld = label?.startsWith('producer:') ? producerTickTooOld(rec.requestPayload, now()) : null;
-    if (tooOld !== null && !forced) return decide(m, item, null, `${tooOld}: re-run it with force and its message id`);
+    if (tooOld !== null && !forced) return decide(m, item, null, `${tooOld} and its message id`);
     return decide(m, { ...item, ...(tooOld !== null ? { forced: true as const } : {}) }, tooOld !== null ? { ...rec, requestPayload: { ...(rec.requestPayload as Record<string, unknown>), force: true } } : rec, null);
   };
 
