@@ -96,7 +96,7 @@ ${r.charts.map((c) => hourlyChart(c.bars, c.title, c.color)).join('\n')}
 <h2>Per job (parameter log, ${esc(r.days.first)} to ${esc(r.days.last)})</h2>
 ${perJob}
 <h2>Saved Athena queries</h2>
-<h3>Lost tasks (started, no worker record that day or the next)</h3>
+<h3>Lost tasks (started, no worker record the day before, that day or the next)</h3>
 <table><tr><th>day</th><th>lost</th><th>task ids</th></tr>${lost}</table>
 <h3>Daily counts by job and result</h3>
 ${dailyCountsTable(r.dailyCounts)}

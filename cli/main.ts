@@ -63,7 +63,7 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--concurrency <n>', 'starts (invokes) in flight at once, 1-50 (default 10)')
       .addOption(new Option('--from <where>', 'where a replayed task resumes: its failed step, or the first step').choices(['failed-step', 'start']))
       .option('--drop', 'quarantine, failed invocations: delete the selected messages (after reading them) instead of replaying')
-      .option('--force', 'quarantine, with --task-id: replay those tasks although they passed spool.maxReplays (every other check still applies)'),
+      .option('--force', 'quarantine, with --task-id: replay those tasks although they passed spool.maxReplays or their tick is over 42 days old; failed invocations, with --message-id: re-run those producer ticks although over 42 days old'),
   ).action(action<ReplayOptions, []>((s, o) => replay(s, o, io)));
 
   const tick = program.command('tick').description('One tick of a job: run it again, or re-plan it (through the reprocess Lambda, which invokes the job\'s producer)');
@@ -75,7 +75,8 @@ export function buildProgram(io: CliIo, run: (fn: (session: Session) => Promise<
       .option('--tick <tick>', 'the tick, as in task ids (20261125T1800Z, UTC) or an ISO time with a zone (required)')
       .option('--replan', 'plan it again although it is planned: every task of the tick is attempted once more (started ones answer "already exists"), specs rejected before start if valid now')
       .option('--dry-run', 'say what would be sent; invoke nothing')
-      .option('--ignore-pause', 'plan it although the job is paused (scheduled-jobs pause)'),
+      .option('--ignore-pause', 'plan it although the job is paused (scheduled-jobs pause)')
+      .option('--force', 'run it although the tick is more than 42 days old (check what it already did first: its tasks could start again)'),
   ).action(action<TickRerunOptions, []>((s, o) => tickRerun(s, o, io)));
 
   common(

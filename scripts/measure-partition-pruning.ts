@@ -17,7 +17,7 @@ import { join, relative, sep } from 'node:path';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { taskIdFor } from '../lambdas/shared/names';
 import { buildClientRecord, buildWorkerRecord, ParamLogRecord } from '../lambdas/shared/param-log';
-import { DAILY_COUNTS, LOST_TASK_COUNT_SQL, lostTaskParams, nextDay } from '../lambdas/shared/queries';
+import { DAILY_COUNTS, LOST_TASK_COUNT_SQL, lostTaskParams, nextDay, previousDay } from '../lambdas/shared/queries';
 import { ParamLogDb } from '../local/duckdb-sql';
 import { writeLogObject } from '../local/param-log-fixture';
 
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     const select = (want: Array<[string, string[]]>) => files.filter((f) => want.some(([prefix, ds]) => f.prefix === prefix && ds.includes(f.day)));
     const cases: Array<{ name: string; sql: string; params: string[]; expected: FileInfo[] }> = [
       { name: `daily counts, one day (${day})`, sql: DAILY_COUNTS.sql, params: [day, day], expected: select([['client', [day]], ['worker', [day]]]) },
-      { name: `lost-task count, one day (${day})`, sql: LOST_TASK_COUNT_SQL, params: lostTaskParams(day), expected: select([['client', [day]], ['worker', [day, nextDay(day)]]]) },
+      { name: `lost-task count, one day (${day})`, sql: LOST_TASK_COUNT_SQL, params: lostTaskParams(day), expected: select([['client', [day]], ['worker', [previousDay(day), day, nextDay(day)]]]) },
       { name: `daily counts, whole table (${all[0]}..${all[all.length - 1]})`, sql: DAILY_COUNTS.sql, params: [all[0], all[all.length - 1]], expected: files },
     ];
     const db = await ParamLogDb.open(root);

@@ -144,7 +144,7 @@ test('a forged Success hides no lost task: the monitor counts them lost and coun
   // The five forgeries: no MAC, a copied MAC, a changed result, an invented start, a record in the wrong table.
   expect(out.forged).toBe(5);
   expect(out.forgedTaskIds).toEqual(['t-copied-mac', 't-hidden', 't-invented', 't-lost', 't-tampered']);
-  expect(athenaStandin.started.at(-1)?.parameters).toEqual(["'2026-03-31'", "'2026-03-31'", "'2026-04-01'", "'2026-03-31'"]);
+  expect(athenaStandin.started.at(-1)?.parameters).toEqual(["'2026-03-31'", "'2026-03-30'", "'2026-03-31'", "'2026-04-01'", "'2026-03-31'"]);
 });
 
 test('the control: the saved SQL count alone is fooled (it cannot check MACs), which is why only the monitor\'s count is authoritative', async () => {

@@ -52,7 +52,7 @@ test('success: runs the saved lost-task count in the workgroup with quoted day p
     QueryString: LOST_TASK_COUNT_SQL,
     WorkGroup: 'wg',
     QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: 'db' },
-    ExecutionParameters: ["'2026-03-31'", "'2026-03-31'", "'2026-04-01'"],
+    ExecutionParameters: ["'2026-03-31'", "'2026-03-30'", "'2026-03-31'", "'2026-04-01'"],
   });
   expect(clock.sleeps).toEqual([500, 1000, 2000]);
   expect(athena).not.toHaveReceivedCommand(StopQueryExecutionCommand);
@@ -189,7 +189,7 @@ describe('handler', () => {
     expect(emf.WorkGroup).toBe('stack-investigation');
     expect(emf.LostTasks).toBe(2);
     expect(emf.ForgedRecords).toBe(1);
-    expect(athena).toHaveReceivedCommandWith(StartQueryExecutionCommand, { QueryString: LOST_TASK_CANDIDATES_SQL, ExecutionParameters: ["'2026-04-01'", "'2026-04-01'", "'2026-04-02'", "'2026-04-01'"] });
+    expect(athena).toHaveReceivedCommandWith(StartQueryExecutionCommand, { QueryString: LOST_TASK_CANDIDATES_SQL, ExecutionParameters: ["'2026-04-01'", "'2026-03-31'", "'2026-04-01'", "'2026-04-02'", "'2026-04-01'"] });
   });
 
   test('a failed query makes the invocation fail and publishes no metric', async () => {

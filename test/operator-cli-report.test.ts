@@ -81,8 +81,8 @@ test('--json: the saved queries over the days of --since (app time zone), alarms
   const started = world.athena.started.slice(-3);
   expect(started.map((s) => [s.query, s.parameters])).toEqual([
     [DAILY_COUNTS.sql, ["'2026-11-25'", "'2026-11-26'"]],
-    [LOST_TASKS.sql, ["'2026-11-25'", "'2026-11-25'", "'2026-11-26'"]],
-    [LOST_TASKS.sql, ["'2026-11-26'", "'2026-11-26'", "'2026-11-27'"]],
+    [LOST_TASKS.sql, ["'2026-11-25'", "'2026-11-24'", "'2026-11-25'", "'2026-11-26'"]],
+    [LOST_TASKS.sql, ["'2026-11-26'", "'2026-11-25'", "'2026-11-26'", "'2026-11-27'"]],
   ]);
   expect(body.lostTasksByDay).toEqual([
     { day: '2026-11-25', lost: 1, taskIds: [taskIdFor('example-api', new Date('2026-11-25T01:00:00Z'), 'gone')], today: false },

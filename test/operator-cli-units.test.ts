@@ -203,11 +203,14 @@ describe('replay and tick payloads of the other sources', () => {
       max: 3,
     });
     expect(replayPayload({ source: 'quarantine', messageId: ['m1'], drop: true, dryRun: true }, jobs)).toEqual({ source: 'quarantine', dryRun: true, drop: true, messageIds: ['m1'] });
+    // A producer tick older than 42 days is re-run from the failed-invocations queue only when named with --force.
+    expect(replayPayload({ source: 'failed-invocations', messageId: ['m1'], force: true }, jobs)).toEqual({ source: 'failedInvocations', force: true, messageIds: ['m1'] });
   });
   test.each([
     [{ drop: true }, '--drop does not apply to --source spool'],
-    [{ source: 'failed-invocations', force: true }, '--force does not apply to --source failed-invocations'],
-    [{ source: 'quarantine', force: true, job: 'example-api' }, '--force replays past spool.maxReplays only the tasks you name'],
+    [{ source: 'failed-invocations', force: true }, '--force re-runs a producer tick older than 42 days only for the records you name'],
+    [{ source: 'spool', force: true }, '--force does not apply to --source spool'],
+    [{ source: 'quarantine', force: true, job: 'example-api' }, '--force replays past spool.maxReplays or the 42-day tick age only the tasks you name'],
     [{ source: 'quarantine', function: ['sweeper'] }, '--function does not apply to --source quarantine'],
     [{ source: 'failed-invocations', taskId: ['t'] }, '--task-id does not apply to --source failed-invocations'],
     [{ source: 'dlq' }, 'Unknown --source "dlq"'],
@@ -217,6 +220,8 @@ describe('replay and tick payloads of the other sources', () => {
   test('tick rerun: job and tick required, replan and dry run only when given', () => {
     expect(tickPayload({ job: 'example-api', tick: '20261125T0300Z' }, jobs)).toEqual({ source: 'tick', job: 'example-api', tick: '20261125T0300Z' });
     expect(tickPayload({ job: 'example-api', tick: 't', replan: true, dryRun: true }, jobs)).toEqual({ source: 'tick', job: 'example-api', tick: 't', replan: true, dryRun: true });
+    // tick rerun --force: a tick older than 42 days (the function refuses it otherwise).
+    expect(tickPayload({ job: 'example-api', tick: 't', force: true }, jobs)).toEqual({ source: 'tick', job: 'example-api', tick: 't', force: true });
     expect(() => tickPayload({ tick: 't' }, jobs)).toThrow('tick rerun needs --job');
     expect(() => tickPayload({ job: 'example-api' }, jobs)).toThrow('tick rerun needs --tick');
     expect(() => tickPayload({ job: 'nope', tick: 't' }, jobs)).toThrow('Unknown job "nope"');

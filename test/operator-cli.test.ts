@@ -455,6 +455,17 @@ describe('tick rerun', () => {
     expect(future.code).toBe(1);
     expect(future.err).toContain('payload field "tick"');
   });
+
+  test('a tick older than 42 days is refused with the fix (its ledger may have expired: its tasks could start again); --force runs it', async () => {
+    const old = new Date(Math.floor((Date.now() - 43 * 86_400_000) / 300_000) * 300_000);
+    const refused = await cli(['tick', 'rerun', '--job', 'example-api', '--tick', stamp(old)]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('too old to re-run safely');
+    expect(refused.err).toContain('add "force": true');
+    const forced = await cli(['tick', 'rerun', '--job', 'example-api', '--tick', stamp(old), '--force', '--json']);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.out)).toMatchObject({ source: 'tick', outcome: 'invoked', force: true, producer: { outcome: 'planned', tasks: 3 } });
+  });
 });
 
 describe('hold / unhold', () => {

@@ -77,19 +77,20 @@ test('the record shape: functionArn without its qualifier, condition, count, err
 });
 
 test('re-run: each record\'s function (the allow-listed ARN, never the record\'s) is invoked asynchronously with the original payload, then the record is deleted', async () => {
-  put(record('App-ProducerOrders-1', { scheduledTime: '2026-11-25T03:05:00Z' }));
+  // A tick five hours before the clock (1.8e12 ms is 2027-01-15T08:00Z): well inside the 42-day re-run limit.
+  put(record('App-ProducerOrders-1', { scheduledTime: '2027-01-15T03:05:00Z' }));
   const capture = { version: '0', 'detail-type': 'Step Functions Execution Status Change', detail: { executionArn: 'arn:x', status: 'TIMED_OUT' } };
   put(record('App-Capture-1', capture, { qualifier: '3' }));
   const s = await run();
   expect(s).toMatchObject({ reinvoked: 2, invalid: 0, failed: 0, remaining: 0, stoppedBecause: 'empty' });
   expect(invokes()).toEqual([
-    { FunctionName: FN('App-ProducerOrders-1'), InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ scheduledTime: '2026-11-25T03:05:00Z' })) },
+    { FunctionName: FN('App-ProducerOrders-1'), InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ scheduledTime: '2027-01-15T03:05:00Z' })) },
     { FunctionName: FN('App-Capture-1'), InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(capture)) },
   ]);
   expect(queue).toHaveLength(0);
   // A producer's tick is shown; of other payloads only the keys. The function's error message never.
   expect(s.items).toEqual([
-    { messageId: 'm0', function: 'producer:orders', condition: 'RetriesExhausted', approximateInvokeCount: 3, errorType: 'TickEnqueueError', tick: '2026-11-25T03:05:00Z', outcome: 'reinvoked' },
+    { messageId: 'm0', function: 'producer:orders', condition: 'RetriesExhausted', approximateInvokeCount: 3, errorType: 'TickEnqueueError', tick: '2027-01-15T03:05:00Z', outcome: 'reinvoked' },
     { messageId: 'm1', function: 'executionCapture', condition: 'RetriesExhausted', approximateInvokeCount: 3, errorType: 'TickEnqueueError', payloadKeys: ['version', 'detail-type', 'detail'], outcome: 'reinvoked' },
   ]);
   expect(JSON.stringify(s)).not.toMatch(/jane@example.com|arn:x|TIMED_OUT/);

@@ -163,6 +163,7 @@ describe('parseRequest: sources', () => {
       scheduledTime: '2026-11-25T03:00:00.000Z',
       replan: false,
       ignorePause: false,
+      force: false,
     });
     expect(parseRequest({ source: 'tick', job: 'example-api', tick: '20261125T0300Z', ignorePause: true }, 10, NOW, known)).toMatchObject({ ignorePause: true });
     expect(field({ source: 'tick', job: 'example-api', tick: '20261125T0300Z', ignorePause: 'yes' }, known)).toBe('ignorePause');
@@ -174,6 +175,10 @@ describe('parseRequest: sources', () => {
     expect(field({ source: 'tick', job: 'example-api', tick: '2026-11-25' }, known)).toBe('tick');
     expect(field({ source: 'tick', job: 'example-api', tick: '20261125T1300Z' }, known)).toBe('tick'); // an hour ahead of NOW
     expect(field({ source: 'tick', job: 'example-api', tick: '20261001T0000Z', replan: true }, known)).toBe('tick'); // past REPLAN_MAX_AGE_DAYS
-    expect(field({ source: 'tick', job: 'example-api', tick: '20261001T0000Z' }, known)).toBeNull(); // a plain re-run of an old tick is harmless
+    // A plain re-run of a tick older than 42 days is refused too (its ledger may have expired: it would be planned again); force runs it.
+    expect(field({ source: 'tick', job: 'example-api', tick: '20261001T0000Z' }, known)).toBe('tick');
+    expect(parseRequest({ source: 'tick', job: 'example-api', tick: '20261001T0000Z', force: true }, 10, NOW, known)).toMatchObject({ force: true });
+    expect(field({ source: 'tick', job: 'example-api', tick: '20261015T0000Z' }, known)).toBeNull(); // 41 days
+    expect(field({ source: 'tick', job: 'example-api', tick: '20261125T0300Z', force: 'yes' }, known)).toBe('force');
   });
 });

@@ -33,6 +33,8 @@ export interface TickRerunOptions extends CommonOptions {
   readonly dryRun?: boolean;
   /** Plan it although the job is paused (`scheduled-jobs pause`). */
   readonly ignorePause?: boolean;
+  /** Run it although its tick is older than 42 days (lambdas/shared/tick-age.ts). */
+  readonly force?: boolean;
 }
 
 function int(flag: string, v: string | undefined): number | undefined {
@@ -82,12 +84,15 @@ export function replayPayload(o: ReplayOptions, knownJobs: ReadonlySet<string>):
   const functions = list(o.function);
   only('--drop', o.drop === true, ['quarantine', 'failedInvocations']);
   only('--message-id', messageIds.length > 0, ['quarantine', 'failedInvocations']);
-  only('--force', o.force === true, ['quarantine']);
+  only('--force', o.force === true, ['quarantine', 'failedInvocations']);
   only('--function', functions.length > 0, ['failedInvocations']);
   only('--task-id', taskIds.length > 0, ['spool', 'quarantine']);
   only('--error-type', o.errorType !== undefined, ['spool', 'quarantine']);
   only('--from', o.from !== undefined, ['spool', 'quarantine']);
-  if (o.force && taskIds.length === 0) throw new UsageError('--force replays past spool.maxReplays only the tasks you name', 'Give them with --task-id.');
+  if (o.force && source === 'quarantine' && taskIds.length === 0) throw new UsageError('--force replays past spool.maxReplays or the 42-day tick age only the tasks you name', 'Give them with --task-id.');
+  if (o.force && source === 'failedInvocations' && messageIds.length === 0) {
+    throw new UsageError('--force re-runs a producer tick older than 42 days only for the records you name', 'Give them with --message-id (the dry run lists them, with each record\'s tick).');
+  }
   return {
     ...(source !== 'spool' ? { source } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
@@ -112,7 +117,7 @@ export function tickPayload(o: TickRerunOptions, knownJobs: ReadonlySet<string>)
   if (o.job === undefined) throw new UsageError('tick rerun needs --job', `Jobs of this stage: ${[...knownJobs].join(', ') || '(none)'}.`);
   checkJob(o.job, knownJobs);
   if (o.tick === undefined) throw new UsageError('tick rerun needs --tick', 'The tick as in task ids (e.g. 20261125T1800Z, UTC) or an ISO time with a zone (the failed-invocations dry run lists it).');
-  return { source: 'tick', job: o.job, tick: o.tick, ...(o.replan ? { replan: true } : {}), ...(o.ignorePause ? { ignorePause: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
+  return { source: 'tick', job: o.job, tick: o.tick, ...(o.replan ? { replan: true } : {}), ...(o.ignorePause ? { ignorePause: true } : {}), ...(o.force ? { force: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
 }
 
 /** `replay`: invokes the reprocess Lambda with the filters and prints its summary. */

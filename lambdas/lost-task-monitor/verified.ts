@@ -4,7 +4,7 @@ import { mapLimit, MacVerifier, normalizeRecordTime, RecordFields, RecordVerifie
 /**
  * Lost tasks from records whose MAC verifies. The monitor cannot leave this to Athena (it cannot
  * call KMS), so it reads the candidates (LOST_TASK_CANDIDATES_SQL: the day's client Started /
- * Duplicate records and those tasks' worker records of the day and the next) and decides here:
+ * Duplicate records and those tasks' worker records of the day before, the day and the next) and decides here:
  * - a record whose `mac` is missing or does not verify, or that sits in the other record type's
  *   table, is treated as ABSENT and counted as forged;
  * - lost = the started records (grouped as the saved lost-task query groups them: job, task,

@@ -9,6 +9,7 @@ import { markParamFree, newSealKey } from '../shared/safe-error';
 import { sendSpoolMessages } from '../shared/spool-send';
 import { MAX_SQS_MESSAGE_BYTES, SpoolMessage } from '../shared/spool-message';
 import { batchLedgerKey, planIdOf, splitIntoBatches, TICK_ATTR_BATCH, TICK_ATTR_JOB, TickBatchMessage, tickLedgerKey } from '../shared/tick-batch';
+import { tickTooOldReason } from '../shared/tick-age';
 import { REPLAN_MAX_AGE_DAYS, TickLedger } from '../shared/tick-ledger';
 
 /**
@@ -52,6 +53,12 @@ export interface TickEvent {
    * `backfill --ignore-pause` (through reprocess). A scheduled tick never carries it. @default false
    */
   readonly ignorePause?: boolean;
+  /**
+   * Run a tick older than MAX_TICK_AGE_MS (42 days, lambdas/shared/tick-age.ts) anyway: set only by
+   * an operator who checked what the tick already did (reprocess `source: "tick"` with `force`, or a
+   * failed-invocation record re-run with `force` and its message id). @default false
+   */
+  readonly force?: boolean;
 }
 
 export { REPLAN_MAX_AGE_DAYS };
@@ -75,6 +82,19 @@ export class InvalidTickEventError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidTickEventError';
+    markParamFree(this);
+  }
+}
+
+/**
+ * The tick is older than MAX_TICK_AGE_MS and the event does not force it: its ledger may have expired
+ * and its tasks' names may be free again, so a plan could start tasks a second time. Nothing is
+ * touched; the invocation fails (an asynchronous one lands in the failed-invocations queue).
+ */
+export class TickTooOldError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TickTooOldError';
     markParamFree(this);
   }
 }
@@ -403,6 +423,21 @@ export async function planTick(event: TickEvent, produce: ProduceFn, deps: TickD
 export function planBatchSize(recorded: { readonly planId: string | null; readonly batchSize: number | null }, planId: string, tasks: number, deps: Pick<TickDeps, 'tasksPerBatch' | 'starterConcurrency'>): number {
   if (recorded.planId === planId && recorded.batchSize !== null && recorded.batchSize > 0) return recorded.batchSize;
   return batchSizeFor(tasks, deps.tasksPerBatch, deps.starterConcurrency ?? 2);
+}
+
+/**
+ * The tick age rule (lambdas/shared/tick-age.ts), checked by the handler on its clock before
+ * {@link planTick}, so before the ledger is read (an expired item looks like a tick never planned):
+ * a tick older than 42 days is refused unless the event carries `force: true`. Throws
+ * TickTooOldError (or InvalidTickEventError for a `force` that is not a boolean). A tick without a
+ * usable scheduledTime is left to planTick's own check.
+ */
+export function checkTickAge(event: TickEvent, nowMs: number): void {
+  if (event?.force !== undefined && typeof event.force !== 'boolean') throw new InvalidTickEventError('"force" must be true or false');
+  if (typeof event?.scheduledTime !== 'string' || event.force === true) return;
+  const tickMs = new Date(event.scheduledTime).getTime();
+  const tooOld = Number.isNaN(tickMs) ? null : tickTooOldReason(tickMs, nowMs);
+  if (tooOld !== null) throw new TickTooOldError(tooOld);
 }
 
 /** A replan of a tick older than the name-uniqueness window, or in the future, is refused before anything is touched. */

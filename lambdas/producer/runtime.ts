@@ -12,7 +12,7 @@ import { readPause } from '../shared/pauses';
 import { withSafeErrors } from '../shared/safe-error';
 import { TickLedger } from '../shared/tick-ledger';
 import { ParamsModule, paramsModuleProblems, versionOf } from '../shared/params';
-import { planTick, ProduceFn, TickEvent, TickSummary } from './logic';
+import { checkTickAge, planTick, ProduceFn, TickEvent, TickSummary, TickTooOldError } from './logic';
 
 export type { ProduceFn, ProducerContext, TaskSpec } from './logic';
 
@@ -48,6 +48,12 @@ export function createProducerHandler(produce: ProduceFn, options: ProducerHandl
     const table = requireEnv('COORDINATION_TABLE');
     metrics.addDimension('job', job);
     try {
+      try {
+        checkTickAge(event, Date.now());
+      } catch (e) {
+        if (e instanceof TickTooOldError) metrics.addMetric('TickTooOld', MetricUnit.Count, 1);
+        throw e;
+      }
       return await planTick(event, produce, {
         job,
         stateMachineArn: requireEnv('STATE_MACHINE_ARN'),

@@ -3,6 +3,7 @@ import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, GetQueu
 import { errorMessage, errorName } from '../shared/errors';
 import { isThrottle, isTransient } from '../shared/start-execution';
 import { realSleep, Semaphore } from '../shared/rate-gate';
+import { tickTooOldReason } from '../shared/tick-age';
 import { ReceivedMessage, selectedByIdAndTime } from './message';
 import { FailedInvocationsOptions } from './payload';
 
@@ -20,7 +21,10 @@ import { FailedInvocationsOptions } from './payload';
  * function is never taken from the record: it must be one of the app's functions the construct
  * lists (the producers, the status-change capture, the sweeper, the lost-task monitor), invoked by
  * the ARN the construct gave, so a record cannot make reprocess invoke anything else. Each of
- * these functions is safe to run twice (docs/runbook.md, "Re-run a failed invocation").
+ * these functions is safe to run twice (docs/runbook.md, "Re-run a failed invocation"), within the
+ * tick age rule: a producer record whose tick is older than 42 days (lambdas/shared/tick-age.ts) is
+ * not re-run (invalid, left in the queue) unless the operator names it with `messageIds` and `force`;
+ * then its payload goes with `force: true`, which the producer requires for such a tick.
  */
 
 /** One record as the summary shows it: names and the tick, never a payload's values (a payload may hold params). */
@@ -37,6 +41,8 @@ export interface FailedInvocationItem {
   readonly replan?: true;
   /** Other functions: the payload's top-level keys only. */
   readonly payloadKeys?: ReadonlyArray<string>;
+  /** A producer tick older than 42 days, re-run because the operator forced it by message id. */
+  readonly forced?: true;
   readonly outcome: 'reinvoked' | 'wouldReinvoke' | 'dropped' | 'wouldDrop' | 'invalid' | 'failed' | 'skipped' | 'notAttempted';
   readonly reason?: string;
 }
@@ -143,6 +149,17 @@ function describePayload(label: string | null, payload: unknown): Pick<FailedInv
   return { payloadKeys: isRecord(payload) ? Object.keys(payload).slice(0, 20) : [] };
 }
 
+/**
+ * Why a producer record's tick may not be re-run without force (null: it may, or it names no tick the
+ * producer would accept anyway). A `force` already in the payload (a forced re-run that failed again)
+ * does not carry over: each re-run of an old tick is forced by name.
+ */
+function producerTickTooOld(payload: unknown, nowMs: number): string | null {
+  if (!isRecord(payload) || typeof payload.scheduledTime !== 'string') return null;
+  const tickMs = Date.parse(payload.scheduledTime);
+  return Number.isNaN(tickMs) ? null : tickTooOldReason(tickMs, nowMs);
+}
+
 /** Invokes `functionArn` asynchronously with `payload`; retries throttling and transient errors a few times. */
 async function invokeAsync(deps: FailedInvocationsDeps, functionArn: string, payload: unknown, stopAtMs: number): Promise<{ ok: true } | { ok: false; reason: string; late?: true }> {
   const now = deps.now ?? Date.now;
@@ -220,7 +237,11 @@ export async function handleFailedInvocations(deps: FailedInvocationsDeps, o: Fa
     };
     if (!selectedByIdAndTime(m, o) || (o.functions && (label === null || !o.functions.has(label)))) return skip(m, { ...item, outcome: 'skipped' });
     const notOurs = label === null ? `${item.function} is not one of this app's re-invocable functions (${[...deps.functions.keys()].join(', ')}): drop it once read` : null;
-    return decide(m, item, label === null ? null : rec, notOurs);
+    if (notOurs !== null) return decide(m, item, null, notOurs);
+    const forced = o.force && m.MessageId !== undefined && o.messageIds?.has(m.MessageId) === true;
+    const tooOld = label?.startsWith('producer:') ? producerTickTooOld(rec.requestPayload, now()) : null;
+    if (tooOld !== null && !forced) return decide(m, item, null, `${tooOld} and its message id`);
+    return decide(m, { ...item, ...(tooOld !== null ? { forced: true as const } : {}) }, tooOld !== null ? { ...rec, requestPayload: { ...(rec.requestPayload as Record<string, unknown>), force: true } } : rec, null);
   };
 
   const skip = (m: ReceivedMessage, item: FailedInvocationItem): null => {

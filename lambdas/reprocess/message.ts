@@ -2,6 +2,7 @@ import { envelopeBytes, EnvelopeError, MAX_EXECUTION_INPUT_BYTES, parseEnvelope,
 import { JsonValue } from '../shared/json';
 import { executionNameFor, taskIdFor } from '../shared/names';
 import { DEFAULT_RECORD_DAYS } from '../shared/step-idempotency';
+import { MAX_TICK_AGE_MS } from '../shared/tick-age';
 import { QUARANTINE_ATTR_REASON, SPOOL_ATTR_ERROR, SPOOL_ATTR_FIRST_SENT, SPOOL_ATTR_JOB, SpoolKind } from '../shared/spool-message';
 import { JobRules } from './env';
 import { ReprocessOptions } from './payload';
@@ -98,9 +99,10 @@ export interface ClassifyRules {
  * spooled failure for as long as nobody replays it. A replay after the records are gone runs again
  * the map items and group branches that had completed (a start-over fallback: every step), i.e.
  * doubles their side effects; past 90 days even the execution name no longer dedupes a start. The
- * margin leaves the replayed execution days to reach its steps (holds, lock waits, retries).
+ * margin leaves the replayed execution days to reach its steps (holds, lock waits, retries). The
+ * same limit applies to re-running a producer tick (lambdas/shared/tick-age.ts: one rule for both).
  */
-export const MAX_REPLAY_TICK_AGE_MS = (DEFAULT_RECORD_DAYS - 3) * 86_400_000;
+export const MAX_REPLAY_TICK_AGE_MS = MAX_TICK_AGE_MS;
 
 /** Reason prefix of a task too old to replay without doubling side effects. */
 export const TOO_OLD = 'too old to replay safely';

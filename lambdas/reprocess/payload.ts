@@ -1,4 +1,5 @@
 import { markParamFree } from '../shared/safe-error';
+import { tickTooOldReason } from '../shared/tick-age';
 import { REPLAN_MAX_AGE_DAYS } from '../shared/tick-ledger';
 
 /**
@@ -74,7 +75,12 @@ export interface ReprocessPayload {
   readonly messageIds?: ReadonlyArray<string>;
   /** Quarantine and failed invocations: delete the selected messages (after you have read them) instead of replaying them. @default false */
   readonly drop?: boolean;
-  /** Quarantine, with `taskIds`: replay those tasks even past `spool.maxReplays` (every other check still applies). @default false */
+  /**
+   * Quarantine, with `taskIds`: replay those tasks even past `spool.maxReplays` or the tick age limit
+   * (every other check still applies). Tick: run a tick older than 42 days. Failed invocations, with
+   * `messageIds`: re-run those producer records although their tick is older than 42 days
+   * (lambdas/shared/tick-age.ts). @default false
+   */
   readonly force?: boolean;
   /** Failed invocations: only records of these functions (labels as the dry run lists them, e.g. `producer:example-api`, `executionCapture`). */
   readonly functions?: ReadonlyArray<string>;
@@ -121,6 +127,8 @@ export interface FailedInvocationsOptions {
   readonly sentBeforeMs?: number;
   readonly sentAfterMs?: number;
   readonly concurrency: number;
+  /** With messageIds: re-run those producer records although their tick is older than 42 days. */
+  readonly force: boolean;
 }
 
 /** A validated tick payload. */
@@ -133,6 +141,8 @@ export interface TickOptions {
   readonly replan: boolean;
   /** Plan it although the job is paused. */
   readonly ignorePause: boolean;
+  /** Run it although it is older than 42 days (sent to the producer as `force`). */
+  readonly force: boolean;
 }
 
 /** Any validated payload. */
@@ -169,8 +179,8 @@ const SPOOL_FIELDS = ['max', 'dryRun', 'job', 'errorType', 'taskIds', 'olderThan
 const FIELDS: Record<Source, ReadonlySet<string>> = {
   spool: new Set(SPOOL_FIELDS),
   quarantine: new Set([...SPOOL_FIELDS, 'messageIds', 'drop', 'force']),
-  failedInvocations: new Set(['max', 'dryRun', 'job', 'functions', 'messageIds', 'drop', 'olderThan', 'newerThan', 'concurrency']),
-  tick: new Set(['dryRun', 'job', 'tick', 'replan', 'ignorePause']),
+  failedInvocations: new Set(['max', 'dryRun', 'job', 'functions', 'messageIds', 'drop', 'olderThan', 'newerThan', 'concurrency', 'force']),
+  tick: new Set(['dryRun', 'job', 'tick', 'replan', 'ignorePause', 'force']),
 };
 
 /**
@@ -293,7 +303,11 @@ export function parseRequest(raw: unknown, defaultMax: number, nowMs: number, kn
     if (drop && !messageIds && !(functions && givenMax !== undefined)) {
       throw new InvalidPayloadError('drop', 'deletes records for good: select them with messageIds (a dry run lists them), or with functions / job and max');
     }
-    return { source, max: givenMax ?? Math.min(defaultMax, MAX_MAX), dryRun, drop, messageIds, functions, sentBeforeMs, sentAfterMs, concurrency };
+    // A forced re-run names its records, as a forced replay names its tasks.
+    const forceOld = bool('force', p.force);
+    if (forceOld && !messageIds) throw new InvalidPayloadError('force', 're-runs a producer tick older than 42 days only for the records you name: give messageIds (a dry run lists them)');
+    if (forceOld && drop) throw new InvalidPayloadError('force', 'applies to a re-run, not to drop');
+    return { source, max: givenMax ?? Math.min(defaultMax, MAX_MAX), dryRun, drop, messageIds, functions, sentBeforeMs, sentAfterMs, concurrency, force: forceOld };
   }
 
   const errorType = p.errorType === undefined ? undefined : nonEmptyString('errorType', p.errorType);
@@ -339,12 +353,17 @@ function parseTickPayload(p: Record<string, unknown>, dryRun: boolean, nowMs: nu
   const tickMs = parseTick(p.tick);
   const replan = bool('replan', p.replan);
   const ignorePause = bool('ignorePause', p.ignorePause);
+  const force = bool('force', p.force);
   if (tickMs > nowMs + TICK_FUTURE_ALLOWANCE_MS) throw new InvalidPayloadError('tick', `${new Date(tickMs).toISOString()} is in the future: its tasks would run before their tick`);
   // Mirrors the producer's own refusal (execution names are unique for 90 days only).
   if (replan && nowMs - tickMs > REPLAN_MAX_AGE_DAYS * 86_400_000) {
     throw new InvalidPayloadError('tick', `a replan of a tick older than ${REPLAN_MAX_AGE_DAYS} days is refused: execution names are unique for 90 days only, so tasks of it could run a second time`);
   }
-  return { source: 'tick', dryRun, job, scheduledTime: new Date(tickMs).toISOString(), replan, ignorePause };
+  // The producer refuses it too (lambdas/producer/logic.ts); refused here first, with the fix, since
+  // the producer's answer comes back by its error name only.
+  const tooOld = force ? null : tickTooOldReason(tickMs, nowMs);
+  if (tooOld !== null) throw new InvalidPayloadError('tick', `${tooOld}: add "force": true`);
+  return { source: 'tick', dryRun, job, scheduledTime: new Date(tickMs).toISOString(), replan, ignorePause, force };
 }
 
 /**

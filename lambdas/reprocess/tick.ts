@@ -27,6 +27,8 @@ export interface TickRunSummary {
   /** The tick (ISO-8601, UTC) sent to the producer as `scheduledTime`. */
   readonly tick: string;
   readonly replan: boolean;
+  /** The tick was older than 42 days and the operator forced it. */
+  readonly force?: true;
   /** The producer's label (`producer:<job>`). */
   readonly function: string;
   /** `invoked` (the producer answered), `wouldInvoke` (dry run), `failed` (the producer or the invoke failed). */
@@ -52,12 +54,12 @@ export async function rerunTick(deps: TickRunDeps, o: TickOptions): Promise<Tick
   const t0 = now();
   const label = producerLabel(o.job);
   const arn = deps.functions.get(label);
-  const base = { source: 'tick' as const, dryRun: o.dryRun, job: o.job, tick: o.scheduledTime, replan: o.replan, function: label };
+  const base = { source: 'tick' as const, dryRun: o.dryRun, job: o.job, tick: o.scheduledTime, replan: o.replan, ...(o.force ? { force: true as const } : {}), function: label };
   const done = (rest: Pick<TickRunSummary, 'outcome' | 'producer'> & { error?: string }): TickRunSummary => ({ ...base, ...rest, durationMs: now() - t0 });
   // The payload parser checked the job against the same list; this is the construct's contract.
   if (!arn) return done({ outcome: 'failed', producer: null, error: `NoProducer: ${label} is not in INVOCABLE_FUNCTIONS` });
   if (o.dryRun) return done({ outcome: 'wouldInvoke', producer: null });
-  const payload = { scheduledTime: o.scheduledTime, ...(o.replan ? { replan: true } : {}), ...(o.ignorePause ? { ignorePause: true } : {}) };
+  const payload = { scheduledTime: o.scheduledTime, ...(o.replan ? { replan: true } : {}), ...(o.ignorePause ? { ignorePause: true } : {}), ...(o.force ? { force: true } : {}) };
   let r;
   try {
     r = await deps.lambda.send(new InvokeCommand({ FunctionName: arn, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(payload)) }));

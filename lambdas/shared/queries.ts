@@ -109,9 +109,14 @@ ORDER BY "time"`,
 /**
  * Lost tasks of one day, per attempt: (task, attempt) pairs with a client record of that day saying
  * they were started (the starter's for attempt 1, reprocess's for each replay, attempt N+1), and no
- * worker record of that attempt on that day or the next (a replay that never ends is lost even when
- * the first attempt's failure was recorded) (an execution that ends after midnight, or whose record
- * Firehose delivers after midnight, lands in the next day's partition). "Started" includes
+ * worker record of that attempt on the day before, that day or the next (a replay that never ends is
+ * lost even when the first attempt's failure was recorded). Partitions are Firehose ARRIVAL days, so
+ * one attempt's records straddle midnight either way: an execution that ends after midnight (or
+ * whose end Firehose delivers after it) has its end on the next day; a start recorded `Duplicate`
+ * after midnight (its first client record failed and the retry met the existing name) or buffered
+ * past midnight has its end on the day before. The same (task, attempt) is the same execution name,
+ * so an end on the day before is that execution's end. Three days keep the scan bounded (partition
+ * pruning); an end further away counts as lost. "Started" includes
  * `Duplicate`: when a starter's checkpoint fails after its starts went through (e.g. Firehose
  * refused the records), the retried batch finds those executions existing and records them as
  * Duplicate, so for such a task Duplicate is the only client record there is. One row per task
@@ -122,20 +127,20 @@ export const LOST_TASKS: SavedQuery = {
   id: 'LostTasks',
   name: 'param-log: lost tasks of a day',
   description:
-    'Tasks started on a day (client Started or Duplicate) that have no worker record on that day or the next (the workflow never recorded an end). Parameters: day, day, next_day (yyyy-MM-dd).',
+    'Tasks started on a day (client Started or Duplicate) that have no worker record of that attempt on the day before, that day or the next (the workflow never recorded an end). Parameters: day, previous_day, day, next_day (yyyy-MM-dd).',
   sql: `SELECT min(c."time") AS "time", c.module AS job, c.task_id, c.attempt, max(c.execution_arn) AS execution_arn, c.scheduled_time
 FROM ${CLIENT_TABLE} AS c
 WHERE concat(c.year, '-', c.month, '-', c.day) = ?
   AND c.result IN ('Started', 'Duplicate')
   AND NOT EXISTS (
     SELECT 1 FROM ${WORKER_TABLE} AS w
-    WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?)
+    WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?, ?)
       AND w.task_id = c.task_id
       AND w.attempt = c.attempt
   )
 GROUP BY c.module, c.task_id, c.attempt, c.scheduled_time
 ORDER BY 1`,
-  params: [DAY('day', '2026-11-25'), DAY('day', '2026-11-25'), DAY('next_day', '2026-11-26')],
+  params: [DAY('day', '2026-11-25'), DAY('previous_day', '2026-11-24'), DAY('day', '2026-11-25'), DAY('next_day', '2026-11-26')],
 };
 
 /** The lost-task count the monitor runs: the same query, counted. */
@@ -147,12 +152,12 @@ const RECORD_COLUMNS = 'type, "time", task_id, module, params, result, error, ca
 /**
  * What the lost-task monitor reads to decide lost tasks itself, since Athena cannot check a MAC
  * (lambdas/shared/record-mac.ts): every client `Started`/`Duplicate` record of the day, and every
- * worker record of that day or the next of those tasks, each with all its fields and its `mac`,
+ * worker record of the day before, that day or the next of those tasks, each with all its fields and its `mac`,
  * as `source` ('client' or 'worker': the table it was read from) and the record columns. The
  * monitor verifies each record (KMS VerifyMac), drops those that fail (counting them as forged)
  * and applies {@link LOST_TASKS}'s rule to the rest (lambdas/lost-task-monitor/verified.ts); a
  * test runs both over the same log and requires the same count. Not a console query (it returns
- * params of a whole day); parameters: day, day, next_day, day.
+ * params of a whole day); parameters: day, previous_day, day, next_day, day.
  */
 export const LOST_TASK_CANDIDATES_SQL = `SELECT 'client' AS source, ${RECORD_COLUMNS}
 FROM ${CLIENT_TABLE} AS c
@@ -161,7 +166,7 @@ WHERE concat(c.year, '-', c.month, '-', c.day) = ?
 UNION ALL
 SELECT 'worker' AS source, ${RECORD_COLUMNS}
 FROM ${WORKER_TABLE} AS w
-WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?)
+WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?, ?)
   AND w.task_id IN (
     SELECT c2.task_id FROM ${CLIENT_TABLE} AS c2
     WHERE concat(c2.year, '-', c2.month, '-', c2.day) = ?
@@ -170,7 +175,7 @@ WHERE concat(w.year, '-', w.month, '-', w.day) IN (?, ?)
 
 /** Raw parameter values of {@link LOST_TASK_CANDIDATES_SQL} for `day`, in `?` order. */
 export function lostTaskCandidateParams(day: string): string[] {
-  return [parseDay(day), day, nextDay(day), day];
+  return [parseDay(day), previousDay(day), day, nextDay(day), day];
 }
 
 /** Every saved query, in console order. */
@@ -209,7 +214,7 @@ export function previousDay(day: string): string {
 
 /** Raw parameter values of the lost-task query for `day`, in `?` order. */
 export function lostTaskParams(day: string): string[] {
-  return [parseDay(day), day, nextDay(day)];
+  return [parseDay(day), previousDay(day), day, nextDay(day)];
 }
 
 /** A string as a Trino SQL literal, for Athena `ExecutionParameters` (which are substituted as SQL). */
