@@ -154,8 +154,15 @@ const oneTask = (timeoutSeconds?: number): AslDefinition =>
 
 describe('a stopped or timed-out execution leaves its Lambda running', () => {
   // A step that publishes at its end (it reports the side effect under its idempotency key, as the example steps do).
-  const slowStep = (log: SideEffectLog, ended: () => boolean, ms = 400, taskId = 't1') =>
-    log.wrapStep(async () => new Promise((r) => setTimeout(() => (sideEffectApplied(`${taskId}#Publish`), r({ ok: true })), ms)), ended);
+  // The step publishes once `publish` resolves, after the test has seen the execution end: no real
+  // timer decides whether the end or the side effect comes first. `running` says it has started.
+  const slowStep = (log: SideEffectLog, ended: () => boolean, publish: Promise<void>, taskId = 't1', running: () => void = () => undefined) =>
+    log.wrapStep(async () => (running(), await publish, sideEffectApplied(`${taskId}#Publish`), { ok: true }), ended);
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    return { opened, open };
+  };
   let unobserve: () => void = () => undefined;
   afterEach(() => unobserve());
 
@@ -163,12 +170,16 @@ describe('a stopped or timed-out execution leaves its Lambda running', () => {
     const log = new SideEffectLog();
     unobserve = log.observeSteps();
     let ended = false;
-    const step = slowStep(log, () => ended);
+    const publish = gate();
+    let abort: () => void = () => undefined;
+    // The operator stops the execution while its step runs.
+    const step = slowStep(log, () => ended, publish.opened, 't1', () => setImmediate(() => abort()));
     const run = createLocalRunner({ definition: oneTask() });
-    const out = await run({ input: { task: { taskId: 't1', attempt: 1 } }, lambdas: { Work: (p, c) => step(p, c) }, onStarted: (abort) => setTimeout(abort, 50) });
+    const out = await run({ input: { task: { taskId: 't1', attempt: 1 } }, lambdas: { Work: (p, c) => step(p, c) }, onStarted: (a) => (abort = a) });
     ended = true;
     expect(out.status).toBe('ABORTED');
     expect(log.summary().keys).toBe(0);
+    publish.open();
     await log.idle();
     expect(log.all()).toEqual([{ task: 't1', step: 'Publish', item: '-', applied: 1, requested: 0 }]);
     expect(log.summary().ranAfterExecutionEnded).toBe(1);
@@ -181,11 +192,13 @@ describe('a stopped or timed-out execution leaves its Lambda running', () => {
     const log = new SideEffectLog();
     unobserve = log.observeSteps();
     let ended = false;
-    const step = slowStep(log, () => ended, 1500, 't2');
+    const publish = gate();
+    const step = slowStep(log, () => ended, publish.opened, 't2');
     const out = await createLocalRunner({ definition: oneTask(1) })({ input: { task: { taskId: 't2', attempt: 1 } }, lambdas: { Work: (p, c) => step(p, c) } });
     ended = true;
     expect(out.status).toBe('TIMED_OUT');
     expect(log.summary().keys).toBe(0);
+    publish.open();
     await log.idle();
     expect(log.summary()).toMatchObject({ keys: 1, ranAfterExecutionEnded: 1 });
   });
