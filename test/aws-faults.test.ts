@@ -49,16 +49,19 @@ describe('status-change events (EventBridge, best effort)', () => {
     const f = new AwsFaults('aws', 1, { ...kind, eventLate: 1, eventLateMinutes: 7 });
     const got: string[] = [];
     const t = timeline();
+    // The simulated clock also moves with the wall time the test takes (milliseconds; seconds on a loaded
+    // machine): the dispatch's simulated time is known to lie between these two readings, not at 00:00:00.
+    const before = t.clock.nowMs();
     await dispatchStatusEvent(f, ev('arn:1'), async () => void got.push(t.clock.now().toISOString()), t.later);
+    const after = t.clock.nowMs();
+    const SEVEN_MINUTES = 7 * 60_000;
     expect(got).toEqual([]);
-    await t.timeline.runDue(new Date('2026-11-25T00:06:59Z'));
+    await t.timeline.runDue(new Date(before + SEVEN_MINUTES - 1));
     expect(got).toEqual([]);
-    // Due 7 minutes after the dispatch, and the simulated clock also moves with the wall time the test
-    // takes (milliseconds; more on a loaded machine): due within a second after 00:07:00.
-    await t.timeline.runDue(new Date('2026-11-25T00:07:01Z'));
+    await t.timeline.runDue(new Date(after + SEVEN_MINUTES));
     expect(got).toHaveLength(1);
-    expect(Date.parse(got[0]) - Date.parse('2026-11-25T00:07:00Z')).toBeGreaterThanOrEqual(0);
-    expect(Date.parse(got[0]) - Date.parse('2026-11-25T00:07:00Z')).toBeLessThan(1_000);
+    expect(Date.parse(got[0])).toBeGreaterThanOrEqual(before + SEVEN_MINUTES);
+    expect(Date.parse(got[0])).toBeLessThan(after + SEVEN_MINUTES + 60_000);
   });
 
   it('drops a seeded, stable share of events: the same seed drops the same ones', () => {
