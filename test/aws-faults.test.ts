@@ -298,16 +298,20 @@ describe('Firehose to S3: failed deliveries retried for 24 hours, then discarded
     const f = new AwsFaults('aws', 1, { ...kind, bucketOutage: { startMinute: 0, minutes: outageHours * 60 } });
     const standin = await startFirehoseStandin({ outDir: dir, streams: { s: 'client' }, timeZone: 'UTC', now: () => clock, bufferSeconds: 60, bucketDown: (at) => f.bucketDown(at, new Date(start)) });
     const client = new FirehoseClient({ endpoint: standin.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
-    await client.send(new PutRecordCommand({ DeliveryStreamName: 's', Record: { Data: Buffer.from('{"n":1}\n') } }));
     const seen: Array<[number, number, number]> = [];
-    for (const h of [1, 2, 23, 24.5, 26]) {
-      clock = new Date(start + h * 3_600_000);
-      standin.flushDue();
-      seen.push([standin.delivered.length, standin.retrying(), standin.discarded.get('s') ?? 0]);
+    // Closed in a finally: a failed send must not leave the stand-in listening for the rest of the run.
+    try {
+      await client.send(new PutRecordCommand({ DeliveryStreamName: 's', Record: { Data: Buffer.from('{"n":1}\n') } }));
+      for (const h of [1, 2, 23, 24.5, 26]) {
+        clock = new Date(start + h * 3_600_000);
+        standin.flushDue();
+        seen.push([standin.delivered.length, standin.retrying(), standin.discarded.get('s') ?? 0]);
+      }
+    } finally {
+      client.destroy();
+      await standin.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-    client.destroy();
-    await standin.close();
-    rmSync(dir, { recursive: true, force: true });
     return { seen, partitions: standin.delivered.map((d) => d.partition) };
   };
 
