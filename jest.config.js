@@ -1,6 +1,7 @@
 /** Jest runs TypeScript through SWC (fast, no type check); `npm test` type-checks with tsc first. */
 module.exports = {
-  testEnvironment: 'node',
+  // A late rejection between test files fails the next file instead of crashing the in-band run (see the file).
+  testEnvironment: '<rootDir>/test/support/node-environment.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {

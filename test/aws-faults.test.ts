@@ -49,16 +49,19 @@ describe('status-change events (EventBridge, best effort)', () => {
     const f = new AwsFaults('aws', 1, { ...kind, eventLate: 1, eventLateMinutes: 7 });
     const got: string[] = [];
     const t = timeline();
+    // The simulated clock also moves with the wall time the test takes (milliseconds; seconds on a loaded
+    // machine): the dispatch's simulated time is known to lie between these two readings, not at 00:00:00.
+    const before = t.clock.nowMs();
     await dispatchStatusEvent(f, ev('arn:1'), async () => void got.push(t.clock.now().toISOString()), t.later);
+    const after = t.clock.nowMs();
+    const SEVEN_MINUTES = 7 * 60_000;
     expect(got).toEqual([]);
-    await t.timeline.runDue(new Date('2026-11-25T00:06:59Z'));
+    await t.timeline.runDue(new Date(before + SEVEN_MINUTES - 1));
     expect(got).toEqual([]);
-    // Due 7 minutes after the dispatch, and the simulated clock also moves with the wall time the test
-    // takes (milliseconds; more on a loaded machine): due within a second after 00:07:00.
-    await t.timeline.runDue(new Date('2026-11-25T00:07:01Z'));
+    await t.timeline.runDue(new Date(after + SEVEN_MINUTES));
     expect(got).toHaveLength(1);
-    expect(Date.parse(got[0]) - Date.parse('2026-11-25T00:07:00Z')).toBeGreaterThanOrEqual(0);
-    expect(Date.parse(got[0]) - Date.parse('2026-11-25T00:07:00Z')).toBeLessThan(1_000);
+    expect(Date.parse(got[0])).toBeGreaterThanOrEqual(before + SEVEN_MINUTES);
+    expect(Date.parse(got[0])).toBeLessThan(after + SEVEN_MINUTES + 60_000);
   });
 
   it('drops a seeded, stable share of events: the same seed drops the same ones', () => {
@@ -154,8 +157,15 @@ const oneTask = (timeoutSeconds?: number): AslDefinition =>
 
 describe('a stopped or timed-out execution leaves its Lambda running', () => {
   // A step that publishes at its end (it reports the side effect under its idempotency key, as the example steps do).
-  const slowStep = (log: SideEffectLog, ended: () => boolean, ms = 400, taskId = 't1') =>
-    log.wrapStep(async () => new Promise((r) => setTimeout(() => (sideEffectApplied(`${taskId}#Publish`), r({ ok: true })), ms)), ended);
+  // The step publishes once `publish` resolves, after the test has seen the execution end: no real
+  // timer decides whether the end or the side effect comes first. `running` says it has started.
+  const slowStep = (log: SideEffectLog, ended: () => boolean, publish: Promise<void>, taskId = 't1', running: () => void = () => undefined) =>
+    log.wrapStep(async () => (running(), await publish, sideEffectApplied(`${taskId}#Publish`), { ok: true }), ended);
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    return { opened, open };
+  };
   let unobserve: () => void = () => undefined;
   afterEach(() => unobserve());
 
@@ -163,12 +173,16 @@ describe('a stopped or timed-out execution leaves its Lambda running', () => {
     const log = new SideEffectLog();
     unobserve = log.observeSteps();
     let ended = false;
-    const step = slowStep(log, () => ended);
+    const publish = gate();
+    let abort: () => void = () => undefined;
+    // The operator stops the execution while its step runs.
+    const step = slowStep(log, () => ended, publish.opened, 't1', () => setImmediate(() => abort()));
     const run = createLocalRunner({ definition: oneTask() });
-    const out = await run({ input: { task: { taskId: 't1', attempt: 1 } }, lambdas: { Work: (p, c) => step(p, c) }, onStarted: (abort) => setTimeout(abort, 50) });
+    const out = await run({ input: { task: { taskId: 't1', attempt: 1 } }, lambdas: { Work: (p, c) => step(p, c) }, onStarted: (a) => (abort = a) });
     ended = true;
     expect(out.status).toBe('ABORTED');
     expect(log.summary().keys).toBe(0);
+    publish.open();
     await log.idle();
     expect(log.all()).toEqual([{ task: 't1', step: 'Publish', item: '-', applied: 1, requested: 0 }]);
     expect(log.summary().ranAfterExecutionEnded).toBe(1);
@@ -181,11 +195,13 @@ describe('a stopped or timed-out execution leaves its Lambda running', () => {
     const log = new SideEffectLog();
     unobserve = log.observeSteps();
     let ended = false;
-    const step = slowStep(log, () => ended, 1500, 't2');
+    const publish = gate();
+    const step = slowStep(log, () => ended, publish.opened, 't2');
     const out = await createLocalRunner({ definition: oneTask(1) })({ input: { task: { taskId: 't2', attempt: 1 } }, lambdas: { Work: (p, c) => step(p, c) } });
     ended = true;
     expect(out.status).toBe('TIMED_OUT');
     expect(log.summary().keys).toBe(0);
+    publish.open();
     await log.idle();
     expect(log.summary()).toMatchObject({ keys: 1, ranAfterExecutionEnded: 1 });
   });
@@ -282,16 +298,20 @@ describe('Firehose to S3: failed deliveries retried for 24 hours, then discarded
     const f = new AwsFaults('aws', 1, { ...kind, bucketOutage: { startMinute: 0, minutes: outageHours * 60 } });
     const standin = await startFirehoseStandin({ outDir: dir, streams: { s: 'client' }, timeZone: 'UTC', now: () => clock, bufferSeconds: 60, bucketDown: (at) => f.bucketDown(at, new Date(start)) });
     const client = new FirehoseClient({ endpoint: standin.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
-    await client.send(new PutRecordCommand({ DeliveryStreamName: 's', Record: { Data: Buffer.from('{"n":1}\n') } }));
     const seen: Array<[number, number, number]> = [];
-    for (const h of [1, 2, 23, 24.5, 26]) {
-      clock = new Date(start + h * 3_600_000);
-      standin.flushDue();
-      seen.push([standin.delivered.length, standin.retrying(), standin.discarded.get('s') ?? 0]);
+    // Closed in a finally: a failed send must not leave the stand-in listening for the rest of the run.
+    try {
+      await client.send(new PutRecordCommand({ DeliveryStreamName: 's', Record: { Data: Buffer.from('{"n":1}\n') } }));
+      for (const h of [1, 2, 23, 24.5, 26]) {
+        clock = new Date(start + h * 3_600_000);
+        standin.flushDue();
+        seen.push([standin.delivered.length, standin.retrying(), standin.discarded.get('s') ?? 0]);
+      }
+    } finally {
+      client.destroy();
+      await standin.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-    client.destroy();
-    await standin.close();
-    rmSync(dir, { recursive: true, force: true });
     return { seen, partitions: standin.delivered.map((d) => d.partition) };
   };
 

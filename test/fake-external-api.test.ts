@@ -2,6 +2,15 @@ import { faultPlan, inMaintenance, producerBroken, startFakeExternalApi, taskFau
 
 const TZ = 'Asia/Tokyo';
 
+/** Waits until `ok()` holds (a concurrent request has reached the server), at most 10 s. */
+async function untilTrue(ok: () => boolean): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 describe('fault plan', () => {
   const plan = faultPlan('default', 42);
   const tick = new Date('2024-11-19T06:00:00Z'); // 15:00 Tokyo
@@ -141,14 +150,17 @@ describe('fake external API server', () => {
     const keys = ['a', 'b', 'c'];
     const hangKey = keys.find((k) => taskFault(plan, tick, k, TZ, keys).hang)!;
     const ref: TaskRef = { tick, key: hangKey, tickKeys: keys };
-    const api = await startFakeExternalApi({ plan, timeZone: TZ, now: () => new Date('2024-11-19T06:00:00Z'), taskOf: () => ref, slowMs: 200 });
+    // The slow answer takes 2 s of real time: the concurrent request below must arrive within it, on a loaded machine too.
+    const api = await startFakeExternalApi({ plan, timeZone: TZ, now: () => new Date('2024-11-19T06:00:00Z'), taskOf: () => ref, slowMs: 2_000 });
     const call = async (key?: string) => {
       const res = await fetch(api.url, { method: 'POST', body: '{}', headers: key ? { 'idempotency-key': key } : {} });
       return [res.status, res.headers.get('idempotent-replayed')];
     };
     try {
       const first = call('t#CallApi');
-      await new Promise((r) => setTimeout(r, 50));
+      // Awaited below; should an expectation fail first, closing the API rejects it unobserved.
+      first.catch(() => undefined);
+      await untilTrue(() => api.stats.hung === 1); // the first request is being answered
       // The first request of the key is still being answered: a concurrent one is refused, not applied.
       expect(await call('t#CallApi')).toEqual([409, null]);
       expect(await first).toEqual([200, null]);
@@ -177,7 +189,9 @@ describe('fake external API server', () => {
     const post = () => fetch(api.url, { method: 'POST', body: '{}', headers: { 'idempotency-key': 't#CallApi' } });
     try {
       const first = post();
-      await new Promise((r) => setTimeout(r, 50));
+      // Awaited below; should an expectation fail first, closing the API rejects it unobserved.
+      first.catch(() => undefined);
+      await untilTrue(() => api.stats.hung === 1); // the first request is being answered
       expect((await post()).status).toBe(409); // still due: a concurrent request is refused
       clock = new Date(clock.getTime() + 30 * 60_000);
       const replay = await post();

@@ -244,13 +244,13 @@ describe('status', () => {
   });
 
   test('--no-peek reads no message: counts only', async () => {
-    const before = world.sqs.inspectQueue(world.queues.spool);
+    const before = await world.sqs.inspectQueue(world.queues.spool);
     const r = await cli(['status', '--no-peek', '--json']);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.out);
     expect(s.queues.map((q: { groups: unknown }) => q.groups)).toEqual([null, null, null]);
     expect(s.queues[0].counts.visible).toBe(5);
-    expect((await world.sqs.inspectQueue(world.queues.spool)).ready).toBe((await before).ready);
+    expect((await world.sqs.inspectQueue(world.queues.spool)).ready).toBe(before.ready);
   });
 });
 

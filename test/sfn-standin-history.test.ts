@@ -105,10 +105,17 @@ test('StopExecution aborts the local run mid-state: ABORTED with its error and c
   const held = new Promise<void>((r) => (release = r));
   let arn = '';
   const stopping = (async () => {
-    while (!arn || !standin.executions.get(arn)?.history.some((h) => h.type === 'MapIterationStarted')) await new Promise((r) => setTimeout(r, 5));
+    // Bounded: should the run fail before its map starts, this loop must not poll on past the test.
+    const end = Date.now() + 30_000;
+    while (!arn || !standin.executions.get(arn)?.history.some((h) => h.type === 'MapIterationStarted')) {
+      if (Date.now() > end) throw new Error('the map never started');
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await sfn.send(new StopExecutionCommand({ executionArn: arn, error: 'Ops', cause: 'stuck item' }));
     release();
   })();
+  // Awaited after the run; should the run throw first, its rejection must not go unobserved.
+  stopping.catch(() => undefined);
   const input = { items: [1], fail: false };
   const e = standin.seed({ stateMachineArn: SM, name: `probe-${++n}`, input: JSON.stringify(input) });
   arn = e.executionArn;

@@ -122,14 +122,18 @@ test('a call that finds another in progress past its own deadline fails with Ste
   let applied = 0;
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const firstRunning = new Promise<void>((r) => (entered = r));
   const h = handlerOf(async () => {
+    entered();
     await gate;
     return { applied: ++applied };
   });
   const first = h({ task, previous: null }, lambdaContext(10_000));
   // Should an expectation below fail, the gate stays shut: the first call then ends at its own deadline, unobserved.
   first.catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 100));
+  // The step function runs only once its in-progress record is written: the second call must find it.
+  await firstRunning;
   await expect(h({ task: { ...task, attempt: 2 }, previous: null }, lambdaContext(600))).rejects.toMatchObject({ name: 'StepInProgressError' });
   release();
   expect(await first).toEqual({ applied: 1 });
@@ -154,8 +158,12 @@ test("an in-progress record expires with its Lambda's remaining time: a crashed 
   const task = newTask();
   let runs = 0;
   // The first Lambda has 300 ms left and never returns (it is frozen or killed at its timeout).
-  const crashed = handlerOf(() => (runs++, new Promise<JsonValue>(() => undefined)));
+  let entered!: () => void;
+  const crashedRunning = new Promise<void>((r) => (entered = r));
+  const crashed = handlerOf(() => (runs++, entered(), new Promise<JsonValue>(() => undefined)));
   void crashed({ task, previous: null }, lambdaContext(300)).catch(() => undefined);
+  // Its record is written (its step function runs), then its 300 ms pass, however slow the machine.
+  await crashedRunning;
   await new Promise((r) => setTimeout(r, 500));
   const h = handlerOf(() => (runs++, { done: true }));
   expect(await h({ task, previous: null }, lambdaContext(5_000))).toEqual({ done: true });

@@ -74,6 +74,14 @@ async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
   }
 }
 
+async function waitForAsync(cond: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 test('a tick larger than one invocation can start completes across invocations, nothing lost or started twice, no invocation past its timeout', async () => {
   await plan(tasks(240));
   // 40 starts/s after a burst of 40 (the bucket holds a second of refill, as AWS's does): 240
@@ -112,9 +120,15 @@ test('a starter killed half-way (nothing after its last checkpoint written) and 
   const realSink = rig.starterDeps().sink;
   let puts = 0;
   const dyingSink = { put: (r: Parameters<typeof realSink.put>[0]) => (puts++ === 0 ? realSink.put(r) : new Promise<void>(() => undefined)) };
-  void startBatch(m, rig.starterDeps({ sfn: hung, sink: dyingSink, checkpointEveryTasks: 25, checkpointEveryMs: 60_000 }), { owner: 'killed', remainingMs: 30_000 });
+  // Never awaited (the container is dead); should it fail instead, the waits below time out and say so.
+  startBatch(m, rig.starterDeps({ sfn: hung, sink: dyingSink, checkpointEveryTasks: 25, checkpointEveryMs: 60_000 }), { owner: 'killed', remainingMs: 30_000 }).catch(() => undefined);
   await waitFor(() => executionsOfTick().length >= 60);
-  await new Promise((r) => setTimeout(r, 300));
+  // Its first checkpoint is written (not a guess at how long that takes); the second one hangs in the sink.
+  const savedProgress = async () => {
+    const b = await rig.ledger.getBatch(m.batchId);
+    return b ? b.cursor + b.doneAbove.length : 0;
+  };
+  await waitForAsync(async () => (await savedProgress()) > 0);
   const saved = (await rig.ledger.getBatch(m.batchId))!;
   const recorded = saved.cursor + saved.doneAbove.length;
   expect(recorded).toBeGreaterThanOrEqual(25);

@@ -45,6 +45,8 @@ const envelope = (job: string, key: string, params: unknown, extra: Partial<Task
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A fallback wait that loses its race most of the time: unref'd, it keeps nothing alive after the test. */
+const fallback = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 const named = (name: string, message = name) => Object.assign(new Error(message), { name });
 
 /** Local Lambdas of the fan-out job: the real step logic, records and spool collected. */
@@ -101,10 +103,16 @@ describe('map', () => {
   test('50 items with maxConcurrency 5: never more than 5 in flight, results in item order', async () => {
     let inFlight = 0;
     let most = 0;
+    // The first items wait until five are in flight together (or 2 s pass: a limit below 5 then
+    // shows as most < 5), so the peak does not depend on how fast the engine hands items out.
+    let openGate!: () => void;
+    const fiveInFlight = new Promise<void>((r) => (openGate = r));
     const h = fanoutLambdas({
       ProcessPart: async (x) => {
         inFlight++;
         most = Math.max(most, inFlight);
+        if (inFlight >= 5) openGate();
+        await Promise.race([fiveInFlight, fallback(2_000)]);
         await sleep(5);
         inFlight--;
         const p = x as { previous: unknown; index: number };
@@ -213,12 +221,12 @@ describe('exclusive key (real locks in a local DynamoDB engine)', () => {
   afterAll(() => db.stop());
 
   /** The lock states backed by the real lock logic (lambdas/shared/locks.ts). */
-  const lockLambdas = () => {
+  const lockLambdas = (onRefused: () => void = () => undefined) => {
     const deps = { ddb: db.client, tableName: 'Coordination' };
     const act = async (x: unknown) => {
       const p = x as { action: string; task: TaskEnvelope; job: string; field: string; owner: string; ttlSeconds: number };
       const key = await lockKey(p.job, p.task.params, p.field, lockMac);
-      if (p.action === 'acquire') await acquireLock(deps, key, p.owner, p.ttlSeconds);
+      if (p.action === 'acquire') await acquireLock(deps, key, p.owner, p.ttlSeconds).catch((e: unknown) => (onRefused(), Promise.reject(e)));
       else await releaseLock(deps, key, p.owner);
       return {};
     };
@@ -227,11 +235,16 @@ describe('exclusive key (real locks in a local DynamoDB engine)', () => {
 
   test('two tasks of one account never overlap: the second waits for the first to release', async () => {
     const intervals: Array<{ exec: string; from: number; to: number }> = [];
+    // The lock's holder stays in ListParts until the other task has been refused once (or 5 s
+    // pass: two holders at once then show as overlapping intervals), however the two interleave.
+    let refused!: () => void;
+    const otherRefused = new Promise<void>((r) => (refused = r));
     const run = (exec: string) => {
       const h = fanoutLambdas({
-        ...lockLambdas(),
+        ...lockLambdas(() => refused()),
         ListParts: async (x) => {
           const from = Date.now();
+          await Promise.race([otherRefused, fallback(5_000)]);
           await sleep(60);
           intervals.push({ exec, from, to: Date.now() });
           return listParts((x as { task: TaskEnvelope }).task.params);

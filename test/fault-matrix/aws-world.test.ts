@@ -160,9 +160,15 @@ faultCase('step-outlives-execution-timeout', async () => {
     handle: (c) => {
       if (c.payload.index !== 1) return c.real();
       late = (async () => {
-        while (world.sfn.executions.get(c.executionArn)?.status === 'RUNNING') await new Promise((r) => setTimeout(r, 20));
+        // Bounded: if the execution never ended, this Lambda must not poll on into later tests.
+        const giveUpAt = Date.now() + 60_000;
+        while (world.sfn.executions.get(c.executionArn)?.status === 'RUNNING') {
+          if (Date.now() > giveUpAt) throw new Error('the execution never ended');
+          await new Promise((r) => setTimeout(r, 20));
+        }
         return c.real();
       })();
+      late.catch(() => undefined); // awaited below; observed meanwhile, should an expectation fail first
       return late;
     },
   });

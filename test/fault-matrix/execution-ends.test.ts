@@ -75,7 +75,12 @@ faultCase('execution-timed-out', async () => {
     task: id,
     attempt: 1,
     handle: async (c) => {
-      while (world.sfn.executions.get(c.executionArn)?.status === 'RUNNING') await new Promise((r) => setTimeout(r, 20));
+      // Bounded: if the execution never ended, this Lambda must not poll on into later tests.
+      const giveUpAt = Date.now() + 60_000;
+      while (world.sfn.executions.get(c.executionArn)?.status === 'RUNNING') {
+        if (Date.now() > giveUpAt) throw new Error('the execution never ended');
+        await new Promise((r) => setTimeout(r, 20));
+      }
       return c.real();
     },
   });

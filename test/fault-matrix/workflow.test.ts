@@ -140,17 +140,23 @@ faultCase('lock-busy', async () => {
   world.onStep({ state: 'ListParts', task: a.taskIds[0], attempt: 1, handle: async (c) => (aInListParts(), await slow, c.real()) });
   await world.drainTicks();
   const settlingA = world.settle();
-  await aStarted;
-  expect((await world.coordinationItem(await world.lockKeyOf('example-fanout', { account: 'acct-lock' }, 'account')))?.owner).toBe(world.executionsOf(a.taskIds[0])[0].executionArn);
-  // Task B of the same account waits for the lock up to exclusiveWaitSeconds, then is spooled.
-  const b = await world.tick('example-fanout', [account('acct-lock', 4, 'acct-lock-b') as never]);
-  await world.settle();
-  const [bExecution] = world.executionsOf(b.taskIds[0]);
-  expect(bExecution.status).toBe('FAILED');
-  expect(world.calls('AcquireLock', b.taskIds[0])).toBeGreaterThan(1);
-  expect(world.calls('ListParts', b.taskIds[0])).toBe(0);
-  // A finishes and releases the lock; then B is replayed.
-  release();
+  // Awaited below; should an expectation fail first, A is still let go (finally) and its settling observed.
+  settlingA.catch(() => undefined);
+  let b!: Awaited<ReturnType<typeof world.tick>>;
+  try {
+    await aStarted;
+    expect((await world.coordinationItem(await world.lockKeyOf('example-fanout', { account: 'acct-lock' }, 'account')))?.owner).toBe(world.executionsOf(a.taskIds[0])[0].executionArn);
+    // Task B of the same account waits for the lock up to exclusiveWaitSeconds, then is spooled.
+    b = await world.tick('example-fanout', [account('acct-lock', 4, 'acct-lock-b') as never]);
+    await world.settle();
+    const [bExecution] = world.executionsOf(b.taskIds[0]);
+    expect(bExecution.status).toBe('FAILED');
+    expect(world.calls('AcquireLock', b.taskIds[0])).toBeGreaterThan(1);
+    expect(world.calls('ListParts', b.taskIds[0])).toBe(0);
+  } finally {
+    // A finishes and releases the lock; then B is replayed.
+    release();
+  }
   await settlingA;
   await expectTaskEnd(world, a.taskIds[0], { succeeded: true });
   await expectTaskEnd(world, b.taskIds[0], { spooled: { error: 'LockBusy', failedState: 'AcquireLock' } });
