@@ -91,7 +91,26 @@ describe('the books (keepBooks)', () => {
       starts: new Map(),
       captures: [{ executionArn: failed.executionArn, outcome: 'spooled', error: 'E' }],
     });
-    expect(books.total).toMatchObject({ duplicates: 1, lost: 1, lostTaskIds: ['y'] });
+    expect(books.total).toMatchObject({ duplicates: 1, lost: 1, lostTaskIds: ['y'], lostWhy: { y: 'attempt 1 ABORTED, never spooled (by the Catch or the capture)' } });
+  });
+
+  it('says why each lost task is lost: a start with no execution, or an end in neither spool nor quarantine', () => {
+    const failed = exec({ taskId: 'f', status: 'FAILED', error: 'E', cause: '[spooled m-1] boom' });
+    const books = keepBooks({
+      jobs: ['job-a'],
+      ticks: {},
+      client: [record({ task_id: 'n' }), record({ task_id: 'f' })],
+      worker: [workerOf(failed, 'Failure')],
+      executions: [failed],
+      spooled: new Map(),
+      quarantined: new Set(),
+      starts: new Map(),
+      captures: [],
+    });
+    expect(books.total.lostWhy).toEqual({
+      n: 'a Started client record, no execution',
+      f: 'attempt 1 FAILED, no success and not in the spool or the quarantine',
+    });
   });
 
   it('counts a task started twice, an execution without a worker record and a second success', () => {
@@ -111,6 +130,7 @@ describe('the books (keepBooks)', () => {
     });
     // a: started twice (1) and no worker record (lost); b: two successes (1 + 1 for the worker records).
     expect(books.total).toMatchObject({ lost: 1, lostTaskIds: ['a'], duplicates: 3 });
+    expect(books.total.lostWhy.a).toMatch(/^attempt 1 SUCCEEDED, no worker record/);
   });
 });
 

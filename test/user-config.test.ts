@@ -67,6 +67,7 @@ if (jobs.length === 0) {
       expect(report.outside.failedTicks.filter((t) => t.job === job)).toEqual([]);
       const c = report.jobs[job];
       expect(c.ticks).toBe(1);
+      expect(c.lostWhy).toEqual({}); // on failure: each lost task with what the books found of it
       expect(c).toMatchObject({ lost: 0, duplicates: 0, lostTaskIds: [] });
       expect(c.succeededFirstTry + c.recoveredByRetry + c.stillSpooled.total + c.quarantined).toBe(c.tasks);
     });

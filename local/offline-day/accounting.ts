@@ -64,6 +64,8 @@ export interface JobCounts {
   quarantined: number;
   lost: number;
   lostTaskIds: string[];
+  /** Why each lost task counts as lost (what the books found of it), for whoever reads a failed run. */
+  lostWhy: Record<string, string>;
   /** Executions started twice, tasks that succeeded twice, executions spooled twice. */
   duplicates: number;
   /** Executions that ended ABORTED / TIMED_OUT (outside the Catch). */
@@ -87,6 +89,7 @@ export function emptyCounts(): JobCounts {
     quarantined: 0,
     lost: 0,
     lostTaskIds: [],
+    lostWhy: {},
     duplicates: 0,
     aborted: 0,
     timedOut: 0,
@@ -150,21 +153,23 @@ export function keepBooks(input: AccountingInput): { perJob: Record<string, JobC
     const successes = list.filter((o) => o.status === 'SUCCEEDED');
     if (successes.length > 1) c.duplicates += successes.length - 1;
     const first = list[0];
-    const lost = (): void => {
+    const lost = (why: string): void => {
       c.lost += 1;
       c.lostTaskIds.push(taskId);
+      c.lostWhy[taskId] = why;
     };
+    const ends = (): string => list.map((o) => `attempt ${o.attempt} ${o.status}`).join(', ');
     if (first?.status === 'SUCCEEDED' && first.attempt === 1) {
       if (sumRetries(first.retries) > 0) c.recoveredByRetry += 1;
       else c.succeededFirstTry += 1;
     } else if (successes.length > 0) c.replayed += 1;
-    else if (unspooled.has(taskId)) lost();
+    else if (unspooled.has(taskId)) lost(`${ends()}, never spooled (by the Catch or the capture)`);
     else if (input.spooled.has(taskId)) {
       c.stillSpooled.total += 1;
       c.stillSpooled.taskIds.push(taskId);
       add(c.stillSpooled.byError, input.spooled.get(taskId)!);
     } else if (input.quarantined.has(taskId)) c.quarantined += 1;
-    else lost();
+    else lost(list.length === 0 ? 'a Started client record, no execution' : `${ends()}, no success and not in the spool or the quarantine`);
   }
 
   for (const { job, count } of input.starts.values()) if (count > 1) of(job).duplicates += count - 1;
@@ -188,6 +193,7 @@ export function keepBooks(input: AccountingInput): { perJob: Record<string, JobC
     if (!recorded.has(e.executionArn) && !c.lostTaskIds.includes(e.taskId)) {
       c.lost += 1;
       c.lostTaskIds.push(e.taskId);
+      c.lostWhy[e.taskId] = `attempt ${e.attempt} ${e.status}, no worker record (the lost-task query would not see its end)`;
     }
   }
 
@@ -199,6 +205,7 @@ export function keepBooks(input: AccountingInput): { perJob: Record<string, JobC
     total.stillSpooled.taskIds.push(...c.stillSpooled.taskIds);
     for (const [k, v] of Object.entries(c.stillSpooled.byError)) add(total.stillSpooled.byError, k, v);
     total.lostTaskIds.push(...c.lostTaskIds);
+    Object.assign(total.lostWhy, c.lostWhy);
   }
   return { perJob, total };
 }

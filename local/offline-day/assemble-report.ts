@@ -119,6 +119,7 @@ export async function assembleReport(i: ReportInputs): Promise<OfflineReport> {
     quarantined: total.quarantined,
     lost: total.lost,
     lostTaskIds: total.lostTaskIds,
+    lostWhy: total.lostWhy,
     duplicates: total.duplicates,
     startFailed: total.startFailed,
     jobs: books.perJob,

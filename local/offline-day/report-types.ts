@@ -103,6 +103,8 @@ export interface OfflineReport {
   readonly quarantined: number;
   readonly lost: number;
   readonly lostTaskIds: string[];
+  /** Why each lost task counts as lost: what the books found of it (its executions' ends). */
+  readonly lostWhy?: Record<string, string>;
   readonly duplicates: number;
   readonly startFailed: number;
   /** The same counts per job. */

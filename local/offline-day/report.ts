@@ -35,7 +35,7 @@ export function executionsOk(r: Pick<OfflineReport, 'lost' | 'duplicates' | 'que
 /** Why `reportOk` is false, one reason a line (empty when it is true). */
 export function failureReasons(r: Omit<OfflineReport, 'usersFeel'> & Partial<Pick<OfflineReport, 'usersFeel'>>): string[] {
   const out: string[] = [];
-  if (r.lost > 0) out.push(`${r.lost} task(s) lost: ${r.lostTaskIds.slice(0, 5).join(', ')}`);
+  if (r.lost > 0) out.push(`${r.lost} task(s) lost: ${r.lostTaskIds.slice(0, 5).map((t) => (r.lostWhy?.[t] ? `${t} (${r.lostWhy[t]})` : t)).join(', ')}`);
   if (r.duplicates > 0) out.push(`${r.duplicates} duplicate(s)`);
   for (const d of r.queries.lostTasksByDay) if (d.lost > 0) out.push(`the lost-task query finds ${d.lost} on ${d.day}`);
   for (const t of r.outside.failedTicks) {
@@ -99,6 +99,7 @@ function totals(r: OfflineReport): JobCounts {
     quarantined: r.quarantined,
     lost: r.lost,
     lostTaskIds: r.lostTaskIds,
+    lostWhy: r.lostWhy ?? {},
     duplicates: r.duplicates,
     aborted: j.reduce((n, c) => n + c.aborted, 0),
     timedOut: j.reduce((n, c) => n + c.timedOut, 0),
