@@ -117,7 +117,7 @@ function mockLedger(): void {
   });
 }
 
-type Inner = { ddb: import('@aws-sdk/client-dynamodb').DynamoDBClient; tableName: string };
+type Inner = { ddb: import('@aws-sdk/client-dynamodb').DynamoDBClient; tableName: string; now: () => number };
 
 function forgetful(Base: LedgerClass): LedgerClass {
   const { DeleteItemCommand } = jest.requireActual<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
@@ -132,7 +132,7 @@ function forgetful(Base: LedgerClass): LedgerClass {
             Key: { pk: { S: key } },
             ConditionExpression: 'attribute_not_exists(leaseUntilMs) OR leaseUntilMs < :now OR #owner = :me',
             ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: { ':now': { N: String(Date.now()) }, ':me': { S: owner } },
+            ExpressionAttributeValues: { ':now': { N: String(self.now()) }, ':me': { S: owner } },
           }),
         );
       } catch (e) {
@@ -163,6 +163,8 @@ function leaseless(Base: LedgerClass): LedgerClass {
   (Leaseless.prototype as unknown as { update: Update }).update = function (this: unknown, key, input) {
     if (!input.condition) return update.call(this, key, input);
     const condition = input.condition.split(LEASE_HOLDS_OFF).join('attribute_exists(pk)').replace(/#owner = :me/g, 'attribute_exists(pk)');
+    // A ledger whose conditions are worded otherwise would keep its leases and the switch would prove nothing.
+    if (/leaseUntilMs|#owner/.test(condition)) throw new Error(`FAULT_MATRIX_LEDGER_LEASES=off cannot remove the lease from the condition "${input.condition}": update aws-switches.ts to the ledger's wording`);
     const used = `${input.update} ${condition}`;
     const values = input.values && Object.fromEntries(Object.entries(input.values).filter(([k]) => new RegExp(`${k}\\b`).test(used)));
     return update.call(this, key, { ...input, condition, values });

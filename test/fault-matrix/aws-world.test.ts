@@ -9,6 +9,7 @@
  *   FAULT_MATRIX_STEP_RECORDS=off   npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_RETRY_JITTER=off   npx jest test/fault-matrix/aws-world.test.ts
+ *   FAULT_MATRIX_LEDGER_LEASES=off FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_TICK_LEDGER=off FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_TICK_LEDGER=off FAULT_MATRIX_LEDGER_LEASES=off FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
  */
