@@ -7,7 +7,10 @@
  *   load a capture-mark module that remembers nothing (every claim succeeds, no mark is ever read),
  *   as if lambdas/execution-capture/marker.ts did not exist;
  * - `FAULT_MATRIX_RECONCILER=off` (./world.ts `RECONCILER_OFF`): the reconciler is not run;
- * - `FAULT_MATRIX_STEP_RECORDS=off` (./world.ts `STEP_RECORDS_OFF`): steps without their records.
+ * - `FAULT_MATRIX_STEP_RECORDS=off` (./world.ts `STEP_RECORDS_OFF`): steps without their records;
+ * - `FAULT_MATRIX_DETERMINISTIC_NAMES=off` ({@link withRandomExecutionNames}), `FAULT_MATRIX_TICK_LEDGER=off`
+ *   ({@link withForgetfulTickLedger}), `FAULT_MATRIX_LEDGER_LEASES=off` ({@link withoutLedgerLeases}),
+ *   `FAULT_MATRIX_RETRY_JITTER=off` ({@link withoutRetryJitter}).
  */
 import { join, resolve } from 'node:path';
 
@@ -97,31 +100,97 @@ export function withoutRetryJitter<C extends { jobs: ReadonlyArray<{ steps: Read
 
 const LEDGER = resolve(__dirname, '..', '..', 'lambdas', 'shared', 'tick-ledger.ts');
 
-/**
- * `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries. Each claim of a tick
- * or a batch deletes the item first, so a second delivery of a tick (or of a batch) plans (or starts)
- * it again as new; within one invocation the ledger works as before. Call it before the world loads
- * its functions.
- */
-export function withForgetfulTickLedger(): void {
+type LedgerModule = typeof import('../../lambdas/shared/tick-ledger');
+type LedgerClass = LedgerModule['TickLedger'];
+/** The ledger's switches in force: both replace the one module, so one mock applies them together. */
+const ledgerEdits = new Set<'forgetful' | 'leaseless'>();
+
+/** (Re)registers the tick-ledger mock with every edit switched on so far. */
+function mockLedger(): void {
+  const edits = new Set(ledgerEdits);
   jest.doMock(LEDGER, () => {
-    const actual = jest.requireActual<typeof import('../../lambdas/shared/tick-ledger')>(LEDGER);
-    const { DeleteItemCommand } = jest.requireActual<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
-    type Inner = { ddb: import('@aws-sdk/client-dynamodb').DynamoDBClient; tableName: string };
-    class Forgetful extends actual.TickLedger {
-      private async forget(key: string): Promise<void> {
-        const self = this as unknown as Inner;
-        await self.ddb.send(new DeleteItemCommand({ TableName: self.tableName, Key: { pk: { S: key } } }));
-      }
-      override async claimTick(key: string, owner: string, leaseUntilMs: number) {
-        await this.forget(key);
-        return super.claimTick(key, owner, leaseUntilMs);
-      }
-      override async claimBatch(key: string, owner: string, leaseUntilMs: number, total: number) {
-        await this.forget(key);
-        return super.claimBatch(key, owner, leaseUntilMs, total);
+    const actual = jest.requireActual<LedgerModule>(LEDGER);
+    let Ledger: LedgerClass = actual.TickLedger;
+    if (edits.has('leaseless')) Ledger = leaseless(Ledger);
+    if (edits.has('forgetful')) Ledger = forgetful(Ledger);
+    return { ...actual, TickLedger: Ledger };
+  });
+}
+
+type Inner = { ddb: import('@aws-sdk/client-dynamodb').DynamoDBClient; tableName: string; now: () => number };
+
+function forgetful(Base: LedgerClass): LedgerClass {
+  const { DeleteItemCommand } = jest.requireActual<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
+  return class Forgetful extends Base {
+    /** Deletes the item unless another invocation holds a live lease on it (that is a concurrent delivery, not a later one). */
+    private async forget(key: string, owner: string): Promise<void> {
+      const self = this as unknown as Inner;
+      try {
+        await self.ddb.send(
+          new DeleteItemCommand({
+            TableName: self.tableName,
+            Key: { pk: { S: key } },
+            ConditionExpression: 'attribute_not_exists(leaseUntilMs) OR leaseUntilMs < :now OR #owner = :me',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':now': { N: String(self.now()) }, ':me': { S: owner } },
+          }),
+        );
+      } catch (e) {
+        // Each container loads its own SDK: the error is known by its name.
+        if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
       }
     }
-    return { ...actual, TickLedger: Forgetful };
-  });
+    override async claimTick(key: string, owner: string, leaseUntilMs: number) {
+      await this.forget(key, owner);
+      return super.claimTick(key, owner, leaseUntilMs);
+    }
+    override async claimBatch(key: string, owner: string, leaseUntilMs: number, total: number) {
+      await this.forget(key, owner);
+      return super.claimBatch(key, owner, leaseUntilMs, total);
+    }
+  };
+}
+
+/** A live lease, as the ledger's conditions test it (lambdas/shared/tick-ledger.ts). */
+const LEASE_HOLDS_OFF = '(attribute_not_exists(leaseUntilMs) OR leaseUntilMs < :now OR #owner = :me)';
+
+function leaseless(Base: LedgerClass): LedgerClass {
+  type Update = (key: string, input: { update: string; condition?: string; values?: Record<string, unknown>; names?: Record<string, string> }) => Promise<unknown>;
+  const update = (Base.prototype as unknown as { update: Update }).update;
+  class Leaseless extends Base {}
+  // The ledger's one write path: its conditions without the lease (a claim's "no live lease of
+  // another owner" and every write's "still the owner"); what is done or planned still counts.
+  (Leaseless.prototype as unknown as { update: Update }).update = function (this: unknown, key, input) {
+    if (!input.condition) return update.call(this, key, input);
+    const condition = input.condition.split(LEASE_HOLDS_OFF).join('attribute_exists(pk)').replace(/#owner = :me/g, 'attribute_exists(pk)');
+    // A ledger whose conditions are worded otherwise would keep its leases and the switch would prove nothing.
+    if (/leaseUntilMs|#owner/.test(condition)) throw new Error(`FAULT_MATRIX_LEDGER_LEASES=off cannot remove the lease from the condition "${input.condition}": update aws-switches.ts to the ledger's wording`);
+    const used = `${input.update} ${condition}`;
+    const values = input.values && Object.fromEntries(Object.entries(input.values).filter(([k]) => new RegExp(`${k}\\b`).test(used)));
+    return update.call(this, key, { ...input, condition, values });
+  };
+  return Leaseless;
+}
+
+/**
+ * `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries. Each claim of a tick
+ * or a batch first deletes the item unless another invocation holds a live lease on it, so a later
+ * delivery of a tick (or of a batch) plans (or starts) it again as new; a delivery while another
+ * invocation holds it still meets that lease (switched off by {@link withoutLedgerLeases}). Call it
+ * before the world loads its functions.
+ */
+export function withForgetfulTickLedger(): void {
+  ledgerEdits.add('forgetful');
+  mockLedger();
+}
+
+/**
+ * `FAULT_MATRIX_LEDGER_LEASES=off`: a tick ledger whose leases hold nobody off. A claim of a tick or
+ * a batch that another live invocation holds succeeds as well (a planned tick and a done batch are
+ * still refused), and an invocation's later writes are not checked against the lease, so two
+ * deliveries at once both plan (or both start). Call it before the world loads its functions.
+ */
+export function withoutLedgerLeases(): void {
+  ledgerEdits.add('leaseless');
+  mockLedger();
 }

@@ -9,7 +9,9 @@
  *   FAULT_MATRIX_STEP_RECORDS=off   npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_RETRY_JITTER=off   npx jest test/fault-matrix/aws-world.test.ts
+ *   FAULT_MATRIX_LEDGER_LEASES=off FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
  *   FAULT_MATRIX_TICK_LEDGER=off FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
+ *   FAULT_MATRIX_TICK_LEDGER=off FAULT_MATRIX_LEDGER_LEASES=off FAULT_MATRIX_DETERMINISTIC_NAMES=off npx jest test/fault-matrix/aws-world.test.ts
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TransientError } from '../../lambdas/shared/errors';
@@ -80,8 +82,10 @@ faultCase('status-event-late-and-twice', async () => {
 });
 
 faultCase('producer-invoked-twice', async () => {
-  const t = await world.tick('example-api', [order('ord-async-1'), order('ord-async-2')], { drain: false });
-  // Lambda's asynchronous invocation is at least once: the same event again, after the first run ended.
+  // The first run, and the starter's run of its batch: its tasks are started.
+  const t = await world.tick('example-api', [order('ord-async-1'), order('ord-async-2')]);
+  // Lambda's asynchronous invocation is at least once: the same event again, after the first run ended
+  // and its batch was started (a copy arriving while the first run's batch waits is scheduler-tick-twice's race).
   const again = await world.invokeProducer('example-api', { scheduledTime: t.scheduledTime.toISOString() });
   expect([t.producer.succeeded, again.succeeded]).toEqual([true, true]);
   await world.drainTicks();
@@ -97,7 +101,9 @@ faultCase('scheduler-tick-twice', async () => {
   const scheduledTime = new Date(Date.UTC(2026, 10, 25, 6, 0));
   const specs = [order('ord-sched-1'), order('ord-sched-2'), order('ord-sched-3')];
   world.produce('example-api', specs);
-  // EventBridge Scheduler delivers at least once: two invocations of one tick, at the same time.
+  // EventBridge Scheduler delivers at least once: two invocations of one tick, at the same time. Their
+  // claims of the tick meet on its lease; batches both enqueued reach the starter at once (the
+  // mapping's concurrency) and meet on the batch's lease.
   const runs = await Promise.all([0, 1].map(() => world.invokeProducer('example-api', { scheduledTime: scheduledTime.toISOString() })));
   expect(runs.map((r) => r.succeeded)).toEqual([true, true]);
   await world.drainTicks();

@@ -6,7 +6,7 @@ import type { OfflineReport, OfflineRunOptions } from '../../local/offline-day/r
 import { reportOk } from '../../local/offline-day/report';
 import type { AppConfig } from '../../lib/config/types';
 import { STEP_ENV } from '../../lambdas/shared/workflow-contract';
-import { withForgetfulTickLedger } from './aws-switches';
+import { withForgetfulTickLedger, withoutLedgerLeases } from './aws-switches';
 import { faultCase } from './matrix';
 import { fixtureConfig } from '../support/fixture-config';
 import { SHORT_JOB, withShortHighVolumeJob } from '../support/short-job';
@@ -33,11 +33,13 @@ import { SHORT_JOB, withShortHighVolumeJob } from '../support/short-job';
  * - `FAULT_MATRIX_STEP_RECORDS=off`: every function runs without its STEP_RESULTS_TABLE (the step
  *   wrapper without its records, as ./world.ts does for the standard rows);
  * - `FAULT_MATRIX_POST_MAP_STEP=off`: the parent ends after its map (`postMapStep: false`);
- * - `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries (./aws-switches.ts).
+ * - `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries (./aws-switches.ts);
+ * - `FAULT_MATRIX_LEDGER_LEASES=off`: a tick ledger whose leases hold nobody off (./aws-switches.ts).
  */
 const STEP_RECORDS_OFF = process.env.FAULT_MATRIX_STEP_RECORDS === 'off';
 const POST_MAP_STEP_OFF = process.env.FAULT_MATRIX_POST_MAP_STEP === 'off';
 if (process.env.FAULT_MATRIX_TICK_LEDGER === 'off') withForgetfulTickLedger();
+if (process.env.FAULT_MATRIX_LEDGER_LEASES === 'off') withoutLedgerLeases();
 if (STEP_RECORDS_OFF) {
   const APP_MODEL = resolve(__dirname, '../../local/offline-day/app-model.ts');
   jest.doMock(APP_MODEL, () => {

@@ -75,7 +75,7 @@ import { driveEventSource, EsmRun } from '../../local/sqs-esm';
 import { matchesEventPattern } from '../support/event-pattern';
 import { asyncConfigOf, AsyncInvokeResult, invokeAsync } from './async-invoke';
 import { FaultProxy, startFaultProxy } from './fault-proxy';
-import { simulatedRetryWaits, withForgetfulTickLedger, withoutCaptureMarks, withRandomExecutionNames } from './aws-switches';
+import { simulatedRetryWaits, withForgetfulTickLedger, withoutCaptureMarks, withoutLedgerLeases, withRandomExecutionNames } from './aws-switches';
 import { ScriptedApi, startScriptedApi } from './scripted-api';
 import { FM_CANARY } from './specs';
 import { SideEffectLedger } from '../../local/side-effects';
@@ -94,6 +94,8 @@ export const CAPTURE_MARKS_OFF = process.env.FAULT_MATRIX_CAPTURE_MARKS === 'off
 export const DETERMINISTIC_NAMES_OFF = process.env.FAULT_MATRIX_DETERMINISTIC_NAMES === 'off';
 /** `FAULT_MATRIX_TICK_LEDGER=off`: a tick ledger that forgets between deliveries (./aws-switches.ts). */
 export const TICK_LEDGER_OFF = process.env.FAULT_MATRIX_TICK_LEDGER === 'off';
+/** `FAULT_MATRIX_LEDGER_LEASES=off`: the tick ledger's leases hold no other invocation off (./aws-switches.ts). */
+export const LEDGER_LEASES_OFF = process.env.FAULT_MATRIX_LEDGER_LEASES === 'off';
 
 /** The time compression cases use for an execution whose step must time out (see ExecutionOverride.timeScale). */
 export const TIME_SCALE = 0.05;
@@ -284,6 +286,7 @@ export async function startWorld(options: { edit?: (c: AppConfig) => AppConfig; 
   if (CAPTURE_MARKS_OFF) withoutCaptureMarks();
   if (DETERMINISTIC_NAMES_OFF) withRandomExecutionNames();
   if (TICK_LEDGER_OFF) withForgetfulTickLedger();
+  if (LEDGER_LEASES_OFF) withoutLedgerLeases();
   const sideEffects = new SideEffectLedger();
   const unobserve = sideEffects.observeSteps();
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
