@@ -125,7 +125,7 @@ describe('scaffolded into a copy of the project', () => {
     for (const d of ['bin', 'lib', 'lambdas', 'local']) cpSync(join(root, d), join(dir, d), { recursive: true });
     for (const f of ['tsconfig.json', 'jest.config.js', 'package.json']) cpSync(join(root, f), join(dir, f));
     mkdirSync(join(dir, 'test', 'support'), { recursive: true });
-    cpSync(join(root, 'test', 'support', 'summary-reporter.js'), join(dir, 'test', 'support', 'summary-reporter.js'));
+    for (const f of ['summary-reporter.js', 'node-environment.js']) cpSync(join(root, 'test', 'support', f), join(dir, 'test', 'support', f));
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
     // The copy's config is the fixture (the real bin/config.ts is the team's), as its source text.
     writeFileSync(join(dir, 'bin', 'config.ts'), `import { AppConfig } from '../lib/config/types';\n\nexport const appConfig: AppConfig = ${JSON.stringify(fixtureConfig, null, 2)};\n`);
