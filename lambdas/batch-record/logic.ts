@@ -1,4 +1,5 @@
 import { parseEnvelope } from '../shared/envelope';
+import { errorName } from '../shared/errors';
 import { formatNotSpooledReport } from '../shared/child-report';
 import { buildWorkerRecord, ParamLogRecord, ParamLogSink } from '../shared/param-log';
 
@@ -29,6 +30,8 @@ export interface BatchRecordResult {
   readonly notSpooled: number;
   /** The child's report (positions and error names, no params), the cause of its `ItemsNotSpooled` Fail state. */
   readonly report: string;
+  /** Set when the records could not all be written but the report is returned anyway: the error's name. */
+  readonly recordError?: string;
 }
 
 /**
@@ -64,7 +67,7 @@ export async function recordBatch(event: BatchRecordEvent, deps: { sink: ParamLo
     // report must reach the parent instead (its post-map step spools those items); a record that
     // did not get through is then seen by the monitor, which is the visible side.
     if (notSpooled.length === 0) throw e;
-    return { written: 0, failures, notSpooled: notSpooled.length, report: formatNotSpooledReport(notSpooled) };
+    return { written: 0, failures, notSpooled: notSpooled.length, report: formatNotSpooledReport(notSpooled), recordError: errorName(e) };
   }
   return { written: records.length, failures, notSpooled: notSpooled.length, report: formatNotSpooledReport(notSpooled) };
 }
