@@ -77,7 +77,7 @@ export function parentItemMessages(args: {
   const { status, describe: d } = args;
   const error = status === 'TIMED_OUT' ? EXECUTION_END_ERRORS.timedOut : status === 'ABORTED' ? EXECUTION_END_ERRORS.aborted : d.error || EXECUTION_END_ERRORS.failed;
   // The parent's error names only: its cause may quote a state's data.
-  const cause = `high-volume parent ${args.executionArn} ended ${status}${d.error ? ` (${d.error})` : ''} before its Map Run ended: this item may or may not have run; replayed from its first step`;
+  const cause = `high-volume parent ${args.executionArn} ended ${status}${d.error ? ` (${d.error})` : ''} before its Map Run and post-map step ended: this item may or may not have run; replayed from its first step`;
   return args.tasks.map((envelope) => {
     const job = args.jobs.get(envelope.job);
     if (!job) throw new Error(`job "${envelope.job}" of a high-volume parent has no standard state machine in the capture's environment; redeploy the stack`);
