@@ -100,27 +100,70 @@ test('a parent stopped while its Map Run ran: every item is spooled once, for a 
   expect(await drain()).toHaveLength(0);
 });
 
-test('a parent that failed after its Map Run succeeded spools nothing: every item ended in a child', async () => {
+/** A client whose GetExecutionHistory answers `events` (newest first); DescribeExecution goes to the stand-in. */
+function withHistory(events: Array<{ id: number; type: HistoryEventType }>): SFNClient {
+  const real = new SFNClient({ region: REGION, endpoint: sfnStandin.endpoint, credentials: creds });
+  const history = { events: events.map((e) => ({ ...e, timestamp: new Date() })) };
+  return { send: (c: unknown) => (c instanceof GetExecutionHistoryCommand ? Promise.resolve(history) : real.send(c as never)) } as unknown as SFNClient;
+}
+
+test('a parent that failed after its post-map step succeeded spools nothing: every item ended in a child or was spooled by that step', async () => {
   const tasks = [envelope(4), envelope(5)];
   const e = sfnStandin.seed({ stateMachineArn: PARENT, name: `${JOB}-20261125T1800Z-b1-t0-a1`, input: JSON.stringify({ tasks }) });
-  sfnStandin.complete(e.executionArn, 'FAILED', { error: 'States.DataLimitExceeded', cause: 'x' });
+  sfnStandin.complete(e.executionArn, 'FAILED', { error: 'States.Runtime', cause: 'x' });
   // The stand-in records no Map Run events: the parent's history is answered here (newest first,
   // as AWS pages it with reverseOrder); DescribeExecution still goes to the stand-in.
-  const real = new SFNClient({ region: REGION, endpoint: sfnStandin.endpoint, credentials: creds });
-  const history = {
-    events: [
-      { id: 6, type: HistoryEventType.ExecutionFailed, timestamp: new Date() },
-      { id: 5, type: HistoryEventType.MapStateExited, timestamp: new Date() },
-      { id: 4, type: HistoryEventType.MapRunSucceeded, timestamp: new Date() },
-      { id: 3, type: HistoryEventType.MapRunStarted, timestamp: new Date() },
-    ],
-  };
-  const sfn = { send: (c: unknown) => (c instanceof GetExecutionHistoryCommand ? Promise.resolve(history) : real.send(c as never)) } as unknown as SFNClient;
+  const sfn = withHistory([
+    { id: 10, type: HistoryEventType.ExecutionFailed },
+    { id: 9, type: HistoryEventType.TaskStateExited },
+    { id: 8, type: HistoryEventType.TaskSucceeded },
+    { id: 7, type: HistoryEventType.TaskStarted },
+    { id: 6, type: HistoryEventType.TaskScheduled },
+    { id: 5, type: HistoryEventType.MapStateExited },
+    { id: 4, type: HistoryEventType.MapRunSucceeded },
+    { id: 3, type: HistoryEventType.MapRunStarted },
+  ]);
   const records: ParamLogRecord[] = [];
   const r = await captureExecutionEnd(e.executionArn, deps(records, sfn));
   expect(r).toMatchObject({ outcome: 'alreadySpooled', itemsSpooled: 0 });
   expect(await drain()).toHaveLength(0);
   expect(records).toHaveLength(0);
+});
+
+// The Map Run succeeds with failed children (ToleratedFailurePercentage 100): their items are
+// spooled only by the post-map step SpoolFailedChildren. A child that failed with ItemsNotSpooled
+// wrote a failure worker record for each item, so the lost-task monitor does not list them: if
+// the post-map step did not succeed, the capture is the only place left to spool them.
+test.each([
+  ['FAILED in FailedChildrenNotSpooled (the post-map step could not spool)', 'FAILED' as const, { error: 'FailedChildrenNotSpooled', cause: 'SpoolSendError' }, [
+    { id: 9, type: HistoryEventType.ExecutionFailed },
+    { id: 8, type: HistoryEventType.FailStateEntered },
+    { id: 7, type: HistoryEventType.TaskFailed },
+    { id: 6, type: HistoryEventType.TaskScheduled },
+    { id: 5, type: HistoryEventType.TaskStateEntered },
+  ]],
+  ['ABORTED while the post-map step ran', 'ABORTED' as const, undefined, [
+    { id: 8, type: HistoryEventType.ExecutionAborted },
+    { id: 7, type: HistoryEventType.TaskStarted },
+    { id: 6, type: HistoryEventType.TaskScheduled },
+    { id: 5, type: HistoryEventType.TaskStateEntered },
+  ]],
+  ['FAILED leaving the map (before the post-map step ran)', 'FAILED' as const, { error: 'States.DataLimitExceeded', cause: 'x' }, [
+    { id: 6, type: HistoryEventType.ExecutionFailed },
+  ]],
+])('a parent whose Map Run succeeded but that ended %s: every item is spooled', async (_what, status, failure, newest) => {
+  const tasks = [envelope(6), envelope(7), envelope(8)];
+  const e = sfnStandin.seed({ stateMachineArn: PARENT, name: `${JOB}-20261125T1800Z-b2-t0-${status}-${newest.length}-a1`, input: JSON.stringify({ tasks }) });
+  sfnStandin.complete(e.executionArn, status, failure);
+  const sfn = withHistory([...newest, { id: 4, type: HistoryEventType.MapStateExited }, { id: 3, type: HistoryEventType.MapRunSucceeded }, { id: 2, type: HistoryEventType.MapRunStarted }]);
+  const records: ParamLogRecord[] = [];
+  const r = await captureExecutionEnd(e.executionArn, deps(records, sfn));
+  expect(r).toMatchObject({ outcome: 'spooled', itemsSpooled: 3 });
+  const spooled = await drain();
+  expect(spooled.map((s) => s.taskId).sort()).toEqual(tasks.map((t) => t.taskId).sort());
+  expect(spooled[0]).toMatchObject({ kind: 'ExecutionEnded', failedState: 'Fetch', stateMachineArn: STANDARD });
+  expect(JSON.stringify(spooled.map((s) => s.cause))).not.toContain('a@example.com');
+  expect(records).toHaveLength(3);
 });
 
 test('mapRunSucceeded stops at the Map Run\'s start or at the execution\'s start', async () => {

@@ -12,6 +12,7 @@ import { HighVolumeWorkflow, HIGH_VOLUME_DEFAULTS, HIGH_VOLUME_SPOOL_RETRY, MAP_
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
+import { ParamLogWriteError } from '../lambdas/shared/firehose-sink';
 import { BatchRecordEvent, recordBatch } from '../lambdas/batch-record/logic';
 import { MapFailuresEvent, spoolFailedChildren } from '../lambdas/map-failures/logic';
 import { OutgoingSpoolMessage } from '../lambdas/shared/spool-send';
@@ -346,6 +347,36 @@ describe('an item the child could not spool reaches the parent', () => {
       [order('down-3').taskId, 'Failure'],
     ]);
     expect(result.cause).not.toContain('example.com');
+  });
+
+  it('fails the child with its report even when its worker records cannot all be written (Firehose took some of them)', async () => {
+    const h = harness();
+    const tasks = { SpoolItem: (p: unknown) => (h.calls.SpoolItem.push(p), Promise.reject(Object.assign(new Error('Access denied'), { name: 'SQS.KmsAccessDenied' }))) };
+    // PutRecordBatch answers per record: the not-spooled item's record is delivered, the other one
+    // is refused on every retry (ParamLogWriteError), so RecordBatch fails on each attempt.
+    const delivered: ParamLogRecord[] = [];
+    const lambdas = {
+      ...h.lambdas,
+      RecordBatch: async (p: unknown) =>
+        recordBatch(p as BatchRecordEvent, {
+          sink: {
+            put: async (r) => {
+              delivered.push(...r.filter((x) => x.task_id === order('down-4').taskId));
+              throw new ParamLogWriteError(r.filter((x) => x.task_id !== order('down-4').taskId).length, 'ServiceUnavailableException');
+            },
+          },
+          timeZone: 'Asia/Tokyo',
+        }),
+    };
+    const result = await runLocal({ definition: child, input: { Items: [order('ok-4'), order('down-4')] }, lambdas, tasks, stateMachineArn: parentArn(), executionName: 'child-3' });
+    // The item is in no spool and has a failure worker record, so the lost-task monitor does not
+    // list it: only the child's report can bring it to the parent's post-map step.
+    expect(delivered.map((r) => [r.task_id, r.result])).toContainEqual([order('down-4').taskId, 'Failure']);
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('ItemsNotSpooled');
+    expect(JSON.parse(result.cause!)).toEqual({ v: 1, notSpooled: [{ i: 1, error: 'ExternalApiUnavailableError', failedState: 'CallApi' }] });
+    // The other records are not retried by RecordBatch's Retry then: the monitor lists their tasks.
+    expect(delivered).toHaveLength(1);
   });
 });
 

@@ -14,6 +14,7 @@ const timeZone = requireEnv('APP_TIME_ZONE');
 export async function handler(event: BatchRecordEvent, context?: Context): Promise<BatchRecordResult> {
   if (context) logger.addContext(context);
   const out = await recordBatch(event, { sink, timeZone });
-  logger.info('worker records written', { ...out });
+  if (out.recordError) logger.warn('worker records not all written: the child fails with its report so that its unspooled items reach the parent', { ...out });
+  else logger.info('worker records written', { ...out });
   return out;
 }

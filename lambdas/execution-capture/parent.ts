@@ -12,12 +12,16 @@ import type { CaptureMarks } from './marker';
  * Its input is `{tasks: [envelope, ...]}` (lambdas/batch-starter), not one task. The question is
  * which of its items may not have ended in a child:
  *
- * - the parent's history holds `MapRunSucceeded`: the Distributed Map ran every child to its end
- *   (ToleratedFailurePercentage 100), so each item either succeeded, or its Catch spooled it, or it
- *   is a failed child the post-map step reports; the parent ended later (after the map). Nothing
- *   is spooled here: spooling again would replay finished work.
- * - otherwise (the Map Run failed or was aborted, or the parent was stopped, timed out or failed
- *   before or while the map ran): which items ended is not in the parent's history (children's
+ * - the parent's history holds `MapRunSucceeded` and, after it, the post-map step's `TaskSucceeded`
+ *   (SpoolFailedChildren is the only Task state after the map): the Distributed Map ran every child
+ *   to its end (ToleratedFailurePercentage 100), so each item either succeeded, or its Catch spooled
+ *   it, or it is in a failed child the post-map step spooled; the parent ended later. Nothing is
+ *   spooled here: spooling again would replay finished work.
+ * - otherwise (the Map Run failed or was aborted, the parent was stopped, timed out or failed
+ *   before or while the map ran, or after the map before its post-map step succeeded, e.g.
+ *   `FailedChildrenNotSpooled`: the items of its failed children are then in no spool, and those of
+ *   an `ItemsNotSpooled` child have failure worker records, so the lost-task monitor does not list
+ *   them): which items ended is not in the parent's history (children's
  *   outcomes are in the Map Run, not in it), so **every item is spooled** as `ExecutionEnded`,
  *   resuming at its first step, naming the job's standard state machine (reprocess replays there;
  *   `executionArn` null: reprocess refuses an execution of another state machine, and the parent
@@ -35,18 +39,24 @@ export function parentTasksOf(raw: unknown): TaskEnvelope[] | null {
   return tasks.map((t) => parseEnvelope(t));
 }
 
-/** True when the parent's history shows its Map Run succeeded (every child ran to its end). */
+/**
+ * True when the parent's history shows its Map Run succeeded (every child ran to its end) and then
+ * its post-map step succeeded (the failed children's items spooled): a `TaskSucceeded` newer than
+ * `MapRunSucceeded`, SpoolFailedChildren being the parent's only Task state after the map.
+ */
 export async function mapRunSucceeded(sfn: SFNClient, executionArn: string, maxPages = 5): Promise<{ succeeded: boolean; events: number; pages: number }> {
   let nextToken: string | undefined;
   let pages = 0;
   let events = 0;
+  let postMapSucceeded = false;
   do {
     // Metadata only: the answer is in the event types, and no params need to be read.
     const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, includeExecutionData: false, maxResults: 100, nextToken }));
     pages++;
     for (const e of page.events ?? []) {
       events++;
-      if (e.type === 'MapRunSucceeded') return { succeeded: true, events, pages };
+      if (e.type === 'TaskSucceeded') postMapSucceeded = true;
+      if (e.type === 'MapRunSucceeded') return { succeeded: postMapSucceeded, events, pages };
       // Newest first: past the Map Run's start nothing later is left to find.
       if (e.type === 'MapRunStarted' || e.type === 'ExecutionStarted') return { succeeded: false, events, pages };
     }
@@ -67,7 +77,7 @@ export function parentItemMessages(args: {
   const { status, describe: d } = args;
   const error = status === 'TIMED_OUT' ? EXECUTION_END_ERRORS.timedOut : status === 'ABORTED' ? EXECUTION_END_ERRORS.aborted : d.error || EXECUTION_END_ERRORS.failed;
   // The parent's error names only: its cause may quote a state's data.
-  const cause = `high-volume parent ${args.executionArn} ended ${status}${d.error ? ` (${d.error})` : ''} before its Map Run ended: this item may or may not have run; replayed from its first step`;
+  const cause = `high-volume parent ${args.executionArn} ended ${status}${d.error ? ` (${d.error})` : ''} before its Map Run and post-map step ended: this item may or may not have run; replayed from its first step`;
   return args.tasks.map((envelope) => {
     const job = args.jobs.get(envelope.job);
     if (!job) throw new Error(`job "${envelope.job}" of a high-volume parent has no standard state machine in the capture's environment; redeploy the stack`);
