@@ -1,4 +1,5 @@
 import { DynamoDBClient, ScanCommand, ScanCommandOutput } from '@aws-sdk/client-dynamodb';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { format } from 'node:util';
@@ -30,14 +31,19 @@ import type { SqsEmulator } from '../sqs-emulator';
  *   got from Scheduler or EventBridge       |
  * `dynamodb.ndjson`: coordination items     | step records (`inside/step-records-*.ndjson`:
  *   (holds, locks, ledger: AWS managed key) |   steps' outputs, under the params key)
- * `sqs-attributes.ndjson`: message attrs    |
+ * `sqs-attributes.ndjson`: message attrs of |
+ *   every message sent during the run (SSE |
+ *   leaves attributes in clear) and of those|
+ *   left at the end                         |
  * `cli-output.json`: the run's report (what |
  *   an operator reads without --show-params)|
  * and in all of them: a task's seal key     |
  *   (`"seal":"`: an envelope outside)       |
  *
- * Not modelled: messages deleted during the run are seen only through the logs (their attributes are
- * built by the same code as those left at the end); Powertools Tracer runs disabled (no X-Ray daemon),
+ * `state-machine-logs.ndjson` also holds the end of every high-volume Express child that did not
+ * succeed (the children log to the parent's log group).
+ *
+ * Not modelled: Powertools Tracer runs disabled (no X-Ray daemon),
  * so only the uncaught errors stand for the traces; Lambda platform lines (START/END/REPORT) carry no
  * payload.
  */
@@ -128,6 +134,20 @@ export class CanaryRecorder {
       // Lines that are not the handlers' (the run's progress) still reach the terminal.
       this.passThrough[name] = (line) => void original(`${line}\n`);
     }
+    // Every message any client sends (handlers, the state machines' SqsSendMessage): its attributes
+    // are metadata SSE leaves in clear, read by whoever may receive, whether or not the message
+    // is still there at the end (most spool messages are replayed and deleted before it).
+    const originalSend = Object.prototype.hasOwnProperty.call(SQSClient.prototype, 'send') ? SQSClient.prototype.send : null;
+    const inheritedSend = SQSClient.prototype.send;
+    const recorder = this;
+    SQSClient.prototype.send = function (this: SQSClient, command: unknown, ...rest: unknown[]) {
+      recorder.sentAttributes(command);
+      return (inheritedSend as (...a: unknown[]) => unknown).call(this, command, ...rest);
+    } as typeof SQSClient.prototype.send;
+    this.restore.push(() => {
+      if (originalSend) SQSClient.prototype.send = originalSend;
+      else delete (SQSClient.prototype as { send?: unknown }).send;
+    });
     // Under jest the global console is jest's own (not process.stdout): take its lines here too.
     for (const m of CONSOLE_METHODS) {
       const original = console[m];
@@ -146,6 +166,17 @@ export class CanaryRecorder {
     for (const name of ['stdout', 'stderr'] as const) {
       if (this.partial[name]) this.line(name, this.partial[name], () => undefined);
       this.partial[name] = '';
+    }
+  }
+
+  /** Records the attributes of each message a send command carries (see start()). */
+  private sentAttributes(command: unknown): void {
+    const queueOf = (url: unknown) => String(url ?? '').split('/').pop();
+    const attrs = (a: Record<string, { StringValue?: string }> | undefined) => Object.fromEntries(Object.entries(a ?? {}).map(([k, v]) => [k, v?.StringValue]));
+    if (command instanceof SendMessageCommand) {
+      this.append('sqs-attributes.ndjson', JSON.stringify({ queue: queueOf(command.input.QueueUrl), sent: true, attributes: attrs(command.input.MessageAttributes) }));
+    } else if (command instanceof SendMessageBatchCommand) {
+      for (const e of command.input.Entries ?? []) this.append('sqs-attributes.ndjson', JSON.stringify({ queue: queueOf(command.input.QueueUrl), sent: true, attributes: attrs(e.MessageAttributes) }));
     }
   }
 
@@ -223,6 +254,8 @@ export class CanaryRecorder {
     readonly sqs: SqsEmulator;
     readonly queueNames: ReadonlyArray<string>;
     readonly executions: ReadonlyArray<{ executionArn: string; status: string; error?: string; cause?: string }>;
+    /** Ends of the high-volume Express children (they log to the parent's log group). */
+    readonly childEnds?: ReadonlyArray<{ executionArn: string; status: string; error?: string; cause?: string }>;
     readonly events: ReadonlyArray<{ functionId: string; event: unknown }>;
   }): Promise<void> {
     const scan = async (table: string, take: (line: string) => void): Promise<void> => {
@@ -242,7 +275,7 @@ export class CanaryRecorder {
         appendFileSync(join(this.insideDir, `queue-${name}.ndjson`), `${m.body}\n`);
       }
     }
-    for (const e of s.executions) {
+    for (const e of [...s.executions, ...(s.childEnds ?? [])]) {
       if (e.status !== 'SUCCEEDED') this.append('state-machine-logs.ndjson', JSON.stringify({ type: `Execution${e.status}`, executionArn: e.executionArn, details: { error: e.error ?? null, cause: e.cause ?? null } }));
     }
     for (const e of s.events) this.append('events.ndjson', JSON.stringify(e));

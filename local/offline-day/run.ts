@@ -508,6 +508,7 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       sqs: sqsEmulator,
       queueNames: [...queueUrls.values()].map((u) => u.split('/').pop()!),
       executions: [...outcomes.values()],
+      childEnds: mapRuns.childEnds,
       events: asyncInvoker.invocations.map((i) => ({ functionId: i.functionId, event: i.event })),
     });
   } catch (e) {
