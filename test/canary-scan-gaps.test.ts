@@ -95,3 +95,29 @@ test('an Express child\'s end whose cause holds the canary is a leak (state mach
   expect(c.recorded['state-machine-logs.ndjson']).toBe(1);
   expect(canaryOk(c)).toBe(false);
 });
+
+test('a body in a queue outside the lock (SQS-managed encryption) that holds the canary is a leak; the same body in a params-key queue is inside', async () => {
+  const outsideUrl = await sqs.createQueue('CaptureFailures');
+  await client.send(new SendMessageCommand({ QueueUrl: outsideUrl, MessageBody: `{"requestPayload":{"detail":{"input":"${CANARY}"}}}` }));
+  await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: `{"input":{"params":"${CANARY}"}}` }));
+  const rec = recorder();
+  await snapshotOf(rec, { queueNames: ['Spool', 'CaptureFailures'], outsideQueueNames: ['CaptureFailures'] });
+  const c = rec.finish({});
+  expect(c.outside['sqs-bodies-outside-lock.ndjson']).toBe(1);
+  expect(c.leaks).toEqual(['outside/sqs-bodies-outside-lock.ndjson']);
+  expect(c.inside['queue bodies']).toBe(1);
+  expect(canaryOk(c)).toBe(false);
+});
+
+test('the app\'s queues outside the lock are those without the params key: the capture failures and the dead-letter queues of Scheduler targets, never the spool', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { synthApp } = require('./support/synth-app') as typeof import('./support/synth-app');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { queuesOutsideLock } = require('../local/offline-day/canary-queues') as typeof import('../local/offline-day/canary-queues');
+  const { stack, template } = synthApp();
+  const outside = queuesOutsideLock({ stack, template: template as never });
+  const id = (q: { node: { defaultChild?: unknown } }) => stack.getLogicalId(q.node.defaultChild as never);
+  expect(outside).toContain(id(stack.executionCapture.failuresQueue));
+  for (const q of [stack.spool.queue, stack.spool.quarantine, stack.spool.failedInvocations]) expect(outside).not.toContain(id(q));
+  expect(outside.length).toBeLessThan(Object.values(template.Resources).filter((r) => r.Type === 'AWS::SQS::Queue').length);
+});

@@ -17,7 +17,7 @@ import type { SqsEmulator } from '../sqs-emulator';
  * outside (must hold it 0 times)            | inside (must hold it)
  * ----------------------------------------- | -----------------------------------------------
  * `logs/<function>.log`: every line a       | the parameter log (`client/`, `worker/`)
- *   function writes (Powertools at DEBUG,   | queue bodies at the end (`inside/queues/`)
+ *   function writes (Powertools at DEBUG,   | params-key queue bodies at the end
  *   console) and the runtime's `Invoke      | worker records whose cause holds the opened
  *   Error` line of each uncaught error      |   (full) error text
  * `metrics.ndjson`: EMF lines (Powertools)  | spool messages whose sealed cause opens, with
@@ -35,6 +35,10 @@ import type { SqsEmulator } from '../sqs-emulator';
  *   every message sent during the run (SSE |
  *   leaves attributes in clear) and of those|
  *   left at the end                         |
+ * `sqs-bodies-outside-lock.ndjson`: bodies |
+ *   left in queues without the params key   |
+ *   (SQS-managed encryption: capture        |
+ *   failures, dead-letter queues)           |
  * `cli-output.json`: the run's report (what |
  *   an operator reads without --show-params)|
  * and in all of them: a task's seal key     |
@@ -253,6 +257,8 @@ export class CanaryRecorder {
     readonly insideTables?: ReadonlyArray<string>;
     readonly sqs: SqsEmulator;
     readonly queueNames: ReadonlyArray<string>;
+    /** Of `queueNames`, those not encrypted with the params key: their bodies are searched as outside (./canary-queues.ts). */
+    readonly outsideQueueNames?: ReadonlyArray<string>;
     readonly executions: ReadonlyArray<{ executionArn: string; status: string; error?: string; cause?: string }>;
     /** Ends of the high-volume Express children (they log to the parent's log group). */
     readonly childEnds?: ReadonlyArray<{ executionArn: string; status: string; error?: string; cause?: string }>;
@@ -270,9 +276,12 @@ export class CanaryRecorder {
     for (const table of s.insideTables ?? []) await scan(table, (line) => appendFileSync(join(this.insideDir, `${STEP_RECORDS_FILE_PREFIX}${table}.ndjson`), `${line}\n`));
     for (const name of s.queueNames) {
       const q = await s.sqs.inspectQueue(name);
+      const outsideLock = (s.outsideQueueNames ?? []).includes(name);
       for (const m of q.all) {
         this.append('sqs-attributes.ndjson', JSON.stringify({ queue: name, attributes: m.attributes }));
-        appendFileSync(join(this.insideDir, `queue-${name}.ndjson`), `${m.body}\n`);
+        // SQS-managed encryption decrypts for anyone who may receive: such a body is outside the lock.
+        if (outsideLock) this.append('sqs-bodies-outside-lock.ndjson', JSON.stringify({ queue: name, body: m.body }));
+        else appendFileSync(join(this.insideDir, `queue-${name}.ndjson`), `${m.body}\n`);
       }
     }
     for (const e of [...s.executions, ...(s.childEnds ?? [])]) {
@@ -300,7 +309,7 @@ export class CanaryRecorder {
       outside[SEAL_KEY] += seals;
       if (n + seals > 0) leaks.push(relative(this.outDir, f));
     }
-    for (const sink of ['logs', 'metrics.ndjson', 'traces.ndjson', 'state-machine-logs.ndjson', 'events.ndjson', 'dynamodb.ndjson', 'sqs-attributes.ndjson', 'cli-output.json']) outside[sink] ??= 0;
+    for (const sink of ['logs', 'metrics.ndjson', 'traces.ndjson', 'state-machine-logs.ndjson', 'events.ndjson', 'dynamodb.ndjson', 'sqs-attributes.ndjson', 'sqs-bodies-outside-lock.ndjson', 'cli-output.json']) outside[sink] ??= 0;
 
     const inside: Record<string, number> = { 'param-log records': 0, 'queue bodies': 0, 'step records': 0, 'worker records: opened error text': 0, 'spool messages: sealed error text': 0 };
     for (const part of ['client', 'worker']) {
