@@ -80,3 +80,29 @@ describe.each([...stack.highVolume.entries()])('Map Run results of %s', (job, hv
     expect((await m.evaluate(lookAlike, 's3:GetObject', object, {})).result).not.toBe('Allowed');
   });
 });
+
+describe('reader roles (config) and their look-alikes in another account', () => {
+  const ADMIN = [{ Effect: 'Allow', Action: '*', Resource: '*' }];
+  const readerArn = stack.paramsKey.readerRoleArnPatterns[0];
+  const viaDynamo = { 'kms:ViaService': `dynamodb.${REGION}.amazonaws.com`, 'kms:EncryptionContext:aws:dynamodb:tableName': tableName };
+
+  test('a role named like a reader in another account cannot decrypt a step record or a Map Run result, whatever its own policies', async () => {
+    const lookAlike = m.outsideRole(readerArn.replace(`:${ACC}:`, ':999999999999:'), ADMIN, 'reader look-alike, other account');
+    expect(lookAlike.id).not.toBe(readerArn);
+    expect((await m.evaluate(lookAlike, 'kms:Decrypt', paramsKey, viaDynamo)).result).not.toBe('Allowed');
+    for (const hv of stack.highVolume.values()) {
+      expect((await m.evaluate(lookAlike, 'kms:Decrypt', paramsKey, { 'kms:ViaService': `s3.${REGION}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': m.value(hv.resultsBucket.bucketArn) })).result).not.toBe('Allowed');
+    }
+  });
+
+  test('a reader with no kms:Decrypt of its own cannot decrypt a step record (the key policy lets readers through SQS and Step Functions only)', async () => {
+    const reader = m.outsideRole(readerArn, [{ Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Scan', 's3:GetObject', 'states:*', 'sqs:*'], Resource: '*' }], 'reader (read-only permission set)');
+    expect((await m.evaluate(reader, 'kms:Decrypt', paramsKey, viaDynamo)).result).not.toBe('Allowed');
+    expect((await m.evaluate(reader, 'kms:Decrypt', paramsKey, { 'kms:ViaService': `sqs.${REGION}.amazonaws.com` })).result).toBe('Allowed');
+  });
+
+  test('a reader whose own permission set allows kms:Decrypt (AdministratorAccess) can decrypt a step record: the key policy exempts readers from its deny (docs/security.md says so)', async () => {
+    const reader = m.outsideRole(readerArn, ADMIN, 'reader (AdministratorAccess)');
+    expect((await m.evaluate(reader, 'kms:Decrypt', paramsKey, viaDynamo)).result).toBe('Allowed');
+  });
+});
