@@ -121,3 +121,25 @@ test('the app\'s queues outside the lock are those without the params key: the c
   for (const q of [stack.spool.queue, stack.spool.quarantine, stack.spool.failedInvocations]) expect(outside).not.toContain(id(q));
   expect(outside.length).toBeLessThan(Object.values(template.Resources).filter((r) => r.Type === 'AWS::SQS::Queue').length);
 });
+
+test('a body sent during the run to a queue outside the lock is searched even when the message was consumed before the end', async () => {
+  const outsideUrl = await sqs.createQueue('SweeperDeadLetters');
+  const rec = recorder();
+  rec.start();
+  try {
+    await client.send(new SendMessageBatchCommand({ QueueUrl: outsideUrl, Entries: [{ Id: '0', MessageBody: `{"requestPayload":{"name":"${CANARY}"}}` }] }));
+    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: `{"input":{"params":"${CANARY}"}}` }));
+    for (const url of [outsideUrl, queueUrl]) {
+      const got = await client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
+      for (const m of got.Messages ?? []) await client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
+    }
+    await snapshotOf(rec, { queueNames: ['Spool', 'SweeperDeadLetters'], outsideQueueNames: ['SweeperDeadLetters'] });
+  } finally {
+    rec.stop();
+  }
+  const c = rec.finish({});
+  // The consumed outside-lock body only: the spool's (params key) is inside and not searched.
+  expect(c.outside['sqs-bodies-outside-lock.ndjson']).toBe(1);
+  expect(c.recorded['sqs-bodies-outside-lock.ndjson']).toBe(1);
+  expect(canaryOk(c)).toBe(false);
+});

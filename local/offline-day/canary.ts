@@ -36,7 +36,8 @@ import type { SqsEmulator } from '../sqs-emulator';
  *   leaves attributes in clear) and of those|
  *   left at the end                         |
  * `sqs-bodies-outside-lock.ndjson`: bodies |
- *   left in queues without the params key   |
+ *   sent to or left in queues without the   |
+ *   params key                              |
  *   (SQS-managed encryption: capture        |
  *   failures, dead-letter queues)           |
  * `cli-output.json`: the run's report (what |
@@ -173,15 +174,19 @@ export class CanaryRecorder {
     }
   }
 
-  /** Records the attributes of each message a send command carries (see start()). */
+  /** Bodies sent during the run, by queue: those of queues outside the lock are searched at the snapshot. */
+  private readonly sentBodies: Array<{ queue: string; body: string }> = [];
+
+  /** Records the attributes (and keeps the body) of each message a send command carries (see start()). */
   private sentAttributes(command: unknown): void {
-    const queueOf = (url: unknown) => String(url ?? '').split('/').pop();
+    const queueOf = (url: unknown) => String(url ?? '').split('/').pop() ?? '';
     const attrs = (a: Record<string, { StringValue?: string }> | undefined) => Object.fromEntries(Object.entries(a ?? {}).map(([k, v]) => [k, v?.StringValue]));
-    if (command instanceof SendMessageCommand) {
-      this.append('sqs-attributes.ndjson', JSON.stringify({ queue: queueOf(command.input.QueueUrl), sent: true, attributes: attrs(command.input.MessageAttributes) }));
-    } else if (command instanceof SendMessageBatchCommand) {
-      for (const e of command.input.Entries ?? []) this.append('sqs-attributes.ndjson', JSON.stringify({ queue: queueOf(command.input.QueueUrl), sent: true, attributes: attrs(e.MessageAttributes) }));
-    }
+    const sent = (queue: string, body: string | undefined, a: Record<string, { StringValue?: string }> | undefined) => {
+      this.append('sqs-attributes.ndjson', JSON.stringify({ queue, sent: true, attributes: attrs(a) }));
+      this.sentBodies.push({ queue, body: body ?? '' });
+    };
+    if (command instanceof SendMessageCommand) sent(queueOf(command.input.QueueUrl), command.input.MessageBody, command.input.MessageAttributes);
+    else if (command instanceof SendMessageBatchCommand) for (const e of command.input.Entries ?? []) sent(queueOf(command.input.QueueUrl), e.MessageBody, e.MessageAttributes);
   }
 
   private readonly passThrough: Record<'stdout' | 'stderr', (line: string) => void> = { stdout: () => undefined, stderr: () => undefined };
@@ -274,6 +279,8 @@ export class CanaryRecorder {
     };
     for (const table of s.tables) await scan(table, (line) => this.append('dynamodb.ndjson', line));
     for (const table of s.insideTables ?? []) await scan(table, (line) => appendFileSync(join(this.insideDir, `${STEP_RECORDS_FILE_PREFIX}${table}.ndjson`), `${line}\n`));
+    // Sent during the run to a queue outside the lock, consumed or not: as readable there as one left.
+    for (const b of this.sentBodies) if ((s.outsideQueueNames ?? []).includes(b.queue)) this.append('sqs-bodies-outside-lock.ndjson', JSON.stringify({ queue: b.queue, sent: true, body: b.body }));
     for (const name of s.queueNames) {
       const q = await s.sqs.inspectQueue(name);
       const outsideLock = (s.outsideQueueNames ?? []).includes(name);
