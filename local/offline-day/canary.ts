@@ -1,4 +1,5 @@
 import { DynamoDBClient, ScanCommand, ScanCommandOutput } from '@aws-sdk/client-dynamodb';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { format } from 'node:util';
@@ -16,7 +17,7 @@ import type { SqsEmulator } from '../sqs-emulator';
  * outside (must hold it 0 times)            | inside (must hold it)
  * ----------------------------------------- | -----------------------------------------------
  * `logs/<function>.log`: every line a       | the parameter log (`client/`, `worker/`)
- *   function writes (Powertools at DEBUG,   | queue bodies at the end (`inside/queues/`)
+ *   function writes (Powertools at DEBUG,   | params-key queue bodies at the end
  *   console) and the runtime's `Invoke      | worker records whose cause holds the opened
  *   Error` line of each uncaught error      |   (full) error text
  * `metrics.ndjson`: EMF lines (Powertools)  | spool messages whose sealed cause opens, with
@@ -30,14 +31,24 @@ import type { SqsEmulator } from '../sqs-emulator';
  *   got from Scheduler or EventBridge       |
  * `dynamodb.ndjson`: coordination items     | step records (`inside/step-records-*.ndjson`:
  *   (holds, locks, ledger: AWS managed key) |   steps' outputs, under the params key)
- * `sqs-attributes.ndjson`: message attrs    |
+ * `sqs-attributes.ndjson`: message attrs of |
+ *   every message sent during the run (SSE |
+ *   leaves attributes in clear) and of those|
+ *   left at the end                         |
+ * `sqs-bodies-outside-lock.ndjson`: bodies |
+ *   sent to or left in queues without the   |
+ *   params key                              |
+ *   (SQS-managed encryption: capture        |
+ *   failures, dead-letter queues)           |
  * `cli-output.json`: the run's report (what |
  *   an operator reads without --show-params)|
  * and in all of them: a task's seal key     |
  *   (`"seal":"`: an envelope outside)       |
  *
- * Not modelled: messages deleted during the run are seen only through the logs (their attributes are
- * built by the same code as those left at the end); Powertools Tracer runs disabled (no X-Ray daemon),
+ * `state-machine-logs.ndjson` also holds the end of every high-volume Express child that did not
+ * succeed (the children log to the parent's log group).
+ *
+ * Not modelled: Powertools Tracer runs disabled (no X-Ray daemon),
  * so only the uncaught errors stand for the traces; Lambda platform lines (START/END/REPORT) carry no
  * payload.
  */
@@ -128,6 +139,20 @@ export class CanaryRecorder {
       // Lines that are not the handlers' (the run's progress) still reach the terminal.
       this.passThrough[name] = (line) => void original(`${line}\n`);
     }
+    // Every message any client sends (handlers, the state machines' SqsSendMessage): its attributes
+    // are metadata SSE leaves in clear, read by whoever may receive, whether or not the message
+    // is still there at the end (most spool messages are replayed and deleted before it).
+    const originalSend = Object.prototype.hasOwnProperty.call(SQSClient.prototype, 'send') ? SQSClient.prototype.send : null;
+    const inheritedSend = SQSClient.prototype.send;
+    const recorder = this;
+    SQSClient.prototype.send = function (this: SQSClient, command: unknown, ...rest: unknown[]) {
+      recorder.sentAttributes(command);
+      return (inheritedSend as (...a: unknown[]) => unknown).call(this, command, ...rest);
+    } as typeof SQSClient.prototype.send;
+    this.restore.push(() => {
+      if (originalSend) SQSClient.prototype.send = originalSend;
+      else delete (SQSClient.prototype as { send?: unknown }).send;
+    });
     // Under jest the global console is jest's own (not process.stdout): take its lines here too.
     for (const m of CONSOLE_METHODS) {
       const original = console[m];
@@ -147,6 +172,21 @@ export class CanaryRecorder {
       if (this.partial[name]) this.line(name, this.partial[name], () => undefined);
       this.partial[name] = '';
     }
+  }
+
+  /** Bodies sent during the run, by queue: those of queues outside the lock are searched at the snapshot. */
+  private readonly sentBodies: Array<{ queue: string; body: string }> = [];
+
+  /** Records the attributes (and keeps the body) of each message a send command carries (see start()). */
+  private sentAttributes(command: unknown): void {
+    const queueOf = (url: unknown) => String(url ?? '').split('/').pop() ?? '';
+    const attrs = (a: Record<string, { StringValue?: string }> | undefined) => Object.fromEntries(Object.entries(a ?? {}).map(([k, v]) => [k, v?.StringValue]));
+    const sent = (queue: string, body: string | undefined, a: Record<string, { StringValue?: string }> | undefined) => {
+      this.append('sqs-attributes.ndjson', JSON.stringify({ queue, sent: true, attributes: attrs(a) }));
+      this.sentBodies.push({ queue, body: body ?? '' });
+    };
+    if (command instanceof SendMessageCommand) sent(queueOf(command.input.QueueUrl), command.input.MessageBody, command.input.MessageAttributes);
+    else if (command instanceof SendMessageBatchCommand) for (const e of command.input.Entries ?? []) sent(queueOf(command.input.QueueUrl), e.MessageBody, e.MessageAttributes);
   }
 
   private readonly passThrough: Record<'stdout' | 'stderr', (line: string) => void> = { stdout: () => undefined, stderr: () => undefined };
@@ -222,7 +262,11 @@ export class CanaryRecorder {
     readonly insideTables?: ReadonlyArray<string>;
     readonly sqs: SqsEmulator;
     readonly queueNames: ReadonlyArray<string>;
+    /** Of `queueNames`, those not encrypted with the params key: their bodies are searched as outside (./canary-queues.ts). */
+    readonly outsideQueueNames?: ReadonlyArray<string>;
     readonly executions: ReadonlyArray<{ executionArn: string; status: string; error?: string; cause?: string }>;
+    /** Ends of the high-volume Express children (they log to the parent's log group). */
+    readonly childEnds?: ReadonlyArray<{ executionArn: string; status: string; error?: string; cause?: string }>;
     readonly events: ReadonlyArray<{ functionId: string; event: unknown }>;
   }): Promise<void> {
     const scan = async (table: string, take: (line: string) => void): Promise<void> => {
@@ -235,14 +279,19 @@ export class CanaryRecorder {
     };
     for (const table of s.tables) await scan(table, (line) => this.append('dynamodb.ndjson', line));
     for (const table of s.insideTables ?? []) await scan(table, (line) => appendFileSync(join(this.insideDir, `${STEP_RECORDS_FILE_PREFIX}${table}.ndjson`), `${line}\n`));
+    // Sent during the run to a queue outside the lock, consumed or not: as readable there as one left.
+    for (const b of this.sentBodies) if ((s.outsideQueueNames ?? []).includes(b.queue)) this.append('sqs-bodies-outside-lock.ndjson', JSON.stringify({ queue: b.queue, sent: true, body: b.body }));
     for (const name of s.queueNames) {
       const q = await s.sqs.inspectQueue(name);
+      const outsideLock = (s.outsideQueueNames ?? []).includes(name);
       for (const m of q.all) {
         this.append('sqs-attributes.ndjson', JSON.stringify({ queue: name, attributes: m.attributes }));
-        appendFileSync(join(this.insideDir, `queue-${name}.ndjson`), `${m.body}\n`);
+        // SQS-managed encryption decrypts for anyone who may receive: such a body is outside the lock.
+        if (outsideLock) this.append('sqs-bodies-outside-lock.ndjson', JSON.stringify({ queue: name, body: m.body }));
+        else appendFileSync(join(this.insideDir, `queue-${name}.ndjson`), `${m.body}\n`);
       }
     }
-    for (const e of s.executions) {
+    for (const e of [...s.executions, ...(s.childEnds ?? [])]) {
       if (e.status !== 'SUCCEEDED') this.append('state-machine-logs.ndjson', JSON.stringify({ type: `Execution${e.status}`, executionArn: e.executionArn, details: { error: e.error ?? null, cause: e.cause ?? null } }));
     }
     for (const e of s.events) this.append('events.ndjson', JSON.stringify(e));
@@ -267,7 +316,7 @@ export class CanaryRecorder {
       outside[SEAL_KEY] += seals;
       if (n + seals > 0) leaks.push(relative(this.outDir, f));
     }
-    for (const sink of ['logs', 'metrics.ndjson', 'traces.ndjson', 'state-machine-logs.ndjson', 'events.ndjson', 'dynamodb.ndjson', 'sqs-attributes.ndjson', 'cli-output.json']) outside[sink] ??= 0;
+    for (const sink of ['logs', 'metrics.ndjson', 'traces.ndjson', 'state-machine-logs.ndjson', 'events.ndjson', 'dynamodb.ndjson', 'sqs-attributes.ndjson', 'sqs-bodies-outside-lock.ndjson', 'cli-output.json']) outside[sink] ??= 0;
 
     const inside: Record<string, number> = { 'param-log records': 0, 'queue bodies': 0, 'step records': 0, 'worker records: opened error text': 0, 'spool messages: sealed error text': 0 };
     for (const part of ['client', 'worker']) {

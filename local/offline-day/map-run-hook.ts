@@ -10,6 +10,8 @@ import { LOCAL_EXECUTION_TIMEOUT_SECONDS, LOCAL_STEP_TIMEOUT_SECONDS } from './r
 /** The run's side of the Map Run stand-in (map-run.ts): what run.ts calls for a high-volume parent. */
 export interface MapRunHook {
   readonly counts: MapRunCounts;
+  /** Every child run's end (status, error, cause), for the canary's state machine log sink. */
+  readonly childEnds: MapRuns['childEnds'];
   isParent(stateMachineArn: string): boolean;
   /** Runs a parent the Step Functions stand-in accepted, then ends it there (its status change follows). */
   runParent(e: StandinExecution, sfn: { complete(arn: string, status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED', d?: { error?: string; cause?: string }): void; dropHistory(arn: string): void }): Promise<void>;
@@ -42,6 +44,7 @@ export function createMapRuns(o: {
   });
   return {
     counts: runs.counts,
+    childEnds: runs.childEnds,
     isParent: (arn) => runs.isParent(arn),
     async runParent(e, sfn) {
       const out = await runs.run(e);

@@ -129,6 +129,8 @@ interface ParentPlan {
 /** The Map Run stand-ins of the app's high-volume parents, keyed by parent state machine ARN. */
 export class MapRuns {
   readonly counts: MapRunCounts = { parents: 0, children: 0, items: 0, childrenRepeated: 0, childrenTimedOut: 0, childrenFailed: 0 };
+  /** Every child run's end (status, error, cause): Express children log to the parent's log group (the canary searches them). */
+  readonly childEnds: Array<{ executionArn: string; status: string; error?: string; cause?: string }> = [];
   private readonly plans = new Map<string, ParentPlan>();
   private readonly buckets = new Set<string>();
 
@@ -276,6 +278,7 @@ export class MapRuns {
       error = 'States.Timeout';
       cause = 'the Express child ran past its 300 s (simulated)';
     }
+    this.childEnds.push({ executionArn: childArn, status, ...(error !== undefined ? { error } : {}), ...(cause !== undefined ? { cause } : {}) });
     const items = childInput.Items.map((item) => {
       const envelope = parseEnvelope(item);
       const r = recorded.find((x) => (x.task as { taskId?: unknown } | null)?.taskId === envelope.taskId);

@@ -18,6 +18,7 @@ import { startSfnStandin, StandinExecution, statusChangeEvent } from '../sfn-sta
 import { driveEventSource } from '../sqs-esm';
 import { asyncInvokeConfig, AsyncInvokeModel, eventRules, eventSources, REPROCESS_ENTRY, synthesizeApp, tableIds } from './app-model';
 import { CANARY_PROCESS_ENV, CanaryRecorder } from './canary';
+import { queuesOutsideLock } from './canary-queues';
 import { matchesEventPattern } from './eventbridge';
 import { createHandlerHost, installBaseEnvironment } from './handler-host';
 import { DayBooks } from './day-books';
@@ -507,7 +508,9 @@ export async function runOfflineDay(options: OfflineRunOptions): Promise<Offline
       insideTables: [tableIds(model).stepResults],
       sqs: sqsEmulator,
       queueNames: [...queueUrls.values()].map((u) => u.split('/').pop()!),
+      outsideQueueNames: queuesOutsideLock(model),
       executions: [...outcomes.values()],
+      childEnds: mapRuns.childEnds,
       events: asyncInvoker.invocations.map((i) => ({ functionId: i.functionId, event: i.event })),
     });
   } catch (e) {
