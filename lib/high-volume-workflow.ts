@@ -17,6 +17,7 @@ import { ParamsKey } from './params-key';
 import { JobWorkflow, THROTTLE_RETRY } from './workflow';
 import { ITEMS_NOT_SPOOLED } from '../lambdas/shared/child-report';
 import { LAMBDA_SANDBOX_TIMEOUT, LAMBDA_THROTTLED } from '../lambdas/shared/errors';
+import { HIGH_VOLUME_BATCH_MAX_BYTES, HIGH_VOLUME_MAX_ITEMS_PER_CHILD } from '../lambdas/shared/limits';
 import { caughtStateName, STATE_TIMEOUT_MARGIN_SECONDS } from '../lambdas/shared/workflow-contract';
 
 /** The CDK feature flag under which a Distributed Map renders `resultWriterV2`. */
@@ -191,7 +192,10 @@ export class HighVolumeWorkflow extends Construct {
     if (job.exclusiveBy) problems.push(`job ${job.name}: exclusiveBy cannot be kept in the high-volume mode (lib/config/execution-mode.ts)`);
     const childConcurrency = props.childConcurrency ?? HIGH_VOLUME_DEFAULTS.childConcurrency;
     if (!Number.isInteger(childConcurrency) || childConcurrency < 1 || childConcurrency > 40) problems.push(`childConcurrency must be 1-40 (an inline Map's limit), got ${childConcurrency}`);
-    if (props.itemsPerChild !== undefined && (!Number.isInteger(props.itemsPerChild) || props.itemsPerChild < 1)) problems.push(`itemsPerChild must be a positive integer, got ${props.itemsPerChild}`);
+    if (props.itemsPerChild !== undefined && (!Number.isInteger(props.itemsPerChild) || props.itemsPerChild < 1 || props.itemsPerChild > HIGH_VOLUME_MAX_ITEMS_PER_CHILD)) {
+      // More outcomes than the child's state budget holds (lambdas/shared/limits.ts).
+      problems.push(`itemsPerChild must be an integer from 1 to ${HIGH_VOLUME_MAX_ITEMS_PER_CHILD} (a child's outcomes must fit its 256 KiB state), got ${props.itemsPerChild}`);
+    }
     if (problems.length) throw new Error(`HighVolumeWorkflow: ${problems.join('; ')}`);
     // A child runs its items in waves of childConcurrency and ends at five minutes: the items per
     // child are chosen so that its waves at the job's worst case fit (or, set here, refused if not).
@@ -208,22 +212,21 @@ export class HighVolumeWorkflow extends Construct {
     this.batchRecordFunction = new BatchRecordFunction(this, 'BatchRecord', { projectRoot: props.projectRoot, paramLog: props.paramLog, timeZone: props.timeZone });
 
     // ---- item: the job's steps, their Catch spooling the item
-    const itemSucceeded = new sfn.Pass(this, HIGH_VOLUME_STATES.itemSucceeded, { stateName: HIGH_VOLUME_STATES.itemSucceeded, parameters: { 'task.$': '$.task' } });
+    // An item's outcome is names only (lambdas/batch-record BatchItemResult): the child keeps every
+    // outcome beside its Items until RecordBatch, so neither the task (Items[i] has it) nor the
+    // cause (the spool message has it) may be in it, or 100 of them pass the 256 KiB state quota
+    // (States.DataLimitExceeded, which no Catch takes; lambdas/shared/limits.ts).
+    const itemSucceeded = new sfn.Pass(this, HIGH_VOLUME_STATES.itemSucceeded, { stateName: HIGH_VOLUME_STATES.itemSucceeded, result: sfn.Result.fromObject({}) });
     const itemSpooled = new sfn.Pass(this, HIGH_VOLUME_STATES.itemSpooled, {
       stateName: HIGH_VOLUME_STATES.itemSpooled,
-      parameters: { 'task.$': '$.task', 'error.$': '$.caught.Error', 'cause.$': '$.caught.Cause', 'failedState.$': '$.failedState' },
+      parameters: { 'error.$': '$.caught.Error', 'failedState.$': '$.failedState', 'spooled.$': '$.spooled.MessageId' },
     });
     // The spool unreachable: the record says so; the item's task has a Started client record and a
     // failure worker record, and stays visible to operators (docs/big-ticks.md: not yet re-spooled by the parent).
     const itemNotSpooled = new sfn.Pass(this, HIGH_VOLUME_STATES.itemNotSpooled, {
       stateName: HIGH_VOLUME_STATES.itemNotSpooled,
-      parameters: {
-        'task.$': '$.task',
-        'error.$': '$.caught.Error',
-        'cause.$': '$.caught.Cause',
-        'failedState.$': '$.failedState',
-        'spoolError.$': "States.Format('{}: {}', $.spoolError.Error, $.spoolError.Cause)",
-      },
+      // The send's error name only: its cause is unbounded, and the item's record says it was not spooled.
+      parameters: { 'error.$': '$.caught.Error', 'failedState.$': '$.failedState', 'spoolError.$': '$.spoolError.Error' },
     });
     const spoolItem = new sfn.CustomState(this, HIGH_VOLUME_STATES.spoolItem, {
       stateJson: {
@@ -295,19 +298,22 @@ export class HighVolumeWorkflow extends Construct {
       resultPath: '$.results',
     });
     items.itemProcessor(stepStates[0]);
-    const childDone = new sfn.Succeed(this, HIGH_VOLUME_STATES.childDone, { stateName: HIGH_VOLUME_STATES.childDone, outputPath: '$.recorded' });
+    // Its input is RecordBatch's counts, or its error (the Catch below): both replace the state.
+    const childDone = new sfn.Succeed(this, HIGH_VOLUME_STATES.childDone, { stateName: HIGH_VOLUME_STATES.childDone });
     const recordBatch = new tasks.LambdaInvoke(this, HIGH_VOLUME_STATES.recordBatch, {
       stateName: HIGH_VOLUME_STATES.recordBatch,
       lambdaFunction: this.batchRecordFunction,
-      payload: sfn.TaskInput.fromObject({ executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'), items: sfn.JsonPath.objectAt('$.results') }),
-      // Counts and item positions only in the parent's results: no params leave the child.
+      // The tasks once (Items) and their outcomes in the same order (the Map keeps it).
+      payload: sfn.TaskInput.fromObject({ executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'), items: sfn.JsonPath.objectAt('$.Items'), results: sfn.JsonPath.objectAt('$.results') }),
+      // Counts and item positions only in the parent's results: no params leave the child. The
+      // state is replaced (no ResultPath: "$", which aws-local-stepfunctions 3 misreads as a key):
+      // Items and results are not carried past RecordBatch.
       resultSelector: { 'written.$': '$.Payload.written', 'failures.$': '$.Payload.failures', 'notSpooled.$': '$.Payload.notSpooled', 'report.$': '$.Payload.report' },
-      resultPath: '$.recorded',
       taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
     });
     recordBatch.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });
     // A lost worker record must not change the outcome; the lost-task monitor notices the gap.
-    recordBatch.addCatch(childDone, { errors: ['States.ALL'], resultPath: '$.recorded' });
+    recordBatch.addCatch(childDone, { errors: ['States.ALL'] });
     items.next(recordBatch);
     // An item whose spool send failed must reach the parent: the child fails with the report
     // (positions and error names), the Map Run counts it failed, and SpoolFailedChildren spools
@@ -315,11 +321,11 @@ export class HighVolumeWorkflow extends Construct {
     const itemsNotSpooled = new sfn.Fail(this, HIGH_VOLUME_STATES.itemsNotSpooled, {
       stateName: HIGH_VOLUME_STATES.itemsNotSpooled,
       error: ITEMS_NOT_SPOOLED,
-      causePath: '$.recorded.report',
+      causePath: '$.report',
     });
     recordBatch.next(
       new sfn.Choice(this, HIGH_VOLUME_STATES.allSpooled, { stateName: HIGH_VOLUME_STATES.allSpooled })
-        .when(sfn.Condition.and(sfn.Condition.isPresent('$.recorded.notSpooled'), sfn.Condition.numberGreaterThan('$.recorded.notSpooled', 0)), itemsNotSpooled)
+        .when(sfn.Condition.and(sfn.Condition.isPresent('$.notSpooled'), sfn.Condition.numberGreaterThan('$.notSpooled', 0)), itemsNotSpooled)
         .otherwise(childDone),
     );
 
@@ -336,7 +342,8 @@ export class HighVolumeWorkflow extends Construct {
       stateName: HIGH_VOLUME_STATES.children,
       itemsPath: '$.tasks',
       mapExecutionType: sfn.StateMachineType.EXPRESS,
-      itemBatcher: new sfn.ItemBatcher({ maxItemsPerBatch: itemsPerChild }),
+      // Bytes bounded too: the child keeps its Items until RecordBatch (lambdas/shared/limits.ts).
+      itemBatcher: new sfn.ItemBatcher({ maxItemsPerBatch: itemsPerChild, maxInputBytesPerBatch: HIGH_VOLUME_BATCH_MAX_BYTES }),
       maxConcurrency: props.maxChildren ?? HIGH_VOLUME_DEFAULTS.maxChildren,
       // One failing child never fails the batch: its items were spooled by their Catch or are
       // reported by the Map Run (docs/big-ticks.md).

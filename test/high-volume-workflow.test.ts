@@ -9,6 +9,7 @@ import { AppConfig } from '../lib/config/types';
 import { resolveConfig } from '../lib/config/validate';
 import { EXPRESS_MAX_SECONDS, HIGH_VOLUME_RECORD_SECONDS, highVolumeWorstCase } from '../lib/config/execution-mode';
 import { HighVolumeWorkflow, HIGH_VOLUME_DEFAULTS, HIGH_VOLUME_SPOOL_RETRY, MAP_FAILURES_RETRY } from '../lib/high-volume-workflow';
+import { HIGH_VOLUME_MAX_ITEMS_PER_CHILD } from '../lambdas/shared/limits';
 import { ScheduledJobsStack } from '../lib/scheduled-jobs-stack';
 import { TaskEnvelope } from '../lambdas/shared/envelope';
 import { ParamLogRecord } from '../lambdas/shared/param-log';
@@ -209,6 +210,16 @@ describe('HighVolumeWorkflow (synthesized)', () => {
       /not in the high-volume mode/,
     );
   });
+
+  it('refuses more items per child than its 256 KiB state holds outcomes for (lambdas/shared/limits.ts)', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    const config = resolveConfig({ ...testConfig, jobs: [{ ...testConfig.jobs[0], executionMode: 'standard' }] });
+    const s = new ScheduledJobsStack(app, 'TooMany', { config, projectRoot: resolve(__dirname, '..') });
+    const job = { ...config.jobs[0], executionMode: 'high-volume' as const };
+    const make = (itemsPerChild: number) => () =>
+      new HighVolumeWorkflow(s, `HV${itemsPerChild}`, { job, standard: s.workflows.get('orders')!, projectRoot: resolve(__dirname, '..'), spool: s.spool, paramLog: s.paramLog, paramsKey: s.paramsKey, timeZone: 'UTC', itemsPerChild, childConcurrency: 40 });
+    expect(make(HIGH_VOLUME_MAX_ITEMS_PER_CHILD + 1)).toThrow(/itemsPerChild must be an integer from 1 to 100/);
+  });
 });
 
 /**
@@ -325,8 +336,18 @@ describe('the Express child, run in aws-local-stepfunctions with the real step h
       stateMachineArn: standardArn(),
     });
     expect(sent.MessageAttributes.errorType.StringValue).toBe('ExternalApiUnavailableError');
-    const byKey = Object.fromEntries(h.records.map((r) => [r.task_id, [r.result, r.failed_state]]));
-    expect(byKey).toEqual({ [order('down-1').taskId]: ['Failure', 'CallApi'], [order('ok-2').taskId]: ['Success', null] });
+    const byKey = Object.fromEntries(h.records.map((r) => [r.task_id, [r.result, r.failed_state, r.cause]]));
+    // The record names the spool message that holds the full cause (the child keeps names only).
+    expect(byKey).toEqual({
+      [order('down-1').taskId]: ['Failure', 'CallApi', 'ExternalApiUnavailableError in a high-volume child; the cause is in spool message m-1'],
+      [order('ok-2').taskId]: ['Success', null, null],
+    });
+    // RecordBatch is given the tasks once (Items) and outcomes of names only, in the items' order.
+    expect(h.calls.RecordBatch[0]).toEqual({
+      executionArn: result.executionArn,
+      items: [order('down-1'), order('ok-2')],
+      results: [{ error: 'ExternalApiUnavailableError', failedState: 'CallApi', spooled: 'm-1' }, {}],
+    });
     // The parent sees counts only: no params leave the child.
     expect(JSON.stringify(result.output)).not.toContain('a@example.com');
   });
@@ -342,9 +363,9 @@ describe('an item the child could not spool reaches the parent', () => {
     expect(result.error).toBe('ItemsNotSpooled');
     expect(JSON.parse(result.cause!)).toEqual({ v: 1, notSpooled: [{ i: 1, error: 'ExternalApiUnavailableError', failedState: 'CallApi' }] });
     expect(h.calls.SpoolItem).toHaveLength(1 + HIGH_VOLUME_SPOOL_RETRY.maxAttempts);
-    expect(h.records.map((r) => [r.task_id, r.result])).toEqual([
-      [order('ok-3').taskId, 'Success'],
-      [order('down-3').taskId, 'Failure'],
+    expect(h.records.map((r) => [r.task_id, r.result, r.cause])).toEqual([
+      [order('ok-3').taskId, 'Success', null],
+      [order('down-3').taskId, 'Failure', 'ExternalApiUnavailableError in a high-volume child; not spooled: SQS.KmsAccessDenied'],
     ]);
     expect(result.cause).not.toContain('example.com');
   });
@@ -442,5 +463,22 @@ describe('the parent after its map, run in aws-local-stepfunctions with the real
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('FailedChildrenNotSpooled');
     expect(result.retries.SpoolFailedChildren ?? 0).toBe(0);
+  });
+});
+
+describe('batch-record reads the outcomes of a child deployed before they were slimmed', () => {
+  it('records items of the former shape (task and cause in each) as before', async () => {
+    const records: ParamLogRecord[] = [];
+    const event = { executionArn: 'arn:child', items: [{ task: order('old-1') }, { task: order('old-2'), error: 'E', cause: 'full cause', failedState: 'CallApi', spoolError: 'SQS.X: down' }] };
+    const r = await recordBatch(event as unknown as BatchRecordEvent, { sink: { put: async (x) => void records.push(...x) }, timeZone: 'UTC' });
+    expect(r).toMatchObject({ written: 2, failures: 1, notSpooled: 1 });
+    expect(records.map((x) => [x.task_id, x.result, x.cause])).toEqual([
+      [order('old-1').taskId, 'Success', null],
+      [order('old-2').taskId, 'Failure', 'full cause [not spooled: SQS.X: down]'],
+    ]);
+  });
+
+  it('refuses results that are not one per item', async () => {
+    await expect(recordBatch({ executionArn: 'a', items: [order('x-1')], results: [] }, { sink: { put: async () => undefined }, timeZone: 'UTC' })).rejects.toThrow(/one per item/);
   });
 });

@@ -51,3 +51,28 @@ const worstSpoolMessage = MAX_ENVELOPE_BYTES + 2 * MAX_STEP_OUTPUT_BYTES + MAX_E
 if (worstSpoolMessage > STATE_PAYLOAD_MAX_BYTES) {
   throw new Error(`limits.ts: the worst spool message (${worstSpoolMessage} bytes) exceeds the state payload quota`);
 }
+
+/**
+ * The high-volume child (lib/high-volume-workflow.ts) holds its whole batch (`{Items}`) and one
+ * outcome per item in its state after the inline map, and both go to RecordBatch's payload. The
+ * outcome carries names only (error, failed step, spool error, message id), never the task or the
+ * cause (the spool message has the full cause), so the child's largest state is bounded by:
+ * batch bytes + items x outcome bytes + RecordBatch's framing.
+ */
+/** ItemBatcher MaxInputBytesPerBatch: the child's input at most (a single admitted envelope must fit it). */
+export const HIGH_VOLUME_BATCH_MAX_BYTES = 128 * 1024;
+/** Items per child at most (ItemBatcher MaxItemsPerBatch; the construct refuses more). */
+export const HIGH_VOLUME_MAX_ITEMS_PER_CHILD = 100;
+/**
+ * One item's outcome at most: an error name and a spool error name of up to 256 characters each
+ * (Step Functions' limit on an error name, API reference "TaskFailedEventDetails"), a step name
+ * (40 characters, lib/config/validate.ts), an SQS MessageId (100 characters), as ASCII JSON.
+ */
+export const HIGH_VOLUME_OUTCOME_MAX_BYTES = 1024;
+/** RecordBatch's payload framing (execution ARN, keys) and the child's report kept beside it. */
+export const HIGH_VOLUME_CHILD_OVERHEAD_BYTES = 8 * 1024;
+
+const worstChildState = HIGH_VOLUME_BATCH_MAX_BYTES + HIGH_VOLUME_MAX_ITEMS_PER_CHILD * HIGH_VOLUME_OUTCOME_MAX_BYTES + HIGH_VOLUME_CHILD_OVERHEAD_BYTES;
+if (worstChildState > STATE_PAYLOAD_MAX_BYTES || HIGH_VOLUME_BATCH_MAX_BYTES < MAX_ENVELOPE_BYTES + 1024) {
+  throw new Error(`limits.ts: the high-volume child's worst state (${worstChildState} bytes) exceeds the state payload quota, or one envelope does not fit a batch`);
+}

@@ -13,7 +13,8 @@ import { createExecutionRunner, ExecutionOutcome, LocalHandler } from './executi
  * aws-local-stepfunctions runs a Distributed Map only as an inline Map (no ItemBatcher, ResultWriter
  * or Express children). It takes the SYNTHESIZED parent definition and does what the AWS Step
  * Functions developer guide documents for its Distributed Map state, no more:
- * - items from `ItemsPath`, batched per `ItemBatcher.MaxItemsPerBatch`, each batch the input
+ * - items from `ItemsPath`, batched per `ItemBatcher.MaxItemsPerBatch` and `MaxInputBytesPerBatch`
+ *   (greedy, in order: how Step Functions fills a batch is not documented further), each batch the input
  *   `{"Items": [...]}` of one child ("ItemBatcher (Map)",
  *   https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itembatcher.html);
  * - the synthesized CHILD definition (`ItemProcessor`) run per batch in aws-local-stepfunctions with
@@ -92,7 +93,7 @@ interface MapState {
   readonly Label?: string;
   readonly MaxConcurrency?: number;
   readonly ToleratedFailurePercentage?: number;
-  readonly ItemBatcher?: { readonly MaxItemsPerBatch?: number };
+  readonly ItemBatcher?: { readonly MaxItemsPerBatch?: number; readonly MaxInputBytesPerBatch?: number };
   readonly ItemProcessor: AslDefinition & { readonly ProcessorConfig?: { readonly Mode?: string; readonly ExecutionType?: string } };
   readonly ResultWriter?: { readonly Parameters?: { readonly Bucket?: string; readonly Prefix?: string } };
 }
@@ -171,8 +172,21 @@ export class MapRuns {
     for (const p of pathParts(plan.map.ItemsPath, 'ItemsPath')) items = (items as Record<string, unknown>)?.[p];
     if (!Array.isArray(items)) return { executionArn: e.executionArn, name: e.name, status: 'FAILED', error: 'States.Runtime', cause: 'ItemsPath did not select an array', retries: {}, sqsSends: 0 };
     const perChild = Math.max(1, plan.map.ItemBatcher?.MaxItemsPerBatch ?? 1);
+    // A batch ends at MaxItemsPerBatch items or before its `{"Items": [...]}` passes MaxInputBytesPerBatch.
+    const maxBytes = plan.map.ItemBatcher?.MaxInputBytesPerBatch ?? Infinity;
     const batches: unknown[][] = [];
-    for (let i = 0; i < items.length; i += perChild) batches.push(items.slice(i, i + perChild));
+    let bytes = 0;
+    for (const item of items) {
+      const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
+      const last = batches[batches.length - 1];
+      if (!last || last.length >= perChild || bytes + size + '{"Items":[]}'.length > maxBytes) {
+        batches.push([item]);
+        bytes = size;
+      } else {
+        last.push(item);
+        bytes += size;
+      }
+    }
     this.counts.items += items.length;
 
     const smName = e.stateMachineArn.split(':').pop()!;
@@ -257,8 +271,9 @@ export class MapRuns {
         onStarted: (a) => void (abort = a),
         onEvent: (ev) => {
           if (ev.type === 'StateEntered' && ev.state?.name === 'RecordBatch') {
-            const payload = ev.state.input as { results?: Array<{ task: unknown; error?: unknown }> } | undefined;
-            recorded.push(...(payload?.results ?? []));
+            // Its input: the batch's Items and one outcome per item, in the same order.
+            const state = ev.state.input as { Items?: unknown[]; results?: Array<{ error?: unknown; spoolError?: unknown }> } | undefined;
+            (state?.results ?? []).forEach((r, i) => recorded.push({ task: state?.Items?.[i], ...r }));
           }
           // Its five minutes end after its first step: what runs on in Lambda runs on (side-effects.ts waits for it).
           if (timesOut && !cut && ev.type === 'StateExited' && ev.state?.type === 'Task') {
