@@ -94,6 +94,29 @@ describe('the books (keepBooks)', () => {
     expect(books.total).toMatchObject({ duplicates: 1, lost: 1, lostTaskIds: ['y'], lostWhy: { y: 'attempt 1 ABORTED, never spooled (by the Catch or the capture)' } });
   });
 
+  it('an Express child run twice whose last run failed and was spooled: the replay\'s Success is no duplicate; a standard task succeeding twice still is', () => {
+    const child = 'arn:aws:states:us-east-1:1:express:short-hv/Children:ab12:ab12-0';
+    const item = exec({ taskId: 'i', executionArn: child, name: 'ab12-0', status: 'FAILED', error: 'States.Timeout', cause: '[spooled SpoolFailedChildren] States.Timeout' });
+    const replay = exec({ taskId: 'i', attempt: 2 });
+    const s1 = exec({ taskId: 's' });
+    const s2 = exec({ taskId: 's', attempt: 2 });
+    const books = keepBooks({
+      jobs: ['job-a'],
+      ticks: {},
+      client: [record({ task_id: 'i' }), record({ task_id: 's' })],
+      // The child's first run recorded the item's Success; its second run was killed and the item spooled.
+      worker: [workerOf(item, 'Success'), workerOf(item, 'TimedOut'), workerOf(replay, 'Success'), workerOf(s1, 'Success'), workerOf(s2, 'Success')],
+      executions: [item, replay, s1, s2],
+      spooled: new Map(),
+      quarantined: new Set(),
+      starts: new Map(),
+      captures: [],
+    });
+    expect(books.total).toMatchObject({ lost: 0, replayed: 1 });
+    // s: two attempts succeeded (two executions and two Success records); i: none.
+    expect(books.total.duplicates).toBe(2);
+  });
+
   it('says why each lost task is lost: a start with no execution, or an end in neither spool nor quarantine', () => {
     const failed = exec({ taskId: 'f', status: 'FAILED', error: 'E', cause: '[spooled m-1] boom' });
     const books = keepBooks({

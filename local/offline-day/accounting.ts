@@ -176,9 +176,20 @@ export function keepBooks(input: AccountingInput): { perJob: Record<string, JobC
   // Two executions that succeeded for one task are a duplicate; one execution's Success written
   // twice is not (an Express child run again by Step Functions, at least once, writes its records
   // again under the same execution ARN; the monitor counts per task and attempt).
+  //
+  // An Express child run again may also END differently from its first run (the first ran its items
+  // and recorded their Success, the second was killed at five minutes): the child's items are then
+  // spooled by the post-map step, and the operator's replay succeeds once more. That Success of the
+  // item's first attempt was overruled by the attempt's booked end (failed, spooled): the replay is the
+  // operator's, and whether a side effect was applied twice is counted per step call (`usersFeel`).
+  const overruled = new Set<string>();
+  for (const e of input.executions) {
+    if (e.executionArn.includes(':express:') && e.status !== 'SUCCEEDED' && wasSpooledByWorkflow(e.cause ?? '')) overruled.add(`${e.executionArn}|${e.taskId}`);
+  }
   const workerSuccess = new Map<string, { job: string; n: number; arns: Set<string> }>();
   for (const r of input.worker) {
     if (r.result !== 'Success') continue;
+    if (r.execution_arn && overruled.has(`${r.execution_arn}|${r.task_id}`)) continue;
     const w = workerSuccess.get(r.task_id) ?? { job: r.module, n: 0, arns: new Set<string>() };
     if (r.execution_arn && w.arns.has(r.execution_arn)) continue;
     if (r.execution_arn) w.arns.add(r.execution_arn);
