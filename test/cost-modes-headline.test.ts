@@ -89,7 +89,7 @@ describe('items per child are the stack\'s', () => {
       })
       .filter((d) => d.includes('"ItemBatcher"') && d.includes(`${HIGH_VOLUME_JOB} (high-volume)`));
     expect(parents).toHaveLength(1);
-    const m = /"ItemBatcher":\{"MaxItemsPerBatch":(\d+)\}/.exec(parents[0]);
+    const m = /"ItemBatcher":\{[^}]*"MaxItemsPerBatch":(\d+)/.exec(parents[0]);
     expect(m).not.toBeNull();
     return Number(m![1]);
   }
