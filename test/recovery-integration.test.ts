@@ -21,94 +21,33 @@ import { executionNameFor, taskIdFor, tickStamp } from '../lambdas/shared/names'
 import { SpoolMessage } from '../lambdas/shared/spool-message';
 import { tickLedgerKey } from '../lambdas/shared/tick-batch';
 import { createStarterHandler } from '../lambdas/starter/logic';
-import { LambdaStandin, StandinHandler, startLambdaStandin } from '../local/lambda-standin';
+import type { LambdaStandin } from '../local/lambda-standin';
 import { driveEventSource } from '../local/sqs-esm';
-import { RIG_RECORD_MAC_KEY, RIG_REGION, RIG_STATE_MACHINE, RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
+import { RECOVERY_ACCOUNT, RECOVERY_PRODUCER, RECOVERY_PRODUCER_ARN, RECOVERY_REPROCESS, RecoveryRig, startRecoveryRig } from './support/recovery-rig';
+import { RIG_REGION, RIG_STATE_MACHINE, TickRig } from '../local/tick-rig';
 
 jest.setTimeout(60_000);
 
-const ACCOUNT = '000000000000';
-const PRODUCER = 'orders-producer';
-const REPROCESS = 'reprocess';
-const PRODUCER_ARN = `arn:aws:lambda:${RIG_REGION}:${ACCOUNT}:function:${PRODUCER}`;
-
-let rig: TickRig;
-let lambda: LambdaStandin;
-let client: LambdaClient;
-let failedInvocationsUrl: string;
+const ACCOUNT = RECOVERY_ACCOUNT;
+const PRODUCER = RECOVERY_PRODUCER;
+const REPROCESS = RECOVERY_REPROCESS;
+const PRODUCER_ARN = RECOVERY_PRODUCER_ARN;
 /** What the deployed producer's `produce` does right now (a bug, a fix). */
 let produce: ProduceFn = () => [];
 let minute = 0;
 
+let world: RecoveryRig;
+let rig: TickRig;
+let lambda: LambdaStandin;
+let client: LambdaClient;
+let failedInvocationsUrl: string;
+
 beforeAll(async () => {
-  rig = await startTickRig({ tasksPerBatch: 50 });
-  failedInvocationsUrl = await rig.sqsEmulator.createQueue('failed-invocations');
-  lambda = await startLambdaStandin(
-    RIG_REGION,
-    {
-      [PRODUCER]: {
-        load: async () => {
-          const { createProducerHandler } = await import('../lambdas/producer/runtime');
-          return createProducerHandler((ctx) => produce(ctx)) as unknown as StandinHandler;
-        },
-        environment: {
-          JOB_NAME: 'orders',
-          STATE_MACHINE_ARN: RIG_STATE_MACHINE,
-          TICK_QUEUE_URL: rig.queues.tick,
-          QUARANTINE_QUEUE_URL: rig.queues.quarantine,
-          CLIENT_LOG_STREAM: 'clientStream',
-          RECORD_MAC_KEY_ID: RIG_RECORD_MAC_KEY,
-          APP_TIME_ZONE: RIG_TIME_ZONE,
-          COORDINATION_TABLE: rig.tableName,
-          TASKS_PER_BATCH: '50',
-          STARTER_CONCURRENCY: '2',
-        },
-        timeoutMs: 60_000,
-        // As the ScheduledProducer construct configures it: two retries, then the on-failure destination.
-        retryAttempts: 2,
-        onFailure: async (record) => void (await rig.sqs.send(new SendMessageCommand({ QueueUrl: failedInvocationsUrl, MessageBody: JSON.stringify(record) }))),
-      },
-      [REPROCESS]: {
-        load: async () => (await import('../lambdas/reprocess/handler')).handler as unknown as StandinHandler,
-        environment: {
-          SPOOL_QUEUE_URL: rig.queues.spool,
-          QUARANTINE_QUEUE_URL: rig.queues.quarantine,
-          FAILED_INVOCATIONS_QUEUE_URL: failedInvocationsUrl,
-          JOB_STATE_MACHINES: JSON.stringify({ orders: RIG_STATE_MACHINE }),
-          JOB_STEPS: JSON.stringify({ orders: ['Fetch', 'CallApi', 'Publish'] }),
-          INVOCABLE_FUNCTIONS: JSON.stringify({ 'producer:orders': PRODUCER_ARN }),
-          APP_TIME_ZONE: RIG_TIME_ZONE,
-          MAX_REPLAYS: '5',
-          MAX_REPROCESS: '10',
-        },
-        timeoutMs: 60_000,
-      },
-    },
-    ACCOUNT,
-  );
-  // The handlers' module-scope clients find the local services through the standard variables only.
-  Object.assign(process.env, {
-    AWS_REGION: RIG_REGION,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_ENDPOINT_URL_SQS: rig.sqsEmulator.endpoint,
-    AWS_ENDPOINT_URL_SFN: rig.sfn.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: rig.dynamo.endpoint,
-    AWS_ENDPOINT_URL_FIREHOSE: rig.firehose.endpoint,
-    AWS_ENDPOINT_URL_KMS: rig.kms.endpoint,
-    AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
-  client = new LambdaClient({ region: RIG_REGION, endpoint: lambda.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  world = await startRecoveryRig((ctx) => produce(ctx));
+  ({ rig, lambda, client, failedInvocationsUrl } = world);
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await lambda?.stop();
-  await rig?.stop();
-});
+afterAll(() => world?.stop());
 
 /** A tick of its own per test, a few hours ago (replans are refused for ticks in the future or older than 30 days). */
 function nextTick(): Date {

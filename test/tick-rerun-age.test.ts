@@ -15,7 +15,6 @@
  */
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { ProduceFn } from '../lambdas/producer/logic';
 import type { ReprocessPayload } from '../lambdas/reprocess/payload';
 import { MAX_REPLAY_TICK_AGE_MS } from '../lambdas/reprocess/message';
@@ -24,92 +23,30 @@ import { DEFAULT_RECORD_DAYS } from '../lambdas/shared/step-idempotency';
 import { MAX_TICK_AGE_MS, TICK_TOO_OLD } from '../lambdas/shared/tick-age';
 import { tickLedgerKey } from '../lambdas/shared/tick-batch';
 import { createStarterHandler } from '../lambdas/starter/logic';
-import { LambdaStandin, StandinHandler, startLambdaStandin } from '../local/lambda-standin';
+import type { LambdaStandin } from '../local/lambda-standin';
 import { driveEventSource } from '../local/sqs-esm';
-import { RIG_RECORD_MAC_KEY, RIG_REGION, RIG_STATE_MACHINE, RIG_TIME_ZONE, startTickRig, TickRig } from '../local/tick-rig';
+import { RECOVERY_PRODUCER, RECOVERY_REPROCESS, RecoveryRig, startRecoveryRig } from './support/recovery-rig';
+import type { TickRig } from '../local/tick-rig';
 
 jest.setTimeout(60_000);
 
-const ACCOUNT = '000000000000';
-const PRODUCER = 'orders-producer';
-const REPROCESS = 'reprocess';
-const PRODUCER_ARN = `arn:aws:lambda:${RIG_REGION}:${ACCOUNT}:function:${PRODUCER}`;
+const PRODUCER = RECOVERY_PRODUCER;
+const REPROCESS = RECOVERY_REPROCESS;
 const DAY_MS = 86_400_000;
-
-let rig: TickRig;
-let lambda: LambdaStandin;
-let client: LambdaClient;
-let failedInvocationsUrl: string;
 let produce: ProduceFn = () => [];
 let offset = 0;
 
+let world: RecoveryRig;
+let rig: TickRig;
+let lambda: LambdaStandin;
+let client: LambdaClient;
+
 beforeAll(async () => {
-  rig = await startTickRig({ tasksPerBatch: 50 });
-  failedInvocationsUrl = await rig.sqsEmulator.createQueue('failed-invocations');
-  lambda = await startLambdaStandin(
-    RIG_REGION,
-    {
-      [PRODUCER]: {
-        load: async () => {
-          const { createProducerHandler } = await import('../lambdas/producer/runtime');
-          return createProducerHandler((ctx) => produce(ctx)) as unknown as StandinHandler;
-        },
-        environment: {
-          JOB_NAME: 'orders',
-          STATE_MACHINE_ARN: RIG_STATE_MACHINE,
-          TICK_QUEUE_URL: rig.queues.tick,
-          QUARANTINE_QUEUE_URL: rig.queues.quarantine,
-          CLIENT_LOG_STREAM: 'clientStream',
-          RECORD_MAC_KEY_ID: RIG_RECORD_MAC_KEY,
-          APP_TIME_ZONE: RIG_TIME_ZONE,
-          COORDINATION_TABLE: rig.tableName,
-          TASKS_PER_BATCH: '50',
-          STARTER_CONCURRENCY: '2',
-        },
-        timeoutMs: 60_000,
-        retryAttempts: 2,
-        onFailure: async (record) => void (await rig.sqs.send(new SendMessageCommand({ QueueUrl: failedInvocationsUrl, MessageBody: JSON.stringify(record) }))),
-      },
-      [REPROCESS]: {
-        load: async () => (await import('../lambdas/reprocess/handler')).handler as unknown as StandinHandler,
-        environment: {
-          SPOOL_QUEUE_URL: rig.queues.spool,
-          QUARANTINE_QUEUE_URL: rig.queues.quarantine,
-          FAILED_INVOCATIONS_QUEUE_URL: failedInvocationsUrl,
-          JOB_STATE_MACHINES: JSON.stringify({ orders: RIG_STATE_MACHINE }),
-          JOB_STEPS: JSON.stringify({ orders: ['Fetch', 'CallApi', 'Publish'] }),
-          INVOCABLE_FUNCTIONS: JSON.stringify({ 'producer:orders': PRODUCER_ARN }),
-          APP_TIME_ZONE: RIG_TIME_ZONE,
-          MAX_REPLAYS: '5',
-          MAX_REPROCESS: '10',
-        },
-        timeoutMs: 60_000,
-      },
-    },
-    ACCOUNT,
-  );
-  Object.assign(process.env, {
-    AWS_REGION: RIG_REGION,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_ENDPOINT_URL_SQS: rig.sqsEmulator.endpoint,
-    AWS_ENDPOINT_URL_SFN: rig.sfn.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: rig.dynamo.endpoint,
-    AWS_ENDPOINT_URL_FIREHOSE: rig.firehose.endpoint,
-    AWS_ENDPOINT_URL_KMS: rig.kms.endpoint,
-    AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
-  client = new LambdaClient({ region: RIG_REGION, endpoint: lambda.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  world = await startRecoveryRig((ctx) => produce(ctx));
+  ({ rig, lambda, client } = world);
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await lambda?.stop();
-  await rig?.stop();
-});
+afterAll(() => world?.stop());
 
 /** A whole-minute tick `days` before now, its own per call. */
 function tickDaysAgo(days: number): Date {
