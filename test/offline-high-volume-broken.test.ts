@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
+import { rmSync } from 'node:fs';
+import type { OfflineReport } from '../local/offline-day/run';
 import { failureReasons, reportOk } from '../local/offline-day/report';
-import { fixtureConfig } from './support/fixture-config';
-import { SHORT_JOB, withShortHighVolumeJob } from './support/short-job';
+import { runShortHighVolumeTick, SHORT_JOB } from './support/short-job';
 
 /**
  * The same tick as test/offline-high-volume.test.ts (every Express child ended at its five minutes),
@@ -17,18 +14,7 @@ describe('offline run of a high-volume job without the post-map step', () => {
   let report: OfflineReport;
 
   beforeAll(async () => {
-    out = mkdtempSync(join(tmpdir(), 'offline-hv-broken-'));
-    report = await runOfflineDay({
-      projectRoot: resolve(__dirname, '..'),
-      outDir: out,
-      appConfig: withShortHighVolumeJob(fixtureConfig),
-      singleTick: { jobs: [SHORT_JOB] },
-      tasksPerTick: 45,
-      seed: 1,
-      awsFaults: 'aws',
-      awsFaultOverrides: { expressChildTwice: 0, expressChildTimeout: 1 },
-      postMapStep: false,
-    });
+    ({ out, report } = await runShortHighVolumeTick('offline-hv-broken-', { awsFaultOverrides: { expressChildTwice: 0, expressChildTimeout: 1 }, postMapStep: false }));
   }, 180_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

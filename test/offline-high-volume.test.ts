@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { OfflineReport, runOfflineDay } from '../local/offline-day/run';
+import { rmSync } from 'node:fs';
+import type { OfflineReport } from '../local/offline-day/run';
 import { reportOk } from '../local/offline-day/report';
-import { fixtureConfig } from './support/fixture-config';
-import { withShortHighVolumeJob, SHORT_JOB } from './support/short-job';
+import { runShortHighVolumeTick, SHORT_JOB } from './support/short-job';
 
 /**
  * One tick of a two-step job in the high-volume mode, through the real path: its producer, the
@@ -20,17 +17,7 @@ describe('offline run of a high-volume job whose Express children run twice and 
   let report: OfflineReport;
 
   beforeAll(async () => {
-    out = mkdtempSync(join(tmpdir(), 'offline-hv-'));
-    report = await runOfflineDay({
-      projectRoot: resolve(__dirname, '..'),
-      outDir: out,
-      appConfig: withShortHighVolumeJob(fixtureConfig),
-      singleTick: { jobs: [SHORT_JOB] },
-      tasksPerTick: 45,
-      seed: 1,
-      awsFaults: 'aws',
-      awsFaultOverrides: { expressChildTwice: 1, expressChildTimeout: 1 },
-    });
+    ({ out, report } = await runShortHighVolumeTick('offline-hv-', { awsFaultOverrides: { expressChildTwice: 1, expressChildTimeout: 1 } }));
   }, 180_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -1,4 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { AppConfig, JobConfig } from '../../lib/config/types';
+import { OfflineReport, runOfflineDay } from '../../local/offline-day/run';
+import type { OfflineRunOptions } from '../../local/offline-day/run-options';
+import { fixtureConfig } from './fixture-config';
 
 /** The short two-step example (lambdas/jobs/example-short) in the high-volume mode, as bin/config.ts has it. */
 export const SHORT_JOB = 'example-short';
@@ -22,4 +28,23 @@ export function withShortHighVolumeJob(c: AppConfig): AppConfig {
       },
     ],
   };
+}
+
+/**
+ * One offline tick of 45 tasks of the short high-volume job (fixture config, seed 1) in the `aws`
+ * world with the given Express-child faults; the caller removes `out`.
+ */
+export async function runShortHighVolumeTick(prefix: string, options: Pick<OfflineRunOptions, 'awsFaultOverrides' | 'postMapStep'>): Promise<{ out: string; report: OfflineReport }> {
+  const out = mkdtempSync(join(tmpdir(), prefix));
+  const report = await runOfflineDay({
+    projectRoot: resolve(__dirname, '..', '..'),
+    outDir: out,
+    appConfig: withShortHighVolumeJob(fixtureConfig),
+    singleTick: { jobs: [SHORT_JOB] },
+    tasksPerTick: 45,
+    seed: 1,
+    awsFaults: 'aws',
+    ...options,
+  });
+  return { out, report };
 }
